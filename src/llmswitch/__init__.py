@@ -1,0 +1,94 @@
+"""llmswitch: one OpenAI-shaped API to every major LLM provider.
+
+    >>> import llmswitch
+    >>> r = llmswitch.completion("openai/gpt-4o", [{"role": "user", "content": "Hi"}])
+    >>> r.choices[0].message.content
+
+Everything is imported lazily, so ``import llmswitch`` stays fast; the HTTP client and the
+provider modules load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    "completion": "llmswitch.sdk",
+    "acompletion": "llmswitch.sdk",
+    "embedding": "llmswitch.sdk",
+    "aembedding": "llmswitch.sdk",
+    "function_tool": "llmswitch.tools",
+    "run_tools": "llmswitch.tools",
+    "arun_tools": "llmswitch.tools",
+    "register_provider": "llmswitch.providers",
+    "ModelResponse": "llmswitch.results",
+    "ModelResponseStream": "llmswitch.results",
+    "EmbeddingResponse": "llmswitch.results",
+    "stream_chunk_builder": "llmswitch.tools",
+}
+_ERRORS = (
+    "LLMSwitchError",
+    "ConfigError",
+    "ResponseParseError",
+    "MaxStepsExceededError",
+    "APIError",
+    "APIConnectionError",
+    "APITimeoutError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "BadRequestError",
+    "ContextWindowExceededError",
+    "ContentPolicyViolationError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "RateLimitError",
+    "InternalServerError",
+    "ServiceUnavailableError",
+)
+_EXPORTS.update(dict.fromkeys(_ERRORS, "llmswitch.errors"))
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmswitch' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:
+    from llmswitch.errors import (
+        APIConnectionError,
+        APIError,
+        APIResponseValidationError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        ConfigError,
+        ContentPolicyViolationError,
+        ContextWindowExceededError,
+        InternalServerError,
+        LLMSwitchError,
+        MaxStepsExceededError,
+        NotFoundError,
+        PermissionDeniedError,
+        RateLimitError,
+        ResponseParseError,
+        ServiceUnavailableError,
+    )
+    from llmswitch.providers import register_provider
+    from llmswitch.results import EmbeddingResponse, ModelResponse, ModelResponseStream
+    from llmswitch.sdk import acompletion, aembedding, completion, embedding
+    from llmswitch.tools import arun_tools, function_tool, run_tools, stream_chunk_builder

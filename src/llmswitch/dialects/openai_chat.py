@@ -1,0 +1,496 @@
+"""OpenAI Chat Completions, both directions, as pure functions over dicts.
+
+Client side of a provider (OpenAI and every OpenAI-compatible vendor):
+``encode_request`` (IR -> body), ``decode_response`` (body -> IR), ``StreamDecoder`` (SSE bytes -> IR
+events, in ``openai_chat_stream``), ``decode_error`` (status + body -> error).
+
+Server side, for the SDK's own keywords and the gateway's OpenAI routes:
+``decode_request`` (body -> IR, validated), ``encode_response`` (IR -> body), ``StreamEncoder``
+(IR events -> chunks), ``encode_error`` (error -> status + body).
+
+Vendor quirks read here: reasoning under ``reasoning_content`` / ``reasoning`` / Mistral's thinking
+parts, Groq's usage under ``x_groq``, DeepSeek's ``prompt_cache_hit_tokens``, xAI counting reasoning
+outside ``completion_tokens``, finish reasons such as ``eos``, error envelopes of every shape.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from llmswitch import ir
+from llmswitch.dialects._json import invalid, split_data_url
+from llmswitch.dialects.openai_errors import decode_error, encode_error
+from llmswitch.dialects.openai_messages import map_messages_in, map_messages_out
+
+__all__ = [
+    "decode_error",
+    "decode_request",
+    "decode_response",
+    "encode_error",
+    "encode_request",
+    "encode_response",
+    "map_usage_in",
+    "map_usage_out",
+]
+
+# what vendors call the same five things
+_FINISH_REASON_MAP: dict[str, ir.FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+    "eos": "stop",
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "model_length": "length",
+    "tool_use": "tool_calls",
+    "error": "error",
+}
+
+_SAMPLING_KEYS = ("temperature", "top_p", "seed", "n", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs")
+_KNOWN_KEYS = frozenset(
+    (
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "response_format",
+        "max_tokens",
+        "max_completion_tokens",
+        "stop",
+        "user",
+        "metadata",
+        "reasoning_effort",
+        "thinking",
+        "logit_bias",
+        "functions",
+        "function_call",
+        "top_k",
+        *_SAMPLING_KEYS,
+    )
+)
+
+
+def finish_reason_in(native: str | None) -> ir.FinishReason | None:
+    if native is None:
+        return None
+    return _FINISH_REASON_MAP.get(native, "stop")
+
+
+# ---------------------------------------------------------------- client request -> IR (server side)
+
+
+def decode_request(body: dict[str, Any]) -> ir.Request:
+    """A Chat Completions request body (from a client or the SDK's keywords) as an IR request.
+
+    Raises BadRequestError naming the field for anything malformed.
+    """
+    if not isinstance(body, dict):
+        raise invalid("body", "the request body must be a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise invalid("model", "a model name (string) is required")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise invalid("messages", "a non-empty list of messages is required")
+    req = ir.Request(model=model, messages=map_messages_in(messages))
+    req.stream = _opt(body, "stream", bool) or False
+    so = body.get("stream_options")
+    if so is not None:
+        if not isinstance(so, dict):
+            raise invalid("stream_options", "must be an object")
+        req.include_usage = bool(so.get("include_usage"))
+    req.tools = _tools_in(body)
+    req.tool_choice = _tool_choice_in(body.get("tool_choice", body.get("function_call")))
+    req.parallel_tool_calls = _opt(body, "parallel_tool_calls", bool)
+    if req.tool_choice is not None and req.parallel_tool_calls is not None:
+        req.tool_choice.parallel = req.parallel_tool_calls
+    req.response_format = _response_format_in(body.get("response_format"))
+    for key in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
+        setattr(req, key, _number(body, key))
+    for key in ("seed", "n", "top_logprobs", "top_k"):
+        setattr(req, key, _opt(body, key, int))
+    req.logprobs = _opt(body, "logprobs", bool)
+    mt = body.get("max_completion_tokens", body.get("max_tokens"))
+    if mt is not None:
+        if not isinstance(mt, int) or isinstance(mt, bool) or mt < 1:
+            raise invalid("max_tokens", "must be a positive integer")
+        req.max_tokens = mt
+    stop = body.get("stop")
+    if stop is not None:
+        if isinstance(stop, str):
+            req.stop = [stop]
+        elif isinstance(stop, list) and all(isinstance(s, str) for s in stop):
+            req.stop = stop or None
+        else:
+            raise invalid("stop", "must be a string or a list of strings")
+    req.user = _opt(body, "user", str)
+    req.metadata = _opt(body, "metadata", dict)
+    req.logit_bias = _opt(body, "logit_bias", dict)
+    effort = body.get("reasoning_effort")
+    if effort is not None:
+        if effort not in ("none", "minimal", "low", "medium", "high", "xhigh"):
+            raise invalid("reasoning_effort", f"{effort!r} is not one of none, minimal, low, medium, high, xhigh")
+        req.reasoning_effort = effort
+    thinking = body.get("thinking")
+    if isinstance(thinking, dict) and isinstance(thinking.get("budget_tokens"), int):
+        req.thinking_budget = thinking["budget_tokens"]
+    elif isinstance(thinking, dict) and thinking.get("type") == "disabled":
+        req.thinking_budget = 0
+    extra = {k: v for k, v in body.items() if k not in _KNOWN_KEYS}
+    req.extra = extra or None
+    return req
+
+
+def _opt(body: dict[str, Any], key: str, kind: type) -> Any:
+    v = body.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, kind) or (kind is int and isinstance(v, bool)):
+        raise invalid(key, f"expected {kind.__name__}, got {type(v).__name__}")
+    return v
+
+
+def _number(body: dict[str, Any], key: str) -> float | None:
+    v = body.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise invalid(key, f"expected a number, got {type(v).__name__}")
+    return float(v)
+
+
+def _tools_in(body: dict[str, Any]) -> list[ir.Tool] | None:
+    raw = body.get("tools")
+    if raw is None and body.get("functions") is not None:
+        raw = [{"type": "function", "function": f} for f in body["functions"]]
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise invalid("tools", "must be a list")
+    tools = []
+    for i, t in enumerate(raw):
+        if not isinstance(t, dict):
+            raise invalid(f"tools[{i}]", "must be an object")
+        if t.get("type", "function") != "function" or "function" not in t:
+            # a provider-native tool (web search, code execution …), passed through as is
+            tools.append(ir.Tool(name=str(t.get("name") or t.get("type") or "builtin"), builtin=t))
+            continue
+        fn = t["function"]
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
+            raise invalid(f"tools[{i}].function.name", "a function name (string) is required")
+        params = fn.get("parameters")
+        if params is not None and not isinstance(params, dict):
+            raise invalid(f"tools[{i}].function.parameters", "must be a JSON schema object")
+        tools.append(
+            ir.Tool(
+                name=fn["name"],
+                description=fn.get("description"),
+                parameters=params,
+                strict=fn.get("strict"),
+                cache_control=t.get("cache_control"),
+            )
+        )
+    return tools
+
+
+def _tool_choice_in(raw: Any) -> ir.ToolChoice | None:
+    if raw is None:
+        return None
+    if raw in ("auto", "none", "required"):
+        return ir.ToolChoice(mode=raw)
+    if raw == "any":
+        return ir.ToolChoice(mode="required")
+    if isinstance(raw, dict):
+        name = (raw.get("function") or {}).get("name") if raw.get("type") == "function" else raw.get("name")
+        if isinstance(name, str) and name:
+            return ir.ToolChoice(mode="tool", name=name)
+    raise invalid("tool_choice", "must be 'auto', 'none', 'required' or {'type': 'function', 'function': {'name': …}}")
+
+
+def _response_format_in(raw: Any) -> ir.ResponseFormat | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or raw.get("type") not in ("text", "json_object", "json_schema"):
+        raise invalid("response_format", "must have type 'text', 'json_object' or 'json_schema'")
+    if raw["type"] != "json_schema":
+        return ir.ResponseFormat(type=raw["type"])
+    js = raw.get("json_schema")
+    if not isinstance(js, dict) or not isinstance(js.get("schema", {}), dict):
+        raise invalid("response_format.json_schema", "must be an object with a 'schema'")
+    return ir.ResponseFormat(
+        type="json_schema",
+        schema=js.get("schema"),
+        name=js.get("name"),
+        strict=js.get("strict"),
+        description=js.get("description"),
+    )
+
+
+# ---------------------------------------------------------------- IR -> provider request (client side)
+
+
+def encode_request(
+    req: ir.Request, *, model: str, max_tokens_key: str = "max_tokens", stream_usage: bool = True
+) -> dict[str, Any]:
+    """The body to POST to ``/chat/completions`` for this request."""
+    body: dict[str, Any] = {"model": model, "messages": map_messages_out(req.messages)}
+    if req.stream:
+        body["stream"] = True
+        if stream_usage:
+            body["stream_options"] = {"include_usage": True}
+    if req.tools:
+        body["tools"] = [_tool_out(t) for t in req.tools]
+    tc = req.tool_choice
+    if tc is not None:
+        if tc.mode == "tool":
+            body["tool_choice"] = {"type": "function", "function": {"name": tc.name}}
+        else:
+            body["tool_choice"] = tc.mode
+    if req.parallel_tool_calls is not None and req.tools:
+        body["parallel_tool_calls"] = req.parallel_tool_calls
+    rf = req.response_format
+    if rf is not None:
+        if rf.type == "json_schema":
+            js: dict[str, Any] = {"name": rf.name or "response", "schema": rf.schema or {}}
+            if rf.strict is not None:
+                js["strict"] = rf.strict
+            if rf.description:
+                js["description"] = rf.description
+            body["response_format"] = {"type": "json_schema", "json_schema": js}
+        else:
+            body["response_format"] = {"type": rf.type}
+    if req.max_tokens is not None:
+        body[max_tokens_key] = req.max_tokens
+    for key in _SAMPLING_KEYS:
+        v = getattr(req, key)
+        if v is not None:
+            body[key] = v
+    if req.stop:
+        body["stop"] = req.stop
+    if req.user is not None:
+        body["user"] = req.user
+    if req.metadata is not None:
+        body["metadata"] = req.metadata
+    if req.logit_bias is not None:
+        body["logit_bias"] = req.logit_bias
+    if req.reasoning_effort is not None:
+        body["reasoning_effort"] = req.reasoning_effort
+    if req.extra:
+        body.update(req.extra)
+    return body
+
+
+def _tool_out(t: ir.Tool) -> dict[str, Any]:
+    if t.builtin is not None:
+        return t.builtin
+    fn: dict[str, Any] = {"name": t.name}
+    if t.description:
+        fn["description"] = t.description
+    fn["parameters"] = t.parameters if t.parameters is not None else {"type": "object", "properties": {}}
+    if t.strict is not None:
+        fn["strict"] = t.strict
+    return {"type": "function", "function": fn}
+
+
+# ---------------------------------------------------------------- provider response -> IR
+
+
+def decode_response(body: dict[str, Any]) -> ir.Response:
+    choices = []
+    for i, c in enumerate(body.get("choices") or []):
+        msg = c.get("message") or {}
+        native = c.get("finish_reason")
+        choices.append(
+            ir.Choice(
+                index=c.get("index", i),
+                parts=_message_parts_in(msg),
+                finish_reason=finish_reason_in(native),
+                native_finish_reason=native,
+                logprobs=c.get("logprobs"),
+                provider_specific=_provider_fields(c, msg),
+            )
+        )
+    usage_raw = body.get("usage") or (body.get("x_groq") or {}).get("usage")
+    return ir.Response(
+        id=str(body.get("id") or ""),
+        model=str(body.get("model") or ""),
+        created=int(body.get("created") or 0),
+        choices=choices,
+        usage=map_usage_in(usage_raw) if usage_raw else None,
+        system_fingerprint=body.get("system_fingerprint"),
+        service_tier=body.get("service_tier"),
+    )
+
+
+def _provider_fields(choice: dict[str, Any], msg: dict[str, Any]) -> dict[str, Any] | None:
+    out = {k: choice[k] for k in ("content_filter_results", "native_finish_reason") if choice.get(k) is not None}
+    if msg.get("refusal"):
+        out["refusal"] = msg["refusal"]
+    if msg.get("annotations"):
+        out["annotations"] = msg["annotations"]
+    return out or None
+
+
+def _message_parts_in(msg: dict[str, Any]) -> list[ir.Part]:
+    parts: list[ir.Part] = []
+    reasoning = msg.get("reasoning_content") or msg.get("reasoning")
+    if isinstance(reasoning, str) and reasoning:
+        parts.append(ir.ReasoningPart(text=reasoning))
+    content = msg.get("content")
+    if isinstance(content, str):
+        if content:
+            parts.append(ir.TextPart(text=content))
+    elif isinstance(content, list):
+        parts.extend(content_list_in(content))
+    for tc in msg.get("tool_calls") or []:
+        fn = tc.get("function") or {}
+        args = fn.get("arguments")
+        parts.append(
+            ir.ToolCallPart(
+                id=str(tc.get("id") or ""),
+                name=str(fn.get("name") or ""),
+                arguments=args if isinstance(args, str) else ("{}" if args is None else _dump(args)),
+                provider_specific=tc.get("provider_specific_fields"),
+            )
+        )
+    return parts
+
+
+def content_list_in(content: list[Any]) -> list[ir.Part]:
+    """Typed content parts in an assistant message (Mistral sends text and thinking parts)."""
+    parts: list[ir.Part] = []
+    for p in content:
+        if not isinstance(p, dict):
+            continue
+        kind = p.get("type")
+        if kind == "text" and p.get("text"):
+            parts.append(ir.TextPart(text=p["text"]))
+        elif kind == "thinking":
+            th = p.get("thinking")
+            text = "".join(x.get("text", "") for x in th if isinstance(x, dict)) if isinstance(th, list) else th
+            if text:
+                parts.append(ir.ReasoningPart(text=text, signature=p.get("signature")))
+    return parts
+
+
+def _dump(v: Any) -> str:
+    from llmswitch.dialects._json import dumps
+
+    return dumps(v).decode()
+
+
+def map_usage_in(u: dict[str, Any]) -> ir.Usage:
+    prompt = int(u.get("prompt_tokens") or 0)
+    completion = int(u.get("completion_tokens") or 0)
+    cd = u.get("completion_tokens_details") or {}
+    pd = u.get("prompt_tokens_details") or {}
+    reasoning = int(cd.get("reasoning_tokens") or 0)
+    if reasoning and u.get("total_tokens") == prompt + completion + reasoning:
+        completion += reasoning  # xAI counts reasoning outside completion; normal form puts it inside
+    cached = int(pd.get("cached_tokens") or u.get("prompt_cache_hit_tokens") or 0)
+    write = int(pd.get("cache_creation_tokens") or 0)
+    return ir.Usage(
+        input_tokens=prompt,
+        output_tokens=completion,
+        cache_read_tokens=cached,
+        cache_write_tokens=write,
+        reasoning_tokens=reasoning,
+        reasoning_reported="reasoning_tokens" in cd,
+    )
+
+
+# ---------------------------------------------------------------- IR -> response body (server side)
+
+
+def map_usage_out(u: ir.Usage) -> dict[str, Any]:
+    pd: dict[str, Any] = {"cached_tokens": u.cache_read_tokens}
+    if u.cache_write_tokens:
+        pd["cache_creation_tokens"] = u.cache_write_tokens
+    out: dict[str, Any] = {
+        "prompt_tokens": u.input_tokens,
+        "completion_tokens": u.output_tokens,
+        "total_tokens": u.input_tokens + u.output_tokens,
+        "prompt_tokens_details": pd,
+        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
+    }
+    if u.cache_write_5m_tokens or u.cache_write_1h_tokens:
+        out["cache_creation"] = {
+            "ephemeral_5m_input_tokens": u.cache_write_5m_tokens,
+            "ephemeral_1h_input_tokens": u.cache_write_1h_tokens,
+        }
+    return out
+
+
+def encode_message(parts: list[ir.Part]) -> dict[str, Any]:
+    """An assistant message in OpenAI JSON, with LiteLLM's reasoning fields where there is reasoning."""
+    text = "".join(p.text for p in parts if isinstance(p, ir.TextPart))
+    msg: dict[str, Any] = {"role": "assistant", "content": text or None}
+    calls = [p for p in parts if isinstance(p, ir.ToolCallPart)]
+    if calls:
+        msg["tool_calls"] = [_tool_call_out(c) for c in calls]
+    reasoning = [p for p in parts if isinstance(p, ir.ReasoningPart | ir.RedactedReasoningPart)]
+    if reasoning:
+        msg["reasoning_content"] = "".join(p.text for p in reasoning if isinstance(p, ir.ReasoningPart)) or None
+        blocks = [_thinking_block(p) for p in reasoning]
+        if any("signature" in b or b["type"] == "redacted_thinking" for b in blocks):
+            msg["thinking_blocks"] = blocks
+    specific = [p.block | {"provider": p.provider} for p in parts if isinstance(p, ir.ProviderPart)]
+    if specific:
+        msg["provider_specific_fields"] = {"blocks": specific}
+    citations = [c for p in parts if isinstance(p, ir.TextPart) and p.citations for c in p.citations]
+    if citations:
+        msg["annotations"] = citations
+    return msg
+
+
+def _thinking_block(p: ir.ReasoningPart | ir.RedactedReasoningPart) -> dict[str, Any]:
+    if isinstance(p, ir.RedactedReasoningPart):
+        return {"type": "redacted_thinking", "data": p.data}
+    b: dict[str, Any] = {"type": "thinking", "thinking": p.text}
+    if p.signature is not None:
+        b["signature"] = p.signature
+    return b
+
+
+def _tool_call_out(c: ir.ToolCallPart) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+    if c.provider_specific:
+        out["provider_specific_fields"] = c.provider_specific
+    return out
+
+
+def encode_response(resp: ir.Response) -> dict[str, Any]:
+    choices = []
+    for c in resp.choices:
+        msg = encode_message(c.parts)
+        if c.provider_specific:
+            if c.provider_specific.get("refusal"):
+                msg["refusal"] = c.provider_specific["refusal"]
+            extra = {k: v for k, v in c.provider_specific.items() if k not in ("refusal", "annotations")}
+            if extra:
+                msg["provider_specific_fields"] = msg.get("provider_specific_fields", {}) | extra
+        choices.append({"index": c.index, "message": msg, "logprobs": c.logprobs, "finish_reason": c.finish_reason})
+    out: dict[str, Any] = {
+        "id": resp.id,
+        "object": "chat.completion",
+        "created": resp.created or int(time.time()),
+        "model": resp.model,
+        "choices": choices,
+    }
+    if resp.usage is not None:
+        out["usage"] = map_usage_out(resp.usage)
+    if resp.system_fingerprint is not None:
+        out["system_fingerprint"] = resp.system_fingerprint
+    if resp.service_tier is not None:
+        out["service_tier"] = resp.service_tier
+    return out
+
+
+__all__ += ["content_list_in", "encode_message", "finish_reason_in", "split_data_url"]

@@ -1,0 +1,291 @@
+"""The canonical request, response and stream types every dialect translates to and from.
+
+The IR is a superset of what OpenAI Chat Completions, Anthropic Messages and Gemini generateContent
+can express, so a conversation survives a trip through any of them. Dialect modules build these
+values from wire dicts and turn them back into wire dicts; nothing here does I/O.
+
+    >>> req = Request(model="gpt-4o", messages=[Message(role="user", content=[TextPart("hi")])])
+    >>> req.messages[0].text
+    'hi'
+
+Conventions:
+- Token counts in :class:`Usage` are in *normal form*: ``input_tokens`` counts every input token
+  including cache reads and writes; ``output_tokens`` includes reasoning tokens.
+- Tool-call arguments are carried as the JSON text the model produced (``arguments``), never
+  re-serialized, so a round trip keeps the bytes.
+- ``provider_specific`` fields carry what a provider sends that has no common meaning (Gemini's
+  grounding metadata, Anthropic server-tool blocks); they are kept, not dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+Role = Literal["system", "developer", "user", "assistant", "tool"]
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"]
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
+
+
+class TextPart(msgspec.Struct, tag="text", omit_defaults=True):
+    text: str
+    cache_control: dict[str, Any] | None = None
+    citations: list[dict[str, Any]] | None = None
+
+
+class ImagePart(msgspec.Struct, tag="image", omit_defaults=True):
+    """An image by URL or inline base64 ``data`` with its ``media_type``."""
+
+    url: str | None = None
+    data: str | None = None
+    media_type: str | None = None
+    detail: str | None = None
+    cache_control: dict[str, Any] | None = None
+
+
+class FilePart(msgspec.Struct, tag="file", omit_defaults=True):
+    """A document (PDF, text, audio …) by URL, provider file id, or inline base64 ``data``."""
+
+    data: str | None = None
+    url: str | None = None
+    file_id: str | None = None
+    media_type: str | None = None
+    filename: str | None = None
+    cache_control: dict[str, Any] | None = None
+
+
+class ToolCallPart(msgspec.Struct, tag="tool_call", omit_defaults=True):
+    """A model's request to call a tool. ``arguments`` is the raw JSON text."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+    # e.g. Gemini's ``thought_signature``, which must be sent back on the next turn
+    provider_specific: dict[str, Any] | None = None
+    cache_control: dict[str, Any] | None = None
+
+
+class ToolResultPart(msgspec.Struct, tag="tool_result", omit_defaults=True):
+    tool_call_id: str
+    content: list[TextPart | ImagePart | FilePart] = msgspec.field(default_factory=list)
+    is_error: bool = False
+    name: str | None = None
+    cache_control: dict[str, Any] | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(p.text for p in self.content if isinstance(p, TextPart))
+
+
+class ReasoningPart(msgspec.Struct, tag="reasoning", omit_defaults=True):
+    """Visible reasoning ("thinking"). ``signature`` must be returned unchanged on the next turn."""
+
+    text: str
+    signature: str | None = None
+
+
+class RedactedReasoningPart(msgspec.Struct, tag="redacted_reasoning", omit_defaults=True):
+    """Encrypted reasoning a provider returns opaque; sent back as is."""
+
+    data: str
+
+
+class ProviderPart(msgspec.Struct, tag="provider", omit_defaults=True):
+    """A block only one provider understands (Anthropic server-tool use, Gemini executable code …).
+
+    ``provider`` names the dialect that produced it; other dialects skip it when encoding.
+    """
+
+    provider: str
+    block: dict[str, Any]
+
+
+Part = TextPart | ImagePart | FilePart | ToolCallPart | ToolResultPart | ReasoningPart | RedactedReasoningPart | ProviderPart
+
+
+class Message(msgspec.Struct, omit_defaults=True):
+    role: Role
+    content: list[Part] = msgspec.field(default_factory=list)
+    name: str | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(p.text for p in self.content if isinstance(p, TextPart))
+
+    @property
+    def tool_calls(self) -> list[ToolCallPart]:
+        return [p for p in self.content if isinstance(p, ToolCallPart)]
+
+
+class Tool(msgspec.Struct, omit_defaults=True):
+    """A function tool (``parameters`` is a JSON schema), or a provider's own tool in ``builtin``."""
+
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+    cache_control: dict[str, Any] | None = None
+    # provider-native tool definition, passed through unchanged to the provider that knows it
+    # (Anthropic ``web_search_20250305``, Gemini ``googleSearch`` / ``codeExecution``)
+    builtin: dict[str, Any] | None = None
+
+
+class ToolChoice(msgspec.Struct, omit_defaults=True):
+    """``auto`` (model decides), ``required`` (must call some tool), ``none``, or ``tool`` (``name``)."""
+
+    mode: Literal["auto", "required", "none", "tool"]
+    name: str | None = None
+    parallel: bool | None = None
+
+
+class ResponseFormat(msgspec.Struct, omit_defaults=True):
+    type: Literal["text", "json_object", "json_schema"]
+    schema: dict[str, Any] | None = None
+    name: str | None = None
+    strict: bool | None = None
+    description: str | None = None
+
+
+class Request(msgspec.Struct, omit_defaults=True):
+    model: str
+    messages: list[Message]
+    stream: bool = False
+    include_usage: bool = False
+    tools: list[Tool] | None = None
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    max_tokens: int | None = None
+    stop: list[str] | None = None
+    seed: int | None = None
+    n: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logit_bias: dict[str, float] | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    user: str | None = None
+    metadata: dict[str, Any] | None = None
+    reasoning_effort: ReasoningEffort | None = None
+    thinking_budget: int | None = None
+    # provider extras passed through verbatim into the provider's request body
+    extra: dict[str, Any] | None = None
+
+    @property
+    def system_text(self) -> str:
+        return "\n".join(m.text for m in self.messages if m.role in ("system", "developer"))
+
+
+class Usage(msgspec.Struct, omit_defaults=True):
+    """Token counts in normal form (see the module docstring)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    reasoning_tokens: int = 0
+    # whether reasoning_tokens was reported by the provider (rather than unknown)
+    reasoning_reported: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class Choice(msgspec.Struct, omit_defaults=True):
+    index: int = 0
+    parts: list[Part] = msgspec.field(default_factory=list)
+    finish_reason: FinishReason | None = None
+    # the provider's own word for it ("end_turn", "SAFETY", "eos" …)
+    native_finish_reason: str | None = None
+    logprobs: Any = None
+    provider_specific: dict[str, Any] | None = None
+
+    @property
+    def text(self) -> str:
+        return "".join(p.text for p in self.parts if isinstance(p, TextPart))
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(p.text for p in self.parts if isinstance(p, ReasoningPart))
+
+    @property
+    def tool_calls(self) -> list[ToolCallPart]:
+        return [p for p in self.parts if isinstance(p, ToolCallPart)]
+
+
+class Response(msgspec.Struct, omit_defaults=True):
+    id: str
+    model: str
+    choices: list[Choice]
+    created: int = 0
+    usage: Usage | None = None
+    system_fingerprint: str | None = None
+    service_tier: str | None = None
+    provider_specific: dict[str, Any] | None = None
+
+
+class ToolCallDelta(msgspec.Struct, omit_defaults=True):
+    """A fragment of a streamed tool call. ``id`` and ``name`` arrive with the first fragment."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+    provider_specific: dict[str, Any] | None = None
+
+
+class StreamEvent(msgspec.Struct, omit_defaults=True):
+    """One step of a streamed response; any subset of the fields may be set.
+
+    The decoder of each dialect turns provider events into these; encoders turn them back into a
+    client's wire events. ``usage`` is cumulative: the latest value replaces earlier ones.
+    """
+
+    choice: int = 0
+    role: Literal["assistant"] | None = None
+    text: str | None = None
+    reasoning: str | None = None
+    reasoning_signature: str | None = None
+    redacted_reasoning: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
+    finish_reason: FinishReason | None = None
+    native_finish_reason: str | None = None
+    usage: Usage | None = None
+    provider_part: ProviderPart | None = None
+    provider_specific: dict[str, Any] | None = None
+
+
+class StreamMeta(msgspec.Struct, omit_defaults=True):
+    """What a stream says about itself once: its id, model and creation time."""
+
+    id: str = ""
+    model: str = ""
+    created: int = 0
+    system_fingerprint: str | None = None
+
+
+class Embedding(msgspec.Struct):
+    index: int
+    vector: list[float]
+
+
+class EmbeddingRequest(msgspec.Struct, omit_defaults=True):
+    model: str
+    input: list[str]
+    dimensions: int | None = None
+    encoding_format: Literal["float", "base64"] | None = None
+    user: str | None = None
+    extra: dict[str, Any] | None = None
+
+
+class EmbeddingResponse(msgspec.Struct, omit_defaults=True):
+    model: str
+    data: list[Embedding]
+    usage: Usage | None = None

@@ -1,0 +1,121 @@
+"""What a provider is: a dialect, an endpoint, a way to authenticate, and what it can do.
+
+A provider builds :class:`HTTPCall` values and reads bytes back; it never opens a socket itself
+(``transport`` does), so every provider is tested by replaying recorded bytes over loopback.
+Third-party providers subclass :class:`Provider` and are registered with
+``llmswitch.providers.register_provider(name, "package.module:ClassName")``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, NamedTuple, Protocol
+
+from llmswitch import ir
+from llmswitch.errors import APIStatusError, AuthenticationError, ConfigError
+
+
+class HTTPCall(NamedTuple):
+    """One HTTP request to send: everything the transport needs, nothing more."""
+
+    url: str
+    headers: dict[str, str]
+    body: bytes
+    method: str = "POST"
+
+
+class StreamDecoder(Protocol):
+    """Turns a provider's streamed bytes into IR events; ``meta`` fills in as the stream says it."""
+
+    meta: ir.StreamMeta
+
+    def feed(self, chunk: bytes) -> list[ir.StreamEvent]: ...
+
+    def close(self) -> list[ir.StreamEvent]: ...
+
+
+class Endpoint(NamedTuple):
+    """Where and as whom to call a provider, after api_base / api_key / environment are resolved."""
+
+    api_base: str
+    api_key: str | None
+    extra_headers: Mapping[str, str] | None = None
+    api_version: str | None = None
+
+
+class Provider:
+    """Base of all providers. Subclasses set the class attributes and the dialect hooks."""
+
+    name: str = ""
+    default_api_base: str = ""
+    api_key_env: tuple[str, ...] = ()
+    api_base_env: tuple[str, ...] = ()
+    requires_api_key: bool = True
+    supports_embeddings: bool = True
+
+    def endpoint(
+        self,
+        *,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        api_version: str | None = None,
+    ) -> Endpoint:
+        base = api_base or _first_env(self.api_base_env) or self.default_api_base
+        if not base:
+            raise ConfigError(
+                f"provider {self.name!r} needs an api_base (pass api_base= or set {' or '.join(self.api_base_env)})"
+            )
+        key = api_key or _first_env(self.api_key_env)
+        if key is None and self.requires_api_key:
+            raise AuthenticationError(
+                f"{self.name}: no API key (pass api_key= or set {' or '.join(self.api_key_env)})",
+                status_code=401,
+                provider=self.name,
+            )
+        return Endpoint(base.rstrip("/"), key, extra_headers, api_version)
+
+    # -- chat
+    def chat_call(self, req: ir.Request, *, model: str, endpoint: Endpoint) -> HTTPCall:
+        raise NotImplementedError
+
+    def decode_chat(self, body: bytes, *, model: str) -> ir.Response:
+        raise NotImplementedError
+
+    def stream_decoder(self, *, model: str) -> StreamDecoder:
+        raise NotImplementedError
+
+    def decode_error(self, status: int, headers: Mapping[str, str], body: bytes, *, model: str) -> APIStatusError:
+        raise NotImplementedError
+
+    # -- embeddings
+    def embedding_call(self, req: ir.EmbeddingRequest, *, model: str, endpoint: Endpoint) -> HTTPCall:
+        raise ConfigError(f"provider {self.name!r} does not offer embeddings")
+
+    def decode_embedding(self, body: bytes, *, model: str) -> ir.EmbeddingResponse:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+def _first_env(names: tuple[str, ...]) -> str | None:
+    for n in names:
+        v = os.environ.get(n)
+        if v:
+            return v
+    return None
+
+
+def merge_headers(base: dict[str, str], extra: Mapping[str, str] | None) -> dict[str, str]:
+    if extra:
+        base.update(extra)
+    return base
+
+
+def json_headers(extra: dict[str, Any] | None = None) -> dict[str, str]:
+    h = {"content-type": "application/json", "accept": "application/json"}
+    if extra:
+        h.update(extra)
+    return h

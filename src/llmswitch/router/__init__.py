@@ -1,0 +1,1 @@
+"""Choosing deployments and surviving their failures: retry policy, backoff, (later) breakers."""

@@ -1,0 +1,280 @@
+"""The Python SDK: ``completion`` / ``acompletion`` / ``embedding`` / ``aembedding``.
+
+Keyword names follow LiteLLM (and the openai SDK underneath it), so migrating is changing an import.
+The caller's keywords are read as an OpenAI Chat Completions request (the same decoder the gateway
+uses for OpenAI clients), resolved to a provider, sent with retries, and returned as OpenAI-shaped
+objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from llmswitch import convert, engine, ir, results
+from llmswitch._sync import SyncIterator, run
+from llmswitch.dialects import openai_chat
+from llmswitch.dialects.openai_chat_stream import StreamEncoder
+from llmswitch.errors import ConfigError
+from llmswitch.providers import resolve_model
+from llmswitch.router.retry import RetryPolicy
+from llmswitch.structured import normalize_response_format, parse_content
+
+# keywords that configure the call rather than being sent to the provider
+_CALL_KEYS = ("extra_headers", "custom_llm_provider", "api_version", "base_url", "headers", "max_retries")
+
+
+class _Call:
+    """A completion call, decoded once: provider, endpoint, IR request, retry policy."""
+
+    def __init__(
+        self,
+        model: str,
+        messages: list[Any],
+        kwargs: dict[str, Any],
+    ) -> None:
+        call_opts = {k: kwargs.pop(k) for k in _CALL_KEYS if k in kwargs}
+        api_base = kwargs.pop("api_base", None) or call_opts.get("base_url")
+        api_key = kwargs.pop("api_key", None)
+        timeout = kwargs.pop("timeout", 600)
+        num_retries = kwargs.pop("num_retries", None)
+        if num_retries is None:
+            num_retries = call_opts.get("max_retries", 2)
+        rf, self.parse_into = normalize_response_format(kwargs.pop("response_format", None))
+        self.provider, self.model_id = resolve_model(model, call_opts.get("custom_llm_provider"))
+        body: dict[str, Any] = {"model": model, "messages": messages}
+        if rf is not None:
+            body["response_format"] = rf
+        for k, v in kwargs.items():
+            if v is not None:
+                body[k] = v
+        self.request = openai_chat.decode_request(body)
+        self.user_wants_usage = self.request.include_usage
+        self.endpoint = self.provider.endpoint(
+            api_base=api_base,
+            api_key=api_key,
+            extra_headers=call_opts.get("extra_headers") or call_opts.get("headers"),
+            api_version=call_opts.get("api_version"),
+        )
+        self.timeout = float(timeout) if timeout is not None else None
+        if not isinstance(num_retries, int) or num_retries < 0:
+            raise ConfigError("num_retries must be a non-negative integer")
+        self.policy = RetryPolicy(num_retries=num_retries)
+
+    async def run(self) -> results.ModelResponse:
+        resp = await engine.chat(
+            self.provider,
+            self.request,
+            model=self.model_id,
+            endpoint=self.endpoint,
+            timeout=self.timeout,
+            policy=self.policy,
+        )
+        out = convert.model_response(resp)
+        if self.parse_into is not None:
+            for c in out.choices:
+                if c.finish_reason != "tool_calls" or c.message.content:
+                    c.message.parsed = parse_content(c.message.content, self.parse_into)
+        return out
+
+    async def stream(self) -> AsyncIterator[results.ModelResponseStream]:
+        s = await engine.chat_stream(
+            self.provider,
+            self.request,
+            model=self.model_id,
+            endpoint=self.endpoint,
+            timeout=self.timeout,
+            policy=self.policy,
+        )
+        encoder: StreamEncoder | None = None
+        try:
+            async for ev in s.events():
+                if encoder is None:
+                    encoder = StreamEncoder(s.meta, include_usage=self.user_wants_usage)
+                chunk = encoder.chunk(ev)
+                if chunk is not None:
+                    yield convert.stream_chunk(chunk)
+            if encoder is not None:
+                tail = encoder.usage_chunk()
+                if tail is not None:
+                    yield convert.stream_chunk(tail)
+        finally:
+            s.close()
+
+
+def _prepare(model: str, messages: list[Any], stream: bool, kwargs: dict[str, Any]) -> _Call:
+    kwargs["stream"] = stream or None
+    return _Call(model, messages, kwargs)
+
+
+async def acompletion(
+    model: str,
+    messages: list[Any],
+    *,
+    stream: bool = False,
+    tools: list[Any] | None = None,
+    tool_choice: Any = None,
+    response_format: Any = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    stop: str | list[str] | None = None,
+    stream_options: Mapping[str, Any] | None = None,
+    api_base: str | None = None,
+    api_key: str | None = None,
+    timeout: float | None = 600,
+    num_retries: int = 2,
+    **provider_extras: Any,
+) -> Any:
+    """Chat completion from any provider, as an OpenAI-shaped result (an async iterator of chunks when
+    ``stream=True``).
+
+        >>> r = await llmswitch.acompletion("anthropic/claude-sonnet-4-20250514",
+        ...                                 [{"role": "user", "content": "Hi"}])
+        >>> r.choices[0].message.content
+    """
+    call = _prepare(
+        model,
+        messages,
+        stream,
+        dict(
+            provider_extras,
+            tools=tools,
+            tool_choice=tool_choice,
+            response_format=response_format,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            stop=stop,
+            stream_options=dict(stream_options) if stream_options else None,
+            api_base=api_base,
+            api_key=api_key,
+            timeout=timeout,
+            num_retries=num_retries,
+        ),
+    )
+    if stream:
+        return call.stream()
+    return await call.run()
+
+
+def completion(
+    model: str,
+    messages: list[Any],
+    *,
+    stream: bool = False,
+    tools: list[Any] | None = None,
+    tool_choice: Any = None,
+    response_format: Any = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    stop: str | list[str] | None = None,
+    stream_options: Mapping[str, Any] | None = None,
+    api_base: str | None = None,
+    api_key: str | None = None,
+    timeout: float | None = 600,
+    num_retries: int = 2,
+    **provider_extras: Any,
+) -> Any:
+    """Chat completion from any provider, as an OpenAI-shaped result (an iterator of chunks when
+    ``stream=True``; leaving the loop early, ``close()`` or ``with`` closes the upstream connection).
+
+        >>> r = llmswitch.completion("openai/gpt-4o", [{"role": "user", "content": "Hi"}])
+        >>> r.choices[0].message.content, r.usage.total_tokens
+    """
+    call = _prepare(
+        model,
+        messages,
+        stream,
+        dict(
+            provider_extras,
+            tools=tools,
+            tool_choice=tool_choice,
+            response_format=response_format,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            stop=stop,
+            stream_options=dict(stream_options) if stream_options else None,
+            api_base=api_base,
+            api_key=api_key,
+            timeout=timeout,
+            num_retries=num_retries,
+        ),
+    )
+    if stream:
+        return SyncIterator(call.stream())
+    return run(call.run())
+
+
+async def aembedding(
+    model: str,
+    input: str | list[str],
+    *,
+    dimensions: int | None = None,
+    encoding_format: str | None = None,
+    api_base: str | None = None,
+    api_key: str | None = None,
+    timeout: float | None = 600,
+    num_retries: int = 2,
+    **provider_extras: Any,
+) -> results.EmbeddingResponse:
+    """Embeddings from any provider: ``r.data[i].embedding`` is a list of floats.
+
+        >>> r = await llmswitch.aembedding("openai/text-embedding-3-small", ["hello", "world"])
+    """
+    call_opts = {k: provider_extras.pop(k) for k in _CALL_KEYS if k in provider_extras}
+    provider, model_id = resolve_model(model, call_opts.get("custom_llm_provider"))
+    texts = [input] if isinstance(input, str) else list(input)
+    if not texts or not all(isinstance(t, str) for t in texts):
+        raise ConfigError("input must be a string or a non-empty list of strings")
+    if encoding_format not in (None, "float", "base64"):
+        raise ConfigError("encoding_format must be 'float' or 'base64'")
+    req = ir.EmbeddingRequest(
+        model=model_id,
+        input=texts,
+        dimensions=dimensions,
+        encoding_format=encoding_format,  # type: ignore[arg-type]
+        user=provider_extras.pop("user", None),
+        extra=provider_extras or None,
+    )
+    endpoint = provider.endpoint(
+        api_base=api_base or call_opts.get("base_url"),
+        api_key=api_key,
+        extra_headers=call_opts.get("extra_headers"),
+        api_version=call_opts.get("api_version"),
+    )
+    resp = await engine.embedding(
+        provider,
+        req,
+        model=model_id,
+        endpoint=endpoint,
+        timeout=float(timeout) if timeout is not None else None,
+        policy=RetryPolicy(num_retries=num_retries),
+    )
+    return convert.embedding_response(resp)
+
+
+def embedding(
+    model: str,
+    input: str | list[str],
+    *,
+    dimensions: int | None = None,
+    encoding_format: str | None = None,
+    api_base: str | None = None,
+    api_key: str | None = None,
+    timeout: float | None = 600,
+    num_retries: int = 2,
+    **provider_extras: Any,
+) -> results.EmbeddingResponse:
+    """Sync :func:`aembedding`."""
+    return run(
+        aembedding(
+            model,
+            input,
+            dimensions=dimensions,
+            encoding_format=encoding_format,
+            api_base=api_base,
+            api_key=api_key,
+            timeout=timeout,
+            num_retries=num_retries,
+            **provider_extras,
+        )
+    )
