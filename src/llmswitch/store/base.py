@@ -1,0 +1,145 @@
+"""The one interface every store backend implements.
+
+Two readers use it: the gateway's admin API (create, update, list, delete keys) and a background
+refresher that keeps every key in memory, so that authenticating a request never queries the
+database. The refresher polls :meth:`Store.keys_changed_since` with an opaque cursor:
+
+    >>> async def refresh(store: Store, keys: dict[str, KeyRecord], cursor: int) -> int:
+    ...     changed, deleted, cursor = await store.keys_changed_since(cursor)
+    ...     keys.update((rec.token_hash, rec) for rec in changed)
+    ...     for token_hash in deleted:
+    ...         keys.pop(token_hash, None)
+    ...     return cursor
+
+**Why the cursor is a database sequence, not a timestamp.** Every write to a key (create, update,
+spend, delete) takes the next number of one counter row in the same transaction. That row lock
+serializes writers, so numbers become visible in the order they were handed out: once a reader sees
+number N, every change numbered below N is already visible. Wall-clock timestamps from several
+gateway hosts give no such guarantee (a slow clock writes "in the past" behind a reader's cursor).
+Deletions leave a tombstone carrying its own number, so they propagate the same way. Tombstones are
+one short row per deleted key and are kept; pruning them will need a "reload from 0" signal for
+refreshers whose cursor is older than the pruned ones.
+
+Backends so far: SQLite (embedded default, one file) and PostgreSQL (several gateway processes).
+Spend logs and batch jobs come next, as new migrations and new methods on this class.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any, NamedTuple, Self
+
+from llmswitch.store.records import KeyRecord
+
+
+class KeyChanges(NamedTuple):
+    """What changed since a cursor: unpacks as ``(records, deleted_hashes, new_cursor)``."""
+
+    records: list[KeyRecord]
+    deleted: list[str]
+    cursor: int
+
+
+class Store(abc.ABC):
+    """Persistent gateway state: virtual keys now; spend logs and batches will join them.
+
+    ``async with`` opens the store and applies pending migrations, which is what a gateway wants
+    on start; call :meth:`open` and :meth:`migrate` yourself to separate the two.
+
+        >>> async def main() -> None:
+        ...     async with open_store("sqlite:///llmswitch.db") as store:
+        ...         key = generate_key()
+        ...         await store.create_key(KeyRecord.for_key(key, user_id="alice", max_budget=10.0))
+        ...         rec = await store.get_key(hash_key(key))
+
+    Every method is safe to call from many tasks at once.
+    """
+
+    #: the store's URL with any password masked, safe to log
+    url: str
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        try:
+            await self.migrate()
+        except BaseException:
+            await self.close()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect; raises :class:`StoreConnectionError` naming the (masked) URL if that fails."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections and threads; safe to call twice."""
+
+    @abc.abstractmethod
+    async def migrate(self) -> list[int]:
+        """Apply pending migrations in order and return their versions (``[]`` when up to date).
+
+        Safe to run twice and from several processes at once. Raises :class:`StoreMigrationError`
+        if the database was migrated by a newer llmswitch than this one.
+        """
+
+    @abc.abstractmethod
+    async def schema_version(self) -> int:
+        """The highest migration applied to the database (0 before the first)."""
+
+    # -- keys ------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_key(self, rec: KeyRecord) -> KeyRecord:
+        """Store a new key and return it as stored; :class:`KeyExistsError` if its hash is taken."""
+
+    @abc.abstractmethod
+    async def get_key(self, token_hash: str) -> KeyRecord | None:
+        """The key with this hash, or ``None``."""
+
+    @abc.abstractmethod
+    async def update_key(self, token_hash: str, /, **fields: Any) -> KeyRecord | None:
+        """Change some fields of a key; the updated record, or ``None`` if there is no such key.
+
+        ``TypeError`` for a field that cannot be updated (``token_hash``, ``created_at``,
+        ``updated_at``), ``ValueError`` for a value of the wrong type.
+
+            >>> await store.update_key(token_hash, rpm_limit=60, blocked=True)  # doctest: +SKIP
+        """
+
+    @abc.abstractmethod
+    async def delete_keys(self, token_hashes: Iterable[str]) -> int:
+        """Delete keys by hash; how many existed."""
+
+    @abc.abstractmethod
+    async def list_keys(
+        self, *, user_id: str | None = None, team_id: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[KeyRecord]:
+        """Keys, oldest first, optionally only one user's or team's; page with ``limit``/``offset``."""
+
+    @abc.abstractmethod
+    async def keys_changed_since(self, cursor: int) -> KeyChanges:
+        """Keys created or changed, and hashes deleted, after ``cursor``; plus the cursor to pass next.
+
+        Cursor ``0`` is a full load: every key, and no deletions (there is nothing to delete from).
+        A returned cursor lower than the one passed in means the database was replaced: reload from 0.
+        """
+
+    @abc.abstractmethod
+    async def add_key_spend(self, token_hash: str, amount: float) -> float | None:
+        """Add ``amount`` (USD) to a key's spend atomically; its new spend, or ``None`` if no such key."""
+
+
+def check_page(limit: int, offset: int) -> None:
+    """Shared argument check for ``list_*`` methods."""
+    if limit < 0 or offset < 0:
+        raise ValueError(f"limit and offset must not be negative, got limit={limit}, offset={offset}")

@@ -1,0 +1,143 @@
+"""The schema's history: ordered, versioned migrations, one list per backend.
+
+A database records what it has applied in ``llmswitch_schema_version``; ``migrate()`` applies the
+versions above its highest, each with its row, in one transaction under a lock (PostgreSQL: an
+advisory lock; SQLite: the database write lock), so gateways starting together migrate once.
+
+To change the schema, append a ``Migration`` to *both* lists with the next version; never edit one
+that has shipped, since databases that already applied it will not run it again. Planned next:
+version 2 adds spend logs (idempotent by request id, for the journal replay), version 3 batch jobs.
+
+All tables are prefixed ``llmswitch_`` so the store can share a database (or schema) with other
+applications, LiteLLM's own tables included.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from llmswitch.store.errors import StoreMigrationError
+
+
+class Migration(NamedTuple):
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+VERSION_TABLE = "llmswitch_schema_version"
+
+SQLITE_VERSION_TABLE_DDL = f"""
+CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at TEXT NOT NULL
+)"""
+
+POSTGRES_VERSION_TABLE_DDL = f"""
+CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (
+    version INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+)"""
+
+# SQLite stores datetimes as fixed-width ISO-8601 UTC text (sorts like time), JSON as text, bools as 0/1.
+SQLITE_MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "keys",
+        (
+            # one row per change stream; writers bump it in their transaction (see store/base.py)
+            """CREATE TABLE llmswitch_change_counters (
+                name TEXT PRIMARY KEY,
+                value INTEGER NOT NULL
+            )""",
+            "INSERT INTO llmswitch_change_counters (name, value) VALUES ('keys', 0)",
+            """CREATE TABLE llmswitch_keys (
+                token_hash TEXT PRIMARY KEY,
+                key_name TEXT,
+                key_alias TEXT,
+                models TEXT NOT NULL DEFAULT '[]',
+                max_budget REAL,
+                budget_duration TEXT,
+                budget_reset_at TEXT,
+                rpm_limit INTEGER,
+                tpm_limit INTEGER,
+                max_parallel_requests INTEGER,
+                user_id TEXT,
+                team_id TEXT,
+                metadata TEXT NOT NULL DEFAULT '{}',
+                expires TEXT,
+                blocked INTEGER NOT NULL DEFAULT 0,
+                spend REAL NOT NULL DEFAULT 0,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                change_seq INTEGER NOT NULL
+            )""",
+            "CREATE INDEX llmswitch_keys_change_seq ON llmswitch_keys (change_seq)",
+            "CREATE INDEX llmswitch_keys_user_id ON llmswitch_keys (user_id)",
+            "CREATE INDEX llmswitch_keys_team_id ON llmswitch_keys (team_id)",
+            """CREATE TABLE llmswitch_key_tombstones (
+                token_hash TEXT PRIMARY KEY,
+                change_seq INTEGER NOT NULL,
+                deleted_at TEXT NOT NULL
+            )""",
+            "CREATE INDEX llmswitch_key_tombstones_change_seq ON llmswitch_key_tombstones (change_seq)",
+        ),
+    ),
+)
+
+POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "keys",
+        (
+            """CREATE TABLE llmswitch_change_counters (
+                name TEXT PRIMARY KEY,
+                value BIGINT NOT NULL
+            )""",
+            "INSERT INTO llmswitch_change_counters (name, value) VALUES ('keys', 0)",
+            """CREATE TABLE llmswitch_keys (
+                token_hash TEXT PRIMARY KEY,
+                key_name TEXT,
+                key_alias TEXT,
+                models TEXT[] NOT NULL DEFAULT '{}',
+                max_budget DOUBLE PRECISION,
+                budget_duration TEXT,
+                budget_reset_at TIMESTAMPTZ,
+                rpm_limit BIGINT,
+                tpm_limit BIGINT,
+                max_parallel_requests BIGINT,
+                user_id TEXT,
+                team_id TEXT,
+                metadata JSONB NOT NULL DEFAULT '{}',
+                expires TIMESTAMPTZ,
+                blocked BOOLEAN NOT NULL DEFAULT FALSE,
+                spend DOUBLE PRECISION NOT NULL DEFAULT 0,
+                created_at TIMESTAMPTZ NOT NULL,
+                updated_at TIMESTAMPTZ NOT NULL,
+                change_seq BIGINT NOT NULL
+            )""",
+            "CREATE INDEX llmswitch_keys_change_seq ON llmswitch_keys (change_seq)",
+            "CREATE INDEX llmswitch_keys_user_id ON llmswitch_keys (user_id)",
+            "CREATE INDEX llmswitch_keys_team_id ON llmswitch_keys (team_id)",
+            """CREATE TABLE llmswitch_key_tombstones (
+                token_hash TEXT PRIMARY KEY,
+                change_seq BIGINT NOT NULL,
+                deleted_at TIMESTAMPTZ NOT NULL
+            )""",
+            "CREATE INDEX llmswitch_key_tombstones_change_seq ON llmswitch_key_tombstones (change_seq)",
+        ),
+    ),
+)
+
+
+def pending(migrations: tuple[Migration, ...], applied: int) -> list[Migration]:
+    """The migrations above version ``applied``, in order; refuses a database newer than the code."""
+    latest = migrations[-1].version
+    if applied > latest:
+        raise StoreMigrationError(
+            f"the database schema is at version {applied}, newer than this llmswitch knows ({latest}); "
+            "upgrade llmswitch, or point it at another database"
+        )
+    return [m for m in migrations if m.version > applied]

@@ -1,0 +1,324 @@
+"""The shared store: PostgreSQL through asyncpg, for several gateway processes or machines.
+
+    >>> store = PostgresStore("postgresql://gw:pw@db:5432/llmswitch?schema=gateway")
+
+A small pool (``max_size`` connections, 5 by default) is plenty: the hot path reads keys from
+memory, and the database sees admin calls, the refresher's polls and batched spend writes.
+
+Besides asyncpg's own URL parameters (``sslmode``, ...), the URL may carry the ones a LiteLLM
+(Prisma) ``DATABASE_URL`` uses, so one can be reused as is: ``schema`` (created on migrate; tables
+live there), ``connection_limit`` (the pool's ``max_size``), ``connect_timeout`` and ``pool_timeout``
+(seconds), and ``pgbouncer=true`` (no prepared-statement cache, as PgBouncer's transaction mode needs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+import msgspec
+
+from llmswitch.errors import ConfigError
+from llmswitch.store.base import KeyChanges, Store, check_page
+from llmswitch.store.errors import (
+    KeyExistsError,
+    StoreConnectionError,
+    StoreError,
+    StoreMigrationError,
+    StoreTimeoutError,
+)
+from llmswitch.store.migrations import POSTGRES_MIGRATIONS, POSTGRES_VERSION_TABLE_DDL, VERSION_TABLE, pending
+from llmswitch.store.records import (
+    KEY_FIELDS,
+    KeyRecord,
+    utcnow,
+    validate_key,
+    validate_key_update,
+    validate_spend_amount,
+)
+from llmswitch.store.urls import mask_url
+
+N = TypeVar("N", int, float)
+
+_COLUMNS = ", ".join(KEY_FIELDS)
+_SELECT_KEYS = f"SELECT {_COLUMNS} FROM llmswitch_keys"
+_INSERT_KEY = (
+    f"INSERT INTO llmswitch_keys ({_COLUMNS}, change_seq) "
+    f"VALUES ({', '.join(f'${i}' for i in range(1, len(KEY_FIELDS) + 2))})"
+)
+# the row lock this takes is held to commit, so change numbers become visible in order (see base.py)
+_BUMP = "UPDATE llmswitch_change_counters SET value = value + 1 WHERE name = 'keys' RETURNING value"
+_CURRENT = "SELECT value FROM llmswitch_change_counters WHERE name = 'keys'"
+_URL_OPTIONS = frozenset({"schema", "connection_limit", "connect_timeout", "pool_timeout", "pgbouncer"})
+# failures that mean "the database is not there right now", as opposed to a wrong query
+_UNREACHABLE = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+_TIMED_OUT = (TimeoutError, asyncpg.QueryCanceledError)
+
+
+class PostgresStore(Store):
+    """Keys in PostgreSQL, shared by every gateway process that points at the same database."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 5,
+        connect_timeout: float = 10.0,
+        command_timeout: float = 30.0,
+    ) -> None:
+        self.url = mask_url(url)
+        self._dsn, options = _split_url(url, self.url)
+        self._password = _password(url)
+        self.schema: str | None = options.get("schema") or None
+        self._min_size = min_size
+        self._max_size = _number(options, "connection_limit", max_size, self.url, int)
+        self._connect_timeout = _number(options, "connect_timeout", connect_timeout, self.url, float)
+        self._acquire_timeout = _number(options, "pool_timeout", command_timeout, self.url, float)
+        self._command_timeout = command_timeout
+        self._statement_cache_size = 0 if options.get("pgbouncer", "").lower() == "true" else 100
+        self._pool: asyncpg.Pool | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        settings = {"search_path": _quote_ident(self.schema)} if self.schema else None
+        try:
+            self._pool = await asyncpg.create_pool(
+                self._dsn,
+                min_size=min(self._min_size, self._max_size),
+                max_size=self._max_size,
+                timeout=self._connect_timeout,
+                command_timeout=self._command_timeout,
+                statement_cache_size=self._statement_cache_size,
+                server_settings=settings,
+                init=_init_connection,
+            )
+        except ValueError as exc:
+            # asyncpg's ClientConfigurationError is one, and so is a bad port number
+            raise ConfigError(f"invalid PostgreSQL URL {self.url!r}: {self._scrub(exc)}") from exc
+        except _TIMED_OUT as exc:
+            raise StoreTimeoutError(f"PostgreSQL at {self.url} did not answer in time", url=self.url) from exc
+        except (*_UNREACHABLE, asyncpg.PostgresError) as exc:
+            # wrong password or missing database included: the server's reason is in the message
+            raise StoreConnectionError(
+                f"cannot reach PostgreSQL at {self.url}: {self._scrub(exc)}", url=self.url
+            ) from exc
+
+    def _scrub(self, exc: BaseException) -> str:
+        """An error's text with the password blanked, should a driver ever quote the DSN back."""
+        text = str(exc)
+        return text.replace(self._password, "***") if self._password else text
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            await asyncio.wait_for(pool.close(), self._command_timeout)
+        except TimeoutError:
+            # a connection stuck in a query must not hang shutdown
+            pool.terminate()
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.pool.PoolConnectionProxy[asyncpg.Record]]:
+        pool = self._pool
+        if pool is None:
+            raise StoreError(f"the store {self.url} is not open; call open() first")
+        try:
+            async with pool.acquire(timeout=self._acquire_timeout) as conn:
+                yield conn
+        except asyncpg.UndefinedTableError as exc:
+            raise StoreMigrationError(f"the store {self.url} has no schema yet; call migrate() first") from exc
+        except _TIMED_OUT as exc:
+            raise StoreTimeoutError(f"PostgreSQL at {self.url} did not answer in time", url=self.url) from exc
+        except _UNREACHABLE as exc:
+            raise StoreConnectionError(f"lost PostgreSQL at {self.url}: {self._scrub(exc)}", url=self.url) from exc
+
+    # -- migrations ------------------------------------------------------------------------------
+
+    async def migrate(self) -> list[int]:
+        async with self._connection() as conn, conn.transaction():
+            # held to commit: a second gateway starting now waits here, then finds nothing to do
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_id(self.schema))
+            if self.schema and not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", self.schema):
+                await conn.execute(f"CREATE SCHEMA {_quote_ident(self.schema)}")
+            if self.schema and await conn.fetchval("SELECT current_schema()") != self.schema:
+                # else the tables would silently land in the next schema on the search path
+                raise StoreMigrationError(f"schema {self.schema!r} is not first on the search path of {self.url}")
+            await conn.execute(POSTGRES_VERSION_TABLE_DDL)
+            applied = await conn.fetchval(f"SELECT coalesce(max(version), 0) FROM {VERSION_TABLE}")
+            todo = pending(POSTGRES_MIGRATIONS, applied)
+            for migration in todo:
+                for statement in migration.statements:
+                    await conn.execute(statement)
+                await conn.execute(
+                    f"INSERT INTO {VERSION_TABLE} (version, name) VALUES ($1, $2)", migration.version, migration.name
+                )
+        return [m.version for m in todo]
+
+    async def schema_version(self) -> int:
+        async with self._connection() as conn:
+            if await conn.fetchval("SELECT to_regclass($1)", VERSION_TABLE) is None:
+                return 0
+            return int(await conn.fetchval(f"SELECT coalesce(max(version), 0) FROM {VERSION_TABLE}"))
+
+    # -- keys ------------------------------------------------------------------------------------
+
+    async def create_key(self, rec: KeyRecord) -> KeyRecord:
+        rec = validate_key(rec)
+        async with self._connection() as conn, conn.transaction():
+            seq = await conn.fetchval(_BUMP)
+            try:
+                await conn.execute(_INSERT_KEY, *(getattr(rec, name) for name in KEY_FIELDS), seq)
+            except asyncpg.UniqueViolationError as exc:
+                raise KeyExistsError("a key with this token hash already exists", token_hash=rec.token_hash) from exc
+            # a key deleted and created again is live: its old tombstone must not delete it on refresh
+            await conn.execute("DELETE FROM llmswitch_key_tombstones WHERE token_hash = $1", rec.token_hash)
+        return rec
+
+    async def get_key(self, token_hash: str) -> KeyRecord | None:
+        async with self._connection() as conn:
+            row = await conn.fetchrow(f"{_SELECT_KEYS} WHERE token_hash = $1", token_hash)
+        return None if row is None else _decode(row)
+
+    async def update_key(self, token_hash: str, /, **fields: Any) -> KeyRecord | None:
+        checked = validate_key_update(fields)
+        if not checked:
+            return await self.get_key(token_hash)
+        # field names come from validate_key_update's allow-list, never from the caller unchecked
+        assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(checked, start=1))
+        n = len(checked)
+        query = (
+            f"UPDATE llmswitch_keys SET {assignments}, updated_at = ${n + 1}, change_seq = ${n + 2} "
+            f"WHERE token_hash = ${n + 3} RETURNING {_COLUMNS}"
+        )
+        async with self._connection() as conn, conn.transaction():
+            seq = await conn.fetchval(_BUMP)
+            row = await conn.fetchrow(query, *checked.values(), utcnow(), seq, token_hash)
+        return None if row is None else _decode(row)
+
+    async def delete_keys(self, token_hashes: Iterable[str]) -> int:
+        unique = list(dict.fromkeys(token_hashes))
+        if not unique:
+            return 0
+        async with self._connection() as conn, conn.transaction():
+            seq = await conn.fetchval(_BUMP)
+            rows = await conn.fetch(
+                "DELETE FROM llmswitch_keys WHERE token_hash = ANY($1::text[]) RETURNING token_hash", unique
+            )
+            found = [row[0] for row in rows]
+            if found:
+                await conn.execute(
+                    "INSERT INTO llmswitch_key_tombstones (token_hash, change_seq, deleted_at) "
+                    "SELECT h, $2, now() FROM unnest($1::text[]) AS h "
+                    "ON CONFLICT (token_hash) DO UPDATE SET change_seq = EXCLUDED.change_seq, deleted_at = now()",
+                    found,
+                    seq,
+                )
+        return len(found)
+
+    async def list_keys(
+        self, *, user_id: str | None = None, team_id: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[KeyRecord]:
+        check_page(limit, offset)
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in (("user_id", user_id), ("team_id", team_id)):
+            if value is not None:
+                params.append(value)
+                where.append(f"{column} = ${len(params)}")
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        n = len(params)
+        query = f"{_SELECT_KEYS}{clause} ORDER BY created_at, token_hash LIMIT ${n + 1} OFFSET ${n + 2}"
+        async with self._connection() as conn:
+            rows = await conn.fetch(query, *params, limit, offset)
+        return [_decode(row) for row in rows]
+
+    async def keys_changed_since(self, cursor: int) -> KeyChanges:
+        # one snapshot for the counter and the rows: everything numbered up to the counter is in it
+        async with self._connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            current = await conn.fetchval(_CURRENT)
+            rows = await conn.fetch(f"{_SELECT_KEYS} WHERE change_seq > $1 ORDER BY change_seq", cursor)
+            deleted: list[str] = []
+            if cursor > 0:
+                tombstones = await conn.fetch(
+                    "SELECT token_hash FROM llmswitch_key_tombstones WHERE change_seq > $1 ORDER BY change_seq", cursor
+                )
+                deleted = [row[0] for row in tombstones]
+        return KeyChanges([_decode(row) for row in rows], deleted, int(current))
+
+    async def add_key_spend(self, token_hash: str, amount: float) -> float | None:
+        amount = validate_spend_amount(amount)
+        async with self._connection() as conn, conn.transaction():
+            seq = await conn.fetchval(_BUMP)
+            spend = await conn.fetchval(
+                "UPDATE llmswitch_keys SET spend = spend + $2, change_seq = $3 WHERE token_hash = $1 RETURNING spend",
+                token_hash,
+                amount,
+                seq,
+            )
+        return None if spend is None else float(spend)
+
+
+async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    await conn.set_type_codec(
+        "jsonb", schema="pg_catalog", encoder=lambda v: msgspec.json.encode(v).decode(), decoder=msgspec.json.decode
+    )
+
+
+def _decode(row: asyncpg.Record) -> KeyRecord:
+    return KeyRecord(**{name: row[name] for name in KEY_FIELDS})
+
+
+def _split_url(url: str, masked: str) -> tuple[str, dict[str, str]]:
+    """The DSN for asyncpg, and our own options taken out of its query (asyncpg would send them as settings)."""
+    parts = urlsplit(url)
+    try:
+        query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    except ValueError as exc:
+        raise ConfigError(f"invalid query string in PostgreSQL URL {masked!r}") from exc
+    options = {k: v for k, v in query if k in _URL_OPTIONS}
+    rest = [(k, v) for k, v in query if k not in _URL_OPTIONS]
+    return urlunsplit(parts._replace(query=urlencode(rest))), options
+
+
+def _password(url: str) -> str | None:
+    parts = urlsplit(url)
+    return parts.password or dict(parse_qsl(parts.query)).get("password") or None
+
+
+def _number(options: dict[str, str], name: str, default: N, masked: str, kind: type[N]) -> N:
+    if name not in options:
+        return default
+    try:
+        value = kind(options[name])
+    except ValueError:
+        raise ConfigError(f"{name}={options[name]!r} in PostgreSQL URL {masked!r} is not a number") from None
+    if value <= 0:
+        raise ConfigError(f"{name} in PostgreSQL URL {masked!r} must be positive, got {options[name]!r}")
+    return value
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lock_id(schema: str | None) -> int:
+    # per schema, so test sessions and tenants in other schemas of one database do not wait on each other
+    digest = hashlib.sha256(f"llmswitch.store.migrate:{schema or ''}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)

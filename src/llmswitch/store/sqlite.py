@@ -1,0 +1,331 @@
+"""The embedded store: one SQLite file, the default when no ``database_url`` is set.
+
+SQLite calls block, so every call runs on one dedicated thread that owns the connection: the event
+loop never waits on disk, and because that thread runs one call at a time, each call (a whole
+transaction) is atomic with respect to the others in this process. Other processes on the same file
+are kept in step by SQLite's own locking: WAL mode lets readers run beside the writer, writers take
+the write lock up front (``BEGIN IMMEDIATE``) and wait up to ``busy_timeout`` for it.
+
+    >>> store = SQLiteStore("sqlite:///llmswitch.db")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import msgspec
+
+from llmswitch.store.base import KeyChanges, Store, check_page
+from llmswitch.store.errors import KeyExistsError, StoreConnectionError, StoreError, StoreMigrationError
+from llmswitch.store.migrations import SQLITE_MIGRATIONS, SQLITE_VERSION_TABLE_DDL, VERSION_TABLE, pending
+from llmswitch.store.records import (
+    KEY_FIELDS,
+    KeyRecord,
+    utcnow,
+    validate_key,
+    validate_key_update,
+    validate_spend_amount,
+)
+from llmswitch.store.urls import MEMORY, mask_url, sqlite_path
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_COLUMNS = ", ".join(KEY_FIELDS)
+_SELECT_KEYS = f"SELECT {_COLUMNS} FROM llmswitch_keys"
+_INSERT_KEY = f"INSERT INTO llmswitch_keys ({_COLUMNS}, change_seq) VALUES ({', '.join('?' * (len(KEY_FIELDS) + 1))})"
+_BUMP = "UPDATE llmswitch_change_counters SET value = value + 1 WHERE name = 'keys'"
+_CURRENT = "SELECT value FROM llmswitch_change_counters WHERE name = 'keys'"
+_JSON_FIELDS = frozenset({"models", "metadata"})
+_TIME_FIELDS = frozenset({"budget_reset_at", "expires", "created_at", "updated_at"})
+# old SQLite builds allow 999 bound parameters per statement
+_CHUNK = 500
+
+
+class SQLiteStore(Store):
+    """Keys in one SQLite file (or in memory, for tests), reached through a dedicated thread."""
+
+    def __init__(self, url: str, *, busy_timeout: float = 5.0) -> None:
+        self.url = mask_url(url)
+        self.path = sqlite_path(url)
+        self._busy_timeout = busy_timeout
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._conn is not None:
+            return
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmswitch-sqlite")
+        try:
+            self._conn = await asyncio.get_running_loop().run_in_executor(executor, self._connect)
+        except sqlite3.Error as exc:
+            executor.shutdown(wait=False)
+            raise StoreConnectionError(f"cannot open the SQLite store {self.path!r}: {exc}", url=self.url) from exc
+        self._executor = executor
+
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly one call
+        conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
+        try:
+            if self.path != MEMORY:
+                conn.execute("PRAGMA journal_mode=WAL")
+            # an answered admin call must survive a power cut, not only a crash; writes are rare
+            conn.execute("PRAGMA synchronous=FULL")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    async def close(self) -> None:
+        conn, executor = self._conn, self._executor
+        self._conn = self._executor = None
+        if conn is None or executor is None:
+            return
+        try:
+            # queued behind any call still running, so those finish first
+            await asyncio.get_running_loop().run_in_executor(executor, conn.close)
+        finally:
+            executor.shutdown(wait=False)
+
+    async def _call(self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        conn, executor = self._conn, self._executor
+        if conn is None or executor is None:
+            raise StoreError(f"the store {self.url} is not open; call open() first")
+        job = functools.partial(fn, conn, *args, **kwargs)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, job)
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                raise StoreMigrationError(f"the store {self.url} has no schema yet; call migrate() first") from exc
+            raise
+
+    # -- migrations ------------------------------------------------------------------------------
+
+    async def migrate(self) -> list[int]:
+        return await self._call(_migrate)
+
+    async def schema_version(self) -> int:
+        return await self._call(_schema_version)
+
+    # -- keys ------------------------------------------------------------------------------------
+
+    async def create_key(self, rec: KeyRecord) -> KeyRecord:
+        return await self._call(_create_key, validate_key(rec))
+
+    async def get_key(self, token_hash: str) -> KeyRecord | None:
+        return await self._call(_get_key, token_hash)
+
+    async def update_key(self, token_hash: str, /, **fields: Any) -> KeyRecord | None:
+        checked = validate_key_update(fields)
+        if not checked:
+            return await self.get_key(token_hash)
+        return await self._call(_update_key, token_hash, checked)
+
+    async def delete_keys(self, token_hashes: Iterable[str]) -> int:
+        unique = list(dict.fromkeys(token_hashes))
+        return await self._call(_delete_keys, unique) if unique else 0
+
+    async def list_keys(
+        self, *, user_id: str | None = None, team_id: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[KeyRecord]:
+        check_page(limit, offset)
+        return await self._call(_list_keys, user_id, team_id, limit, offset)
+
+    async def keys_changed_since(self, cursor: int) -> KeyChanges:
+        return await self._call(_keys_changed_since, cursor)
+
+    async def add_key_spend(self, token_hash: str, amount: float) -> float | None:
+        return await self._call(_add_key_spend, token_hash, validate_spend_amount(amount))
+
+
+# Everything below runs on the store's thread, one call at a time.
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection, mode: str = "IMMEDIATE") -> Iterator[None]:
+    conn.execute(f"BEGIN {mode}")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _next_seq(conn: sqlite3.Connection) -> int:
+    # inside a write transaction: the database write lock makes numbers commit in order
+    conn.execute(_BUMP)
+    return int(conn.execute(_CURRENT).fetchone()[0])
+
+
+def _migrate(conn: sqlite3.Connection) -> list[int]:
+    with _transaction(conn):
+        conn.execute(SQLITE_VERSION_TABLE_DDL)
+        applied = conn.execute(f"SELECT coalesce(max(version), 0) FROM {VERSION_TABLE}").fetchone()[0]
+        todo = pending(SQLITE_MIGRATIONS, applied)
+        for migration in todo:
+            for statement in migration.statements:
+                conn.execute(statement)
+            conn.execute(
+                f"INSERT INTO {VERSION_TABLE} (version, name, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.name, _iso(utcnow())),
+            )
+    return [m.version for m in todo]
+
+
+def _schema_version(conn: sqlite3.Connection) -> int:
+    exists = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (VERSION_TABLE,)).fetchone()
+    if exists is None:
+        return 0
+    return int(conn.execute(f"SELECT coalesce(max(version), 0) FROM {VERSION_TABLE}").fetchone()[0])
+
+
+def _create_key(conn: sqlite3.Connection, rec: KeyRecord) -> KeyRecord:
+    with _transaction(conn):
+        seq = _next_seq(conn)
+        try:
+            conn.execute(_INSERT_KEY, (*_encode(rec), seq))
+        except sqlite3.IntegrityError as exc:
+            raise KeyExistsError("a key with this token hash already exists", token_hash=rec.token_hash) from exc
+        # a key deleted and created again is live: its old tombstone must not delete it on refresh
+        conn.execute("DELETE FROM llmswitch_key_tombstones WHERE token_hash = ?", (rec.token_hash,))
+    return rec
+
+
+def _get_key(conn: sqlite3.Connection, token_hash: str) -> KeyRecord | None:
+    row = conn.execute(f"{_SELECT_KEYS} WHERE token_hash = ?", (token_hash,)).fetchone()
+    return None if row is None else _decode(row)
+
+
+def _update_key(conn: sqlite3.Connection, token_hash: str, fields: dict[str, Any]) -> KeyRecord | None:
+    # field names come from validate_key_update's allow-list, never from the caller unchecked
+    assignments = ", ".join(f"{name} = ?" for name in fields)
+    values = [_encode_value(name, value) for name, value in fields.items()]
+    with _transaction(conn):
+        seq = _next_seq(conn)
+        cursor = conn.execute(
+            f"UPDATE llmswitch_keys SET {assignments}, updated_at = ?, change_seq = ? WHERE token_hash = ?",
+            (*values, _iso(utcnow()), seq, token_hash),
+        )
+        if cursor.rowcount == 0:
+            return None
+        row = conn.execute(f"{_SELECT_KEYS} WHERE token_hash = ?", (token_hash,)).fetchone()
+    return _decode(row)
+
+
+def _delete_keys(conn: sqlite3.Connection, token_hashes: list[str]) -> int:
+    deleted_at = _iso(utcnow())
+    count = 0
+    with _transaction(conn):
+        seq = _next_seq(conn)
+        for start in range(0, len(token_hashes), _CHUNK):
+            chunk = token_hashes[start : start + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            found = [
+                r[0]
+                for r in conn.execute(f"SELECT token_hash FROM llmswitch_keys WHERE token_hash IN ({marks})", chunk)
+            ]
+            if not found:
+                continue
+            conn.execute(f"DELETE FROM llmswitch_keys WHERE token_hash IN ({', '.join('?' * len(found))})", found)
+            conn.executemany(
+                "INSERT OR REPLACE INTO llmswitch_key_tombstones (token_hash, change_seq, deleted_at) VALUES (?, ?, ?)",
+                [(h, seq, deleted_at) for h in found],
+            )
+            count += len(found)
+    return count
+
+
+def _list_keys(
+    conn: sqlite3.Connection, user_id: str | None, team_id: str | None, limit: int, offset: int
+) -> list[KeyRecord]:
+    where, params = [], []
+    if user_id is not None:
+        where.append("user_id = ?")
+        params.append(user_id)
+    if team_id is not None:
+        where.append("team_id = ?")
+        params.append(team_id)
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    rows = conn.execute(
+        f"{_SELECT_KEYS}{clause} ORDER BY created_at, token_hash LIMIT ? OFFSET ?", (*params, limit, offset)
+    )
+    return [_decode(row) for row in rows]
+
+
+def _keys_changed_since(conn: sqlite3.Connection, cursor: int) -> KeyChanges:
+    # one read transaction, so the counter and the rows come from the same snapshot
+    with _transaction(conn, "DEFERRED"):
+        current = int(conn.execute(_CURRENT).fetchone()[0])
+        rows = conn.execute(f"{_SELECT_KEYS} WHERE change_seq > ? ORDER BY change_seq", (cursor,)).fetchall()
+        deleted: list[str] = []
+        if cursor > 0:
+            deleted = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT token_hash FROM llmswitch_key_tombstones WHERE change_seq > ? ORDER BY change_seq",
+                    (cursor,),
+                )
+            ]
+    return KeyChanges([_decode(row) for row in rows], deleted, current)
+
+
+def _add_key_spend(conn: sqlite3.Connection, token_hash: str, amount: float) -> float | None:
+    with _transaction(conn):
+        seq = _next_seq(conn)
+        cursor = conn.execute(
+            "UPDATE llmswitch_keys SET spend = spend + ?, change_seq = ? WHERE token_hash = ?",
+            (amount, seq, token_hash),
+        )
+        if cursor.rowcount == 0:
+            return None
+        return float(conn.execute("SELECT spend FROM llmswitch_keys WHERE token_hash = ?", (token_hash,)).fetchone()[0])
+
+
+# -- rows ----------------------------------------------------------------------------------------
+
+
+def _iso(value: datetime) -> str:
+    # fixed width and always UTC, so text order is time order
+    return value.isoformat(timespec="microseconds")
+
+
+def _encode_value(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in _JSON_FIELDS:
+        return msgspec.json.encode(value).decode()
+    if name in _TIME_FIELDS:
+        return _iso(value)
+    if name == "blocked":
+        return int(value)
+    return value
+
+
+def _encode(rec: KeyRecord) -> tuple[Any, ...]:
+    return tuple(_encode_value(name, getattr(rec, name)) for name in KEY_FIELDS)
+
+
+def _decode(row: tuple[Any, ...]) -> KeyRecord:
+    fields: dict[str, Any] = {}
+    for name, value in zip(KEY_FIELDS, row, strict=True):
+        if value is None:
+            fields[name] = None
+        elif name in _JSON_FIELDS:
+            fields[name] = msgspec.json.decode(value)
+        elif name in _TIME_FIELDS:
+            fields[name] = datetime.fromisoformat(value)
+        elif name == "blocked":
+            fields[name] = bool(value)
+        else:
+            fields[name] = value
+    return KeyRecord(**fields)

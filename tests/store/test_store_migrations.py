@@ -1,0 +1,194 @@
+"""Migrations and the store's lifecycle and failure modes, on every backend."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from llmswitch.errors import ConfigError
+from llmswitch.store import Store, StoreConnectionError, StoreError, StoreMigrationError, open_store
+from llmswitch.store.migrations import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, pending
+from llmswitch.store.records import KeyRecord
+
+LATEST = SQLITE_MIGRATIONS[-1].version
+
+
+def test_migration_lists_are_numbered_1_to_n_and_in_step() -> None:
+    for migrations in (SQLITE_MIGRATIONS, POSTGRES_MIGRATIONS):
+        assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
+        assert all(m.statements for m in migrations)
+    assert [m.name for m in SQLITE_MIGRATIONS] == [m.name for m in POSTGRES_MIGRATIONS]
+
+
+def test_pending_refuses_a_database_newer_than_the_code() -> None:
+    assert pending(SQLITE_MIGRATIONS, 0) == list(SQLITE_MIGRATIONS)
+    assert pending(SQLITE_MIGRATIONS, LATEST) == []
+    with pytest.raises(StoreMigrationError, match=f"version {LATEST + 1}, newer"):
+        pending(SQLITE_MIGRATIONS, LATEST + 1)
+
+
+def test_migrate_is_versioned_and_idempotent(store_url: str, raw_rows: Callable[[str, str], list[Any]]) -> None:
+    async def main() -> None:
+        store = open_store(store_url)
+        await store.open()
+        try:
+            assert await store.schema_version() == 0
+            assert await store.migrate() == list(range(1, LATEST + 1))
+            assert await store.schema_version() == LATEST
+            assert await store.migrate() == []
+            assert await store.migrate() == []
+            assert await store.list_keys() == []
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+    versions = raw_rows(store_url, "SELECT version, name FROM llmswitch_schema_version ORDER BY version")
+    assert versions == [(m.version, m.name) for m in SQLITE_MIGRATIONS]
+
+
+def test_concurrent_migrators_apply_each_version_once(
+    store_url: str, raw_rows: Callable[[str, str], list[Any]]
+) -> None:
+    async def main() -> list[list[int]]:
+        stores = [open_store(store_url) for _ in range(4)]
+        await asyncio.gather(*(s.open() for s in stores))
+        try:
+            return await asyncio.gather(*(s.migrate() for s in stores))
+        finally:
+            await asyncio.gather(*(s.close() for s in stores))
+
+    applied = asyncio.run(main())
+    assert sorted(applied) == [[], [], [], list(range(1, LATEST + 1))]
+    assert raw_rows(store_url, "SELECT count(*) FROM llmswitch_schema_version") == [(LATEST,)]
+
+
+def test_two_gateway_processes_starting_at_once_migrate_once(
+    store_url: str, raw_rows: Callable[[str, str], list[Any]]
+) -> None:
+    script = (
+        "import asyncio, sys\n"
+        "from llmswitch.store import open_store\n"
+        "async def main():\n"
+        "    store = open_store(sys.argv[1])\n"
+        "    await store.open()\n"
+        "    print(await store.migrate())\n"
+        "    await store.close()\n"
+        "asyncio.run(main())\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, store_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err.decode() for _, err in outputs]
+    assert sorted(out.decode().strip() for out, _ in outputs) == [str(list(range(1, LATEST + 1))), "[]"]
+    assert raw_rows(store_url, "SELECT count(*) FROM llmswitch_schema_version") == [(LATEST,)]
+
+
+def test_a_schema_newer_than_the_code_is_refused(
+    store_url: str, run_store: Callable[..., Any], raw_rows: Callable[[str, str], list[Any]]
+) -> None:
+    async def noop(store: Store) -> None:
+        return None
+
+    run_store(store_url, noop)
+    raw_rows(
+        store_url,
+        f"INSERT INTO llmswitch_schema_version (version, name, applied_at) VALUES ({LATEST + 1}, 'future', CURRENT_TIMESTAMP)",
+    )
+    with pytest.raises(StoreMigrationError, match="upgrade llmswitch"):
+        run_store(store_url, noop)
+
+
+def test_calls_before_migrate_say_so(store_url: str) -> None:
+    async def main() -> None:
+        store = open_store(store_url)
+        await store.open()
+        try:
+            with pytest.raises(StoreMigrationError, match="migrate"):
+                await store.get_key("0" * 64)
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_calls_on_a_closed_store_say_so(store_url: str) -> None:
+    async def main() -> None:
+        store = open_store(store_url)
+        with pytest.raises(StoreError, match="not open"):
+            await store.list_keys()
+        async with store:
+            pass
+        await store.close()  # twice is fine
+        with pytest.raises(StoreError, match="not open"):
+            await store.create_key(KeyRecord.for_key("sk-abcdefghijklmnopqrstuvwxyz"))
+
+    asyncio.run(main())
+
+
+def test_unreachable_postgres_names_the_url_without_its_password() -> None:
+    async def main() -> None:
+        # port 1 on loopback: nothing listens there, so the connection is refused at once
+        async with open_store("postgresql://gw:hunter2@127.0.0.1:1/llmswitch", connect_timeout=5):
+            pass
+
+    with pytest.raises(StoreConnectionError) as info:
+        asyncio.run(main())
+    message = str(info.value)
+    assert "postgresql://gw:***@127.0.0.1:1/llmswitch" in message
+    assert "hunter2" not in message and "hunter2" not in info.value.url
+
+
+def test_a_malformed_postgres_url_is_a_config_error_with_the_url_masked() -> None:
+    async def main() -> None:
+        async with open_store("postgresql://gw:hunter2@127.0.0.1:not-a-port/llmswitch"):
+            pass
+
+    with pytest.raises(ConfigError, match=r"gw:\*\*\*@127.0.0.1:not-a-port") as info:
+        asyncio.run(main())
+    assert "hunter2" not in str(info.value)
+
+
+def test_postgres_refusing_the_login_is_a_connection_error(postgres_url: str) -> None:
+    url = urlunsplit(urlsplit(postgres_url)._replace(path="/llmswitch_no_such_database"))
+
+    async def main() -> None:
+        async with open_store(url):
+            pass
+
+    with pytest.raises(StoreConnectionError, match="llmswitch_no_such_database"):
+        asyncio.run(main())
+
+
+def test_unopenable_sqlite_file_names_the_path(tmp_path: Path) -> None:
+    path = tmp_path / "missing-dir" / "keys.db"
+
+    async def main() -> None:
+        async with open_store(f"sqlite:///{path}"):
+            pass
+
+    with pytest.raises(StoreConnectionError, match="missing-dir"):
+        asyncio.run(main())
+
+
+def test_postgres_tables_live_in_the_schema_of_the_url(
+    postgres_url: str, run_store: Callable[..., Any], raw_rows: Callable[[str, str], list[Any]]
+) -> None:
+    async def noop(store: Store) -> None:
+        return None
+
+    run_store(postgres_url, noop)
+    schema = postgres_url.rsplit("schema=", 1)[1]
+    rows = raw_rows(
+        postgres_url,
+        "SELECT DISTINCT table_schema FROM information_schema.tables WHERE table_name = 'llmswitch_keys'",
+    )
+    assert (schema,) in rows and ("public",) not in rows
