@@ -51,7 +51,39 @@ _ERRORS = (
 )
 _EXPORTS.update(dict.fromkeys(_ERRORS, "llmswitch.errors"))
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigError",
+    "ContentPolicyViolationError",
+    "ContextWindowExceededError",
+    "EmbeddingResponse",
+    "InternalServerError",
+    "LLMSwitchError",
+    "MaxStepsExceededError",
+    "ModelResponse",
+    "ModelResponseStream",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseParseError",
+    "ServiceUnavailableError",
+    "__version__",
+    "acompletion",
+    "aembedding",
+    "arun_tools",
+    "completion",
+    "embedding",
+    "function_tool",
+    "register_provider",
+    "run_tools",
+    "stream_chunk_builder",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -35,7 +35,7 @@ def _shutdown(loop: asyncio.AbstractEventLoop) -> None:
 
     try:
         asyncio.run_coroutine_threadsafe(transport.close_session(), loop).result(timeout=2)
-    except Exception:  # noqa: S110 - best effort at interpreter exit
+    except Exception:
         pass
     loop.call_soon_threadsafe(loop.stop)
 
@@ -81,7 +81,7 @@ class SyncIterator(Iterator[T]):
             if threading.current_thread().name != "llmswitch-sync":
                 try:
                     fut.result(timeout=5)
-                except Exception:  # noqa: S110 - closing is best effort
+                except Exception:
                     pass
 
     def __enter__(self) -> SyncIterator[T]:
@@ -93,5 +93,5 @@ class SyncIterator(Iterator[T]):
     def __del__(self) -> None:
         try:
             self.close()
-        except Exception:  # noqa: S110 - never raise from a finalizer
+        except Exception:
             pass

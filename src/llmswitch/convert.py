@@ -12,8 +12,7 @@ from llmswitch.dialects.openai_chat import map_usage_out
 
 
 def model_response(resp: ir.Response) -> results.ModelResponse:
-    out = msgspec.convert(openai_chat.encode_response(resp), results.ModelResponse)
-    return out
+    return msgspec.convert(openai_chat.encode_response(resp), results.ModelResponse)
 
 
 def usage(u: ir.Usage) -> results.Usage:

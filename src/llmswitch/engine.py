@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from llmswitch import ir, transport
-from llmswitch.errors import APIError, APITimeoutError
-from llmswitch.providers.base import Endpoint, Provider, StreamDecoder
+from llmswitch.errors import APIConnectionError, APIError, APITimeoutError
+from llmswitch.providers.base import Endpoint, HTTPCall, Provider, StreamDecoder
 from llmswitch.router.retry import RetryPolicy
 
 T = TypeVar("T")
@@ -76,24 +76,63 @@ async def chat(
     return await _with_retries(once, policy, Deadline(timeout), provider)
 
 
+async def chat_raw(
+    provider: Provider,
+    call: HTTPCall,
+    *,
+    model: str,
+    timeout: float | None,
+    policy: RetryPolicy,
+) -> bytes:
+    """The fast path: send a body already in the provider's dialect and return its answer's bytes."""
+
+    async def once(t: float | None) -> bytes:
+        raw = await transport.send(call, timeout=t, provider=provider.name)
+        if raw.status >= 400:
+            raise provider.decode_error(raw.status, raw.headers, raw.body, model=model)
+        return raw.body
+
+    return await _with_retries(once, policy, Deadline(timeout), provider)
+
+
 class ChatStream:
     """An open provider stream as IR events. ``meta`` is complete once the first event is out."""
 
-    def __init__(self, resp: transport.StreamResponse, decoder: StreamDecoder) -> None:
+    def __init__(self, resp: transport.StreamResponse, decoder: StreamDecoder, provider: str = "") -> None:
+        self._provider = provider
         self._resp = resp
         self._decoder = decoder
         self.meta = decoder.meta
         self._closed = False
+        self.passthrough = False
+
+    async def raw_chunks(self) -> AsyncIterator[bytes]:
+        """The provider's bytes as they arrive (the fast path relays them without decoding)."""
+        try:
+            async for chunk in self._resp.iter_chunks():
+                yield chunk
+        finally:
+            self.close()
 
     async def events(self) -> AsyncIterator[ir.StreamEvent]:
+        finished = False
         try:
             async for chunk in self._resp.iter_chunks():
                 for ev in self._decoder.feed(chunk):
+                    finished = finished or ev.finish_reason is not None
                     yield ev
             for ev in self._decoder.close():
+                finished = finished or ev.finish_reason is not None
                 yield ev
         finally:
             self.close()
+        if not finished:
+            # a body that ended cleanly but before the answer did (a proxy giving up): never pass
+            # that off as a complete answer
+            raise APIConnectionError(
+                f"{self._provider}: the stream ended before the answer did (no finish reason)",
+                provider=self._provider,
+            )
 
     def close(self) -> None:
         if not self._closed:
@@ -112,13 +151,25 @@ async def chat_stream(
 ) -> ChatStream:
     """Open a stream; failures before the body starts (connect, error status) are retried."""
     call = provider.chat_call(req, model=model, endpoint=endpoint)
+    return await open_chat_stream(provider, call, model=model, timeout=timeout, policy=policy)
+
+
+async def open_chat_stream(
+    provider: Provider,
+    call: HTTPCall,
+    *,
+    model: str,
+    timeout: float | None,
+    policy: RetryPolicy,
+) -> ChatStream:
+    """Open a stream for a prepared call (also the fast path's, whose body is the client's own)."""
 
     async def once(t: float | None) -> ChatStream:
         resp = await transport.open_stream(call, timeout=t, provider=provider.name)
         if resp.status >= 400:
             body = await resp.read()
             raise provider.decode_error(resp.status, resp.headers, body, model=model)
-        return ChatStream(resp, provider.stream_decoder(model=model))
+        return ChatStream(resp, provider.stream_decoder(model=model), provider.name)
 
     return await _with_retries(once, policy, Deadline(timeout), provider)
 

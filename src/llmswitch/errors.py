@@ -155,12 +155,22 @@ _CONTEXT_WORDS = (
     "exceeds the maximum number of tokens",
     "reduce the length",
     "string_above_max_length",
+    "input tokens exceeded",
 )
 _POLICY_WORDS = ("content_policy", "content policy", "content management policy", "safety system", "content_filter")
-_AUTH_WORDS = ("incorrect api key", "invalid api key", "invalid x-api-key", "api_key_invalid", "invalid_api_key")
+_AUTH_WORDS = (
+    "api key not valid",
+    "incorrect api key",
+    "invalid api key",
+    "invalid x-api-key",
+    "api_key_invalid",
+    "invalid_api_key",
+)
 
 
-def error_for_status(status: int, text: str, *, code: str | None = None, error_type: str | None = None) -> type[APIStatusError]:
+def error_for_status(
+    status: int, text: str, *, code: str | None = None, error_type: str | None = None
+) -> type[APIStatusError]:
     """The error class for a provider's status and error text, judged by meaning first.
 
     >>> error_for_status(400, "This model's maximum context length is 8192 tokens").__name__
@@ -169,8 +179,8 @@ def error_for_status(status: int, text: str, *, code: str | None = None, error_t
     low = f"{text} {code or ''} {error_type or ''}".lower()
     if any(w in low for w in _AUTH_WORDS) or error_type == "authentication_error":
         return AuthenticationError
-    if status in (400, 413, 422) or status < 500 and status not in (401, 403, 404, 408, 409, 429):
-        if any(w in low for w in _CONTEXT_WORDS) or status == 413 and "token" in low:
+    if status in (400, 413, 422) or (status < 500 and status not in (401, 403, 404, 408, 409, 429)):
+        if any(w in low for w in _CONTEXT_WORDS) or (status == 413 and "token" in low):
             return ContextWindowExceededError
         if any(w in low for w in _POLICY_WORDS):
             return ContentPolicyViolationError
@@ -182,7 +192,7 @@ def error_for_status(status: int, text: str, *, code: str | None = None, error_t
     if status == 404:
         return NotFoundError
     if status == 429:
-        if error_type == "overloaded_error" or "overloaded" in low and "rate" not in low:
+        if error_type == "overloaded_error" or ("overloaded" in low and "rate" not in low):
             return ServiceUnavailableError
         return RateLimitError
     if status in (503, 529) or "overloaded" in low:

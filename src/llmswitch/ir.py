@@ -101,7 +101,16 @@ class ProviderPart(msgspec.Struct, tag="provider", omit_defaults=True):
     block: dict[str, Any]
 
 
-Part = TextPart | ImagePart | FilePart | ToolCallPart | ToolResultPart | ReasoningPart | RedactedReasoningPart | ProviderPart
+Part = (
+    TextPart
+    | ImagePart
+    | FilePart
+    | ToolCallPart
+    | ToolResultPart
+    | ReasoningPart
+    | RedactedReasoningPart
+    | ProviderPart
+)
 
 
 class Message(msgspec.Struct, omit_defaults=True):

@@ -58,7 +58,7 @@ class Function(_Result):
 class ChatCompletionMessageToolCall(_Result):
     id: str
     function: Function
-    type: str = "function"
+    type: str
     provider_specific_fields: dict[str, Any] | None = None
 
 

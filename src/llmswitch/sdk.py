@@ -218,7 +218,7 @@ async def aembedding(
 ) -> results.EmbeddingResponse:
     """Embeddings from any provider: ``r.data[i].embedding`` is a list of floats.
 
-        >>> r = await llmswitch.aembedding("openai/text-embedding-3-small", ["hello", "world"])
+    >>> r = await llmswitch.aembedding("openai/text-embedding-3-small", ["hello", "world"])
     """
     call_opts = {k: provider_extras.pop(k) for k in _CALL_KEYS if k in provider_extras}
     provider, model_id = resolve_model(model, call_opts.get("custom_llm_provider"))

@@ -79,6 +79,4 @@ def parse_content(content: str | None, cls: type) -> Any:
     try:
         return cls.model_validate_json(content)  # type: ignore[attr-defined]
     except Exception as exc:
-        raise ResponseParseError(
-            f"the model's reply is not a valid {cls.__name__}: {exc}", content=content
-        ) from exc
+        raise ResponseParseError(f"the model's reply is not a valid {cls.__name__}: {exc}", content=content) from exc

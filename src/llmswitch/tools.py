@@ -60,7 +60,9 @@ def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
         return {}
 
 
-def _tool_table(tools: Sequence[Callable[..., Any] | dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Callable[..., Any]]]:
+def _tool_table(
+    tools: Sequence[Callable[..., Any] | dict[str, Any]],
+) -> tuple[list[dict[str, Any]], dict[str, Callable[..., Any]]]:
     schemas, table = [], {}
     for t in tools:
         if callable(t):
@@ -158,6 +160,7 @@ def stream_chunk_builder(chunks: Sequence[Any]) -> Any:
     tool_calls = [
         results.ChatCompletionMessageToolCall(
             id=v["id"],
+            type="function",
             function=results.Function(name=v["name"], arguments=v["arguments"]),
             provider_specific_fields=v["psf"],
         )

@@ -30,7 +30,24 @@ def session() -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=60)
         s = aiohttp.ClientSession(connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",))
         _sessions[loop] = s
+        keeper = _close_at_loop_shutdown(s)
+        _keepers[loop] = (keeper, loop.create_task(keeper.__anext__()))  # type: ignore[arg-type]
     return s
+
+
+_keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[AsyncIterator[None], asyncio.Task[None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _close_at_loop_shutdown(s: aiohttp.ClientSession) -> AsyncIterator[None]:
+    """An async generator parked at its first ``yield``: ``asyncio.run`` closes every live async
+    generator when it ends (``shutdown_asyncgens``), which closes the session with its loop, so an
+    SDK user's ``asyncio.run(main())`` leaves no unclosed connections behind."""
+    try:
+        yield
+    finally:
+        await s.close()
 
 
 async def close_session() -> None:
@@ -76,7 +93,7 @@ async def send(call: HTTPCall, *, timeout: float | None, provider: str | None = 
             body = await resp.read()
             headers = _headers(resp) if resp.status >= 400 else {}
             return RawResponse(resp.status, headers, body)
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         raise _connection_error(exc, call.url, provider) from exc
 
 
@@ -93,7 +110,7 @@ class StreamResponse:
     async def read(self) -> bytes:
         try:
             return await self._resp.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise _connection_error(exc, self._url, self._provider) from exc
         finally:
             self._resp.release()
@@ -102,7 +119,7 @@ class StreamResponse:
         try:
             async for chunk in self._resp.content.iter_any():
                 yield chunk
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise _connection_error(exc, self._url, self._provider) from exc
 
     def close(self) -> None:
@@ -126,6 +143,6 @@ async def open_stream(call: HTTPCall, *, timeout: float | None, provider: str | 
             headers=call.headers,
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout),
         )
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         raise _connection_error(exc, call.url, provider) from exc
     return StreamResponse(resp, call.url, provider)

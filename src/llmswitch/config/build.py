@@ -26,7 +26,7 @@ def provider_of(model: str, provider: str | None = None) -> tuple[str, str]:
     >>> provider_of("groq/llama-3.3-70b-versatile"), provider_of("my-dep", "azure"), provider_of("gpt-4o")
     (('groq', 'llama-3.3-70b-versatile'), ('azure', 'my-dep'), ('openai', 'gpt-4o'))
     """
-    from llmswitch.providers import _BARE_PREFIXES, known_providers
+    from llmswitch.providers import BARE_MODEL_PREFIXES, known_providers
     from llmswitch.providers.presets import ALIASES
 
     known = set(known_providers())
@@ -44,7 +44,7 @@ def provider_of(model: str, provider: str | None = None) -> tuple[str, str]:
     prefix, sep, rest = model.partition("/")
     if sep and rest and ALIASES.get(prefix, prefix) in known:
         return ALIASES.get(prefix, prefix), rest
-    for starts, name in _BARE_PREFIXES:
+    for starts, name in BARE_MODEL_PREFIXES:
         if model.startswith(starts):
             return name, model
     if sep and rest:

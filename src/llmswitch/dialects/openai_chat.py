@@ -21,7 +21,7 @@ from typing import Any
 from llmswitch import ir
 from llmswitch.dialects._json import invalid, split_data_url
 from llmswitch.dialects.openai_errors import decode_error, encode_error
-from llmswitch.dialects.openai_messages import map_messages_in, map_messages_out
+from llmswitch.dialects.openai_messages import map_messages_in, map_messages_out, reasoning_in
 
 __all__ = [
     "decode_error",
@@ -50,7 +50,23 @@ _FINISH_REASON_MAP: dict[str, ir.FinishReason] = {
     "error": "error",
 }
 
-_SAMPLING_KEYS = ("temperature", "top_p", "seed", "n", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs")
+_SAMPLING_KEYS = (
+    "temperature",
+    "top_p",
+    "seed",
+    "n",
+    "presence_penalty",
+    "frequency_penalty",
+    "logprobs",
+    "top_logprobs",
+    "top_k",
+)
+_RANGES = {
+    "temperature": (0.0, 2.0),
+    "top_p": (0.0, 1.0),
+    "presence_penalty": (-2.0, 2.0),
+    "frequency_penalty": (-2.0, 2.0),
+}
 _KNOWN_KEYS = frozenset(
     (
         "model",
@@ -112,15 +128,23 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
     if req.tool_choice is not None and req.parallel_tool_calls is not None:
         req.tool_choice.parallel = req.parallel_tool_calls
     req.response_format = _response_format_in(body.get("response_format"))
-    for key in ("temperature", "top_p", "presence_penalty", "frequency_penalty"):
-        setattr(req, key, _number(body, key))
+    for key, (low, high) in _RANGES.items():
+        v = _number(body, key)
+        if v is not None and not low <= v <= high:
+            raise invalid(key, f"{v:g} is out of range; it must be between {low:g} and {high:g}")
+        setattr(req, key, v)
     for key in ("seed", "n", "top_logprobs", "top_k"):
         setattr(req, key, _opt(body, key, int))
+    if req.n is not None and req.n < 1:
+        raise invalid("n", "must be at least 1")
+    if req.top_logprobs is not None and not 0 <= req.top_logprobs <= 20:
+        raise invalid("top_logprobs", "must be between 0 and 20")
     req.logprobs = _opt(body, "logprobs", bool)
-    mt = body.get("max_completion_tokens", body.get("max_tokens"))
+    mt_key = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
+    mt = body.get(mt_key)
     if mt is not None:
         if not isinstance(mt, int) or isinstance(mt, bool) or mt < 1:
-            raise invalid("max_tokens", "must be a positive integer")
+            raise invalid(mt_key, "must be a positive integer")
         req.max_tokens = mt
     stop = body.get("stop")
     if stop is not None:
@@ -139,11 +163,14 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
             raise invalid("reasoning_effort", f"{effort!r} is not one of none, minimal, low, medium, high, xhigh")
         req.reasoning_effort = effort
     thinking = body.get("thinking")
+    extra = {k: v for k, v in body.items() if k not in _KNOWN_KEYS}
     if isinstance(thinking, dict) and isinstance(thinking.get("budget_tokens"), int):
         req.thinking_budget = thinking["budget_tokens"]
     elif isinstance(thinking, dict) and thinking.get("type") == "disabled":
         req.thinking_budget = 0
-    extra = {k: v for k, v in body.items() if k not in _KNOWN_KEYS}
+    elif thinking is not None:
+        # a vendor's own switch (DeepSeek's {"type": "enabled"}): pass it on as written
+        extra["thinking"] = thinking
     req.extra = extra or None
     return req
 
@@ -282,6 +309,10 @@ def encode_request(
         body["logit_bias"] = req.logit_bias
     if req.reasoning_effort is not None:
         body["reasoning_effort"] = req.reasoning_effort
+    if req.thinking_budget is not None:
+        body["thinking"] = (
+            {"type": "enabled", "budget_tokens": req.thinking_budget} if req.thinking_budget else {"type": "disabled"}
+        )
     if req.extra:
         body.update(req.extra)
     return body
@@ -339,10 +370,11 @@ def _provider_fields(choice: dict[str, Any], msg: dict[str, Any]) -> dict[str, A
 
 
 def _message_parts_in(msg: dict[str, Any]) -> list[ir.Part]:
-    parts: list[ir.Part] = []
-    reasoning = msg.get("reasoning_content") or msg.get("reasoning")
-    if isinstance(reasoning, str) and reasoning:
-        parts.append(ir.ReasoningPart(text=reasoning))
+    parts: list[ir.Part] = reasoning_in(msg, "message")
+    if not parts:
+        reasoning = msg.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            parts.append(ir.ReasoningPart(text=reasoning))
     content = msg.get("content")
     if isinstance(content, str):
         if content:

@@ -15,6 +15,7 @@ from llmswitch.dialects._json import dumps, loads_lenient
 from llmswitch.dialects.openai_chat import content_list_in, finish_reason_in, map_usage_in, map_usage_out
 from llmswitch.dialects.openai_errors import decode_error
 from llmswitch.dialects.sse import SSEParser, encode_event
+from llmswitch.errors import APIStatusError
 
 
 class StreamDecoder:
@@ -26,17 +27,31 @@ class StreamDecoder:
         self.done = False
         self._provider = provider
         self._model = model
+        self._pending: APIStatusError | None = None
 
     def feed(self, chunk: bytes) -> list[ir.StreamEvent]:
-        out: list[ir.StreamEvent] = []
-        for ev in self._sse.feed(chunk):
-            self._event(ev.event, ev.data, out)
-        return out
+        return self._run(self._sse.feed(chunk))
 
     def close(self) -> list[ir.StreamEvent]:
+        out = self._run(self._sse.close())
+        if self._pending is not None:
+            raise self._pending
+        return out
+
+    def _run(self, events: list[Any]) -> list[ir.StreamEvent]:
+        # an in-stream error is raised after the events decoded before it, on the next call, so
+        # what a caller sees does not depend on how the bytes were split
+        if self._pending is not None:
+            raise self._pending
         out: list[ir.StreamEvent] = []
-        for ev in self._sse.close():
-            self._event(ev.event, ev.data, out)
+        for ev in events:
+            try:
+                self._event(ev.event, ev.data, out)
+            except APIStatusError as exc:
+                if not out:
+                    raise
+                self._pending = exc
+                break
         return out
 
     def _event(self, name: str | None, data: str, out: list[ir.StreamEvent]) -> None:
@@ -90,6 +105,16 @@ def _choice_event(ch: dict[str, Any]) -> ir.StreamEvent | None:
     if isinstance(reasoning, str) and reasoning:
         ev.reasoning = (ev.reasoning or "") + reasoning
         any_set = True
+    for block in d.get("thinking_blocks") or ():
+        # LiteLLM's way of carrying a reasoning signature (or redacted reasoning) in a stream
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "redacted_thinking" and block.get("data"):
+            ev.redacted_reasoning = str(block["data"])
+            any_set = True
+        elif block.get("signature"):
+            ev.reasoning_signature = str(block["signature"])
+            any_set = True
     calls = d.get("tool_calls")
     if calls:
         ev.tool_calls = []
@@ -154,12 +179,17 @@ class StreamEncoder:
         if ev.tool_calls:
             delta["tool_calls"] = [_tool_delta_out(t) for t in ev.tool_calls]
         if ev.provider_part is not None:
-            delta["provider_specific_fields"] = {"blocks": [ev.provider_part.block | {"provider": ev.provider_part.provider}]}
+            delta["provider_specific_fields"] = {
+                "blocks": [ev.provider_part.block | {"provider": ev.provider_part.provider}]
+            }
         if not delta and ev.finish_reason is None:
             return None
-        return self._head | {
+        out = self._head | {
             "choices": [{"index": ev.choice, "delta": delta, "logprobs": None, "finish_reason": ev.finish_reason}]
         }
+        if self._include_usage:
+            out["usage"] = None  # as OpenAI sends it: every chunk has the key, the last one the numbers
+        return out
 
     def usage_chunk(self) -> dict[str, Any] | None:
         if not self._include_usage or self._usage is None:

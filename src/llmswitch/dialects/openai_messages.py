@@ -52,10 +52,11 @@ def map_messages_in(messages: list[Any]) -> list[ir.Message]:
             continue
         parts: list[ir.Part] = []
         if role == "assistant":
-            parts.extend(_reasoning_in(m, where))
+            parts.extend(reasoning_in(m, where))
         parts.extend(_parts_in(m.get("content"), where, allow_media=role == "user"))
         if role == "assistant":
             parts.extend(_tool_calls_in(m, where))
+            parts.extend(_provider_blocks_in(m))
             if not parts and m.get("content") is None and "tool_calls" not in m and "function_call" not in m:
                 raise invalid(f"{where}.content", "an assistant message needs content or tool_calls")
         elif not parts and m.get("content") is None:
@@ -64,7 +65,8 @@ def map_messages_in(messages: list[Any]) -> list[ir.Message]:
     return out
 
 
-def _reasoning_in(m: dict[str, Any], where: str) -> list[ir.Part]:
+def reasoning_in(m: dict[str, Any], where: str) -> list[ir.Part]:
+    """Reasoning on an assistant message: LiteLLM's ``thinking_blocks`` (with signatures), else ``reasoning_content``."""
     blocks = m.get("thinking_blocks")
     if isinstance(blocks, list) and blocks:
         out: list[ir.Part] = []
@@ -80,6 +82,18 @@ def _reasoning_in(m: dict[str, Any], where: str) -> list[ir.Part]:
     if isinstance(rc, str) and rc:
         return [ir.ReasoningPart(text=rc)]
     return []
+
+
+def _provider_blocks_in(m: dict[str, Any]) -> list[ir.Part]:
+    """Provider-only blocks (Anthropic server-tool use and results …) the SDK handed out in
+    ``provider_specific_fields.blocks``: sent back to the provider that made them."""
+    psf = m.get("provider_specific_fields")
+    blocks = psf.get("blocks") if isinstance(psf, dict) else None
+    out: list[ir.Part] = []
+    for b in blocks or ():
+        if isinstance(b, dict) and isinstance(b.get("provider"), str):
+            out.append(ir.ProviderPart(provider=b["provider"], block={k: v for k, v in b.items() if k != "provider"}))
+    return out
 
 
 def _tool_calls_in(m: dict[str, Any], where: str) -> list[ir.Part]:
@@ -149,9 +163,11 @@ def _parts_in(content: Any, where: str, *, allow_media: bool) -> list[ir.Part]:
             f = p.get("file") or {}
             data = f.get("file_data")
             split = split_data_url(data) if isinstance(data, str) else None
+            url = data if isinstance(data, str) and data.startswith(("http://", "https://")) else None
             out.append(
                 ir.FilePart(
-                    data=split[1] if split else data,
+                    url=url,
+                    data=split[1] if split else (None if url else data),
                     media_type=(split[0] if split else None) or f.get("format"),
                     file_id=f.get("file_id"),
                     filename=f.get("filename"),

@@ -58,7 +58,7 @@ class SSEParser:
         """Flush what is left when the stream ends without a final blank line."""
         out: list[SSEEvent] = []
         if self._buf:
-            self._line(self._buf, out)
+            self._line(self._buf.removesuffix(b"\r"), out)
             self._buf = b""
         self._line(b"", out)
         return out

@@ -58,11 +58,20 @@ def known_providers() -> list[str]:
     return sorted({*_IMPORTS, *presets.PRESETS, *_loaded})
 
 
-_BARE_PREFIXES = (
+# checked in order: Gemini's "text-embedding-004" before OpenAI's "text-embedding-"
+BARE_MODEL_PREFIXES = (
+    (("gemini-", "gemma-", "text-embedding-004", "text-embedding-005", "embedding-"), "gemini"),
     (("gpt-", "o1", "o3", "o4", "chatgpt-", "text-embedding-", "davinci", "babbage", "omni-moderation"), "openai"),
     (("claude-",), "anthropic"),
-    (("gemini-", "gemma-", "text-embedding-004", "embedding-"), "gemini"),
 )
+
+
+def provider_name_for(model: str) -> str | None:
+    """The provider a bare, well-known model name belongs to (``gpt-4o`` -> ``openai``), else None."""
+    for starts, name in BARE_MODEL_PREFIXES:
+        if model.startswith(starts):
+            return name
+    return None
 
 
 def resolve_model(model: str, provider: str | None = None) -> tuple[Provider, str]:
@@ -80,9 +89,9 @@ def resolve_model(model: str, provider: str | None = None) -> tuple[Provider, st
             return get_provider(prefix), rest
         except ConfigError:
             pass
-    for starts, name in _BARE_PREFIXES:
-        if model.startswith(starts):
-            return get_provider(name), model
+    bare = provider_name_for(model)
+    if bare is not None:
+        return get_provider(bare), model
     raise ConfigError(
         f"cannot tell the provider of model {model!r}: write it as 'provider/model' "
         f"(providers: {', '.join(known_providers())})"

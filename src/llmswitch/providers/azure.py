@@ -19,6 +19,8 @@ class AzureProvider(OpenAIProvider):
     api_key_env = ("AZURE_API_KEY", "AZURE_OPENAI_API_KEY")
     api_base_env = ("AZURE_API_BASE", "AZURE_OPENAI_ENDPOINT")
     max_tokens_key = "max_tokens"
+    # Azure adds content-filter results and a first chunk without choices: normalized by the full path
+    passthrough = False
 
     def auth_headers(self, endpoint: Endpoint) -> dict[str, str]:
         h = {"content-type": "application/json", "accept": "application/json"}

@@ -53,6 +53,8 @@ class Provider:
     api_base_env: tuple[str, ...] = ()
     requires_api_key: bool = True
     supports_embeddings: bool = True
+    # True when a client speaking this provider's own dialect may get its answers relayed unchanged
+    passthrough: bool = False
 
     def endpoint(
         self,
@@ -87,6 +89,9 @@ class Provider:
         raise NotImplementedError
 
     def decode_error(self, status: int, headers: Mapping[str, str], body: bytes, *, model: str) -> APIStatusError:
+        raise NotImplementedError
+
+    def passthrough_call(self, body: dict[str, Any], *, model: str, endpoint: Endpoint) -> HTTPCall:
         raise NotImplementedError
 
     # -- embeddings

@@ -20,10 +20,13 @@ class OpenAIProvider(Provider):
 
     name = "openai"
     default_api_base = "https://api.openai.com/v1"
-    api_key_env = ("OPENAI_API_KEY",)
-    api_base_env = ("OPENAI_API_BASE", "OPENAI_BASE_URL")
+    api_key_env: tuple[str, ...] = ("OPENAI_API_KEY",)
+    api_base_env: tuple[str, ...] = ("OPENAI_API_BASE", "OPENAI_BASE_URL")
     # OpenAI's reasoning models reject max_tokens; every current OpenAI model takes this one
     max_tokens_key = "max_completion_tokens"
+    # answers exactly in OpenAI's format (no vendor quirks), so a client speaking OpenAI can be
+    # served its bytes as they are: the gateway's fast path
+    passthrough = True
 
     def auth_headers(self, endpoint: Endpoint) -> dict[str, str]:
         h = {"content-type": "application/json", "accept": "application/json"}
@@ -45,6 +48,19 @@ class OpenAIProvider(Provider):
         if req.stream:
             headers["accept"] = "text/event-stream"
         return HTTPCall(self.chat_url(endpoint, model), headers, dumps(self.chat_body(req, model)))
+
+    def passthrough_call(self, body: dict[str, Any], *, model: str, endpoint: Endpoint) -> HTTPCall:
+        """A call carrying a client's own OpenAI body, with only the model id (and, for a stream,
+        ``stream_options.include_usage``, which bookkeeping needs) rewritten."""
+        out = dict(body)
+        out["model"] = model
+        out.pop("timeout", None)  # a gateway setting (LiteLLM's proxy takes it in the body), not OpenAI's
+        headers = merge_headers(self.auth_headers(endpoint), endpoint.extra_headers)
+        if out.get("stream"):
+            so = out.get("stream_options")
+            out["stream_options"] = {**so, "include_usage": True} if isinstance(so, dict) else {"include_usage": True}
+            headers["accept"] = "text/event-stream"
+        return HTTPCall(self.chat_url(endpoint, model), headers, dumps(out))
 
     def decode_chat(self, body: bytes, *, model: str) -> ir.Response:
         try:

@@ -58,4 +58,4 @@ class RetryPolicy:
 
 def backoff(attempt: int, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
     """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2**attempt)]."""
-    return rng() * min(cap, base * (2**attempt))
+    return rng() * min(cap, base * (1 << attempt))
