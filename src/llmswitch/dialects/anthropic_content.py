@@ -1,0 +1,363 @@
+"""Anthropic content blocks, turns, usage and stop reasons: what requests, responses and streams share.
+
+``block_in`` / ``block_out`` translate one content block; ``map_messages_in`` / ``map_messages_out``
+whole conversations (system hoisted, roles merged, tool results first in a user turn, as the API
+demands); ``map_usage_in`` / ``map_usage_out`` usage in normal form (Anthropic's ``input_tokens``
+leave out cache reads and writes). Blocks only Anthropic understands (server tools and their results,
+search results, containers …) become :class:`ir.ProviderPart` and go back unchanged.
+
+    >>> block_in({"type": "thinking", "thinking": "hmm", "signature": "sig"}, "content[0]")
+    ReasoningPart(text='hmm', signature='sig')
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+from llmswitch import ir
+from llmswitch.dialects._json import dumps, invalid, parse_json_arguments, split_data_url
+
+_FINISH_REASON_MAP: dict[str, ir.FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "model_context_window_exceeded": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+STOP_REASONS = frozenset(_FINISH_REASON_MAP)
+_STOP_REASON_FOR: dict[str, str] = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "content_filter": "refusal",
+    "error": "end_turn",
+}
+
+# the tool a model without native structured outputs is made to call; its input is the answer
+RESPONSE_TOOL = "llmswitch_response"
+
+_CITATION_TYPES = frozenset(
+    ("char_location", "page_location", "content_block_location", "web_search_result_location", "search_result_location")
+)
+_IMAGE_MAGIC = (("/9j/", "image/jpeg"), ("iVBOR", "image/png"), ("R0lGOD", "image/gif"), ("UklGR", "image/webp"))
+
+
+def finish_reason_in(native: str | None) -> ir.FinishReason | None:
+    """Anthropic's ``stop_reason`` as an IR finish reason (an unknown new one reads as ``stop``)."""
+    if native is None:
+        return None
+    return _FINISH_REASON_MAP.get(native, "stop")
+
+
+# ---------------------------------------------------------------- content blocks
+
+
+def _sniff_image(data: str) -> str:
+    return next((mime for magic, mime in _IMAGE_MAGIC if data.startswith(magic)), "image/png")
+
+
+def _tool_id(raw: str) -> str:
+    # the API takes ids matching ^[a-zA-Z0-9_-]+$; ids minted by other providers may not
+    return re.sub(r"[^a-zA-Z0-9_-]", "_", raw) or "toolu_0"
+
+
+def with_cache(block: dict[str, Any], cache_control: dict[str, Any] | None) -> dict[str, Any]:
+    """``block`` with the caller's ``cache_control`` marker, when there is one."""
+    if cache_control is not None:
+        block["cache_control"] = cache_control
+    return block
+
+
+def _media_out(p: ir.ImagePart | ir.FilePart) -> dict[str, Any] | None:
+    if isinstance(p, ir.ImagePart) or (p.media_type or "").startswith("image/"):
+        if p.data is not None:
+            src = {"type": "base64", "media_type": p.media_type or _sniff_image(p.data), "data": p.data}
+        elif p.url is not None:
+            split = split_data_url(p.url)
+            if split is not None:
+                src = {"type": "base64", "media_type": split[0] or _sniff_image(split[1]), "data": split[1]}
+            else:
+                src = {"type": "url", "url": p.url}
+        else:
+            return None
+        return with_cache({"type": "image", "source": src}, p.cache_control)
+    if (p.media_type or "").startswith(("audio/", "video/")):
+        raise invalid("messages", f"Anthropic does not accept {p.media_type} input")
+    if p.file_id is not None:
+        src = {"type": "file", "file_id": p.file_id}
+    elif p.data is not None and p.media_type == "text/plain":
+        src = {"type": "text", "media_type": "text/plain", "data": base64.b64decode(p.data).decode("utf-8", "replace")}
+    elif p.data is not None:
+        src = {"type": "base64", "media_type": p.media_type or "application/pdf", "data": p.data}
+    elif p.url is not None:
+        src = {"type": "url", "url": p.url}
+    else:
+        return None
+    block: dict[str, Any] = {"type": "document", "source": src}
+    if p.filename:
+        block["title"] = p.filename
+    return with_cache(block, p.cache_control)
+
+
+def _text_out(p: ir.TextPart) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "text", "text": p.text}
+    # only Anthropic's own citation kinds can go back; other providers' annotations cannot
+    cites = [c for c in p.citations or () if isinstance(c, dict) and c.get("type") in _CITATION_TYPES]
+    if cites:
+        block["citations"] = cites
+    return with_cache(block, p.cache_control)
+
+
+def block_out(p: ir.Part) -> dict[str, Any] | None:
+    """One IR part as an Anthropic content block (None for what Anthropic cannot take)."""
+    if isinstance(p, ir.TextPart):
+        return _text_out(p) if p.text else None  # the API rejects empty text blocks
+    if isinstance(p, ir.ImagePart | ir.FilePart):
+        return _media_out(p)
+    if isinstance(p, ir.ToolCallPart):
+        args = parse_json_arguments(p.arguments)
+        # the API needs an object; a model's broken JSON cannot be sent back any other way
+        block = {
+            "type": "tool_use",
+            "id": _tool_id(p.id),
+            "name": p.name,
+            "input": args if isinstance(args, dict) else {},
+        }
+        return with_cache(block, p.cache_control)
+    if isinstance(p, ir.ToolResultPart):
+        out: dict[str, Any] = {"type": "tool_result", "tool_use_id": _tool_id(p.tool_call_id)}
+        inner = [b for b in map(block_out, p.content) if b is not None]
+        if len(inner) == 1 and set(inner[0]) == {"type", "text"}:
+            out["content"] = inner[0]["text"]
+        elif inner:
+            out["content"] = inner
+        if p.is_error:
+            out["is_error"] = True
+        return with_cache(out, p.cache_control)
+    if isinstance(p, ir.ReasoningPart):
+        # reasoning without a signature came from another provider; the API refuses it unsigned
+        return {"type": "thinking", "thinking": p.text, "signature": p.signature} if p.signature else None
+    if isinstance(p, ir.RedactedReasoningPart):
+        return {"type": "redacted_thinking", "data": p.data}
+    if isinstance(p, ir.ProviderPart) and p.provider == "anthropic":
+        return p.block
+    return None
+
+
+def _str(b: dict[str, Any], key: str, where: str) -> str:
+    v = b.get(key)
+    if not isinstance(v, str):
+        raise invalid(f"{where}.{key}", "must be a string")
+    return v
+
+
+def _source_in(b: dict[str, Any], where: str) -> dict[str, Any]:
+    src = b.get("source")
+    if not isinstance(src, dict) or not isinstance(src.get("type"), str):
+        raise invalid(f"{where}.source", "must be an object with a 'type'")
+    return src
+
+
+def block_in(b: Any, where: str) -> ir.Part:
+    """One Anthropic content block (request or response) as an IR part; unknown kinds are kept whole."""
+    if not isinstance(b, dict) or not isinstance(b.get("type"), str):
+        raise invalid(where, "must be a content block object with a 'type'")
+    kind, cc = b["type"], b.get("cache_control")
+    if kind == "text":
+        return ir.TextPart(text=_str(b, "text", where), cache_control=cc, citations=b.get("citations") or None)
+    if kind == "image":
+        src = _source_in(b, where)
+        if src["type"] == "base64":
+            return ir.ImagePart(
+                data=_str(src, "data", f"{where}.source"), media_type=src.get("media_type"), cache_control=cc
+            )
+        if src["type"] == "url":
+            return ir.ImagePart(url=_str(src, "url", f"{where}.source"), cache_control=cc)
+    elif kind == "document" and not b.get("citations") and not b.get("context"):
+        src, title = _source_in(b, where), b.get("title")
+        if src["type"] == "base64":
+            data = _str(src, "data", f"{where}.source")
+            return ir.FilePart(data=data, media_type=src.get("media_type"), filename=title, cache_control=cc)
+        if src["type"] == "text":
+            data = base64.b64encode(_str(src, "data", f"{where}.source").encode()).decode()
+            return ir.FilePart(data=data, media_type="text/plain", filename=title, cache_control=cc)
+        if src["type"] == "url":
+            return ir.FilePart(url=_str(src, "url", f"{where}.source"), filename=title, cache_control=cc)
+        if src["type"] == "file":
+            return ir.FilePart(file_id=_str(src, "file_id", f"{where}.source"), filename=title, cache_control=cc)
+    elif kind == "tool_use":
+        args = b.get("input", {})
+        if not isinstance(args, dict):
+            raise invalid(f"{where}.input", "must be an object")
+        call_id, name = _str(b, "id", where), _str(b, "name", where)
+        return ir.ToolCallPart(id=call_id, name=name, arguments=dumps(args).decode(), cache_control=cc)
+    elif kind == "tool_result":
+        content = b.get("content")
+        parts: list[ir.Part]
+        if content is None or isinstance(content, str):
+            parts = [ir.TextPart(text=content)] if content else []
+        elif isinstance(content, list):
+            parts = [block_in(x, f"{where}.content[{k}]") for k, x in enumerate(content)]
+        else:
+            raise invalid(f"{where}.content", "must be a string or a list of content blocks")
+        media = [p for p in parts if isinstance(p, ir.TextPart | ir.ImagePart | ir.FilePart)]
+        return ir.ToolResultPart(
+            tool_call_id=_str(b, "tool_use_id", where),
+            content=media,
+            is_error=b.get("is_error") is True,
+            cache_control=cc,
+        )
+    elif kind == "thinking":
+        return ir.ReasoningPart(text=_str(b, "thinking", where), signature=b.get("signature") or None)
+    elif kind == "redacted_thinking":
+        return ir.RedactedReasoningPart(data=_str(b, "data", where))
+    # server tools, their results, search results, containers … and any block kind added later
+    return ir.ProviderPart(provider="anthropic", block=b)
+
+
+# ---------------------------------------------------------------- messages
+
+
+def map_messages_in(messages: Any, system: Any = None) -> list[ir.Message]:
+    """Anthropic ``system`` + ``messages`` as IR messages; each tool result becomes a ``tool`` message."""
+    out: list[ir.Message] = []
+    if isinstance(system, str):
+        if system:
+            out.append(ir.Message(role="system", content=[ir.TextPart(text=system)]))
+    elif isinstance(system, list):
+        parts = [block_in(b, f"system[{k}]") for k, b in enumerate(system)]
+        if not all(isinstance(p, ir.TextPart) for p in parts):
+            raise invalid("system", "only text blocks are allowed in the system prompt")
+        if parts:
+            out.append(ir.Message(role="system", content=parts))
+    elif system is not None:
+        raise invalid("system", "must be a string or a list of text blocks")
+    if not isinstance(messages, list):
+        raise invalid("messages", "a list of messages is required")
+    for i, m in enumerate(messages):
+        where = f"messages[{i}]"
+        if not isinstance(m, dict):
+            raise invalid(where, "must be an object")
+        role = m.get("role")
+        if role not in ("user", "assistant"):
+            raise invalid(f"{where}.role", f"{role!r} is not one of user, assistant")
+        content = m.get("content")
+        if isinstance(content, str):
+            parts = [ir.TextPart(text=content)] if content else []
+        elif isinstance(content, list):
+            parts = [block_in(b, f"{where}.content[{k}]") for k, b in enumerate(content)]
+        else:
+            raise invalid(f"{where}.content", "must be a string or a list of content blocks")
+        if role == "assistant":
+            out.append(ir.Message(role="assistant", content=parts))
+            continue
+        rest: list[ir.Part] = [p for p in parts if not isinstance(p, ir.ToolResultPart)]
+        out.extend(ir.Message(role="tool", content=[p]) for p in parts if isinstance(p, ir.ToolResultPart))
+        if rest or len(rest) == len(parts):
+            out.append(ir.Message(role="user", content=rest))
+    return out
+
+
+def map_messages_out(messages: list[ir.Message]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """IR messages as (system text blocks, Anthropic turns): hoisted, merged, tool results first."""
+    system: list[dict[str, Any]] = []
+    turns: list[dict[str, Any]] = []
+    for m in messages:
+        if m.role in ("system", "developer"):
+            system.extend(_text_out(p) for p in m.content if isinstance(p, ir.TextPart) and p.text)
+            continue
+        role = "assistant" if m.role == "assistant" else "user"
+        blocks = [b for b in map(block_out, m.content) if b is not None]
+        if not blocks:
+            continue
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": role, "content": blocks})
+    for t in turns:
+        if t["role"] == "user":
+            t["content"].sort(key=lambda b: b["type"] != "tool_result")  # stable: results first
+    if turns and turns[-1]["role"] == "assistant":
+        # a final assistant turn is a prefill, and the API rejects one ending in whitespace
+        last = turns[-1]["content"][-1]
+        if last["type"] == "text":
+            last["text"] = last["text"].rstrip()
+            if not last["text"]:
+                turns[-1]["content"].pop()
+                if not turns[-1]["content"]:
+                    turns.pop()
+    for t in turns:
+        c = t["content"]
+        if len(c) == 1 and set(c[0]) == {"type", "text"}:
+            t["content"] = c[0]["text"]
+    return system, turns
+
+
+def map_usage_in(u: dict[str, Any]) -> ir.Usage:
+    """Anthropic usage in normal form: its ``input_tokens`` leave out cache reads and writes."""
+    read = int(u.get("cache_read_input_tokens") or 0)
+    write = int(u.get("cache_creation_input_tokens") or 0)
+    split = u.get("cache_creation") or {}
+    thinking = (u.get("output_tokens_details") or {}).get("thinking_tokens")
+    return ir.Usage(
+        input_tokens=int(u.get("input_tokens") or 0) + read + write,
+        output_tokens=int(u.get("output_tokens") or 0),
+        cache_read_tokens=read,
+        cache_write_tokens=write,
+        cache_write_5m_tokens=int(split.get("ephemeral_5m_input_tokens") or 0),
+        cache_write_1h_tokens=int(split.get("ephemeral_1h_input_tokens") or 0),
+        reasoning_tokens=int(thinking or 0),
+        reasoning_reported=isinstance(thinking, int),
+    )
+
+
+def content_in(blocks: list[Any]) -> tuple[list[ir.Part], bool]:
+    """Response content as IR parts, and whether the answer came through :data:`RESPONSE_TOOL`."""
+    parts: list[ir.Part] = []
+    answered = False
+    for k, b in enumerate(blocks):
+        p = block_in(b, f"content[{k}]")
+        if isinstance(p, ir.ToolCallPart) and p.name == RESPONSE_TOOL:
+            parts.append(ir.TextPart(text=p.arguments))
+            answered = True
+        else:
+            parts.append(p)
+    return parts, answered
+
+
+def map_usage_out(u: ir.Usage) -> dict[str, Any]:
+    """Normal-form usage as Anthropic reports it (cache reads and writes outside ``input_tokens``)."""
+    # a provider that reports writes without the TTL split wrote at the default TTL, 5 minutes
+    write_5m = u.cache_write_5m_tokens or max(u.cache_write_tokens - u.cache_write_1h_tokens, 0)
+    out: dict[str, Any] = {
+        "input_tokens": max(u.input_tokens - u.cache_read_tokens - u.cache_write_tokens, 0),
+        "cache_creation_input_tokens": u.cache_write_tokens,
+        "cache_read_input_tokens": u.cache_read_tokens,
+        "cache_creation": {"ephemeral_5m_input_tokens": write_5m, "ephemeral_1h_input_tokens": u.cache_write_1h_tokens},
+        "output_tokens": u.output_tokens,
+    }
+    if u.reasoning_reported:
+        out["output_tokens_details"] = {"thinking_tokens": u.reasoning_tokens}
+    return out
+
+
+def stop_reason_out(finish: ir.FinishReason | None, native: str | None) -> str:
+    """Anthropic's stop reason: the provider's own word when it is Anthropic's, else the mapped one."""
+    if native in STOP_REASONS:
+        return native
+    return _STOP_REASON_FOR.get(finish or "stop", "end_turn")
+
+
+def response_block(p: ir.Part) -> dict[str, Any] | None:
+    """One IR part as a block of a response ``content`` (signatures always present, as the SDK expects)."""
+    if isinstance(p, ir.ReasoningPart):
+        return {"type": "thinking", "thinking": p.text, "signature": p.signature or ""}
+    if isinstance(p, ir.TextPart):
+        return {"type": "text", "text": p.text, **({"citations": p.citations} if p.citations else {})}
+    if isinstance(p, ir.ToolResultPart | ir.ImagePart | ir.FilePart):
+        return None
+    return block_out(p)
