@@ -1,0 +1,156 @@
+"""The routes of the fake upstream, one set per face, and the chat route they share.
+
+Every request is recorded first, then decoded with its face's own dialect (a malformed request gets
+that dialect's 400, as from the real API) before the next :class:`Reply` is taken.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from llmswitch import ir
+from llmswitch.dialects._json import invalid
+from llmswitch.errors import APIStatusError
+from llmswitch.testing import _embeddings
+from llmswitch.testing._answers import (
+    Host,
+    answer,
+    error_response,
+    json_response,
+    reply_headers,
+    text_response,
+    write_stream,
+)
+from llmswitch.testing._faces import (
+    ANTHROPIC,
+    GEMINI,
+    OPENAI,
+    DialectUnavailable,
+    Face,
+    Framer,
+    JSONArrayFramer,
+    SSEFramer,
+)
+from llmswitch.testing._recorded import RecordedRequest
+from llmswitch.testing._reply import finish_with_last_content, to_response, to_stream_events
+
+
+def build_app(host: Host) -> web.Application:
+    """The aiohttp application serving every face's routes for ``host``."""
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+
+    async def openai_chat(request: web.Request) -> web.StreamResponse:
+        return await _chat(request, host, OPENAI)
+
+    async def anthropic_messages(request: web.Request) -> web.StreamResponse:
+        return await _chat(request, host, ANTHROPIC)
+
+    async def openai_embeddings(request: web.Request) -> web.StreamResponse:
+        return await _embeddings.openai(request, host, await _record(request, host, OPENAI))
+
+    async def openai_models(request: web.Request) -> web.StreamResponse:
+        data = [{"id": m, "object": "model", "created": 1700000000, "owned_by": "fake"} for m in host.models]
+        return json_response(200, {"object": "list", "data": data}, OPENAI)
+
+    async def gemini_model_method(request: web.Request) -> web.StreamResponse:
+        model, _, method = request.match_info["target"].partition(":")
+        if method in ("generateContent", "streamGenerateContent"):
+            stream = method == "streamGenerateContent"
+            return await _chat(request, host, GEMINI, model=model, stream=stream, sse=request.query.get("alt") == "sse")
+        rec = await _record(request, host, GEMINI, model=model)
+        if method in ("batchEmbedContents", "embedContent"):
+            return await _embeddings.gemini(request, host, rec, batch=method == "batchEmbedContents")
+        message = f"Method {method!r} of models/{model} is not served by the fake upstream."
+        return error_response(GEMINI, APIStatusError(message, status_code=404, error_type="NOT_FOUND"), rec.number)
+
+    for prefix in ("/v1", ""):
+        app.router.add_post(f"{prefix}/chat/completions", openai_chat)
+        app.router.add_post(f"{prefix}/embeddings", openai_embeddings)
+        app.router.add_get(f"{prefix}/models", openai_models)
+    app.router.add_post("/v1/messages", anthropic_messages)
+    # google-genai calls /v1beta or /v1 (its api_version); Gemini serves both
+    app.router.add_post("/v1beta/models/{target}", gemini_model_method)
+    app.router.add_post("/v1/models/{target}", gemini_model_method)
+    return app
+
+
+async def _record(request: web.Request, host: Host, face: Face, *, model: str | None = None) -> RecordedRequest:
+    body = await request.read()
+    try:
+        parsed = msgspec.json.decode(body) if body else None
+    except msgspec.DecodeError:
+        parsed = None
+    rec = RecordedRequest(
+        method=request.method,
+        path=request.path,
+        query=dict(request.query),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        body=body,
+        json=parsed,
+        face=face.name,
+        number=host.next_number(),
+        model=model if model is not None else _body_model(parsed),
+    )
+    host.record(rec)
+    return rec
+
+
+def _body_model(body: Any) -> str | None:
+    model = body.get("model") if isinstance(body, dict) else None
+    return model if isinstance(model, str) else None
+
+
+async def _chat(
+    request: web.Request,
+    host: Host,
+    face: Face,
+    *,
+    model: str | None = None,
+    stream: bool | None = None,
+    sse: bool = True,
+) -> web.StreamResponse:
+    rec = await _record(request, host, face, model=model)
+    if not isinstance(rec.json, dict):
+        return error_response(face, invalid("body", "the request body must be a JSON object"), rec.number)
+    try:
+        req = face.decode_request(rec.json, model=model)
+    except APIStatusError as exc:
+        return error_response(face, exc, rec.number)
+    except DialectUnavailable as exc:
+        return text_response(501, str(exc))
+    rec.chat = req
+    rec.model = model or req.model
+    reply = await host.choose(rec)
+    streaming = req.stream if stream is None else stream
+    model_name = reply.model or rec.model or ""
+    response_id = face.response_id(rec.number)
+    call_ids = face.call_ids(rec.number)
+
+    async def success() -> web.StreamResponse:
+        headers = reply_headers(reply, face, rec.number)
+        if not streaming:
+            resp = to_response(
+                reply,
+                req,
+                response_id=response_id,
+                model=model_name,
+                call_ids=call_ids,
+                created=int(time.time()),
+            )
+            return json_response(200, face.encode_response(resp), face, headers)
+        meta = ir.StreamMeta(id=response_id, model=model_name, created=int(time.time()), system_fingerprint="fp_fake")
+        encoder = face.stream_encoder(meta, include_usage=req.include_usage)
+        events = to_stream_events(reply, req, call_ids=call_ids)
+        if face.finish_with_last_content:
+            events = finish_with_last_content(events)
+        chunks = [encoder.encode(ev) for ev in events]
+        tail = encoder.close()
+        framer: Framer = SSEFramer() if sse else JSONArrayFramer()
+        headers["content-type"] = face.sse_type if sse else face.json_type
+        return await write_stream(request, reply, chunks, tail, framer, headers)
+
+    return await answer(request, host, face, reply, rec.number, success, streaming=streaming)
