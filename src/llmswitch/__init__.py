@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "ModelResponseStream": "llmswitch.results",
     "EmbeddingResponse": "llmswitch.results",
     "stream_chunk_builder": "llmswitch.tools",
+    "completion_cost": "llmswitch.cost",
 }
 _ERRORS = (
     "LLMSwitchError",
@@ -78,6 +79,7 @@ __all__ = [
     "aembedding",
     "arun_tools",
     "completion",
+    "completion_cost",
     "embedding",
     "function_tool",
     "register_provider",
@@ -100,6 +102,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from llmswitch.cost import completion_cost
     from llmswitch.errors import (
         APIConnectionError,
         APIError,

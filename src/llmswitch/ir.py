@@ -183,6 +183,10 @@ class Request(msgspec.Struct, omit_defaults=True):
     thinking_budget: int | None = None
     # provider extras passed through verbatim into the provider's request body
     extra: dict[str, Any] | None = None
+    # the dialect the extras were written for, when a client sent them in a provider's own format
+    # (Gemini's safetySettings, Anthropic's container …): they are dropped on the way to any other
+    # provider. None: the SDK's keywords and OpenAI clients, whose extras go to whichever provider.
+    extra_dialect: str | None = None
 
     @property
     def system_text(self) -> str:

@@ -27,6 +27,23 @@ def _enc_hook(obj: Any) -> Any:
     raise TypeError(f"cannot serialize {type(obj).__name__}")
 
 
+class _CostAttribute:
+    """``result.cost``: USD the call cost by ``llmswitch.cost``'s table, ``None`` when its model has no price.
+
+    Kept in the instance ``__dict__`` (the struct has ``dict=True``), not as a field, so it never
+    appears in ``model_dump()``: the OpenAI JSON of a result stays OpenAI's.
+    """
+
+    def __get__(self, obj: Any, owner: type | None = None) -> float | None:
+        if obj is None:
+            return None
+        value: float | None = obj.__dict__.get("_cost")
+        return value
+
+    def __set__(self, obj: Any, value: float | None) -> None:
+        obj.__dict__["_cost"] = value
+
+
 class _Result(msgspec.Struct, omit_defaults=True):
     def model_dump(self, **_: Any) -> dict[str, Any]:
         """The OpenAI JSON of this object as plain dicts and lists."""
@@ -108,7 +125,7 @@ class Choices(_Result):
 
 
 class ModelResponse(_Result, dict=True):
-    """A chat completion, as ``openai.types.chat.ChatCompletion``."""
+    """A chat completion, as ``openai.types.chat.ChatCompletion``; ``cost`` is its USD cost (or ``None``)."""
 
     id: str
     created: int
@@ -118,6 +135,8 @@ class ModelResponse(_Result, dict=True):
     usage: Usage | None = None
     system_fingerprint: str | None = None
     service_tier: str | None = None
+
+    cost = _CostAttribute()
 
     def model_dump(self, **kw: Any) -> dict[str, Any]:
         out = super().model_dump(**kw)
@@ -161,6 +180,8 @@ class ModelResponseStream(_Result, dict=True):
     usage: Usage | None = None
     system_fingerprint: str | None = None
 
+    cost = _CostAttribute()
+
     def model_dump(self, **kw: Any) -> dict[str, Any]:
         out = super().model_dump(**kw)
         out.setdefault("object", "chat.completion.chunk")
@@ -188,6 +209,8 @@ class EmbeddingResponse(_Result, dict=True):
     data: list[EmbeddingData]
     usage: EmbeddingUsage
     object: str = "list"
+
+    cost = _CostAttribute()
 
     def model_dump(self, **kw: Any) -> dict[str, Any]:
         return {

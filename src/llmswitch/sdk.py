@@ -13,6 +13,7 @@ from typing import Any
 
 from llmswitch import convert, engine, ir, results
 from llmswitch._sync import SyncIterator, run
+from llmswitch.cost import cost_for_response, usage_from_wire
 from llmswitch.dialects import openai_chat
 from llmswitch.dialects.openai_chat_stream import StreamEncoder
 from llmswitch.errors import ConfigError
@@ -71,6 +72,7 @@ class _Call:
             policy=self.policy,
         )
         out = convert.model_response(resp)
+        out.cost = cost_for_response(resp.model or self.model_id, self.provider.name, resp.usage)
         if self.parse_into is not None:
             for c in out.choices:
                 if c.finish_reason != "tool_calls" or c.message.content:
@@ -97,7 +99,10 @@ class _Call:
             if encoder is not None:
                 tail = encoder.usage_chunk()
                 if tail is not None:
-                    yield convert.stream_chunk(tail)
+                    last = convert.stream_chunk(tail)
+                    usage = usage_from_wire(tail["usage"])
+                    last.cost = cost_for_response(last.model or self.model_id, self.provider.name, usage)
+                    yield last
         finally:
             s.close()
 
@@ -249,7 +254,9 @@ async def aembedding(
         timeout=float(timeout) if timeout is not None else None,
         policy=RetryPolicy(num_retries=num_retries),
     )
-    return convert.embedding_response(resp)
+    out = convert.embedding_response(resp)
+    out.cost = cost_for_response(resp.model or model_id, provider.name, resp.usage)
+    return out
 
 
 def embedding(

@@ -28,6 +28,7 @@ class AnthropicProvider(Provider):
     """``anthropic/<model>``: api.anthropic.com, or any server speaking the Messages API via ``api_base``."""
 
     name = "anthropic"
+    dialect = "anthropic_messages"
     default_api_base = "https://api.anthropic.com"
     api_key_env = ("ANTHROPIC_API_KEY",)
     api_base_env = ("ANTHROPIC_API_BASE", "ANTHROPIC_BASE_URL")
@@ -65,7 +66,7 @@ class AnthropicProvider(Provider):
         return anthropic_messages.encode_request(req, model=model, default_max_tokens=self.default_max_tokens)
 
     def chat_call(self, req: ir.Request, *, model: str, endpoint: Endpoint) -> HTTPCall:
-        body = self.chat_body(req, model)
+        body = self.chat_body(self.own_extras(req), model)
         headers = self.headers(endpoint, anthropic_messages.required_betas(body))
         return HTTPCall(self.chat_url(endpoint), headers, dumps(body))
 

@@ -12,6 +12,8 @@ import os
 from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol
 
+import msgspec
+
 from llmswitch import ir
 from llmswitch.errors import APIStatusError, AuthenticationError, ConfigError
 
@@ -55,6 +57,14 @@ class Provider:
     supports_embeddings: bool = True
     # True when a client speaking this provider's own dialect may get its answers relayed unchanged
     passthrough: bool = False
+    # the wire format this provider speaks (a module name in llmswitch.dialects)
+    dialect: str = "openai_chat"
+
+    def own_extras(self, req: ir.Request) -> ir.Request:
+        """``req`` without extras written for another provider's format (they would be rejected)."""
+        if not req.extra or req.extra_dialect in (None, self.dialect):
+            return req
+        return msgspec.structs.replace(req, extra=None, extra_dialect=None)
 
     def endpoint(
         self,

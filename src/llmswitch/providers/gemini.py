@@ -31,6 +31,7 @@ class GeminiProvider(Provider):
     """``gemini/<model>``: Google AI Studio's Gemini API, or anything that speaks it through ``api_base``."""
 
     name = "gemini"
+    dialect = "gemini"
     default_api_base = "https://generativelanguage.googleapis.com"
     api_key_env = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
     api_base_env = ("GEMINI_API_BASE",)
@@ -52,7 +53,7 @@ class GeminiProvider(Provider):
 
     def chat_call(self, req: ir.Request, *, model: str, endpoint: Endpoint) -> HTTPCall:
         method = "streamGenerateContent?alt=sse" if req.stream else "generateContent"
-        body = gemini.encode_request(req, model=model)
+        body = gemini.encode_request(self.own_extras(req), model=model)
         return HTTPCall(self.url(endpoint, model, method), self.headers(endpoint, stream=req.stream), dumps(body))
 
     def decode_chat(self, body: bytes, *, model: str) -> ir.Response:

@@ -47,7 +47,7 @@ class OpenAIProvider(Provider):
         headers = merge_headers(self.auth_headers(endpoint), endpoint.extra_headers)
         if req.stream:
             headers["accept"] = "text/event-stream"
-        return HTTPCall(self.chat_url(endpoint, model), headers, dumps(self.chat_body(req, model)))
+        return HTTPCall(self.chat_url(endpoint, model), headers, dumps(self.chat_body(self.own_extras(req), model)))
 
     def passthrough_call(self, body: dict[str, Any], *, model: str, endpoint: Endpoint) -> HTTPCall:
         """A call carrying a client's own OpenAI body, with only the model id (and, for a stream,
