@@ -1,4 +1,4 @@
-"""The gateway's persistent state: virtual keys now, spend logs and batch jobs next.
+"""The gateway's persistent state: virtual keys and spend logs now, batch jobs next.
 
     >>> store = open_store("sqlite:///llmswitch.db")            # embedded default, one file
     >>> store = open_store("postgresql://gw:pw@db/llmswitch")   # several gateway processes
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from llmswitch.errors import ConfigError
-from llmswitch.store.base import KeyChanges, Store
+from llmswitch.store.base import DailySpend, KeyChanges, Store
 from llmswitch.store.durations import add_duration, parse_duration
 from llmswitch.store.errors import (
     KeyExistsError,
@@ -28,13 +28,16 @@ from llmswitch.store.errors import (
     StoreTimeoutError,
 )
 from llmswitch.store.keys import generate_key, hash_key, mask_key
-from llmswitch.store.records import KeyRecord
+from llmswitch.store.records import KeyRecord, SpendGroup, SpendRecord
 from llmswitch.store.urls import mask_url, url_scheme
 
 __all__ = [
+    "DailySpend",
     "KeyChanges",
     "KeyExistsError",
     "KeyRecord",
+    "SpendGroup",
+    "SpendRecord",
     "Store",
     "StoreConnectionError",
     "StoreError",

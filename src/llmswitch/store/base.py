@@ -20,18 +20,24 @@ Deletions leave a tombstone carrying its own number, so they propagate the same 
 one short row per deleted key and are kept; pruning them will need a "reload from 0" signal for
 refreshers whose cursor is older than the pruned ones.
 
+**Spend logs** arrive in batches from the spend journal's shipper (:mod:`llmswitch.spend`), which
+replays its journal after a crash: :meth:`Store.insert_spend_logs` therefore skips request ids it
+already has, and adds to keys' spend only the cost of rows it really inserted, in the same
+transaction, so a replay never counts spend twice.
+
 Backends so far: SQLite (embedded default, one file) and PostgreSQL (several gateway processes).
-Spend logs and batch jobs come next, as new migrations and new methods on this class.
+Batch jobs come next, as a new migration and new methods on this class.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
 from types import TracebackType
 from typing import Any, NamedTuple, Self
 
-from llmswitch.store.records import KeyRecord
+from llmswitch.store.records import KeyRecord, SpendGroup, SpendRecord
 
 
 class KeyChanges(NamedTuple):
@@ -42,8 +48,22 @@ class KeyChanges(NamedTuple):
     cursor: int
 
 
+class DailySpend(NamedTuple):
+    """One row of :meth:`Store.daily_spend`: a UTC day and one key, user, team or model's totals.
+
+    ``group`` is ``None`` for requests that had none (e.g. no team). ``cost`` sums known costs only.
+    """
+
+    day: date
+    group: str | None
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cost: float
+
+
 class Store(abc.ABC):
-    """Persistent gateway state: virtual keys now; spend logs and batches will join them.
+    """Persistent gateway state: virtual keys and spend logs now; batches will join them.
 
     ``async with`` opens the store and applies pending migrations, which is what a gateway wants
     on start; call :meth:`open` and :meth:`migrate` yourself to separate the two.
@@ -137,6 +157,51 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def add_key_spend(self, token_hash: str, amount: float) -> float | None:
         """Add ``amount`` (USD) to a key's spend atomically; its new spend, or ``None`` if no such key."""
+
+    # -- spend logs ------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def insert_spend_logs(self, records: Sequence[SpendRecord]) -> int:
+        """Store spend records, skipping request ids already stored; how many were new.
+
+        One transaction: the new rows, and for each key among them one increment of its spend by
+        their total known cost (as :meth:`add_key_spend` would, so key refreshers see it). Records
+        whose request id is already stored add nothing, which makes a replay harmless.
+        ``ValueError`` (and nothing written) for a record with a wrongly typed field or one this
+        database cannot hold: retrying cannot help, so the spend shipper sets such records aside.
+
+            >>> await store.insert_spend_logs([SpendRecord(request_id="r1", key_hash=h, cost=0.5)])  # doctest: +SKIP
+            1
+        """
+
+    @abc.abstractmethod
+    async def list_spend_logs(
+        self,
+        *,
+        key_hash: str | None = None,
+        user_id: str | None = None,
+        team_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[SpendRecord]:
+        """Spend records, newest first, filtered by any of key, user, team and ``start <= time < end``.
+
+        Page with ``limit``/``offset``. Naive datetimes are taken to be UTC.
+        """
+
+    @abc.abstractmethod
+    async def daily_spend(
+        self, group_by: SpendGroup, *, start: datetime | None = None, end: datetime | None = None
+    ) -> list[DailySpend]:
+        """Totals per UTC day and per key (its hash), user, team or model (``model_group``).
+
+        Only records with ``start <= time < end``; ordered by day, then group (``None`` last).
+
+            >>> await store.daily_spend("team", start=datetime(2025, 6, 1, tzinfo=UTC))  # doctest: +SKIP
+            [DailySpend(day=datetime.date(2025, 6, 1), group='research', requests=42, ...)]
+        """
 
 
 def check_page(limit: int, offset: int) -> None:

@@ -5,8 +5,9 @@ versions above its highest, each with its row, in one transaction under a lock (
 advisory lock; SQLite: the database write lock), so gateways starting together migrate once.
 
 To change the schema, append a ``Migration`` to *both* lists with the next version; never edit one
-that has shipped, since databases that already applied it will not run it again. Planned next:
-version 2 adds spend logs (idempotent by request id, for the journal replay), version 3 batch jobs.
+that has shipped, since databases that already applied it will not run it again. Version 2 added
+spend logs (unique by request id, so replaying the spend journal is idempotent); planned next:
+version 3, batch jobs.
 
 All tables are prefixed ``llmswitch_`` so the store can share a database (or schema) with other
 applications, LiteLLM's own tables included.
@@ -40,6 +41,46 @@ CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (
     name TEXT NOT NULL,
     applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
 )"""
+
+# one row per answered request; the spend journal's shipper writes them (see llmswitch.spend)
+_SPEND_INDEXES = (
+    # (column, time) serves both "this key's logs, newest first" and per-key daily sums
+    "CREATE INDEX llmswitch_spend_logs_time ON llmswitch_spend_logs (time)",
+    "CREATE INDEX llmswitch_spend_logs_key_hash ON llmswitch_spend_logs (key_hash, time)",
+    "CREATE INDEX llmswitch_spend_logs_user_id ON llmswitch_spend_logs (user_id, time)",
+    "CREATE INDEX llmswitch_spend_logs_team_id ON llmswitch_spend_logs (team_id, time)",
+    "CREATE INDEX llmswitch_spend_logs_model_group ON llmswitch_spend_logs (model_group, time)",
+)
+
+
+def _spend_logs_ddl(time: str, integer: str, real: str, boolean: str, json: str) -> str:
+    # part of migration 2: once released, never change what this returns (see the module docstring)
+    return f"""CREATE TABLE llmswitch_spend_logs (
+                request_id TEXT PRIMARY KEY,
+                time {time} NOT NULL,
+                key_hash TEXT,
+                key_alias TEXT,
+                user_id TEXT,
+                team_id TEXT,
+                model_group TEXT,
+                deployment_id TEXT,
+                provider TEXT,
+                model TEXT,
+                input_tokens {integer} NOT NULL DEFAULT 0,
+                output_tokens {integer} NOT NULL DEFAULT 0,
+                cache_read_tokens {integer} NOT NULL DEFAULT 0,
+                cache_write_tokens {integer} NOT NULL DEFAULT 0,
+                reasoning_tokens {integer} NOT NULL DEFAULT 0,
+                cost {real},
+                latency_ms {real},
+                ttft_ms {real},
+                status {integer} NOT NULL,
+                error_class TEXT,
+                cache_hit {boolean} NOT NULL,
+                stream {boolean} NOT NULL,
+                metadata {json} NOT NULL DEFAULT '{{}}'
+            )"""
+
 
 # SQLite stores datetimes as fixed-width ISO-8601 UTC text (sorts like time), JSON as text, bools as 0/1.
 SQLITE_MIGRATIONS: tuple[Migration, ...] = (
@@ -85,6 +126,7 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX llmswitch_key_tombstones_change_seq ON llmswitch_key_tombstones (change_seq)",
         ),
     ),
+    Migration(2, "spend_logs", (_spend_logs_ddl("TEXT", "INTEGER", "REAL", "INTEGER", "TEXT"), *_SPEND_INDEXES)),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -128,6 +170,11 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
             )""",
             "CREATE INDEX llmswitch_key_tombstones_change_seq ON llmswitch_key_tombstones (change_seq)",
         ),
+    ),
+    Migration(
+        2,
+        "spend_logs",
+        (_spend_logs_ddl("TIMESTAMPTZ", "BIGINT", "DOUBLE PRECISION", "BOOLEAN", "JSONB"), *_SPEND_INDEXES),
     ),
 )
 

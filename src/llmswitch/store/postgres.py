@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -24,7 +25,7 @@ import asyncpg
 import msgspec
 
 from llmswitch.errors import ConfigError
-from llmswitch.store.base import KeyChanges, Store, check_page
+from llmswitch.store.base import DailySpend, KeyChanges, Store, check_page
 from llmswitch.store.errors import (
     KeyExistsError,
     StoreConnectionError,
@@ -35,11 +36,18 @@ from llmswitch.store.errors import (
 from llmswitch.store.migrations import POSTGRES_MIGRATIONS, POSTGRES_VERSION_TABLE_DDL, VERSION_TABLE, pending
 from llmswitch.store.records import (
     KEY_FIELDS,
+    SPEND_FIELDS,
     KeyRecord,
+    SpendGroup,
+    SpendRecord,
+    spend_by_key,
+    spend_group_column,
+    utc,
     utcnow,
     validate_key,
     validate_key_update,
     validate_spend_amount,
+    validate_spend_record,
 )
 from llmswitch.store.urls import mask_url
 
@@ -54,6 +62,31 @@ _INSERT_KEY = (
 # the row lock this takes is held to commit, so change numbers become visible in order (see base.py)
 _BUMP = "UPDATE llmswitch_change_counters SET value = value + 1 WHERE name = 'keys' RETURNING value"
 _CURRENT = "SELECT value FROM llmswitch_change_counters WHERE name = 'keys'"
+# a batch of spend logs is one INSERT of parallel arrays (one per column), whatever its size
+_SPEND_ARRAY_TYPES = {
+    **dict.fromkeys(SPEND_FIELDS, "text"),  # metadata too: cast to jsonb in the query
+    "time": "timestamptz",
+    **dict.fromkeys(
+        ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "status"),
+        "bigint",
+    ),
+    **dict.fromkeys(("cost", "latency_ms", "ttft_ms"), "float8"),
+    **dict.fromkeys(("cache_hit", "stream"), "boolean"),
+}
+_SPEND_COLUMNS = ", ".join(SPEND_FIELDS)
+_INSERT_SPEND = (
+    f"INSERT INTO llmswitch_spend_logs ({_SPEND_COLUMNS}) "
+    "SELECT "
+    + ", ".join(f"{name}::jsonb" if name == "metadata" else name for name in SPEND_FIELDS)
+    + " FROM unnest("
+    + ", ".join(f"${i}::{_SPEND_ARRAY_TYPES[name]}[]" for i, name in enumerate(SPEND_FIELDS, start=1))
+    + f") AS v({_SPEND_COLUMNS}) ON CONFLICT (request_id) DO NOTHING RETURNING key_hash, cost"
+)
+# one statement for every key of the batch; the counter row locked by _BUMP first orders concurrent writers
+_ADD_SPEND = (
+    "UPDATE llmswitch_keys AS k SET spend = k.spend + v.amount, change_seq = $3 "
+    "FROM unnest($1::text[], $2::float8[]) AS v(token_hash, amount) WHERE k.token_hash = v.token_hash"
+)
 _URL_OPTIONS = frozenset({"schema", "connection_limit", "connect_timeout", "pool_timeout", "pgbouncer"})
 # failures that mean "the database is not there right now", as opposed to a wrong query
 _UNREACHABLE = (
@@ -273,6 +306,98 @@ class PostgresStore(Store):
                 seq,
             )
         return None if spend is None else float(spend)
+
+    # -- spend logs ------------------------------------------------------------------------------
+
+    async def insert_spend_logs(self, records: Sequence[SpendRecord]) -> int:
+        checked = [validate_spend_record(rec) for rec in records]
+        if not checked:
+            return 0
+        columns = [[_storable(getattr(rec, name)) for rec in checked] for name in SPEND_FIELDS]
+        async with self._connection() as conn, conn.transaction():
+            try:
+                # RETURNING lists only rows really inserted: a request id already stored adds no spend
+                inserted = await conn.fetch(_INSERT_SPEND, *columns)
+            except asyncpg.DataError as exc:
+                # the same batch would fail again: say so in the type, so a caller can set it aside
+                raise ValueError(f"PostgreSQL cannot store a spend record of this batch: {exc}") from exc
+            totals = spend_by_key((row[0], row[1]) for row in inserted)
+            if totals:
+                seq = await conn.fetchval(_BUMP)
+                await conn.execute(_ADD_SPEND, [h for h, _ in totals], [amount for _, amount in totals], seq)
+        return len(inserted)
+
+    async def list_spend_logs(
+        self,
+        *,
+        key_hash: str | None = None,
+        user_id: str | None = None,
+        team_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[SpendRecord]:
+        check_page(limit, offset)
+        where, params = _spend_filters({"key_hash": key_hash, "user_id": user_id, "team_id": team_id}, start, end)
+        n = len(params)
+        query = (
+            f"SELECT {_SPEND_COLUMNS} FROM llmswitch_spend_logs{where} "
+            f"ORDER BY time DESC, request_id DESC LIMIT ${n + 1} OFFSET ${n + 2}"
+        )
+        async with self._connection() as conn:
+            rows = await conn.fetch(query, *params, limit, offset)
+        return [SpendRecord(**{name: row[name] for name in SPEND_FIELDS}) for row in rows]
+
+    async def daily_spend(
+        self, group_by: SpendGroup, *, start: datetime | None = None, end: datetime | None = None
+    ) -> list[DailySpend]:
+        column = spend_group_column(group_by)
+        where, params = _spend_filters({}, start, end)
+        query = (
+            f"SELECT (time AT TIME ZONE 'UTC')::date AS day, {column} AS grp, count(*), "
+            "sum(input_tokens)::bigint, sum(output_tokens)::bigint, coalesce(sum(cost), 0) "
+            f"FROM llmswitch_spend_logs{where} GROUP BY day, grp ORDER BY day, grp NULLS LAST"
+        )
+        async with self._connection() as conn:
+            rows = await conn.fetch(query, *params)
+        return [DailySpend(row[0], row[1], row[2], row[3], row[4], float(row[5])) for row in rows]
+
+
+def _spend_filters(equal: dict[str, str | None], start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in equal.items():
+        if value is not None:
+            params.append(value)
+            where.append(f"{column} = ${len(params)}")
+    for op, bound in ((">=", utc(start)), ("<", utc(end))):
+        if bound is not None:
+            params.append(bound)
+            where.append(f"time {op} ${len(params)}")
+    return (f" WHERE {' AND '.join(where)}" if where else ""), params
+
+
+def _storable(value: Any) -> Any:
+    """A spend log value as PostgreSQL takes it: metadata as JSON text, and no NUL characters.
+
+    ``text`` and ``jsonb`` cannot hold NUL (SQLite can), and a client-supplied user id or tag
+    carrying one must not make its record unstorable; it becomes U+FFFD.
+    """
+    if isinstance(value, dict):
+        text = msgspec.json.encode(value).decode()
+        return msgspec.json.encode(_without_nul(value)).decode() if "\\u0000" in text else text
+    return _without_nul(value) if isinstance(value, str) else value
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:

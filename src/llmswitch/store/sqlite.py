@@ -14,24 +14,32 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import msgspec
+from msgspec import structs
 
-from llmswitch.store.base import KeyChanges, Store, check_page
+from llmswitch.store.base import DailySpend, KeyChanges, Store, check_page
 from llmswitch.store.errors import KeyExistsError, StoreConnectionError, StoreError, StoreMigrationError
 from llmswitch.store.migrations import SQLITE_MIGRATIONS, SQLITE_VERSION_TABLE_DDL, VERSION_TABLE, pending
 from llmswitch.store.records import (
     KEY_FIELDS,
+    SPEND_FIELDS,
     KeyRecord,
+    SpendGroup,
+    SpendRecord,
+    spend_by_key,
+    spend_group_column,
+    utc,
     utcnow,
     validate_key,
     validate_key_update,
     validate_spend_amount,
+    validate_spend_record,
 )
 from llmswitch.store.urls import MEMORY, mask_url, sqlite_path
 
@@ -47,6 +55,13 @@ _JSON_FIELDS = frozenset({"models", "metadata"})
 _TIME_FIELDS = frozenset({"budget_reset_at", "expires", "created_at", "updated_at"})
 # old SQLite builds allow 999 bound parameters per statement
 _CHUNK = 500
+_SPEND_COLUMNS = ", ".join(SPEND_FIELDS)
+_INSERT_SPEND = (
+    f"INSERT INTO llmswitch_spend_logs ({_SPEND_COLUMNS}) VALUES ({', '.join('?' * len(SPEND_FIELDS))}) "
+    "ON CONFLICT (request_id) DO NOTHING"
+)
+_ADD_SPEND = "UPDATE llmswitch_keys SET spend = spend + ?, change_seq = ? WHERE token_hash = ?"
+_SPEND_BOOL_FIELDS = frozenset({"cache_hit", "stream"})
 
 
 class SQLiteStore(Store):
@@ -145,6 +160,34 @@ class SQLiteStore(Store):
 
     async def add_key_spend(self, token_hash: str, amount: float) -> float | None:
         return await self._call(_add_key_spend, token_hash, validate_spend_amount(amount))
+
+    # -- spend logs ------------------------------------------------------------------------------
+
+    async def insert_spend_logs(self, records: Sequence[SpendRecord]) -> int:
+        checked = [validate_spend_record(rec) for rec in records]
+        return await self._call(_insert_spend_logs, checked) if checked else 0
+
+    async def list_spend_logs(
+        self,
+        *,
+        key_hash: str | None = None,
+        user_id: str | None = None,
+        team_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[SpendRecord]:
+        check_page(limit, offset)
+        where, params = _spend_filters({"key_hash": key_hash, "user_id": user_id, "team_id": team_id}, start, end)
+        return await self._call(_list_spend_logs, where, params, limit, offset)
+
+    async def daily_spend(
+        self, group_by: SpendGroup, *, start: datetime | None = None, end: datetime | None = None
+    ) -> list[DailySpend]:
+        column = spend_group_column(group_by)
+        where, params = _spend_filters({}, start, end)
+        return await self._call(_daily_spend, column, where, params)
 
 
 # Everything below runs on the store's thread, one call at a time.
@@ -291,6 +334,51 @@ def _add_key_spend(conn: sqlite3.Connection, token_hash: str, amount: float) -> 
         return float(conn.execute("SELECT spend FROM llmswitch_keys WHERE token_hash = ?", (token_hash,)).fetchone()[0])
 
 
+def _insert_spend_logs(conn: sqlite3.Connection, records: list[SpendRecord]) -> int:
+    with _transaction(conn):
+        # rowcount is 0 for a request id already stored: only new rows may add to a key's spend
+        inserted = [rec for rec in records if conn.execute(_INSERT_SPEND, _encode_spend(rec)).rowcount]
+        totals = spend_by_key((rec.key_hash, rec.cost) for rec in inserted)
+        if totals:
+            seq = _next_seq(conn)
+            conn.executemany(_ADD_SPEND, [(amount, seq, token_hash) for token_hash, amount in totals])
+    return len(inserted)
+
+
+def _spend_filters(equal: dict[str, str | None], start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
+    where, params = [], []
+    for column, value in equal.items():
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    for op, bound in ((">=", utc(start)), ("<", utc(end))):
+        if bound is not None:
+            where.append(f"time {op} ?")
+            params.append(_iso(bound))
+    return (f" WHERE {' AND '.join(where)}" if where else ""), params
+
+
+def _list_spend_logs(
+    conn: sqlite3.Connection, where: str, params: list[Any], limit: int, offset: int
+) -> list[SpendRecord]:
+    rows = conn.execute(
+        f"SELECT {_SPEND_COLUMNS} FROM llmswitch_spend_logs{where} ORDER BY time DESC, request_id DESC LIMIT ? OFFSET ?",
+        (*params, limit, offset),
+    )
+    return [_decode_spend(row) for row in rows]
+
+
+def _daily_spend(conn: sqlite3.Connection, column: str, where: str, params: list[Any]) -> list[DailySpend]:
+    # times are fixed-width UTC text, so the first ten characters are the UTC day
+    rows = conn.execute(
+        f"SELECT substr(time, 1, 10) AS day, {column} AS grp, count(*), sum(input_tokens), sum(output_tokens), "
+        f"coalesce(sum(cost), 0.0) FROM llmswitch_spend_logs{where} "
+        "GROUP BY day, grp ORDER BY day, grp IS NULL, grp",
+        params,
+    )
+    return [DailySpend(date.fromisoformat(day), grp, n, inp, out, float(cost)) for day, grp, n, inp, out, cost in rows]
+
+
 # -- rows ----------------------------------------------------------------------------------------
 
 
@@ -329,3 +417,21 @@ def _decode(row: tuple[Any, ...]) -> KeyRecord:
         else:
             fields[name] = value
     return KeyRecord(**fields)
+
+
+def _encode_spend(rec: SpendRecord) -> tuple[Any, ...]:
+    values = dict(zip(SPEND_FIELDS, structs.astuple(rec), strict=True))
+    values["time"] = _iso(rec.time)
+    values["metadata"] = msgspec.json.encode(rec.metadata).decode()
+    for name in _SPEND_BOOL_FIELDS:
+        values[name] = int(values[name])
+    return tuple(values.values())
+
+
+def _decode_spend(row: tuple[Any, ...]) -> SpendRecord:
+    fields = dict(zip(SPEND_FIELDS, row, strict=True))
+    fields["time"] = datetime.fromisoformat(fields["time"])
+    fields["metadata"] = msgspec.json.decode(fields["metadata"])
+    for name in _SPEND_BOOL_FIELDS:
+        fields[name] = bool(fields[name])
+    return SpendRecord(**fields)

@@ -1,0 +1,67 @@
+"""The journal's line format: one spend record per line, with a checksum to catch torn writes.
+
+    <crc32 of the JSON, 8 lowercase hex digits> <the record as compact JSON>\n
+
+    >>> line = encode_line(SpendRecord(request_id="r1", time=datetime(2025, 6, 1, tzinfo=UTC)))
+    >>> line[:9], line[9:30]
+    (b'a53bc853 ', b'{"request_id":"r1","t')
+    >>> decode_line(line.rstrip(b"\\n")).request_id, decode_line(line[:40])
+    ('r1', None)
+
+Compact JSON never contains a raw newline (it escapes them in strings), so lines split on ``\\n``
+alone. A process killed mid-write leaves a last line that is cut short, or whose bytes do not match
+its checksum: readers skip it (it belonged to an append that never returned).
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+
+import msgspec
+from msgspec import structs
+
+from llmswitch.store.records import SpendRecord
+
+#: metadata bigger than this (as JSON) is replaced by a note of its size: records stay small
+MAX_METADATA_BYTES = 4096
+
+_log = logging.getLogger("llmswitch.spend")
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder(SpendRecord).decode
+# a record this short as JSON cannot carry big metadata, so most appends skip measuring it
+_SMALL_LINE = MAX_METADATA_BYTES
+
+
+def encode_line(record: SpendRecord) -> bytes:
+    """``record`` as one journal line, ending in ``\\n``; ``ValueError`` if a field has the wrong type.
+
+    The check runs here, at append time, because a line that cannot be read back would be a
+    record lost later, far from the code that made it.
+    """
+    body = _encode(record)
+    if len(body) > _SMALL_LINE:
+        size = len(_encode(record.metadata))
+        if size > MAX_METADATA_BYTES:
+            _log.warning("spend record %s: metadata of %d bytes truncated", record.request_id, size)
+            record = structs.replace(record, metadata={"truncated_bytes": size})
+            body = _encode(record)
+    try:
+        _decode(body)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"invalid spend record {record.request_id!r}: {exc}") from exc
+    return b"%08x %b\n" % (zlib.crc32(body), body)
+
+
+def decode_line(line: bytes) -> SpendRecord | None:
+    """The record of one line (without its ``\\n``), or ``None`` if it is torn or corrupt."""
+    if len(line) < 10 or line[8:9] != b" ":
+        return None
+    body = line[9:]
+    if line[:8] != b"%08x" % zlib.crc32(body):
+        return None
+    try:
+        return _decode(body)
+    except msgspec.DecodeError:
+        # msgspec.ValidationError is one too: a checksummed line of another shape
+        return None

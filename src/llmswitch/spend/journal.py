@@ -1,0 +1,284 @@
+"""The spend journal: every answered request's record on local disk before its response finishes.
+
+    >>> async def main() -> None:
+    ...     async with Journal("/var/lib/llmswitch/spend") as journal:
+    ...         await journal.append(SpendRecord(request_id="req-1", key_hash=key_hash, cost=0.002))
+    ...         # returned: the record is on disk and survives kill -9 (and, with fsync="always", power loss)
+
+**Group commit.** An fsync takes from a fraction of a millisecond to several, so one per record
+would cap a gateway at a few thousand requests per second, and each fsync must not block the event
+loop. Appends therefore queue their line and wait; one flusher task writes every queued line with a
+single ``write`` and one ``fdatasync`` in the journal's writer thread, then wakes them all. Whatever
+arrives while that runs goes in the next commit, so batches grow by themselves with load while an
+append on an idle gateway pays for one sync only (PostgreSQL's WAL commits the same way).
+
+**fsync modes.** ``"always"`` (the default) syncs each commit to the disk: an answered request's
+record survives a power cut or kernel crash. ``"os"`` only hands the bytes to the operating system
+(``write`` returns once they are in its page cache): they survive the gateway process being killed
+(``kill -9``, OOM killer, a crash), which is what a process restart needs, but a power cut or kernel
+crash can lose the last few seconds of records. Choose it when the disk's sync is slow (network
+volumes) and the machine is not the weak point. Either way, appends never wait on the database.
+
+One process writes a directory (it takes an exclusive ``flock``); give each gateway process its own.
+The directory's layout and line format are described in :mod:`llmswitch.spend.segments` and
+:mod:`llmswitch.spend.framing`. POSIX only (``flock``, ``fdatasync``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import functools
+import logging
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from llmswitch.errors import ConfigError
+from llmswitch.spend.errors import JournalError, JournalLockedError
+from llmswitch.spend.framing import encode_line
+from llmswitch.spend.segments import (
+    Position,
+    ReadResult,
+    append_rejected,
+    delete_segments_before,
+    list_segments,
+    read_records,
+    resume_position,
+    write_checkpoint,
+)
+from llmswitch.spend.writer import SegmentWriter, sync_directory
+from llmswitch.store.records import SpendRecord
+
+T = TypeVar("T")
+FsyncMode = Literal["always", "os"]
+FSYNC_MODES: tuple[FsyncMode, ...] = ("always", "os")
+
+_log = logging.getLogger("llmswitch.spend")
+
+
+@dataclass(slots=True)
+class JournalStats:
+    """Counters since the journal was opened; read them, do not set them."""
+
+    appends: int = 0
+    commits: int = 0
+    bytes_written: int = 0
+    write_errors: int = 0
+
+
+class Journal:
+    """An append-only journal of spend records in ``directory``, durable when ``append`` returns.
+
+    ``segment_bytes`` is the size past which writing moves on to a new segment file; a segment is
+    deleted once a :class:`~llmswitch.spend.shipper.Shipper` has stored all of its records.
+    """
+
+    def __init__(
+        self, directory: str | os.PathLike[str], *, fsync: FsyncMode = "always", segment_bytes: int = 16 << 20
+    ) -> None:
+        if fsync not in FSYNC_MODES:
+            raise ConfigError(f"spend journal fsync must be one of {', '.join(FSYNC_MODES)}; got {fsync!r}")
+        if segment_bytes <= 0:
+            raise ConfigError(f"spend journal segment_bytes must be positive; got {segment_bytes}")
+        self.directory = Path(directory)
+        self.fsync: FsyncMode = fsync
+        self.segment_bytes = segment_bytes
+        self.stats = JournalStats()
+        self._writer: SegmentWriter | None = None
+        self._lock_fd: int | None = None
+        # appends' writes and syncs; and, apart so it never queues behind them, reads and deletions
+        self._write_thread: ThreadPoolExecutor | None = None
+        self._side_thread: ThreadPoolExecutor | None = None
+        self._queue: list[tuple[bytes, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._committed = Position(0, 0)
+        self._commit_event = asyncio.Event()
+        self._closing = False
+
+    async def __aenter__(self) -> Journal:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Take the directory (creating it) and start a new segment; :class:`JournalLockedError` if taken."""
+        if self._writer is not None:
+            return
+        write_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmswitch-journal-write")
+        try:
+            lock_fd, writer = await asyncio.get_running_loop().run_in_executor(write_thread, self._open)
+        except BaseException:
+            write_thread.shutdown(wait=False)
+            raise
+        self._lock_fd, self._writer, self._write_thread = lock_fd, writer, write_thread
+        self._side_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmswitch-journal-io")
+        self._committed = writer.position
+
+    def _open(self) -> tuple[int, SegmentWriter]:
+        try:
+            if not self.directory.is_dir():
+                self.directory.mkdir(parents=True)
+                if self.fsync == "always":  # else a power cut could take the new directory, and all in it
+                    sync_directory(self.directory.parent)
+            lock_fd = os.open(self.directory / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise self._error(f"cannot open the spend journal in {self.directory}", exc) from exc
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock_fd)
+            raise JournalLockedError(
+                f"the spend journal in {self.directory} is in use by another process (or another Journal in "
+                "this one); give each gateway process a directory of its own",
+                directory=str(self.directory),
+            ) from None
+        try:
+            existing = list_segments(self.directory)
+            # never append to an old segment: it may end in a line torn by the crash that ended its run
+            first = existing[-1] + 1 if existing else 1
+            writer = SegmentWriter(
+                self.directory, first=first, segment_bytes=self.segment_bytes, sync=self.fsync == "always"
+            )
+        except OSError as exc:
+            os.close(lock_fd)
+            raise self._error(f"cannot start a spend journal segment in {self.directory}", exc) from exc
+        except BaseException:
+            os.close(lock_fd)
+            raise
+        return lock_fd, writer
+
+    async def close(self) -> None:
+        """Finish the appends already waiting, then release the directory; safe to call twice."""
+        if self._writer is None or self._closing:
+            return
+        self._closing = True
+        try:
+            if self._flusher is not None:
+                await self._flusher
+            writer, lock_fd = self._writer, self._lock_fd
+            await asyncio.get_running_loop().run_in_executor(self._write_thread, _release, writer, lock_fd)
+        finally:
+            for thread in (self._write_thread, self._side_thread):
+                if thread is not None:
+                    thread.shutdown(wait=False)
+            self._writer = self._lock_fd = self._write_thread = self._side_thread = None
+            self._closing = False
+            self._wake_readers()
+
+    # -- appending -------------------------------------------------------------------------------
+
+    async def append(self, record: SpendRecord) -> None:
+        """Write ``record`` to the journal; return once it is durable (see the fsync modes above).
+
+        ``ValueError`` if a field has the wrong type, :class:`JournalError` if the disk refused the
+        write (full, failing) or the journal is not open. Should the awaiting task be cancelled,
+        the record is written all the same.
+        """
+        if self._writer is None or self._closing:
+            raise self._error(f"the spend journal in {self.directory} is not open")
+        line = encode_line(record)
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._queue.append((line, done))
+        if self._flusher is None or self._flusher.done():
+            # started as a task, it runs after the appends already scheduled: they join this commit
+            self._flusher = loop.create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._queue:
+            batch, self._queue = self._queue, []
+            data = b"".join(line for line, _ in batch)
+            writer = self._writer
+            assert writer is not None  # close() waits for this task before dropping the writer
+            try:
+                position = await loop.run_in_executor(self._write_thread, writer.append, data)
+            except asyncio.CancelledError:
+                # only at loop teardown: nobody must wait for a commit that will not be reported
+                for _, done in batch + self._queue:
+                    done.cancel()
+                self._queue = []
+                raise
+            except Exception as exc:
+                self.stats.write_errors += 1
+                _log.error("spend journal %s: cannot write %d records: %s", self.directory, len(batch), exc)
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(self._error(f"cannot write the spend journal in {self.directory}", exc))
+                continue
+            self._committed = position
+            self.stats.appends += len(batch)
+            self.stats.commits += 1
+            self.stats.bytes_written += len(data)
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
+            self._wake_readers()
+
+    def _error(self, message: str, cause: BaseException | None = None) -> JournalError:
+        error = JournalError(f"{message}: {cause}" if cause else message, directory=str(self.directory))
+        error.__cause__ = cause
+        return error
+
+    def _wake_readers(self) -> None:
+        self._commit_event.set()
+        self._commit_event = asyncio.Event()
+
+    # -- reading (for the shipper) ---------------------------------------------------------------
+
+    @property
+    def committed(self) -> Position:
+        """The end of what is durable: every record before it has been appended and has returned."""
+        return self._committed
+
+    async def wait_for_commit(self, after: Position) -> None:
+        """Return once something is committed past ``after`` (at once if it already is)."""
+        while self._committed <= after:
+            await self._commit_event.wait()
+
+    async def read(self, after: Position, limit: int = 500) -> ReadResult:
+        """Up to ``limit`` committed records from ``after`` on, and the position after them."""
+        # snapshot on the loop, before the thread runs: it must not read a write still in progress
+        return await self._side(read_records, self.directory, after, limit, self._committed)
+
+    async def resume_position(self) -> Position:
+        """Where shipping resumes after a start: the saved checkpoint if believable, else the oldest record."""
+        return await self._side(resume_position, self.directory)
+
+    async def acknowledge(self, upto: Position) -> None:
+        """Everything before ``upto`` is stored: save that, and delete the segments it covers entirely."""
+        if upto > self._committed:
+            raise ValueError(f"cannot acknowledge {upto}, past the committed end {self._committed}")
+        await self._side(_acknowledge, self.directory, upto)
+
+    async def reject(self, records: list[SpendRecord]) -> None:
+        """Set aside records the database refused for good, in ``rejected.journal`` beside the segments."""
+        lines = b"".join(encode_line(record) for record in records)
+        await self._side(append_rejected, self.directory, lines, sync=self.fsync == "always")
+
+    async def _side(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        thread = self._side_thread
+        if thread is None:
+            raise self._error(f"the spend journal in {self.directory} is not open")
+        return await asyncio.get_running_loop().run_in_executor(thread, functools.partial(fn, *args, **kwargs))
+
+
+def _acknowledge(directory: Path, upto: Position) -> None:
+    write_checkpoint(directory, upto)
+    for index in delete_segments_before(directory, upto.segment):
+        _log.debug("spend journal %s: deleted shipped segment %d", directory, index)
+
+
+def _release(writer: SegmentWriter, lock_fd: int | None) -> None:
+    writer.close()
+    if lock_fd is not None:
+        os.close(lock_fd)  # closing the descriptor releases the flock

@@ -1,0 +1,242 @@
+"""The background task that moves journaled spend records into the store, in batches.
+
+    >>> async def serve(store: Store) -> None:
+    ...     async with Journal("/var/lib/llmswitch/spend") as journal, Shipper(journal, store):
+    ...         ...  # the gateway runs; journal.append(record) for each answered request
+
+On start it resumes where the last run stopped (the journal's checkpoint, or the oldest segment
+left) and then follows new commits. A batch is up to ``batch_size`` records, one store
+transaction (:meth:`~llmswitch.store.Store.insert_spend_logs`); while the gateway is busy batches
+follow each other at once, and when it is quiet the shipper waits ``interval`` after a commit so a
+batch gathers more than one record. A segment is deleted only after the store has committed every
+record in it.
+
+**Exactly once, by construction.** The store skips request ids it already has and adds spend for
+new rows only, in the same transaction. So a crash anywhere (after the store committed, before the
+checkpoint moved) means some records are sent again and change nothing: the checkpoint is a hint
+that saves time, not something correctness rests on.
+
+**When the store is down** (or answers with errors), the journal keeps every record, appends are
+not slowed at all, and the shipper retries the same batch with exponential backoff and full
+jitter. It logs a warning once when the trouble starts, and once more when shipping resumes.
+A batch the store rejects as invalid (``ValueError``: a record it cannot hold) is retried one record
+at a time, and only the records refused on their own are set aside in the journal's
+``rejected.journal``, logged as errors, so one bad record never stops the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from llmswitch.errors import ConfigError
+from llmswitch.spend.journal import Journal
+from llmswitch.spend.segments import Position
+from llmswitch.store.base import Store
+from llmswitch.store.errors import StoreConnectionError
+from llmswitch.store.records import SpendRecord
+
+T = TypeVar("T")
+
+_log = logging.getLogger("llmswitch.spend")
+
+
+@dataclass(slots=True)
+class ShipperStats:
+    """Counters since the shipper started; read them, do not set them."""
+
+    #: records the store has confirmed, new or already stored
+    shipped: int = 0
+    #: of those, the ones that were new
+    inserted: int = 0
+    batches: int = 0
+    failed_attempts: int = 0
+    rejected: int = 0
+    #: torn or corrupt journal lines passed over
+    skipped_lines: int = 0
+
+
+class Shipper:
+    """Ships ``journal``'s records to ``store``; ``async with`` it, or :meth:`start` and :meth:`stop`.
+
+    Stop the shipper before closing the journal. ``retry_initial`` and ``retry_max`` (seconds) bound
+    the backoff between attempts while the store is failing.
+    """
+
+    def __init__(
+        self,
+        journal: Journal,
+        store: Store,
+        *,
+        batch_size: int = 500,
+        interval: float = 0.2,
+        retry_initial: float = 0.5,
+        retry_max: float = 30.0,
+    ) -> None:
+        if batch_size < 1 or interval < 0 or retry_initial <= 0 or retry_max < retry_initial:
+            raise ConfigError("spend shipper needs batch_size >= 1, interval >= 0 and 0 < retry_initial <= retry_max")
+        self.journal = journal
+        self.store = store
+        self.batch_size = batch_size
+        self.interval = interval
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
+        self.stats = ShipperStats()
+        #: the error the last attempt failed with, ``None`` while things work: for health checks
+        self.last_error: BaseException | None = None
+        self._position: Position | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._progress = asyncio.Event()
+        self._hurry = asyncio.Event()
+        self._drainers = 0
+        self._failing_since: int | None = None
+
+    async def __aenter__(self) -> Shipper:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    @property
+    def position(self) -> Position | None:
+        """Everything in the journal before this is in the store (``None`` until the task has started)."""
+        return self._position
+
+    async def start(self) -> None:
+        """Start the background task (replaying what earlier runs left unshipped first)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="llmswitch-spend-shipper")
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Ship what is committed (giving up after ``timeout`` seconds), then end the task.
+
+        Whatever is left stays in the journal and ships on the next start.
+        """
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(self._drain(task), timeout)
+        except TimeoutError:
+            _log.warning("spend shipper stopped with records not yet stored; they ship on the next start")
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def drain(self) -> None:
+        """Return once every record committed to the journal before this call is in the store.
+
+        Waits as long as the store is down: bound it with ``asyncio.timeout`` if need be.
+        """
+        if self._task is None:
+            raise RuntimeError("the spend shipper is not running; call start() first")
+        await self._drain(self._task)
+
+    async def _drain(self, task: asyncio.Task[None]) -> None:
+        target = self.journal.committed
+        self._drainers += 1
+        self._hurry.set()
+        try:
+            while (self._position is None or self._position < target) and not task.done():
+                await self._progress.wait()
+        finally:
+            self._drainers -= 1
+            if not self._drainers:
+                self._hurry.clear()
+
+    # -- the task --------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        try:
+            position = self._position = await self._retrying(self.journal.resume_position)
+            while True:
+                read = functools.partial(self.journal.read, position, self.batch_size)
+                batch = await self._retrying(read)
+                if batch.records:
+                    await self._store(batch.records)
+                self.stats.skipped_lines += batch.skipped
+                if batch.end != position:
+                    await self._retrying(functools.partial(self.journal.acknowledge, batch.end))
+                    position = self._position = batch.end
+                    self._progressed()
+                if len(batch.records) < self.batch_size:  # caught up with the journal
+                    await self.journal.wait_for_commit(position)
+                    # let a few more records arrive so the next batch is more than one, unless draining
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._hurry.wait(), self.interval)
+        finally:
+            self._progressed()  # wakes drain() so it sees the task has ended
+
+    async def _store(self, records: list[SpendRecord]) -> None:
+        """Store ``records``, waiting out outages; records the store refuses on their own are set aside."""
+        try:
+            inserted = await self._retrying(functools.partial(self.store.insert_spend_logs, records), ValueError)
+        except ValueError as exc:
+            if len(records) > 1:
+                for record in records:  # find the bad ones; a batch with one bad record is rare
+                    await self._store([record])
+                return
+            await self._retrying(functools.partial(self.journal.reject, records))
+            self.stats.rejected += 1
+            _log.error(
+                "spend record %s refused by the store, set aside in %s: %s",
+                records[0].request_id,
+                self.journal.directory / "rejected.journal",
+                exc,
+            )
+            return
+        self.stats.shipped += len(records)
+        self.stats.inserted += inserted
+        self.stats.batches += 1
+
+    async def _retrying(self, call: Callable[[], Awaitable[T]], give_up_on: type[Exception] | None = None) -> T:
+        """``await call()`` until it succeeds (or raises ``give_up_on``), backing off between attempts."""
+        attempt = 0
+        while True:
+            try:
+                result = await call()
+            except Exception as exc:
+                if give_up_on is not None and isinstance(exc, give_up_on):
+                    raise
+                attempt += 1
+                self._failed(exc)
+                # full jitter: replicas that lost the same database do not come back in step
+                await asyncio.sleep(random.uniform(0, min(self.retry_max, self.retry_initial * 2 ** (attempt - 1))))
+                continue
+            if self._failing_since is not None:
+                _log.info(
+                    "spend shipping resumed after %d failed attempts",
+                    self.stats.failed_attempts - self._failing_since,
+                )
+                self._failing_since = None
+                self.last_error = None
+            return result
+
+    def _failed(self, exc: Exception) -> None:
+        self.stats.failed_attempts += 1
+        self.last_error = exc
+        if self._failing_since is not None:
+            _log.debug("spend shipping still failing: %s", exc)
+            return
+        self._failing_since = self.stats.failed_attempts - 1
+        _log.warning(
+            "spend shipping paused: %s: %s. Records stay in the journal at %s and ship when this clears; "
+            "retrying with backoff",
+            type(exc).__name__,
+            exc,
+            self.journal.directory,
+            # an outage explains itself; anything else may be a bug and needs its traceback
+            exc_info=not isinstance(exc, StoreConnectionError),
+        )
+
+    def _progressed(self) -> None:
+        self._progress.set()
+        self._progress = asyncio.Event()

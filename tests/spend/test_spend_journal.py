@@ -1,0 +1,285 @@
+"""The journal on disk: durable appends, segments, torn and corrupt lines, cleanup, one writer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from spend_harness import append_bytes, record
+
+from llmswitch.spend import FsyncMode, Journal, JournalError, JournalLockedError, Position, SpendRecord
+from llmswitch.spend.framing import encode_line
+from llmswitch.spend.segments import CHECKPOINT, list_segments, segment_path
+
+MODES: tuple[FsyncMode, ...] = ("always", "os")
+
+
+async def read_all(journal: Journal, start: Position | None = None) -> tuple[list[SpendRecord], int]:
+    """Every committed record from ``start`` (default: where shipping would resume), and lines skipped."""
+    position = start or await journal.resume_position()
+    records: list[SpendRecord] = []
+    skipped = 0
+    while True:
+        batch = await journal.read(position, limit=7)  # small, to cross batch and segment edges often
+        records += batch.records
+        skipped += batch.skipped
+        if batch.end == position:
+            return records, skipped
+        position = batch.end
+
+
+def ids(records: list[SpendRecord]) -> list[str]:
+    return [rec.request_id for rec in records]
+
+
+@pytest.mark.parametrize("fsync", MODES)
+def test_appends_read_back_in_order_across_segments(journal_dir: Path, fsync: FsyncMode) -> None:
+    async def main() -> None:
+        records = [record(f"r{i}", user_id="alice", metadata={"i": i}) for i in range(60)]
+        async with Journal(journal_dir, fsync=fsync, segment_bytes=2000) as journal:
+            for rec in records:
+                await journal.append(rec)
+            assert await read_all(journal) == (records, 0)
+            assert journal.committed.segment == list_segments(journal_dir)[-1]
+            assert journal.stats.appends == 60
+
+    asyncio.run(main())
+    assert len(list_segments(journal_dir)) > 10
+
+
+def test_a_reopened_journal_writes_a_new_segment_and_old_records_stay_readable(journal_dir: Path) -> None:
+    async def write(request_ids: list[str]) -> None:
+        async with Journal(journal_dir) as journal:
+            for request_id in request_ids:
+                await journal.append(record(request_id))
+
+    async def read() -> list[str]:
+        async with Journal(journal_dir) as journal:
+            return ids((await read_all(journal))[0])
+
+    asyncio.run(write(["a", "b"]))
+    asyncio.run(write(["c"]))
+    assert asyncio.run(read()) == ["a", "b", "c"]
+    assert list_segments(journal_dir) == [1, 2, 3]
+
+
+def test_one_journal_per_directory(journal_dir: Path) -> None:
+    async def main() -> None:
+        async with Journal(journal_dir):
+            with pytest.raises(JournalLockedError, match="in use by another process"):
+                await Journal(journal_dir).open()
+        async with Journal(journal_dir):  # released on close
+            pass
+
+    asyncio.run(main())
+
+
+def test_a_torn_last_line_is_skipped_and_appends_go_on_in_a_new_segment(journal_dir: Path) -> None:
+    async def write() -> None:
+        async with Journal(journal_dir) as journal:
+            for i in range(5):
+                await journal.append(record(f"r{i}"))
+
+    asyncio.run(write())
+    # what a crash in the middle of a write leaves: the start of a line, without its end
+    append_bytes(segment_path(journal_dir, 1), encode_line(record("torn"))[:60])
+
+    async def resume() -> tuple[list[SpendRecord], int]:
+        async with Journal(journal_dir) as journal:
+            await journal.append(record("after"))
+            return await read_all(journal)
+
+    got, skipped = asyncio.run(resume())
+    assert ids(got) == ["r0", "r1", "r2", "r3", "r4", "after"]
+    assert skipped == 1
+
+
+def test_a_corrupt_line_is_skipped_and_the_lines_after_it_are_read(journal_dir: Path) -> None:
+    async def main() -> tuple[list[SpendRecord], int]:
+        async with Journal(journal_dir) as journal:
+            for i in range(5):
+                await journal.append(record(f"r{i}"))
+            path = segment_path(journal_dir, 1)
+            data = bytearray(path.read_bytes())
+            third = data.index(b'"r2"')
+            data[third + 1] = ord("X")  # a flipped byte in the middle of the segment
+            path.write_bytes(bytes(data))
+            return await read_all(journal)
+
+    got, skipped = asyncio.run(main())
+    assert ids(got) == ["r0", "r1", "r3", "r4"] and skipped == 1
+
+
+def test_readers_stop_at_the_committed_end_of_the_active_segment(journal_dir: Path) -> None:
+    async def main() -> None:
+        async with Journal(journal_dir) as journal:
+            await journal.append(record("r0"))
+            await journal.append(record("r1"))
+            # bytes past the committed end, as a write still in progress would leave them
+            append_bytes(segment_path(journal_dir, journal.committed.segment), encode_line(record("in-flight"))[:30])
+            batch = await journal.read(Position(0, 0))
+            assert ids(batch.records) == ["r0", "r1"]
+            assert batch.end == journal.committed and batch.skipped == 0
+
+    asyncio.run(main())
+
+
+def test_acknowledging_deletes_only_segments_wholly_before_the_position(journal_dir: Path) -> None:
+    async def main() -> None:
+        async with Journal(journal_dir, segment_bytes=1500) as journal:
+            for i in range(40):
+                await journal.append(record(f"r{i}"))
+            segments = list_segments(journal_dir)
+            assert len(segments) >= 5
+            start = await journal.resume_position()
+            batch = await journal.read(start, limit=10)
+            await journal.acknowledge(batch.end)
+            # the segment holding the 11th record is kept; only those wholly read are gone
+            assert list_segments(journal_dir) == [s for s in segments if s >= batch.end.segment]
+            assert batch.end.segment > segments[0]
+            with pytest.raises(ValueError, match="past the committed end"):
+                await journal.acknowledge(Position(journal.committed.segment + 1, 0))
+            # everything acknowledged: the active segment stays, it is still being written
+            await journal.acknowledge(journal.committed)
+            assert list_segments(journal_dir) == [journal.committed.segment]
+            assert await journal.resume_position() == journal.committed
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "checkpoint",
+    [
+        b"not json",
+        b'{"segment": 1, "offset": 5}',  # not a line boundary
+        b'{"segment": 99, "offset": 0}',  # no such segment
+        b'{"segment": 1, "offset": -1}',
+        b"",
+    ],
+)
+def test_an_unbelievable_checkpoint_means_shipping_starts_from_the_oldest_segment(
+    journal_dir: Path, checkpoint: bytes
+) -> None:
+    async def main() -> list[str]:
+        async with Journal(journal_dir) as journal:
+            for i in range(3):
+                await journal.append(record(f"r{i}"))
+        (journal_dir / CHECKPOINT).write_bytes(checkpoint)
+        async with Journal(journal_dir) as journal:
+            assert await journal.resume_position() == Position(1, 0)
+            return ids((await read_all(journal))[0])
+
+    assert asyncio.run(main()) == ["r0", "r1", "r2"]
+
+
+def test_a_believable_checkpoint_is_resumed_from_and_the_segments_before_it_deleted(journal_dir: Path) -> None:
+    async def main() -> None:
+        async with Journal(journal_dir, segment_bytes=1000) as journal:
+            for i in range(20):
+                await journal.append(record(f"r{i}"))
+            batch = await journal.read(Position(0, 0), limit=8)
+        # as if the process died after saving the checkpoint but before deleting what it covers
+        (journal_dir / CHECKPOINT).write_text(json.dumps({"segment": batch.end.segment, "offset": batch.end.offset}))
+        async with Journal(journal_dir) as journal:
+            assert await journal.resume_position() == batch.end
+            assert list_segments(journal_dir)[0] == batch.end.segment
+            assert ids((await read_all(journal))[0]) == [f"r{i}" for i in range(8, 20)]
+
+    asyncio.run(main())
+
+
+def test_a_cancelled_append_is_written_all_the_same(journal_dir: Path) -> None:
+    async def main() -> list[str]:
+        async with Journal(journal_dir) as journal:
+            task = asyncio.create_task(journal.append(record("cancelled")))
+            await asyncio.sleep(0)  # queued, not yet committed
+            task.cancel()
+            await journal.append(record("next"))
+            return ids((await read_all(journal))[0])
+
+    assert asyncio.run(main()) == ["cancelled", "next"]
+
+
+def test_a_closed_journal_refuses_appends(journal_dir: Path) -> None:
+    async def main() -> None:
+        journal = Journal(journal_dir)
+        with pytest.raises(JournalError, match="not open"):
+            await journal.append(record("early"))
+        async with journal:
+            await journal.append(record("r1"))
+        await journal.close()  # twice is fine
+        with pytest.raises(JournalError, match="not open"):
+            await journal.append(record("late"))
+
+    asyncio.run(main())
+
+
+def test_appends_waiting_when_close_starts_are_written(journal_dir: Path) -> None:
+    async def main() -> None:
+        journal = Journal(journal_dir)
+        await journal.open()
+        appends = [asyncio.create_task(journal.append(record(f"r{i}"))) for i in range(50)]
+        await asyncio.sleep(0)
+        await journal.close()
+        await asyncio.gather(*appends)
+        async with Journal(journal_dir) as reopened:
+            assert len((await read_all(reopened))[0]) == 50
+
+    asyncio.run(main())
+
+
+def test_bad_settings_are_config_errors(journal_dir: Path) -> None:
+    with pytest.raises(ValueError, match="fsync"):
+        Journal(journal_dir, fsync="never")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="segment_bytes"):
+        Journal(journal_dir, segment_bytes=0)
+
+
+_FULL_DISK = """
+import asyncio, json, resource, signal, sys
+from llmswitch.spend import Journal, JournalError, SpendRecord
+
+# a file size limit makes writes past it fail (EFBIG) as on a full disk, in this process only
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))
+
+async def main():
+    ok, failed = [], []
+    async with Journal(sys.argv[1], segment_bytes=10**9) as journal:
+        for i in range(200):
+            rid = f"r{i}"
+            try:
+                await journal.append(SpendRecord(request_id=rid, cost=0.5))
+            except JournalError:
+                failed.append(rid)
+            else:
+                ok.append(rid)
+    print(json.dumps({"ok": ok, "failed": failed, "errors": journal.stats.write_errors}))
+
+asyncio.run(main())
+"""
+
+
+def test_a_failed_write_is_reported_and_the_next_append_starts_a_clean_segment(journal_dir: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", _FULL_DISK, str(journal_dir)], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()
+    result = json.loads(done.stdout)
+    # each segment fills to the limit, fails one append, and the journal moves on to a new one
+    assert result["errors"] >= 2 and len(result["failed"]) == result["errors"]
+    assert len(result["ok"]) + len(result["failed"]) == 200
+
+    async def read() -> tuple[list[SpendRecord], int]:
+        async with Journal(journal_dir) as journal:
+            return await read_all(journal)
+
+    got, skipped = asyncio.run(read())
+    # every append that returned is there; a failed one is there only if its line was whole
+    assert set(result["ok"]) <= set(ids(got)) <= set(result["ok"]) | set(result["failed"])
+    assert len(got) == len(set(ids(got)))
+    assert skipped <= result["errors"]
+    assert os.path.getsize(segment_path(journal_dir, 1)) == 20000

@@ -1,0 +1,224 @@
+"""The store's spend logs (migration 2), the same suite on every backend."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from msgspec import structs
+from spend_harness import key_spend, new_key, record
+
+from llmswitch.store import DailySpend, SpendGroup, SpendRecord, Store, open_store
+
+T0 = datetime(2025, 6, 1, 22, 0, tzinfo=UTC)
+
+
+def run(url: str, body: Callable[[Store], Awaitable[Any]]) -> Any:
+    async def main() -> Any:
+        async with open_store(url) as store:
+            return await body(store)
+
+    return asyncio.run(main())
+
+
+def test_every_field_round_trips(store_url: str) -> None:
+    rec = SpendRecord(
+        request_id="req-all-fields",
+        time=datetime(2025, 6, 1, 12, 30, 15, 123456, tzinfo=UTC),
+        key_hash="ab" * 32,
+        key_alias="ci",
+        user_id="alice",
+        team_id="research",
+        model_group="gpt-4o",
+        deployment_id="azure-eu-1",
+        provider="azure",
+        model="gpt-4o-2024-08-06",
+        input_tokens=1200,
+        output_tokens=340,
+        cache_read_tokens=1024,
+        cache_write_tokens=0,
+        reasoning_tokens=128,
+        cost=0.0123,
+        latency_ms=812.5,
+        ttft_ms=95.25,
+        status=200,
+        error_class=None,
+        cache_hit=True,
+        stream=True,
+        metadata={"tags": ["a", "b"], "n": 1, "nested": {"x": None}},
+    )
+
+    async def body(store: Store) -> None:
+        assert await store.insert_spend_logs([rec]) == 1
+        assert await store.list_spend_logs() == [rec]
+
+    run(store_url, body)
+
+
+def test_inserting_again_adds_nothing_and_counts_spend_once(store_url: str) -> None:
+    async def body(store: Store) -> None:
+        key = await new_key(store)
+        first = [record(f"r{i}", key, cost=i / 8) for i in range(4)]
+        assert await store.insert_spend_logs(first) == 4
+        assert await key_spend(store, key) == 6 / 8
+        # a replay overlapping the first batch: only r4 is new
+        assert await store.insert_spend_logs([*first, record("r4", key, cost=1.0)]) == 1
+        assert await store.insert_spend_logs(first) == 0
+        assert await key_spend(store, key) == 6 / 8 + 1.0
+        assert len(await store.list_spend_logs(limit=100)) == 5
+
+    run(store_url, body)
+
+
+def test_a_request_id_twice_in_one_batch_is_stored_and_counted_once(store_url: str) -> None:
+    async def body(store: Store) -> None:
+        key = await new_key(store)
+        assert await store.insert_spend_logs([record("dup", key, cost=0.5), record("dup", key, cost=0.5)]) == 1
+        assert await key_spend(store, key) == 0.5
+
+    run(store_url, body)
+
+
+def test_spend_goes_to_each_key_and_skips_unknown_costs_and_keys(store_url: str) -> None:
+    async def body(store: Store) -> None:
+        a, b = await new_key(store), await new_key(store)
+        batch = [
+            record("1", a, cost=0.25),
+            record("2", b, cost=0.5),
+            record("3", a, cost=0.125),
+            record("4", a, cost=None),  # price unknown: logged, nothing added
+            record("5", None, cost=2.0),  # no key (no auth configured)
+            record("6", "cd" * 32, cost=4.0),  # a key deleted since: its log is still kept
+        ]
+        assert await store.insert_spend_logs(batch) == 6
+        assert (await key_spend(store, a), await key_spend(store, b)) == (0.375, 0.5)
+
+    run(store_url, body)
+
+
+def test_new_spend_reaches_key_refreshers(store_url: str) -> None:
+    async def body(store: Store) -> None:
+        key = await new_key(store)
+        cursor = (await store.keys_changed_since(0)).cursor
+        await store.insert_spend_logs([record("r1", key, cost=0.5)])
+        changed, _, after = await store.keys_changed_since(cursor)
+        assert [(rec.token_hash, rec.spend) for rec in changed] == [(key, 0.5)]
+        # a replay changes nothing, so it must not wake refreshers either
+        await store.insert_spend_logs([record("r1", key, cost=0.5)])
+        assert (await store.keys_changed_since(after)).records == []
+
+    run(store_url, body)
+
+
+def test_a_wrongly_typed_record_is_refused_before_anything_is_written(store_url: str) -> None:
+    async def body(store: Store) -> None:
+        key = await new_key(store)
+        bad = SpendRecord(request_id="bad", key_hash=key, input_tokens="many")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="bad"):
+            await store.insert_spend_logs([record("good", key, cost=1.0), bad])
+        assert await store.list_spend_logs() == []
+        assert await key_spend(store, key) == 0.0
+        assert await store.insert_spend_logs([]) == 0
+
+    run(store_url, body)
+
+
+def test_nul_characters_are_stored_on_every_backend(store_url: str) -> None:
+    # PostgreSQL text and jsonb cannot hold NUL: it becomes U+FFFD there, and SQLite keeps it
+    rec = record("nul", user_id="a\x00b", metadata={"k\x00": ["v\x00"]})
+
+    async def body(store: Store) -> SpendRecord:
+        assert await store.insert_spend_logs([rec]) == 1
+        return (await store.list_spend_logs())[0]
+
+    got = run(store_url, body)
+    assert got.user_id in ("a\x00b", "a\ufffdb")
+    assert got.metadata in ({"k\x00": ["v\x00"]}, {"k\ufffd": ["v\ufffd"]})
+
+
+def test_list_filters_pages_and_orders_newest_first(store_url: str) -> None:
+    records = [
+        record(f"r{i}", key_hash=("ab" if i % 2 else "cd") * 32, user_id=f"u{i % 3}", team_id="t" if i < 3 else None)
+        for i in range(6)
+    ]
+    records = [structs.replace(rec, time=T0 + timedelta(hours=i)) for i, rec in enumerate(records)]
+
+    async def body(store: Store) -> None:
+        await store.insert_spend_logs(records)
+        ids = [rec.request_id for rec in await store.list_spend_logs()]
+        assert ids == ["r5", "r4", "r3", "r2", "r1", "r0"]
+        assert [r.request_id for r in await store.list_spend_logs(key_hash="ab" * 32)] == ["r5", "r3", "r1"]
+        assert [r.request_id for r in await store.list_spend_logs(user_id="u1")] == ["r4", "r1"]
+        assert [r.request_id for r in await store.list_spend_logs(team_id="t", user_id="u0")] == ["r0"]
+        window = await store.list_spend_logs(start=T0 + timedelta(hours=1), end=T0 + timedelta(hours=4))
+        assert [r.request_id for r in window] == ["r3", "r2", "r1"]
+        # naive bounds are UTC; other offsets are converted
+        naive = await store.list_spend_logs(start=datetime(2025, 6, 2, 2, 0))
+        assert [r.request_id for r in naive] == ["r5", "r4"]
+        plus2 = timezone(timedelta(hours=2))
+        assert [r.request_id for r in await store.list_spend_logs(end=datetime(2025, 6, 2, 1, 0, tzinfo=plus2))] == [
+            "r0"
+        ]
+        pages = [await store.list_spend_logs(limit=4, offset=offset) for offset in (0, 4, 8)]
+        assert [[r.request_id for r in page] for page in pages] == [["r5", "r4", "r3", "r2"], ["r1", "r0"], []]
+        with pytest.raises(ValueError, match="negative"):
+            await store.list_spend_logs(limit=-1)
+
+    run(store_url, body)
+
+
+def test_daily_spend_sums_per_utc_day_and_group(store_url: str) -> None:
+    def at(hours: float, request_id: str, **fields: Any) -> SpendRecord:
+        return record(request_id, time=T0 + timedelta(hours=hours), input_tokens=10, output_tokens=1, **fields)
+
+    records = [
+        at(0, "a", team_id="t1", user_id="u1", model_group="gpt", key_hash="ab" * 32, cost=0.5),
+        at(1, "b", team_id="t1", user_id="u2", model_group="gpt", key_hash="ab" * 32, cost=0.25),
+        at(1.5, "c", team_id=None, user_id="u1", model_group="claude", key_hash="cd" * 32, cost=None),
+        # 22:00 UTC + 3h: the next UTC day, whatever the server's time zone
+        at(3, "d", team_id="t1", user_id="u1", model_group="claude", key_hash="cd" * 32, cost=1.0),
+        at(4, "e", team_id="t2", user_id="u1", model_group="gpt", key_hash="ab" * 32, cost=2.0),
+    ]
+    d1, d2 = date(2025, 6, 1), date(2025, 6, 2)
+
+    async def body(store: Store) -> dict[str, list[DailySpend]]:
+        await store.insert_spend_logs(records)
+        groups: tuple[SpendGroup, ...] = ("key", "user", "team", "model")
+        result: dict[str, list[DailySpend]] = {group: await store.daily_spend(group) for group in groups}
+        result["window"] = await store.daily_spend("team", start=T0 + timedelta(hours=1), end=T0 + timedelta(hours=4))
+        with pytest.raises(ValueError, match="group_by"):
+            await store.daily_spend("deployment")  # type: ignore[arg-type]
+        return result
+
+    got = run(store_url, body)
+    assert got["team"] == [
+        DailySpend(d1, "t1", 2, 20, 2, 0.75),
+        DailySpend(d1, None, 1, 10, 1, 0.0),
+        DailySpend(d2, "t1", 1, 10, 1, 1.0),
+        DailySpend(d2, "t2", 1, 10, 1, 2.0),
+    ]
+    assert got["user"] == [
+        DailySpend(d1, "u1", 2, 20, 2, 0.5),
+        DailySpend(d1, "u2", 1, 10, 1, 0.25),
+        DailySpend(d2, "u1", 2, 20, 2, 3.0),
+    ]
+    assert got["model"] == [
+        DailySpend(d1, "claude", 1, 10, 1, 0.0),
+        DailySpend(d1, "gpt", 2, 20, 2, 0.75),
+        DailySpend(d2, "claude", 1, 10, 1, 1.0),
+        DailySpend(d2, "gpt", 1, 10, 1, 2.0),
+    ]
+    assert [(row.day, row.group, row.cost) for row in got["key"]] == [
+        (d1, "ab" * 32, 0.75),
+        (d1, "cd" * 32, 0.0),
+        (d2, "ab" * 32, 2.0),
+        (d2, "cd" * 32, 1.0),
+    ]
+    assert got["window"] == [
+        DailySpend(d1, "t1", 1, 10, 1, 0.25),
+        DailySpend(d1, None, 1, 10, 1, 0.0),
+        DailySpend(d2, "t1", 1, 10, 1, 1.0),
+    ]
