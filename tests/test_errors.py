@@ -380,7 +380,7 @@ def _error_schema() -> Draft202012Validator:
         (
             ServiceUnavailableError("busy", status_code=503),
             503,
-            {"message": "busy", "type": "api_error", "param": None, "code": None},
+            {"message": "busy", "type": "server_error", "param": None, "code": None},
         ),
         (
             APITimeoutError("openai: request to api.openai.com timed out"),

@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "ModelResponseStream": "llmswitch.results",
     "EmbeddingResponse": "llmswitch.results",
     "stream_chunk_builder": "llmswitch.tools",
+    "Router": "llmswitch.router.router",
     "completion_cost": "llmswitch.cost",
 }
 _ERRORS = (
@@ -73,6 +74,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseParseError",
+    "Router",
     "ServiceUnavailableError",
     "__version__",
     "acompletion",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
@@ -10,12 +11,14 @@ from hypothesis import strategies as st
 
 from llmswitch.errors import (
     APIConnectionError,
+    APIError,
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
     ConfigError,
+    ContentPolicyViolationError,
     ContextWindowExceededError,
     InternalServerError,
     NotFoundError,
@@ -23,7 +26,15 @@ from llmswitch.errors import (
     RateLimitError,
     ServiceUnavailableError,
 )
-from llmswitch.router.retry import RetryPolicy, backoff, is_transient
+from llmswitch.router.retry import (
+    RetryPolicy,
+    backoff,
+    classify,
+    error_class,
+    is_transient,
+    parse_duration,
+    retry_after_of,
+)
 
 
 def status_error(cls: type[APIStatusError], status: int, **kw: object) -> APIStatusError:
@@ -125,3 +136,135 @@ def test_should_retry_respects_the_class_and_x_should_retry() -> None:
 def test_defaults() -> None:
     policy = RetryPolicy()
     assert (policy.num_retries, policy.base_delay, policy.max_delay, policy.max_retry_after) == (2, 0.5, 8.0, 60.0)
+
+
+# ---------------------------------------------------------------- the provider's wait, in every form
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("1s", 1.0),
+        ("6m0s", 360.0),
+        ("12ms", 0.012),
+        ("1h2m3.5s", 3723.5),
+        ("0.5s", 0.5),
+        ("250us", 0.00025),
+        ("2", 2.0),
+        ("0.25", 0.25),
+        (" 7s ", 7.0),
+        ("", None),
+        (None, None),
+        ("soon", None),
+        ("5 s", None),
+        ("1s2", None),
+        ("-1", 0.0),
+    ],
+)
+def test_parse_duration(text: str | None, seconds: float | None) -> None:
+    assert parse_duration(text) == (pytest.approx(seconds) if seconds is not None else None)
+
+
+def test_retry_after_of_prefers_the_errors_own_value() -> None:
+    err = status_error(RateLimitError, 429, retry_after=3.0, headers={"x-ratelimit-reset-requests": "9s"})
+    assert retry_after_of(err) == 3.0
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        # the exhausted limit's reset wins, even when the other resets sooner
+        (
+            {
+                "x-ratelimit-reset-requests": "6m0s",
+                "x-ratelimit-remaining-requests": "0",
+                "x-ratelimit-reset-tokens": "12ms",
+                "x-ratelimit-remaining-tokens": "4000",
+            },
+            360.0,
+        ),
+        (
+            {
+                "x-ratelimit-reset-requests": "6m0s",
+                "x-ratelimit-remaining-requests": "12",
+                "x-ratelimit-reset-tokens": "12ms",
+                "x-ratelimit-remaining-tokens": "0",
+            },
+            0.012,
+        ),
+        # nothing says which ran out: the soonest reset
+        ({"x-ratelimit-reset-requests": "1s", "x-ratelimit-reset-tokens": "6m0s"}, 1.0),
+        ({"x-ratelimit-reset-tokens": "20ms"}, 0.02),
+        ({"x-ratelimit-reset-tokens": "garbage"}, None),
+        ({"content-type": "application/json"}, None),
+        ({}, None),
+    ],
+)
+def test_retry_after_of_reads_openai_reset_headers(headers: dict[str, str], seconds: float | None) -> None:
+    err = status_error(RateLimitError, 429, headers=headers)
+    assert retry_after_of(err) == (pytest.approx(seconds) if seconds is not None else None)
+
+
+def test_retry_after_of_reads_anthropic_reset_moments() -> None:
+    now = 1_750_000_000.0
+    when = datetime.fromtimestamp(now + 42, tz=UTC).isoformat().replace("+00:00", "Z")
+    err = status_error(
+        RateLimitError,
+        429,
+        headers={"anthropic-ratelimit-requests-reset": when, "anthropic-ratelimit-requests-remaining": "0"},
+    )
+    assert retry_after_of(err, now=now) == pytest.approx(42.0)
+
+
+def test_connection_errors_have_no_provider_wait() -> None:
+    assert retry_after_of(APIConnectionError("reset")) is None
+    assert retry_after_of(ValueError("x")) is None
+
+
+def test_policy_delay_honours_the_reset_headers() -> None:
+    policy = RetryPolicy(rng=lambda: 1.0)
+    err = status_error(RateLimitError, 429, headers={"x-ratelimit-reset-requests": "2s"})
+    assert policy.delay(err, 4) == 2.0
+
+
+# ---------------------------------------------------------------- what the router does about a failure
+
+
+@pytest.mark.parametrize(
+    ("exc", "action", "klass"),
+    [
+        (status_error(RateLimitError, 429), "failover", "RateLimitError"),
+        (status_error(AuthenticationError, 401), "failover", "AuthenticationError"),
+        (status_error(PermissionDeniedError, 403), "failover", "AuthenticationError"),
+        (NotFoundError("no such model", status_code=404, provider="openai"), "failover", "BadRequestError"),
+        (NotFoundError("no such group", status_code=404, provider="llmswitch"), "fail", "BadRequestError"),
+        (status_error(InternalServerError, 500), "retry", "InternalServerError"),
+        (status_error(ServiceUnavailableError, 529), "retry", "InternalServerError"),
+        (status_error(APIStatusError, 408), "retry", "TimeoutError"),
+        (APIConnectionError("reset"), "retry", "InternalServerError"),
+        (APITimeoutError("slow"), "retry", "TimeoutError"),
+        (status_error(BadRequestError, 400), "fail", "BadRequestError"),
+        (status_error(ContextWindowExceededError, 400), "fail", "BadRequestError"),
+        (status_error(ContentPolicyViolationError, 400), "fail", "ContentPolicyViolationError"),
+        (APIResponseValidationError("garbage"), "fail", "InternalServerError"),
+        # the provider's x-should-retry: false keeps a 500 from being retried where it failed, not elsewhere
+        (status_error(InternalServerError, 500, should_retry=False), "failover", "InternalServerError"),
+        (status_error(BadRequestError, 400, should_retry=True), "retry", "BadRequestError"),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v),
+)
+def test_classify_and_error_class(exc: APIError, action: str, klass: str) -> None:
+    assert classify(exc) == action
+    assert error_class(exc) == klass
+
+
+def test_per_class_limits_and_explicit_classes() -> None:
+    policy = RetryPolicy(num_retries=1, per_class={"RateLimitErrorRetries": 4, "BadRequestErrorRetries": 2})
+    assert policy.limit(status_error(RateLimitError, 429)) == 4
+    assert policy.limit(status_error(InternalServerError, 500)) == 1
+    # a class named in the policy is retried even though it is not transient (as LiteLLM does)
+    bad = status_error(BadRequestError, 400)
+    assert policy.explicit(bad)
+    assert [policy.should_retry(bad, a) for a in range(3)] == [True, True, False]
+    assert not RetryPolicy().explicit(bad)
+    assert not RetryPolicy(per_class={"BadRequestErrorRetries": 0}).explicit(bad)

@@ -109,6 +109,20 @@ def decode_error(
     )
 
 
+_OPENAI_TYPES = frozenset(
+    (
+        "invalid_request_error",
+        "authentication_error",
+        "permission_error",
+        "not_found_error",
+        "rate_limit_error",
+        "insufficient_quota",
+        "server_error",
+        "tokens",
+        "requests",
+        "budget_exceeded",
+    )
+)
 _TYPE_FOR_STATUS = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -116,16 +130,25 @@ _TYPE_FOR_STATUS = {
     404: "not_found_error",
     413: "invalid_request_error",
     429: "rate_limit_error",
+    500: "server_error",
+    503: "server_error",
 }
+
+
+def _type_for_status(status: int) -> str:
+    return _TYPE_FOR_STATUS.get(status) or ("server_error" if status >= 500 else "invalid_request_error")
 
 
 def encode_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
     """Status and OpenAI error envelope for an error, as the openai SDK expects to read it."""
     if isinstance(exc, APIStatusError):
         status = exc.status_code or 500
+        # keep a type only when it is one of OpenAI's own; other providers' names (Gemini's
+        # RESOURCE_EXHAUSTED, Anthropic's overloaded_error) would confuse an OpenAI client
+        etype = exc.type if exc.type in _OPENAI_TYPES else _type_for_status(status)
         err: dict[str, Any] = {
             "message": exc.message,
-            "type": exc.type or _TYPE_FOR_STATUS.get(status, "api_error"),
+            "type": etype,
             "param": exc.param,
             "code": exc.code,
         }

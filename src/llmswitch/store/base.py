@@ -147,6 +147,10 @@ class Store(abc.ABC):
         """Keys, oldest first, optionally only one user's or team's; page with ``limit``/``offset``."""
 
     @abc.abstractmethod
+    async def count_keys(self, *, user_id: str | None = None, team_id: str | None = None) -> int:
+        """How many keys :meth:`list_keys` would page through with the same filters."""
+
+    @abc.abstractmethod
     async def keys_changed_since(self, cursor: int) -> KeyChanges:
         """Keys created or changed, and hashes deleted, after ``cursor``; plus the cursor to pass next.
 

@@ -282,6 +282,17 @@ class PostgresStore(Store):
             rows = await conn.fetch(query, *params, limit, offset)
         return [_decode(row) for row in rows]
 
+    async def count_keys(self, *, user_id: str | None = None, team_id: str | None = None) -> int:
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in (("user_id", user_id), ("team_id", team_id)):
+            if value is not None:
+                params.append(value)
+                where.append(f"{column} = ${len(params)}")
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        async with self._connection() as conn:
+            return int(await conn.fetchval(f"SELECT count(*) FROM llmswitch_keys{clause}", *params))
+
     async def keys_changed_since(self, cursor: int) -> KeyChanges:
         # one snapshot for the counter and the rows: everything numbered up to the counter is in it
         async with self._connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):

@@ -155,6 +155,9 @@ class SQLiteStore(Store):
         check_page(limit, offset)
         return await self._call(_list_keys, user_id, team_id, limit, offset)
 
+    async def count_keys(self, *, user_id: str | None = None, team_id: str | None = None) -> int:
+        return await self._call(_count_keys, user_id, team_id)
+
     async def keys_changed_since(self, cursor: int) -> KeyChanges:
         return await self._call(_keys_changed_since, cursor)
 
@@ -303,6 +306,16 @@ def _list_keys(
         f"{_SELECT_KEYS}{clause} ORDER BY created_at, token_hash LIMIT ? OFFSET ?", (*params, limit, offset)
     )
     return [_decode(row) for row in rows]
+
+
+def _count_keys(conn: sqlite3.Connection, user_id: str | None, team_id: str | None) -> int:
+    where, params = [], []
+    for column, value in (("user_id", user_id), ("team_id", team_id)):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    return int(conn.execute(f"SELECT count(*) FROM llmswitch_keys{clause}", params).fetchone()[0])
 
 
 def _keys_changed_since(conn: sqlite3.Connection, cursor: int) -> KeyChanges:

@@ -1,0 +1,185 @@
+"""A circuit breaker per deployment: closed, open, half-open.
+
+*Closed*: calls flow; outcomes go into a sliding window. The breaker *opens* when, within the window,
+the failures reach ``allowed_fails`` and make up at least ``failure_rate`` of at least ``min_volume``
+calls, or when ``allowed_fails`` calls in a row fail (a deployment that goes hard down after a busy
+minute would otherwise need as many failures as it had successes). *Open*: no calls for
+``cooldown`` seconds. *Half-open*: exactly one probe call; its success closes the breaker, its
+failure opens it for another cooldown.
+
+LiteLLM's ``allowed_fails`` and ``cooldown_time`` are these two numbers. Time comes from an
+injected clock, so tests step through a cooldown without sleeping:
+
+    >>> now = [0.0]
+    >>> b = Breaker(allowed_fails=2, cooldown=60.0, clock=lambda: now[0])
+    >>> b.failure(); b.failure(); b.state
+    'open'
+    >>> b.available(), (now.__setitem__(0, 60.0), b.available())[1], b.state
+    (False, True, 'half_open')
+    >>> b.acquire(); b.available()  # the probe is out: nobody else goes
+    False
+    >>> b.success(); b.state
+    'closed'
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Literal
+
+State = Literal["closed", "open", "half_open"]
+
+_BUCKETS = 6
+
+
+class Breaker:
+    """One deployment's breaker. Not thread-safe: it lives on the event loop that routes."""
+
+    __slots__ = (
+        "_calls",
+        "_epochs",
+        "_failures",
+        "_probing",
+        "_width",
+        "allowed_fails",
+        "clock",
+        "consecutive",
+        "cooldown",
+        "enabled",
+        "failure_rate",
+        "min_volume",
+        "opened_at",
+        "state",
+        "times_opened",
+        "window",
+    )
+
+    def __init__(
+        self,
+        *,
+        allowed_fails: int = 3,
+        cooldown: float = 5.0,
+        window: float = 60.0,
+        failure_rate: float = 0.5,
+        min_volume: int = 10,
+        enabled: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.allowed_fails = max(allowed_fails, 1)
+        self.cooldown = cooldown
+        self.window = window
+        self.failure_rate = failure_rate
+        self.min_volume = min_volume
+        self.enabled = enabled
+        self.clock = clock
+        self.state: State = "closed"
+        self.opened_at = 0.0
+        self.consecutive = 0
+        self.times_opened = 0
+        self._probing = False
+        # a ring of time buckets: counts are kept per bucket and summed over the live ones, so
+        # recording is O(buckets) with nothing allocated
+        self._width = window / _BUCKETS
+        self._epochs = [-1] * _BUCKETS
+        self._calls = [0] * _BUCKETS
+        self._failures = [0] * _BUCKETS
+
+    # ------------------------------------------------------------ asking
+
+    def available(self) -> bool:
+        """May a call go to this deployment now? (An open breaker past its cooldown turns half-open.)"""
+        if self.state == "closed":
+            return True
+        if self.state == "open":
+            if self.clock() - self.opened_at < self.cooldown:
+                return False
+            self.state = "half_open"
+            self._probing = False
+        return not self._probing
+
+    def reopens_in(self) -> float:
+        """Seconds until an open breaker lets a probe through (0 when it is not open)."""
+        if self.state != "open":
+            return 0.0
+        return max(self.opened_at + self.cooldown - self.clock(), 0.0)
+
+    def acquire(self) -> None:
+        """A call is going out; in half-open state it is the one probe."""
+        if self.state == "half_open":
+            self._probing = True
+
+    def release(self) -> None:
+        """A call ended with no verdict on the deployment (the client left, the request was wrong)."""
+        self._probing = False
+
+    # ------------------------------------------------------------ telling
+
+    def success(self) -> None:
+        self.consecutive = 0
+        self._probing = False
+        if self.state != "closed":
+            self.state = "closed"
+            self._reset_window()
+        self._record(failed=False)
+
+    def failure(self, allowed_fails: int | None = None) -> None:
+        """A failure the deployment is to blame for; ``allowed_fails`` overrides the threshold for its class."""
+        self.consecutive += 1
+        self._probing = False
+        if not self.enabled:
+            return
+        if self.state == "half_open":
+            self._open()
+            return
+        self._record(failed=True)
+        calls, failures = self.totals()
+        threshold = max(allowed_fails if allowed_fails is not None else self.allowed_fails, 1)
+        if self.consecutive >= threshold or (
+            failures >= threshold and calls >= self.min_volume and failures >= self.failure_rate * calls
+        ):
+            self._open()
+
+    def trip(self) -> None:
+        """Open now: the deployment cannot serve anything until a probe says otherwise (its key was refused)."""
+        if self.enabled:
+            self._open()
+
+    def reset(self) -> None:
+        self.state = "closed"
+        self.consecutive = 0
+        self._probing = False
+        self._reset_window()
+
+    # ------------------------------------------------------------ window
+
+    def totals(self) -> tuple[int, int]:
+        """(calls, failures) within the window."""
+        now_epoch = int(self.clock() // self._width)
+        calls = failures = 0
+        for i in range(_BUCKETS):
+            if now_epoch - self._epochs[i] < _BUCKETS:
+                calls += self._calls[i]
+                failures += self._failures[i]
+        return calls, failures
+
+    def _record(self, *, failed: bool) -> None:
+        epoch = int(self.clock() // self._width)
+        slot = epoch % _BUCKETS
+        if self._epochs[slot] != epoch:
+            self._epochs[slot] = epoch
+            self._calls[slot] = 0
+            self._failures[slot] = 0
+        self._calls[slot] += 1
+        if failed:
+            self._failures[slot] += 1
+
+    def _reset_window(self) -> None:
+        for i in range(_BUCKETS):
+            self._epochs[i] = -1
+            self._calls[i] = self._failures[i] = 0
+
+    def _open(self) -> None:
+        self.state = "open"
+        self.opened_at = self.clock()
+        self.times_opened += 1

@@ -1,0 +1,317 @@
+"""One attempt on one deployment, and what its outcome teaches the router.
+
+:class:`Outcomes` sends an attempt (its timeout cut to the request's deadline), keeps the deployment's
+live state (in flight, latency averages, rpm/tpm counts, breaker, rest after a 429, last error) and
+turns a failure into the router's next move: ``"retry"`` the same deployment, ``"failover"`` to
+another, ``"exclude"`` it for the rest of the request (its key or model is wrong there), or ``"fail"``.
+:class:`Ask` is one request in flight through the router; :class:`Route` says what served it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+
+from llmswitch import engine, ir
+from llmswitch.errors import (
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+)
+from llmswitch.providers.base import HTTPCall
+from llmswitch.router.deployments import Target
+from llmswitch.router.retry import classify, error_class, retry_after_of
+from llmswitch.router.strategies import MostHeadroom
+
+if TYPE_CHECKING:
+    from llmswitch.router.router import Router
+
+Move = Literal["retry", "failover", "exclude", "fail"]
+Kind = Literal["chat", "stream", "embedding"]
+
+# a 429 without any hint of how long: rest the deployment briefly rather than not at all
+DEFAULT_REST = 1.0
+# a timeout the caller's own deadline cut short says little about the deployment, unless the attempt
+# still had at least this long (and several times its usual latency)
+BLAME_FLOOR = 10.0
+
+
+def estimate_tokens(req: ir.Request | ir.EmbeddingRequest) -> int:
+    """A cheap prompt size estimate: about four characters per token.
+
+    >>> estimate_tokens(ir.EmbeddingRequest(model="m", input=["x" * 400]))
+    100
+    """
+    if isinstance(req, ir.EmbeddingRequest):
+        return math.ceil(sum(len(s) for s in req.input) / 4)
+    chars = 0
+    for m in req.messages:
+        for p in m.content:
+            if isinstance(p, ir.TextPart | ir.ReasoningPart | ir.ToolResultPart):
+                chars += len(p.text)
+            elif isinstance(p, ir.ToolCallPart):
+                chars += len(p.name) + len(p.arguments)
+    return math.ceil(chars / 4)
+
+
+class Ask:
+    """One request on its way through the router."""
+
+    __slots__ = (
+        "_call",
+        "_tokens",
+        "attempt_timeout",
+        "attempts",
+        "deadline",
+        "kind",
+        "model",
+        "num_retries",
+        "raw",
+        "req",
+        "stream",
+        "timeout_cut",
+    )
+
+    def __init__(
+        self,
+        kind: Kind,
+        req: Any,
+        raw: dict[str, Any] | None,
+        deadline: engine.Deadline,
+        num_retries: int | None = None,
+    ) -> None:
+        self.kind = kind
+        self.req = req
+        self.raw = raw
+        self.deadline = deadline
+        self.model: str = req.model
+        self.stream = kind == "stream"
+        self.num_retries = num_retries
+        self.attempts = 0
+        self.attempt_timeout: float | None = None
+        self.timeout_cut = False
+        self._tokens: int | None = None
+        self._call: tuple[str, HTTPCall] | None = None
+
+    def prompt_tokens(self) -> int:
+        if self._tokens is None:
+            self._tokens = estimate_tokens(self.req)
+        return self._tokens
+
+
+class Route:
+    """What served a request: the deployment (``target``), its group, and how many calls it took.
+
+    ``id`` and ``model`` are the deployment's, so a ``Route`` reads like the deployment it names.
+    """
+
+    __slots__ = ("attempts", "group", "requested", "target")
+
+    def __init__(self, target: Target, group: str, attempts: int, requested: str) -> None:
+        self.target = target
+        self.group = group
+        self.attempts = attempts
+        self.requested = requested
+
+    @property
+    def id(self) -> str:
+        return self.target.id
+
+    @property
+    def model(self) -> str:
+        return self.target.model
+
+    @property
+    def provider(self) -> str:
+        return self.target.provider.name
+
+    def info(self) -> dict[str, Any]:
+        """As the SDK Router's results carry it (``r.llmswitch``)."""
+        return {
+            "deployment": self.id,
+            "model_group": self.group,
+            "model": self.model,
+            "provider": self.provider,
+            "attempts": self.attempts,
+        }
+
+    def __repr__(self) -> str:
+        return f"<Route {self.id} group={self.group} attempts={self.attempts}>"
+
+
+class _UsageOnly(msgspec.Struct):
+    usage: dict[str, Any] | None = None
+
+
+_usage_decoder = msgspec.json.Decoder(_UsageOnly)
+
+
+def _body_tokens(body: bytes) -> int | None:
+    try:
+        u = _usage_decoder.decode(body).usage
+    except msgspec.DecodeError:
+        return None
+    total = u.get("total_tokens") if u else None
+    return total if isinstance(total, int) else None
+
+
+def _with_params(body: dict[str, Any], t: Target) -> dict[str, Any]:
+    """The deployment's own parameters under the client's (the client's win)."""
+    return {**t.params, **body} if t.params else body
+
+
+def _request_for(req: ir.Request, t: Target) -> ir.Request:
+    if not t.params:
+        return req
+    extra = dict(t.params)
+    extra.update(req.extra or {})
+    return msgspec.structs.replace(req, extra=extra)
+
+
+class Outcomes:
+    def __init__(self, router: Router) -> None:
+        self.router = router
+        self.count_tokens = isinstance(router.strategy, MostHeadroom)
+
+    # ------------------------------------------------------------ sending
+
+    def _timeout(self, t: Target, ask: Ask) -> None:
+        rem = ask.deadline.remaining()
+        own = t.timeout
+        if ask.stream:
+            own = t.stream_timeout or self.router.settings.stream_timeout or own
+        if own is not None and (rem is None or own <= rem):
+            ask.attempt_timeout, ask.timeout_cut = own, False
+        else:
+            ask.attempt_timeout, ask.timeout_cut = rem, rem is not None
+
+    def _call(self, t: Target, ask: Ask) -> HTTPCall:
+        # a retry on the same deployment sends the same bytes: encode once
+        if ask._call is not None and ask._call[0] == t.id:
+            return ask._call[1]
+        assert t.endpoint is not None
+        if ask.kind == "embedding":
+            call = t.provider.embedding_call(ask.req, model=t.model, endpoint=t.endpoint)
+        elif ask.raw is not None and t.provider.passthrough:
+            call = t.provider.passthrough_call(_with_params(ask.raw, t), model=t.model, endpoint=t.endpoint)
+        else:
+            call = t.provider.chat_call(_request_for(ask.req, t), model=t.model, endpoint=t.endpoint)
+        ask._call = (t.id, call)
+        return call
+
+    async def attempt(self, t: Target, ask: Ask) -> Any:
+        if t.endpoint_error is not None:
+            raise t.endpoint_error
+        self._timeout(t, ask)
+        call = self._call(t, ask)
+        timeout = ask.attempt_timeout
+        ask.attempts += 1
+        t.in_flight += 1
+        t.breaker.acquire()
+        reserved = ask.prompt_tokens() if self.count_tokens or t.tpm else 0
+        self.router.usage.add(t.id, requests=1, tokens=reserved)
+        started = time.perf_counter()
+        result: Any
+        try:
+            if ask.kind == "chat":
+                if ask.raw is not None and t.provider.passthrough:
+                    result = await engine.send_raw(t.provider, call, model=t.model, timeout=timeout)
+                else:
+                    result = await engine.send_chat(t.provider, call, model=t.model, timeout=timeout)
+            elif ask.kind == "stream":
+                result = await engine.send_stream(t.provider, call, model=t.model, timeout=timeout)
+                result.passthrough = ask.raw is not None and t.provider.passthrough
+            else:
+                result = await engine.send_embedding(t.provider, call, model=t.model, timeout=timeout)
+        except BaseException as exc:
+            t.in_flight -= 1
+            if not isinstance(exc, APIError):
+                t.breaker.release()  # cancelled (the client left) or our own bug: no verdict on the deployment
+            raise
+        elapsed = time.perf_counter() - started
+        t.successes += 1
+        t.breaker.success()
+        if ask.kind == "stream":
+            t.note_latency(elapsed, first_token=True)
+            result.context = (t, reserved)
+            result.on_end = self._stream_ended
+        else:
+            t.in_flight -= 1
+            t.note_latency(elapsed, first_token=False)
+            if reserved or t.tpm:
+                self._settle(t, reserved, result)
+        return result
+
+    def _settle(self, t: Target, reserved: int, result: Any) -> None:
+        """Replace the estimated tokens counted at send time by the real count, when known."""
+        if isinstance(result, bytes):
+            total = _body_tokens(result)
+        else:
+            usage = getattr(result, "usage", None)
+            total = usage.total_tokens if usage is not None else None
+        if total is not None:
+            self.router.usage.add(t.id, tokens=total - reserved)
+
+    def _stream_ended(self, s: engine.ChatStream, error: APIError | None) -> None:
+        t, reserved = s.context
+        t.in_flight -= 1
+        if s.usage is not None and (reserved or t.tpm):
+            self.router.usage.add(t.id, tokens=s.usage.total_tokens - reserved)
+        if error is not None and classify(error) != "fail":
+            self._blame(t, error)
+            t.breaker.failure(self._allowed_fails(error))
+
+    # ------------------------------------------------------------ judging a failure
+
+    def _blame(self, t: Target, exc: APIError) -> None:
+        t.failures += 1
+        t.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
+        t.last_error_at = self.router.clock()
+
+    def _allowed_fails(self, exc: APIError) -> int | None:
+        policy = self.router.settings.allowed_fails_policy
+        return policy.get(f"{error_class(exc)}AllowedFails") if policy else None
+
+    def failed(self, t: Target, ask: Ask, exc: APIError) -> Move:
+        router = self.router
+        action = classify(exc)
+        if action == "fail":
+            # the deployment answered, correctly, that the request is wrong: it is healthy
+            t.breaker.success()
+            return "retry" if router.policy.explicit(exc) else "fail"
+        now = router.clock()
+        wait = retry_after_of(exc)
+        if wait is not None or isinstance(exc, RateLimitError):
+            rest = min(wait if wait is not None else DEFAULT_REST, router.settings.max_retry_after)
+            t.rest_until = max(t.rest_until, now + rest)
+        if isinstance(exc, RateLimitError):
+            # a full quota is not sickness: the rest above keeps traffic away; only a configured
+            # RateLimitErrorAllowedFails lets 429s open the breaker
+            t.last_error, t.last_error_at = f"{type(exc).__name__}: {str(exc)[:200]}", now
+            allowed = self._allowed_fails(exc)
+            if allowed is not None:
+                t.breaker.failure(allowed)
+            else:
+                t.breaker.release()
+            return "failover"
+        self._blame(t, exc)
+        if isinstance(exc, AuthenticationError | PermissionDeniedError | NotFoundError):
+            t.breaker.trip()  # its key or model is wrong: nothing will pass until a probe says otherwise
+            return "exclude"
+        if isinstance(exc, APITimeoutError) and not self._timeout_blames(t, ask):
+            t.breaker.release()
+        else:
+            t.breaker.failure(self._allowed_fails(exc))
+        return action
+
+    def _timeout_blames(self, t: Target, ask: Ask) -> bool:
+        if not ask.timeout_cut:
+            return True  # the deployment's own timeout passed
+        usual = (t.ttft if ask.stream else t.latency) or 0.0
+        return ask.attempt_timeout is not None and ask.attempt_timeout >= max(BLAME_FLOOR, 3 * usual)

@@ -1,0 +1,89 @@
+"""Requests and tokens per deployment over the last minute: what rpm/tpm caps and usage-based routing read.
+
+The router only talks to the small :class:`UsageCounter` interface, so a shared counter (Redis, for
+several gateway processes) can replace the in-process one without touching the router. The interface
+is synchronous on purpose: routing decides from memory; a shared implementation keeps a local view
+that it refreshes and pushes in the background.
+
+    >>> now = [0.0]
+    >>> usage = LocalUsage(clock=lambda: now[0])
+    >>> usage.add("dep-a", requests=1, tokens=120)
+    >>> usage.used("dep-a")
+    (1.0, 120.0)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+WINDOW = 60.0
+
+
+class UsageCounter(Protocol):
+    """Counts of requests and tokens per deployment id over the last minute."""
+
+    def add(self, key: str, *, requests: int = 0, tokens: int = 0) -> None: ...
+
+    def used(self, key: str) -> tuple[float, float]:
+        """(requests, tokens) within the last :data:`WINDOW` seconds (an estimate is fine)."""
+        ...
+
+    def frees_in(self, key: str) -> float:
+        """Seconds until the counts of ``key`` have noticeably dropped (a hint for a Retry-After)."""
+        ...
+
+
+class _Minute:
+    __slots__ = ("cur_requests", "cur_tokens", "epoch", "prev_requests", "prev_tokens")
+
+    def __init__(self) -> None:
+        self.epoch = 0
+        self.cur_requests = self.cur_tokens = 0
+        self.prev_requests = self.prev_tokens = 0
+
+    def roll(self, epoch: int) -> None:
+        if epoch == self.epoch:
+            return
+        if epoch == self.epoch + 1:
+            self.prev_requests, self.prev_tokens = self.cur_requests, self.cur_tokens
+        else:
+            self.prev_requests = self.prev_tokens = 0
+        self.cur_requests = self.cur_tokens = 0
+        self.epoch = epoch
+
+
+class LocalUsage:
+    """The in-process counter: a sliding-window estimate from this minute's and the last minute's counts
+    (the last minute weighted by how much of it is still inside the window), two numbers per deployment."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._minutes: dict[str, _Minute] = {}
+
+    def _minute(self, key: str) -> tuple[_Minute, float]:
+        now = self.clock()
+        epoch = int(now // WINDOW)
+        m = self._minutes.get(key)
+        if m is None:
+            m = self._minutes[key] = _Minute()
+            m.epoch = epoch
+        m.roll(epoch)
+        return m, now / WINDOW - epoch
+
+    def add(self, key: str, *, requests: int = 0, tokens: int = 0) -> None:
+        m, _ = self._minute(key)
+        m.cur_requests += requests
+        m.cur_tokens += tokens
+
+    def used(self, key: str) -> tuple[float, float]:
+        if key not in self._minutes:
+            return 0.0, 0.0
+        m, into = self._minute(key)
+        weight = 1.0 - into
+        return m.cur_requests + m.prev_requests * weight, m.cur_tokens + m.prev_tokens * weight
+
+    def frees_in(self, key: str) -> float:
+        _, into = self._minute(key)
+        return (1.0 - into) * WINDOW

@@ -1,0 +1,1 @@
+"""The gateway: an ASGI application serving the OpenAI, Anthropic and Gemini wire formats."""

@@ -1,0 +1,267 @@
+"""LiteLLM's key-management API, unchanged: ``/key/generate``, ``/key/info``, ``/key/update``,
+``/key/delete``, ``/key/list``.
+
+Admin routes need the master key; ``/key/info`` also answers a virtual key about itself. Keys are
+returned in clear exactly once, by ``/key/generate``; everywhere else they are named by their hash
+(``token``) and a masked form (``key_name``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from llmswitch.dialects._json import dumps, invalid
+from llmswitch.errors import APIStatusError, NotFoundError, PermissionDeniedError
+from llmswitch.server import http
+from llmswitch.server.chat import parse_json
+
+if TYPE_CHECKING:
+    from llmswitch.server.app import Gateway
+    from llmswitch.server.auth import Principal
+
+_HASH = re.compile(r"[0-9a-f]{64}")
+_INT64_MAX = 2**63 - 1
+_SETTABLE = (
+    "models",
+    "max_budget",
+    "budget_duration",
+    "rpm_limit",
+    "tpm_limit",
+    "max_parallel_requests",
+    "user_id",
+    "team_id",
+    "key_alias",
+    "metadata",
+    "blocked",
+)
+
+
+def _store_required(gw: Gateway) -> Any:
+    if gw.store is None:
+        raise APIStatusError(
+            "virtual keys need a master_key and a store (general_settings.master_key; database_url or the "
+            "embedded SQLite store)",
+            status_code=400,
+            provider="llmswitch",
+            error_type="invalid_request_error",
+        )
+    return gw.store
+
+
+def _require_master(gw: Gateway, request: http.Request) -> Principal:
+    principal = gw.keys.authenticate(gw.key_of(request))
+    request.state["principal"] = principal
+    if not principal.is_master:
+        raise PermissionDeniedError(
+            "this route needs the master key", status_code=403, provider="llmswitch", error_type="permission_error"
+        )
+    return principal
+
+
+def _token_of(value: Any, field: str) -> str:
+    from llmswitch.store import hash_key
+
+    if not isinstance(value, str) or not value:
+        raise invalid(field, "a key (sk-…) or its token hash is required")
+    return value if _HASH.fullmatch(value) else hash_key(value)
+
+
+def _fields(body: dict[str, Any]) -> dict[str, Any]:
+    """The key fields a request sets, type-checked, with LiteLLM's ``duration`` turned into ``expires``."""
+    from llmswitch.store import add_duration, parse_duration
+
+    out: dict[str, Any] = {}
+    for name in _SETTABLE:
+        if name in body:
+            out[name] = body[name]
+    if "models" in out and out["models"] is not None:
+        if not isinstance(out["models"], list) or not all(isinstance(m, str) for m in out["models"]):
+            raise invalid("models", "must be a list of model names")
+    elif "models" in out:
+        out["models"] = []
+    for name in ("max_budget",):
+        v = out.get(name)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or v < 0):
+            raise invalid(name, "must be a non-negative number")
+    for name in ("rpm_limit", "tpm_limit", "max_parallel_requests"):
+        v = out.get(name)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= _INT64_MAX):
+            raise invalid(name, f"must be an integer between 0 and {_INT64_MAX}")
+    for name in ("user_id", "team_id", "key_alias"):
+        v = out.get(name)
+        if v is not None and not isinstance(v, str):
+            raise invalid(name, "must be a string")
+        if isinstance(v, str) and "\x00" in v:
+            raise invalid(name, "must not contain NUL characters")
+    if "models" in out and any("\x00" in m for m in out["models"]):
+        raise invalid("models", "model names must not contain NUL characters")
+    if "metadata" in out:
+        if out["metadata"] is None:
+            out["metadata"] = {}
+        elif not isinstance(out["metadata"], dict):
+            raise invalid("metadata", "must be an object")
+        elif "\\u0000" in dumps(out["metadata"]).decode():
+            raise invalid("metadata", "must not contain NUL characters")
+    if "blocked" in out and not isinstance(out["blocked"], bool):
+        raise invalid("blocked", "must be true or false")
+    now = datetime.now(UTC)
+    if out.get("budget_duration") is not None:
+        try:
+            parse_duration(out["budget_duration"])
+            out["budget_reset_at"] = add_duration(now, out["budget_duration"])
+        except (ValueError, OverflowError) as exc:
+            raise invalid("budget_duration", f"{out['budget_duration']!r} is not a usable duration ({exc})") from exc
+    duration = body.get("duration")
+    if duration is not None:
+        try:
+            out["expires"] = add_duration(now, str(duration))
+        except (ValueError, OverflowError) as exc:
+            raise invalid("duration", f"{duration!r} is not a usable duration ({exc})") from exc
+    return out
+
+
+def _info(rec: Any) -> dict[str, Any]:
+    def iso(v: datetime | None) -> str | None:
+        return v.isoformat() if v is not None else None
+
+    return {
+        "token": rec.token_hash,
+        "key_name": rec.key_name,
+        "key_alias": rec.key_alias,
+        "models": rec.models,
+        "max_budget": rec.max_budget,
+        "budget_duration": rec.budget_duration,
+        "budget_reset_at": iso(rec.budget_reset_at),
+        "rpm_limit": rec.rpm_limit,
+        "tpm_limit": rec.tpm_limit,
+        "max_parallel_requests": rec.max_parallel_requests,
+        "user_id": rec.user_id,
+        "team_id": rec.team_id,
+        "metadata": rec.metadata,
+        "expires": iso(rec.expires),
+        "blocked": rec.blocked,
+        "spend": rec.spend,
+        "created_at": iso(rec.created_at),
+        "updated_at": iso(rec.updated_at),
+    }
+
+
+def _object(request: http.Request) -> dict[str, Any]:
+    body = parse_json(request.body)
+    if not isinstance(body, dict):
+        raise invalid("body", "must be a JSON object")
+    return body
+
+
+async def key_generate(gw: Gateway, request: http.Request, send: http.Send) -> None:
+    from llmswitch.store import KeyRecord, generate_key
+
+    _require_master(gw, request)
+    store = _store_required(gw)
+    body = _object(request) if request.body else {}
+    fields = _fields(body)
+    key = body.get("key") or generate_key()
+    if not isinstance(key, str) or len(key) < 8:
+        raise invalid("key", "a custom key must be a string of at least 8 characters")
+    try:
+        rec = KeyRecord.for_key(key, **fields)
+    except ValueError as exc:
+        raise invalid("body", str(exc)) from exc
+    rec = await store.create_key(rec)
+    gw.keys.put(rec)
+    out = _info(rec) | {"key": key}
+    await http.send_bytes(send, 200, dumps(out))
+
+
+async def key_info(gw: Gateway, request: http.Request, send: http.Send) -> None:
+    principal = gw.keys.authenticate(gw.key_of(request))
+    request.state["principal"] = principal
+    store = _store_required(gw)
+    asked = request.query.get("key")
+    token = _token_of(asked, "key") if asked else principal.key_hash
+    if not principal.is_master and token != principal.key_hash:
+        raise PermissionDeniedError("a virtual key may only read its own info", status_code=403, provider="llmswitch")
+    rec = await store.get_key(token)
+    if rec is None:
+        raise NotFoundError("no such key", status_code=404, provider="llmswitch", param="key")
+    await http.send_bytes(send, 200, dumps({"key": token, "info": _info(rec)}))
+
+
+async def key_update(gw: Gateway, request: http.Request, send: http.Send) -> None:
+    _require_master(gw, request)
+    store = _store_required(gw)
+    body = _object(request)
+    token = _token_of(body.get("key"), "key")
+    fields = _fields(body)
+    try:
+        rec = await store.update_key(token, **fields)
+    except (TypeError, ValueError) as exc:
+        raise invalid("body", str(exc)) from exc
+    if rec is None:
+        raise NotFoundError("no such key", status_code=404, provider="llmswitch", param="key")
+    gw.keys.put(rec)
+    await http.send_bytes(send, 200, dumps(_info(rec) | {"key": token}))
+
+
+async def key_delete(gw: Gateway, request: http.Request, send: http.Send) -> None:
+    _require_master(gw, request)
+    store = _store_required(gw)
+    body = _object(request)
+    keys = body.get("keys")
+    aliases = body.get("key_aliases")
+    tokens: list[str] = []
+    if keys is not None:
+        if not isinstance(keys, list):
+            raise invalid("keys", "must be a list of keys")
+        tokens = [_token_of(k, "keys") for k in keys]
+    if aliases is not None:
+        if not isinstance(aliases, list):
+            raise invalid("key_aliases", "must be a list of key aliases")
+        wanted = set(aliases)
+        offset = 0
+        while True:
+            page = await store.list_keys(limit=500, offset=offset)
+            tokens += [r.token_hash for r in page if r.key_alias in wanted]
+            if len(page) < 500:
+                break
+            offset += 500
+    if not tokens:
+        raise invalid("keys", "name the keys to delete ('keys' or 'key_aliases')")
+    await store.delete_keys(tokens)
+    for t in tokens:
+        gw.keys.remove(t)
+    await http.send_bytes(send, 200, dumps({"deleted_keys": keys if keys is not None else tokens}))
+
+
+async def key_list(gw: Gateway, request: http.Request, send: http.Send) -> None:
+    _require_master(gw, request)
+    store = _store_required(gw)
+    q = request.query
+    try:
+        page = max(int(q.get("page", "1")), 1)
+        size = min(max(int(q.get("size", "10")), 1), 1000)
+    except ValueError as exc:
+        raise invalid("page", "page and size must be integers") from exc
+    user_id, team_id = q.get("user_id") or None, q.get("team_id") or None
+    full = q.get("return_full_object", "false").lower() == "true"
+    rows = await store.list_keys(user_id=user_id, team_id=team_id, limit=size, offset=(page - 1) * size)
+    total = await store.count_keys(user_id=user_id, team_id=team_id)
+    out = {
+        "keys": [_info(r) for r in rows] if full else [r.token_hash for r in rows],
+        "total_count": total,
+        "current_page": page,
+        "total_pages": max(1, math.ceil(total / size)),
+    }
+    await http.send_bytes(send, 200, dumps(out))
+
+
+ROUTES: dict[tuple[str, str], http.Handler] = {
+    ("POST", "/key/generate"): key_generate,
+    ("GET", "/key/info"): key_info,
+    ("POST", "/key/update"): key_update,
+    ("POST", "/key/delete"): key_delete,
+    ("GET", "/key/list"): key_list,
+}

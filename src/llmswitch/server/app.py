@@ -1,0 +1,277 @@
+"""The gateway as an ASGI application: routes, errors in the caller's dialect, one log line each.
+
+    >>> gw = Gateway(router=Router(model_list), master_key="sk-master")
+    >>> # uvicorn.run(gw)  — or `llmswitch serve --config config.yaml`
+
+Every response to a client's mistake is a 4xx in the client's own error format, naming what was
+wrong; nothing the client sends can produce a traceback or a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from llmswitch.errors import APIError, APIStatusError, LLMSwitchError, NotFoundError
+from llmswitch.router.router import Router
+from llmswitch.server import admin, faces, health, http
+from llmswitch.server.accesslog import AccessLog
+from llmswitch.server.auth import KeyCache, Principal, extract_key, model_not_allowed
+from llmswitch.server.chat import handle_chat
+from llmswitch.server.embeddings import handle_embeddings, handle_models
+from llmswitch.server.faces import Face
+
+log = logging.getLogger("llmswitch.server")
+
+DEFAULT_MAX_BODY = 32 * 1024 * 1024
+
+Handler = http.Handler
+
+
+def _not_found_route(path: str) -> NotFoundError:
+    return NotFoundError(
+        f"no route {path!r}", status_code=404, provider="llmswitch", error_type="not_found_error", param=None
+    )
+
+
+class Gateway:
+    """The gateway's state and its ASGI entry point."""
+
+    def __init__(
+        self,
+        *,
+        router: Router,
+        master_key: str | None = None,
+        store: Any = None,
+        max_body_bytes: int = DEFAULT_MAX_BODY,
+        request_timeout: float | None = 600.0,
+        on_startup: list[Callable[[], Awaitable[None]]] | None = None,
+        on_shutdown: list[Callable[[], Awaitable[None]]] | None = None,
+    ) -> None:
+        self.router = router
+        self.master_key = master_key
+        self.store = store
+        self.keys = KeyCache(store, master_key)
+        self.max_body_bytes = max_body_bytes
+        self.request_timeout = request_timeout
+        self.access = AccessLog()
+        self.started_at = time.time()
+        self.ready = False
+        self._on_startup = on_startup or []
+        self._on_shutdown = on_shutdown or []
+        self._routes: dict[tuple[str, str], tuple[Handler, Face]] = {
+            ("POST", "/v1/chat/completions"): (_openai_chat, faces.OPENAI),
+            ("POST", "/chat/completions"): (_openai_chat, faces.OPENAI),
+            ("POST", "/openai/v1/chat/completions"): (_openai_chat, faces.OPENAI),
+            ("POST", "/v1/embeddings"): (handle_embeddings, faces.OPENAI),
+            ("POST", "/embeddings"): (handle_embeddings, faces.OPENAI),
+            ("GET", "/v1/models"): (handle_models, faces.OPENAI),
+            ("GET", "/models"): (handle_models, faces.OPENAI),
+            ("POST", "/v1/messages"): (_anthropic_messages, faces.ANTHROPIC),
+            ("GET", "/health/liveliness"): (health.liveliness, faces.OPENAI),
+            ("GET", "/health/liveness"): (health.liveliness, faces.OPENAI),
+            ("GET", "/health/readiness"): (health.readiness, faces.OPENAI),
+            ("GET", "/health"): (health.health, faces.OPENAI),
+            **{route: (handler, faces.OPENAI) for route, handler in admin.ROUTES.items()},
+        }
+
+    # ---------------------------------------------------------------- helpers for handlers
+
+    def key_of(self, request: http.Request) -> str | None:
+        return extract_key(request)
+
+    def authorize_model(self, principal: Principal, model: str) -> None:
+        if not principal.allows_model(model):
+            raise model_not_allowed(model)
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def startup(self) -> None:
+        if self.store is not None:
+            await self.store.open()
+            await self.store.migrate()
+        await self.keys.start()
+        for fn in self._on_startup:
+            await fn()
+        self.ready = True
+
+    async def shutdown(self) -> None:
+        self.ready = False
+        for fn in self._on_shutdown:
+            with contextlib.suppress(Exception):
+                await fn()
+        await self.keys.stop()
+        if self.store is not None:
+            await self.store.close()
+        from llmswitch import transport
+
+        with contextlib.suppress(Exception):
+            await transport.close_session()
+        self.access.close()
+
+    # ---------------------------------------------------------------- ASGI
+
+    async def __call__(self, scope: http.Scope, receive: http.Receive, send: http.Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: http.Receive, send: http.Send) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def _route(self, method: str, path: str) -> tuple[Handler, Face, dict[str, Any]] | None:
+        found = self._routes.get((method, path))
+        if found is not None:
+            return found[0], found[1], {}
+        if method == "POST" and path.startswith(("/v1beta/models/", "/v1/models/")) and ":" in path:
+            model, _, verb = path.split("/models/", 1)[1].rpartition(":")
+            if verb in ("generateContent", "streamGenerateContent") and model:
+                return _gemini_generate, faces.GEMINI, {"model": model, "stream": verb == "streamGenerateContent"}
+        return None
+
+    async def _http(self, scope: http.Scope, receive: http.Receive, send: http.Send) -> None:
+        request = http.Request(scope, receive)
+        started = time.perf_counter()
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.state["request_id"] = request_id
+        status_box = [0]
+
+        async def send_tracked(msg: http.Message) -> None:
+            if msg["type"] == "http.response.start":
+                status_box[0] = msg["status"]
+                msg["headers"] = [*msg.get("headers", ()), (b"x-request-id", request_id.encode())]
+            elif not msg.get("more_body"):
+                request.state["responded"] = True
+            await send(msg)
+
+        route = self._route(request.method, request.path)
+        face = route[1] if route is not None else _face_for_path(request.path)
+        task = asyncio.current_task()
+        watcher: asyncio.Future[None] | None = None
+        try:
+            if route is None:
+                raise _not_found_route(request.path)
+            handler, _, params = route
+            if request.method == "POST":
+                await request.read_body(self.max_body_bytes)
+            watcher = asyncio.ensure_future(_cancel_on_disconnect(request, task))
+            if params:
+                request.state.update(params)
+            await handler(self, request, send_tracked)
+        except http.BodyTooLarge as exc:
+            await self._send_error(send_tracked, face, _too_large(exc.limit), request)
+        except (APIError, LLMSwitchError) as exc:
+            if status_box[0]:
+                request.state["error"] = exc
+                if not request.state.get("responded"):
+                    with contextlib.suppress(Exception):
+                        await http.end_stream(send_tracked, face.stream_error(exc))
+            else:
+                await self._send_error(send_tracked, face, exc, request)
+        except asyncio.CancelledError:
+            if not request.disconnected:
+                raise
+            status_box[0] = status_box[0] or 499
+        except Exception as exc:
+            log.exception("unhandled error on %s %s", request.method, request.path)
+            if status_box[0]:
+                # the answer already started: end it with an error the client's SDK will raise on
+                request.state["error"] = exc
+                if not request.state.get("responded"):
+                    with contextlib.suppress(Exception):
+                        await http.end_stream(send_tracked, face.stream_error(exc))
+            else:
+                await self._send_error(send_tracked, face, exc, request)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            self.access.record(request, status_box[0], time.perf_counter() - started)
+
+    async def _send_error(self, send: http.Send, face: Face, exc: BaseException, request: http.Request) -> None:
+        request.state["error"] = exc
+        if isinstance(exc, LLMSwitchError) and not isinstance(exc, APIError):
+            # a configuration-level mistake in the request (bad model string, bad value)
+            exc = APIStatusError(str(exc), status_code=400, provider="llmswitch", error_type="invalid_request_error")
+        exc = _upstream_credentials_to_502(exc)
+        status, body = face.encode_error(exc)
+        headers = {}
+        retry_after = getattr(exc, "retry_after", None)
+        if status == 429 and retry_after:
+            headers["retry-after"] = str(max(1, math.ceil(retry_after)))
+        from llmswitch.dialects._json import dumps
+
+        await http.send_bytes(send, status, dumps(body), headers=headers)
+
+
+def _upstream_credentials_to_502(exc: BaseException) -> BaseException:
+    """A provider refusing the deployment's own key is the gateway's problem, not the caller's:
+    answering 401 would tell the caller its (valid) key is wrong."""
+    if isinstance(exc, APIStatusError) and exc.provider != "llmswitch" and exc.status_code in (401, 403):
+        return APIStatusError(
+            f"the upstream provider rejected this deployment's credentials: {exc.message}",
+            status_code=502,
+            provider=exc.provider,
+            error_type="api_error",
+        )
+    return exc
+
+
+def _too_large(limit: int) -> APIStatusError:
+    return APIStatusError(
+        f"request body is larger than the {limit} byte limit",
+        status_code=413,
+        provider="llmswitch",
+        error_type="request_too_large",
+    )
+
+
+def _face_for_path(path: str) -> Face:
+    if path.startswith("/v1/messages"):
+        return faces.ANTHROPIC
+    if path.startswith("/v1beta/"):
+        return faces.GEMINI
+    return faces.OPENAI
+
+
+async def _cancel_on_disconnect(request: http.Request, task: asyncio.Task[Any] | None) -> None:
+    await request.wait_disconnect()
+    # after the last byte went out the server reports a "disconnect" too; that one is not a hang-up
+    if task is not None and not request.state.get("responded"):
+        task.cancel()
+    else:
+        request.disconnected = False
+
+
+async def _openai_chat(gw: Gateway, request: http.Request, send: http.Send) -> None:
+    await handle_chat(gw, request, send, faces.OPENAI)
+
+
+async def _anthropic_messages(gw: Gateway, request: http.Request, send: http.Send) -> None:
+    await handle_chat(gw, request, send, faces.ANTHROPIC)
+
+
+async def _gemini_generate(gw: Gateway, request: http.Request, send: http.Send) -> None:
+    await handle_chat(
+        gw, request, send, faces.GEMINI, model=request.state["model"], stream=bool(request.state["stream"])
+    )

@@ -1,0 +1,171 @@
+"""Who is calling: the key from any SDK's header, checked against keys held in memory.
+
+Keys live in the store hashed (sha256); the gateway keeps every key record in memory and refreshes
+it in the background from the store's change feed, so authenticating a request never touches the
+database (DESIGN.md, hot-path rules). A key created on another gateway instance is usable here
+after the next refresh (``refresh_interval``, one second by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from llmswitch.errors import AuthenticationError, PermissionDeniedError
+
+if TYPE_CHECKING:
+    from llmswitch.server.http import Request
+
+log = logging.getLogger("llmswitch.auth")
+
+
+def extract_key(req: Request) -> str | None:
+    """The caller's key from ``Authorization: Bearer``, ``x-api-key`` (Anthropic SDK),
+    ``x-goog-api-key`` or ``?key=`` (Google SDK), or ``api-key`` (Azure clients)."""
+    h = req.headers
+    auth = h.get("authorization")
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    for name in ("x-api-key", "x-goog-api-key", "api-key"):
+        v = h.get(name)
+        if v:
+            return v.strip()
+    if req.query_string and b"key=" in req.query_string:
+        return req.query.get("key") or None
+    return None
+
+
+def hash_token(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller: the master key, or a virtual key's record."""
+
+    key_hash: str
+    is_master: bool
+    record: Any = None
+
+    @property
+    def alias(self) -> str | None:
+        return getattr(self.record, "key_alias", None) if self.record is not None else "master"
+
+    def allows_model(self, model: str) -> bool:
+        if self.is_master or self.record is None:
+            return True
+        models = getattr(self.record, "models", None) or []
+        if not models or "all-proxy-models" in models or "*" in models:
+            return True
+        return any(m == model or (m.endswith("*") and model.startswith(m[:-1])) for m in models)
+
+
+def _auth_error(message: str) -> AuthenticationError:
+    return AuthenticationError(message, status_code=401, provider="llmswitch", error_type="authentication_error")
+
+
+class KeyCache:
+    """Key records by hash, in memory, kept fresh from the store in the background."""
+
+    def __init__(self, store: Any, master_key: str | None, *, refresh_interval: float = 1.0) -> None:
+        self._store = store
+        self._master_hash = hash_token(master_key) if master_key else None
+        self._keys: dict[str, Any] = {}
+        self._cursor = 0
+        self._interval = refresh_interval
+        self._task: asyncio.Task[None] | None = None
+        self.auth_required = bool(master_key) or store is not None
+
+    async def start(self) -> None:
+        if self._store is None:
+            return
+        await self.refresh()
+        self._task = asyncio.create_task(self._refresh_loop(), name="llmswitch-key-refresh")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def refresh(self) -> None:
+        records, deleted, cursor = await self._store.keys_changed_since(self._cursor)
+        if cursor < self._cursor:  # the database was replaced: start over
+            self._keys.clear()
+            self._cursor = 0
+            records, deleted, cursor = await self._store.keys_changed_since(0)
+        for rec in records:
+            self._keys[rec.token_hash] = rec
+        for h in deleted:
+            self._keys.pop(h, None)
+        self._cursor = cursor
+
+    async def _refresh_loop(self) -> None:
+        failing_since: float | None = None
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.refresh()
+                if failing_since is not None:
+                    log.warning("key refresh recovered after %.1fs", time.monotonic() - failing_since)
+                    failing_since = None
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep serving from memory; say so once
+                if failing_since is None:
+                    failing_since = time.monotonic()
+                    log.warning("key refresh failed, serving keys from memory: %s", exc)
+
+    def put(self, record: Any) -> None:
+        self._keys[record.token_hash] = record
+
+    def remove(self, key_hash: str) -> None:
+        self._keys.pop(key_hash, None)
+
+    def is_master(self, key: str | None) -> bool:
+        return (
+            key is not None
+            and self._master_hash is not None
+            and hmac.compare_digest(hash_token(key), self._master_hash)
+        )
+
+    def authenticate(self, key: str | None) -> Principal:
+        """The principal for a key; AuthenticationError naming what is wrong otherwise."""
+        if not self.auth_required:
+            return Principal("", True)
+        if not key:
+            raise _auth_error(
+                "no API key: send it as 'Authorization: Bearer <key>', 'x-api-key', 'x-goog-api-key' or '?key='"
+            )
+        h = hash_token(key)
+        if self._master_hash is not None and hmac.compare_digest(h, self._master_hash):
+            return Principal(h, True)
+        rec = self._keys.get(h)
+        if rec is None:
+            raise _auth_error("invalid API key")
+        if getattr(rec, "blocked", False):
+            raise _auth_error("this API key is blocked")
+        expires = getattr(rec, "expires", None)
+        if expires is not None and expires <= datetime.now(UTC):
+            raise _auth_error("this API key has expired")
+        return Principal(h, False, rec)
+
+
+def model_not_allowed(model: str) -> PermissionDeniedError:
+    return PermissionDeniedError(
+        f"this API key is not allowed to use model {model!r}",
+        status_code=403,
+        provider="llmswitch",
+        error_type="permission_error",
+        param="model",
+    )

@@ -1,0 +1,139 @@
+"""One chat request through the gateway, for any client dialect: decode, authorize, route, answer.
+
+The stream path relays IR events through the client's encoder as they arrive; an upstream failure
+after the first byte ends the stream with an error event in the client's dialect (never a silent
+truncation), and a client that goes away cancels the upstream call.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from llmswitch import ir
+from llmswitch.dialects._json import dumps, invalid, loads
+from llmswitch.errors import APIError
+from llmswitch.server import fastpath, http
+
+if TYPE_CHECKING:
+    from llmswitch.server.app import Gateway
+    from llmswitch.server.faces import Face
+    from llmswitch.server.http import Request, Send
+
+
+def parse_json(body: bytes) -> Any:
+    if not body:
+        raise invalid("body", "the request body is empty; expected a JSON object")
+    try:
+        return loads(body)
+    except Exception as exc:
+        raise invalid("body", f"not valid JSON ({exc})") from exc
+
+
+async def handle_chat(
+    gw: Gateway,
+    request: Request,
+    send: Send,
+    face: Face,
+    *,
+    model: str | None = None,
+    stream: bool | None = None,
+) -> None:
+    principal = gw.keys.authenticate(gw.key_of(request))
+    request.state["principal"] = principal
+    body = parse_json(request.body)
+    req = face.decode_request(body, model=model)
+    if stream is not None:
+        req.stream = stream
+        if stream:
+            req.include_usage = True
+    request.state["model"] = req.model
+    gw.authorize_model(principal, req.model)
+    timeout = _request_timeout(body, gw.request_timeout)
+    # the fast path: an OpenAI client reaching a plain OpenAI upstream is relayed, not re-encoded
+    raw = body if face.name == "openai" else None
+    if req.stream:
+        await _stream(gw, request, send, face, req, timeout, raw)
+        return
+    resp, target = await gw.router.chat(req, timeout=timeout, raw=raw)
+    request.state["deployment"] = target.id
+    if isinstance(resp, bytes):
+        request.state["usage"] = fastpath.usage_of_body(resp)
+        await http.send_bytes(send, 200, resp, headers=_route_headers(target))
+        return
+    request.state["usage"] = resp.usage
+    await http.send_bytes(send, 200, dumps(face.encode_response(resp)), headers=_route_headers(target))
+
+
+def _request_timeout(body: Any, default: float | None) -> float | None:
+    t = body.get("timeout") if isinstance(body, dict) else None
+    if isinstance(t, int | float) and not isinstance(t, bool) and t > 0:
+        return float(t)
+    return default
+
+
+def _route_headers(route: Any) -> dict[str, str]:
+    """What the router did (``route`` is a ``llmswitch.router.Route``): deployment, group, attempts."""
+    return {
+        "x-llmswitch-deployment": str(route.id),
+        "x-llmswitch-model": str(route.model),
+        "x-llmswitch-model-group": str(route.group),
+        "x-llmswitch-attempts": str(route.attempts),
+    }
+
+
+async def _stream(
+    gw: Gateway,
+    request: Request,
+    send: Send,
+    face: Face,
+    req: ir.Request,
+    timeout: float | None,
+    raw: dict[str, Any] | None,
+) -> None:
+    s, target = await gw.router.chat_stream(req, timeout=timeout, raw=raw)
+    request.state["deployment"] = target.id
+    if s.passthrough:
+        await fastpath.relay_stream(
+            s,
+            request,
+            send,
+            face,
+            include_usage=req.include_usage,
+            headers=_route_headers(target),
+            provider=str(getattr(target, "provider", "provider")),
+        )
+        return
+    started = False
+    encoder: Any = None
+    try:
+        json_array = face.name == "gemini" and request.query.get("alt") != "sse"
+        await http.start_stream(
+            send, headers=_route_headers(target), content_type=b"application/json" if json_array else None
+        )
+        started = True
+        t0 = time.perf_counter()
+        async for ev in s.events():
+            if request.disconnected:
+                break
+            if encoder is None:
+                encoder = face.stream_encoder(s.meta, include_usage=req.include_usage, json_array=json_array)
+                request.state["ttft_ms"] = (time.perf_counter() - t0) * 1000
+            if ev.usage is not None:
+                request.state["usage"] = ev.usage
+            data = encoder.encode(ev)
+            if data:
+                await http.stream_chunk(send, data)
+        if request.disconnected:
+            request.state["status_note"] = "client disconnected"
+            return
+        if encoder is None:
+            encoder = face.stream_encoder(s.meta, include_usage=req.include_usage, json_array=json_array)
+        await http.end_stream(send, encoder.close())
+    except APIError as exc:
+        request.state["error"] = exc
+        if not started:
+            raise
+        await http.end_stream(send, face.stream_error(exc))
+    finally:
+        s.close()

@@ -1,0 +1,31 @@
+"""Health routes: LiteLLM's liveliness and readiness paths, and per-deployment state."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from llmswitch.dialects._json import dumps
+from llmswitch.server import http
+
+if TYPE_CHECKING:
+    from llmswitch.server.app import Gateway
+
+
+async def liveliness(gw: Gateway, request: http.Request, send: http.Send) -> None:
+    await http.send_bytes(send, 200, b'"I\'m alive!"')
+
+
+async def readiness(gw: Gateway, request: http.Request, send: http.Send) -> None:
+    status = 200 if gw.ready else 503
+    body = {"status": "healthy" if gw.ready else "starting", "db": "connected" if gw.store is not None else "none"}
+    await http.send_bytes(send, status, dumps(body))
+
+
+async def health(gw: Gateway, request: http.Request, send: http.Send) -> None:
+    body = {
+        "status": "healthy" if gw.ready else "starting",
+        "uptime_s": round(time.time() - gw.started_at, 1),
+        "deployments": gw.router.health(),
+    }
+    await http.send_bytes(send, 200, dumps(body))

@@ -1,0 +1,128 @@
+"""One deadline per request, across every attempt, wait and fallback: never exceeded, however many
+retries remain."""
+
+from __future__ import annotations
+
+import time as wall
+from collections.abc import Iterator
+
+import pytest
+from router_harness import FakeTime, chat_request, models_called, row, run
+
+from llmswitch.errors import APITimeoutError, InternalServerError, RateLimitError, ServiceUnavailableError
+from llmswitch.router.router import Router
+from llmswitch.testing import FakeUpstream, Reply
+
+# the loop's own scheduling and loopback HTTP: what a deadline may be overshot by on a busy CI machine
+SLACK = 0.35
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeUpstream]:
+    with FakeUpstream() as fake:
+        yield fake
+
+
+@pytest.fixture
+def up(upstream: FakeUpstream) -> Iterator[FakeUpstream]:
+    upstream.reset()
+    yield upstream
+    upstream.reset()
+    upstream.default = Reply()
+
+
+def test_hanging_deployments_end_at_the_deadline_whatever_the_retries_left(up: FakeUpstream) -> None:
+    up.default = Reply(hang=True)
+    r = Router([row(up, "g", "model-a"), row(up, "g", "model-b")], num_retries=100)
+    started = wall.monotonic()
+    with pytest.raises(APITimeoutError):
+        run(r.chat(chat_request("g"), timeout=0.4))
+    elapsed = wall.monotonic() - started
+    assert 0.4 <= elapsed < 0.4 + SLACK
+
+
+def test_a_slow_stream_ends_at_the_deadline(up: FakeUpstream) -> None:
+    up.default = Reply(text="late", ttft=5.0)
+    r = Router([row(up, "g", "model-a")], num_retries=100)
+    started = wall.monotonic()
+    with pytest.raises(APITimeoutError):
+        run(r.chat_stream(chat_request("g", stream=True), timeout=0.3))
+    assert wall.monotonic() - started < 0.3 + SLACK
+
+
+def test_backoff_never_sleeps_past_the_deadline(up: FakeUpstream) -> None:
+    time = FakeTime()
+    up.default = Reply(status=503)
+    r = Router(
+        [row(up, "g", "model-a"), row(up, "g", "model-b")],
+        clock=time.clock,
+        sleep=time.sleep,
+        num_retries=1000,
+        allowed_fails=10_000,
+        rng=lambda: 0.9,
+    )
+    started = time.now
+    with pytest.raises(ServiceUnavailableError):
+        run(r.chat(chat_request("g"), timeout=20.0))
+    assert time.now - started < 20.0
+    # it did keep trying while time allowed: exponential steps up to the 8 s cap
+    assert len(up.requests) >= 5 and time.sleeps[:4] == pytest.approx([0.45, 0.9, 1.8, 3.6])
+
+
+def test_a_retry_after_longer_than_the_time_left_is_not_waited_for(up: FakeUpstream) -> None:
+    time = FakeTime()
+    up.default = Reply(status=429, retry_after=30)
+    r = Router([row(up, "g", "model-a")], clock=time.clock, sleep=time.sleep, num_retries=5)
+    with pytest.raises(RateLimitError) as info:
+        run(r.chat(chat_request("g"), timeout=10))
+    assert time.sleeps == [] and len(up.requests) == 1
+    assert info.value.retry_after == 30  # the caller learns how long the provider asked for
+
+
+def test_fallbacks_share_the_deadline(up: FakeUpstream) -> None:
+    up.script(Reply(status=500, latency=0.3), model="model-a")
+    up.script(Reply(hang=True), model="model-b")
+    r = Router(
+        [row(up, "g", "model-a"), row(up, "h", "model-b"), row(up, "i", "model-c")],
+        fallbacks={"g": ["h", "i"]},
+        num_retries=0,
+    )
+    started = wall.monotonic()
+    with pytest.raises(APITimeoutError):
+        run(r.chat(chat_request("g"), timeout=0.6))
+    assert wall.monotonic() - started < 0.6 + SLACK
+    assert models_called(up) == ["model-a", "model-b"]  # no time was left for the last fallback
+
+
+def test_the_routers_timeout_is_the_default_deadline(up: FakeUpstream) -> None:
+    up.default = Reply(hang=True)
+    r = Router([row(up, "g", "model-a")], timeout=0.3, num_retries=3)
+    started = wall.monotonic()
+    with pytest.raises(APITimeoutError):
+        run(r.chat(chat_request("g")))
+    assert wall.monotonic() - started < 0.3 + SLACK
+
+
+def test_a_deployments_own_timeout_bounds_each_attempt_inside_the_deadline(up: FakeUpstream) -> None:
+    up.script(Reply(hang=True), model="model-a")
+    r = Router([row(up, "g", "model-a", order=1, timeout=0.2), row(up, "g", "model-b", order=2)], num_retries=0)
+    started = wall.monotonic()
+    _, route = run(r.chat(chat_request("g"), timeout=5))
+    assert route.model == "model-b" and wall.monotonic() - started < 0.2 + SLACK
+    # its own timeout passed: that counts against the deployment
+    assert r.health()[0]["failures"] == 1
+
+
+def test_a_timeout_cut_short_by_the_callers_deadline_does_not_count_against_the_deployment(up: FakeUpstream) -> None:
+    up.default = Reply(hang=True)
+    r = Router([row(up, "g", "model-a"), row(up, "g", "model-b")], num_retries=0, allowed_fails=1)
+    with pytest.raises(APITimeoutError):
+        run(r.chat(chat_request("g"), timeout=0.2))
+    assert {h["state"] for h in r.health()} == {"closed"}
+
+
+def test_an_error_before_the_deadline_is_the_error_not_a_timeout(up: FakeUpstream) -> None:
+    up.default = Reply(status=500, message="really broken")
+    r = Router([row(up, "g", "model-a")], num_retries=0)
+    with pytest.raises(InternalServerError, match="really broken"):
+        run(r.chat(chat_request("g"), timeout=5))
