@@ -1,0 +1,40 @@
+"""The factories behind ``open_limiter``'s built-in backend names; each imports only what it needs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from llmswitch.errors import ConfigError
+from llmswitch.limits.base import DEFAULT_LEASE_TTL_S, Limiter, SpendLoader
+from llmswitch.limits.memory import MemoryLimiter
+
+
+def open_memory(redis_url: str | None = None, **options: Any) -> Limiter:
+    """Limits in this process only; ``redis_url`` is ignored (so the backend can be forced to memory)."""
+    return MemoryLimiter(**options)
+
+
+def open_redis(
+    redis_url: str | None,
+    *,
+    fallback: bool = True,
+    cooldown_s: float = 5.0,
+    monotonic: Callable[[], float] = time.monotonic,
+    clock: Callable[[], float] = time.time,
+    lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
+    spend_loader: SpendLoader | None = None,
+    **redis_options: Any,
+) -> Limiter:
+    """Limits in Redis, falling back to this process's memory while Redis does not answer."""
+    from llmswitch.limits.fallback import FallbackLimiter
+    from llmswitch.limits.redis_limiter import RedisLimiter
+
+    if not redis_url:
+        raise ConfigError("the redis limits backend needs redis_url, or REDIS_URL / REDIS_HOST in the environment")
+    if not fallback:
+        return RedisLimiter(redis_url, clock=clock, lease_ttl_s=lease_ttl_s, spend_loader=spend_loader, **redis_options)
+    primary = RedisLimiter(redis_url, clock=clock, lease_ttl_s=lease_ttl_s, **redis_options)
+    local = MemoryLimiter(clock=clock, lease_ttl_s=lease_ttl_s)
+    return FallbackLimiter(primary, local, cooldown_s=cooldown_s, monotonic=monotonic, spend_loader=spend_loader)

@@ -1,0 +1,272 @@
+"""The limiter interface: four primitives a backend implements, and the API the gateway calls.
+
+    limiter = open_limiter()                                   # memory; redis_url=... for Redis
+    key = SubjectLimits("key:9f2c", rpm_limit=60, tpm_limit=90_000, max_budget=25.0)
+    result = await limiter.admit([key, team], tokens=1200, cost=0.03)
+    if result.allowed:
+        try:
+            response = await call_model()
+        except Exception:
+            await limiter.release(result)
+            raise
+        await limiter.settle(result, response.cost, actual_tokens=response.usage.total_tokens)
+
+A backend implements ``_admit`` (check every limit of every subject and, only if all pass, consume
+them: all or nothing), ``_settle``, ``_settle_tokens`` and ``_seed``; everything else is built here
+on top of them, so each backend is a few atomic operations and no policy.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import ClassVar, Literal, Self
+
+from llmswitch.errors import ConfigError
+from llmswitch.limits.admission import AdmitRequest, Unseeded
+from llmswitch.limits.errors import LimiterError
+from llmswitch.limits.periods import NEVER, BudgetPeriod, to_us
+from llmswitch.limits.results import BudgetState, Decision, Refusal, Reservation
+from llmswitch.limits.spec import SubjectLimits
+
+SpendLoader = Callable[[str], Awaitable[tuple[float, datetime | None] | None]]
+"""``await loader(subject)`` -> ``(spent, budget_reset_at)`` from the store, or ``None`` if unknown."""
+
+SeedMode = Literal["raise", "set", "read"]
+DEFAULT_LEASE_TTL_S = 900.0  # longer than any request's deadline: a reservation outliving it is a leak
+
+
+class Limiter(ABC):
+    """Rate limits, parallel-request slots and budgets for subjects (``"key:<hash>"``, ``"team:<id>"``).
+
+    ``clock`` returns epoch seconds (inject one in tests). ``lease_ttl_s`` bounds how long a reservation
+    or slot is held if its holder never gives it back (a crashed process). With ``spend_loader``, a
+    budget the limiter has never seen is loaded from the store before the first request is admitted
+    against it, so a restarted or flushed Redis cannot forget what a key has spent.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
+        spend_loader: SpendLoader | None = None,
+    ) -> None:
+        if not (isinstance(lease_ttl_s, int | float) and math.isfinite(lease_ttl_s) and lease_ttl_s > 0):
+            raise ConfigError(f"lease_ttl_s must be a positive number of seconds, got {lease_ttl_s!r}")
+        self._clock = clock
+        self._lease_ttl_us = int(lease_ttl_s * 1_000_000)
+        self._spend_loader = spend_loader
+        # lease ids only need to be unique among live leases of a subject; a random prefix per
+        # instance keeps processes apart without a UUID per request
+        self._lease_prefix = os.urandom(6).hex()
+        self._lease_seq = itertools.count(1)
+
+    # -- the primitives a backend implements ------------------------------------------------------
+
+    @abstractmethod
+    async def _admit(self, req: AdmitRequest) -> Reservation | Refusal | Unseeded:
+        """Check every limit in ``req``; consume all of them only if every one admits. Atomic."""
+
+    @abstractmethod
+    async def _settle(self, res: Reservation, cost: float, tokens: int | None, now_us: int) -> None:
+        """Give back what ``res`` holds; add ``cost`` to its budgets; move tpm debt to ``tokens`` if given."""
+
+    @abstractmethod
+    async def _settle_tokens(self, subject: str, delta: int, now_us: int) -> None:
+        """Move ``subject``'s tpm debt by ``delta`` tokens (negative gives tokens back)."""
+
+    @abstractmethod
+    async def _seed(
+        self, subject: str, mode: SeedMode, spent: float, valid: bool, end_us: int, now_us: int
+    ) -> BudgetState | None:
+        """``raise``: spend to at least ``spent`` (if ``valid``); ``set``: to exactly it; ``read``: neither."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional: only backends holding connections override it
+        """Release connections; the limiter is not used afterwards."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # -- the API --------------------------------------------------------------------------------
+
+    def now_us(self) -> int:
+        """The limiter's clock in microseconds since the epoch."""
+        return int(self._clock() * 1_000_000)
+
+    async def admit(
+        self, limits: Sequence[SubjectLimits], *, tokens: int = 0, cost: float = 0.0
+    ) -> Reservation | Refusal:
+        """Admit one request against every limit of ``limits``, all or nothing, atomically.
+
+        ``tokens`` is the estimate counted against tpm limits, ``cost`` (USD) the estimate reserved
+        against budgets. A budget admits while ``spent + reserved < max_budget``, so however many
+        requests race, the last one admitted is the only one that can end past the budget: overshoot
+        is less than one request's estimate (plus whatever real costs exceed their estimates).
+        Nothing is consumed when any limit refuses.
+
+            result = await limiter.admit([SubjectLimits("key:9f2c", rpm_limit=2)])
+            result.decision.requests        # Window(limit=2, remaining=1, reset_s=30.0)
+        """
+        _check_tokens(tokens)
+        _check_cost(cost)
+        now = self.now_us()
+        leases = any(lim.max_parallel_requests is not None or lim.max_budget is not None for lim in limits)
+        lease_id = f"{self._lease_prefix}{next(self._lease_seq):x}" if leases else ""
+        req = AdmitRequest(
+            limits,
+            tokens=tokens,
+            cost=float(cost),
+            lease_id=lease_id,
+            now_us=now,
+            strict=self._spend_loader is not None,
+        )
+        result = await self._admit(req)
+        if isinstance(result, Unseeded):
+            await self._load(result.subjects, limits, now)
+            req.strict = False
+            result = await self._admit(req)
+        if isinstance(result, Unseeded):  # only strict admissions report it
+            raise LimiterError(f"budgets of {', '.join(result.subjects)} are missing after seeding")
+        return result
+
+    async def settle(self, reservation: Reservation, actual_cost: float, *, actual_tokens: int | None = None) -> None:
+        """Turn a reservation into spend: free its slots and reserved estimate, add ``actual_cost``.
+
+        With ``actual_tokens`` the tpm limits count the real usage instead of the estimate. Settling a
+        reservation a second time does nothing (so a ``finally`` that also releases is harmless).
+
+            await limiter.settle(reservation, 0.0123, actual_tokens=812)
+        """
+        _check_cost(actual_cost)
+        if actual_tokens is not None:
+            _check_tokens(actual_tokens)
+        if reservation._done:
+            return
+        reservation._done = True
+        await self._settle(reservation, float(actual_cost), actual_tokens, self.now_us())
+
+    async def release(self, reservation: Reservation) -> None:
+        """Give a reservation back unspent, when the call failed: nothing is charged, no tokens counted.
+
+        await limiter.release(reservation)
+        """
+        await self.settle(reservation, 0.0, actual_tokens=0)
+
+    async def check_and_consume(self, limits: Sequence[SubjectLimits], tokens_estimate: int = 0) -> Decision:
+        """Only the rpm/tpm limits of ``limits``: consume one request and ``tokens_estimate`` tokens if all admit.
+
+        Correct the tokens with :meth:`settle_tokens` once the real usage is known.
+
+            limits = [SubjectLimits("key:9f2c", rpm_limit=1)]
+            (await limiter.check_and_consume(limits)).allowed          # True
+            (await limiter.check_and_consume(limits)).retry_after_s    # 60.0
+        """
+        _check_tokens(tokens_estimate)
+        req = AdmitRequest(limits, tokens=tokens_estimate, cost=0.0, lease_id="", now_us=self.now_us(), rate_only=True)
+        result = await self._admit(req)
+        if isinstance(result, Unseeded):  # rate-only admissions touch no budget
+            raise LimiterError("a rate-only admission reported unseeded budgets")
+        return result.decision
+
+    async def settle_tokens(self, subject: str, estimate: int, actual: int) -> None:
+        """Count ``actual`` tokens instead of the ``estimate`` consumed at admission for ``subject``'s tpm.
+
+        await limiter.settle_tokens("key:9f2c", estimate=4000, actual=1250)   # 2750 tokens back
+        """
+        _check_tokens(estimate)
+        _check_tokens(actual)
+        if actual != estimate:
+            await self._settle_tokens(subject, actual - estimate, self.now_us())
+
+    async def reserve(
+        self, subject: str, estimate: float, max_budget: float, period: BudgetPeriod | None = None
+    ) -> Reservation | Refusal:
+        """Reserve ``estimate`` USD of ``subject``'s budget, or a :class:`Refusal` naming it.
+
+        res = await limiter.reserve("team:research", 0.40, max_budget=100.0, period=BudgetPeriod("1mo"))
+        res.budgets[0].reserved         # 0.4
+        """
+        return await self.admit([SubjectLimits(subject, max_budget=max_budget, budget_period=period)], cost=estimate)
+
+    async def acquire_slot(self, subject: str, max_parallel_requests: int) -> Reservation | Refusal:
+        """Take one of ``subject``'s parallel-request slots; give it back with :meth:`release` or :meth:`settle`.
+
+        slot = await limiter.acquire_slot("key:9f2c", 4)
+        """
+        return await self.admit([SubjectLimits(subject, max_parallel_requests=max_parallel_requests)])
+
+    async def seed_spend(
+        self, subject: str, spent: float, reset_at: datetime | None = None, *, duration: str | None = None
+    ) -> BudgetState | None:
+        """Load the store's spend for ``subject`` (e.g. at start-up): idempotent, and it only ever raises.
+
+        ``reset_at`` and ``duration`` are the key's ``budget_reset_at`` and ``budget_duration``. Within
+        the current period the limiter keeps the larger of its spend and ``spent`` (it may hold spend
+        the store has not received yet); a ``reset_at`` already past means ``spent`` belongs to an ended
+        period and counts for nothing. A budget that only settlements have written since the limiter
+        lost it (a restarted Redis) gets ``spent`` added instead: the store may not have those yet.
+
+            await limiter.seed_spend("key:9f2c", rec.spend, rec.budget_reset_at, duration=rec.budget_duration)
+        """
+        _check_cost(spent)
+        now = self.now_us()
+        end, valid = _period_end(reset_at, duration, now)
+        return await self._seed(subject, "raise", float(spent), valid, end, now)
+
+    async def set_spend(
+        self, subject: str, spent: float = 0.0, reset_at: datetime | None = None, *, duration: str | None = None
+    ) -> BudgetState | None:
+        """Overwrite ``subject``'s spend and period (an admin reset); reservations in flight are kept."""
+        _check_cost(spent)
+        now = self.now_us()
+        end, _ = _period_end(reset_at, duration, now)
+        return await self._seed(subject, "set", float(spent), True, end, now)
+
+    async def budget(self, subject: str) -> BudgetState | None:
+        """``subject``'s budget as the limiter holds it now, or ``None`` if it holds none. Changes nothing."""
+        now = self.now_us()
+        return await self._seed(subject, "read", 0.0, False, NEVER, now)
+
+    async def _load(self, subjects: Sequence[str], limits: Sequence[SubjectLimits], now: int) -> None:
+        loader = self._spend_loader
+        assert loader is not None
+        for lim in limits:
+            if lim.subject not in subjects:
+                continue
+            loaded = await loader(lim.subject)
+            spent, reset_at = loaded if loaded is not None else (0.0, None)
+            _check_cost(spent)
+            end = lim.budget_period.end_us(now) if lim.budget_period is not None else NEVER
+            valid = reset_at is None or to_us(reset_at) > now
+            await self._seed(lim.subject, "raise", float(spent), valid, end, now)
+
+
+def _period_end(reset_at: datetime | None, duration: str | None, now: int) -> tuple[int, bool]:
+    if reset_at is None and duration is None:
+        return NEVER, True
+    end = BudgetPeriod(duration, reset_at).end_us(now)
+    return end, reset_at is None or to_us(reset_at) > now
+
+
+def _check_tokens(tokens: int) -> None:
+    if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
+        raise ValueError(f"token counts must be non-negative integers, got {tokens!r}")
+
+
+def _check_cost(cost: float) -> None:
+    if isinstance(cost, bool) or not isinstance(cost, int | float) or not math.isfinite(cost) or cost < 0:
+        raise ValueError(f"costs must be finite non-negative numbers, got {cost!r}")

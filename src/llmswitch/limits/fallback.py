@@ -1,0 +1,241 @@
+"""Shared limits that degrade to local ones when the shared backend is unreachable, and come back.
+
+    limiter = FallbackLimiter(RedisLimiter(url), MemoryLimiter())
+
+Every call to Redis is bounded (see :class:`RedisLimiter`); when one fails, a circuit opens: for
+``cooldown_s`` the limiter does not try Redis at all and answers from this process's memory, so a
+dead Redis costs a request one deadline at most, never a hang. Then one request probes Redis; when it
+answers, the circuit closes by itself. The outage is logged once as a warning, the recovery once as
+info.
+
+Degraded limits are per process, so while Redis is away each gateway process enforces every limit on
+its own (N processes admit up to N times a rate limit). Budgets start from the spend Redis last
+reported, so an exhausted key stays exhausted. What was charged locally meanwhile (and settlements of
+reservations Redis holds) is replayed to Redis when it is back, so no spend is forgotten; a replay
+that fails half-way may count a settlement twice, erring towards refusing rather than overspending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from llmswitch.limits.admission import AdmitRequest, Unseeded
+from llmswitch.limits.base import Limiter, SeedMode, SpendLoader
+from llmswitch.limits.errors import LimiterUnavailableError
+from llmswitch.limits.memory import MemoryLimiter
+from llmswitch.limits.results import BudgetState, Refusal, Reservation
+
+log = logging.getLogger("llmswitch.limits")
+
+Replay = Callable[[], Awaitable[object]]
+_CLOSE_FLUSH_S = 2.0
+
+
+class FallbackLimiter(Limiter):
+    """``primary`` (shared) while it answers, ``local`` while it does not.
+
+    ``monotonic`` is the circuit's clock (inject one in tests); ``max_deferred`` bounds the settlements
+    kept for replay during an outage (the oldest are dropped past it, with a warning).
+    """
+
+    name = "fallback"
+
+    def __init__(
+        self,
+        primary: Limiter,
+        local: MemoryLimiter,
+        *,
+        cooldown_s: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
+        max_deferred: int = 100_000,
+        spend_loader: SpendLoader | None = None,
+    ) -> None:
+        super().__init__(clock=local._clock, lease_ttl_s=local._lease_ttl_us / 1_000_000, spend_loader=spend_loader)
+        self.primary = primary
+        self.local = local
+        self._cooldown_s = cooldown_s
+        self._monotonic = monotonic
+        self._retry_at = 0.0
+        self._degraded = False
+        self._probing = False
+        self._deferred: deque[Replay] = deque()
+        self._max_deferred = max_deferred
+        self._dropped = 0
+        self._flush_task: asyncio.Task[None] | None = None
+
+    @property
+    def degraded(self) -> bool:
+        """True while limits are enforced locally because the shared backend did not answer."""
+        return self._degraded
+
+    @property
+    def deferred(self) -> int:
+        """Settlements waiting to be replayed to the shared backend."""
+        return len(self._deferred)
+
+    async def aclose(self) -> None:
+        if self._deferred and not self._degraded:
+            # give Redis what is still owed if it answers: shutting down must not drop spend
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_CLOSE_FLUSH_S):
+                    await self.flush()
+        if self._flush_task is not None:
+            self._flush_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flush_task
+        if self._deferred:
+            log.warning("closing with %d settlements not replayed to the limits backend", len(self._deferred))
+        await self.primary.aclose()
+        await self.local.aclose()
+
+    async def _admit(self, req: AdmitRequest) -> Reservation | Refusal | Unseeded:
+        if self._primary_due():
+            try:
+                result = await self.primary._admit(req)
+            except LimiterUnavailableError as exc:
+                self._failed(exc)
+            else:
+                self._answered()
+                if not isinstance(result, Unseeded) and result.budgets:
+                    # so that falling back starts from the spend every process has charged
+                    self.local.mirror_budgets(result.budgets)
+                return result
+            finally:
+                self._probing = False
+        return await self.local._admit(req)
+
+    async def _settle(self, res: Reservation, cost: float, tokens: int | None, now_us: int) -> None:
+        if res._origin is self.local:
+            await self.local._settle(res, cost, tokens, now_us)
+            # admitted while Redis was away: this adds the spend there, and frees the reservation too
+            # if the admission that timed out did reach Redis after all
+            await self._to_primary(lambda: self.primary._settle(res, cost, None, self.now_us()))
+            return
+        if self._primary_due():
+            try:
+                await self.primary._settle(res, cost, tokens, now_us)
+            except LimiterUnavailableError as exc:
+                self._failed(exc)
+            else:
+                self._answered()
+                return
+            finally:
+                self._probing = False
+        # count it here for as long as we are on our own, and give it to Redis when it is back
+        await self.local._settle(res, cost, None, now_us)
+        self._defer(lambda: self.primary._settle(res, cost, tokens, self.now_us()))
+
+    async def _settle_tokens(self, subject: str, delta: int, now_us: int) -> None:
+        if self._primary_due():
+            try:
+                await self.primary._settle_tokens(subject, delta, now_us)
+            except LimiterUnavailableError as exc:
+                self._failed(exc)
+            else:
+                self._answered()
+                return
+            finally:
+                self._probing = False
+        await self.local._settle_tokens(subject, delta, now_us)
+
+    async def _seed(
+        self, subject: str, mode: SeedMode, spent: float, valid: bool, end_us: int, now_us: int
+    ) -> BudgetState | None:
+        if mode == "read":
+            if self._primary_due():
+                try:
+                    state = await self.primary._seed(subject, mode, spent, valid, end_us, now_us)
+                except LimiterUnavailableError as exc:
+                    self._failed(exc)
+                else:
+                    self._answered()
+                    return state
+                finally:
+                    self._probing = False
+            return await self.local._seed(subject, mode, spent, valid, end_us, now_us)
+        local = await self.local._seed(subject, mode, spent, valid, end_us, now_us)
+        shared = await self._to_primary(lambda: self.primary._seed(subject, mode, spent, valid, end_us, self.now_us()))
+        return shared if isinstance(shared, BudgetState) else local
+
+    # -- the circuit ------------------------------------------------------------------------------
+
+    def _primary_due(self) -> bool:
+        """Whether to try the primary now: always while it answers; one probe per cooldown when not."""
+        if not self._degraded:
+            return True
+        if self._probing or self._monotonic() < self._retry_at:
+            return False
+        self._probing = True
+        return True
+
+    def _failed(self, exc: LimiterUnavailableError) -> None:
+        self._retry_at = self._monotonic() + self._cooldown_s
+        if not self._degraded:
+            self._degraded = True
+            log.warning(
+                "%s; enforcing rate limits and budgets in this process only, retrying every %g s",
+                exc,
+                self._cooldown_s,
+            )
+
+    def _answered(self) -> None:
+        if not self._degraded:
+            return
+        self._degraded = False
+        log.info(
+            "limits backend %s answers again; shared limits restored, replaying %d settlements",
+            getattr(self.primary, "url", self.primary.name),
+            len(self._deferred),
+        )
+        if self._deferred and (self._flush_task is None or self._flush_task.done()):
+            self._flush_task = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _to_primary(self, replay: Replay) -> object:
+        if self._primary_due():
+            try:
+                result = await replay()
+            except LimiterUnavailableError as exc:
+                self._failed(exc)
+            else:
+                self._answered()
+                return result
+            finally:
+                self._probing = False
+        self._defer(replay)
+        return None
+
+    def _defer(self, replay: Replay) -> None:
+        if len(self._deferred) >= self._max_deferred:
+            self._deferred.popleft()
+            self._dropped += 1
+            if self._dropped == 1:
+                log.warning(
+                    "more than %d settlements waiting for the limits backend; dropping the oldest "
+                    "(their spend stays in the store, and reaches the limiter when it is next seeded)",
+                    self._max_deferred,
+                )
+        self._deferred.append(replay)
+
+    async def flush(self) -> int:
+        """Replay deferred settlements now (normally done in the background on recovery); how many are left."""
+        task = self._flush_task
+        if task is not None and not task.done():
+            await task  # one replay at a time: it owns the items it has taken off the queue
+        await self._flush()
+        return len(self._deferred)
+
+    async def _flush(self) -> None:
+        while self._deferred and not self._degraded:
+            replay = self._deferred.popleft()
+            try:
+                await replay()
+            except LimiterUnavailableError as exc:
+                self._deferred.appendleft(replay)
+                self._failed(exc)
+                return
+        self._dropped = 0

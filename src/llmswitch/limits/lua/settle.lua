@@ -1,0 +1,39 @@
+-- Give back what one admitted request holds, and charge what it really cost.
+-- KEYS, 4 per subject: rate hash, slots zset, budget hash, budget reservations zset.
+-- ARGV: now, ttl, lease id, rate period, then 6 per subject ('' = nothing of that kind):
+--       token delta (actual - estimate), tpm limit ('' = the one stored at admission), '1' to free a
+--       slot, the reservation's amount as formatted at admission, the actual cost, budget period end.
+-- A reservation that already expired is not subtracted twice; its cost is charged all the same.
+local id, period = ARGV[3], tonumber(ARGV[4])
+local BASE, PER = 4, 6
+local n = (#ARGV - BASE) / PER
+
+for i = 1, n do
+  local a, k = BASE + (i - 1) * PER, (i - 1) * 4
+  local delta, tpm = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local amount_s, actual, period_end = ARGV[a + 4], tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
+  if delta and delta ~= 0 then
+    local v = redis.call('HMGET', KEYS[k + 1], 'td', 'tt', 'tl')
+    local limit = tpm or tonumber(v[3])
+    -- nothing counted (state gone, no limit known) means nothing to give back
+    if limit and limit > 0 and (v[1] or delta > 0) then
+      local debt = decay(tonumber(v[1]), tonumber(v[2]), limit) + delta * period
+      if debt < 0 then debt = 0 end
+      redis.call('HSET', KEYS[k + 1], 'td', fmt(debt), 'tt', fmt(now), 'tl', fmt(limit))
+      redis.call('PEXPIRE', KEYS[k + 1], ms(debt / limit + ttl))
+    end
+  end
+  if ARGV[a + 3] == '1' then
+    redis.call('ZREM', KEYS[k + 2], id)
+  end
+  if actual then
+    local b = load_budget(KEYS[k + 3], KEYS[k + 4], period_end)
+    if amount_s ~= '' and not b.fresh and redis.call('ZREM', KEYS[k + 4], id .. ':' .. amount_s) == 1 then
+      b.reserved = b.reserved - tonumber(amount_s)
+      if b.reserved < 0 or redis.call('ZCARD', KEYS[k + 4]) == 0 then b.reserved = 0 end
+    end
+    b.spent = b.spent + actual
+    save_budget(KEYS[k + 3], KEYS[k + 4], b)
+  end
+end
+return 'ok'

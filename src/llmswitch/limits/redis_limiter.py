@@ -1,0 +1,182 @@
+"""Limits shared by every gateway process through Redis: one atomic Lua script call per operation.
+
+    limiter = RedisLimiter("redis://127.0.0.1:6379/0")
+    result = await limiter.admit([key_limits, user_limits, team_limits], tokens=1500, cost=0.02)
+
+A request's rpm, tpm, parallel slots and budgets, for all its subjects at once, take one round trip
+(``admit``), and so does giving them back (``settle``). Every call is bounded: sockets time out after
+``timeout_s`` (100 ms), a broken pooled connection is retried once at once, and the whole operation
+after ``deadline_s``; then it raises :class:`LimiterUnavailableError`, which the fallback of
+``open_limiter`` turns into local limits. This class alone never falls back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+from llmswitch.errors import ConfigError
+from llmswitch.limits.admission import OK, WIDTH, AdmitRequest, Unseeded, decide
+from llmswitch.limits.base import DEFAULT_LEASE_TTL_S, Limiter, SeedMode, SpendLoader
+from llmswitch.limits.errors import LimiterUnavailableError
+from llmswitch.limits.gcra import PERIOD_US
+from llmswitch.limits.periods import NEVER
+from llmswitch.limits.redis_scripts import ADMIT, SEED, SETTLE, budget_keys, subject_keys
+from llmswitch.limits.results import BudgetState, Refusal, Reservation
+from llmswitch.store.urls import mask_url
+
+DEFAULT_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_PREFIX = "llmswitch:limits"
+# a server that cannot serve writes right now is as good as unreachable for the limiter
+_OUTAGE_REPLIES = ("MISCONF", "LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "NOREPLICAS", "OOM")
+_NOTHING = [1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 0.0, 0.0, 0, 0]
+
+
+class RedisLimiter(Limiter):
+    """Limits in Redis at ``url`` (``redis://[:password@]host:port/db``, ``rediss://`` for TLS).
+
+    ``prefix`` namespaces the keys (tests and tenants sharing a server use distinct ones). Give
+    ``client`` to share a connection pool; it is then not closed by :meth:`aclose`.
+    """
+
+    name = "redis"
+
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        timeout_s: float = 0.1,
+        deadline_s: float = 0.25,
+        clock: Callable[[], float] = time.time,
+        lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
+        spend_loader: SpendLoader | None = None,
+        client: Redis | None = None,
+    ) -> None:
+        super().__init__(clock=clock, lease_ttl_s=lease_ttl_s, spend_loader=spend_loader)
+        if not (0 < timeout_s <= deadline_s):
+            raise ConfigError(f"need 0 < timeout_s <= deadline_s, got {timeout_s!r} and {deadline_s!r}")
+        self.url = mask_url(url)
+        self.prefix = prefix
+        self._deadline_s = deadline_s
+        self._owns_client = client is None
+        if client is None:
+            try:
+                client = Redis.from_url(
+                    url,
+                    socket_timeout=timeout_s,
+                    socket_connect_timeout=timeout_s,
+                    # one immediate retry heals a pooled connection the server closed (a restart);
+                    # a timeout is not retried: the deadline is the point
+                    retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+                    retry_on_timeout=False,
+                    health_check_interval=0,
+                )
+            except ValueError as exc:
+                raise ConfigError(f"invalid Redis URL {self.url!r}: {exc}") from exc
+        self._client = client
+        self._admit_script = client.register_script(ADMIT)
+        self._settle_script = client.register_script(SETTLE)
+        self._seed_script = client.register_script(SEED)
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def ping(self) -> bool:
+        """Whether Redis answers within the deadline (for health checks)."""
+        try:
+            async with asyncio.timeout(self._deadline_s):
+                return bool(await self._client.ping())
+        except (RedisError, OSError, TimeoutError):
+            return False
+
+    async def _admit(self, req: AdmitRequest) -> Reservation | Refusal | Unseeded:
+        limits = req.limits
+        if not any(lim.has_limits for lim in limits):
+            return decide(req, OK, _NOTHING * len(limits), self)
+        keys: list[str] = []
+        args: list[str | int] = [
+            req.now_us, self._lease_ttl_us, req.lease_id, req.tokens, repr(req.cost), PERIOD_US, "1" if req.strict else "0",
+        ]  # fmt: skip
+        rate_only = req.rate_only
+        for i, lim in enumerate(limits):
+            keys.extend(subject_keys(self.prefix, lim.subject))
+            args.append(_int(lim.rpm_limit))
+            args.append(_int(lim.tpm_limit))
+            args.append("" if rate_only else _int(lim.max_parallel_requests))
+            args.append("" if rate_only or lim.max_budget is None else repr(float(lim.max_budget)))
+            args.append(req.ends[i])
+        status, *values = (await self._run(self._admit_script, keys, args)).split()
+        raw = [float(value) for value in values]
+        if len(raw) != WIDTH * len(limits):
+            raise LimiterUnavailableError(f"Redis at {self.url} answered {len(raw)} values to admit", url=self.url)
+        return decide(req, status.decode(), raw, self)
+
+    async def _settle(self, res: Reservation, cost: float, tokens: int | None, now_us: int) -> None:
+        req = res._request
+        keys: list[str] = []
+        args: list[str | int] = [now_us, self._lease_ttl_us, req.lease_id, PERIOD_US]
+        work = False
+        for lim in req.limits:
+            delta = "" if tokens is None or lim.tpm_limit is None or tokens == req.tokens else tokens - req.tokens
+            slot = "1" if lim.max_parallel_requests is not None and not req.rate_only else ""
+            budget = lim.max_budget is not None and not req.rate_only
+            work = work or delta != "" or slot != "" or budget
+            keys.extend(subject_keys(self.prefix, lim.subject))
+            args.append(delta)
+            args.append(_int(lim.tpm_limit))
+            args.append(slot)
+            args.append(repr(req.cost) if budget else "")
+            args.append(repr(cost) if budget else "")
+            end = lim.budget_period.end_us(now_us) if budget and lim.budget_period is not None else NEVER
+            args.append(end)
+        if work:
+            await self._run(self._settle_script, keys, args)
+
+    async def _settle_tokens(self, subject: str, delta: int, now_us: int) -> None:
+        keys = subject_keys(self.prefix, subject)
+        await self._run(
+            self._settle_script, keys, [now_us, self._lease_ttl_us, "", PERIOD_US, delta, "", "", "", "", 0]
+        )
+
+    async def _seed(
+        self, subject: str, mode: SeedMode, spent: float, valid: bool, end_us: int, now_us: int
+    ) -> BudgetState | None:
+        args: list[str | int] = [now_us, self._lease_ttl_us, mode, repr(spent), "1" if valid else "0", end_us]
+        reply = await self._run(self._seed_script, list(budget_keys(self.prefix, subject)), args)
+        if not reply:
+            return None
+        return BudgetState(subject, None, float(reply[0]), float(reply[1]), int(float(reply[2])))
+
+    async def _run(self, script: Any, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+        try:
+            async with asyncio.timeout(self._deadline_s):
+                return await script(keys=keys, args=args)
+        except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as exc:
+            raise LimiterUnavailableError(
+                f"Redis at {self.url} is unreachable: {_describe(exc)}", url=self.url
+            ) from exc
+        except ResponseError as exc:
+            if isinstance(exc, ReadOnlyError) or str(exc).startswith(_OUTAGE_REPLIES):
+                raise LimiterUnavailableError(f"Redis at {self.url} refused: {exc}", url=self.url) from exc
+            raise
+
+
+def _int(value: int | None) -> str | int:
+    return "" if value is None else value
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError | RedisTimeoutError):
+        return "no answer in time"
+    return str(exc) or type(exc).__name__

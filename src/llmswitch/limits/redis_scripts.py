@@ -1,0 +1,44 @@
+"""The Lua scripts of the Redis backend, and the key names they work on.
+
+Each script is one atomic step on the server: every check-and-update of a request happens inside
+it, so no other gateway process can interleave a read and a write (never read-modify-write across
+the network). They are sent with EVALSHA (redis-py's ``register_script``), falling back to loading
+the script once when a server does not know it yet.
+
+Keys of subject ``S`` under prefix ``P`` (one subject's keys never hold another's state)::
+
+    P:rate:S      hash  rd/rt (rpm debt, last update), td/tt/tl (tpm debt, last update, limit)
+    P:slots:S     zset  lease id -> expiry                     (parallel requests in flight)
+    P:budget:S    hash  spent, reserved, reset_at             (µs; reset_at 0 = never)
+    P:leases:S    zset  "lease id:amount" -> expiry           (budget reservations in flight)
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+KEYS_PER_SUBJECT = 4
+
+
+def _load(name: str) -> str:
+    return resources.files("llmswitch.limits").joinpath("lua").joinpath(name).read_text(encoding="utf-8")
+
+
+_COMMON = _load("common.lua")
+ADMIT = _COMMON + _load("admit.lua")
+SETTLE = _COMMON + _load("settle.lua")
+SEED = _COMMON + _load("seed.lua")
+
+
+def subject_keys(prefix: str, subject: str) -> tuple[str, str, str, str]:
+    """The four keys of ``subject``, in the order every script takes them."""
+    return (
+        f"{prefix}:rate:{subject}",
+        f"{prefix}:slots:{subject}",
+        f"{prefix}:budget:{subject}",
+        f"{prefix}:leases:{subject}",
+    )
+
+
+def budget_keys(prefix: str, subject: str) -> tuple[str, str]:
+    return f"{prefix}:budget:{subject}", f"{prefix}:leases:{subject}"

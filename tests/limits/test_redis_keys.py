@@ -1,0 +1,65 @@
+"""What only the Redis backend has to prove: every key it writes expires, and one request is one call."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from limits_helpers import REDIS_URL, T0, FakeClock, redis_keys
+
+from llmswitch.limits import BudgetPeriod, Reservation, SubjectLimits
+from llmswitch.limits.redis_limiter import RedisLimiter
+
+
+def test_every_key_expires_except_a_lifetime_budget(prefix: str) -> None:
+    now = datetime.fromtimestamp(T0, UTC)
+    key = SubjectLimits(
+        "key:a", rpm_limit=10, tpm_limit=1000, max_parallel_requests=2, max_budget=5.0,
+        budget_period=BudgetPeriod("1d", now + timedelta(hours=2)),
+    )  # fmt: skip
+    lifetime = SubjectLimits("team:t", max_budget=50.0)
+
+    async def body() -> None:
+        async with RedisLimiter(REDIS_URL, prefix=prefix, clock=FakeClock(), lease_ttl_s=120) as limiter:
+            res = await limiter.admit([key, lifetime], tokens=100, cost=0.5)
+            assert isinstance(res, Reservation)
+
+    asyncio.run(body())
+    stored = redis_keys(prefix)
+    ttl = {key.removeprefix(prefix + ":"): ms for key, (_, ms) in stored.items()}
+    assert set(ttl) == {
+        "rate:key:a", "slots:key:a", "budget:key:a", "leases:key:a", "budget:team:t", "leases:team:t",
+    }  # fmt: skip
+    assert 120_000 < ttl["rate:key:a"] <= 126_000  # drained in 6 s, plus the lease TTL for a late settle
+    assert 119_000 < ttl["slots:key:a"] <= 120_000
+    assert 119_000 < ttl["leases:key:a"] <= 120_000
+    assert 7_319_000 < ttl["budget:key:a"] <= 7_320_000  # the period's end, plus the lease TTL
+    assert ttl["budget:team:t"] == -1  # a lifetime budget lives as long as the key
+    budget, _ = stored[f"{prefix}:budget:key:a"]
+    assert budget == {"spent": "0", "reserved": "0.5", "reset_at": str(int((T0 + 7200) * 1e6)), "seeded": "1"}
+
+
+def test_one_request_for_three_subjects_is_one_script_call(prefix: str) -> None:
+    subjects = [
+        SubjectLimits(f"{kind}:x", rpm_limit=10, tpm_limit=1000, max_budget=9.0) for kind in ("key", "user", "team")
+    ]
+    calls: list[str] = []
+
+    async def body() -> None:
+        async with RedisLimiter(REDIS_URL, prefix=prefix) as limiter:
+            original = limiter._client.evalsha
+
+            async def counting(*args: Any, **kwargs: Any) -> Any:
+                calls.append(args[0])
+                return await cast(Awaitable[Any], original(*args, **kwargs))
+
+            limiter._client.evalsha = counting  # type: ignore[method-assign]
+            res = await limiter.admit(subjects, tokens=100, cost=0.1)
+            assert isinstance(res, Reservation) and len(res.budgets) == 3
+            await limiter.settle(res, 0.05, actual_tokens=60)
+            assert await limiter.check_and_consume(subjects, 10)
+
+    asyncio.run(body())
+    assert len(calls) == 3  # admit, settle, check: one round trip each
