@@ -13,6 +13,20 @@ from gateway_harness import POSTGRES_URL, ServedGateway, gateway_config
 from llmswitch.testing import FakeUpstream
 
 
+@pytest.fixture(scope="session", autouse=True)
+def journal_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Gateways on PostgreSQL journal spend in ./llmswitch-journal by default: keep tests out of the tree."""
+    import os
+
+    old = os.environ.get("LLMSWITCH_JOURNAL_DIR")
+    os.environ["LLMSWITCH_JOURNAL_DIR"] = str(tmp_path_factory.mktemp("journal"))
+    yield
+    if old is None:
+        os.environ.pop("LLMSWITCH_JOURNAL_DIR", None)
+    else:
+        os.environ["LLMSWITCH_JOURNAL_DIR"] = old
+
+
 @pytest.fixture(scope="session")
 def upstream() -> Iterator[FakeUpstream]:
     with FakeUpstream() as fake:

@@ -20,8 +20,9 @@ from typing import Any
 
 from llmswitch.errors import APIError, APIStatusError, LLMSwitchError, NotFoundError
 from llmswitch.router.router import Router
-from llmswitch.server import admin, faces, health, http
+from llmswitch.server import admin, faces, health, http, spend_routes
 from llmswitch.server.accesslog import AccessLog
+from llmswitch.server.accounting import Accounting
 from llmswitch.server.auth import KeyCache, Principal, extract_key, model_not_allowed
 from llmswitch.server.chat import handle_chat
 from llmswitch.server.embeddings import handle_embeddings, handle_models
@@ -51,6 +52,7 @@ class Gateway:
         store: Any = None,
         max_body_bytes: int = DEFAULT_MAX_BODY,
         request_timeout: float | None = 600.0,
+        accounting: Accounting | None = None,
         on_startup: list[Callable[[], Awaitable[None]]] | None = None,
         on_shutdown: list[Callable[[], Awaitable[None]]] | None = None,
     ) -> None:
@@ -58,6 +60,7 @@ class Gateway:
         self.master_key = master_key
         self.store = store
         self.keys = KeyCache(store, master_key)
+        self.accounting = accounting or Accounting(limiter=None, store=None, journal_dir=None)
         self.max_body_bytes = max_body_bytes
         self.request_timeout = request_timeout
         self.access = AccessLog()
@@ -79,6 +82,7 @@ class Gateway:
             ("GET", "/health/readiness"): (health.readiness, faces.OPENAI),
             ("GET", "/health"): (health.health, faces.OPENAI),
             **{route: (handler, faces.OPENAI) for route, handler in admin.ROUTES.items()},
+            **{route: (handler, faces.OPENAI) for route, handler in spend_routes.ROUTES.items()},
         }
 
     # ---------------------------------------------------------------- helpers for handlers
@@ -97,6 +101,7 @@ class Gateway:
             await self.store.open()
             await self.store.migrate()
         await self.keys.start()
+        await self.accounting.start()
         for fn in self._on_startup:
             await fn()
         self.ready = True
@@ -107,6 +112,8 @@ class Gateway:
             with contextlib.suppress(Exception):
                 await fn()
         await self.keys.stop()
+        with contextlib.suppress(Exception):
+            await self.accounting.stop()
         if self.store is not None:
             await self.store.close()
         from llmswitch import transport
@@ -215,7 +222,10 @@ class Gateway:
             exc = APIStatusError(str(exc), status_code=400, provider="llmswitch", error_type="invalid_request_error")
         exc = _upstream_credentials_to_502(exc)
         status, body = face.encode_error(exc)
-        headers = {}
+        headers: dict[str, str] = {}
+        if getattr(exc, "provider", None) == "llmswitch":
+            # our own refusals (rate limits, budgets) carry the x-ratelimit-* headers of the limit hit
+            headers.update(getattr(exc, "headers", None) or {})
         retry_after = getattr(exc, "retry_after", None)
         if status == 429 and retry_after:
             headers["retry-after"] = str(max(1, math.ceil(retry_after)))

@@ -7,13 +7,16 @@ truncation), and a client that goes away cancels the upstream call.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from llmswitch import ir
 from llmswitch.dialects._json import dumps, invalid, loads
 from llmswitch.errors import APIError
 from llmswitch.server import fastpath, http
+from llmswitch.server.accounting import cost_header
 
 if TYPE_CHECKING:
     from llmswitch.server.app import Gateway
@@ -52,17 +55,49 @@ async def handle_chat(
     timeout = _request_timeout(body, gw.request_timeout)
     # the fast path: an OpenAI client reaching a plain OpenAI upstream is relayed, not re-encoded
     raw = body if face.name == "openai" else None
-    if req.stream:
-        await _stream(gw, request, send, face, req, timeout, raw)
-        return
-    resp, target = await gw.router.chat(req, timeout=timeout, raw=raw)
-    request.state["deployment"] = target.id
-    if isinstance(resp, bytes):
-        request.state["usage"] = fastpath.usage_of_body(resp)
-        await http.send_bytes(send, 200, resp, headers=_route_headers(target))
-        return
-    request.state["usage"] = resp.usage
-    await http.send_bytes(send, 200, dumps(face.encode_response(resp)), headers=_route_headers(target))
+    acc = gw.accounting
+    started = time.perf_counter()
+    reservation = await acc.admit(principal, req, request, price_hint=acc.price_hint(gw.router, req.model))
+    finished = False
+    route: Any = None
+
+    async def before_last_byte(served: Any) -> float | None:
+        # the spend record is durable before the client has the whole answer: nothing answered is lost
+        nonlocal finished
+        finished = True
+        return await acc.finish(
+            request,
+            reservation,
+            status=200,
+            route=served,
+            usage=request.state.get("usage"),
+            stream=req.stream,
+            started=started,
+        )
+
+    try:
+        if req.stream:
+            await _stream(gw, request, send, face, req, timeout, raw, before_last_byte)
+            return
+        resp, route = await gw.router.chat(req, timeout=timeout, raw=raw)
+        request.state["deployment"] = route.id
+        if isinstance(resp, bytes):
+            request.state["usage"] = fastpath.usage_of_body(resp)
+            body_out = resp
+        else:
+            request.state["usage"] = resp.usage
+            body_out = dumps(face.encode_response(resp))
+        cost = await before_last_byte(route)
+        await http.send_bytes(send, 200, body_out, headers=_route_headers(route) | cost_header(cost))
+    except BaseException as exc:
+        if not finished:
+            status = getattr(exc, "status_code", None) or (499 if request.disconnected else 500)
+            await asyncio.shield(
+                acc.finish(
+                    request, reservation, status=status, route=route, error=exc, stream=req.stream, started=started
+                )
+            )
+        raise
 
 
 def _request_timeout(body: Any, default: float | None) -> float | None:
@@ -90,6 +125,7 @@ async def _stream(
     req: ir.Request,
     timeout: float | None,
     raw: dict[str, Any] | None,
+    before_last_byte: Callable[[Any], Awaitable[Any]],
 ) -> None:
     s, target = await gw.router.chat_stream(req, timeout=timeout, raw=raw)
     request.state["deployment"] = target.id
@@ -102,6 +138,7 @@ async def _stream(
             include_usage=req.include_usage,
             headers=_route_headers(target),
             provider=str(getattr(target, "provider", "provider")),
+            before_last_byte=lambda: before_last_byte(target),
         )
         return
     started = False
@@ -129,7 +166,9 @@ async def _stream(
             return
         if encoder is None:
             encoder = face.stream_encoder(s.meta, include_usage=req.include_usage, json_array=json_array)
-        await http.end_stream(send, encoder.close())
+        tail = encoder.close()
+        await before_last_byte(target)
+        await http.end_stream(send, tail)
     except APIError as exc:
         request.state["error"] = exc
         if not started:

@@ -9,6 +9,7 @@ gives the same visible result; tests compare the two.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -49,6 +50,7 @@ async def relay_stream(
     include_usage: bool,
     headers: dict[str, str],
     provider: str = "provider",
+    before_last_byte: Callable[[], Awaitable[Any]] | None = None,
 ) -> None:
     parser = SSEParser()
     started = False
@@ -79,6 +81,8 @@ async def relay_stream(
             raise APIConnectionError(
                 f"{provider}: the stream ended before the answer did (no finish reason)", provider=provider
             )
+        if before_last_byte is not None:
+            await before_last_byte()
         await http.end_stream(send)
     except APIError as exc:
         request.state["error"] = exc

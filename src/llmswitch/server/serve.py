@@ -14,6 +14,7 @@ import signal
 from typing import Any
 
 from llmswitch.router.router import Router
+from llmswitch.server.accounting import Accounting, spend_loader_for
 from llmswitch.server.app import DEFAULT_MAX_BODY, Gateway
 
 log = logging.getLogger("llmswitch.server")
@@ -44,11 +45,49 @@ def build_gateway(cfg: Any) -> Gateway:
         router=router,
         master_key=srv.master_key,
         store=store,
+        accounting=_accounting(cfg, store),
         max_body_bytes=srv.max_request_body_size or DEFAULT_MAX_BODY,
         request_timeout=rs.request_timeout if rs.request_timeout is not None else 600.0,
         on_startup=on_startup,
         on_shutdown=on_shutdown,
     )
+
+
+def _accounting(cfg: Any, store: Any) -> Accounting:
+    """Limits (memory, or Redis when the config or REDIS_URL names one) and the spend journal."""
+    from llmswitch.limits import open_limiter
+
+    rs = cfg.router
+    limiter = None
+    if store is not None:
+        limiter = open_limiter(
+            redis_url=rs.redis_url,
+            redis_host=rs.redis_host,
+            redis_port=rs.redis_port,
+            redis_password=rs.redis_password,
+            redis_db=rs.redis_db,
+            spend_loader=spend_loader_for(store),
+        )
+    return Accounting(
+        limiter=limiter,
+        store=store,
+        journal_dir=_journal_dir(cfg) if store is not None else None,
+        fsync=os.environ.get("LLMSWITCH_JOURNAL_FSYNC", "os"),
+    )
+
+
+def _journal_dir(cfg: Any) -> str:
+    """Where spend records are journaled: ``LLMSWITCH_JOURNAL_DIR``, else beside the SQLite store, else
+    ``./llmswitch-journal``. Each worker process writes its own subdirectory."""
+    env = os.environ.get("LLMSWITCH_JOURNAL_DIR")
+    if env:
+        return env
+    srv = cfg.server
+    if not srv.database_url and srv.store_path:
+        path = str(srv.store_path).removeprefix("sqlite:///").removeprefix("sqlite://")
+        if path and path != ":memory:":
+            return path + ".journal"
+    return os.path.abspath("llmswitch-journal")
 
 
 def create_app() -> Gateway:
