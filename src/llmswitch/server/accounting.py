@@ -269,7 +269,7 @@ class Accounting:
         rec = getattr(principal, "record", None)
         u = usage or ir.Usage()
         record = SpendRecord(
-            request_id=request.state["request_id"],
+            request_id=request.state["spend_id"],
             key_hash=getattr(principal, "key_hash", None) or None,
             key_alias=getattr(rec, "key_alias", None),
             user_id=getattr(rec, "user_id", None),
@@ -289,12 +289,18 @@ class Accounting:
             status=status,
             error_class=type(error).__name__ if error is not None else None,
             stream=stream,
+            metadata=_client_id(request),
         )
         try:
             await self.journal.append(record)
         except Exception as exc:
             # the answer is already computed; losing its record is logged loudly, never hidden
             log.error("could not journal spend record %s: %s", record.request_id, exc)
+
+
+def _client_id(request: Request) -> dict[str, Any]:
+    rid = request.state.get("request_id")
+    return {"client_request_id": rid} if rid is not None and rid != request.state.get("spend_id") else {}
 
 
 def _subject_name(subject: str, principal: Principal) -> str:
@@ -334,14 +340,30 @@ def _overrides(target: Any) -> dict[str, Any] | None:
     return {**params, **info}
 
 
-def _cost(route: Any, usage: ir.Usage) -> float | None:
-    from llmswitch.cost import cost_for_response
+_MISSING = object()
+# the price of each deployment's model, resolved once: (target, model) -> Price | None
+_prices: dict[tuple[int, str], Any] = {}
 
-    overrides = _overrides(getattr(route, "target", route))
+
+def _cost(route: Any, usage: ir.Usage) -> float | None:
+    from llmswitch.cost import cost_of, cost_of_embedding, price_for
+
+    target = getattr(route, "target", route)
+    model = str(getattr(route, "model", ""))
+    key = (id(target), model)
+    price = _prices.get(key, _MISSING)
+    if price is _MISSING:
+        try:
+            price = price_for(model, str(getattr(route, "provider", "")) or None, _overrides(target))
+        except Exception:
+            price = None
+        if len(_prices) > 10_000:
+            _prices.clear()
+        _prices[key] = price
+    if price is None:
+        return None
     try:
-        return cost_for_response(
-            str(getattr(route, "model", "")), str(getattr(route, "provider", "")), usage, overrides
-        )
+        return float(cost_of_embedding(usage, price) if price.mode == "embedding" else cost_of(usage, price))
     except Exception:
         return None
 

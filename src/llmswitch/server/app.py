@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -33,6 +34,16 @@ log = logging.getLogger("llmswitch.server")
 DEFAULT_MAX_BODY = 32 * 1024 * 1024
 
 Handler = http.Handler
+
+
+# request ids: a random prefix per process and a counter; unique across processes without a
+# uuid4 (and its urandom call) per request
+_ID_PREFIX = os.urandom(6).hex()
+_ids = itertools.count(1)
+
+
+def _next_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ids):08x}"
 
 
 def _not_found_route(path: str) -> NotFoundError:
@@ -160,14 +171,19 @@ class Gateway:
     async def _http(self, scope: http.Scope, receive: http.Receive, send: http.Send) -> None:
         request = http.Request(scope, receive)
         started = time.perf_counter()
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        # the spend record's identity is always our own id (a client choosing it could repeat one and
+        # leave a request unbilled); a client's x-request-id is echoed and logged, for tracing
+        spend_id = _next_request_id()
+        request_id = request.headers.get("x-request-id") or spend_id
         request.state["request_id"] = request_id
+        request.state["spend_id"] = spend_id
+        id_headers = [(b"x-request-id", request_id.encode("latin-1")), (b"x-llmswitch-request-id", spend_id.encode())]
         status_box = [0]
 
         async def send_tracked(msg: http.Message) -> None:
             if msg["type"] == "http.response.start":
                 status_box[0] = msg["status"]
-                msg["headers"] = [*msg.get("headers", ()), (b"x-request-id", request_id.encode())]
+                msg["headers"] = [*msg.get("headers", ()), *id_headers]
             elif not msg.get("more_body"):
                 request.state["responded"] = True
             await send(msg)
@@ -175,14 +191,14 @@ class Gateway:
         route = self._route(request.method, request.path)
         face = route[1] if route is not None else _face_for_path(request.path)
         task = asyncio.current_task()
-        watcher: asyncio.Future[None] | None = None
+        watch = _Watch(request, task)
         try:
             if route is None:
                 raise _not_found_route(request.path)
             handler, _, params = route
             if request.method == "POST":
                 await request.read_body(self.max_body_bytes)
-            watcher = asyncio.ensure_future(_cancel_on_disconnect(request, task))
+            watch.arm()
             if params:
                 request.state.update(params)
             await handler(self, request, send_tracked)
@@ -211,8 +227,7 @@ class Gateway:
             else:
                 await self._send_error(send_tracked, face, exc, request)
         finally:
-            if watcher is not None:
-                watcher.cancel()
+            watch.disarm()
             self.access.record(request, status_box[0], time.perf_counter() - started)
 
     async def _send_error(self, send: http.Send, face: Face, exc: BaseException, request: http.Request) -> None:
@@ -262,6 +277,38 @@ def _face_for_path(path: str) -> Face:
     if path.startswith("/v1beta/"):
         return faces.GEMINI
     return faces.OPENAI
+
+
+class _Watch:
+    """Cancels a request's handler when its client hangs up.
+
+    Only requests still running after ``DISCONNECT_WATCH_DELAY`` get a watching task: a quick answer
+    is over before a hang-up could save anything, and a timer costs far less than a task per request.
+    """
+
+    __slots__ = ("_handle", "_request", "_task", "_watcher")
+
+    def __init__(self, request: http.Request, task: asyncio.Task[Any] | None) -> None:
+        self._request = request
+        self._task = task
+        self._handle: asyncio.TimerHandle | None = None
+        self._watcher: asyncio.Task[None] | None = None
+
+    def arm(self) -> None:
+        self._handle = asyncio.get_running_loop().call_later(DISCONNECT_WATCH_DELAY, self._start)
+
+    def _start(self) -> None:
+        self._handle = None
+        self._watcher = asyncio.ensure_future(_cancel_on_disconnect(self._request, self._task))
+
+    def disarm(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        if self._watcher is not None:
+            self._watcher.cancel()
+
+
+DISCONNECT_WATCH_DELAY = 0.05
 
 
 async def _cancel_on_disconnect(request: http.Request, task: asyncio.Task[Any] | None) -> None:

@@ -1,6 +1,7 @@
 """The journal's writing end: appends bytes to the active segment and makes them durable.
 
-Used from the journal's one writer thread only, so it needs no locks. Each ``append`` is one group
+Used by one party at a time (the journal's writer thread, or in mode ``"os"`` the event loop while
+no thread commit is in flight), so it needs no locks. Each ``append`` is one group
 commit: the lines of every record waiting at that moment, written with one ``write`` and made
 durable with one ``fdatasync`` (mode ``"always"``) or left in the OS page cache (mode ``"os"``).
 """
