@@ -23,6 +23,18 @@ from llmswitch.structured import normalize_response_format, parse_content
 
 # keywords that configure the call rather than being sent to the provider
 _CALL_KEYS = ("extra_headers", "custom_llm_provider", "api_version", "base_url", "headers", "max_retries")
+_PRICE_KEYS = frozenset(
+    (
+        "input_cost_per_token",
+        "output_cost_per_token",
+        "cache_read_input_token_cost",
+        "cache_creation_input_token_cost",
+        "cache_creation_input_token_cost_above_1hr",
+        "output_cost_per_reasoning_token",
+        "input_cost_per_token_batches",
+        "output_cost_per_token_batches",
+    )
+)
 
 
 class _Call:
@@ -35,6 +47,8 @@ class _Call:
         kwargs: dict[str, Any],
     ) -> None:
         call_opts = {k: kwargs.pop(k) for k in _CALL_KEYS if k in kwargs}
+        # LiteLLM's per-call price keywords price the answer; they are not for the provider
+        self.price_overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in _PRICE_KEYS} or None
         api_base = kwargs.pop("api_base", None) or call_opts.get("base_url")
         api_key = kwargs.pop("api_key", None)
         timeout = kwargs.pop("timeout", 600)
@@ -72,7 +86,7 @@ class _Call:
             policy=self.policy,
         )
         out = convert.model_response(resp)
-        out.cost = cost_for_response(resp.model or self.model_id, self.provider.name, resp.usage)
+        out.cost = cost_for_response(resp.model or self.model_id, self.provider.name, resp.usage, self.price_overrides)
         if self.parse_into is not None:
             for c in out.choices:
                 if c.finish_reason != "tool_calls" or c.message.content:
@@ -101,7 +115,9 @@ class _Call:
                 if tail is not None:
                     last = convert.stream_chunk(tail)
                     usage = usage_from_wire(tail["usage"])
-                    last.cost = cost_for_response(last.model or self.model_id, self.provider.name, usage)
+                    last.cost = cost_for_response(
+                        last.model or self.model_id, self.provider.name, usage, self.price_overrides
+                    )
                     yield last
         finally:
             s.close()
