@@ -17,17 +17,18 @@ import math
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
-from llmswitch.errors import APIError, APIStatusError, LLMSwitchError, NotFoundError
+from llmswitch.errors import APIError, APIStatusError, LLMSwitchError, NotFoundError, PermissionDeniedError
 from llmswitch.router.router import Router
-from llmswitch.server import admin, faces, health, http, spend_routes
+from llmswitch.server import admin, admin_teams, faces, health, http, spend_routes
 from llmswitch.server.accesslog import AccessLog
 from llmswitch.server.accounting import Accounting
 from llmswitch.server.auth import KeyCache, Principal, extract_key, model_not_allowed
 from llmswitch.server.chat import handle_chat
 from llmswitch.server.embeddings import handle_embeddings, handle_models
 from llmswitch.server.faces import Face
+from llmswitch.server.subjects import SubjectCache
 
 log = logging.getLogger("llmswitch.server")
 
@@ -44,6 +45,12 @@ _ids = itertools.count(1)
 
 def _next_request_id() -> str:
     return f"{_ID_PREFIX}{next(_ids):08x}"
+
+
+def _model_in(model: str, allowed: list[str]) -> bool:
+    return any(
+        m in ("*", "all-proxy-models") or m == model or (m.endswith("*") and model.startswith(m[:-1])) for m in allowed
+    )
 
 
 def _not_found_route(path: str) -> NotFoundError:
@@ -71,7 +78,10 @@ class Gateway:
         self.master_key = master_key
         self.store = store
         self.keys = KeyCache(store, master_key)
+        self.subjects = SubjectCache(store)
         self.accounting = accounting or Accounting(limiter=None, store=None, journal_dir=None)
+        if self.accounting.subjects is None:  # user and team budgets and limits, read from memory
+            self.accounting.subjects = self.subjects
         self.max_body_bytes = max_body_bytes
         self.request_timeout = request_timeout
         self.access = AccessLog()
@@ -94,6 +104,7 @@ class Gateway:
             ("GET", "/health"): (health.health, faces.OPENAI),
             **{route: (handler, faces.OPENAI) for route, handler in admin.ROUTES.items()},
             **{route: (handler, faces.OPENAI) for route, handler in spend_routes.ROUTES.items()},
+            **{route: (handler, faces.OPENAI) for route, handler in admin_teams.ROUTES.items()},
         }
 
     # ---------------------------------------------------------------- helpers for handlers
@@ -104,6 +115,27 @@ class Gateway:
     def authorize_model(self, principal: Principal, model: str) -> None:
         if not principal.allows_model(model):
             raise model_not_allowed(model)
+        rec = principal.record
+        if rec is None:
+            return
+        # the key's user and team: blocked, or limited to some models, they bind the key too
+        subjects: tuple[tuple[Literal["user", "team"], str | None], ...] = (("user", rec.user_id), ("team", rec.team_id))
+        for kind, ident in subjects:
+            sub = self.subjects.get(kind, ident) if ident else None
+            if sub is None:
+                continue
+            if sub.blocked:
+                raise PermissionDeniedError(
+                    f"{kind} {ident!r} is blocked", status_code=403, provider="llmswitch", error_type="permission_error"
+                )
+            if sub.models and not _model_in(model, sub.models):
+                raise PermissionDeniedError(
+                    f"{kind} {ident!r} is not allowed to use model {model!r}",
+                    status_code=403,
+                    provider="llmswitch",
+                    error_type="permission_error",
+                    param="model",
+                )
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -112,6 +144,7 @@ class Gateway:
             await self.store.open()
             await self.store.migrate()
         await self.keys.start()
+        await self.subjects.start()
         await self.accounting.start()
         for fn in self._on_startup:
             await fn()
@@ -123,6 +156,7 @@ class Gateway:
             with contextlib.suppress(Exception):
                 await fn()
         await self.keys.stop()
+        await self.subjects.stop()
         with contextlib.suppress(Exception):
             await self.accounting.stop()
         if self.store is not None:

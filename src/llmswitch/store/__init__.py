@@ -1,4 +1,4 @@
-"""The gateway's persistent state: virtual keys and spend logs now, batch jobs next.
+"""The gateway's persistent state: virtual keys, users and teams, spend logs now; batch jobs next.
 
     >>> store = open_store("sqlite:///llmswitch.db")            # embedded default, one file
     >>> store = open_store("postgresql://gw:pw@db/llmswitch")   # several gateway processes
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from llmswitch.errors import ConfigError
-from llmswitch.store.base import DailySpend, KeyChanges, Store
+from llmswitch.store.base import DailySpend, KeyChanges, Store, SubjectChanges
 from llmswitch.store.durations import add_duration, parse_duration
 from llmswitch.store.errors import (
     KeyExistsError,
@@ -26,9 +26,10 @@ from llmswitch.store.errors import (
     StoreError,
     StoreMigrationError,
     StoreTimeoutError,
+    SubjectExistsError,
 )
 from llmswitch.store.keys import generate_key, hash_key, mask_key
-from llmswitch.store.records import KeyRecord, SpendGroup, SpendRecord
+from llmswitch.store.records import KeyRecord, SpendGroup, SpendRecord, SubjectKind, SubjectRecord
 from llmswitch.store.urls import mask_url, url_scheme
 
 __all__ = [
@@ -43,6 +44,10 @@ __all__ = [
     "StoreError",
     "StoreMigrationError",
     "StoreTimeoutError",
+    "SubjectChanges",
+    "SubjectExistsError",
+    "SubjectKind",
+    "SubjectRecord",
     "add_duration",
     "generate_key",
     "hash_key",

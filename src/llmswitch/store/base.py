@@ -25,6 +25,13 @@ replays its journal after a crash: :meth:`Store.insert_spend_logs` therefore ski
 already has, and adds to keys' spend only the cost of rows it really inserted, in the same
 transaction, so a replay never counts spend twice.
 
+**Users and teams** ("subjects": budgets and limits shared by all of a user's or a team's keys) follow
+the same design on a change counter of their own: :meth:`Store.subjects_changed_since` feeds the
+gateway's in-memory copy, and every write to a subject takes the next number of the ``subjects``
+counter. :meth:`Store.insert_spend_logs` adds each new record's cost to its user's and its team's
+spend too, in the same transaction, so a replayed journal counts it once there as well. A transaction
+that bumps both counters always takes ``keys`` first, so two writers never wait on each other in a cycle.
+
 Backends so far: SQLite (embedded default, one file) and PostgreSQL (several gateway processes).
 Batch jobs come next, as a new migration and new methods on this class.
 """
@@ -37,7 +44,7 @@ from datetime import date, datetime
 from types import TracebackType
 from typing import Any, NamedTuple, Self
 
-from llmswitch.store.records import KeyRecord, SpendGroup, SpendRecord
+from llmswitch.store.records import KeyRecord, SpendGroup, SpendRecord, SubjectKind, SubjectRecord
 
 
 class KeyChanges(NamedTuple):
@@ -45,6 +52,15 @@ class KeyChanges(NamedTuple):
 
     records: list[KeyRecord]
     deleted: list[str]
+    cursor: int
+
+
+class SubjectChanges(NamedTuple):
+    """What changed since a cursor: unpacks as ``(records, deleted, new_cursor)``; ``deleted`` holds
+    ``(kind, id)`` pairs."""
+
+    records: list[SubjectRecord]
+    deleted: list[tuple[SubjectKind, str]]
     cursor: int
 
 
@@ -63,7 +79,7 @@ class DailySpend(NamedTuple):
 
 
 class Store(abc.ABC):
-    """Persistent gateway state: virtual keys and spend logs now; batches will join them.
+    """Persistent gateway state: virtual keys, users and teams, spend logs; batches will join them.
 
     ``async with`` opens the store and applies pending migrations, which is what a gateway wants
     on start; call :meth:`open` and :meth:`migrate` yourself to separate the two.
@@ -162,6 +178,50 @@ class Store(abc.ABC):
     async def add_key_spend(self, token_hash: str, amount: float) -> float | None:
         """Add ``amount`` (USD) to a key's spend atomically; its new spend, or ``None`` if no such key."""
 
+    # -- users and teams -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_subject(self, rec: SubjectRecord) -> SubjectRecord:
+        """Store a new user or team and return it as stored; :class:`SubjectExistsError` if its id is taken.
+
+        >>> await store.create_subject(SubjectRecord(kind="team", id="research", max_budget=100.0))  # doctest: +SKIP
+        """
+
+    @abc.abstractmethod
+    async def get_subject(self, kind: SubjectKind, subject_id: str) -> SubjectRecord | None:
+        """The user or team with this id, or ``None``."""
+
+    @abc.abstractmethod
+    async def update_subject(self, kind: SubjectKind, subject_id: str, /, **fields: Any) -> SubjectRecord | None:
+        """Change some fields of a user or team; the updated record, or ``None`` if there is no such one.
+
+        ``TypeError`` for a field that cannot be updated (``kind``, ``id``, ``created_at``, ``updated_at``),
+        ``ValueError`` for a bad value.
+
+            >>> await store.update_subject("user", "alice", rpm_limit=60, blocked=True)  # doctest: +SKIP
+        """
+
+    @abc.abstractmethod
+    async def delete_subjects(self, kind: SubjectKind, subject_ids: Iterable[str]) -> int:
+        """Delete users or teams by id; how many existed. Their keys are left alone."""
+
+    @abc.abstractmethod
+    async def list_subjects(self, kind: SubjectKind, *, limit: int = 100, offset: int = 0) -> list[SubjectRecord]:
+        """Users or teams, oldest first; page with ``limit``/``offset``."""
+
+    @abc.abstractmethod
+    async def count_subjects(self, kind: SubjectKind) -> int:
+        """How many users or teams :meth:`list_subjects` would page through."""
+
+    @abc.abstractmethod
+    async def subjects_changed_since(self, cursor: int) -> SubjectChanges:
+        """Users and teams created or changed, and ``(kind, id)`` pairs deleted, after ``cursor``; plus
+        the cursor to pass next. Same rules as :meth:`keys_changed_since`, on a counter of its own."""
+
+    @abc.abstractmethod
+    async def add_subject_spend(self, kind: SubjectKind, subject_id: str, amount: float) -> float | None:
+        """Add ``amount`` (USD) to a user's or team's spend atomically; the new spend, or ``None`` if none."""
+
     # -- spend logs ------------------------------------------------------------------------------
 
     @abc.abstractmethod
@@ -169,7 +229,8 @@ class Store(abc.ABC):
         """Store spend records, skipping request ids already stored; how many were new.
 
         One transaction: the new rows, and for each key among them one increment of its spend by
-        their total known cost (as :meth:`add_key_spend` would, so key refreshers see it). Records
+        their total known cost (as :meth:`add_key_spend` would, so key refreshers see it); the same
+        for each stored user and team named by the new rows (as :meth:`add_subject_spend` would). Records
         whose request id is already stored add nothing, which makes a replay harmless.
         ``ValueError`` (and nothing written) for a record with a wrongly typed field or one this
         database cannot hold: retrying cannot help, so the spend shipper sets such records aside.

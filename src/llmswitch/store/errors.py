@@ -6,7 +6,8 @@
           ├── StoreConnectionError     the database could not be reached (names the URL, password masked)
           │    └── StoreTimeoutError   ... or did not answer in time
           ├── StoreMigrationError      the schema is missing, or newer than this llmswitch knows
-          └── KeyExistsError           ``create_key`` with a token hash that is already stored
+          ├── KeyExistsError           ``create_key`` with a token hash that is already stored
+          └── SubjectExistsError       ``create_subject`` with a user or team id that is already stored
 
 Other database errors (a constraint we did not expect, a bug) propagate unchanged with their own type,
 so they are never mistaken for a transient outage.
@@ -46,3 +47,12 @@ class KeyExistsError(StoreError):
     def __init__(self, message: str, *, token_hash: str) -> None:
         super().__init__(message)
         self.token_hash = token_hash
+
+
+class SubjectExistsError(StoreError):
+    """A user or team with this id is already stored."""
+
+    def __init__(self, message: str, *, kind: str, subject_id: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.subject_id = subject_id

@@ -6,8 +6,8 @@ advisory lock; SQLite: the database write lock), so gateways starting together m
 
 To change the schema, append a ``Migration`` to *both* lists with the next version; never edit one
 that has shipped, since databases that already applied it will not run it again. Version 2 added
-spend logs (unique by request id, so replaying the spend journal is idempotent); planned next:
-version 3, batch jobs.
+spend logs (unique by request id, so replaying the spend journal is idempotent); version 3 users and
+teams ("subjects", with their own change counter and tombstones); planned next: batch jobs.
 
 All tables are prefixed ``llmswitch_`` so the store can share a database (or schema) with other
 applications, LiteLLM's own tables included.
@@ -82,6 +82,44 @@ def _spend_logs_ddl(time: str, integer: str, real: str, boolean: str, json: str)
             )"""
 
 
+def _subjects_ddl(time: str, integer: str, real: str, boolean: str, json: str, models: str) -> tuple[str, ...]:
+    # migration 3: once released, never change what this returns (see the module docstring)
+    return (
+        # users and teams change on their own sequence, so a key refresher never reads subject changes
+        "INSERT INTO llmswitch_change_counters (name, value) VALUES ('subjects', 0)",
+        f"""CREATE TABLE llmswitch_subjects (
+                kind TEXT NOT NULL CHECK (kind IN ('user', 'team')),
+                id TEXT NOT NULL,
+                alias TEXT,
+                models {models},
+                max_budget {real},
+                budget_duration TEXT,
+                budget_reset_at {time},
+                rpm_limit {integer},
+                tpm_limit {integer},
+                max_parallel_requests {integer},
+                metadata {json} NOT NULL DEFAULT '{{}}',
+                blocked {boolean} NOT NULL,
+                spend {real} NOT NULL DEFAULT 0,
+                created_at {time} NOT NULL,
+                updated_at {time} NOT NULL,
+                change_seq {integer} NOT NULL,
+                PRIMARY KEY (kind, id)
+            )""",
+        "CREATE INDEX llmswitch_subjects_change_seq ON llmswitch_subjects (change_seq)",
+        # list_subjects pages one kind, oldest first
+        "CREATE INDEX llmswitch_subjects_created ON llmswitch_subjects (kind, created_at, id)",
+        f"""CREATE TABLE llmswitch_subject_tombstones (
+                kind TEXT NOT NULL,
+                id TEXT NOT NULL,
+                change_seq {integer} NOT NULL,
+                deleted_at {time} NOT NULL,
+                PRIMARY KEY (kind, id)
+            )""",
+        "CREATE INDEX llmswitch_subject_tombstones_change_seq ON llmswitch_subject_tombstones (change_seq)",
+    )
+
+
 # SQLite stores datetimes as fixed-width ISO-8601 UTC text (sorts like time), JSON as text, bools as 0/1.
 SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -127,6 +165,7 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(2, "spend_logs", (_spend_logs_ddl("TEXT", "INTEGER", "REAL", "INTEGER", "TEXT"), *_SPEND_INDEXES)),
+    Migration(3, "subjects", _subjects_ddl("TEXT", "INTEGER", "REAL", "INTEGER", "TEXT", "TEXT NOT NULL DEFAULT '[]'")),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -175,6 +214,11 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
         2,
         "spend_logs",
         (_spend_logs_ddl("TIMESTAMPTZ", "BIGINT", "DOUBLE PRECISION", "BOOLEAN", "JSONB"), *_SPEND_INDEXES),
+    ),
+    Migration(
+        3,
+        "subjects",
+        _subjects_ddl("TIMESTAMPTZ", "BIGINT", "DOUBLE PRECISION", "BOOLEAN", "JSONB", "TEXT[] NOT NULL DEFAULT '{}'"),
     ),
 )
 

@@ -34,6 +34,7 @@ from llmswitch.store.errors import (
     StoreTimeoutError,
 )
 from llmswitch.store.migrations import POSTGRES_MIGRATIONS, POSTGRES_VERSION_TABLE_DDL, VERSION_TABLE, pending
+from llmswitch.store.postgres_subjects import PostgresSubjects, add_logged_spend
 from llmswitch.store.records import (
     KEY_FIELDS,
     SPEND_FIELDS,
@@ -80,7 +81,7 @@ _INSERT_SPEND = (
     + ", ".join(f"{name}::jsonb" if name == "metadata" else name for name in SPEND_FIELDS)
     + " FROM unnest("
     + ", ".join(f"${i}::{_SPEND_ARRAY_TYPES[name]}[]" for i, name in enumerate(SPEND_FIELDS, start=1))
-    + f") AS v({_SPEND_COLUMNS}) ON CONFLICT (request_id) DO NOTHING RETURNING key_hash, cost"
+    + f") AS v({_SPEND_COLUMNS}) ON CONFLICT (request_id) DO NOTHING RETURNING key_hash, cost, user_id, team_id"
 )
 # one statement for every key of the batch; the counter row locked by _BUMP first orders concurrent writers
 _ADD_SPEND = (
@@ -100,8 +101,8 @@ _UNREACHABLE = (
 _TIMED_OUT = (TimeoutError, asyncpg.QueryCanceledError)
 
 
-class PostgresStore(Store):
-    """Keys in PostgreSQL, shared by every gateway process that points at the same database."""
+class PostgresStore(PostgresSubjects, Store):
+    """Keys, users and teams in PostgreSQL, shared by every gateway process that points at the same database."""
 
     def __init__(
         self,
@@ -336,6 +337,8 @@ class PostgresStore(Store):
             if totals:
                 seq = await conn.fetchval(_BUMP)
                 await conn.execute(_ADD_SPEND, [h for h, _ in totals], [amount for _, amount in totals], seq)
+            # after the keys' counter: every transaction taking both takes them in this order
+            await add_logged_spend(conn, [(row[2], row[3], row[1]) for row in inserted])
         return len(inserted)
 
     async def list_spend_logs(

@@ -227,3 +227,140 @@ def utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is UTC:
         return value
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# -- users and teams -----------------------------------------------------------------------------
+
+SubjectKind = Literal["user", "team"]
+SUBJECT_KINDS: tuple[SubjectKind, ...] = ("user", "team")
+# bounded so every limit fits a 64-bit column (PostgreSQL's BIGINT)
+Limit = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+
+
+class SubjectRecord(msgspec.Struct, kw_only=True, frozen=True):
+    """A user or a team: the budget and limits all of its keys share, and what it has spent.
+
+        >>> team = SubjectRecord(kind="team", id="research", alias="Research", max_budget=100.0, budget_duration="30d")
+        >>> team.spend, team.blocked, team.models
+        (0.0, False, [])
+
+    Fields follow LiteLLM's user and team API: ``id`` is its ``user_id`` or ``team_id``, ``alias`` its
+    ``user_alias`` or ``team_alias``. ``models`` empty means every model; ``None`` limits mean no limit.
+    ``spend`` (USD) grows as the spend logs of the subject's requests are stored
+    (:meth:`~llmswitch.store.Store.insert_spend_logs`). Datetimes are aware UTC, like :class:`KeyRecord`'s.
+    """
+
+    kind: SubjectKind
+    id: str
+    alias: str | None = None
+    models: list[str] = msgspec.field(default_factory=list)
+    max_budget: float | None = None
+    budget_duration: str | None = None
+    budget_reset_at: datetime | None = None
+    rpm_limit: Limit | None = None
+    tpm_limit: Limit | None = None
+    max_parallel_requests: Limit | None = None
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    blocked: bool = False
+    spend: float = 0.0
+    created_at: datetime = msgspec.field(default_factory=utcnow)
+    updated_at: datetime = msgspec.field(default_factory=utcnow)
+
+    def __post_init__(self) -> None:
+        check_kind(self.kind)
+        if not isinstance(self.id, str) or not self.id:
+            raise ValueError(f"a {self.kind}'s id must be a non-empty string, got {self.id!r}")
+        if self.budget_duration is not None:
+            parse_duration(self.budget_duration)
+        for name in ("budget_reset_at", "created_at", "updated_at"):
+            value = getattr(self, name)
+            if isinstance(value, datetime) and value.tzinfo is not UTC:
+                aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+                structs.force_setattr(self, name, aware)
+
+
+SUBJECT_FIELDS: tuple[str, ...] = tuple(f.name for f in structs.fields(SubjectRecord))
+UPDATABLE_SUBJECT_FIELDS: frozenset[str] = frozenset(SUBJECT_FIELDS) - {"kind", "id", "created_at", "updated_at"}
+
+
+def check_kind(kind: object) -> SubjectKind:
+    """``kind`` if it is ``"user"`` or ``"team"``; a ``ValueError`` otherwise."""
+    if kind == "user" or kind == "team":
+        return kind
+    raise ValueError(f"kind must be 'user' or 'team', got {kind!r}")
+
+
+def validate_subject(rec: SubjectRecord) -> SubjectRecord:
+    """``rec`` with every field checked; a ``ValueError`` naming the first bad one.
+
+    Beyond types: numbers finite, and no NUL character anywhere (PostgreSQL's text cannot hold one,
+    and both backends must accept the same records).
+    """
+    checked = _convert_subject(structs.asdict(rec))
+    _check_subject_values(checked, SUBJECT_FIELDS)
+    return checked
+
+
+def validate_subject_update(fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields of an ``update_subject`` call, checked as :func:`validate_subject` checks a record."""
+    unknown = sorted(set(fields) - UPDATABLE_SUBJECT_FIELDS)
+    if unknown:
+        raise TypeError(f"update_subject() got fields that cannot be updated: {', '.join(unknown)}")
+    checked = _convert_subject({"kind": "user", "id": "placeholder", **fields})
+    _check_subject_values(checked, tuple(fields))
+    return {name: getattr(checked, name) for name in fields}
+
+
+def _convert_subject(data: dict[str, Any]) -> SubjectRecord:
+    try:
+        rec = msgspec.convert(data, SubjectRecord)
+        msgspec.json.encode(rec.metadata)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"invalid {data.get('kind', 'subject')} record: {exc}") from exc
+    except TypeError as exc:
+        raise ValueError(f"invalid subject record: metadata must be JSON-serializable ({exc})") from exc
+    return rec
+
+
+def _check_subject_values(rec: SubjectRecord, names: Iterable[str]) -> None:
+    for name in names:
+        value = getattr(rec, name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+        if has_nul(value):
+            raise ValueError(f"{name} must not contain NUL characters")
+
+
+def has_nul(value: Any) -> bool:
+    """True if a string, or any string (key or value) nested in lists and dicts, holds a NUL character.
+
+    >>> has_nul({"tags": ["ok", "bad\\x00"]}), has_nul(["fine"])
+    (True, False)
+    """
+    # a loop, not recursion: metadata nested thousands deep must not raise RecursionError
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+    return False
+
+
+def spend_by_subject(
+    rows: Iterable[tuple[str | None, str | None, float | None]],
+) -> list[tuple[SubjectKind, str, float]]:
+    """Total known cost per user and per team from ``(user_id, team_id, cost)`` triples.
+
+    >>> spend_by_subject([("u1", "t1", 1.0), ("u1", None, 0.5), (None, "t1", None), ("u2", "t1", 0.25)])
+    [('user', 'u1', 1.5), ('user', 'u2', 0.25), ('team', 't1', 1.25)]
+    """
+    rows = list(rows)
+    users = spend_by_key((user_id, cost) for user_id, _, cost in rows)
+    teams = spend_by_key((team_id, cost) for _, team_id, cost in rows)
+    return [("user", i, amount) for i, amount in users] + [("team", i, amount) for i, amount in teams]

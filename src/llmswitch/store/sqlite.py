@@ -14,9 +14,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -41,6 +40,9 @@ from llmswitch.store.records import (
     validate_spend_amount,
     validate_spend_record,
 )
+from llmswitch.store.sqlite_common import iso as _iso
+from llmswitch.store.sqlite_common import transaction as _transaction
+from llmswitch.store.sqlite_subjects import SQLiteSubjects, add_logged_spend
 from llmswitch.store.urls import MEMORY, mask_url, sqlite_path
 
 P = ParamSpec("P")
@@ -64,8 +66,8 @@ _ADD_SPEND = "UPDATE llmswitch_keys SET spend = spend + ?, change_seq = ? WHERE 
 _SPEND_BOOL_FIELDS = frozenset({"cache_hit", "stream"})
 
 
-class SQLiteStore(Store):
-    """Keys in one SQLite file (or in memory, for tests), reached through a dedicated thread."""
+class SQLiteStore(SQLiteSubjects, Store):
+    """Keys, users and teams in one SQLite file (or in memory, for tests), reached through a dedicated thread."""
 
     def __init__(self, url: str, *, busy_timeout: float = 5.0) -> None:
         self.url = mask_url(url)
@@ -194,17 +196,6 @@ class SQLiteStore(Store):
 
 
 # Everything below runs on the store's thread, one call at a time.
-
-
-@contextmanager
-def _transaction(conn: sqlite3.Connection, mode: str = "IMMEDIATE") -> Iterator[None]:
-    conn.execute(f"BEGIN {mode}")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def _next_seq(conn: sqlite3.Connection) -> int:
@@ -355,6 +346,7 @@ def _insert_spend_logs(conn: sqlite3.Connection, records: list[SpendRecord]) -> 
         if totals:
             seq = _next_seq(conn)
             conn.executemany(_ADD_SPEND, [(amount, seq, token_hash) for token_hash, amount in totals])
+        add_logged_spend(conn, [(rec.user_id, rec.team_id, rec.cost) for rec in inserted])
     return len(inserted)
 
 
@@ -393,11 +385,6 @@ def _daily_spend(conn: sqlite3.Connection, column: str, where: str, params: list
 
 
 # -- rows ----------------------------------------------------------------------------------------
-
-
-def _iso(value: datetime) -> str:
-    # fixed width and always UTC, so text order is time order
-    return value.isoformat(timespec="microseconds")
 
 
 def _encode_value(name: str, value: Any) -> Any:

@@ -1,0 +1,176 @@
+"""The request fields of LiteLLM's user and team API, checked, and the records as that API shows them.
+
+Every check names the field it refused (an OpenAI-format 400 with ``param`` set), so a script that
+sends a wrong value learns which one; nothing a client sends reaches the store unchecked.
+
+    >>> subject_fields({"team_alias": "Research", "rpm_limit": 60}, TEAM)
+    {'alias': 'Research', 'rpm_limit': 60}
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote
+
+from llmswitch.dialects._json import invalid
+from llmswitch.server import http
+from llmswitch.store import SubjectKind, SubjectRecord, add_duration, parse_duration
+from llmswitch.store.records import has_nul
+
+INT64_MAX = 2**63 - 1
+_LIMITS = ("rpm_limit", "tpm_limit", "max_parallel_requests")
+
+
+@dataclass(frozen=True)
+class SubjectAPI:
+    """How LiteLLM's API names one kind of subject: ``team_id``/``team_alias``/``team_ids``, or the user's."""
+
+    kind: SubjectKind
+
+    @property
+    def id_field(self) -> str:
+        return f"{self.kind}_id"
+
+    @property
+    def alias_field(self) -> str:
+        return f"{self.kind}_alias"
+
+    @property
+    def ids_field(self) -> str:
+        return f"{self.kind}_ids"
+
+
+TEAM = SubjectAPI("team")
+USER = SubjectAPI("user")
+
+
+def subject_id(value: Any, field: str) -> str:
+    """A user or team id from a request: a non-empty string without NUL characters."""
+    if not isinstance(value, str) or not value:
+        raise invalid(field, "a non-empty string id is required")
+    if "\x00" in value:
+        raise invalid(field, "must not contain NUL characters")
+    return value
+
+
+def query_id(request: http.Request, field: str) -> str:
+    """An id from the query string. As LiteLLM does, a ``+`` stays a ``+`` (e-mail addresses used as ids,
+    ``a+b@example.com``) instead of becoming a space."""
+    value = request.query.get(field)
+    if value and " " in value:
+        for part in request.query_string.decode("latin-1").split("&"):
+            name, _, raw = part.partition("=")
+            if unquote(name) == field:
+                value = unquote(raw)
+                break
+    return subject_id(value, field)
+
+
+def subject_fields(body: dict[str, Any], api: SubjectAPI, *, now: datetime | None = None) -> dict[str, Any]:
+    """The record fields a request sets, checked: its alias, models, budget, limits, metadata, blocked.
+
+    ``budget_duration`` also sets ``budget_reset_at`` (one duration from ``now``); unknown fields are
+    ignored, as LiteLLM ignores the ones it does not use.
+    """
+    out: dict[str, Any] = {}
+    if api.alias_field in body:
+        out["alias"] = _optional_text(body[api.alias_field], api.alias_field)
+    if "models" in body:
+        out["models"] = _models(body["models"])
+    if "max_budget" in body:
+        out["max_budget"] = None if body["max_budget"] is None else _amount(body["max_budget"], "max_budget")
+    if "spend" in body:
+        out["spend"] = _amount(body["spend"], "spend")
+    for name in _LIMITS:
+        if name in body:
+            out[name] = _limit(body[name], name)
+    if "metadata" in body:
+        out["metadata"] = _metadata(body["metadata"])
+    if "blocked" in body:
+        if not isinstance(body["blocked"], bool):
+            raise invalid("blocked", "must be true or false")
+        out["blocked"] = body["blocked"]
+    if "budget_duration" in body:
+        duration = body["budget_duration"]
+        out["budget_duration"] = duration
+        out["budget_reset_at"] = None if duration is None else reset_time(duration, now or datetime.now(UTC))
+    return out
+
+
+def reset_time(duration: Any, now: datetime) -> datetime:
+    """When a budget with this ``budget_duration`` next resets; a 400 naming the field if it is unusable."""
+    try:
+        parse_duration(duration)
+        return add_duration(now, duration)
+    except (ValueError, OverflowError) as exc:
+        raise invalid("budget_duration", f"{duration!r} is not a usable duration ({exc})") from exc
+
+
+def _optional_text(value: Any, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise invalid(field, "must be a string")
+    if "\x00" in value:
+        raise invalid(field, "must not contain NUL characters")
+    return value
+
+
+def _models(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(m, str) for m in value):
+        raise invalid("models", "must be a list of model names")
+    if any("\x00" in m for m in value):
+        raise invalid("models", "model names must not contain NUL characters")
+    return value
+
+
+def _amount(value: Any, field: str) -> float:
+    # JSON cannot say NaN, but 1e999 decodes to infinity
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise invalid(field, "must be a non-negative number")
+    return float(value)
+
+
+def _limit(value: Any, field: str) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= INT64_MAX):
+        raise invalid(field, f"must be an integer between 0 and {INT64_MAX}")
+    return value
+
+
+def _metadata(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise invalid("metadata", "must be an object")
+    if has_nul(value):
+        raise invalid("metadata", "must not contain NUL characters")
+    return value
+
+
+def subject_info(rec: SubjectRecord, api: SubjectAPI) -> dict[str, Any]:
+    """A user or team as LiteLLM's API shows it (``team_id``, ``team_alias``, … or the user's names)."""
+
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {
+        api.id_field: rec.id,
+        api.alias_field: rec.alias,
+        "models": rec.models,
+        "max_budget": rec.max_budget,
+        "budget_duration": rec.budget_duration,
+        "budget_reset_at": iso(rec.budget_reset_at),
+        "rpm_limit": rec.rpm_limit,
+        "tpm_limit": rec.tpm_limit,
+        "max_parallel_requests": rec.max_parallel_requests,
+        "metadata": rec.metadata,
+        "blocked": rec.blocked,
+        "spend": rec.spend,
+        "created_at": iso(rec.created_at),
+        "updated_at": iso(rec.updated_at),
+    }
