@@ -119,7 +119,10 @@ class Gateway:
         if rec is None:
             return
         # the key's user and team: blocked, or limited to some models, they bind the key too
-        subjects: tuple[tuple[Literal["user", "team"], str | None], ...] = (("user", rec.user_id), ("team", rec.team_id))
+        subjects: tuple[tuple[Literal["user", "team"], str | None], ...] = (
+            ("user", rec.user_id),
+            ("team", rec.team_id),
+        )
         for kind, ident in subjects:
             sub = self.subjects.get(kind, ident) if ident else None
             if sub is None:
