@@ -83,12 +83,15 @@ class ReasoningPart(msgspec.Struct, tag="reasoning", omit_defaults=True):
 
     text: str
     signature: str | None = None
+    # the provider that signed it: a signature means something only to its own provider
+    provider: str | None = None
 
 
 class RedactedReasoningPart(msgspec.Struct, tag="redacted_reasoning", omit_defaults=True):
     """Encrypted reasoning a provider returns opaque; sent back as is."""
 
     data: str
+    provider: str | None = None
 
 
 class ProviderPart(msgspec.Struct, tag="provider", omit_defaults=True):

@@ -266,6 +266,7 @@ def test_cache_control_passes_through_everywhere() -> None:
         (ir.FilePart(data="iVBOR", media_type="image/png"), {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBOR"}}),
         (ir.ReasoningPart(text="hm", signature="sig"), {"type": "thinking", "thinking": "hm", "signature": "sig"}),
         (ir.ReasoningPart(text="from another provider"), None),
+        (ir.ReasoningPart(text="signed by Gemini", signature="g", provider="gemini"), None),
         (ir.RedactedReasoningPart(data="opaque"), {"type": "redacted_thinking", "data": "opaque"}),
         (ir.ProviderPart(provider="anthropic", block={"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}), {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}}),
         (ir.ProviderPart(provider="gemini", block={"executableCode": {}}), None),
@@ -450,8 +451,8 @@ def test_decode_response_keeps_everything() -> None:
     }
     resp = am.decode_response(body)
     c = resp.choices[0]
-    assert c.parts[0] == ir.ReasoningPart(text="hmm", signature="SIG")
-    assert c.parts[1] == ir.RedactedReasoningPart(data="RED")
+    assert c.parts[0] == ir.ReasoningPart(text="hmm", signature="SIG", provider="anthropic")
+    assert c.parts[1] == ir.RedactedReasoningPart(data="RED", provider="anthropic")
     assert c.parts[3] == ir.ProviderPart(provider="anthropic", block=web)
     assert c.text == "Found it" and c.parts[4].citations  # type: ignore[union-attr]
     assert c.tool_calls == [ir.ToolCallPart(id="toolu_1", name="get", arguments='{"q":"x"}')]
@@ -911,8 +912,8 @@ def assistant_turn(draw: st.DrawFn) -> ir.Message:
         parts.append(
             draw(
                 st.one_of(
-                    st.builds(ir.ReasoningPart, text=words, signature=ids),
-                    st.builds(ir.RedactedReasoningPart, data=ids),
+                    st.builds(ir.ReasoningPart, text=words, signature=ids, provider=st.just("anthropic")),
+                    st.builds(ir.RedactedReasoningPart, data=ids, provider=st.just("anthropic")),
                 )
             )
         )
@@ -1048,8 +1049,8 @@ def responses(draw: st.DrawFn) -> ir.Response:
     parts = draw(
         st.lists(
             st.one_of(
-                st.builds(ir.ReasoningPart, text=words, signature=ids),
-                st.builds(ir.RedactedReasoningPart, data=ids),
+                st.builds(ir.ReasoningPart, text=words, signature=ids, provider=st.just("anthropic")),
+                st.builds(ir.RedactedReasoningPart, data=ids, provider=st.just("anthropic")),
                 st.builds(
                     ir.TextPart,
                     text=words,

@@ -53,8 +53,8 @@ SIGNED = {
 def test_signatures_decode_into_the_ir() -> None:
     parts = gemini.decode_response(SIGNED).choices[0].parts
     assert parts[:3] == [
-        ir.ReasoningPart(text="thinking…", signature="T1"),
-        ir.ReasoningPart(text="", signature="S1"),
+        ir.ReasoningPart(text="thinking…", signature="T1", provider="gemini"),
+        ir.ReasoningPart(text="", signature="S1", provider="gemini"),
         ir.TextPart(text="Here."),
     ]
     assert isinstance(parts[3], ir.ToolCallPart) and parts[3].provider_specific == {"thought_signature": "S2"}
@@ -314,11 +314,11 @@ args = st.dictionaries(names, json_values, max_size=3).map(lambda d: msgspec.jso
 def assistant_parts(draw: st.DrawFn) -> list[ir.Part]:
     parts: list[ir.Part] = []
     if draw(st.booleans()):
-        parts.append(ir.ReasoningPart(text=draw(texts), signature=draw(st.none() | sigs)))
+        parts.append(ir.ReasoningPart(text=draw(texts), signature=draw(st.none() | sigs), provider="gemini"))
     if draw(st.booleans()):
         sig = draw(st.none() | sigs)
         if sig:
-            parts.append(ir.ReasoningPart(text="", signature=sig))
+            parts.append(ir.ReasoningPart(text="", signature=sig, provider="gemini"))
         parts.append(ir.TextPart(text=draw(texts)))
     for _ in range(draw(st.integers(0 if parts else 1, 3))):
         ps = draw(st.none() | sigs.map(lambda s: {"thought_signature": s}))

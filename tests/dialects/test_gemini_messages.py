@@ -187,9 +187,12 @@ def test_model_turn_is_sent_back_unchanged() -> None:
 
 def test_text_signature_reattaches_after_an_openai_round_trip() -> None:
     # LiteLLM-style clients send thinking_blocks first, then the text
-    msg = ir.Message(role="assistant", content=[ir.ReasoningPart(text="", signature="S1"), ir.TextPart(text="Here.")])
+    msg = ir.Message(
+        role="assistant",
+        content=[ir.ReasoningPart(text="", signature="S1", provider="gemini"), ir.TextPart(text="Here.")],
+    )
     assert encode(request(user("q"), msg))["contents"][1]["parts"] == [{"text": "Here.", "thoughtSignature": "S1"}]
-    lone = ir.Message(role="assistant", content=[ir.ReasoningPart(text="", signature="S9")])
+    lone = ir.Message(role="assistant", content=[ir.ReasoningPart(text="", signature="S9", provider="gemini")])
     assert encode(request(user("q"), lone))["contents"][1]["parts"] == [{"text": "", "thoughtSignature": "S9"}]
 
 
@@ -210,11 +213,11 @@ args = st.dictionaries(names, json_values, max_size=3).map(lambda d: msgspec.jso
 def assistant_parts(draw: st.DrawFn) -> list[ir.Part]:
     parts: list[ir.Part] = []
     if draw(st.booleans()):
-        parts.append(ir.ReasoningPart(text=draw(texts), signature=draw(st.none() | sigs)))
+        parts.append(ir.ReasoningPart(text=draw(texts), signature=draw(st.none() | sigs), provider="gemini"))
     if draw(st.booleans()):
         sig = draw(st.none() | sigs)
         if sig:
-            parts.append(ir.ReasoningPart(text="", signature=sig))
+            parts.append(ir.ReasoningPart(text="", signature=sig, provider="gemini"))
         parts.append(ir.TextPart(text=draw(texts)))
     for _ in range(draw(st.integers(0 if parts else 1, 3))):
         ps = draw(st.none() | sigs.map(lambda s: {"thought_signature": s}))

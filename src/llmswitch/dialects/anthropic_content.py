@@ -139,10 +139,13 @@ def block_out(p: ir.Part) -> dict[str, Any] | None:
             out["is_error"] = True
         return with_cache(out, p.cache_control)
     if isinstance(p, ir.ReasoningPart):
-        # reasoning without a signature came from another provider; the API refuses it unsigned
-        return {"type": "thinking", "thinking": p.text, "signature": p.signature} if p.signature else None
+        # reasoning without a signature, or signed by another provider (Gemini), came from elsewhere:
+        # the API refuses it unsigned and rejects a signature it did not make
+        if p.signature and p.provider in (None, "anthropic"):
+            return {"type": "thinking", "thinking": p.text, "signature": p.signature}
+        return None
     if isinstance(p, ir.RedactedReasoningPart):
-        return {"type": "redacted_thinking", "data": p.data}
+        return {"type": "redacted_thinking", "data": p.data} if p.provider in (None, "anthropic") else None
     if isinstance(p, ir.ProviderPart) and p.provider == "anthropic":
         return p.block
     return None
@@ -212,9 +215,11 @@ def block_in(b: Any, where: str) -> ir.Part:
             cache_control=cc,
         )
     elif kind == "thinking":
-        return ir.ReasoningPart(text=_str(b, "thinking", where), signature=b.get("signature") or None)
+        return ir.ReasoningPart(
+            text=_str(b, "thinking", where), signature=b.get("signature") or None, provider="anthropic"
+        )
     elif kind == "redacted_thinking":
-        return ir.RedactedReasoningPart(data=_str(b, "data", where))
+        return ir.RedactedReasoningPart(data=_str(b, "data", where), provider="anthropic")
     # server tools, their results, search results, containers … and any block kind added later
     return ir.ProviderPart(provider="anthropic", block=b)
 

@@ -72,8 +72,8 @@ def part_in(p: dict[str, Any], *, role: str, call_seed: str = "", where: str = "
     text = p.get("text")
     if isinstance(text, str):
         if p.get("thought"):
-            return [ir.ReasoningPart(text=text, signature=sig)] if text or sig else []
-        out: list[ir.Part] = [ir.ReasoningPart(text="", signature=sig)] if sig else []
+            return [ir.ReasoningPart(text=text, signature=sig, provider="gemini")] if text or sig else []
+        out: list[ir.Part] = [ir.ReasoningPart(text="", signature=sig, provider="gemini")] if sig else []
         if text:
             out.append(ir.TextPart(text=text))
         return out
@@ -237,7 +237,9 @@ def map_messages_out(messages: list[ir.Message]) -> tuple[dict[str, Any] | None,
     return ({"parts": system} if system else None), contents
 
 
-def parts_out(parts: list[ir.Part], *, names: dict[str, str] | None = None, where: str = "") -> list[dict[str, Any]]:
+def parts_out(
+    parts: list[ir.Part], *, names: dict[str, str] | None = None, where: str = "", any_signature: bool = False
+) -> list[dict[str, Any]]:
     """Gemini parts for IR parts. ``names`` maps tool-call ids to function names for tool results."""
     out: list[dict[str, Any]] = []
     sig: str | None = None  # the signature of a visible text part, waiting for that text
@@ -254,13 +256,15 @@ def parts_out(parts: list[ir.Part], *, names: dict[str, str] | None = None, wher
                 sig = None
             out.append(d)
         elif isinstance(p, ir.ReasoningPart):
+            # only Gemini's own signatures go back to it (another provider's would be rejected)
+            own = p.signature if any_signature or p.provider == "gemini" else None
             if p.text:
                 d = {"text": p.text, "thought": True}
-                if p.signature:
-                    d["thoughtSignature"] = p.signature
+                if own:
+                    d["thoughtSignature"] = own
                 out.append(d)
-            elif p.signature:
-                sig = p.signature
+            elif own:
+                sig = own
         elif isinstance(p, ir.ImagePart | ir.FilePart):
             out.append(media_out(p))
         elif isinstance(p, ir.ToolCallPart):

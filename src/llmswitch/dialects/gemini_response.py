@@ -246,7 +246,9 @@ def encode_candidate(
 ) -> dict[str, Any]:
     """One candidate: its parts, finish reason and the Gemini metadata kept from the provider."""
     cand: dict[str, Any] = {}
-    wire = parts_out(parts)
+    # an answer hands its client every signature, whoever made it: the client sends it back with
+    # the conversation, and only the provider that signed it will be given it again
+    wire = parts_out(parts, any_signature=True)
     if wire:
         cand["content"] = {"parts": wire, "role": "model"}
     fr = finish_reason_out(finish, native)

@@ -484,10 +484,13 @@ def encode_message(parts: list[ir.Part]) -> dict[str, Any]:
 
 def _thinking_block(p: ir.ReasoningPart | ir.RedactedReasoningPart) -> dict[str, Any]:
     if isinstance(p, ir.RedactedReasoningPart):
-        return {"type": "redacted_thinking", "data": p.data}
+        out = {"type": "redacted_thinking", "data": p.data}
+        return out | {"provider": p.provider} if p.provider is not None else out
     b: dict[str, Any] = {"type": "thinking", "thinking": p.text}
     if p.signature is not None:
         b["signature"] = p.signature
+    if p.provider is not None:
+        b["provider"] = p.provider  # so the block goes back only to the provider that signed it
     return b
 
 

@@ -73,10 +73,13 @@ def reasoning_in(m: dict[str, Any], where: str) -> list[ir.Part]:
         for b in blocks:
             if not isinstance(b, dict):
                 raise invalid(f"{where}.thinking_blocks", "each block must be an object")
+            origin = b.get("provider") if isinstance(b.get("provider"), str) else None
             if b.get("type") == "redacted_thinking":
-                out.append(ir.RedactedReasoningPart(data=str(b.get("data") or "")))
+                out.append(ir.RedactedReasoningPart(data=str(b.get("data") or ""), provider=origin))
             else:
-                out.append(ir.ReasoningPart(text=str(b.get("thinking") or ""), signature=b.get("signature")))
+                out.append(
+                    ir.ReasoningPart(text=str(b.get("thinking") or ""), signature=b.get("signature"), provider=origin)
+                )
         return out
     rc = m.get("reasoning_content")
     if isinstance(rc, str) and rc:
