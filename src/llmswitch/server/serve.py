@@ -106,7 +106,14 @@ def create_app() -> Gateway:
         cfg = cfgmod.load_config(path) if path else cfgmod.config_from_env()
     for w in cfg.warnings:
         log.warning("config: %s", w)
-    return build_gateway(cfg)
+    gw = build_gateway(cfg)
+    limiter = gw.accounting.limiter
+    if int(os.environ.get("LLMSWITCH_WORKER_COUNT", "1")) > 1 and limiter is not None and limiter.name == "memory":
+        log.warning(
+            "several workers without Redis: each worker process counts rate limits and budgets on its own; "
+            "set router_settings.redis_host (or REDIS_URL) to share them"
+        )
+    return gw
 
 
 def run(
@@ -124,6 +131,7 @@ def run(
     if config_path:
         os.environ[ENV_CONFIG] = os.path.abspath(config_path)
     os.environ["LLMSWITCH_LOG_LEVEL"] = log_level
+    os.environ["LLMSWITCH_WORKER_COUNT"] = str(workers)
     fake = None
     if demo:
         from llmswitch.testing import FakeUpstream
