@@ -190,10 +190,19 @@ class MemoryLimiter(Limiter):
             if new_req >= 0 or new_tok >= 0:
                 if bucket is None:
                     bucket = self._new_rate(lim.subject, now)
+                # a bucket's time never moves back (a clock stepped back must not refill it twice)
                 if new_req >= 0:
-                    bucket.req_debt, bucket.req_at, bucket.req_limit = new_req, now, lim.rpm_limit or 0
+                    bucket.req_debt, bucket.req_at, bucket.req_limit = (
+                        new_req,
+                        max(now, bucket.req_at),
+                        lim.rpm_limit or 0,
+                    )
                 if new_tok >= 0:
-                    bucket.tok_debt, bucket.tok_at, bucket.tok_limit = new_tok, now, lim.tpm_limit or 0
+                    bucket.tok_debt, bucket.tok_at, bucket.tok_limit = (
+                        new_tok,
+                        max(now, bucket.tok_at),
+                        lim.tpm_limit or 0,
+                    )
                 bucket.touched = now
             if rate_only:
                 continue
@@ -298,7 +307,12 @@ class MemoryLimiter(Limiter):
         if not limit:
             return
         debt = gcra.decay(bucket.tok_debt, bucket.tok_at, now, limit) + delta * gcra.PERIOD_US
-        bucket.tok_debt, bucket.tok_at, bucket.tok_limit, bucket.touched = max(debt, 0), now, limit, now
+        bucket.tok_debt, bucket.tok_at, bucket.tok_limit, bucket.touched = (
+            max(debt, 0),
+            max(now, bucket.tok_at),
+            limit,
+            now,
+        )
 
     def _new_rate(self, subject: str, now: int) -> _Rate:
         if len(self._rates) >= self._sweep_at:

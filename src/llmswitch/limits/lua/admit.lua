@@ -21,6 +21,10 @@ for i = 1, n do
   local p = {}
   if rpm or tpm then
     local v = redis.call('HMGET', KEYS[k + 1], 'rd', 'rt', 'td', 'tt')
+    -- calls from several processes can arrive out of clock order: a bucket's time never goes back,
+    -- or the next call would count the same interval's drain twice and over-admit
+    p.rt = math.max(now, tonumber(v[2]) or now)
+    p.tt = math.max(now, tonumber(v[4]) or now)
     if rpm then
       local ok
       ok, r[2], r[3], r[4], p.rd = take(decay(tonumber(v[1]), tonumber(v[2]), rpm), rpm, 1, period)
@@ -71,11 +75,11 @@ else
     if p.rpm or p.tpm then
       local drain = 0
       if p.rpm then
-        redis.call('HSET', KEYS[k + 1], 'rd', fmt(p.rd), 'rt', fmt(now))
+        redis.call('HSET', KEYS[k + 1], 'rd', fmt(p.rd), 'rt', fmt(p.rt))
         drain = p.rd / p.rpm
       end
       if p.tpm then
-        redis.call('HSET', KEYS[k + 1], 'td', fmt(p.td), 'tt', fmt(now), 'tl', fmt(p.tpm))
+        redis.call('HSET', KEYS[k + 1], 'td', fmt(p.td), 'tt', fmt(p.tt), 'tl', fmt(p.tpm))
         if p.tpm > 0 and p.td / p.tpm > drain then drain = p.td / p.tpm end
       end
       -- gone once full again and no settle can still arrive for it

@@ -19,7 +19,7 @@ for i = 1, n do
     if limit and limit > 0 and (v[1] or delta > 0) then
       local debt = decay(tonumber(v[1]), tonumber(v[2]), limit) + delta * period
       if debt < 0 then debt = 0 end
-      redis.call('HSET', KEYS[k + 1], 'td', fmt(debt), 'tt', fmt(now), 'tl', fmt(limit))
+      redis.call('HSET', KEYS[k + 1], 'td', fmt(debt), 'tt', fmt(math.max(now, tonumber(v[2]) or now)), 'tl', fmt(limit))
       redis.call('PEXPIRE', KEYS[k + 1], ms(debt / limit + ttl))
     end
   end
