@@ -250,11 +250,17 @@ class Store(abc.ABC):
         end: datetime | None = None,
         limit: int = 100,
         offset: int = 0,
+        request_id: str | None = None,
     ) -> list[SpendRecord]:
         """Spend records, newest first, filtered by any of key, user, team and ``start <= time < end``.
 
         Page with ``limit``/``offset``. Naive datetimes are taken to be UTC.
         """
+
+    @abc.abstractmethod
+    async def spend_since(self, column: str, value: str, start: datetime) -> float:
+        """The summed cost of the spend records with ``column`` (``key_hash``, ``user_id`` or ``team_id``)
+        equal to ``value`` since ``start``: what a budget period has spent so far."""
 
     @abc.abstractmethod
     async def daily_spend(

@@ -351,9 +351,11 @@ class PostgresStore(PostgresSubjects, Store):
         end: datetime | None = None,
         limit: int = 100,
         offset: int = 0,
+        request_id: str | None = None,
     ) -> list[SpendRecord]:
         check_page(limit, offset)
-        where, params = _spend_filters({"key_hash": key_hash, "user_id": user_id, "team_id": team_id}, start, end)
+        equal = {"key_hash": key_hash, "user_id": user_id, "team_id": team_id, "request_id": request_id}
+        where, params = _spend_filters(equal, start, end)
         n = len(params)
         query = (
             f"SELECT {_SPEND_COLUMNS} FROM llmswitch_spend_logs{where} "
@@ -362,6 +364,15 @@ class PostgresStore(PostgresSubjects, Store):
         async with self._connection() as conn:
             rows = await conn.fetch(query, *params, limit, offset)
         return [SpendRecord(**{name: row[name] for name in SPEND_FIELDS}) for row in rows]
+
+    async def spend_since(self, column: str, value: str, start: datetime) -> float:
+        if column not in ("key_hash", "user_id", "team_id"):
+            raise ValueError(f"cannot sum spend by {column!r}")
+        where, params = _spend_filters({column: value}, start, None)
+        async with self._connection() as conn:
+            return float(
+                await conn.fetchval(f"SELECT COALESCE(SUM(cost), 0) FROM llmswitch_spend_logs{where}", *params)
+            )
 
     async def daily_spend(
         self, group_by: SpendGroup, *, start: datetime | None = None, end: datetime | None = None

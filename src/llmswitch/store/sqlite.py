@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
@@ -89,12 +90,26 @@ class SQLiteStore(SQLiteSubjects, Store):
             raise StoreConnectionError(f"cannot open the SQLite store {self.path!r}: {exc}", url=self.url) from exc
         self._executor = executor
 
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        # switching a new file to WAL needs a moment alone with it, and SQLite answers "database is
+        # locked" at once (no busy wait) while another process (a second worker starting) does the
+        # same: retry within busy_timeout. This runs on the store's own thread, never the loop.
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction is exactly one call
         conn = sqlite3.connect(self.path, timeout=self._busy_timeout, isolation_level=None)
         try:
             if self.path != MEMORY:
-                conn.execute("PRAGMA journal_mode=WAL")
+                self._enable_wal(conn)
             # an answered admin call must survive a power cut, not only a crash; writes are rare
             conn.execute("PRAGMA synchronous=FULL")
         except BaseException:
@@ -182,10 +197,18 @@ class SQLiteStore(SQLiteSubjects, Store):
         end: datetime | None = None,
         limit: int = 100,
         offset: int = 0,
+        request_id: str | None = None,
     ) -> list[SpendRecord]:
         check_page(limit, offset)
-        where, params = _spend_filters({"key_hash": key_hash, "user_id": user_id, "team_id": team_id}, start, end)
+        equal = {"key_hash": key_hash, "user_id": user_id, "team_id": team_id, "request_id": request_id}
+        where, params = _spend_filters(equal, start, end)
         return await self._call(_list_spend_logs, where, params, limit, offset)
+
+    async def spend_since(self, column: str, value: str, start: datetime) -> float:
+        if column not in ("key_hash", "user_id", "team_id"):
+            raise ValueError(f"cannot sum spend by {column!r}")
+        where, params = _spend_filters({column: value}, start, None)
+        return await self._call(_sum_spend, where, params)
 
     async def daily_spend(
         self, group_by: SpendGroup, *, start: datetime | None = None, end: datetime | None = None
@@ -348,6 +371,11 @@ def _insert_spend_logs(conn: sqlite3.Connection, records: list[SpendRecord]) -> 
             conn.executemany(_ADD_SPEND, [(amount, seq, token_hash) for token_hash, amount in totals])
         add_logged_spend(conn, [(rec.user_id, rec.team_id, rec.cost) for rec in inserted])
     return len(inserted)
+
+
+def _sum_spend(conn: sqlite3.Connection, where: str, params: list[Any]) -> float:
+    row = conn.execute(f"SELECT COALESCE(SUM(cost), 0) FROM llmswitch_spend_logs{where}", params).fetchone()
+    return float(row[0])
 
 
 def _spend_filters(equal: dict[str, str | None], start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
