@@ -9,6 +9,7 @@ before the response's last byte goes out; the shipper moves records to the store
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -94,7 +95,7 @@ class Accounting:
 
         assert self._journal_base is not None
         for d in sorted(self._journal_base.glob("w-*")):
-            if not d.is_dir():
+            if not d.is_dir() or _owner_alive(d.name):
                 continue
             journal = Journal(d, fsync=self._fsync)  # type: ignore[arg-type]
             try:
@@ -107,19 +108,22 @@ class Accounting:
                     shipped = shipper.stats.shipped
             finally:
                 await journal.close()
-            with contextlib.suppress(OSError):
-                for f in d.iterdir():
-                    f.unlink()
-                d.rmdir()
+            await asyncio.to_thread(_remove_dir, d)
             log.warning("replayed %d spend records left by a stopped gateway process (%s)", shipped, d.name)
 
     async def stop(self) -> None:
+        drained = False
         if self.shipper is not None:
             with contextlib.suppress(Exception):
                 await self.shipper.drain()
+                drained = self.shipper.last_error is None
             await self.shipper.stop()
         if self.journal is not None:
+            directory = self.journal.directory
             await self.journal.close()
+            if drained:
+                # everything is in the store: nothing for the next start to replay
+                await asyncio.to_thread(_remove_dir, Path(directory))
         if self.limiter is not None:
             with contextlib.suppress(Exception):
                 await self.limiter.aclose()
@@ -298,6 +302,31 @@ class Accounting:
             log.error("could not journal spend record %s: %s", record.request_id, exc)
 
 
+def _remove_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        for f in directory.iterdir():
+            f.unlink()
+        directory.rmdir()
+
+
+def _owner_alive(name: str) -> bool:
+    """Whether the process that made journal directory ``w-<pid>-<token>`` still runs (on this host):
+    a live process's journal is never taken over, even in the instant before it locks it."""
+    try:
+        pid = int(name.split("-")[1])
+    except (IndexError, ValueError):
+        return False
+    if pid == os.getpid():
+        return False  # an earlier instance in this process: its lock tells (JournalLockedError)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _client_id(request: Request) -> dict[str, Any]:
     rid = request.state.get("request_id")
     return {"client_request_id": rid} if rid is not None and rid != request.state.get("spend_id") else {}
@@ -369,18 +398,36 @@ def _cost(route: Any, usage: ir.Usage) -> float | None:
 
 
 def spend_loader_for(store: Any) -> Any:
-    """The limiter's way to learn what the store says a subject has spent (after a restart)."""
+    """The limiter's way to learn what a subject has spent in its current budget period (after a
+    restart, or a Redis that lost its state): the spend records of the period when the budget resets,
+    the stored total when it never does."""
+    from datetime import UTC, datetime, timedelta
+
+    from llmswitch.limits import BudgetPeriod
+    from llmswitch.store.durations import parse_duration
+
+    columns = {"key": "key_hash", "user": "user_id", "team": "team_id"}
 
     async def load(subject: str) -> tuple[float, Any] | None:
         kind, _, ident = subject.partition(":")
         if kind == "key":
             rec = await store.get_key(ident)
-            return (rec.spend, rec.budget_reset_at) if rec is not None else None
-        get_subject = getattr(store, "get_subject", None)
-        if get_subject is not None and kind in ("user", "team"):
-            sub = await get_subject(kind, ident)
-            return (sub.spend, sub.budget_reset_at) if sub is not None else None
-        return None
+        elif kind in ("user", "team") and hasattr(store, "get_subject"):
+            rec = await store.get_subject(kind, ident)
+        else:
+            return None
+        if rec is None:
+            return None
+        duration = rec.budget_duration
+        if duration is None:
+            return rec.spend, rec.budget_reset_at
+        now = datetime.now(UTC)
+        end = BudgetPeriod(duration, rec.budget_reset_at).end_at(now)
+        if end is None:
+            return rec.spend, rec.budget_reset_at
+        start = end - parse_duration(duration, start=end - timedelta(days=31))
+        spent = await store.spend_since(columns[kind], ident, start)
+        return spent, end
 
     return load
 

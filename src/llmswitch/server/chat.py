@@ -78,6 +78,24 @@ async def handle_chat(
     try:
         if req.stream:
             await _stream(gw, request, send, face, req, timeout, raw, before_last_byte)
+            if not finished:
+                # the stream ended without its last byte: an error event after it started, or the
+                # client left. Whatever was produced is priced and recorded, the reservation settled
+                finished = True
+                error = request.state.get("error")
+                status = 499 if request.disconnected else getattr(error, "status_code", None) or 502
+                await asyncio.shield(
+                    acc.finish(
+                        request,
+                        reservation,
+                        status=status,
+                        route=request.state.get("route"),
+                        usage=request.state.get("usage"),
+                        error=error,
+                        stream=True,
+                        started=started,
+                    )
+                )
             return
         resp, route = await gw.router.chat(req, timeout=timeout, raw=raw)
         request.state["deployment"] = route.id
@@ -129,6 +147,7 @@ async def _stream(
 ) -> None:
     s, target = await gw.router.chat_stream(req, timeout=timeout, raw=raw)
     request.state["deployment"] = target.id
+    request.state["route"] = target
     if s.passthrough:
         await fastpath.relay_stream(
             s,

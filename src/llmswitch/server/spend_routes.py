@@ -85,10 +85,8 @@ async def spend_logs(gw: Gateway, request: http.Request, send: http.Send) -> Non
         end=_when(q.get("end_date"), "end_date", end=True),
         limit=limit,
         offset=offset,
+        request_id=q.get("request_id") or None,
     )
-    request_id = q.get("request_id")
-    if request_id:
-        rows = [r for r in rows if r.request_id == request_id]
     await http.send_bytes(send, 200, dumps([_log_out(r) for r in rows]))
 
 
