@@ -41,6 +41,7 @@ from llmswitch.store.records import (
     validate_spend_amount,
     validate_spend_record,
 )
+from llmswitch.store.sqlite_common import decode_fields, encode_value
 from llmswitch.store.sqlite_common import iso as _iso
 from llmswitch.store.sqlite_common import transaction as _transaction
 from llmswitch.store.sqlite_subjects import SQLiteSubjects, add_logged_spend
@@ -54,8 +55,6 @@ _SELECT_KEYS = f"SELECT {_COLUMNS} FROM llmswitch_keys"
 _INSERT_KEY = f"INSERT INTO llmswitch_keys ({_COLUMNS}, change_seq) VALUES ({', '.join('?' * (len(KEY_FIELDS) + 1))})"
 _BUMP = "UPDATE llmswitch_change_counters SET value = value + 1 WHERE name = 'keys'"
 _CURRENT = "SELECT value FROM llmswitch_change_counters WHERE name = 'keys'"
-_JSON_FIELDS = frozenset({"models", "metadata"})
-_TIME_FIELDS = frozenset({"budget_reset_at", "expires", "created_at", "updated_at"})
 # old SQLite builds allow 999 bound parameters per statement
 _CHUNK = 500
 _SPEND_COLUMNS = ", ".join(SPEND_FIELDS)
@@ -269,7 +268,7 @@ def _get_key(conn: sqlite3.Connection, token_hash: str) -> KeyRecord | None:
 def _update_key(conn: sqlite3.Connection, token_hash: str, fields: dict[str, Any]) -> KeyRecord | None:
     # field names come from validate_key_update's allow-list, never from the caller unchecked
     assignments = ", ".join(f"{name} = ?" for name in fields)
-    values = [_encode_value(name, value) for name, value in fields.items()]
+    values = [encode_value(name, value) for name, value in fields.items()]
     with _transaction(conn):
         seq = _next_seq(conn)
         cursor = conn.execute(
@@ -415,36 +414,12 @@ def _daily_spend(conn: sqlite3.Connection, column: str, where: str, params: list
 # -- rows ----------------------------------------------------------------------------------------
 
 
-def _encode_value(name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if name in _JSON_FIELDS:
-        return msgspec.json.encode(value).decode()
-    if name in _TIME_FIELDS:
-        return _iso(value)
-    if name == "blocked":
-        return int(value)
-    return value
-
-
 def _encode(rec: KeyRecord) -> tuple[Any, ...]:
-    return tuple(_encode_value(name, getattr(rec, name)) for name in KEY_FIELDS)
+    return tuple(encode_value(name, getattr(rec, name)) for name in KEY_FIELDS)
 
 
 def _decode(row: tuple[Any, ...]) -> KeyRecord:
-    fields: dict[str, Any] = {}
-    for name, value in zip(KEY_FIELDS, row, strict=True):
-        if value is None:
-            fields[name] = None
-        elif name in _JSON_FIELDS:
-            fields[name] = msgspec.json.decode(value)
-        elif name in _TIME_FIELDS:
-            fields[name] = datetime.fromisoformat(value)
-        elif name == "blocked":
-            fields[name] = bool(value)
-        else:
-            fields[name] = value
-    return KeyRecord(**fields)
+    return KeyRecord(**decode_fields(KEY_FIELDS, row))
 
 
 def _encode_spend(rec: SpendRecord) -> tuple[Any, ...]:

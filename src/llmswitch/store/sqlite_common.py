@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from typing import Any
+
+import msgspec
 
 
 @contextmanager
@@ -23,3 +26,38 @@ def transaction(conn: sqlite3.Connection, mode: str = "IMMEDIATE") -> Iterator[N
 def iso(value: datetime) -> str:
     """A UTC datetime as fixed-width ISO-8601 text (``2025-06-01T12:00:00.000000+00:00``): text order is time order."""
     return value.isoformat(timespec="microseconds")
+
+
+# one row <-> one record: JSON text for lists and dicts, ISO-8601 UTC text for times, 0/1 for booleans
+JSON_FIELDS = frozenset({"models", "metadata"})
+TIME_FIELDS = frozenset({"budget_reset_at", "expires", "created_at", "updated_at"})
+
+
+def encode_value(name: str, value: Any) -> Any:
+    """A record field as SQLite stores it."""
+    if value is None:
+        return None
+    if name in JSON_FIELDS:
+        return msgspec.json.encode(value).decode()
+    if name in TIME_FIELDS:
+        return iso(value)
+    if name == "blocked":
+        return int(value)
+    return value
+
+
+def decode_fields(names: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
+    """A row read back as the record's fields (the inverse of :func:`encode_value`)."""
+    fields: dict[str, Any] = {}
+    for name, value in zip(names, row, strict=True):
+        if value is None:
+            fields[name] = None
+        elif name in JSON_FIELDS:
+            fields[name] = msgspec.json.decode(value)
+        elif name in TIME_FIELDS:
+            fields[name] = datetime.fromisoformat(value)
+        elif name == "blocked":
+            fields[name] = bool(value)
+        else:
+            fields[name] = value
+    return fields

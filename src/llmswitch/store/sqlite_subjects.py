@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
-
-import msgspec
 
 from llmswitch.store.base import SubjectChanges, check_page
 from llmswitch.store.errors import SubjectExistsError
@@ -27,7 +24,7 @@ from llmswitch.store.records import (
     validate_subject,
     validate_subject_update,
 )
-from llmswitch.store.sqlite_common import iso, transaction
+from llmswitch.store.sqlite_common import decode_fields, encode_value, iso, transaction
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -40,8 +37,6 @@ _INSERT = (
 _BUMP = "UPDATE llmswitch_change_counters SET value = value + 1 WHERE name = 'subjects'"
 _CURRENT = "SELECT value FROM llmswitch_change_counters WHERE name = 'subjects'"
 _ADD_SPEND = "UPDATE llmswitch_subjects SET spend = spend + ?, change_seq = ? WHERE kind = ? AND id = ?"
-_JSON_FIELDS = frozenset({"models", "metadata"})
-_TIME_FIELDS = frozenset({"budget_reset_at", "created_at", "updated_at"})
 # old SQLite builds allow 999 bound parameters per statement
 _CHUNK = 500
 
@@ -129,7 +124,7 @@ def _get(conn: sqlite3.Connection, kind: str, subject_id: str) -> SubjectRecord 
 def _update(conn: sqlite3.Connection, kind: str, subject_id: str, fields: dict[str, Any]) -> SubjectRecord | None:
     # field names come from validate_subject_update's allow-list, never from the caller unchecked
     assignments = ", ".join(f"{name} = ?" for name in fields)
-    values = [_encode_value(name, value) for name, value in fields.items()]
+    values = [encode_value(name, value) for name, value in fields.items()]
     with transaction(conn):
         seq = _next_seq(conn)
         cursor = conn.execute(
@@ -208,33 +203,9 @@ def _add_spend(conn: sqlite3.Connection, kind: str, subject_id: str, amount: flo
 # -- rows ----------------------------------------------------------------------------------------
 
 
-def _encode_value(name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if name in _JSON_FIELDS:
-        return msgspec.json.encode(value).decode()
-    if name in _TIME_FIELDS:
-        return iso(value)
-    if name == "blocked":
-        return int(value)
-    return value
-
-
 def _encode(rec: SubjectRecord) -> tuple[Any, ...]:
-    return tuple(_encode_value(name, getattr(rec, name)) for name in SUBJECT_FIELDS)
+    return tuple(encode_value(name, getattr(rec, name)) for name in SUBJECT_FIELDS)
 
 
 def _decode(row: tuple[Any, ...]) -> SubjectRecord:
-    fields: dict[str, Any] = {}
-    for name, value in zip(SUBJECT_FIELDS, row, strict=True):
-        if value is None:
-            fields[name] = None
-        elif name in _JSON_FIELDS:
-            fields[name] = msgspec.json.decode(value)
-        elif name in _TIME_FIELDS:
-            fields[name] = datetime.fromisoformat(value)
-        elif name == "blocked":
-            fields[name] = bool(value)
-        else:
-            fields[name] = value
-    return SubjectRecord(**fields)
+    return SubjectRecord(**decode_fields(SUBJECT_FIELDS, row))
