@@ -13,12 +13,12 @@ import contextlib
 import hashlib
 import hmac
 import logging
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from llmswitch.errors import AuthenticationError, PermissionDeniedError
+from llmswitch.server.refresh import refresh_forever
 
 if TYPE_CHECKING:
     from llmswitch.server.http import Request
@@ -111,20 +111,7 @@ class KeyCache:
         self._cursor = cursor
 
     async def _refresh_loop(self) -> None:
-        failing_since: float | None = None
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.refresh()
-                if failing_since is not None:
-                    log.warning("key refresh recovered after %.1fs", time.monotonic() - failing_since)
-                    failing_since = None
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # keep serving from memory; say so once
-                if failing_since is None:
-                    failing_since = time.monotonic()
-                    log.warning("key refresh failed, serving keys from memory: %s", exc)
+        await refresh_forever(self.refresh, self._interval, "keys")
 
     def put(self, record: Any) -> None:
         self._keys[record.token_hash] = record

@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from typing import TYPE_CHECKING
+
+from llmswitch.server.refresh import refresh_forever
 
 if TYPE_CHECKING:
     from llmswitch.store import Store, SubjectKind, SubjectRecord
@@ -71,20 +72,7 @@ class SubjectCache:
         self._cursor = cursor
 
     async def _refresh_loop(self) -> None:
-        failing_since: float | None = None
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.refresh()
-                if failing_since is not None:
-                    log.warning("user and team refresh recovered after %.1fs", time.monotonic() - failing_since)
-                    failing_since = None
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # keep serving from memory; say so once
-                if failing_since is None:
-                    failing_since = time.monotonic()
-                    log.warning("user and team refresh failed, serving them from memory: %s", exc)
+        await refresh_forever(self.refresh, self._interval, "users and teams")
 
     def get(self, kind: SubjectKind, subject_id: str | None) -> SubjectRecord | None:
         """The user or team with this id, or ``None`` (also for a ``None`` id: a key with no team)."""
