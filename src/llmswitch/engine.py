@@ -16,6 +16,7 @@ the iteration (the gateway turns it into an error event in the client's dialect)
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -79,7 +80,9 @@ async def send_embedding(
     return provider.decode_embedding(raw.body, model=model)
 
 
-async def send_stream(provider: Provider, call: HTTPCall, *, model: str, timeout: float | None) -> ChatStream:
+async def send_stream(
+    provider: Provider, call: HTTPCall, *, model: str, timeout: float | None, passthrough: bool = False
+) -> ChatStream:
     """Open a stream and read up to its first content event, all within ``timeout``."""
     try:
         async with asyncio.timeout(timeout):
@@ -88,6 +91,7 @@ async def send_stream(provider: Provider, call: HTTPCall, *, model: str, timeout
                 body = await resp.read()
                 raise provider.decode_error(resp.status, resp.headers, body, model=model)
             s = ChatStream(resp, provider.stream_decoder(model=model), provider.name)
+            s.passthrough = passthrough
             try:
                 await s.peek()
             except BaseException:
@@ -124,6 +128,11 @@ def _has_finish(prev: bytes, chunk: bytes) -> bool:
 
 StreamEnd = Callable[["ChatStream", "APIError | None"], None]
 
+# an OpenAI chunk carrying content: text or reasoning that is not empty, tool calls, or a finish
+_RAW_CONTENT = re.compile(
+    rb'"(?:content|reasoning_content|reasoning)":\s?"[^"]|"tool_calls":\s?\[\{|"finish_reason":\s?"'
+)
+
 
 class ChatStream:
     """An open provider stream as IR events (``events()``) or as the provider's bytes (``raw_chunks()``).
@@ -155,6 +164,10 @@ class ChatStream:
         """Read (and keep) chunks until an event with content arrives; raise if the stream fails first."""
         async for chunk in self._chunks:
             self._raw_buf.append(chunk)
+            if self.passthrough and b'"error"' not in chunk and _RAW_CONTENT.search(chunk) is not None:
+                # relayed as bytes: content arrived and no error with it is all that needs knowing,
+                # so nothing is decoded (an error, or no content yet, takes the decoding path below)
+                return
             events = self._decoder.feed(chunk)
             if events:
                 self._ev_buf.extend(events)

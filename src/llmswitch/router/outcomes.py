@@ -225,8 +225,10 @@ class Outcomes:
                 else:
                     result = await engine.send_chat(t.provider, call, model=t.model, timeout=timeout)
             elif ask.kind == "stream":
-                result = await engine.send_stream(t.provider, call, model=t.model, timeout=timeout)
-                result.passthrough = ask.raw is not None and t.provider.passthrough
+                passthrough = ask.raw is not None and t.provider.passthrough
+                result = await engine.send_stream(
+                    t.provider, call, model=t.model, timeout=timeout, passthrough=passthrough
+                )
             else:
                 result = await engine.send_embedding(t.provider, call, model=t.model, timeout=timeout)
         except BaseException as exc:

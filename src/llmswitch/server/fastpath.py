@@ -17,7 +17,7 @@ import msgspec
 from llmswitch import ir
 from llmswitch.dialects.openai_chat import map_usage_in
 from llmswitch.dialects.sse import SSEParser
-from llmswitch.errors import APIConnectionError, APIError
+from llmswitch.errors import APIError
 from llmswitch.server import http
 
 if TYPE_CHECKING:
@@ -52,35 +52,32 @@ async def relay_stream(
     provider: str = "provider",
     before_last_byte: Callable[[], Awaitable[Any]] | None = None,
 ) -> None:
-    parser = SSEParser()
+    """Relay an OpenAI upstream's SSE bytes, whole events at a time, reading none of them but the
+    usage event (``raw_chunks`` itself checks, by a byte search, that the answer was finished)."""
     started = False
-    finished = False
+    pending = b""
     t0 = time.perf_counter()
     try:
         await http.start_stream(send, headers=headers)
         started = True
         async for chunk in s.raw_chunks():
-            out = []
-            for ev in parser.feed(chunk):
-                data = ev.data
-                if not finished and (_has_finish(data) or data.strip() == "[DONE]"):
-                    finished = True
-                if '"usage":{' in data:
-                    u = usage_of_body(data.encode())
-                    if u is not None:
-                        request.state["usage"] = u
-                        if not include_usage and '"choices":[]' in data:
-                            continue
-                if "ttft_ms" not in request.state:
-                    request.state["ttft_ms"] = (time.perf_counter() - t0) * 1000
-                out.append(b"data: " + data.encode() + b"\n\n" if ev.event is None else _with_event(ev.event, data))
-            if out:
-                await http.stream_chunk(send, b"".join(out))
-        if not finished:
-            # the upstream's body ended before its answer did: say so, never hand on a short answer
-            raise APIConnectionError(
-                f"{provider}: the stream ended before the answer did (no finish reason)", provider=provider
-            )
+            data = pending + chunk if pending else chunk
+            end = _events_end(data)
+            if end == 0:
+                pending = data
+                continue
+            ready, pending = data[:end], data[end:]
+            if b'"usage":{' in ready or b'"usage": {' in ready:
+                ready = _take_usage(ready, request, include_usage)
+            if "ttft_ms" not in request.state:
+                request.state["ttft_ms"] = (time.perf_counter() - t0) * 1000
+            if ready:
+                await http.stream_chunk(send, ready)
+        if pending:  # a last event without its blank line
+            if b'"usage":' in pending:
+                pending = _take_usage(pending, request, include_usage)
+            if pending:
+                await http.stream_chunk(send, pending)
         if before_last_byte is not None:
             await before_last_byte()
         await http.end_stream(send)
@@ -93,12 +90,28 @@ async def relay_stream(
         s.close()
 
 
-def _has_finish(data: str) -> bool:
-    i = data.find('"finish_reason":')
-    if i < 0:
-        return False
-    rest = data[i + 16 : i + 24].lstrip()
-    return not rest.startswith("null")
+def _events_end(data: bytes) -> int:
+    """Where the last complete SSE event in ``data`` ends (0: none yet), for either line ending."""
+    lf = data.rfind(b"\n\n")
+    crlf = data.rfind(b"\r\n\r\n")
+    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+
+
+def _take_usage(ready: bytes, request: http.Request, include_usage: bool) -> bytes:
+    """Read the usage out of these events; drop the usage-only event unless the client asked for it
+    (the gateway always asks the upstream, for its own bookkeeping)."""
+    parser = SSEParser()
+    out = []
+    for ev in parser.feed(ready) + parser.close():
+        data = ev.data
+        if '"usage":' in data:
+            u = usage_of_body(data.encode())
+            if u is not None:
+                request.state["usage"] = u
+                if not include_usage and ('"choices":[]' in data or '"choices": []' in data):
+                    continue
+        out.append(b"data: " + data.encode() + b"\n\n" if ev.event is None else _with_event(ev.event, data))
+    return b"".join(out)
 
 
 def _with_event(event: str, data: str) -> bytes:
