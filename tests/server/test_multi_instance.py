@@ -170,9 +170,9 @@ def test_a_key_deleted_on_one_gateway_stops_working_on_the_other(pair: Pair, up:
 @pytest.mark.xfail(
     strict=True,
     raises=KnownBug,
-    reason="bug: src/llmswitch/server/serve.py:56-76 (_accounting) gives each worker process of `serve --workers N` "
-    "its own in-memory limiter when no Redis is configured, so every rate limit and budget is multiplied by N, "
-    "silently",
+    reason="known limitation: without Redis each worker process of `serve --workers N` has its own in-memory "
+    "limiter (server/serve.py _accounting), so every rate limit and budget is multiplied by N; a warning is logged "
+    "at start. Configure Redis to share them",
 )
 def test_workers_of_one_gateway_count_an_rpm_limit_once(
     up: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
