@@ -230,6 +230,8 @@ def _server(root: Section) -> ServerSettings:
         "database_connection_timeout": gs.number("database_connection_timeout", positive=True),
         # llmswitch's own: the embedded SQLite store (LiteLLM has none, and ignores keys it does not know).
         "store_path": gs.text("store_path"),
+        "background_health_checks": gs.flag("background_health_checks"),
+        "health_check_interval": gs.number("health_check_interval", positive=True),
     }
     max_mb = gs.number("max_request_size_mb", positive=True)
     if max_mb is not None:

@@ -55,7 +55,7 @@ GENERAL_SETTINGS = frozenset({
     "key_management_system", "key_management_settings", "use_azure_key_vault", "use_google_kms",
     "maximum_spend_logs_retention_period", "maximum_spend_logs_retention_interval", "user_mcp_management_mode",
     "allow_requests_on_db_unavailable", "max_parallel_requests", "global_max_parallel_requests",
-    "infer_model_from_keys", "background_health_checks", "health_check_interval", "health_check_details",
+    "infer_model_from_keys", "health_check_details",
     "alerting", "alerting_threshold", "alerting_args", "alert_types", "alert_to_webhook_url",
     "spend_report_frequency", "use_client_credentials_pass_through_routes", "pass_through_endpoints",
     "service_account_settings", "store_model_in_db", "supported_db_objects", "max_response_size_mb",

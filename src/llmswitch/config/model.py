@@ -187,6 +187,10 @@ class ServerSettings:
     host: str | None = None
     port: int | None = None
     workers: int | None = None
+    background_health_checks: bool = False
+    """Probe every deployment in the background (LiteLLM's ``general_settings.background_health_checks``)."""
+    health_check_interval: float | None = None
+    """Seconds between those probes (default 300)."""
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,9 @@ def build_gateway(cfg: Any) -> Gateway:
     router = Router.from_config(cfg)
     on_startup: list[Any] = []
     on_shutdown: list[Any] = []
-    # LiteLLM's general_settings.background_health_checks / health_check_interval, once the config reads them
-    if getattr(srv, "background_health_checks", False) or getattr(rs, "health_check_interval", None):
-        interval = getattr(srv, "health_check_interval", None) or getattr(rs, "health_check_interval", None) or 300.0
+    # LiteLLM's general_settings.background_health_checks / health_check_interval
+    if srv.background_health_checks:
+        interval = srv.health_check_interval or 300.0
         on_startup.append(lambda: router.start_health_checks(float(interval)))
         on_shutdown.append(router.stop_health_checks)
     store = None
