@@ -271,3 +271,14 @@ def test_random_json_never_gets_a_5xx(edge_gw: ServedGateway, path: str) -> None
 
     check()
     assert any(400 <= s < 500 for s in seen)
+
+
+def test_a_client_cannot_point_the_gateway_elsewhere_or_send_it_settings(gw: ServedGateway, up: FakeUpstream) -> None:
+    path, body = chat_request("openai", GROUPS["openai"])
+    body = {**body, "api_base": "http://169.254.169.254/", "api_key": "sk-client", "mock_response": "x", "timeout": 30}
+    r = gw.call("POST", path, body)
+    assert r.status == 200, r.body
+    sent = up.requests[-1]
+    assert sent.path.endswith("/chat/completions") and sent.json is not None
+    assert not {"api_base", "api_key", "mock_response", "timeout"} & set(sent.json)
+    assert "sk-client" not in str(sent.headers)

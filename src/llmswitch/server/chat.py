@@ -53,6 +53,11 @@ async def handle_chat(
     request.state["model"] = req.model
     gw.authorize_model(principal, req.model)
     timeout = _request_timeout(body, gw.request_timeout)
+    if req.extra and not _GATEWAY_ONLY.isdisjoint(req.extra):
+        # where and as whom to call is the deployment's business: a client cannot send the gateway
+        # elsewhere, and these settings are not for the provider either
+        req.extra = {k: v for k, v in req.extra.items() if k not in _GATEWAY_ONLY} or None
+        body = {k: v for k, v in body.items() if k not in _GATEWAY_ONLY}
     # the fast path: an OpenAI client reaching a plain OpenAI upstream is relayed, not re-encoded
     raw = body if face.name == "openai" else None
     acc = gw.accounting
@@ -116,6 +121,25 @@ async def handle_chat(
                 )
             )
         raise
+
+
+# request-body settings LiteLLM's proxy reads for itself (or an SDK user might send): never forwarded
+_GATEWAY_ONLY = frozenset(
+    (
+        "api_base",
+        "base_url",
+        "api_key",
+        "api_version",
+        "custom_llm_provider",
+        "timeout",
+        "num_retries",
+        "max_retries",
+        "fallbacks",
+        "mock_response",
+        "extra_headers",
+        "user_config",
+    )
+)
 
 
 def _request_timeout(body: Any, default: float | None) -> float | None:
