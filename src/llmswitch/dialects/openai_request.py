@@ -55,6 +55,10 @@ _KNOWN_KEYS = frozenset(
 )
 
 
+_BASE_KEYS = frozenset(("model", "messages"))
+_INT_KEYS = ("seed", "n", "top_logprobs", "top_k")
+
+
 def decode_request(body: dict[str, Any]) -> ir.Request:
     """A Chat Completions request body (from a client or the SDK's keywords) as an IR request.
 
@@ -69,30 +73,46 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
     if not isinstance(messages, list) or not messages:
         raise invalid("messages", "a non-empty list of messages is required")
     req = ir.Request(model=model, messages=map_messages_in(messages))
-    req.stream = _opt(body, "stream", bool) or False
+    # only the keys the body has are looked at: most requests carry two or three settings of dozens
+    rest = body.keys() - _BASE_KEYS
+    if rest:
+        _settings_in(body, rest, req)
+    return req
+
+
+def _settings_in(body: dict[str, Any], rest: set[str], req: ir.Request) -> None:
+    if "stream" in rest:
+        req.stream = _opt(body, "stream", bool) or False
     so = body.get("stream_options")
     if so is not None:
         if not isinstance(so, dict):
             raise invalid("stream_options", "must be an object")
         req.include_usage = bool(so.get("include_usage"))
-    req.tools = _tools_in(body)
-    req.tool_choice = _tool_choice_in(body.get("tool_choice", body.get("function_call")))
-    req.parallel_tool_calls = _opt(body, "parallel_tool_calls", bool)
-    if req.tool_choice is not None and req.parallel_tool_calls is not None:
-        req.tool_choice.parallel = req.parallel_tool_calls
-    req.response_format = _response_format_in(body.get("response_format"))
+    if "tools" in rest or "functions" in rest:
+        req.tools = _tools_in(body)
+    if "tool_choice" in rest or "function_call" in rest:
+        req.tool_choice = _tool_choice_in(body.get("tool_choice", body.get("function_call")))
+    if "parallel_tool_calls" in rest:
+        req.parallel_tool_calls = _opt(body, "parallel_tool_calls", bool)
+        if req.tool_choice is not None and req.parallel_tool_calls is not None:
+            req.tool_choice.parallel = req.parallel_tool_calls
+    if "response_format" in rest:
+        req.response_format = _response_format_in(body.get("response_format"))
     for key, (low, high) in _RANGES.items():
-        v = _number(body, key)
-        if v is not None and not low <= v <= high:
-            raise invalid(key, f"{v:g} is out of range; it must be between {low:g} and {high:g}")
-        setattr(req, key, v)
-    for key in ("seed", "n", "top_logprobs", "top_k"):
-        setattr(req, key, _opt(body, key, int))
+        if key in rest:
+            v = _number(body, key)
+            if v is not None and not low <= v <= high:
+                raise invalid(key, f"{v:g} is out of range; it must be between {low:g} and {high:g}")
+            setattr(req, key, v)
+    for key in _INT_KEYS:
+        if key in rest:
+            setattr(req, key, _opt(body, key, int))
     if req.n is not None and req.n < 1:
         raise invalid("n", "must be at least 1")
     if req.top_logprobs is not None and not 0 <= req.top_logprobs <= 20:
         raise invalid("top_logprobs", "must be between 0 and 20")
-    req.logprobs = _opt(body, "logprobs", bool)
+    if "logprobs" in rest:
+        req.logprobs = _opt(body, "logprobs", bool)
     mt_key = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
     mt = body.get(mt_key)
     if mt is not None:
@@ -107,16 +127,20 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
             req.stop = stop or None
         else:
             raise invalid("stop", "must be a string or a list of strings")
-    req.user = _opt(body, "user", str)
-    req.metadata = _opt(body, "metadata", dict)
-    req.logit_bias = _opt(body, "logit_bias", dict)
+    if "user" in rest:
+        req.user = _opt(body, "user", str)
+    if "metadata" in rest:
+        req.metadata = _opt(body, "metadata", dict)
+    if "logit_bias" in rest:
+        req.logit_bias = _opt(body, "logit_bias", dict)
     effort = body.get("reasoning_effort")
     if effort is not None:
         if effort not in ("none", "minimal", "low", "medium", "high", "xhigh"):
             raise invalid("reasoning_effort", f"{effort!r} is not one of none, minimal, low, medium, high, xhigh")
         req.reasoning_effort = effort
     thinking = body.get("thinking")
-    extra = {k: v for k, v in body.items() if k not in _KNOWN_KEYS}
+    unknown = rest - _KNOWN_KEYS
+    extra = {k: v for k, v in body.items() if k in unknown} if unknown else {}  # in the body's order
     if isinstance(thinking, dict) and isinstance(thinking.get("budget_tokens"), int):
         req.thinking_budget = thinking["budget_tokens"]
     elif isinstance(thinking, dict) and thinking.get("type") == "disabled":
@@ -125,7 +149,6 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
         # a vendor's own switch (DeepSeek's {"type": "enabled"}): pass it on as written
         extra["thinking"] = thinking
     req.extra = extra or None
-    return req
 
 
 def _opt(body: dict[str, Any], key: str, kind: type) -> Any:
