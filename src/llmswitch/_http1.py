@@ -1,0 +1,679 @@
+"""HTTP/1.1 client connections and their keep-alive pool (``asyncio.Protocol`` + ``httptools``).
+
+The machinery under :mod:`llmswitch.transport`, which owns the public API and the error mapping; this
+module raises plain exceptions (``OSError`` and its subclasses — ``TimeoutError`` for a deadline —
+``httptools.HttpParserError``, ``zlib.error``, :class:`InvalidURL`).
+
+A :class:`Connection` is one socket and one ``httptools`` response parser; it carries one exchange at a
+time. Whoever waits on it (``Connection.wait``) is woken by every event — bytes, the end of the answer,
+drained writes, an error — and re-checks the state it waits for: one future per wait and, with a
+deadline, one ``call_at`` timer, never a task. A :class:`Pool` keeps idle connections per origin
+(LIFO, at most ``MAX_IDLE`` each, closed after ``IDLE_TTL`` seconds idle) and a small DNS cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import socket
+import ssl
+import zlib
+from typing import NamedTuple, cast
+from urllib.parse import quote, unquote, urlsplit
+
+import httptools
+
+# servers close idle keep-alive connections after 60-75 s; dropping ours well before never races them
+IDLE_TTL = 15.0
+MAX_IDLE = 100
+# a stream stops reading from the socket while more than this is buffered and unread
+READ_HIGH_WATER = 256 * 1024
+# larger request bodies are written in slices of this size, each waiting for the socket to drain
+WRITE_SLICE = 256 * 1024
+DNS_TTL = 300.0
+
+Origin = tuple[str, str, int]  # scheme, host, port
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+class InvalidURL(ValueError):
+    """A URL this client cannot send to (not http/https, no host, a bad port)."""
+
+
+class ServerDisconnected(ConnectionError):
+    """The server closed the connection before its answer was complete."""
+
+
+# ---------------------------------------------------------------- where a request goes
+
+
+class Target(NamedTuple):
+    origin: Origin
+    authority: str  # the Host header
+    path: str  # path and query, as sent on the request line
+    basic_auth: str | None = None  # the Authorization header for a URL's user:password@
+
+
+_targets: dict[str, Target] = {}
+# everything printable but space stays as written: a valid URL goes out verbatim
+_VERBATIM = "".join(chr(c) for c in range(0x21, 0x7F))
+
+
+def parse_url(url: str) -> Target:
+    """Where ``url`` points (cached: a provider's URLs repeat)."""
+    target = _targets.get(url)
+    if target is None:
+        target = _parse_url(url)
+        if len(_targets) >= 1024:
+            _targets.clear()
+        _targets[url] = target
+    return target
+
+
+def _parse_url(url: str) -> Target:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidURL(f"{url!r}: {exc}") from exc
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise InvalidURL(f"{url!r}: only http:// and https:// URLs are supported")
+    host = parts.hostname
+    if not host:
+        raise InvalidURL(f"{url!r}: no host")
+    if not host.isascii():
+        host = host.encode("idna").decode("ascii")
+    default = 443 if scheme == "https" else 80
+    if port is None:
+        port = default
+    shown = f"[{host}]" if ":" in host else host
+    path = parts.path or "/"
+    if parts.query:
+        path = f"{path}?{parts.query}"
+    auth = None
+    if parts.username is not None:
+        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        auth = f"Basic {base64.b64encode(pair).decode('ascii')}"
+    authority = shown if port == default else f"{shown}:{port}"
+    return Target((scheme, host, port), authority, quote(path, safe=_VERBATIM), auth)
+
+
+_heads: dict[tuple[object, ...], bytes] = {}
+
+
+def request_head(method: str, target: Target, headers: dict[str, str], body_size: int) -> bytes:
+    """The request line and headers: ``Host`` and ``Content-Length`` added unless the caller set them.
+
+    Cached by content: a provider sends the same headers again and again, and looking them up costs
+    a quarter of writing them out.
+    """
+    key = (method, target, body_size, *headers.items())
+    head = _heads.get(key)
+    if head is None:
+        if len(_heads) >= 256:
+            _heads.clear()
+        head = _heads[key] = _request_head(method, target, headers, body_size)
+    return head
+
+
+def _request_head(method: str, target: Target, headers: dict[str, str], body_size: int) -> bytes:
+    lines = [f"{name}: {value}\r\n" for name, value in headers.items()]
+    text = "".join(lines)
+    if text.count("\n") != len(lines) or text.count("\r") != len(lines):
+        bad = next(name for name, value in headers.items() if "\r" in f"{name}{value}" or "\n" in f"{name}{value}")
+        raise ValueError(f"the request header {bad.strip()!r} contains a line break")  # never show the value
+    add_host = add_length = True
+    add_auth = target.basic_auth is not None
+    for name in headers:
+        if len(name) == 4 or len(name) == 14 or len(name) == 13:
+            low = name.lower()
+            if low == "host":
+                add_host = False
+            elif low == "content-length":
+                add_length = False
+            elif low == "authorization":
+                add_auth = False
+    start = f"{method} {target.path} HTTP/1.1\r\n"
+    if add_host:
+        start = f"{start}Host: {target.authority}\r\n"
+    if add_auth:
+        text = f"Authorization: {target.basic_auth}\r\n{text}"
+    if add_length and (body_size or method in ("POST", "PUT", "PATCH")):
+        text = f"{text}Content-Length: {body_size}\r\n"
+    return f"{start}{text}\r\n".encode()
+
+
+def header_dict(raw: RawHeaders) -> dict[str, str]:
+    """Headers with lower-cased names (a repeated header keeps its last value)."""
+    return {name.decode("latin-1").lower(): value.decode("utf-8", "surrogateescape") for name, value in raw}
+
+
+_tls: ssl.SSLContext | None = None
+
+
+def tls_context() -> ssl.SSLContext:
+    """The process-wide TLS context (system CAs; ``SSL_CERT_FILE`` is honoured), made on first use."""
+    global _tls
+    if _tls is None:
+        _tls = ssl.create_default_context()
+    return _tls
+
+
+def set_tls_context(context: ssl.SSLContext | None) -> None:
+    """Use ``context`` for every later TLS connection (``None``: back to the default). For tests."""
+    global _tls
+    _tls = context
+
+
+class _Inflater:
+    """``gzip`` / ``deflate`` bodies: zlib with header auto-detection; raw deflate as some servers send it."""
+
+    __slots__ = ("_raw_allowed", "_started", "_z")
+
+    def __init__(self, encoding: bytes) -> None:
+        self._z = zlib.decompressobj(47)
+        self._raw_allowed = encoding == b"deflate"
+        self._started = False
+
+    def decompress(self, data: bytes) -> bytes:
+        if not self._started:
+            self._started = True
+            try:
+                return self._z.decompress(data)
+            except zlib.error:
+                if not self._raw_allowed:
+                    raise
+                self._z = zlib.decompressobj(-15)
+        return self._z.decompress(data)
+
+    def flush(self) -> bytes:
+        return self._z.flush()
+
+
+# ---------------------------------------------------------------- one connection
+
+
+class Connection(asyncio.Protocol):
+    """One keep-alive connection; the fields below the first group describe its current exchange."""
+
+    __slots__ = (
+        "body_unsent",
+        "buffered",
+        "busy",
+        "chunks",
+        "closed",
+        "complete",
+        "deadline",
+        "decoder",
+        "error",
+        "framed",
+        "head",
+        "headers_done",
+        "idle_since",
+        "interim",
+        "keep_alive",
+        "loop",
+        "origin",
+        "parser",
+        "pool",
+        "raw_headers",
+        "read_paused",
+        "received",
+        "reusable",
+        "status",
+        "streaming",
+        "timer",
+        "transport",
+        "waiter",
+        "write_paused",
+    )
+
+    def __init__(self, pool: Pool, origin: Origin) -> None:
+        self.pool = pool
+        self.origin = origin
+        self.loop = pool.loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.closed = False  # connection_lost has run
+        self.reusable = True  # False once its state is in doubt (cancelled, stray bytes, HEAD)
+        self.busy = False
+        self.idle_since = 0.0
+        self.waiter: asyncio.Future[None] | None = None
+        self.deadline: float | None = None  # of the current wait
+        self.timer: asyncio.TimerHandle | None = None
+        self.write_paused = False
+        self.read_paused = False
+        self._reset(False, False)
+
+    def start(self, head: bool, streaming: bool) -> None:
+        """Begin an exchange (before the request is written)."""
+        if self.closed or self.transport is None or self.transport.is_closing():
+            raise ServerDisconnected("the server closed the connection")
+        self.busy = True
+        self._reset(head, streaming)
+
+    def _reset(self, head: bool, streaming: bool) -> None:
+        self.head = head
+        self.streaming = streaming
+        self.received = False  # any byte of the answer
+        self.status = 0
+        self.raw_headers: RawHeaders = []
+        self.chunks: list[bytes] = []
+        self.buffered = 0
+        self.headers_done = False
+        self.interim = False
+        self.complete = False
+        self.keep_alive = False
+        self.framed = True  # False: the body ends when the server closes the connection
+        self.decoder: _Inflater | None = None
+        self.error: BaseException | None = None
+        self.body_unsent = False
+
+    # ------------------------------------------------------------ asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.pool.conns.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        if not self.busy or self.complete:
+            # bytes nobody asked for: whatever state the server is in, this connection cannot be trusted
+            self.reusable = False
+            if not self.busy:
+                self.abort()
+            return
+        self.received = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            self._fail(exc.__context__ if isinstance(exc.__context__, Exception) else exc)
+        except httptools.HttpParserUpgrade:
+            self._fail(httptools.HttpParserError("the server switched protocols (101)"))
+        except httptools.HttpParserError as exc:
+            self._fail(exc)
+
+    def eof_received(self) -> bool | None:
+        return None  # close the transport; connection_lost settles the exchange
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.reusable = False
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        self.pool.conns.discard(self)
+        if not self.busy:
+            self.pool.forget(self)
+        elif not self.complete and self.error is None:
+            if exc is None and self.headers_done and not self.framed:
+                try:
+                    self._finish()  # a body without length ends where the connection does
+                except zlib.error as bad:  # a compressed body cut short
+                    self.error = bad
+            elif exc is not None:
+                self.error = exc
+            else:
+                self.error = ServerDisconnected(
+                    "the server closed the connection before the response was complete"
+                    if self.received
+                    else "the server closed the connection without answering"
+                )
+        self._wake()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._wake()
+
+    # ------------------------------------------------------------ httptools callbacks
+
+    def on_message_begin(self) -> None:
+        if self.complete:  # a second answer to one request: stop parsing (data_received drops the connection)
+            self.reusable = False
+            raise httptools.HttpParserError("more than one response to one request")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.raw_headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            self.interim = True  # 100 Continue and friends: the real answer follows
+            self.raw_headers = []
+            return
+        self.status = status
+        framed = status == 204 or status == 304 or self.head
+        for name, value in self.raw_headers:
+            size = len(name)
+            if size == 14 or size == 16 or size == 17:
+                low = name.lower()
+                if low == b"content-length":
+                    framed = True
+                elif low == b"transfer-encoding":
+                    framed = framed or b"chunked" in value.lower()
+                elif low == b"content-encoding":
+                    encoding = value.strip().lower()
+                    if encoding in (b"gzip", b"x-gzip", b"deflate"):
+                        self.decoder = _Inflater(encoding)
+        self.framed = framed
+        self.headers_done = True
+        if self.head:
+            # httptools cannot be told the request was HEAD, so the parser would wait for a body
+            self.reusable = False
+            self._finish()
+        elif self.streaming:
+            self._wake()
+
+    def on_body(self, body: bytes) -> None:
+        if self.decoder is not None:
+            body = self.decoder.decompress(body)
+            if not body:
+                return
+        self.chunks.append(body)
+        if self.streaming:
+            self.buffered += len(body)
+            if self.buffered > READ_HIGH_WATER and not self.read_paused and self.transport is not None:
+                self.read_paused = True
+                self.transport.pause_reading()
+            self._wake()
+
+    def on_message_complete(self) -> None:
+        if self.interim:
+            self.interim = False
+            return
+        if not self.complete:
+            self.keep_alive = self.parser.should_keep_alive()
+            self._finish()
+
+    # ------------------------------------------------------------ the exchange
+
+    def _finish(self) -> None:
+        if self.decoder is not None:
+            tail = self.decoder.flush()
+            if tail:
+                self.chunks.append(tail)
+        self.complete = True
+        self._wake()
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.complete:  # junk after a complete answer only makes the connection unusable
+            self.reusable = False
+            return
+        if self.error is None:
+            self.error = exc
+        self.abort()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # A timer per wait would cost more than the rest of a small exchange: the connection keeps one
+    # timer, which only moves earlier. When it fires it checks the current wait's deadline and, if that
+    # is later, sets itself again, so back-to-back requests with one timeout share a timer.
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        deadline = self.deadline
+        if deadline is None or self.waiter is None or self.error is not None:
+            return  # nobody waits (or was woken already): the next wait sets a timer again
+        if self.loop.time() < deadline:
+            self.timer = self.loop.call_at(deadline, self._on_timer)
+            return
+        self.error = TimeoutError()
+        self.abort()
+        self._wake()
+
+    async def wait(self, deadline: float | None) -> None:
+        """Wait for the next event; raise the exchange's error if there is one (the connection is gone)."""
+        if self.error is None:
+            waiter = self.waiter = self.loop.create_future()
+            self.deadline = deadline
+            if deadline is not None:
+                timer = self.timer
+                if timer is None or timer.when() > deadline:
+                    if timer is not None:
+                        timer.cancel()
+                    self.timer = self.loop.call_at(deadline, self._on_timer)
+            try:
+                await waiter
+            except BaseException:  # cancelled: where the exchange stopped is unknown, so nothing reuses it
+                self.abort()
+                raise
+        if self.error is not None:
+            raise self.error
+
+    async def write_large(self, head: bytes, body: bytes, deadline: float | None) -> None:
+        """Write a large body slice by slice, waiting whenever the transport asks to pause."""
+        transport = self.transport
+        assert transport is not None
+        transport.write(head)
+        view = memoryview(body)
+        for at in range(0, len(body), WRITE_SLICE):
+            while self.write_paused and not self.headers_done:
+                await self.wait(deadline)
+            if self.headers_done or self.closed:
+                # answered before the whole body went out (413, or a server that does not read it)
+                self.body_unsent = True
+                return
+            transport.write(view[at : at + WRITE_SLICE])
+
+    def take(self) -> bytes:
+        """The body bytes buffered so far (a stream's reader resumes the socket if it was paused)."""
+        chunks = self.chunks
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self.buffered = 0
+        if self.read_paused:
+            self.read_paused = False
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.resume_reading()
+        return data
+
+    def abort(self) -> None:
+        self.reusable = False
+        if self.transport is not None and not self.closed:
+            self.transport.abort()
+
+    def close(self) -> None:
+        self.reusable = False
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+
+
+# ---------------------------------------------------------------- the pool
+
+
+class Pool:
+    """Idle connections of one event loop, per origin, reused last-in first-out."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.idle: dict[Origin, list[Connection]] = {}
+        self.conns: set[Connection] = set()  # every open connection, idle or busy (closed at shutdown)
+        self.closed = False
+        self._dns: dict[tuple[str, int], tuple[float, list[tuple[int, int, int, tuple[object, ...]]]]] = {}
+        self._sweeper: asyncio.TimerHandle | None = None
+
+    def checkout(self, origin: Origin) -> Connection | None:
+        idle = self.idle.get(origin)
+        if not idle:
+            return None
+        now = self.loop.time()
+        while idle:
+            conn = idle.pop()
+            if conn.closed or conn.transport is None or conn.transport.is_closing():
+                continue
+            if now - conn.idle_since > IDLE_TTL:
+                conn.close()
+                continue
+            return conn
+        return None
+
+    def checkin(self, conn: Connection) -> None:
+        """Keep ``conn`` for reuse if its answer ended cleanly and the server keeps it open; else close it."""
+        conn.busy = False
+        transport = conn.transport
+        if (
+            self.closed
+            or not (conn.reusable and conn.keep_alive and conn.complete)
+            or conn.body_unsent
+            or transport is None
+            or transport.is_closing()
+            or transport.get_write_buffer_size()
+        ):
+            conn.close()
+            return
+        if conn.read_paused:
+            conn.read_paused = False
+            transport.resume_reading()
+        conn.idle_since = now = self.loop.time()
+        idle = self.idle.get(conn.origin)
+        if idle is None:
+            idle = self.idle[conn.origin] = []
+        elif len(idle) >= MAX_IDLE:
+            idle.pop(0).close()
+        idle.append(conn)
+        if self._sweeper is None:
+            self._sweeper = self.loop.call_at(now + IDLE_TTL, self._sweep)
+
+    def forget(self, conn: Connection) -> None:
+        """An idle connection closed by the server."""
+        idle = self.idle.get(conn.origin)
+        if idle and conn in idle:
+            idle.remove(conn)
+
+    def _sweep(self) -> None:
+        self._sweeper = None
+        limit = self.loop.time() - IDLE_TTL
+        oldest: float | None = None
+        for origin, idle in list(self.idle.items()):
+            expired = 0
+            while expired < len(idle) and idle[expired].idle_since <= limit:
+                expired += 1
+            for conn in idle[:expired]:
+                conn.close()
+            del idle[:expired]
+            if not idle:
+                del self.idle[origin]
+            elif oldest is None or idle[0].idle_since < oldest:
+                oldest = idle[0].idle_since
+        if oldest is not None and not self.closed:
+            self._sweeper = self.loop.call_at(oldest + IDLE_TTL, self._sweep)
+
+    async def connect(self, origin: Origin, deadline: float | None) -> Connection:
+        async with asyncio.timeout_at(deadline):
+            return await self._connect(origin)
+
+    async def _connect(self, origin: Origin) -> Connection:
+        scheme, host, port = origin
+        context = tls_context() if scheme == "https" else None
+        error: OSError | None = None
+        for family, kind, proto, address in await self._resolve(host, port):
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.setblocking(False)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                await self.loop.sock_connect(sock, address)
+                return await self._start_connection(sock, origin, context)
+            except OSError as exc:
+                sock.close()
+                error = exc
+                if isinstance(exc, ssl.SSLError):
+                    break  # the next address would be the same server's certificate
+            except BaseException:
+                sock.close()
+                raise
+        self._dns.pop((host, port), None)  # maybe stale: resolve again next time
+        assert error is not None
+        raise error
+
+    async def _start_connection(
+        self, sock: socket.socket, origin: Origin, context: ssl.SSLContext | None
+    ) -> Connection:
+        conn = Connection(self, origin)
+        hostname = origin[1] if context is not None else None
+        await self.loop.create_connection(lambda: conn, sock=sock, ssl=context, server_hostname=hostname)
+        return conn
+
+    async def _resolve(self, host: str, port: int) -> list[tuple[int, int, int, tuple[object, ...]]]:
+        now = self.loop.time()
+        hit = self._dns.get((host, port))
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        infos = await self.loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+        if not infos:
+            raise socket.gaierror(f"no address for {host}")
+        addresses = [(int(family), int(kind), proto, tuple(address)) for family, kind, proto, _, address in infos]
+        self._dns[(host, port)] = (now + DNS_TTL, addresses)
+        return addresses
+
+    async def close(self) -> None:
+        """Abort every connection, idle or busy (a busy one's caller gets a connection error)."""
+        self.closed = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        self.idle.clear()
+        conns = list(self.conns)
+        for conn in conns:
+            conn.abort()
+            if conn.timer is not None:
+                conn.timer.cancel()
+                conn.timer = None
+        if conns:
+            await asyncio.sleep(0)  # let the transports close their sockets before the loop goes away
+
+
+# ---------------------------------------------------------------- one request
+
+
+async def exchange(
+    pool: Pool, url: str, method: str, headers: dict[str, str], body: bytes, timeout: float | None, *, stream: bool
+) -> Connection:
+    """Send a request and wait for the whole answer, or (``stream``) for its status and headers.
+
+    ``timeout`` bounds everything up to that point. A pooled connection that turns out to be closed
+    by the server before any byte of the answer arrived is replaced by a fresh one, once.
+    """
+    target = parse_url(url)
+    loop = pool.loop
+    deadline = None if timeout is None else loop.time() + timeout
+    head = request_head(method, target, headers, len(body))
+    conn = pool.checkout(target.origin)
+    reused = conn is not None
+    while True:
+        if conn is None:
+            conn = await pool.connect(target.origin, deadline)
+        try:
+            conn.start(method == "HEAD", stream)
+            if len(body) <= WRITE_SLICE:
+                assert conn.transport is not None
+                conn.transport.write(head + body if body else head)
+            else:
+                await conn.write_large(head, body, deadline)
+            if stream:
+                while not conn.headers_done:
+                    await conn.wait(deadline)
+            else:
+                while not conn.complete:
+                    await conn.wait(deadline)
+            return conn
+        except (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
+            conn.busy = False
+            conn.abort()
+            if not reused or conn.received:
+                raise
+            # the server closed an idle connection as we picked it: it never saw this request
+            reused = False
+            conn = None
+        except BaseException:
+            conn.busy = False
+            conn.abort()
+            raise
