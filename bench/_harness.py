@@ -157,16 +157,13 @@ class Gateway:
         return str(body["key"])
 
     def worker_pids(self) -> list[int]:
-        """The processes serving requests: the workers uvicorn's supervisor spawned, or the gateway itself."""
+        """The processes serving requests: the workers `llmswitch serve --workers N` forked, or the gateway itself."""
         try:
             kids = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
         except OSError:
             kids = []
-        workers = []
-        for k in kids:  # the supervisor's other child is multiprocessing's resource tracker
-            with contextlib.suppress(OSError):
-                if b"spawn_main" in Path(f"/proc/{k}/cmdline").read_bytes():
-                    workers.append(int(k))
+        # several workers are forked children of the serving process; one worker is that process
+        workers = [int(k) for k in kids]
         return workers or [self.pid]
 
 

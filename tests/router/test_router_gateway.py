@@ -15,9 +15,9 @@ from typing import Any
 
 import openai
 import pytest
-import uvicorn
 
 from llmswitch.config import parse_config
+from llmswitch.server.h1serve import Server
 from llmswitch.server.serve import build_gateway
 from llmswitch.testing import FakeUpstream, Reply
 
@@ -54,9 +54,7 @@ class Served:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        self.server = uvicorn.Server(
-            uvicorn.Config(self.gateway, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        )
+        self.server = Server(self.gateway, host="127.0.0.1", port=self.port)
         self.thread = threading.Thread(target=self.server.run, name="router-gateway", daemon=True)
 
     def __enter__(self) -> Served:

@@ -1,6 +1,6 @@
-"""The gateway under test: served by uvicorn on loopback, and the config that points it at a fake upstream.
+"""The gateway under test: served by our HTTP server on loopback, and the config that points it at a fake upstream.
 
-The gateway runs in a background thread (``uvicorn.Server`` with the lifespan on), built from LiteLLM-format
+The gateway runs in a background thread (``llmswitch.server.h1serve.Server``, lifespan on), built from LiteLLM-format
 config text whose model groups reach the fake upstream in each provider's own dialect:
 
     m-openai     openai/gpt-4o-mini                   key sk-up-openai     (Authorization: Bearer)
@@ -22,10 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import uvicorn
-
 from llmswitch.config import GatewayConfig, parse_config
 from llmswitch.server.app import Gateway
+from llmswitch.server.h1serve import Server
 from llmswitch.server.serve import build_gateway
 from llmswitch.testing import FakeUpstream
 
@@ -80,8 +79,7 @@ class Response:
 
 
 class ServedGateway:
-    """A gateway built from LiteLLM config text (or a loaded config), served by uvicorn on a free loopback port
-    in a thread."""
+    """A gateway built from LiteLLM config text (or a loaded config), served on a free loopback port in a thread."""
 
     def __init__(self, config: str | GatewayConfig) -> None:
         if isinstance(config, str):
@@ -93,9 +91,7 @@ class ServedGateway:
         self.gateway: Gateway = build_gateway(config)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(
-            uvicorn.Config(self.gateway, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        )
+        self.server = Server(self.gateway, host="127.0.0.1", port=self.port)
         self._thread = threading.Thread(target=self.server.run, name="gateway-under-test", daemon=True)
 
     def __enter__(self) -> ServedGateway:

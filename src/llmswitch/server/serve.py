@@ -1,9 +1,14 @@
-"""Running the gateway: build it from a config, serve it with uvicorn, one or several workers.
+"""Running the gateway: build it from a config, serve it with our HTTP/1.1 server, one or several workers.
 
-``llmswitch serve`` calls :func:`run`. Several workers are separate processes sharing the listening
-socket (uvicorn's supervisor), each building its gateway from the same config file, named to them
-through the environment. SIGTERM stops accepting, lets in-flight requests and streams finish for a
-grace period, then exits.
+``llmswitch serve`` calls :func:`run`, which binds the listening socket and then serves it with
+:class:`llmswitch.server.h1serve.Server` (uvloop + httptools; see ``h1.py``): in this process for one
+worker, or in N forked worker processes sharing the socket, each building its gateway from the same
+config file (named to them through the environment) while this process supervises them: it forwards
+SIGTERM/SIGINT, restarts a worker that dies, and gives up when workers keep failing to start.
+SIGTERM stops accepting, lets in-flight requests and streams finish for a grace period, then exits 0.
+
+The gateway is an ordinary ASGI application, so any ASGI server can run it as well, e.g.
+``uvicorn --factory llmswitch.server.serve:create_app``.
 """
 
 from __future__ import annotations
@@ -11,11 +16,14 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from typing import Any
+import socket
+import sys
+import time
+from typing import TYPE_CHECKING, Any
 
-from llmswitch.router.router import Router
-from llmswitch.server.accounting import Accounting, spend_loader_for
-from llmswitch.server.app import DEFAULT_MAX_BODY, Gateway
+if TYPE_CHECKING:
+    from llmswitch.server.accounting import Accounting
+    from llmswitch.server.app import Gateway
 
 log = logging.getLogger("llmswitch.server")
 
@@ -25,6 +33,11 @@ ENV_DEMO = "LLMSWITCH_DEMO_UPSTREAM"
 
 def build_gateway(cfg: Any) -> Gateway:
     """A gateway for a loaded :class:`llmswitch.config.GatewayConfig`."""
+    # imported here, not at the top: `serve --workers N` forks before any of this is imported, so each
+    # worker gets its own module state (app.py's per-process request-id prefix above all)
+    from llmswitch.router.router import Router
+    from llmswitch.server.app import DEFAULT_MAX_BODY, Gateway
+
     rs = cfg.router
     srv = cfg.server
     # every router setting of the config (strategy, retries, breaker, fallbacks, aliases...) goes in as is
@@ -56,6 +69,7 @@ def build_gateway(cfg: Any) -> Gateway:
 def _accounting(cfg: Any, store: Any) -> Accounting:
     """Limits (memory, or Redis when the config or REDIS_URL names one) and the spend journal."""
     from llmswitch.limits import open_limiter
+    from llmswitch.server.accounting import Accounting, spend_loader_for
 
     rs = cfg.router
     limiter = None
@@ -91,7 +105,8 @@ def _journal_dir(cfg: Any) -> str:
 
 
 def create_app() -> Gateway:
-    """The uvicorn factory: the config path comes from ``LLMSWITCH_CONFIG`` (or none: the environment)."""
+    """The gateway of this process (an ASGI app factory): the config path comes from ``LLMSWITCH_CONFIG``
+    (or none: the environment)."""
     from llmswitch import config as cfgmod
     from llmswitch.server.accesslog import configure_logging
 
@@ -126,40 +141,31 @@ def run(
     log_level: str = "info",
     graceful_seconds: float = 30.0,
 ) -> None:
-    import uvicorn
-
+    """Serve the gateway on ``host:port`` until SIGTERM/SIGINT; ``workers`` processes when more than one."""
     if config_path:
         os.environ[ENV_CONFIG] = os.path.abspath(config_path)
     os.environ["LLMSWITCH_LOG_LEVEL"] = log_level
-    os.environ["LLMSWITCH_WORKER_COUNT"] = str(workers)
+    _log_to_stderr(log_level)
     fake = None
     if demo:
         from llmswitch.testing import FakeUpstream
 
-        fake = FakeUpstream()
+        fake = FakeUpstream()  # a thread: so one worker, in this process (nothing forks after it)
         fake.__enter__()
         os.environ[ENV_DEMO] = fake.url
         workers = 1
-    # uvicorn drains in-flight requests on SIGTERM, then re-raises the signal with the handler that
-    # was in place before it started: make that one a clean exit, so a drained gateway exits 0
-    signal.signal(signal.SIGTERM, _exit_cleanly)
+    workers = max(1, workers)
+    os.environ["LLMSWITCH_WORKER_COUNT"] = str(workers)
     try:
-        uvicorn.run(
-            "llmswitch.server.serve:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers if workers > 1 else None,
-            loop=_best_loop(),
-            http=_best_http(),
-            lifespan="on",
-            access_log=False,
-            log_level="warning",
-            timeout_graceful_shutdown=int(graceful_seconds),
-            proxy_headers=False,
-            server_header=False,
-            date_header=False,
-        )
+        sock = listen(host, port)
+        with sock:
+            log.info("llmswitch serving on http://%s:%d (%d worker%s)", host, port, workers, "s" * (workers > 1))
+            if workers == 1:
+                # a SIGTERM before the server has its own handler (while the gateway starts) is a clean exit too
+                signal.signal(signal.SIGTERM, _exit_cleanly)
+                _serve(sock, graceful_seconds)
+            else:
+                Supervisor(sock, workers, graceful_seconds).run()
     finally:
         if fake is not None:
             fake.__exit__(None, None, None)
@@ -169,17 +175,178 @@ def _exit_cleanly(signum: int, frame: Any) -> None:
     raise SystemExit(0)
 
 
-def _best_loop() -> str:
+def listen(host: str, port: int, backlog: int = 2048) -> socket.socket:
+    """The listening socket (SO_REUSEADDR); a clear error and exit 1 when the address is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        import uvloop  # noqa: F401
-    except ImportError:
-        return "asyncio"
-    return "uvloop"
+        return socket.create_server((host, port), family=family, backlog=backlog)
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", host, port, exc)
+        raise SystemExit(1) from exc
 
 
-def _best_http() -> str:
+def _serve(sock: socket.socket, graceful_seconds: float) -> None:
+    from llmswitch.server.h1serve import Server
+
     try:
-        import httptools  # noqa: F401
-    except ImportError:
-        return "h11"
-    return "httptools"
+        Server(create_app(), sock=sock, graceful_timeout=graceful_seconds).run()
+    finally:
+        _flush_logs()
+
+
+def _flush_logs() -> None:
+    """Write out what the logging thread still holds (a failed startup never reaches the gateway's
+    shutdown, which does it otherwise): the process is about to exit and the thread is a daemon."""
+    from llmswitch.server import accesslog
+
+    listener = getattr(accesslog, "_listener", None)
+    if listener is not None and getattr(listener, "_thread", None) is not None:
+        listener.stop()
+
+
+def _log_to_stderr(level: str) -> None:
+    """JSON lines on stderr, written at once (no thread: this process may fork); create_app() replaces it
+    with the gateway's own logging in each process that serves."""
+    from llmswitch.server.accesslog import _JSONLines
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JSONLines())
+    root = logging.getLogger("llmswitch")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False
+
+
+class Supervisor:
+    """Runs ``count`` forked workers on one listening socket: forwards SIGTERM/SIGINT to them, replaces one
+    that dies, and stops (exit 1) when workers keep dying as they start (``FAST_FAILURES`` in a row, each
+    within ``FAST_SECONDS`` of its start or failing its startup)."""
+
+    FAST_SECONDS = 1.0
+    FAST_FAILURES = 3
+
+    def __init__(self, sock: socket.socket, count: int, graceful_seconds: float) -> None:
+        self.sock = sock
+        self.count = count
+        self.graceful_seconds = graceful_seconds
+        self.children: dict[int, float] = {}  # pid -> when it started
+        self.stopping = False
+        self._pid = os.getpid()
+
+    def run(self) -> None:
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            for _ in range(self.count):
+                if not self.stopping:
+                    self._spawn()
+            code = self._watch()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if code:
+            raise SystemExit(code)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self.stopping = True
+        self._tell_children(signum)
+
+    def _tell_children(self, signum: int) -> None:
+        for pid in list(self.children):
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def _watch(self) -> int:
+        fast_failures = 0
+        deadline: float | None = None
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                if self.stopping:
+                    if deadline is None:
+                        deadline = time.monotonic() + self.graceful_seconds + 5
+                    elif time.monotonic() > deadline:
+                        log.error("workers did not stop in time: killing %s", sorted(self.children))
+                        self._tell_children(signal.SIGKILL)
+                        deadline = float("inf")
+                time.sleep(0.05)
+                continue
+            began = self.children.pop(pid, None)
+            if began is None or self.stopping:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            if code == STARTUP_FAILED or time.monotonic() - began < self.FAST_SECONDS:
+                fast_failures += 1
+            else:
+                fast_failures = 0
+            if fast_failures >= self.FAST_FAILURES:
+                log.error("workers keep failing as they start (the last, %d, exited with %d): stopping", pid, code)
+                self.stopping = True
+                self._tell_children(signal.SIGTERM)
+                self._wait_all(self.graceful_seconds + 5)
+                return 1
+            log.warning("worker %d exited with %d: starting another", pid, code)
+            self._spawn()
+        return 0
+
+    def _wait_all(self, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        while self.children and time.monotonic() < end:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid:
+                self.children.pop(pid, None)
+            else:
+                time.sleep(0.05)
+        self._tell_children(signal.SIGKILL)
+
+    def _spawn(self) -> None:
+        pid = os.fork()
+        if pid:
+            self.children[pid] = time.monotonic()
+            return
+        code = 1
+        try:
+            code = self._worker()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+        except BaseException:
+            log.exception("worker %d failed", os.getpid())
+        finally:
+            logging.shutdown()
+            os._exit(code)
+
+    def _worker(self) -> int:
+        """In the forked child: serve the inherited socket, SIGTERM/SIGINT handled by the server (until it
+        has installed its handlers, either ends the worker at once)."""
+        self.children = {}
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        _die_with_parent(self._pid)
+        app_module = sys.modules.get("llmswitch.server.app")
+        if app_module is not None:  # imported before the fork after all: each worker needs its own id prefix
+            setattr(app_module, "_ID_PREFIX", os.urandom(6).hex())  # noqa: B010
+        _serve(self.sock, self.graceful_seconds)
+        return 0
+
+
+STARTUP_FAILED = 3  # h1serve.STARTUP_FAILED, without importing the server before forking
+
+
+def _die_with_parent(parent: int) -> None:
+    """SIGTERM this worker when the supervisor dies (even by SIGKILL), so no orphan keeps the port."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # it died before prctl
+        os.kill(os.getpid(), signal.SIGTERM)
