@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llmswitch import ir
-from llmswitch.cost import Price, cost_decimal, load_table
+from llmswitch.cost import Price, cost_decimal, cost_of, load_table
 
 PRICES = [p for _, p in sorted(load_table().models.items()) if p.mode == "chat"]
 prices = st.sampled_from(PRICES)
@@ -97,3 +97,34 @@ def test_a_fully_cached_prompt_pays_only_the_cache_rate(price: Price, n: int) ->
 def test_batch_never_costs_more(price: Price, u: ir.Usage) -> None:
     assert cost_decimal(u, price, batch=True) <= cost_decimal(u, price)
     assert cost_decimal(u, price) >= Decimal(0)
+
+
+ALL_PRICES = [p for _, p in sorted(load_table().models.items())]
+
+
+@given(
+    st.sampled_from(ALL_PRICES),
+    st.integers(-5, 10**15),
+    st.integers(-5, 10**15),
+    st.sampled_from([(0, 0, 0), (1, 0, 0), (0, 2, 0), (0, 0, 3)]),
+    st.booleans(),
+)
+def test_cost_of_is_the_exact_sum_as_a_float_on_every_path(
+    price: Price, inp: int, out: int, extra: tuple[int, int, int], batch: bool
+) -> None:
+    # cost_of takes a shortcut for plain input and output tokens: the same float as the full sum
+    read, write, reasoning = extra
+    usage = ir.Usage(
+        input_tokens=inp,
+        output_tokens=out,
+        cache_read_tokens=read,
+        cache_write_tokens=write,
+        reasoning_tokens=reasoning,
+    )
+    assert cost_of(usage, price, batch=batch) == float(cost_decimal(usage, price, batch=batch))
+
+
+@given(st.sampled_from(ALL_PRICES), st.integers(0, 10**7), st.booleans())
+def test_rates_are_the_same_however_often_they_are_asked_for(price: Price, inp: int, batch: bool) -> None:
+    fresh = dataclasses.replace(price)  # nothing remembered yet
+    assert price.rates(inp, batch=batch) == fresh.rates(inp, batch=batch) == fresh.rates(inp, batch=batch)

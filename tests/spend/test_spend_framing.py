@@ -9,9 +9,11 @@ import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from msgspec import structs
 
 from llmswitch.spend import SpendRecord
-from llmswitch.spend.framing import MAX_METADATA_BYTES, decode_line, encode_line
+from llmswitch.spend.framing import MAX_METADATA_BYTES, SpendLine, decode_line, encode_line, encode_spend_line
+from llmswitch.store.records import SPEND_FIELDS
 
 _text = st.text(max_size=20)
 _optional_text = st.none() | _text
@@ -120,3 +122,26 @@ def test_times_are_utc_whatever_the_caller_passed() -> None:
     naive = SpendRecord(request_id="r1", time=datetime(2025, 6, 1, 12, 0))
     assert naive.time == datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
     assert b'"time":"2025-06-01T12:00:00Z"' in encode_line(naive)
+
+
+# ---------------------------------------------------------------- the gateway's own records (SpendLine)
+
+
+def test_a_spend_line_has_the_records_fields_in_its_order() -> None:
+    # the gateway builds SpendLines positionally: a field added to SpendRecord must be added here too
+    assert SpendLine.__struct_fields__ == SPEND_FIELDS
+    assert all(f.default is msgspec.NODEFAULT for f in structs.fields(SpendLine))
+
+
+@given(records)
+def test_a_spend_line_encodes_to_the_records_own_line(rec: SpendRecord) -> None:
+    assert encode_spend_line(SpendLine(*structs.astuple(rec))) == encode_line(rec)
+
+
+def test_a_spend_lines_big_metadata_is_replaced_by_a_note_of_its_size() -> None:
+    big = {"client_request_id": "x" * (MAX_METADATA_BYTES + 100)}
+    rec = SpendRecord(request_id="r1", cost=0.5, metadata=big)
+    line = encode_spend_line(SpendLine(*structs.astuple(rec)))
+    assert line == encode_line(rec)
+    got = decode_line(line[:-1])
+    assert got is not None and got.metadata == {"truncated_bytes": len(msgspec.json.encode(big))}

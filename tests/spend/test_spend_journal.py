@@ -219,6 +219,43 @@ def test_a_closed_journal_refuses_appends(journal_dir: Path) -> None:
     asyncio.run(main())
 
 
+def test_an_encoded_line_is_written_at_once_where_the_fsync_mode_allows(journal_dir: Path) -> None:
+    async def main() -> None:
+        async with Journal(journal_dir / "os", fsync="os") as journal:
+            # mode "os": written (into the page cache) before append_nowait returns, no await needed
+            assert journal.append_nowait(encode_line(record("r1")))
+            assert ids((await read_all(journal))[0]) == ["r1"]
+            assert journal.stats.appends == 1
+        async with Journal(journal_dir / "always", fsync="always") as journal:
+            # mode "always" needs a sync, awaited: nothing is written, the caller awaits append_encoded
+            assert not journal.append_nowait(encode_line(record("r1")))
+            assert journal.stats.appends == 0
+            await journal.append_encoded(encode_line(record("r2")))
+            assert ids((await read_all(journal))[0]) == ["r2"]
+        with pytest.raises(JournalError, match="not open"):
+            journal.append_nowait(encode_line(record("late")))
+
+    asyncio.run(main())
+
+
+def test_an_inline_write_never_overtakes_a_commit_in_flight(journal_dir: Path) -> None:
+    async def main() -> None:
+        async with Journal(journal_dir, fsync="os") as journal:
+            # a batch queued behind a commit in the writer thread: a line written inline now would
+            # land before lines appended earlier
+            journal._flusher = asyncio.get_running_loop().create_future()  # type: ignore[assignment]
+            queued = asyncio.create_task(journal.append(record("first")))
+            await asyncio.sleep(0)
+            assert not journal.append_nowait(encode_line(record("second")))
+            journal._flusher.set_result(None)  # type: ignore[union-attr]
+            journal._flusher = None
+            await journal.append_encoded(encode_line(record("second")))
+            await queued
+            assert ids((await read_all(journal))[0]) == ["first", "second"]
+
+    asyncio.run(main())
+
+
 def test_appends_waiting_when_close_starts_are_written(journal_dir: Path) -> None:
     async def main() -> None:
         journal = Journal(journal_dir)

@@ -113,6 +113,56 @@ def test_new_spend_reaches_key_refreshers(store_url: str) -> None:
     run(store_url, body)
 
 
+def test_empty_strings_zeros_and_missing_values_stay_apart(store_url: str) -> None:
+    # the SQLite store binds a missing value as a stand-in that SQL turns into NULL: an empty string,
+    # a zero or false must not be taken for one
+    empty = SpendRecord(
+        request_id="empty",
+        time=datetime(2025, 6, 1, 12, 0, tzinfo=UTC),  # no fraction of a second
+        key_hash="",
+        key_alias="",
+        user_id="",
+        team_id="",
+        model_group="",
+        deployment_id="",
+        provider="",
+        model="",
+        cost=0.0,
+        latency_ms=0.0,
+        ttft_ms=0.0,
+        error_class="",
+    )
+    missing = SpendRecord(request_id="missing", time=datetime(2025, 6, 1, 11, 0, tzinfo=UTC))
+
+    async def body(store: Store) -> None:
+        assert await store.insert_spend_logs([empty, missing]) == 2
+        assert await store.list_spend_logs() == [empty, missing]
+
+    run(store_url, body)
+
+
+def test_records_read_from_the_journal_are_not_checked_twice(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmswitch.store import records
+
+    checked: list[str] = []
+    original = records.validate_spend_record
+
+    def counting(rec: SpendRecord) -> SpendRecord:
+        checked.append(rec.request_id)
+        return original(rec)
+
+    monkeypatch.setattr(records, "validate_spend_record", counting)
+
+    async def body(store: Store) -> None:
+        key = await new_key(store)
+        assert await store.insert_spend_logs(records.CheckedSpendRecords([record("j1", key), record("j2", key)])) == 2
+        assert checked == []  # the journal's reader decoded (and so checked) them
+        assert await store.insert_spend_logs([record("p1", key)]) == 1
+        assert checked == ["p1"]  # anyone else's are checked
+
+    run(store_url, body)
+
+
 def test_a_wrongly_typed_record_is_refused_before_anything_is_written(store_url: str) -> None:
     async def body(store: Store) -> None:
         key = await new_key(store)

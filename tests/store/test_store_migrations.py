@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -15,7 +16,8 @@ import pytest
 from llmswitch.errors import ConfigError
 from llmswitch.store import Store, StoreConnectionError, StoreError, StoreMigrationError, open_store
 from llmswitch.store.migrations import POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS, pending
-from llmswitch.store.records import KeyRecord
+from llmswitch.store.records import KeyRecord, SpendRecord
+from llmswitch.store.urls import sqlite_path
 
 LATEST = SQLITE_MIGRATIONS[-1].version
 
@@ -192,3 +194,85 @@ def test_postgres_tables_live_in_the_schema_of_the_url(
         "SELECT DISTINCT table_schema FROM information_schema.tables WHERE table_name = 'llmswitch_keys'",
     )
     assert (schema,) in rows and ("public",) not in rows
+
+
+# ---------------------------------------------------------------- migration 4: leaner spend-log indexes
+
+
+def _spend_indexes(url: str, raw_rows: Callable[[str, str], list[Any]]) -> dict[str, str]:
+    if url.startswith("sqlite"):
+        query = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'llmswitch_spend_logs'"
+    else:
+        query = (
+            "SELECT indexname, indexdef FROM pg_indexes "
+            "WHERE tablename = 'llmswitch_spend_logs' AND schemaname = current_schema()"
+        )
+    return {name: sql or "" for name, sql in raw_rows(url, query)}
+
+
+def test_spend_logs_keep_only_the_indexes_queries_use(
+    store_url: str, run_store: Callable[..., Any], raw_rows: Callable[[str, str], list[Any]]
+) -> None:
+    async def body(store: Store) -> None:
+        return None
+
+    run_store(store_url, body)
+    indexes = _spend_indexes(store_url, raw_rows)
+    assert "llmswitch_spend_logs_model_group" not in indexes
+    assert {"llmswitch_spend_logs_time", "llmswitch_spend_logs_key_hash"} <= set(indexes)
+    for column in ("user_id", "team_id"):
+        # partial: the many rows without a user or team are in neither index
+        definition = indexes[f"llmswitch_spend_logs_{column}"]
+        assert "WHERE" in definition and f"{column} IS NOT NULL" in definition, definition
+
+
+def test_a_user_or_team_query_reads_its_partial_index(sqlite_url: str, run_store: Callable[..., Any]) -> None:
+    async def body(store: Store) -> None:
+        return None
+
+    run_store(sqlite_url, body)
+    with sqlite3.connect(sqlite_path(sqlite_url)) as conn:
+        for column in ("user_id", "team_id"):
+            plan = " ".join(
+                str(row[-1])
+                for row in conn.execute(
+                    f"EXPLAIN QUERY PLAN SELECT request_id FROM llmswitch_spend_logs WHERE {column} = ? AND time >= ? "
+                    "ORDER BY time DESC",
+                    ("x", "2025-01-01"),
+                )
+            )
+            assert f"llmswitch_spend_logs_{column}" in plan, plan
+
+
+def test_a_version_3_database_with_spend_logs_upgrades_to_4_and_keeps_them(
+    store_url: str, raw_rows: Callable[[str, str], list[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def main() -> None:
+        store = open_store(store_url)
+        await store.open()
+        try:
+            # as an llmswitch that knew versions 1 to 3 left it
+            backend = sys.modules[type(store).__module__]
+            name = "SQLITE_MIGRATIONS" if hasattr(backend, "SQLITE_MIGRATIONS") else "POSTGRES_MIGRATIONS"
+            monkeypatch.setattr(backend, name, getattr(backend, name)[:3])
+            assert await store.migrate() == [1, 2, 3]
+            monkeypatch.undo()
+            key = KeyRecord.for_key("sk-abcdefghijklmnopqrstuvwxyz")
+            await store.create_key(key)
+            rows = [
+                SpendRecord(request_id="r1", key_hash=key.token_hash, user_id="u1", team_id="t1", cost=0.5),
+                SpendRecord(request_id="r2", key_hash=key.token_hash, model_group="m", cost=0.25),
+            ]
+            assert await store.insert_spend_logs(rows) == 2
+            assert await store.migrate() == [4]
+            assert [r.request_id for r in await store.list_spend_logs(user_id="u1")] == ["r1"]
+            assert [r.request_id for r in await store.list_spend_logs(team_id="t1")] == ["r1"]
+            assert sorted(r.request_id for r in await store.list_spend_logs(key_hash=key.token_hash)) == ["r1", "r2"]
+            assert {d.group for d in await store.daily_spend("model")} == {"m", None}
+            assert await store.insert_spend_logs([*rows, SpendRecord(request_id="r3", user_id="u1")]) == 1
+            assert (await store.get_key(key.token_hash)).spend == 0.75  # type: ignore[union-attr]
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+    assert raw_rows(store_url, "SELECT count(*) FROM llmswitch_spend_logs") == [(3,)]

@@ -51,6 +51,20 @@ def cost_of(usage: ir.Usage, price: Price, *, batch: bool = False) -> float:
 
     See the module docstring for how each kind of token is billed.
     """
+    if not (
+        batch
+        or price.tiers
+        or usage.cache_read_tokens
+        or usage.cache_write_tokens
+        or usage.cache_write_5m_tokens
+        or usage.cache_write_1h_tokens
+        or usage.reasoning_tokens
+    ):
+        # plain input and output: the same sum as cost_decimal's without its terms that are zero
+        # (adding an exact zero changes no Decimal's value), so the same float, at a third of the cost
+        rates = price.rates()
+        inp, out = usage.input_tokens, usage.output_tokens
+        return float((inp if inp > 0 else 0) * rates.input + (out if out > 0 else 0) * rates.output)
     return float(cost_decimal(usage, price, batch=batch))
 
 

@@ -16,6 +16,7 @@ input rate (OpenAI), no 1-hour rate means the 5-minute one, no reasoning rate me
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
@@ -99,6 +100,15 @@ class Price:
 
     def rates(self, input_tokens: int = 0, *, batch: bool = False) -> Rates:
         """The rates of a request with ``input_tokens`` of input (normal form), sent through the batch API or not."""
+        if not batch and not self.tiers:
+            return self._base_rates  # every request of a model without tiers pays these
+        return self._rates(input_tokens, batch)
+
+    @functools.cached_property
+    def _base_rates(self) -> Rates:
+        return self._rates(0, False)
+
+    def _rates(self, input_tokens: int, batch: bool) -> Rates:
         tier = self.tier_for(input_tokens)
         t = tier or _BASE
         input_rate = _pick(t.input, self.input)

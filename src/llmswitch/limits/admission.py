@@ -47,7 +47,6 @@ class AdmitRequest:
     def __init__(
         self,
         limits: Sequence[SubjectLimits],
-        *,
         tokens: int,
         cost: float,
         lease_id: str,
@@ -62,7 +61,11 @@ class AdmitRequest:
         self.now_us = now_us
         self.rate_only = rate_only
         self.strict = strict
-        self.ends = [lim.budget_period.end_us(now_us) if lim.budget_period is not None else NEVER for lim in limits]
+        ends = []
+        for lim in limits:
+            period = lim.budget_period
+            ends.append(NEVER if period is None else period.end_us(now_us))
+        self.ends = ends
 
 
 class Unseeded:
@@ -77,11 +80,24 @@ class Unseeded:
 
 def decide(req: AdmitRequest, status: str, raw: Sequence[float], origin: Limiter) -> Reservation | Refusal | Unseeded:
     """The result of an admission from a backend's status and per-subject fields (``WIDTH`` per subject)."""
-    limits = req.limits
     if status == UNSEEDED:
         return Unseeded(
-            tuple(lim.subject for i, lim in enumerate(limits) if lim.max_budget is not None and raw[i * WIDTH + FRESH])
+            tuple(
+                lim.subject for i, lim in enumerate(req.limits) if lim.max_budget is not None and raw[i * WIDTH + FRESH]
+            )
         )
+    if status == OK:
+        # admitted: the decision's numbers are worked out only if someone reads them (headers, tests)
+        return Reservation(None, None, req, origin, raw)
+    outcome = judge(req, raw)
+    if isinstance(outcome, Refusal):
+        return outcome
+    return Reservation(outcome[0], outcome[1], req, origin)
+
+
+def judge(req: AdmitRequest, raw: Sequence[float]) -> Refusal | tuple[Decision, tuple[BudgetState, ...]]:
+    """The refusal the numbers mean, or the decision and budget states of an admission."""
+    limits = req.limits
     req_best = tok_best = -1
     budgets: list[BudgetState] = []
     refused_budget: tuple[int, BudgetState] | None = None
@@ -155,7 +171,7 @@ def decide(req: AdmitRequest, status: str, raw: Sequence[float], origin: Limiter
             window, ref = tokens, LimitRef(limits[tok_best].subject, "tpm_limit")
         assert window is not None
         decision = Decision(True, None, window.limit, window.remaining, window.reset_s, ref, requests, tokens)
-    return Reservation(decision, tuple(budgets) if budgets else (), req, origin)
+    return decision, tuple(budgets) if budgets else ()
 
 
 def _tighter(raw: Sequence[float], at: int, best: int) -> bool:

@@ -121,27 +121,52 @@ class Limiter(ABC):
             result = await limiter.admit([SubjectLimits("key:9f2c", rpm_limit=2)])
             result.decision.requests        # Window(limit=2, remaining=1, reset_s=30.0)
         """
-        _check_tokens(tokens)
-        _check_cost(cost)
-        now = self.now_us()
-        leases = any(lim.max_parallel_requests is not None or lim.max_budget is not None for lim in limits)
-        lease_id = f"{self._lease_prefix}{next(self._lease_seq):x}" if leases else ""
-        req = AdmitRequest(
-            limits,
-            tokens=tokens,
-            cost=float(cost),
-            lease_id=lease_id,
-            now_us=now,
-            strict=self._spend_loader is not None,
-        )
+        req = self._admit_request(limits, tokens, cost)
         result = await self._admit(req)
         if isinstance(result, Unseeded):
-            await self._load(result.subjects, limits, now)
+            await self._load(result.subjects, limits, req.now_us)
             req.strict = False
             result = await self._admit(req)
         if isinstance(result, Unseeded):  # only strict admissions report it
             raise LimiterError(f"budgets of {', '.join(result.subjects)} are missing after seeding")
         return result
+
+    def admit_nowait(
+        self, limits: Sequence[SubjectLimits], *, tokens: int = 0, cost: float = 0.0
+    ) -> Reservation | Refusal | None:
+        """:meth:`admit` answered without waiting, when the backend can (memory); ``None`` when it cannot
+        (it needs the network, or a budget's spend from the store): then ``await admit(...)``.
+
+        Nothing is consumed when it returns ``None``. The asynchronous API costs a coroutine or two
+        per call; a limiter held in memory needs none, and the gateway calls this on every request.
+        """
+        return None
+
+    def settle_nowait(self, reservation: Reservation, actual_cost: float, *, actual_tokens: int | None = None) -> bool:
+        """:meth:`settle` done at once if the backend can (memory): ``True``; else ``False`` and nothing
+        done, so ``await settle(...)``."""
+        return False
+
+    def _admit_request(self, limits: Sequence[SubjectLimits], tokens: int, cost: float) -> AdmitRequest:
+        if type(tokens) is not int or tokens < 0:
+            _check_tokens(tokens)
+        if type(cost) is not float or not 0.0 <= cost < math.inf:
+            _check_cost(cost)
+            cost = float(cost)
+        leases = False
+        for lim in limits:
+            if lim.max_parallel_requests is not None or lim.max_budget is not None:
+                leases = True
+                break
+        return AdmitRequest(
+            limits,
+            tokens,
+            cost,
+            f"{self._lease_prefix}{next(self._lease_seq):x}" if leases else "",
+            int(self._clock() * 1_000_000),
+            False,
+            self._spend_loader is not None,
+        )
 
     async def settle(self, reservation: Reservation, actual_cost: float, *, actual_tokens: int | None = None) -> None:
         """Turn a reservation into spend: free its slots and reserved estimate, add ``actual_cost``.

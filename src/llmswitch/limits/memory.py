@@ -12,10 +12,11 @@ does I/O: a few microseconds per request.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from llmswitch.limits import gcra
 from llmswitch.limits.admission import (
@@ -42,7 +43,8 @@ from llmswitch.limits.admission import (
     Unseeded,
     decide,
 )  # fmt: skip
-from llmswitch.limits.base import DEFAULT_LEASE_TTL_S, Limiter, SeedMode, SpendLoader
+from llmswitch.limits.base import DEFAULT_LEASE_TTL_S, Limiter, SeedMode, SpendLoader, _check_cost, _check_tokens
+from llmswitch.limits.gcra import decay, take
 from llmswitch.limits.periods import NEVER
 from llmswitch.limits.results import BudgetState, Refusal, Reservation
 from llmswitch.limits.spec import SubjectLimits
@@ -120,11 +122,36 @@ class MemoryLimiter(Limiter):
         with self._lock:
             return self._admit_now(req)
 
+    def admit_nowait(
+        self, limits: Sequence[SubjectLimits], *, tokens: int = 0, cost: float = 0.0
+    ) -> Reservation | Refusal | None:
+        req = self._admit_request(limits, tokens, cost)
+        with self._lock:
+            result = self._admit_now(req)
+        # a budget never seen needs its spend from the store first, which admit() awaits
+        return None if isinstance(result, Unseeded) else result
+
+    def settle_nowait(self, reservation: Reservation, actual_cost: float, *, actual_tokens: int | None = None) -> bool:
+        if reservation._origin is not self:
+            return False
+        if type(actual_cost) is not float or not 0.0 <= actual_cost < math.inf:
+            _check_cost(actual_cost)
+            actual_cost = float(actual_cost)
+        if actual_tokens is not None and (type(actual_tokens) is not int or actual_tokens < 0):
+            _check_tokens(actual_tokens)
+        if not reservation._done:
+            reservation._done = True
+            now = int(self._clock() * 1_000_000)
+            with self._lock:
+                self._settle_now(reservation, actual_cost, actual_tokens, now)
+        return True
+
     def _admit_now(self, req: AdmitRequest) -> Reservation | Refusal | Unseeded:
         now, limits, rate_only, tokens = req.now_us, req.limits, req.rate_only, req.tokens
         raw: list[float] = _DEFAULTS * len(limits)
         plans: list[tuple[_Rate | None, int, int, _Budget | None]] = []
         refused = unseeded = False
+        rates, budgets = self._rates, self._budgets
         # first check everything, changing nothing the answer depends on ...
         for i, lim in enumerate(limits):
             at = i * WIDTH
@@ -132,18 +159,16 @@ class MemoryLimiter(Limiter):
             bucket = None
             new_req = new_tok = -1
             if rpm is not None or tpm is not None:
-                bucket = self._rates.get(lim.subject)
+                bucket = rates.get(lim.subject)
                 if rpm is not None:
-                    debt = gcra.decay(bucket.req_debt, bucket.req_at, now, rpm) if bucket else 0
-                    ok, raw[at + REQ_REMAINING], raw[at + REQ_RESET], raw[at + REQ_RETRY], new_req = gcra.take(
-                        debt, rpm, 1
-                    )
+                    debt = decay(bucket.req_debt, bucket.req_at, now, rpm) if bucket is not None else 0
+                    ok, raw[at + REQ_REMAINING], raw[at + REQ_RESET], raw[at + REQ_RETRY], new_req = take(debt, rpm, 1)
                     if not ok:
                         raw[at + REQ_OK] = 0
                         refused = True
                 if tpm is not None:
-                    debt = gcra.decay(bucket.tok_debt, bucket.tok_at, now, tpm) if bucket else 0
-                    ok, raw[at + TOK_REMAINING], raw[at + TOK_RESET], raw[at + TOK_RETRY], new_tok = gcra.take(
+                    debt = decay(bucket.tok_debt, bucket.tok_at, now, tpm) if bucket is not None else 0
+                    ok, raw[at + TOK_REMAINING], raw[at + TOK_RESET], raw[at + TOK_RETRY], new_tok = take(
                         debt, tpm, tokens
                     )
                     if not ok:
@@ -158,24 +183,22 @@ class MemoryLimiter(Limiter):
                         raw[at + PAR_OK] = 0
                         refused = True
                 if lim.max_budget is not None:
-                    budget = self._budgets.get(lim.subject)
+                    budget = budgets.get(lim.subject)
                     if budget is None or not budget.seeded:
                         raw[at + FRESH] = 1
                         if req.strict:
                             unseeded = True
                             raw[at + RESET_AT] = req.ends[i]
                         elif budget is None:
-                            budget = self._budgets[lim.subject] = _Budget(req.ends[i], seeded=True)
+                            budget = budgets[lim.subject] = _Budget(req.ends[i], seeded=True)
                         else:
                             budget.seeded = True  # no store to ask: what is held is the whole truth
                     if budget is not None:
-                        budget.roll(now, req.ends[i])
-                        raw[at + SPENT], raw[at + RESERVED], raw[at + RESET_AT] = (
-                            budget.spent,
-                            budget.reserved,
-                            budget.reset_at,
-                        )
-                        if budget.spent + budget.reserved >= lim.max_budget:
+                        if budget.leases or 0 < budget.reset_at <= now:
+                            budget.roll(now, req.ends[i])
+                        spent, reserved = budget.spent, budget.reserved
+                        raw[at + SPENT], raw[at + RESERVED], raw[at + RESET_AT] = spent, reserved, budget.reset_at
+                        if spent + reserved >= lim.max_budget:
                             raw[at + BUD_OK] = 0
                             refused = True
             plans.append((bucket, new_req, new_tok, budget))
@@ -192,17 +215,15 @@ class MemoryLimiter(Limiter):
                     bucket = self._new_rate(lim.subject, now)
                 # a bucket's time never moves back (a clock stepped back must not refill it twice)
                 if new_req >= 0:
-                    bucket.req_debt, bucket.req_at, bucket.req_limit = (
-                        new_req,
-                        max(now, bucket.req_at),
-                        lim.rpm_limit or 0,
-                    )
+                    bucket.req_debt = new_req
+                    if now > bucket.req_at:
+                        bucket.req_at = now
+                    bucket.req_limit = lim.rpm_limit or 0
                 if new_tok >= 0:
-                    bucket.tok_debt, bucket.tok_at, bucket.tok_limit = (
-                        new_tok,
-                        max(now, bucket.tok_at),
-                        lim.tpm_limit or 0,
-                    )
+                    bucket.tok_debt = new_tok
+                    if now > bucket.tok_at:
+                        bucket.tok_at = now
+                    bucket.tok_limit = lim.tpm_limit or 0
                 bucket.touched = now
             if rate_only:
                 continue
@@ -219,23 +240,30 @@ class MemoryLimiter(Limiter):
         return decide(req, OK, raw, self)
 
     async def _settle(self, res: Reservation, cost: float, tokens: int | None, now_us: int) -> None:
-        req = res._request
         with self._lock:
-            for lim in req.limits:
-                if tokens is not None and lim.tpm_limit is not None and tokens != req.tokens:
-                    self._move_tokens(lim.subject, tokens - req.tokens, now_us, lim.tpm_limit)
-                if lim.max_parallel_requests is not None:
-                    slots = self._slots.get(lim.subject)
-                    if slots is not None:
-                        slots.pop(req.lease_id, None)
-                        if not slots:
-                            del self._slots[lim.subject]
-                if lim.max_budget is not None:
+            self._settle_now(res, cost, tokens, now_us)
+
+    def _settle_now(self, res: Reservation, cost: float, tokens: int | None, now_us: int) -> None:
+        req = res._request
+        for lim in req.limits:
+            if tokens is not None and lim.tpm_limit is not None and tokens != req.tokens:
+                self._move_tokens(lim.subject, tokens - req.tokens, now_us, lim.tpm_limit)
+            if lim.max_parallel_requests is not None:
+                slots = self._slots.get(lim.subject)
+                if slots is not None:
+                    slots.pop(req.lease_id, None)
+                    if not slots:
+                        del self._slots[lim.subject]
+            if lim.max_budget is not None:
+                budget = self._budgets.get(lim.subject)
+                if budget is None or 0 < budget.reset_at <= now_us:
                     budget = self._budget(lim, now_us)
-                    lease = budget.leases.pop(req.lease_id, None)
-                    if lease is not None:
-                        budget.reserved = budget.reserved - lease[0] if budget.leases else 0.0
-                    budget.spent += cost
+                elif budget.leases:
+                    budget.roll(now_us, budget.reset_at)  # the period goes on: only drops expired leases
+                lease = budget.leases.pop(req.lease_id, None)
+                if lease is not None:
+                    budget.reserved = budget.reserved - lease[0] if budget.leases else 0.0
+                budget.spent += cost
 
     async def _settle_tokens(self, subject: str, delta: int, now_us: int) -> None:
         with self._lock:

@@ -13,6 +13,7 @@ microsecond more to build. Treat them as read-only.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, Literal, NamedTuple
@@ -138,19 +139,54 @@ class Reservation:
     Give it back exactly once: ``settle`` with the real cost and tokens when the call is answered,
     ``release`` when it failed. One that is never given back expires after the limiter's lease TTL, so
     a crashed process cannot hold a budget or a slot forever.
+
+    ``decision`` and ``budgets`` are worked out from the backend's numbers when first read: most
+    admissions are settled without anyone looking at them.
     """
 
-    __slots__ = ("_done", "_origin", "_request", "budgets", "decision")
+    __slots__ = ("_budgets", "_decision", "_done", "_origin", "_raw", "_request")
     allowed: ClassVar[Literal[True]] = True
 
     def __init__(
-        self, decision: Decision, budgets: tuple[BudgetState, ...], request: AdmitRequest, origin: Limiter
+        self,
+        decision: Decision | None,
+        budgets: tuple[BudgetState, ...] | None,
+        request: AdmitRequest,
+        origin: Limiter,
+        raw: Sequence[float] | None = None,
     ) -> None:
-        self.decision = decision
-        self.budgets = budgets
+        # either both of decision and budgets, or the raw numbers they are worked out from (see admission.judge)
+        self._decision = decision
+        self._budgets = budgets
+        self._raw = raw
         self._request = request
         self._origin = origin
         self._done = False
+
+    @property
+    def decision(self) -> Decision:
+        """The numbers for the ``x-ratelimit-*`` headers (see :class:`Decision`)."""
+        if self._decision is None:
+            self._judge()
+        assert self._decision is not None
+        return self._decision
+
+    @property
+    def budgets(self) -> tuple[BudgetState, ...]:
+        """The state of every budget the request reserved against, as the admission left them."""
+        if self._budgets is None:
+            self._judge()
+        assert self._budgets is not None
+        return self._budgets
+
+    def _judge(self) -> None:
+        from llmswitch.limits.admission import judge
+
+        assert self._raw is not None
+        outcome = judge(self._request, self._raw)
+        if isinstance(outcome, Refusal):  # a backend reported "ok" for numbers that refuse: a bug
+            raise AssertionError(f"an admitted request's numbers refuse it: {outcome.message}")
+        self._decision, self._budgets = outcome
 
     def __repr__(self) -> str:
         subjects = ", ".join(lim.subject for lim in self._request.limits)

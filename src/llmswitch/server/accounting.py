@@ -16,14 +16,20 @@ import os
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmswitch import ir
+from llmswitch.cost import cost_of, cost_of_embedding, estimate_cost, price_for
 from llmswitch.errors import APIStatusError, RateLimitError
+from llmswitch.limits import BudgetPeriod, SubjectLimits, rate_limit_headers
+from llmswitch.spend.framing import SpendLine, encode_line, encode_spend_line
+from llmswitch.store.records import SpendRecord
 
 if TYPE_CHECKING:
-    from llmswitch.limits import Limiter, Reservation, SubjectLimits
+    from llmswitch.limits import Limiter, Reservation
     from llmswitch.server.auth import Principal
     from llmswitch.server.http import Request
     from llmswitch.spend import Journal, Shipper
@@ -69,7 +75,10 @@ class Accounting:
         self._fsync = fsync
         self.journal: Journal | None = None
         self.shipper: Shipper | None = None
-        self._limits_cache: dict[int, tuple[Any, SubjectLimits]] = {}
+        # per key record (records are immutable, a change is a new one): its limits, built once
+        self._plans: dict[int, _KeyPlan] = {}
+        # per user or team record, likewise
+        self._subject_limits: dict[int, tuple[Any, SubjectLimits]] = {}
         self._group_price: dict[str, Any] = {}
 
     # ---------------------------------------------------------------- lifecycle
@@ -130,41 +139,46 @@ class Accounting:
 
     # ---------------------------------------------------------------- before the call
 
-    def limits_for(self, principal: Principal) -> list[SubjectLimits]:
-        from llmswitch.limits import SubjectLimits
-
+    def limits_for(self, principal: Principal) -> Sequence[SubjectLimits]:
+        """Every limit a request by ``principal`` is admitted against: its key's, its user's, its team's."""
         rec = principal.record
         if rec is None:
-            return []
-        out: list[SubjectLimits] = []
-        # one SubjectLimits per key record version, built once (records are immutable)
-        cached = self._limits_cache.get(id(rec))
-        if cached is None or cached[0] is not rec:
-            if len(self._limits_cache) > 100_000:
-                self._limits_cache.clear()
-            cached = (rec, SubjectLimits.for_key(rec))
-            self._limits_cache[id(rec)] = cached
-        if cached[1].has_limits:
-            out.append(cached[1])
-        if self.subjects is not None:
-            for kind, sid in (("user", rec.user_id), ("team", rec.team_id)):
-                if sid:
-                    sub = self.subjects.get(kind, sid)
-                    if sub is not None:
-                        lim = _subject_limits(kind, sub)
-                        if lim.has_limits:
-                            out.append(lim)
+            return ()
+        plan = self._plans.get(id(rec))
+        if plan is None or plan.record is not rec:
+            plan = self._plan(rec)
+        if not plan.has_subjects or self.subjects is None:
+            return plan.limits
+        out = list(plan.limits)
+        for kind, sid in (("user", plan.user_id), ("team", plan.team_id)):
+            if sid:
+                sub = self.subjects.get(kind, sid)
+                if sub is not None:
+                    cached = self._subject_limits.get(id(sub))
+                    if cached is None or cached[0] is not sub:
+                        if len(self._subject_limits) > 100_000:
+                            self._subject_limits.clear()
+                        cached = (sub, _subject_limits(kind, sub))
+                        self._subject_limits[id(sub)] = cached
+                    if cached[1].has_limits:
+                        out.append(cached[1])
         return out
+
+    def _plan(self, rec: Any) -> _KeyPlan:
+        if len(self._plans) > 100_000:
+            self._plans.clear()
+        own = SubjectLimits.for_key(rec)
+        plan = self._plans[id(rec)] = _KeyPlan(rec, (own,) if own.has_limits else ())
+        return plan
 
     def price_hint(self, router: Any, group: str) -> Any:
         """The dearest price among a group's deployments: what a budget reservation is estimated at
         before the router has picked one."""
         if self.limiter is None:
             return None
-        if group in self._group_price:
-            return self._group_price[group]
-        from llmswitch.cost import price_for
-
+        best = self._group_price.get(group, _MISSING)
+        if best is not _MISSING:
+            return best
         best = None
         try:
             for t in router.deployments(group):
@@ -181,7 +195,8 @@ class Accounting:
         self, principal: Principal, req: ir.Request, request: Request, price_hint: Any = None
     ) -> Reservation | None:
         """Admit the request against its limits; raise a 429 or a budget error naming the limit."""
-        if self.limiter is None:
+        limiter = self.limiter
+        if limiter is None:
             return None
         limits = self.limits_for(principal)
         if not limits:
@@ -189,16 +204,17 @@ class Accounting:
         tokens = estimate_prompt_tokens(req)
         request.state["tokens_estimate"] = tokens
         cost = 0.0
-        if price_hint is not None and any(lim.max_budget is not None for lim in limits):
-            from llmswitch.cost import estimate_cost
-
-            with contextlib.suppress(Exception):
-                cost = estimate_cost(price_hint, tokens, req.max_tokens)
-        result = await self.limiter.admit(limits, tokens=tokens, cost=cost)
+        if price_hint is not None:
+            for lim in limits:
+                if lim.max_budget is not None:
+                    cost = _estimate(price_hint, tokens, req.max_tokens)
+                    break
+        # a limiter in memory answers at once; one that needs I/O (Redis, a budget to load) is awaited
+        result = limiter.admit_nowait(limits, tokens=tokens, cost=cost)
+        if result is None:
+            result = await limiter.admit(limits, tokens=tokens, cost=cost)
         if result.allowed:
             return result
-        from llmswitch.limits import rate_limit_headers
-
         ref = result.which_limit
         headers = rate_limit_headers(result.decision)
         message = result.message.replace(ref.subject, _subject_name(ref.subject, principal))
@@ -235,71 +251,201 @@ class Accounting:
         started: float,
     ) -> float | None:
         """Price the answer, journal its record, settle its reservation; the cost (USD) or None."""
+        served = _deployment(route) if route is not None else None
         cost = None
-        if usage is not None and route is not None:
-            cost = _cost(route, usage)
-        if reservation is not None and self.limiter is not None:
+        if usage is not None and served is not None and served.price is not None:
+            cost = _price(served.price, usage)
+        limiter = self.limiter
+        if reservation is not None and limiter is not None:
             try:
                 if error is not None and usage is None:
-                    await self.limiter.release(reservation)
+                    if not limiter.settle_nowait(reservation, 0.0, actual_tokens=0):
+                        await limiter.release(reservation)
                 else:
-                    await self.limiter.settle(
-                        reservation, cost or 0.0, actual_tokens=usage.total_tokens if usage is not None else None
-                    )
+                    tokens = usage.total_tokens if usage is not None else None
+                    if not limiter.settle_nowait(reservation, cost or 0.0, actual_tokens=tokens):
+                        await limiter.settle(reservation, cost or 0.0, actual_tokens=tokens)
             except Exception as exc:  # limits must never fail an answered request
                 log.warning("settling limits failed: %s", exc)
-        if self.journal is not None and (usage is not None or error is not None):
-            await self._record(
-                request, status=status, route=route, usage=usage, cost=cost, error=error, stream=stream, started=started
-            )
+        journal = self.journal
+        if journal is not None and (usage is not None or error is not None):
+            try:
+                line = self._spend_line(request, status, served, usage, cost, error, stream, started)
+                if line is None:  # a value that needs the full check (and may fail it, loudly)
+                    line = encode_line(_spend_record(request, status, route, usage, cost, error, stream, started))
+                if not journal.append_nowait(line):
+                    await journal.append_encoded(line)
+            except Exception as exc:
+                # the answer is already computed; losing its record is logged loudly, never hidden
+                log.error("could not journal spend record %s: %s", request.state.get("spend_id"), exc)
         return cost
 
-    async def _record(
+    def _spend_line(
         self,
         request: Request,
-        *,
         status: int,
-        route: Any,
+        served: _Deployment | None,
         usage: ir.Usage | None,
         cost: float | None,
         error: BaseException | None,
         stream: bool,
         started: float,
-    ) -> None:
-        from llmswitch.spend import SpendRecord
-
-        assert self.journal is not None
-        principal = request.state.get("principal")
+    ) -> bytes | None:
+        """The request's journal line, built straight from its values; ``None`` when one of them is not
+        plainly of its type (values from outside: the upstream's usage, an exception's status, request
+        state), for :func:`encode_line` to judge. Values of the key and the deployment are checked once."""
+        state = request.state
+        principal = state.get("principal")
+        key_hash = getattr(principal, "key_hash", None) or None
         rec = getattr(principal, "record", None)
-        u = usage or ir.Usage()
-        record = SpendRecord(
-            request_id=request.state["spend_id"],
-            key_hash=getattr(principal, "key_hash", None) or None,
-            key_alias=getattr(rec, "key_alias", None),
-            user_id=getattr(rec, "user_id", None),
-            team_id=getattr(rec, "team_id", None),
-            model_group=request.state.get("model"),
-            deployment_id=getattr(route, "id", None),
-            provider=str(getattr(route, "provider", "")) or None,
-            model=getattr(route, "model", None),
-            input_tokens=u.input_tokens,
-            output_tokens=u.output_tokens,
-            cache_read_tokens=u.cache_read_tokens,
-            cache_write_tokens=u.cache_write_tokens,
-            reasoning_tokens=u.reasoning_tokens,
-            cost=cost,
-            latency_ms=round((time.perf_counter() - started) * 1000, 3),
-            ttft_ms=request.state.get("ttft_ms"),
-            status=status,
-            error_class=type(error).__name__ if error is not None else None,
-            stream=stream,
-            metadata=_client_id(request),
+        if rec is not None:
+            plan = self._plans.get(id(rec))
+            if plan is None or plan.record is not rec:
+                plan = self._plan(rec)
+            who = plan.spend_fields
+            if who is None:
+                return None
+            key_alias, user_id, team_id = who
+        else:
+            key_alias = user_id = team_id = None
+        if served is not None:
+            if not served.plain:
+                return None
+            deployment_id, provider, model = served.id, served.provider, served.model
+        else:
+            deployment_id = provider = model = None
+        if usage is not None:
+            counts = (
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_read_tokens,
+                usage.cache_write_tokens,
+                usage.reasoning_tokens,
+            )
+            for n in counts:
+                if type(n) is not int or not 0 <= n <= _MAX_COUNT:
+                    return None
+        else:
+            counts = (0, 0, 0, 0, 0)
+        model_group = state.get("model")
+        ttft_ms = state.get("ttft_ms")
+        rid = state.get("request_id")
+        spend_id = state["spend_id"]
+        if (
+            (model_group is not None and type(model_group) is not str)
+            or (rid is not None and type(rid) is not str)
+            or (cost is not None and (type(cost) is not float or cost - cost != 0.0))  # NaN or infinite
+            or (ttft_ms is not None and type(ttft_ms) is not float)
+            or type(status) is not int
+            or not 0 <= status <= 999
+            or type(stream) is not bool
+            or type(spend_id) is not str
+            or not spend_id
+            or type(key_hash) not in _OPTIONAL_STR
+        ):
+            return None
+        # positional, in SpendRecord's field order (SpendLine is checked against it at import)
+        return encode_spend_line(
+            SpendLine(
+                spend_id,
+                datetime.now(UTC),
+                key_hash,
+                key_alias,
+                user_id,
+                team_id,
+                model_group,
+                deployment_id,
+                provider,
+                model,
+                *counts,
+                cost,
+                round((time.perf_counter() - started) * 1_000_000) / 1000,  # ms to the µs, as round(x, 3)
+                ttft_ms,
+                status,
+                None if error is None else type(error).__name__,
+                False,
+                stream,
+                _NO_METADATA if rid is None or rid == spend_id else {"client_request_id": rid},
+            )
         )
+
+
+_OPTIONAL_STR = (str, type(None))
+_MAX_COUNT = 2**63 - 1
+_NO_METADATA: dict[str, Any] = {}
+
+
+class _KeyPlan:
+    """What admitting and recording a key's requests needs, worked out once per key record."""
+
+    __slots__ = ("has_subjects", "limits", "record", "spend_fields", "team_id", "user_id")
+
+    def __init__(self, record: Any, limits: tuple[SubjectLimits, ...]) -> None:
+        self.record = record
+        self.limits = limits
+        self.user_id = getattr(record, "user_id", None)
+        self.team_id = getattr(record, "team_id", None)
+        self.has_subjects = bool(self.user_id or self.team_id)
+        fields = (getattr(record, "key_alias", None), self.user_id, self.team_id)
+        # None: a value that is not a string, for the spend record's full check to refuse
+        self.spend_fields = fields if all(type(v) in _OPTIONAL_STR for v in fields) else None
+
+
+class _Deployment:
+    """What a spend record needs of the deployment that answered, and its price; once per deployment."""
+
+    __slots__ = ("id", "kind", "model", "plain", "price", "provider", "target")
+
+    def __init__(self, route: Any, target: Any, model: str) -> None:
+        self.kind = type(route)
+        self.target = target
+        self.id = getattr(route, "id", None)
+        self.provider = str(getattr(route, "provider", "")) or None
+        self.model = getattr(route, "model", None)
+        self.plain = all(type(v) in _OPTIONAL_STR for v in (self.id, self.provider, self.model))
         try:
-            await self.journal.append(record)
-        except Exception as exc:
-            # the answer is already computed; losing its record is logged loudly, never hidden
-            log.error("could not journal spend record %s: %s", record.request_id, exc)
+            self.price = price_for(model, self.provider, _overrides(target))
+        except Exception:
+            self.price = None
+
+
+def _spend_record(
+    request: Request,
+    status: int,
+    route: Any,
+    usage: ir.Usage | None,
+    cost: float | None,
+    error: BaseException | None,
+    stream: bool,
+    started: float,
+) -> SpendRecord:
+    """The request's record for :func:`encode_line`, which checks every value."""
+    principal = request.state.get("principal")
+    rec = getattr(principal, "record", None)
+    u = usage or ir.Usage()
+    return SpendRecord(
+        request_id=request.state["spend_id"],
+        key_hash=getattr(principal, "key_hash", None) or None,
+        key_alias=getattr(rec, "key_alias", None),
+        user_id=getattr(rec, "user_id", None),
+        team_id=getattr(rec, "team_id", None),
+        model_group=request.state.get("model"),
+        deployment_id=getattr(route, "id", None),
+        provider=str(getattr(route, "provider", "")) or None,
+        model=getattr(route, "model", None),
+        input_tokens=u.input_tokens,
+        output_tokens=u.output_tokens,
+        cache_read_tokens=u.cache_read_tokens,
+        cache_write_tokens=u.cache_write_tokens,
+        reasoning_tokens=u.reasoning_tokens,
+        cost=cost,
+        latency_ms=round((time.perf_counter() - started) * 1000, 3),
+        ttft_ms=request.state.get("ttft_ms"),
+        status=status,
+        error_class=type(error).__name__ if error is not None else None,
+        stream=stream,
+        metadata=_client_id(request),
+    )
 
 
 def _remove_dir(directory: Path) -> None:
@@ -346,8 +492,6 @@ def _subject_name(subject: str, principal: Principal) -> str:
 
 
 def _subject_limits(kind: str, sub: Any) -> SubjectLimits:
-    from llmswitch.limits import BudgetPeriod, SubjectLimits
-
     period = None
     if getattr(sub, "budget_duration", None) is not None or getattr(sub, "budget_reset_at", None) is not None:
         period = BudgetPeriod(sub.budget_duration, sub.budget_reset_at)
@@ -369,41 +513,66 @@ def _overrides(target: Any) -> dict[str, Any] | None:
     return {**params, **info}
 
 
-_MISSING = object()
-# the price of each deployment's model, resolved once: (target, model) -> Price | None
-_prices: dict[tuple[int, str], Any] = {}
+_MISSING: Any = object()
+# each deployment, resolved once: (id(target), model) -> _Deployment (which keeps its target, so a
+# later target at the same address is told apart)
+_deployments: dict[tuple[int, str], _Deployment] = {}
 
 
-def _cost(route: Any, usage: ir.Usage) -> float | None:
-    from llmswitch.cost import cost_of, cost_of_embedding, price_for
-
+def _deployment(route: Any) -> _Deployment:
     target = getattr(route, "target", route)
     model = str(getattr(route, "model", ""))
-    key = (id(target), model)
-    price = _prices.get(key, _MISSING)
-    if price is _MISSING:
-        try:
-            price = price_for(model, str(getattr(route, "provider", "")) or None, _overrides(target))
-        except Exception:
-            price = None
-        if len(_prices) > 10_000:
-            _prices.clear()
-        _prices[key] = price
-    if price is None:
-        return None
+    served = _deployments.get((id(target), model))
+    if served is None or served.target is not target or served.kind is not type(route):
+        if len(_deployments) > 10_000:
+            _deployments.clear()
+        served = _deployments[(id(target), model)] = _Deployment(route, target, model)
+    return served
+
+
+def _price(price: Any, usage: ir.Usage) -> float | None:
     try:
         return float(cost_of_embedding(usage, price) if price.mode == "embedding" else cost_of(usage, price))
     except Exception:
         return None
 
 
+def _cost(route: Any, usage: ir.Usage) -> float | None:
+    """What ``usage`` costs on the deployment ``route`` names; ``None`` if its price is unknown."""
+    price = _deployment(route).price
+    return None if price is None else _price(price, usage)
+
+
+# (id(price), max_tokens) -> (price, input rate, the output's part of the estimate), for prices without
+# long-context tiers: what estimate_cost computes, less the half that is the same on every request
+_reserve: dict[tuple[int, int | None], tuple[Any, Decimal, Decimal]] = {}
+
+
+def _estimate(price: Any, tokens: int, max_tokens: int | None) -> float:
+    """The cost a budget reserves before the call: :func:`~llmswitch.cost.estimate_cost`, to the bit
+    (nothing when the price cannot bound it)."""
+    known = _reserve.get((id(price), max_tokens))
+    if known is not None and known[0] is price and tokens >= 0:
+        return float(tokens * known[1] + known[2])
+    try:
+        estimate = estimate_cost(price, tokens, max_tokens)
+    except Exception:
+        return 0.0
+    limit = max_tokens if max_tokens is not None else price.max_output_tokens
+    if not price.tiers and isinstance(limit, int):
+        rates = price.rates()
+        if len(_reserve) > 10_000:
+            _reserve.clear()
+        _reserve[(id(price), max_tokens)] = (price, rates.input, max(limit, 0) * max(rates.output, rates.reasoning))
+    return estimate
+
+
 def spend_loader_for(store: Any) -> Any:
     """The limiter's way to learn what a subject has spent in its current budget period (after a
     restart, or a Redis that lost its state): the spend records of the period when the budget resets,
     the stored total when it never does."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
-    from llmswitch.limits import BudgetPeriod
     from llmswitch.store.durations import parse_duration
 
     columns = {"key": "key_hash", "user": "user_id", "team": "team_id"}

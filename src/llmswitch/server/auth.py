@@ -13,8 +13,9 @@ import contextlib
 import hashlib
 import hmac
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from llmswitch.errors import AuthenticationError, PermissionDeniedError
@@ -32,6 +33,10 @@ def extract_key(req: Request) -> str | None:
     h = req.headers
     auth = h.get("authorization")
     if auth:
+        if auth.startswith("Bearer "):  # what nearly every client sends
+            value = auth[7:].strip()
+            if value:
+                return value
         scheme, _, value = auth.partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
@@ -73,13 +78,35 @@ def _auth_error(message: str) -> AuthenticationError:
     return AuthenticationError(message, status_code=401, provider="llmswitch", error_type="authentication_error")
 
 
-class KeyCache:
-    """Key records by hash, in memory, kept fresh from the store in the background."""
+# keys remembered after a successful check, so a caller's next request skips hashing its key; past
+# this many, the memory is cleared (it refills with the keys in use)
+_MAX_REMEMBERED = 10_000
 
-    def __init__(self, store: Any, master_key: str | None, *, refresh_interval: float = 1.0) -> None:
+
+class KeyCache:
+    """Key records by hash, in memory, kept fresh from the store in the background.
+
+    A key that authenticated is remembered with its principal, so its next request costs one dict
+    lookup instead of a SHA-256. The memory holds keys in clear (as the process does anyway while it
+    reads a request); it is never logged, and an entry is only used while the key's record is still
+    the one in :attr:`_keys`, so a refresh, a ``put`` or a ``remove`` (a key blocked, changed,
+    deleted) takes effect on the very next request, and an expiry is checked on every request.
+    """
+
+    def __init__(
+        self,
+        store: Any,
+        master_key: str | None,
+        *,
+        refresh_interval: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._store = store
+        self._clock = clock  # epoch seconds, for expiries (inject one in tests)
         self._master_hash = hash_token(master_key) if master_key else None
         self._keys: dict[str, Any] = {}
+        # key in clear -> (principal, the record it was made from, expiry as epoch seconds or None)
+        self._remembered: dict[str, tuple[Principal, Any, float | None]] = {}
         self._cursor = 0
         self._interval = refresh_interval
         self._task: asyncio.Task[None] | None = None
@@ -134,18 +161,36 @@ class KeyCache:
             raise _auth_error(
                 "no API key: send it as 'Authorization: Bearer <key>', 'x-api-key', 'x-goog-api-key' or '?key='"
             )
+        known = self._remembered.get(key)
+        if known is not None:
+            principal, rec, expires_at = known
+            if rec is None or (
+                self._keys.get(principal.key_hash) is rec and (expires_at is None or self._clock() < expires_at)
+            ):
+                return principal
+            del self._remembered[key]  # changed, deleted or expired since: check it afresh
         h = hash_token(key)
         if self._master_hash is not None and hmac.compare_digest(h, self._master_hash):
-            return Principal(h, True)
+            principal = Principal(h, True)
+            self._remember(key, principal, None, None)
+            return principal
         rec = self._keys.get(h)
         if rec is None:
             raise _auth_error("invalid API key")
         if getattr(rec, "blocked", False):
             raise _auth_error("this API key is blocked")
         expires = getattr(rec, "expires", None)
-        if expires is not None and expires <= datetime.now(UTC):
+        expires_at = expires.timestamp() if expires is not None else None
+        if expires_at is not None and expires_at <= self._clock():
             raise _auth_error("this API key has expired")
-        return Principal(h, False, rec)
+        principal = Principal(h, False, rec)
+        self._remember(key, principal, rec, expires_at)
+        return principal
+
+    def _remember(self, key: str, principal: Principal, rec: Any, expires_at: float | None) -> None:
+        if len(self._remembered) >= _MAX_REMEMBERED:
+            self._remembered.clear()
+        self._remembered[key] = (principal, rec, expires_at)
 
 
 def model_not_allowed(model: str) -> PermissionDeniedError:

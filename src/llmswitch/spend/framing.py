@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import logging
 import zlib
+from datetime import datetime
+from typing import Any
 
 import msgspec
 from msgspec import structs
 
-from llmswitch.store.records import SpendRecord
+from llmswitch.store.records import SPEND_FIELDS, SpendRecord
 
 #: metadata bigger than this (as JSON) is replaced by a note of its size: records stay small
 MAX_METADATA_BYTES = 4096
@@ -50,6 +52,55 @@ def encode_line(record: SpendRecord) -> bytes:
         _decode(body)
     except msgspec.ValidationError as exc:
         raise ValueError(f"invalid spend record {record.request_id!r}: {exc}") from exc
+    return b"%08x %b\n" % (zlib.crc32(body), body)
+
+
+class SpendLine(msgspec.Struct):
+    """A spend record's values, in :class:`SpendRecord`'s field order, for :func:`encode_spend_line`.
+
+    It encodes to the same JSON as the :class:`SpendRecord` with these values. It is built
+    positionally and checks nothing, which makes it several times cheaper than a :class:`SpendRecord`
+    plus :func:`encode_line`'s check: for the gateway's own records, whose values it has already made
+    sure of (see ``llmswitch.server.accounting``). Anything else goes through :func:`encode_line`.
+    """
+
+    request_id: str
+    time: datetime
+    key_hash: str | None
+    key_alias: str | None
+    user_id: str | None
+    team_id: str | None
+    model_group: str | None
+    deployment_id: str | None
+    provider: str | None
+    model: str | None
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    cost: float | None
+    latency_ms: float | None
+    ttft_ms: float | None
+    status: int
+    error_class: str | None
+    cache_hit: bool
+    stream: bool
+    metadata: dict[str, Any]
+
+
+if tuple(SpendLine.__struct_fields__) != SPEND_FIELDS:  # pragma: no cover - caught by any test run
+    raise RuntimeError("SpendLine's fields must be SpendRecord's, in the same order")
+
+
+def encode_spend_line(entry: SpendLine) -> bytes:
+    """``entry`` as one journal line, like :func:`encode_line` but trusting its values' types."""
+    body = _encode(entry)
+    if len(body) > _SMALL_LINE:
+        size = len(_encode(entry.metadata))
+        if size > MAX_METADATA_BYTES:
+            _log.warning("spend record %s: metadata of %d bytes truncated", entry.request_id, size)
+            body = _encode(structs.replace(entry, metadata={"truncated_bytes": size}))
     return b"%08x %b\n" % (zlib.crc32(body), body)
 
 

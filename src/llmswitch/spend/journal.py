@@ -98,7 +98,8 @@ class Journal:
         self._queue: list[tuple[bytes, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._committed = Position(0, 0)
-        self._commit_event = asyncio.Event()
+        # readers waiting for the next commit (the shipper): woken, and forgotten, by each commit
+        self._readers: list[asyncio.Future[None]] = []
         self._closing = False
 
     async def __aenter__(self) -> Journal:
@@ -186,12 +187,31 @@ class Journal:
         """
         if self._writer is None or self._closing:
             raise self._error(f"the spend journal in {self.directory} is not open")
-        line = encode_line(record)
-        if self.fsync == "os" and not self._queue and (self._flusher is None or self._flusher.done()):
+        await self.append_encoded(encode_line(record))
+
+    def append_nowait(self, line: bytes) -> bool:
+        """Write ``line`` now if the fsync mode makes that enough: ``True`` once it is as durable as
+        :meth:`append` promises; ``False`` and nothing written when it needs a commit awaited (mode
+        ``"always"``, or a commit in flight that it must not overtake): then ``await append_encoded(line)``.
+
+        ``line`` is one from :func:`~llmswitch.spend.framing.encode_line` or
+        :func:`~llmswitch.spend.framing.encode_spend_line`. The gateway calls this for every answered
+        request, so that in mode ``"os"`` a record costs no coroutine, no future and no thread hop.
+        """
+        if self._writer is None or self._closing:
+            raise self._error(f"the spend journal in {self.directory} is not open")
+        flusher = self._flusher
+        if self.fsync == "os" and not self._queue and (flusher is None or flusher.done()):
             # mode "os" only hands the bytes to the OS page cache: a write() of a few hundred bytes
             # that returns in microseconds, done here rather than through the writer thread, whose
             # hop and wake-up would cost more than the write
             self._append_inline(line)
+            return True
+        return False
+
+    async def append_encoded(self, line: bytes) -> None:
+        """:meth:`append` for a line already encoded (see :meth:`append_nowait`)."""
+        if self.append_nowait(line):
             return
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
@@ -253,8 +273,12 @@ class Journal:
         return error
 
     def _wake_readers(self) -> None:
-        self._commit_event.set()
-        self._commit_event = asyncio.Event()
+        readers = self._readers
+        if readers:
+            self._readers = []
+            for waiter in readers:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     # -- reading (for the shipper) ---------------------------------------------------------------
 
@@ -266,7 +290,9 @@ class Journal:
     async def wait_for_commit(self, after: Position) -> None:
         """Return once something is committed past ``after`` (at once if it already is)."""
         while self._committed <= after:
-            await self._commit_event.wait()
+            waiter = asyncio.get_running_loop().create_future()
+            self._readers.append(waiter)
+            await waiter
 
     async def read(self, after: Position, limit: int = 500) -> ReadResult:
         """Up to ``limit`` committed records from ``after`` on, and the position after them."""

@@ -22,7 +22,7 @@ from typing import Annotated, NamedTuple
 import msgspec
 
 from llmswitch.spend.framing import decode_line
-from llmswitch.store.records import SpendRecord
+from llmswitch.store.records import CheckedSpendRecords, SpendRecord
 
 SUFFIX = ".journal"
 CHECKPOINT = "shipped.json"
@@ -69,7 +69,8 @@ def read_records(directory: Path, after: Position, limit: int, committed: Positi
     crash mid-write) is skipped. The active segment is read only up to the committed offset, which
     is always a line boundary, so a write in progress is never seen half done.
     """
-    records: list[SpendRecord] = []
+    # decoding checked every field (see decode_line): the store need not check them again
+    records = CheckedSpendRecords()
     skipped = 0
     position = after
     segments = [index for index in list_segments(directory) if index <= committed.segment]

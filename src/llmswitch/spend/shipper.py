@@ -74,7 +74,7 @@ class Shipper:
         journal: Journal,
         store: Store,
         *,
-        batch_size: int = 500,
+        batch_size: int = 1000,
         interval: float = 0.2,
         retry_initial: float = 0.5,
         retry_max: float = 30.0,

@@ -15,6 +15,8 @@ from llmswitch.spend.segments import Position, segment_path
 
 # fdatasync skips the inode times but still syncs the file size; macOS has only fsync
 _datasync = getattr(os, "fdatasync", os.fsync)
+# Position(index, size) without the named tuple's Python-level __new__: one per append
+_position = tuple.__new__
 
 
 class SegmentWriter:
@@ -45,23 +47,28 @@ class SegmentWriter:
         After a failure the segment may end in part of ``data``, so it is sealed and the next append
         starts a new one: appending after a torn line would glue a good record onto it.
         """
-        if self._fd is None:
+        fd = self._fd
+        if fd is None:
             self._open(self.index + 1)
-        assert self._fd is not None
+            fd = self._fd
+            assert fd is not None
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(self._fd, view) :]
+            written = os.write(fd, data)
+            if written < len(data):  # rare (a full disk, a signal): write the rest
+                view = memoryview(data)[written:]
+                while view:
+                    view = view[os.write(fd, view) :]
             if self.sync:
-                _datasync(self._fd)
+                _datasync(fd)
         except BaseException:
             self.close()
             raise
-        self._size += len(data)
-        if self._size >= self.segment_bytes:
+        size = self._size = self._size + len(data)
+        position = _position(Position, (self.index, size))
+        if size >= self.segment_bytes:
             # a failure to start the next segment is reported by the next append, not this one
             self.close()
-        return self.position
+        return position
 
     def close(self) -> None:
         fd, self._fd = self._fd, None

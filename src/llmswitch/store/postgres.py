@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import msgspec
+from msgspec import structs
 
 from llmswitch.errors import ConfigError
 from llmswitch.store.base import DailySpend, KeyChanges, Store, check_page
@@ -48,7 +49,7 @@ from llmswitch.store.records import (
     validate_key,
     validate_key_update,
     validate_spend_amount,
-    validate_spend_record,
+    validate_spend_records,
 )
 from llmswitch.store.urls import mask_url
 
@@ -322,10 +323,10 @@ class PostgresStore(PostgresSubjects, Store):
     # -- spend logs ------------------------------------------------------------------------------
 
     async def insert_spend_logs(self, records: Sequence[SpendRecord]) -> int:
-        checked = [validate_spend_record(rec) for rec in records]
+        checked = validate_spend_records(records)
         if not checked:
             return 0
-        columns = [[_storable(getattr(rec, name)) for rec in checked] for name in SPEND_FIELDS]
+        columns = _spend_columns(checked)
         async with self._connection() as conn, conn.transaction():
             try:
                 # RETURNING lists only rows really inserted: a request id already stored adds no spend
@@ -401,6 +402,18 @@ def _spend_filters(equal: dict[str, str | None], start: datetime | None, end: da
             params.append(bound)
             where.append(f"time {op} ${len(params)}")
     return (f" WHERE {' AND '.join(where)}" if where else ""), params
+
+
+def _spend_columns(records: Sequence[SpendRecord]) -> list[list[Any]]:
+    """The records as one list per column, for ``_INSERT_SPEND``'s arrays (see :func:`_storable`)."""
+    columns = [list(column) for column in zip(*map(structs.astuple, records), strict=True)]
+    for at, name in enumerate(SPEND_FIELDS):
+        column = columns[at]
+        if name == "metadata" or (
+            _SPEND_ARRAY_TYPES[name] == "text" and any(type(v) is str and "\x00" in v for v in column)
+        ):
+            columns[at] = [_storable(v) for v in column]
+    return columns
 
 
 def _storable(value: Any) -> Any:

@@ -39,7 +39,7 @@ from llmswitch.store.records import (
     validate_key,
     validate_key_update,
     validate_spend_amount,
-    validate_spend_record,
+    validate_spend_records,
 )
 from llmswitch.store.sqlite_common import decode_fields, encode_value
 from llmswitch.store.sqlite_common import iso as _iso
@@ -58,12 +58,21 @@ _CURRENT = "SELECT value FROM llmswitch_change_counters WHERE name = 'keys'"
 # old SQLite builds allow 999 bound parameters per statement
 _CHUNK = 500
 _SPEND_COLUMNS = ", ".join(SPEND_FIELDS)
+# the optional fields (default None) are bound as an empty blob when None, which NULLIF turns into NULL:
+# binding None itself costs Python's sqlite3 a failed adapter lookup (an AttributeError raised and
+# cleared) per value, the better part of a microsecond, and a record has half a dozen of them
+_OPTIONAL_SPEND = frozenset(f.name for f in structs.fields(SpendRecord) if f.default is None)
+_NULL = bytearray()
+_SPEND_VALUES = ", ".join("NULLIF(?, x'')" if name in _OPTIONAL_SPEND else "?" for name in SPEND_FIELDS)
 _INSERT_SPEND = (
-    f"INSERT INTO llmswitch_spend_logs ({_SPEND_COLUMNS}) VALUES ({', '.join('?' * len(SPEND_FIELDS))}) "
-    "ON CONFLICT (request_id) DO NOTHING"
+    f"INSERT INTO llmswitch_spend_logs ({_SPEND_COLUMNS}) VALUES ({_SPEND_VALUES}) ON CONFLICT (request_id) DO NOTHING"
 )
+_SPEND_TIME = SPEND_FIELDS.index("time")
+_SPEND_METADATA = SPEND_FIELDS.index("metadata")
+_SPEND_FLAGS = tuple(SPEND_FIELDS.index(name) for name in ("cache_hit", "stream"))
 _ADD_SPEND = "UPDATE llmswitch_keys SET spend = spend + ?, change_seq = ? WHERE token_hash = ?"
 _SPEND_BOOL_FIELDS = frozenset({"cache_hit", "stream"})
+_encode_json = msgspec.json.Encoder().encode
 
 
 class SQLiteStore(SQLiteSubjects, Store):
@@ -183,7 +192,7 @@ class SQLiteStore(SQLiteSubjects, Store):
     # -- spend logs ------------------------------------------------------------------------------
 
     async def insert_spend_logs(self, records: Sequence[SpendRecord]) -> int:
-        checked = [validate_spend_record(rec) for rec in records]
+        checked = validate_spend_records(records)
         return await self._call(_insert_spend_logs, checked) if checked else 0
 
     async def list_spend_logs(
@@ -361,15 +370,56 @@ def _add_key_spend(conn: sqlite3.Connection, token_hash: str, amount: float) -> 
 
 
 def _insert_spend_logs(conn: sqlite3.Connection, records: list[SpendRecord]) -> int:
+    ids = [rec.request_id for rec in records]
+    if len(set(ids)) < len(ids):
+        # a request id twice in one batch is stored (and counted) once, as its first record
+        first: dict[str, SpendRecord] = {}
+        for rec in records:
+            first.setdefault(rec.request_id, rec)
+        records = list(first.values())
+        ids = list(first)
+    rows = [_encode_spend(rec) for rec in records]
+    # only new rows may add to a key's spend. Usually every request id is new: insert them all, and
+    # SQLite's count of rows changed says whether that was so
+    try:
+        with _transaction(conn):
+            before = conn.total_changes
+            conn.executemany(_INSERT_SPEND, rows)
+            if conn.total_changes - before != len(rows):
+                raise _AlreadyStored
+            _add_logged_spend(conn, records)
+        return len(records)
+    except _AlreadyStored:
+        pass
+    # some were stored before (the journal replayed after a crash): undone, and done again with only
+    # the request ids not stored yet (BEGIN IMMEDIATE's write lock keeps anyone from storing one meanwhile)
     with _transaction(conn):
-        # rowcount is 0 for a request id already stored: only new rows may add to a key's spend
-        inserted = [rec for rec in records if conn.execute(_INSERT_SPEND, _encode_spend(rec)).rowcount]
-        totals = spend_by_key((rec.key_hash, rec.cost) for rec in inserted)
-        if totals:
-            seq = _next_seq(conn)
-            conn.executemany(_ADD_SPEND, [(amount, seq, token_hash) for token_hash, amount in totals])
-        add_logged_spend(conn, [(rec.user_id, rec.team_id, rec.cost) for rec in inserted])
+        stored: set[str] = set()
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            found = conn.execute(
+                f"SELECT request_id FROM llmswitch_spend_logs WHERE request_id IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            )
+            stored.update(row[0] for row in found)
+        new = [at for at, request_id in enumerate(ids) if request_id not in stored]
+        conn.executemany(_INSERT_SPEND, [rows[at] for at in new])
+        inserted = [records[at] for at in new]
+        _add_logged_spend(conn, inserted)
     return len(inserted)
+
+
+class _AlreadyStored(Exception):
+    """Some records of a batch were stored before: roll back, and insert only the new ones."""
+
+
+def _add_logged_spend(conn: sqlite3.Connection, inserted: list[SpendRecord]) -> None:
+    """Add the newly stored records' known cost to their keys, users and teams (in their transaction)."""
+    totals = spend_by_key((rec.key_hash, rec.cost) for rec in inserted)
+    if totals:
+        seq = _next_seq(conn)
+        conn.executemany(_ADD_SPEND, [(amount, seq, token_hash) for token_hash, amount in totals])
+    add_logged_spend(conn, [(rec.user_id, rec.team_id, rec.cost) for rec in inserted])
 
 
 def _sum_spend(conn: sqlite3.Connection, where: str, params: list[Any]) -> float:
@@ -422,13 +472,15 @@ def _decode(row: tuple[Any, ...]) -> KeyRecord:
     return KeyRecord(**decode_fields(KEY_FIELDS, row))
 
 
-def _encode_spend(rec: SpendRecord) -> tuple[Any, ...]:
-    values = dict(zip(SPEND_FIELDS, structs.astuple(rec), strict=True))
-    values["time"] = _iso(rec.time)
-    values["metadata"] = msgspec.json.encode(rec.metadata).decode()
-    for name in _SPEND_BOOL_FIELDS:
-        values[name] = int(values[name])
-    return tuple(values.values())
+def _encode_spend(rec: SpendRecord) -> list[Any]:
+    """A spend record as the values of ``_INSERT_SPEND``."""
+    row: list[Any] = [_NULL if value is None else value for value in structs.astuple(rec)]
+    row[_SPEND_TIME] = _iso(rec.time)
+    metadata = rec.metadata
+    row[_SPEND_METADATA] = _encode_json(metadata).decode() if metadata else "{}"
+    for at in _SPEND_FLAGS:
+        row[at] = 1 if row[at] else 0  # an int: a bool, like None, costs the binding an adapter lookup
+    return row
 
 
 def _decode_spend(row: tuple[Any, ...]) -> SpendRecord:

@@ -10,6 +10,8 @@ from typing import Any
 
 import msgspec
 
+_to_builtins = msgspec.to_builtins
+
 
 @contextmanager
 def transaction(conn: sqlite3.Connection, mode: str = "IMMEDIATE") -> Iterator[None]:
@@ -25,6 +27,14 @@ def transaction(conn: sqlite3.Connection, mode: str = "IMMEDIATE") -> Iterator[N
 
 def iso(value: datetime) -> str:
     """A UTC datetime as fixed-width ISO-8601 text (``2025-06-01T12:00:00.000000+00:00``): text order is time order."""
+    # msgspec writes RFC 3339 in C, several times faster than an aware datetime's isoformat (the
+    # spend shipper formats one per record): "2025-06-01T12:00:00.123456Z", or without the fraction
+    text: str = _to_builtins(value)
+    if text[-1:] == "Z":
+        if len(text) == 27:
+            return text[:-1] + "+00:00"
+        if len(text) == 20:
+            return text[:-1] + ".000000+00:00"
     return value.isoformat(timespec="microseconds")
 
 
