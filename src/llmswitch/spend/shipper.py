@@ -67,6 +67,12 @@ class Shipper:
 
     Stop the shipper before closing the journal. ``retry_initial`` and ``retry_max`` (seconds) bound
     the backoff between attempts while the store is failing.
+
+    Batches are small (``batch_size`` 100) and frequent (``interval`` 20 ms) on purpose: shipping runs
+    beside the event loop and takes its share of the GIL and the cores, and a short burst delays a
+    request by a fraction of a millisecond where a batch of a thousand held it for several (measured:
+    the gateway's p99 at one connection went from about 4 ms to about 1.3 ms on two cores). The cost
+    per record barely changes; a backlog still drains at once, batch after batch.
     """
 
     def __init__(
@@ -74,8 +80,8 @@ class Shipper:
         journal: Journal,
         store: Store,
         *,
-        batch_size: int = 1000,
-        interval: float = 0.2,
+        batch_size: int = 100,
+        interval: float = 0.02,
         retry_initial: float = 0.5,
         retry_max: float = 30.0,
     ) -> None:
