@@ -5,7 +5,7 @@
     # another version of the code, e.g. the last commit's (the machine is shared: run them in turns)
     git archive HEAD src | tar -x -C /tmp/base && PYTHONPATH=/tmp/base/src .venv/bin/python bench/accounting_cpu.py
 
-On uvloop, with the gateway benchmark's setup (``/work/shared/bench/config.yaml``, ``compare.py``):
+On uvloop, with the gateway benchmark's setup (``../shared/bench/config.yaml``, ``compare.py``):
 a MemoryLimiter with a spend loader, an SQLite store and a spend journal (fsync "os") in a temporary
 directory, one virtual key with ``rpm_limit`` 10,000,000 and ``max_budget`` 1e9. Each iteration does
 what ``handle_chat`` and the app do around one non-streaming answer: authenticate the key, the price
@@ -49,7 +49,8 @@ from llmswitch.server.subjects import SubjectCache
 from llmswitch.store import KeyRecord, open_store
 from llmswitch.store.keys import generate_key
 
-CONFIG = "/work/shared/bench/config.yaml"
+# the gateway benchmark's config, in ../shared beside the checkout
+CONFIG = str(Path(__file__).resolve().parents[2] / "shared" / "bench" / "config.yaml")
 MASTER = "sk-bench-master-8f3a9c2e7d1b4a6f9e0c3b5d7a2f4e6c"
 # what wrk sends, and what the benchmark's upstream answers
 BODY = b'{"model": "bench", "stream": false, "messages": [{"role": "user", "content": "Hello there, how are you?"}]}'

@@ -2,7 +2,9 @@
 
 ``llmswitch serve`` calls :func:`run`, which binds the listening socket and then serves it with
 :class:`llmswitch.server.h1serve.Server` (uvloop + httptools; see ``h1.py``): in this process for one
-worker, or in N forked worker processes sharing the socket, each building its gateway from the same
+worker, or in N forked worker processes, each listening on its own SO_REUSEPORT socket of the same
+address (the kernel spreads connections evenly; where SO_REUSEPORT is missing they share the parent's
+socket), each building its gateway from the same
 config file (named to them through the environment) while this process supervises them: it forwards
 SIGTERM/SIGINT, restarts a worker that dies, and gives up when workers keep failing to start.
 SIGTERM stops accepting, lets in-flight requests and streams finish for a grace period, then exits 0.
@@ -157,7 +159,10 @@ def run(
     workers = max(1, workers)
     os.environ["LLMSWITCH_WORKER_COUNT"] = str(workers)
     try:
-        sock = listen(host, port)
+        # several workers each listen on a socket of their own (SO_REUSEPORT), so the kernel spreads
+        # connections across them evenly; on one shared socket the first worker awake takes a whole burst
+        shared = workers > 1 and hasattr(socket, "SO_REUSEPORT")
+        sock = reserve(host, port) if shared else listen(host, port)
         with sock:
             log.info("llmswitch serving on http://%s:%d (%d worker%s)", host, port, workers, "s" * (workers > 1))
             if workers == 1:
@@ -165,7 +170,7 @@ def run(
                 signal.signal(signal.SIGTERM, _exit_cleanly)
                 _serve(sock, graceful_seconds)
             else:
-                Supervisor(sock, workers, graceful_seconds).run()
+                Supervisor(sock, workers, graceful_seconds, own_socket=(host, port) if shared else None).run()
     finally:
         if fake is not None:
             fake.__exit__(None, None, None)
@@ -175,14 +180,30 @@ def _exit_cleanly(signum: int, frame: Any) -> None:
     raise SystemExit(0)
 
 
-def listen(host: str, port: int, backlog: int = 2048) -> socket.socket:
+def listen(host: str, port: int, backlog: int = 2048, *, reuse_port: bool = False) -> socket.socket:
     """The listening socket (SO_REUSEADDR); a clear error and exit 1 when the address is taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        return socket.create_server((host, port), family=family, backlog=backlog)
+        return socket.create_server((host, port), family=family, backlog=backlog, reuse_port=reuse_port)
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", host, port, exc)
         raise SystemExit(1) from exc
+
+
+def reserve(host: str, port: int) -> socket.socket:
+    """The address bound with SO_REUSEPORT but not listening: it fails early (exit 1) when the address is
+    taken and keeps it for the workers' own listening sockets, while taking no connections itself."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        log.error("cannot listen on %s:%d: %s", host, port, exc)
+        raise SystemExit(1) from exc
+    return sock
 
 
 def _serve(sock: socket.socket, graceful_seconds: float) -> None:
@@ -218,15 +239,19 @@ def _log_to_stderr(level: str) -> None:
 
 
 class Supervisor:
-    """Runs ``count`` forked workers on one listening socket: forwards SIGTERM/SIGINT to them, replaces one
+    """Runs ``count`` forked workers on one address: forwards SIGTERM/SIGINT to them, replaces one
     that dies, and stops (exit 1) when workers keep dying as they start (``FAST_FAILURES`` in a row, each
     within ``FAST_SECONDS`` of its start or failing its startup)."""
 
     FAST_SECONDS = 1.0
     FAST_FAILURES = 3
 
-    def __init__(self, sock: socket.socket, count: int, graceful_seconds: float) -> None:
+    def __init__(
+        self, sock: socket.socket, count: int, graceful_seconds: float, own_socket: tuple[str, int] | None = None
+    ) -> None:
         self.sock = sock
+        # (host, port): each worker listens on its own SO_REUSEPORT socket; None: they share ``sock``
+        self.own_socket = own_socket
         self.count = count
         self.graceful_seconds = graceful_seconds
         self.children: dict[int, float] = {}  # pid -> when it started
@@ -323,7 +348,7 @@ class Supervisor:
             os._exit(code)
 
     def _worker(self) -> int:
-        """In the forked child: serve the inherited socket, SIGTERM/SIGINT handled by the server (until it
+        """In the forked child: serve its own socket (or the inherited one), SIGTERM/SIGINT handled by the server (until it
         has installed its handlers, either ends the worker at once)."""
         self.children = {}
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -332,7 +357,11 @@ class Supervisor:
         app_module = sys.modules.get("llmswitch.server.app")
         if app_module is not None:  # imported before the fork after all: each worker needs its own id prefix
             setattr(app_module, "_ID_PREFIX", os.urandom(6).hex())  # noqa: B010
-        _serve(self.sock, self.graceful_seconds)
+        sock = self.sock
+        if self.own_socket is not None:
+            sock.close()
+            sock = listen(*self.own_socket, reuse_port=True)
+        _serve(sock, self.graceful_seconds)
         return 0
 
 
