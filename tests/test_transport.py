@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import pytest
 import uvloop
 
-from llmswitch import _http1, transport
+from llmswitch import _http1, _http1_pool, transport
 from llmswitch.errors import APIConnectionError, APITimeoutError
 from llmswitch.providers.base import HTTPCall
 from llmswitch.testing import FakeUpstream, Reply
@@ -305,7 +305,7 @@ def test_concurrent_requests_open_connections_as_needed_and_the_pool_reuses_them
 def test_an_expired_idle_connection_is_closed_not_reused(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     async def main() -> None:
         async with Wire(answer_each) as wire:
-            monkeypatch.setattr(_http1, "IDLE_TTL", -1.0)  # every idle connection has expired when next wanted
+            monkeypatch.setattr(_http1_pool, "IDLE_TTL", -1.0)  # every idle connection has expired when next wanted
             await transport.send(call(wire.url()), timeout=5)
             await transport.send(call(wire.url()), timeout=5)
             assert wire.accepts == 2
@@ -315,7 +315,7 @@ def test_an_expired_idle_connection_is_closed_not_reused(run: Run, monkeypatch: 
 
 
 def test_a_pool_keeps_at_most_max_idle_connections_per_origin(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_http1, "MAX_IDLE", 2)
+    monkeypatch.setattr(_http1_pool, "MAX_IDLE", 2)
 
     async def main() -> None:
         go = asyncio.Event()

@@ -1,7 +1,7 @@
 """The one pooled HTTP client: timeouts, streaming bodies, cancellation, and error mapping.
 
-Why our own keep-alive HTTP/1.1 client (``asyncio.Protocol`` + ``httptools``, in :mod:`llmswitch._http1`)
-rather than aiohttp's: aiohttp's client took ~30% of the gateway's CPU per proxied request. For one
+Why our own keep-alive HTTP/1.1 client (``asyncio.Protocol`` + ``httptools``, in :mod:`llmswitch._http1`
+and :mod:`llmswitch._http1_pool`) rather than aiohttp's: aiohttp's client took ~30% of the gateway's CPU per proxied request. For one
 small request/response exchange on a reused connection, on uvloop, on the 2-core reference machine,
 this client measured 26-29 µs of CPU against aiohttp's 195-265 µs, about 7x less, where the kernel's and
 the loop's share alone (a bare protocol, parsing nothing) is 11-13 µs (``bench/transport_cpu.py``).
@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import httptools
 
-from llmswitch import _http1
+from llmswitch import _http1, _http1_pool
 from llmswitch.errors import APIConnectionError, APITimeoutError
 
 if TYPE_CHECKING:
     from llmswitch.providers.base import HTTPCall
 
-_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _http1.Pool] = weakref.WeakKeyDictionary()
+_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _http1_pool.Pool] = weakref.WeakKeyDictionary()
 _keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[AsyncIterator[None], asyncio.Task[None]]] = (
     weakref.WeakKeyDictionary()
 )
@@ -40,10 +40,10 @@ _NETWORK_ERRORS = (OSError, httptools.HttpParserError, zlib.error, _http1.Invali
 
 
 # the pool used last: one loop per process is the common case, and a WeakKeyDictionary look-up is not free
-_last: _http1.Pool | None = None
+_last: _http1_pool.Pool | None = None
 
 
-def _pool() -> _http1.Pool:
+def _pool() -> _http1_pool.Pool:
     """The connection pool of the running loop."""
     global _last
     loop = asyncio.get_running_loop()
@@ -52,14 +52,14 @@ def _pool() -> _http1.Pool:
         return pool
     pool = _pools.get(loop)
     if pool is None or pool.closed:
-        pool = _pools[loop] = _http1.Pool(loop)
+        pool = _pools[loop] = _http1_pool.Pool(loop)
         keeper = _close_at_loop_shutdown(pool)
         _keepers[loop] = (keeper, loop.create_task(keeper.__anext__()))  # type: ignore[arg-type]
     _last = pool
     return pool
 
 
-async def _close_at_loop_shutdown(pool: _http1.Pool) -> AsyncIterator[None]:
+async def _close_at_loop_shutdown(pool: _http1_pool.Pool) -> AsyncIterator[None]:
     """An async generator parked at its first ``yield``: ``asyncio.run`` closes every live async
     generator when it ends (``shutdown_asyncgens``), which closes the pool with its loop, so an
     SDK user's ``asyncio.run(main())`` leaves no unclosed connections behind."""
@@ -76,7 +76,7 @@ async def close_session() -> None:
         await _forget(pool)
 
 
-async def _forget(pool: _http1.Pool) -> None:
+async def _forget(pool: _http1_pool.Pool) -> None:
     global _last
     if _last is pool:
         _last = None
@@ -107,7 +107,7 @@ async def send(call: HTTPCall, *, timeout: float | None, provider: str | None = 
     """Send a request and read the whole answer; ``timeout`` bounds all of it (connect, send, body)."""
     pool = _pool()
     try:
-        conn = await _http1.exchange(pool, call.url, call.method, call.headers, call.body, timeout, stream=False)
+        conn = await _http1_pool.exchange(pool, call.url, call.method, call.headers, call.body, timeout, stream=False)
     except _NETWORK_ERRORS as exc:
         raise _connection_error(exc, call.url, provider) from exc
     status = conn.status
@@ -126,7 +126,7 @@ class StreamResponse:
     __slots__ = ("_conn", "_pool", "_provider", "_timeout", "_url", "headers", "status")
 
     def __init__(
-        self, conn: _http1.Connection, pool: _http1.Pool, url: str, provider: str | None, timeout: float | None
+        self, conn: _http1.Connection, pool: _http1_pool.Pool, url: str, provider: str | None, timeout: float | None
     ) -> None:
         self._conn: _http1.Connection | None = conn
         self._pool = pool
@@ -188,7 +188,7 @@ async def open_stream(call: HTTPCall, *, timeout: float | None, provider: str | 
     """
     pool = _pool()
     try:
-        conn = await _http1.exchange(pool, call.url, call.method, call.headers, call.body, timeout, stream=True)
+        conn = await _http1_pool.exchange(pool, call.url, call.method, call.headers, call.body, timeout, stream=True)
     except _NETWORK_ERRORS as exc:
         raise _connection_error(exc, call.url, provider) from exc
     return StreamResponse(conn, pool, call.url, provider, timeout)
