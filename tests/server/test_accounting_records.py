@@ -28,8 +28,9 @@ from llmswitch.router.outcomes import Route
 from llmswitch.router.router import Router
 from llmswitch.server import auth, http
 from llmswitch.server.accesslog import AccessLog
-from llmswitch.server.accounting import Accounting, _deployment, _estimate, _spend_record
+from llmswitch.server.accounting import Accounting, _spend_record
 from llmswitch.server.auth import KeyCache, Principal
+from llmswitch.server.pricing import deployment_of, reserve_estimate
 from llmswitch.spend import Journal
 from llmswitch.spend.framing import decode_line, encode_line
 from llmswitch.store import KeyRecord, generate_key
@@ -99,7 +100,7 @@ def test_the_journaled_line_is_the_checked_records_line(tmp_path: Path, case: di
     assert got is not None
     cost = None
     if usage is not None and route is not None:
-        price = _deployment(route).price
+        price = deployment_of(route).price
         assert price is not None
         cost = cost_of(usage, price)
     expected = _spend_record(request, status, route, usage, cost, error, stream, 0.0)
@@ -217,7 +218,9 @@ def test_the_reservation_estimate_is_estimate_cost_to_the_bit() -> None:
                 expected = estimate_cost(price, tokens, max_tokens)
             except ConfigError:
                 expected = 0.0
-            assert _estimate(price, tokens, max_tokens) == expected == _estimate(price, tokens, max_tokens)
+            assert (
+                reserve_estimate(price, tokens, max_tokens) == expected == reserve_estimate(price, tokens, max_tokens)
+            )
 
 
 # ---------------------------------------------------------------- the access log

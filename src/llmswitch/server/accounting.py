@@ -12,19 +12,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmswitch import ir
-from llmswitch.cost import cost_of, cost_of_embedding, estimate_cost, price_for
+from llmswitch.cost import price_for
 from llmswitch.errors import APIStatusError, RateLimitError
 from llmswitch.limits import BudgetPeriod, SubjectLimits, rate_limit_headers
+from llmswitch.server.journals import adopt_orphans, own_journal_name, remove_journal_dir
+from llmswitch.server.pricing import (
+    Deployment,
+    cost_header,
+    cost_of_usage,
+    deployment_of,
+    overrides_of,
+    reserve_estimate,
+)
 from llmswitch.spend.framing import SpendLine, encode_line, encode_spend_line
 from llmswitch.store.records import SpendRecord
 
@@ -35,6 +41,7 @@ if TYPE_CHECKING:
     from llmswitch.spend import Journal, Shipper
 
 log = logging.getLogger("llmswitch.accounting")
+_MISSING: Any = object()
 
 
 class BudgetExceededError(APIStatusError):
@@ -89,36 +96,12 @@ class Accounting:
         from llmswitch.spend import Journal, Shipper
 
         self._journal_base.mkdir(parents=True, exist_ok=True)
-        await self._adopt_orphans()
-        # one directory per gateway instance (a process may run several, as tests do)
-        self._own_name = f"w-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        own = self._journal_base / self._own_name
+        await adopt_orphans(self._journal_base, self.store, self._fsync)
+        own = self._journal_base / own_journal_name()
         self.journal = Journal(own, fsync=self._fsync)  # type: ignore[arg-type]
         await self.journal.open()
         self.shipper = Shipper(self.journal, self.store)
         await self.shipper.start()
-
-    async def _adopt_orphans(self) -> None:
-        """Ship what gateway processes that died (``kill -9``) left in their journals, then drop them."""
-        from llmswitch.spend import Journal, JournalLockedError, Shipper
-
-        assert self._journal_base is not None
-        for d in sorted(self._journal_base.glob("w-*")):
-            if not d.is_dir() or _owner_alive(d.name):
-                continue
-            journal = Journal(d, fsync=self._fsync)  # type: ignore[arg-type]
-            try:
-                await journal.open()
-            except JournalLockedError:
-                continue  # a live process owns it
-            try:
-                async with Shipper(journal, self.store) as shipper:
-                    await shipper.drain()
-                    shipped = shipper.stats.shipped
-            finally:
-                await journal.close()
-            await asyncio.to_thread(_remove_dir, d)
-            log.warning("replayed %d spend records left by a stopped gateway process (%s)", shipped, d.name)
 
     async def stop(self) -> None:
         drained = False
@@ -132,7 +115,7 @@ class Accounting:
             await self.journal.close()
             if drained:
                 # everything is in the store: nothing for the next start to replay
-                await asyncio.to_thread(_remove_dir, Path(directory))
+                await asyncio.to_thread(remove_journal_dir, Path(directory))
         if self.limiter is not None:
             with contextlib.suppress(Exception):
                 await self.limiter.aclose()
@@ -182,7 +165,7 @@ class Accounting:
         best = None
         try:
             for t in router.deployments(group):
-                p = price_for(t.model, t.provider.name, _overrides(t))
+                p = price_for(t.model, t.provider.name, overrides_of(t))
                 if p is not None and (best is None or (p.output, p.input) > (best.output, best.input)):
                     best = p
         except Exception:
@@ -207,7 +190,7 @@ class Accounting:
         if price_hint is not None:
             for lim in limits:
                 if lim.max_budget is not None:
-                    cost = _estimate(price_hint, tokens, req.max_tokens)
+                    cost = reserve_estimate(price_hint, tokens, req.max_tokens)
                     break
         # a limiter in memory answers at once; one that needs I/O (Redis, a budget to load) is awaited
         result = limiter.admit_nowait(limits, tokens=tokens, cost=cost)
@@ -251,10 +234,10 @@ class Accounting:
         started: float,
     ) -> float | None:
         """Price the answer, journal its record, settle its reservation; the cost (USD) or None."""
-        served = _deployment(route) if route is not None else None
+        served = deployment_of(route) if route is not None else None
         cost = None
         if usage is not None and served is not None and served.price is not None:
-            cost = _price(served.price, usage)
+            cost = cost_of_usage(served.price, usage)
         limiter = self.limiter
         if reservation is not None and limiter is not None:
             try:
@@ -284,7 +267,7 @@ class Accounting:
         self,
         request: Request,
         status: int,
-        served: _Deployment | None,
+        served: Deployment | None,
         usage: ir.Usage | None,
         cost: float | None,
         error: BaseException | None,
@@ -391,24 +374,6 @@ class _KeyPlan:
         self.spend_fields = fields if all(type(v) in _OPTIONAL_STR for v in fields) else None
 
 
-class _Deployment:
-    """What a spend record needs of the deployment that answered, and its price; once per deployment."""
-
-    __slots__ = ("id", "kind", "model", "plain", "price", "provider", "target")
-
-    def __init__(self, route: Any, target: Any, model: str) -> None:
-        self.kind = type(route)
-        self.target = target
-        self.id = getattr(route, "id", None)
-        self.provider = str(getattr(route, "provider", "")) or None
-        self.model = getattr(route, "model", None)
-        self.plain = all(type(v) in _OPTIONAL_STR for v in (self.id, self.provider, self.model))
-        try:
-            self.price = price_for(model, self.provider, _overrides(target))
-        except Exception:
-            self.price = None
-
-
 def _spend_record(
     request: Request,
     status: int,
@@ -448,31 +413,6 @@ def _spend_record(
     )
 
 
-def _remove_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        for f in directory.iterdir():
-            f.unlink()
-        directory.rmdir()
-
-
-def _owner_alive(name: str) -> bool:
-    """Whether the process that made journal directory ``w-<pid>-<token>`` still runs (on this host):
-    a live process's journal is never taken over, even in the instant before it locks it."""
-    try:
-        pid = int(name.split("-")[1])
-    except (IndexError, ValueError):
-        return False
-    if pid == os.getpid():
-        return False  # an earlier instance in this process: its lock tells (JournalLockedError)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _client_id(request: Request) -> dict[str, Any]:
     rid = request.state.get("request_id")
     return {"client_request_id": rid} if rid is not None and rid != request.state.get("spend_id") else {}
@@ -503,68 +443,6 @@ def _subject_limits(kind: str, sub: Any) -> SubjectLimits:
         max_budget=sub.max_budget,
         budget_period=period,
     )
-
-
-def _overrides(target: Any) -> dict[str, Any] | None:
-    params = getattr(target, "params", None) or {}
-    info = getattr(target, "model_info", None) or {}
-    if not params and not info:
-        return None
-    return {**params, **info}
-
-
-_MISSING: Any = object()
-# each deployment, resolved once: (id(target), model) -> _Deployment (which keeps its target, so a
-# later target at the same address is told apart)
-_deployments: dict[tuple[int, str], _Deployment] = {}
-
-
-def _deployment(route: Any) -> _Deployment:
-    target = getattr(route, "target", route)
-    model = str(getattr(route, "model", ""))
-    served = _deployments.get((id(target), model))
-    if served is None or served.target is not target or served.kind is not type(route):
-        if len(_deployments) > 10_000:
-            _deployments.clear()
-        served = _deployments[(id(target), model)] = _Deployment(route, target, model)
-    return served
-
-
-def _price(price: Any, usage: ir.Usage) -> float | None:
-    try:
-        return float(cost_of_embedding(usage, price) if price.mode == "embedding" else cost_of(usage, price))
-    except Exception:
-        return None
-
-
-def _cost(route: Any, usage: ir.Usage) -> float | None:
-    """What ``usage`` costs on the deployment ``route`` names; ``None`` if its price is unknown."""
-    price = _deployment(route).price
-    return None if price is None else _price(price, usage)
-
-
-# (id(price), max_tokens) -> (price, input rate, the output's part of the estimate), for prices without
-# long-context tiers: what estimate_cost computes, less the half that is the same on every request
-_reserve: dict[tuple[int, int | None], tuple[Any, Decimal, Decimal]] = {}
-
-
-def _estimate(price: Any, tokens: int, max_tokens: int | None) -> float:
-    """The cost a budget reserves before the call: :func:`~llmswitch.cost.estimate_cost`, to the bit
-    (nothing when the price cannot bound it)."""
-    known = _reserve.get((id(price), max_tokens))
-    if known is not None and known[0] is price and tokens >= 0:
-        return float(tokens * known[1] + known[2])
-    try:
-        estimate = estimate_cost(price, tokens, max_tokens)
-    except Exception:
-        return 0.0
-    limit = max_tokens if max_tokens is not None else price.max_output_tokens
-    if not price.tiers and isinstance(limit, int):
-        rates = price.rates()
-        if len(_reserve) > 10_000:
-            _reserve.clear()
-        _reserve[(id(price), max_tokens)] = (price, rates.input, max(limit, 0) * max(rates.output, rates.reasoning))
-    return estimate
 
 
 def spend_loader_for(store: Any) -> Any:
@@ -599,10 +477,6 @@ def spend_loader_for(store: Any) -> Any:
         return spent, end
 
     return load
-
-
-def cost_header(cost: float | None) -> dict[str, str]:
-    return {} if cost is None else {"x-llmswitch-cost": f"{cost:.10f}".rstrip("0").rstrip(".") or "0"}
 
 
 __all__: Sequence[str] = ("Accounting", "BudgetExceededError", "cost_header", "estimate_prompt_tokens")

@@ -1,0 +1,93 @@
+"""What answers cost, as the gateway's accounting needs it: each deployment's price resolved once, the
+cost of an answer's usage, the estimate a budget reserves before the call, and the cost header.
+
+The caches here are keyed by object identity and keep the object, so a new deployment or price that
+lands at a reused address is never taken for the old one.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from llmswitch import ir
+from llmswitch.cost import cost_of, cost_of_embedding, estimate_cost, price_for
+
+_OPTIONAL_STR = (str, type(None))
+
+
+class Deployment:
+    """What a spend record needs of the deployment that answered, and its price; once per deployment."""
+
+    __slots__ = ("id", "kind", "model", "plain", "price", "provider", "target")
+
+    def __init__(self, route: Any, target: Any, model: str) -> None:
+        self.kind = type(route)
+        self.target = target
+        self.id = getattr(route, "id", None)
+        self.provider = str(getattr(route, "provider", "")) or None
+        self.model = getattr(route, "model", None)
+        self.plain = all(type(v) in _OPTIONAL_STR for v in (self.id, self.provider, self.model))
+        try:
+            self.price = price_for(model, self.provider, overrides_of(target))
+        except Exception:
+            self.price = None
+
+
+def overrides_of(target: Any) -> dict[str, Any] | None:
+    params = getattr(target, "params", None) or {}
+    info = getattr(target, "model_info", None) or {}
+    if not params and not info:
+        return None
+    return {**params, **info}
+
+
+# each deployment, resolved once: (id(target), model) -> Deployment (which keeps its target, so a
+# later target at the same address is told apart)
+_by_target: dict[tuple[int, str], Deployment] = {}
+
+
+def deployment_of(route: Any) -> Deployment:
+    target = getattr(route, "target", route)
+    model = str(getattr(route, "model", ""))
+    served = _by_target.get((id(target), model))
+    if served is None or served.target is not target or served.kind is not type(route):
+        if len(_by_target) > 10_000:
+            _by_target.clear()
+        served = _by_target[(id(target), model)] = Deployment(route, target, model)
+    return served
+
+
+def cost_of_usage(price: Any, usage: ir.Usage) -> float | None:
+    try:
+        return float(cost_of_embedding(usage, price) if price.mode == "embedding" else cost_of(usage, price))
+    except Exception:
+        return None
+
+
+# (id(price), max_tokens) -> (price, input rate, the output's part of the estimate), for prices without
+# long-context tiers: what estimate_cost computes, less the half that is the same on every request
+_reserve: dict[tuple[int, int | None], tuple[Any, Decimal, Decimal]] = {}
+
+
+def reserve_estimate(price: Any, tokens: int, max_tokens: int | None) -> float:
+    """The cost a budget reserves before the call: :func:`~llmswitch.cost.estimate_cost`, to the bit
+    (nothing when the price cannot bound it)."""
+    known = _reserve.get((id(price), max_tokens))
+    if known is not None and known[0] is price and tokens >= 0:
+        return float(tokens * known[1] + known[2])
+    try:
+        estimate = estimate_cost(price, tokens, max_tokens)
+    except Exception:
+        return 0.0
+    limit = max_tokens if max_tokens is not None else price.max_output_tokens
+    if not price.tiers and isinstance(limit, int):
+        rates = price.rates()
+        if len(_reserve) > 10_000:
+            _reserve.clear()
+        _reserve[(id(price), max_tokens)] = (price, rates.input, max(limit, 0) * max(rates.output, rates.reasoning))
+    return estimate
+
+
+def cost_header(cost: float | None) -> dict[str, str]:
+    return {} if cost is None else {"x-llmswitch-cost": f"{cost:.10f}".rstrip("0").rstrip(".") or "0"}
