@@ -17,6 +17,7 @@ from aiohttp import web
 from llmswitch.testing._recorded import RecordedRequest
 from llmswitch.testing._reply import Reply
 from llmswitch.testing._routes import build_app
+from llmswitch.testing._unscripted import fill_reply
 
 Responder = Callable[[RecordedRequest], Reply | Awaitable[Reply]]
 
@@ -31,7 +32,8 @@ class FakeUpstream:
 
     Which reply answers a request: the next one queued for its model (``script(..., model=...)``),
     else the next one queued for any model (``script(...)``), else ``responder(request)`` when set,
-    else ``default`` (an echo of the last user message).
+    else ``default``, whose open content is filled for the request (an echo of the last user message; a
+    tool call when tools are sent; JSON for a response format: see ``llmswitch.testing``).
 
     ``disconnects`` counts requests whose client went away before the fake had finished answering.
     A short stream may be written whole before a client stops reading it, so give a stream that a
@@ -148,7 +150,7 @@ class FakeUpstream:
                 return self._queue.popleft()
         responder = self.responder
         if responder is None:
-            return self.default
+            return fill_reply(self.default, rec.chat)
         reply = responder(rec)
         if inspect.isawaitable(reply):
             reply = await reply
