@@ -15,7 +15,9 @@ or cut streams, hangs.
     ...     r.choices[0].message.content, len(up.requests)
     ('Hello!', 2)
 
-Inside a running event loop use ``async with FakeUpstream() as up:``.
+Inside a running event loop use ``async with FakeUpstream() as up:``. ``FakeUpstream(port=4010)``
+listens on a fixed port (by default any free one); ``llmswitch fake-upstream --port 4010`` runs it as a
+process, for a gateway config to point at (``examples/fake-upstream.yaml``).
 
 Routes (``up.url`` is the base; ``up.openai_base``, ``up.anthropic_base`` and ``up.gemini_base`` are
 what each SDK takes as its base URL):
