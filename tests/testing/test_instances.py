@@ -210,3 +210,29 @@ def test_a_recursive_schema_ends() -> None:
 def test_a_gemini_schema_with_capitalised_types() -> None:
     value = instance_for({"type": "OBJECT", "properties": {"n": {"type": "INTEGER"}}, "required": ["n"]})
     assert value == {"n": 1}
+
+
+def test_a_recursive_optional_field_ends_in_null() -> None:
+    from pydantic import BaseModel
+
+    class Node(BaseModel):
+        value: int
+        next: Node | None
+
+    schema = Node.model_json_schema()
+    value = instance_for(schema)
+    assert_valid(schema, value)
+    depth = 0
+    while value is not None:
+        value, depth = value["next"], depth + 1
+    assert 1 < depth < 20
+
+
+def test_properties_keep_their_declared_order_and_max_properties_keeps_the_required_ones() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "string"}, "b": {"type": "string"}, "c": {"type": "string"}},
+        "required": ["c"],
+        "maxProperties": 2,
+    }
+    assert list(instance_for(schema)) == ["a", "c"]

@@ -68,6 +68,8 @@ class _Builder:
         return node
 
     def build(self, schema: Any, name: str, depth: int, variant: int) -> Any:
+        if depth > 4 * _MAX_DEPTH:
+            return None  # a schema that requires itself without end: no finite instance exists
         if schema is True or schema is None:
             schema = {}
         if not isinstance(schema, dict):
@@ -83,7 +85,7 @@ class _Builder:
         for key in ("anyOf", "oneOf"):
             if key in schema:
                 rest = {k: v for k, v in schema.items() if k != key}
-                return self.build(merge(rest, self.branch(schema[key])), name, depth, variant)
+                return self.build(merge(rest, self.branch(schema[key], depth)), name, depth, variant)
         if "const" in schema:
             return schema["const"]
         if "enum" in schema:
@@ -109,20 +111,24 @@ class _Builder:
             schema = merge(self.resolve(schema["$ref"]), rest)
         return schema
 
-    def branch(self, branches: list[Any]) -> Any:
-        for b in branches:
-            if schema_type(self.deref(b)) != "null":
-                return b
-        return branches[0] if branches else {}
+    def branch(self, branches: list[Any], depth: int) -> Any:
+        """The branch to build: the first that is not ``null``; past ``_MAX_DEPTH``, ``null`` when it is one,
+        which ends a recursive structure (``next: Node | None``)."""
+        kinds = [schema_type(self.deref(b)) for b in branches]
+        if depth > _MAX_DEPTH and "null" in kinds:
+            return branches[kinds.index("null")]
+        return next((b for b, k in zip(branches, kinds, strict=True) if k != "null"), branches[0] if branches else {})
 
     def object(self, schema: dict[str, Any], depth: int, variant: int) -> dict[str, Any]:
         props: dict[str, Any] = schema.get("properties") or {}
         required = [r for r in schema.get("required") or () if isinstance(r, str)]
         shallow = depth > _MAX_DEPTH
-        names = list(dict.fromkeys([*required, *([] if shallow else props)]))
+        # declared order, as a model writes them; optional ones only while there is room
+        names = [k for k in props if not shallow or k in required] + [r for r in required if r not in props]
         limit = schema.get("maxProperties")
         if isinstance(limit, int):
-            names = names[: max(limit, len(required))]
+            optional = [k for k in names if k not in required][: max(0, limit - len(required))]
+            names = [k for k in names if k in required or k in optional]
         extra = schema.get("additionalProperties", True)
         out: dict[str, Any] = {}
         for key in names:
