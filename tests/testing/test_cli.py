@@ -43,8 +43,10 @@ def wait_until_listening(proc: subprocess.Popen[bytes], port: int, log: Path, ti
 
 
 @contextmanager
-def process(argv: list[str], port: int, log: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    """A process started with ``argv``, once it listens on ``port``; stopped with SIGTERM, which must end it cleanly."""
+def process(
+    argv: list[str], port: int, log: Path, env: dict[str, str], stop: signal.Signals = signal.SIGTERM
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A process started with ``argv``, once it listens on ``port``; stopped with ``stop``, which must end it cleanly."""
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env})
     try:
@@ -52,7 +54,7 @@ def process(argv: list[str], port: int, log: Path, env: dict[str, str]) -> Itera
         yield proc
     finally:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(stop)
         code = proc.wait(timeout=30)
     assert code == 0, log.read_text()
 
@@ -91,7 +93,7 @@ def test_the_example_config_and_the_fake_upstream_answer_official_sdks(tmp_path:
 def test_fault_options_fail_every_nth_request_in_the_callers_format(tmp_path: Path) -> None:
     port = free_port()
     argv = [str(LLMSWITCH), "fake-upstream", "--port", str(port), "--fail-every", "2", "--fail-status", "429"]
-    with process([*argv, "--retry-after", "7"], port, tmp_path / "fake.log", {}):
+    with process([*argv, "--retry-after", "7"], port, tmp_path / "fake.log", {}, stop=signal.SIGINT):  # Ctrl-C
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="k", max_retries=0)
         ok = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "one"}])
         assert ok.choices[0].message.content == "one"
