@@ -75,7 +75,7 @@ def main() -> None:
         final = llmswitch.run_tools(
             models["openai"], messages, tools=[get_weather], api_base=up.openai_base, api_key="sk-demo"
         )
-        for m in messages[1:]:
+        for m in final.messages[1:-1]:
             print("  turn:", m["role"], m.get("content") or [t["function"]["name"] for t in m.get("tool_calls", [])])
         print("final:", final.choices[0].message.content)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from collections.abc import Iterator
 from typing import Any, Literal
@@ -218,7 +219,40 @@ def test_run_tools_runs_the_loop_until_a_text_answer(up: FakeUpstream) -> None:
     assert last[2] == {"role": "tool", "tool_call_id": first_call_id, "content": "sunny in Paris"}
     assert json.loads(last[4]["content"]) == {"sum": 5}
     assert last[5]["content"] == "sunny in Rome"
-    assert [m["role"] for m in messages] == ["user", "assistant", "tool", "assistant", "tool", "tool"]
+    assert messages == [{"role": "user", "content": "Weather in Paris, and 2+3?"}]
+    assert [m["role"] for m in r.messages] == ["user", "assistant", "tool", "assistant", "tool", "tool", "assistant"]
+    assert r.messages[-1]["content"] == "Paris is sunny and 2 + 3 = 5."
+
+
+def test_run_tools_leaves_the_callers_messages_alone_and_returns_the_whole_transcript(up: FakeUpstream) -> None:
+    up.script(Reply(tool_calls=[("add", {"a": 2, "b": 3})]), Reply(text="5"), Reply(text="again: 5"))
+    system = {"role": "system", "content": "Be brief."}
+    question = {"role": "user", "content": [{"type": "text", "text": "2+3?"}]}
+    messages = [system, question]
+    before = copy.deepcopy(messages)
+    r = llmswitch.run_tools("openai/gpt-4o-mini", messages, tools=[add], api_base=up.openai_base, api_key="k")
+
+    assert messages == before and messages[0] is system and messages[1] is question
+    assert r.messages[:2] == before
+    assert [m["role"] for m in r.messages] == ["system", "user", "assistant", "tool", "assistant"]
+    assert r.messages[2]["tool_calls"][0]["function"] == {"name": "add", "arguments": '{"a":2,"b":3}'}
+    assert json.loads(r.messages[3]["content"]) == {"sum": 5}
+    assert r.messages[4] == {"role": "assistant", "content": "5"}
+    assert "messages" not in r.model_dump()  # the OpenAI JSON of the final answer stays OpenAI's
+
+    # the same list runs again from the start: nothing of the first run leaked into it
+    again = asyncio.run(_arun_tools_once(messages, up))
+    assert [m["role"] for m in up.requests[-1].json["messages"]] == ["system", "user"]
+    assert messages == before and [m["role"] for m in again.messages] == ["system", "user", "assistant"]
+
+
+async def _arun_tools_once(messages: list[Any], up: FakeUpstream) -> Any:
+    try:
+        return await llmswitch.arun_tools(
+            "openai/gpt-4o-mini", messages, tools=[add], api_base=up.openai_base, api_key="k"
+        )
+    finally:
+        await transport.close_session()
 
 
 def test_run_tools_raises_at_the_step_limit(up: FakeUpstream) -> None:

@@ -53,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("file")
 
     sub.add_parser("providers", help="list the providers llmswitch knows")
+    # its options (and --help) belong to llmswitch.testing, imported only when it runs: no prefix character
+    # here, so every argument reaches that parser as it was given
+    fake = sub.add_parser(
+        "fake-upstream", help="serve the fake OpenAI/Anthropic/Gemini API on a port", add_help=False, prefix_chars="\0"
+    )
+    fake.add_argument("fake_argv", nargs=argparse.REMAINDER)
     return p
 
 
@@ -69,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print("\n".join(known_providers()))
         return 0
+    if args.command == "fake-upstream":
+        from llmswitch.testing._cli import main as fake_upstream
+
+        return fake_upstream(args.fake_argv)
     if args.command == "config" and args.config_command == "check":
         return _config_check(args.file)
     if args.command == "serve":

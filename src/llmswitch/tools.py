@@ -8,7 +8,8 @@
 
 ``run_tools(model, messages, tools=[get_weather])`` asks the model, runs the functions it calls,
 sends their results back, and repeats until the model answers without calling a tool (or
-``max_steps`` is reached, which raises :class:`MaxStepsExceededError`).
+``max_steps`` is reached, which raises :class:`MaxStepsExceededError`). The caller's ``messages``
+are not changed; the final response's ``messages`` holds the whole transcript.
 """
 
 from __future__ import annotations
@@ -90,22 +91,34 @@ async def _execute(fn: Callable[..., Any], arguments: str) -> tuple[str, bool]:
 
 async def arun_tools(
     model: str,
-    messages: list[Any],
+    messages: Sequence[Any],
     *,
     tools: Sequence[Callable[..., Any] | dict[str, Any]],
     max_steps: int = 8,
     **kwargs: Any,
 ) -> Any:
-    """Run the tool loop; returns the final response. ``messages`` is extended in place with the turns."""
+    """Run the tool loop; returns the final response, whose ``messages`` is the whole transcript.
+
+    The transcript is ``messages`` followed by each assistant turn, the tool results, and the final
+    answer. ``messages`` itself (and every message in it) is left as it was, so it can be reused.
+
+        >>> final = llmswitch.run_tools("openai/gpt-4o", [{"role": "user", "content": "Weather?"}],
+        ...                             tools=[get_weather])  # doctest: +SKIP
+        >>> [m["role"] for m in final.messages]  # doctest: +SKIP
+        ['user', 'assistant', 'tool', 'assistant']
+    """
     from llmswitch.sdk import acompletion
 
     schemas, table = _tool_table(tools)
+    # a list of our own: the caller's messages are shared, never appended to
+    transcript = list(messages)
     for _ in range(max_steps):
-        r = await acompletion(model, messages, tools=schemas, **kwargs)
+        r = await acompletion(model, transcript, tools=schemas, **kwargs)
         msg = r.choices[0].message
+        transcript.append(msg.model_dump())
         if not msg.tool_calls:
+            r.messages = transcript
             return r
-        messages.append(msg.model_dump())
         for call in msg.tool_calls:
             fn = table.get(call.function.name or "")
             if fn is None:
@@ -115,13 +128,13 @@ async def arun_tools(
             reply: dict[str, Any] = {"role": "tool", "tool_call_id": call.id, "content": content}
             if is_error:
                 reply["is_error"] = True
-            messages.append(reply)
+            transcript.append(reply)
     raise MaxStepsExceededError(f"the model was still calling tools after {max_steps} steps")
 
 
 def run_tools(
     model: str,
-    messages: list[Any],
+    messages: Sequence[Any],
     *,
     tools: Sequence[Callable[..., Any] | dict[str, Any]],
     max_steps: int = 8,

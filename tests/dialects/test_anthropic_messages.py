@@ -1269,3 +1269,20 @@ def test_events_before_an_error_do_not_depend_on_splits(cuts: list[int]) -> None
             seen += d.feed(raw[a:b])
         seen += d.close()
     assert "".join(e.text or "" for e in seen) == "Hel"
+
+
+def test_an_answer_through_the_response_tool_is_an_end_turn_for_an_anthropic_caller() -> None:
+    upstream = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-20250514",
+        "content": [{"type": "tool_use", "id": "toolu_1", "name": "llmswitch_response", "input": {"city": "Lisbon"}}],
+        "stop_reason": "tool_use",
+        "usage": {"input_tokens": 5, "output_tokens": 7},
+    }
+    resp = am.decode_response(upstream)
+    assert resp.choices[0].finish_reason == "stop"
+    out = am.encode_response(resp)
+    assert out["stop_reason"] == "end_turn"
+    assert out["content"] == [{"type": "text", "text": '{"city":"Lisbon"}'}]

@@ -351,8 +351,10 @@ def map_usage_out(u: ir.Usage) -> dict[str, Any]:
 
 
 def stop_reason_out(finish: ir.FinishReason | None, native: str | None) -> str:
-    """Anthropic's stop reason: the provider's own word when it is Anthropic's, else the mapped one."""
-    if native in STOP_REASONS:
+    """Anthropic's stop reason: the provider's own word when it is Anthropic's and still means ``finish``,
+    else the mapped one (an answer that came through the response tool stopped on ``tool_use`` upstream, but
+    the caller asked for no tool and gets an ``end_turn``)."""
+    if native in STOP_REASONS and (finish is None or finish_reason_in(native) == finish):
         return native
     return _STOP_REASON_FOR.get(finish or "stop", "end_turn")
 

@@ -15,7 +15,9 @@ or cut streams, hangs.
     ...     r.choices[0].message.content, len(up.requests)
     ('Hello!', 2)
 
-Inside a running event loop use ``async with FakeUpstream() as up:``.
+Inside a running event loop use ``async with FakeUpstream() as up:``. ``FakeUpstream(port=4010)``
+listens on a fixed port (by default any free one); ``llmswitch fake-upstream --port 4010`` runs it as a
+process, for a gateway config to point at (``examples/fake-upstream.yaml``).
 
 Routes (``up.url`` is the base; ``up.openai_base``, ``up.anthropic_base`` and ``up.gemini_base`` are
 what each SDK takes as its base URL):
@@ -28,7 +30,11 @@ what each SDK takes as its base URL):
 
 Choosing replies: ``up.script(*replies, model=None)`` queues replies (optionally only for one
 model); when the queues are empty ``up.responder(request)`` is called if set, else ``up.default``
-answers (by default an echo of the last user message).
+answers. The default reply leaves its content to the request, as a model would: it echoes the last
+user message of a plain request; when tools are sent it calls one (respecting ``tool_choice``) with
+arguments valid for the tool's JSON schema, and answers in words once the tool results come back;
+with a ``response_format`` (Gemini: ``responseSchema`` / ``responseMimeType``) its answer is JSON
+that fits. A ``default`` with faults only (``Reply(latency=0.2)``) does the same, slowly.
 
 Observing: ``up.requests`` lists every :class:`RecordedRequest` (method, path, query, lowercased
 headers, parsed JSON body, decoded chat request); ``up.calls_for("/chat/completions")`` filters

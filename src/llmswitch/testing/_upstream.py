@@ -17,6 +17,7 @@ from aiohttp import web
 from llmswitch.testing._recorded import RecordedRequest
 from llmswitch.testing._reply import Reply
 from llmswitch.testing._routes import build_app
+from llmswitch.testing._unscripted import fill_reply
 
 Responder = Callable[[RecordedRequest], Reply | Awaitable[Reply]]
 
@@ -31,15 +32,26 @@ class FakeUpstream:
 
     Which reply answers a request: the next one queued for its model (``script(..., model=...)``),
     else the next one queued for any model (``script(...)``), else ``responder(request)`` when set,
-    else ``default`` (an echo of the last user message).
+    else ``default``, whose open content is filled for the request (an echo of the last user message; a
+    tool call when tools are sent; JSON for a response format: see ``llmswitch.testing``).
 
     ``disconnects`` counts requests whose client went away before the fake had finished answering.
     A short stream may be written whole before a client stops reading it, so give a stream that a
     test leaves early some ``chunk_delay`` (and enough text) to keep it going.
     """
 
-    def __init__(self, *, default: Reply | None = None, models: Iterable[str] = DEFAULT_MODELS) -> None:
+    def __init__(
+        self,
+        *,
+        default: Reply | None = None,
+        models: Iterable[str] = DEFAULT_MODELS,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         self.default: Reply = default if default is not None else Reply()
+        # where to listen: port 0 takes any free port (see ``url``); a fixed one lets a config file point here
+        self.host = host
+        self.port_wanted = port
         self.responder: Responder | None = None
         self.models: list[str] = list(models)
         self.requests: list[RecordedRequest] = []
@@ -58,10 +70,18 @@ class FakeUpstream:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT``, once started."""
+        """``http://HOST:PORT``, once started (a wildcard host is reached on loopback)."""
         if self._port is None:
             raise RuntimeError("the fake upstream is not running: use `with FakeUpstream() as up:` (or async with)")
-        return f"http://127.0.0.1:{self._port}"
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        return f"http://[{host}]:{self._port}" if ":" in host else f"http://{host}:{self._port}"
+
+    @property
+    def port(self) -> int:
+        """The port it listens on, once started."""
+        if self._port is None:
+            raise RuntimeError("the fake upstream is not running")
+        return self._port
 
     @property
     def openai_base(self) -> str:
@@ -148,7 +168,7 @@ class FakeUpstream:
                 return self._queue.popleft()
         responder = self.responder
         if responder is None:
-            return self.default
+            return fill_reply(self.default, rec.chat)
         reply = responder(rec)
         if inspect.isawaitable(reply):
             reply = await reply
@@ -168,7 +188,7 @@ class FakeUpstream:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> FakeUpstream:
-        """Start serving on an OS-assigned loopback port in the running loop."""
+        """Start serving on ``host:port`` (by default a free loopback port) in the running loop."""
         if self._runner is not None:
             raise RuntimeError("the fake upstream is already running")
         self._loop = asyncio.get_running_loop()
@@ -176,9 +196,12 @@ class FakeUpstream:
         # cancel a handler when its client goes away: that is how disconnects are seen
         runner = web.AppRunner(build_app(self), handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
         try:
-            sock.bind(("127.0.0.1", 0))
+            if self.port_wanted:
+                # a fixed port is taken again at once after a restart, not after TIME_WAIT
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port_wanted))
             await web.SockSite(runner, sock).start()
         except BaseException:
             sock.close()
