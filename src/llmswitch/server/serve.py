@@ -20,6 +20,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -208,7 +209,12 @@ def _preflight(config_path: str | None, demo_upstream: str | None) -> Any:
         missing = missing_extras(needs)
         if missing:
             raise StartupError("; ".join(missing), EXIT_CONFIG)
+        threads = set(threading.enumerate())
         asyncio.run(reach_backends(needs))
+        # workers are forked from this process next: no thread of the pre-flight may still be running
+        # (the SQLite store's executor ends after close returns)
+        for thread in set(threading.enumerate()) - threads:
+            thread.join(timeout=5)
         reached = [mask_url(url) if url else "none" for url in (needs.store_url, needs.redis_url)]
         log.debug("pre-flight: reached the store %s and Redis %s", *reached)
     except StartupError as exc:
