@@ -15,6 +15,12 @@ from llmswitch.cli_litellm import LiteLLMArgsError, is_litellm_style, serve_args
         (["--num_workers", "8"], ["--workers", "8"], []),
         (["--detailed_debug"], ["--log-level", "debug"], []),
         (["--debug", "--port", "1"], ["--log-level", "debug", "--port", "1"], []),
+        # serve's own options mean the same without `serve`
+        (
+            ["--demo", "--workers", "2", "--graceful-seconds=5"],
+            ["--demo", "--workers", "2", "--graceful-seconds", "5"],
+            [],
+        ),
         # an ignored option's value is left out with it; a known flag takes none
         (["--model", "gpt-4o", "--port", "1"], ["--port", "1"], ["--model"]),
         (["--drop_params", "--port", "1"], ["--port", "1"], ["--drop_params"]),

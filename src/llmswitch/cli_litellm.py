@@ -22,11 +22,16 @@ _MAPPED = {
     "--host": "--host",
     "--port": "--port",
     "--num_workers": "--workers",
+    # our own serve options, so `llmswitch --config c.yaml --workers 2` means the same as with `serve`
+    "--workers": "--workers",
+    "--log-level": "--log-level",
+    "--graceful-seconds": "--graceful-seconds",
 }
 # LiteLLM flags (no value) -> our arguments
 _FLAGS: dict[str, list[str]] = {
     "--debug": ["--log-level", "debug"],
     "--detailed_debug": ["--log-level", "debug"],
+    "--demo": ["--demo"],
 }
 # LiteLLM flags with no value that llmswitch ignores: without this list the next option would be taken
 # for their value
