@@ -119,11 +119,10 @@ def _config_check(path: str) -> int:
 def _serve(args: argparse.Namespace, ignored: list[str]) -> int:
     from llmswitch.server.serve import log_to_stderr, run
 
+    log_to_stderr(args.log_level)  # JSON lines from the first: every line of the gateway's log parses
+    say = logging.getLogger("llmswitch.cli")
     if ignored:
-        log_to_stderr(args.log_level)
-        logging.getLogger("llmswitch.cli").warning(
-            "ignoring LiteLLM option(s) that have no meaning here: %s", ", ".join(ignored)
-        )
+        say.warning("ignoring LiteLLM option(s) that have no meaning here: %s", ", ".join(ignored))
 
     if args.config and not args.demo:
         # refuse to start on an invalid config, with the same message `config check` gives
@@ -136,11 +135,10 @@ def _serve(args: argparse.Namespace, ignored: list[str]) -> int:
             print(f"llmswitch: not starting: {args.config} has {len(problems)} problem(s)", file=sys.stderr)
             return 2
     if args.demo:
-        print(
-            "llmswitch demo: models demo-openai, demo-anthropic, demo-gemini on "
-            f"http://{args.host or '0.0.0.0'}:{args.port} "
-            "(master key sk-demo-master)",
-            file=sys.stderr,
+        say.info(
+            "llmswitch demo: models demo-openai, demo-anthropic, demo-gemini on http://%s:%d (master key sk-demo-master)",
+            args.host or "0.0.0.0",
+            args.port,
         )
     run(
         config_path=args.config,

@@ -442,3 +442,25 @@ def test_redis_that_refuses_the_password_stops_the_start(up: FakeUpstream, tmp_p
     (line,) = json_lines(done.stderr)
     assert "not starting: Redis at" in line["msg"] and "refused" in line["msg"]
     assert "not-the-password" not in done.stderr
+
+
+def test_every_line_of_a_demo_gateway_is_json(tmp_path: Path) -> None:
+    port = free_port()
+    argv = [str(LLMSWITCH), "serve", "--demo", "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                if call(port, "GET", "/health/readiness", key=None, timeout=2).status == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    msgs = [r.get("msg", "") for r in json_lines(out.decode())]  # fails on a line that is not JSON
+    assert f"llmswitch demo: models demo-openai, demo-anthropic, demo-gemini on http://127.0.0.1:{port}" in msgs[0]
