@@ -1,6 +1,7 @@
 """Running the gateway: build it from a config, serve it with our HTTP/1.1 server, one or several workers.
 
-``llmswitch serve`` calls :func:`run`, which binds the listening socket and then serves it with
+``llmswitch serve`` calls :func:`run`, which first checks what the config needs (extras installed, the
+store opened and migrated, Redis answering: see ``preflight.py``), binds the listening socket, and serves it with
 :class:`llmswitch.server.h1serve.Server` (uvloop + httptools; see ``h1.py``): in this process for one
 worker, or in N forked worker processes, each listening on its own SO_REUSEPORT socket of the same
 address (the kernel spreads connections evenly; where SO_REUSEPORT is missing they share the parent's
