@@ -158,7 +158,7 @@ class PostgresStore(PostgresSubjects, Store):
                 database=database_name(self._dsn) or "",
             ) from exc
         except (*_UNREACHABLE, asyncpg.PostgresError) as exc:
-            # wrong password or missing database included: the server's reason is in the message
+            # a wrong password included: the server's reason is in the message
             raise StoreConnectionError(
                 f"cannot reach PostgreSQL at {self.url}: {self._scrub(exc)}", url=self.url
             ) from exc
