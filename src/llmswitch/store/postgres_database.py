@@ -65,8 +65,12 @@ async def _connect_to_maintenance(dsn: str, name: str, masked_url: str, timeout:
             conn: asyncpg.Connection = await asyncpg.connect(
                 urlsplit(dsn)._replace(path="/" + other).geturl(), timeout=timeout, database=other
             )
-        except (asyncpg.InvalidCatalogNameError, asyncpg.InvalidAuthorizationSpecificationError) as exc:
-            last = exc  # that one is missing too, or closed to this role: try the next
+        except (
+            asyncpg.InvalidCatalogNameError,
+            asyncpg.InvalidAuthorizationSpecificationError,
+            asyncpg.InsufficientPrivilegeError,
+        ) as exc:
+            last = exc  # that one is missing too, or closed to this role (pg_hba.conf, no CONNECT): try the next
         except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
             raise StoreConnectionError(f"cannot reach PostgreSQL at {masked_url}: {exc}", url=masked_url) from exc
         else:
