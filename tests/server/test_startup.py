@@ -222,7 +222,10 @@ def listening_addresses(pid: int, port: int) -> set[str]:
     """The local IPv4 addresses ``pid``'s sockets listen on at ``port`` (from /proc/net/tcp)."""
     inodes = set()
     for fd in Path(f"/proc/{pid}/fd").iterdir():
-        target = os.readlink(fd)
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue  # closed since the listing
         if target.startswith("socket:["):
             inodes.add(target[len("socket:[") : -1])
     found = set()
