@@ -1,6 +1,7 @@
 """The ``llmswitch`` command: a thin shell over the Python API (every option also from the environment).
 
-llmswitch serve [--config FILE] [--host 0.0.0.0] [--port 4000] [--workers N] [--demo]
+llmswitch serve [--config FILE] [--host HOST] [--port 4000] [--workers N] [--demo]
+llmswitch --config FILE --port 4000 [--num_workers N] ...   (LiteLLM's proxy command line: as serve)
 llmswitch config check FILE
 llmswitch providers
 """
@@ -8,8 +9,11 @@ llmswitch providers
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
+
+from llmswitch.cli_litellm import LiteLLMArgsError, is_litellm_style, serve_args
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -23,7 +27,11 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the gateway")
     serve.add_argument("--config", default=_env("LLMSWITCH_CONFIG"), help="config file [LLMSWITCH_CONFIG]")
-    serve.add_argument("--host", default=_env("LLMSWITCH_HOST", "0.0.0.0"), help="[LLMSWITCH_HOST] (0.0.0.0)")
+    serve.add_argument(
+        "--host",
+        default=_env("LLMSWITCH_HOST"),
+        help="[LLMSWITCH_HOST] (0.0.0.0 with a master key; without one 127.0.0.1, unless given)",
+    )
     serve.add_argument(
         "--port", type=int, default=int(_env("LLMSWITCH_PORT", "4000") or 4000), help="[LLMSWITCH_PORT] (4000)"
     )
@@ -64,6 +72,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
+    argv = sys.argv[1:] if argv is None else argv
+    ignored: list[str] = []
+    if is_litellm_style(argv):
+        try:
+            litellm = serve_args(argv)
+        except LiteLLMArgsError as exc:
+            print(f"llmswitch: {exc}", file=sys.stderr)
+            return 2
+        argv = ["--version"] if litellm.version else ["serve", *litellm.argv]
+        ignored = litellm.ignored
     args = parser.parse_args(argv)
     if args.version:
         from llmswitch import __version__
@@ -82,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "config" and args.config_command == "check":
         return _config_check(args.file)
     if args.command == "serve":
-        return _serve(args)
+        return _serve(args, ignored)
     parser.print_help()
     return 0
 
@@ -91,20 +109,30 @@ def _config_check(path: str) -> int:
     from llmswitch.config import check_config
 
     cfg, problems, warnings = check_config(path)
+    missing: list[str] = []
+    if cfg is not None:
+        from llmswitch.server.preflight import backends_of, missing_extras
+
+        missing = missing_extras(backends_of(cfg))  # serve would refuse to start: an error here too
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
-    for p in problems:
+    for p in [*problems, *missing]:
         print(f"error: {p}", file=sys.stderr)
-    if problems or cfg is None:
-        print(f"{path}: {len(problems)} problem(s)", file=sys.stderr)
+    if problems or missing or cfg is None:
+        print(f"{path}: {len(problems) + len(missing)} problem(s)", file=sys.stderr)
         return 1
     groups = sorted({d.model_name for d in cfg.deployments})
     print(f"{path}: ok ({cfg.form} form, {len(cfg.deployments)} deployments, model groups: {', '.join(groups)})")
     return 0
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from llmswitch.server.serve import run
+def _serve(args: argparse.Namespace, ignored: list[str]) -> int:
+    from llmswitch.server.serve import log_to_stderr, run
+
+    log_to_stderr(args.log_level)  # JSON lines from the first: every line of the gateway's log parses
+    say = logging.getLogger("llmswitch.cli")
+    if ignored:
+        say.warning("ignoring LiteLLM option(s) that have no meaning here: %s", ", ".join(ignored))
 
     if args.config and not args.demo:
         # refuse to start on an invalid config, with the same message `config check` gives
@@ -117,10 +145,10 @@ def _serve(args: argparse.Namespace) -> int:
             print(f"llmswitch: not starting: {args.config} has {len(problems)} problem(s)", file=sys.stderr)
             return 2
     if args.demo:
-        print(
-            f"llmswitch demo: models demo-openai, demo-anthropic, demo-gemini on http://{args.host}:{args.port} "
-            "(master key sk-demo-master)",
-            file=sys.stderr,
+        say.info(
+            "llmswitch demo: models demo-openai, demo-anthropic, demo-gemini on http://%s:%d (master key sk-demo-master)",
+            args.host or "0.0.0.0",
+            args.port,
         )
     run(
         config_path=args.config,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import socket
 import threading
@@ -115,16 +116,42 @@ class Server:
     async def _drain(self, loop: asyncio.AbstractEventLoop, server: asyncio.Server, state: ServerState) -> None:
         server.close()  # no new connections
         state.shutting_down = True
+        began = loop.time()
+        requests, connections = len(state.tasks), len(state.connections)
+        _log_drain(
+            logging.INFO,
+            f"graceful shutdown: draining {requests} request(s) in flight (streams included) on {connections} "
+            f"connection(s), for up to {self.graceful_timeout:g} s",
+            event="drain_started",
+            requests=requests,
+            connections=connections,
+            graceful_seconds=self.graceful_timeout,
+        )
         for conn in list(state.connections):
             conn.shutdown()
-        deadline = loop.time() + self.graceful_timeout
+        deadline = began + self.graceful_timeout
         while (state.connections or state.tasks) and not self.force_exit and loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
+        waited = round(loop.time() - began, 3)
         if state.connections or state.tasks:
-            log.warning(
-                "graceful shutdown: closing %d connection(s), cancelling %d request(s) still running",
-                len(state.connections),
-                len(state.tasks),
+            requests, connections = len(state.tasks), len(state.connections)
+            _log_drain(
+                logging.WARNING,
+                f"graceful shutdown: cut after {waited:g} s: closing {connections} connection(s), cancelling "
+                f"{requests} request(s) still running",
+                event="drain_ended",
+                outcome="cut",
+                seconds=waited,
+                requests=requests,
+                connections=connections,
+            )
+        else:
+            _log_drain(
+                logging.INFO,
+                f"graceful shutdown: drained in {waited:g} s",
+                event="drain_ended",
+                outcome="drained",
+                seconds=waited,
             )
         for conn in list(state.connections):
             conn.abort()
@@ -154,6 +181,14 @@ class Server:
         if not self._first_signal:
             self._first_signal = now
         self.should_exit = True
+
+
+def _log_drain(level: int, text: str, **fields: Any) -> None:
+    """A drain log line; ``fields`` (with ``event``) also as the structured record the gateway's JSON
+    logging writes (accesslog's ``data``), so they can be read without parsing ``text``."""
+    if log.isEnabledFor(level):
+        data = {"ts": round(time.time(), 3), "level": logging.getLevelName(level).lower(), "msg": text, **fields}
+        log.log(level, text, extra={"data": data})
 
 
 class Lifespan:

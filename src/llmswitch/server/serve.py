@@ -1,6 +1,7 @@
 """Running the gateway: build it from a config, serve it with our HTTP/1.1 server, one or several workers.
 
-``llmswitch serve`` calls :func:`run`, which binds the listening socket and then serves it with
+``llmswitch serve`` calls :func:`run`, which first checks what the config needs (extras installed, the
+store opened and migrated, Redis answering: see ``preflight.py``), binds the listening socket, and serves it with
 :class:`llmswitch.server.h1serve.Server` (uvloop + httptools; see ``h1.py``): in this process for one
 worker, or in N forked worker processes, each listening on its own SO_REUSEPORT socket of the same
 address (the kernel spreads connections evenly; where SO_REUSEPORT is missing they share the parent's
@@ -20,8 +21,12 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING, Any
+
+from llmswitch.errors import ConfigError
+from llmswitch.server.preflight import EXIT_CONFIG, StartupError, backends_of, missing_extras, reach_backends
 
 if TYPE_CHECKING:
     from llmswitch.server.accounting import Accounting
@@ -52,10 +57,11 @@ def build_gateway(cfg: Any) -> Gateway:
         on_startup.append(lambda: router.start_health_checks(float(interval)))
         on_shutdown.append(router.stop_health_checks)
     store = None
-    if srv.master_key:
+    store_url = backends_of(cfg).store_url
+    if store_url:
         from llmswitch.store import open_store
 
-        store = open_store(srv.database_url or srv.store_path or "sqlite:///llmswitch.db")
+        store = open_store(store_url)
     return Gateway(
         router=router,
         master_key=srv.master_key,
@@ -113,6 +119,7 @@ def create_app() -> Gateway:
     from llmswitch.server.accesslog import configure_logging
 
     configure_logging(os.environ.get("LLMSWITCH_LOG_LEVEL", "info"))
+    capture_warnings()
     demo = os.environ.get(ENV_DEMO)
     if demo:
         from llmswitch.server.demo import demo_config
@@ -136,18 +143,24 @@ def create_app() -> Gateway:
 def run(
     *,
     config_path: str | None,
-    host: str = "0.0.0.0",
+    host: str | None = None,
     port: int = 4000,
     workers: int = 1,
     demo: bool = False,
     log_level: str = "info",
     graceful_seconds: float = 30.0,
 ) -> None:
-    """Serve the gateway on ``host:port`` until SIGTERM/SIGINT; ``workers`` processes when more than one."""
+    """Serve the gateway on ``host:port`` until SIGTERM/SIGINT; ``workers`` processes when more than one.
+
+    ``host`` ``None`` is the config's ``server.host`` if it names one, else every interface when the config
+    has a master key, and loopback only without one (a gateway without one serves anyone who can connect).
+    What the config needs (extras, the store, Redis) is checked here first, before anything listens: a
+    failure is one log line and ``SystemExit``.
+    """
     if config_path:
         os.environ[ENV_CONFIG] = os.path.abspath(config_path)
     os.environ["LLMSWITCH_LOG_LEVEL"] = log_level
-    _log_to_stderr(log_level)
+    log_to_stderr(log_level)
     fake = None
     if demo:
         from llmswitch.testing import FakeUpstream
@@ -159,6 +172,8 @@ def run(
     workers = max(1, workers)
     os.environ["LLMSWITCH_WORKER_COUNT"] = str(workers)
     try:
+        cfg = _preflight(config_path, fake.url if fake is not None else None)
+        host = _host(host or cfg.server.host, cfg.server.master_key)
         # several workers each listen on a socket of their own (SO_REUSEPORT), so the kernel spreads
         # connections across them evenly; on one shared socket the first worker awake takes a whole burst
         shared = workers > 1 and hasattr(socket, "SO_REUSEPORT")
@@ -174,6 +189,57 @@ def run(
     finally:
         if fake is not None:
             fake.__exit__(None, None, None)
+
+
+def _preflight(config_path: str | None, demo_upstream: str | None) -> Any:
+    """The config, once its extras are installed and its store and Redis reached (in this process, before
+    any worker exists, so a failure is said once); ``SystemExit`` with one error line otherwise."""
+    import asyncio
+
+    from llmswitch import config as cfgmod
+    from llmswitch.store.urls import mask_url
+
+    try:
+        if demo_upstream is not None:
+            from llmswitch.server.demo import demo_config
+
+            cfg = demo_config(demo_upstream)
+        else:
+            cfg = cfgmod.load_config(config_path) if config_path else cfgmod.config_from_env()
+        needs = backends_of(cfg)
+        missing = missing_extras(needs)
+        if missing:
+            raise StartupError("; ".join(missing), EXIT_CONFIG)
+        threads = set(threading.enumerate())
+        asyncio.run(reach_backends(needs))
+        # workers are forked from this process next: no thread of the pre-flight may still be running
+        # (the SQLite store's executor ends after close returns)
+        for thread in set(threading.enumerate()) - threads:
+            thread.join(timeout=5)
+        reached = [mask_url(url) if url else "none" for url in (needs.store_url, needs.redis_url)]
+        log.debug("pre-flight: reached the store %s and Redis %s", *reached)
+    except StartupError as exc:
+        log.error("not starting: %s", exc)
+        raise SystemExit(exc.exit_code) from None
+    except ConfigError as exc:
+        log.error("not starting: %s", exc)
+        raise SystemExit(EXIT_CONFIG) from None
+    return cfg
+
+
+def _host(host: str | None, master_key: str | None) -> str:
+    """Where to listen: the host given, else every interface with a master key and loopback without."""
+    if master_key:
+        return host or "0.0.0.0"
+    if host is None:
+        log.warning(
+            "no master key: anyone who can connect may use this gateway, so it listens on 127.0.0.1 only; set "
+            "general_settings.master_key (or LLMSWITCH_MASTER_KEY) to require keys, or give --host "
+            "(LLMSWITCH_HOST) to serve other machines without authentication"
+        )
+        return "127.0.0.1"
+    log.warning("no master key: requests to http://%s are not authenticated, anyone who can connect may use them", host)
+    return host
 
 
 def _exit_cleanly(signum: int, frame: Any) -> None:
@@ -225,7 +291,7 @@ def _flush_logs() -> None:
         listener.stop()
 
 
-def _log_to_stderr(level: str) -> None:
+def log_to_stderr(level: str) -> None:
     """JSON lines on stderr, written at once (no thread: this process may fork); create_app() replaces it
     with the gateway's own logging in each process that serves."""
     from llmswitch.server.accesslog import _JSONLines
@@ -236,6 +302,17 @@ def _log_to_stderr(level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    capture_warnings()
+
+
+def capture_warnings() -> None:
+    """Python warnings (a library's deprecation, say) as JSON lines through llmswitch's log handlers, rather
+    than the raw text ``warnings`` prints on stderr, so every line of the gateway's log parses."""
+    logging.captureWarnings(True)
+    target = logging.getLogger("py.warnings")
+    target.handlers[:] = logging.getLogger("llmswitch").handlers
+    target.setLevel(logging.WARNING)
+    target.propagate = False
 
 
 class Supervisor:

@@ -21,6 +21,7 @@ from llmswitch.errors import ConfigError
 from llmswitch.store.base import DailySpend, KeyChanges, Store, SubjectChanges
 from llmswitch.store.durations import add_duration, parse_duration
 from llmswitch.store.errors import (
+    DatabaseMissingError,
     KeyExistsError,
     StoreConnectionError,
     StoreError,
@@ -34,6 +35,7 @@ from llmswitch.store.urls import mask_url, url_scheme
 
 __all__ = [
     "DailySpend",
+    "DatabaseMissingError",
     "KeyChanges",
     "KeyExistsError",
     "KeyRecord",

@@ -4,7 +4,8 @@
      ├── ConfigError                   an unknown URL scheme or a malformed store URL
      └── StoreError                    the store failed or refused an operation
           ├── StoreConnectionError     the database could not be reached (names the URL, password masked)
-          │    └── StoreTimeoutError   ... or did not answer in time
+          │    ├── StoreTimeoutError   ... or did not answer in time
+          │    └── DatabaseMissingError  ... or answered that the database does not exist
           ├── StoreMigrationError      the schema is missing, or newer than this llmswitch knows
           ├── KeyExistsError           ``create_key`` with a token hash that is already stored
           └── SubjectExistsError       ``create_subject`` with a user or team id that is already stored
@@ -35,6 +36,14 @@ class StoreConnectionError(StoreError):
 
 class StoreTimeoutError(StoreConnectionError):
     """The database did not answer within the timeout."""
+
+
+class DatabaseMissingError(StoreConnectionError):
+    """The server answered, but the database the URL names does not exist (``database`` names it)."""
+
+    def __init__(self, message: str, *, url: str, database: str) -> None:
+        super().__init__(message, url=url)
+        self.database = database
 
 
 class StoreMigrationError(StoreError):

@@ -28,6 +28,7 @@ from msgspec import structs
 from llmswitch.errors import ConfigError
 from llmswitch.store.base import DailySpend, KeyChanges, Store, check_page
 from llmswitch.store.errors import (
+    DatabaseMissingError,
     KeyExistsError,
     StoreConnectionError,
     StoreError,
@@ -35,6 +36,7 @@ from llmswitch.store.errors import (
     StoreTimeoutError,
 )
 from llmswitch.store.migrations import POSTGRES_MIGRATIONS, POSTGRES_VERSION_TABLE_DDL, VERSION_TABLE, pending
+from llmswitch.store.postgres_database import create_database, database_name
 from llmswitch.store.postgres_subjects import PostgresSubjects, add_logged_spend
 from llmswitch.store.records import (
     KEY_FIELDS,
@@ -148,11 +150,23 @@ class PostgresStore(PostgresSubjects, Store):
             raise ConfigError(f"invalid PostgreSQL URL {self.url!r}: {self._scrub(exc)}") from exc
         except _TIMED_OUT as exc:
             raise StoreTimeoutError(f"PostgreSQL at {self.url} did not answer in time", url=self.url) from exc
+        except asyncpg.InvalidCatalogNameError as exc:
+            # its own type: the caller may create it (create_database) and open again
+            raise DatabaseMissingError(
+                f"cannot reach PostgreSQL at {self.url}: {self._scrub(exc)}",
+                url=self.url,
+                database=database_name(self._dsn) or "",
+            ) from exc
         except (*_UNREACHABLE, asyncpg.PostgresError) as exc:
-            # wrong password or missing database included: the server's reason is in the message
+            # a wrong password included: the server's reason is in the message
             raise StoreConnectionError(
                 f"cannot reach PostgreSQL at {self.url}: {self._scrub(exc)}", url=self.url
             ) from exc
+
+    async def create_database(self) -> str:
+        """Create the (missing) database the URL names with the URL's role, and return its name; see
+        :mod:`llmswitch.store.postgres_database`."""
+        return await create_database(self._dsn, masked_url=self.url, timeout=self._connect_timeout)
 
     def _scrub(self, exc: BaseException) -> str:
         """An error's text with the password blanked, should a driver ever quote the DSN back."""
