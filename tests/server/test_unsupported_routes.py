@@ -109,6 +109,9 @@ def test_genai_sdk_raises_501_unimplemented(gw: ServedGateway, up: FakeUpstream,
         ("POST", "/v1/assistants", {}, "openai"),
         ("POST", "/images/generations", {}, "openai"),
         ("GET", "/v1/files/file-abc/content", ANTHROPIC_HEADERS, "anthropic"),
+        ("GET", "/model/info", {}, "openai"),
+        ("POST", "/key/regenerate", {}, "openai"),
+        ("GET", "/global/spend/report", {}, "openai"),
     ],
 )
 def test_known_unbuilt_endpoints_are_501_in_the_callers_dialect(

@@ -92,6 +92,24 @@ _KNOWN: tuple[tuple[str, str, str], ...] = (
     (r"(?:/v1)?/videos(?:/.*)?", "OpenAI's video generation", _OPENAI),
     (r"(?:/v1)?/organization/.*", "OpenAI's administration API", _OPENAI),
     (r"(?:/v1|/v2)?/rerank", "reranking", _OPENAI),
+    # LiteLLM's proxy management API beyond the key, user, team and spend routes llmswitch serves
+    (
+        r"(?:/v1)?/model/(?:info|new|update|delete)|/v2/model/info|/model_group/info",
+        "LiteLLM's model management",
+        _OPENAI,
+    ),
+    (r"/key/(?:regenerate|block|unblock|health)|/key/[^/]+/regenerate", "LiteLLM's key management", _OPENAI),
+    (
+        r"/team/(?:member_add|member_delete|member_update|block|unblock|model/add|model/delete)",
+        "LiteLLM's team management",
+        _OPENAI,
+    ),
+    (
+        r"/(?:customer|end_user|budget|organization)/[a-z_/]+",
+        "LiteLLM's customer, budget and organization management",
+        _OPENAI,
+    ),
+    (r"/spend/(?:tags|keys|users|calculate)|/global/spend(?:/.*)?", "LiteLLM's spend reports", _OPENAI),
     # Gemini (beside the model methods above)
     (r"/v1beta/models", "Gemini's model list", _GEMINI),
     (r"/v1beta/models/[^/:]+", "Gemini's model details", _GEMINI),
