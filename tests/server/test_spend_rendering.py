@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 from gateway_harness import MASTER_KEY, ServedGateway, chat_request, model_list
+from hypothesis import given
+from hypothesis import strategies as st
 from multi_harness import wait_logged
 
 from llmswitch.store import SpendRecord, open_store
@@ -133,3 +135,15 @@ def test_cost_text_and_render_cost() -> None:
     assert render_cost(NOISY + NOISY + NOISY) == 0.001041 and repr(render_cost(0.1 + 0.2)) == "0.3"
     assert render_cost(None) is None and render_cost(Decimal("1.23456789012345")) == 1.2345678901
     assert cost_text(1e-11) == "0" and cost_text(2.5e-7) == "0.00000025" and cost_text(1234.5) == "1234.5"
+
+
+@given(st.floats(min_value=0, max_value=1e5, allow_nan=False, allow_infinity=False))
+def test_a_rendered_cost_prints_with_at_most_ten_decimal_places(value: float) -> None:
+    from llmswitch.server.amounts import render_cost
+
+    rendered = render_cost(value)
+    assert rendered is not None
+    assert Decimal(repr(rendered)).as_tuple().exponent >= -10  # type: ignore[operator]
+    assert abs(Decimal(repr(rendered)) - Decimal(value)) <= Decimal(
+        "6e-11"
+    )  # half the last place, plus the float's own rounding

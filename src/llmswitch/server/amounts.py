@@ -29,8 +29,17 @@ def cost_decimal(value: float | int | Decimal) -> Decimal:
 
 
 def render_cost(value: float | int | Decimal | None) -> float | None:
-    """The JSON number for an amount: a float whose shortest repr is the rounded decimal."""
-    return None if value is None else float(cost_decimal(value))
+    """The JSON number for an amount: a float whose shortest repr is the rounded decimal.
+
+    ``round`` on a float is correctly rounded, and the float nearest a decimal of at most 15
+    significant digits prints as that decimal; it is ten times cheaper than a Decimal, which counts
+    on a page of 10,000 spend logs.
+    """
+    if value is None:
+        return None
+    if isinstance(value, Decimal):
+        return float(cost_decimal(value))
+    return round(float(value), COST_PLACES)
 
 
 def cost_text(value: float | int | Decimal) -> str:
