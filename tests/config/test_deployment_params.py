@@ -147,3 +147,22 @@ def test_serve_start_logs_the_warning(tmp_path: Path) -> None:
         f"config: {config}:7: model_list[0].litellm_params.max_tokns: unknown key, passed to the provider as is; "
         "did you mean 'max_tokens'?"
     ) in logged
+
+
+@pytest.mark.parametrize(
+    ("typo", "meant"),
+    [
+        ("tempreature", "temperature"),
+        ("top-p", "top_p"),
+        ("frequency_penality", "frequency_penalty"),
+        ("reasoning_efort", "reasoning_effort"),
+        ("extra_header", "extra_headers"),
+        ("stream_timout", "stream_timeout"),
+        ("drop_param", "drop_params"),
+        ("ssl_verfy", "ssl_verify"),
+    ],
+)
+def test_typos_of_settings_and_fields_get_the_right_suggestion(typo: str, meant: str) -> None:
+    text = f"model_list:\n  - model_name: m\n    litellm_params:\n      model: openai/gpt-4o\n      {typo}: 1\n"
+    (line,) = warning_lines(text)
+    assert line.endswith(f"{typo}: unknown key, passed to the provider as is; did you mean {meant!r}?")
