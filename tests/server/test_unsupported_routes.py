@@ -104,6 +104,7 @@ def test_genai_sdk_raises_501_unimplemented(gw: ServedGateway, up: FakeUpstream,
     [
         ("POST", "/v1beta/models/m-gemini:embedContent", {}, "gemini"),
         ("GET", "/v1beta/models", {}, "gemini"),
+        ("POST", "/v1beta/tunedModels/my-tuned:generateContent", {}, "gemini"),
         ("POST", "/v1/messages/batches/msgbatch_1/cancel", {}, "anthropic"),
         ("POST", "/v1/complete", {}, "anthropic"),
         ("POST", "/v1/assistants", {}, "openai"),
@@ -178,6 +179,12 @@ def test_the_openai_sdk_reads_a_405(gw: ServedGateway) -> None:
         ),
         ("/v1/whatever", ANTHROPIC_HEADERS, "anthropic", "unknown endpoint POST /v1/whatever"),
         ("/v1beta/nothing", {}, "gemini", "unknown endpoint POST /v1beta/nothing"),
+        (
+            "/v1alpha/models/m-gemini:generateContent",
+            {},
+            "gemini",
+            "unknown endpoint POST /v1alpha/models/m-gemini:generateContent",
+        ),
     ],
 )
 def test_an_unknown_path_is_404_in_the_callers_dialect(

@@ -29,7 +29,7 @@ from llmswitch.server import faces, http
 from llmswitch.server.faces import Face
 
 # Gemini's model methods: `/v1beta/models/{model}:{verb}` (also under /v1 and tunedModels).
-_GEMINI_METHOD = re.compile(r"/(?:v1beta|v1|v1alpha)/(?:models|tunedModels)/([^/:]+):([A-Za-z]+)\Z")
+_GEMINI_METHOD = re.compile(r"/(?:v1beta|v1|v1alpha)/(models|tunedModels)/([^/:]+):([A-Za-z]+)\Z")
 _GEMINI_SERVED = frozenset({"generateContent", "streamGenerateContent"})
 _GEMINI_VERBS: dict[str, str] = {
     "countTokens": "Gemini's token counting",
@@ -145,7 +145,7 @@ def refusal(request: http.Request, routes: Mapping[tuple[str, str], Any]) -> API
     method, path = request.method, request.path
     allowed = _allowed_methods(routes, path)
     asked = f"{method} {path}"
-    if allowed:
+    if allowed and method not in allowed:
         allow = ", ".join(sorted(allowed))
         return _error(
             f"{asked}: method not allowed; this endpoint takes {allow}",
@@ -164,7 +164,7 @@ def refusal(request: http.Request, routes: Mapping[tuple[str, str], Any]) -> API
 def _allowed_methods(routes: Mapping[tuple[str, str], Any], path: str) -> set[str]:
     allowed = {m for m, p in routes if p == path}
     found = _GEMINI_METHOD.match(path)
-    if found and found.group(2) in _GEMINI_SERVED:
+    if found and found.group(1) == "models" and found.group(3) in _GEMINI_SERVED:
         allowed.add("POST")
     return allowed
 
@@ -172,7 +172,9 @@ def _allowed_methods(routes: Mapping[tuple[str, str], Any], path: str) -> set[st
 def _unbuilt(path: str) -> str | None:
     found = _GEMINI_METHOD.match(path)
     if found:
-        return _GEMINI_VERBS.get(found.group(2))
+        if found.group(1) == "tunedModels":
+            return "Gemini's tuned models"
+        return _GEMINI_VERBS.get(found.group(3))
     for pattern, what, _ in _KNOWN_COMPILED:
         if pattern.match(path):
             return what
