@@ -7,6 +7,7 @@
 ARG PYTHON_IMAGE=python:3.12-slim
 
 FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY requirements/ requirements/
@@ -16,7 +17,8 @@ RUN python -m venv /opt/build \
  && PYTHON=/opt/build/bin/python sh docker/install.sh wheel /dist
 
 FROM ${PYTHON_IMAGE}
-ENV PYTHONDONTWRITEBYTECODE=1 \
+ENV PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PATH=/opt/llmswitch/bin:$PATH
 COPY requirements/lock.txt /tmp/install/lock.txt

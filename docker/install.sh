@@ -8,7 +8,8 @@
 #
 # LOCK (default requirements/lock.txt) pins every dependency, the build backend included, so an image
 # built today and one built next month hold the same versions. PYTHON is the interpreter of the
-# environment to act on (default python3).
+# environment to act on (default python3). pip's cache is left to the caller: the Dockerfile turns it
+# off (PIP_NO_CACHE_DIR, nothing cached in a layer), the check on this machine reuses it.
 set -eu
 
 PY=${PYTHON:-python3}
@@ -20,8 +21,8 @@ lock=${3:-requirements/lock.txt}
 case "$what" in
   wheel)
     # the build backend from the lock, then a build without an isolated (unpinned) build environment
-    $PIP install -q --no-cache-dir -c "$lock" -r requirements/build.in
-    $PIP wheel -q --no-cache-dir --no-deps --no-build-isolation -w "$dist" .
+    $PIP install -q -c "$lock" -r requirements/build.in
+    $PIP wheel -q --no-deps --no-build-isolation -w "$dist" .
     ;;
   install)
     set -- "$dist"/llmswitch-*.whl
@@ -29,7 +30,7 @@ case "$what" in
       echo "install.sh: expected exactly one llmswitch wheel in $dist" >&2
       exit 1
     fi
-    $PIP install -q --no-cache-dir -c "$lock" "$1[postgres,redis]"
+    $PIP install -q -c "$lock" "$1[postgres,redis]"
     ;;
   *)
     echo "install.sh: unknown step '$what' (wheel or install)" >&2
