@@ -42,7 +42,7 @@ def warnings_of(text: str, env: dict[str, str] | None = None) -> list[str]:
 
 def test_unsupported_and_unknown_settings_are_each_named_with_their_line() -> None:
     assert warnings_of(CONFIG) == [
-        "config.yaml:5: model_list[0].litellm_params.api_bse: passed to the provider as is; did you mean 'api_base'?",
+        "config.yaml:5: model_list[0].litellm_params.api_bse: unknown key, passed to the provider as is; did you mean 'api_base'?",
         "config.yaml:7: model_list[0].model_infoo: unknown key, ignored; did you mean 'model_info'?",
         "config.yaml:9: litellm_settings.cache: not supported yet, ignored",
         "config.yaml:10: litellm_settings.success_callback: not supported yet, ignored",

@@ -21,9 +21,10 @@ from llmswitch.config.build import (
     dedupe_ids,
     read_model_info,
 )
+from llmswitch.config.deployment_params import warn_unknown_param
 from llmswitch.config.model import Deployment, RouterSettings, ServerSettings
 from llmswitch.config.problems import KeyPath, format_key_path
-from llmswitch.config.reading import Context, Invalid, Section, describe, suggest, to_text
+from llmswitch.config.reading import Context, Invalid, Section, describe, to_text
 from llmswitch.config.router_fields import LITELLM_SETTINGS, ROUTER_SETTINGS, read_router_fields, router_settings
 
 MB = 1024 * 1024
@@ -152,9 +153,7 @@ def _drafts(ctx: Context, path: KeyPath, entry: Any, credentials: dict[str, dict
     for key in params.unread():
         if key not in _PARAM_FIELDS:
             draft.params[key] = ctx.resolve_env_deep(params.data[key], (*params.path, key))
-            hint = suggest(key, _PARAM_FIELDS)
-            if hint:
-                ctx.warn((*params.path, key), f"passed to the provider as is{hint}", at_key=True)
+            warn_unknown_param(ctx, (*params.path, key), key, _PARAM_FIELDS)
     return _per_organization(ctx, draft, organizations, (*params.path, "organization"))
 
 

@@ -63,3 +63,49 @@ GENERAL_SETTINGS = frozenset({
     "proxy_batch_polling_interval", "default_team_disabled", "user_api_key_cache_ttl", "ui_access_mode",
     "litellm_license",
 })  # fmt: skip
+
+# A deployment's `litellm_params` beyond the ones llmswitch reads into Deployment fields: LiteLLM passes them
+# to the provider call, so llmswitch does too. Knowing them all is what lets a typo (`temprature`) get a
+# did-you-mean while a legitimate key stays silent. From LiteLLM's LiteLLM_Params / GenericLiteLLMParams
+# model, its config and provider docs, and the OpenAI-compatible completion settings a deployment may set
+# as defaults.
+DEPLOYMENT_PARAMS = frozenset({
+    # completion settings given as the deployment's defaults (the caller's own values win)
+    "temperature", "top_p", "top_k", "n", "stop", "max_tokens", "max_completion_tokens", "presence_penalty",
+    "frequency_penalty", "logit_bias", "logprobs", "top_logprobs", "seed", "user", "response_format", "tools",
+    "tool_choice", "parallel_tool_calls", "functions", "function_call", "stream", "stream_options",
+    "reasoning_effort", "thinking", "verbosity", "modalities", "audio", "prediction", "service_tier", "store",
+    "metadata", "web_search_options", "safety_identifier", "prompt_cache_key", "safety_settings", "dimensions",
+    "encoding_format", "input_type", "extra_headers", "extra_body", "headers", "num_retries", "mock_response",
+    "cache_control_injection_points", "merge_reasoning_content_in_choices", "deployment_id", "extra_query",
+    "max_parallel_requests", "litellm_metadata", "cached_content",
+    # local and self-hosted servers' own sampling and loading settings (Ollama, vLLM), passed through
+    "num_ctx", "num_predict", "keep_alive", "repeat_penalty", "mirostat", "min_p", "repetition_penalty",
+    # Bedrock's own request fields, passed through under their names
+    "guardrailConfig", "performanceConfig", "requestMetadata",
+    # dropping what a provider cannot take, TLS and proxies
+    "drop_params", "additional_drop_params", "ssl_verify", "ssl_certificate", "proxy", "proxies", "http_proxy",
+    "https_proxy", "no_proxy", "proxy_url", "trust_env",
+    # Azure
+    "azure_ad_token", "azure_ad_token_provider", "azure_username", "azure_password", "azure_scope", "tenant_id",
+    "client_id", "client_secret", "api_type", "base_model",
+    # Vertex AI and Google
+    "vertex_project", "vertex_location", "vertex_credentials", "vertex_ai_project", "vertex_ai_location",
+    "vertex_ai_credentials",
+    # AWS Bedrock and SageMaker
+    "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_region_name", "aws_session_name",
+    "aws_profile_name", "aws_role_name", "aws_web_identity_token", "aws_sts_endpoint", "aws_external_id",
+    "aws_bedrock_runtime_endpoint", "region_name",
+    # IBM watsonx, Databricks and others with their own endpoint fields
+    "watsonx_region_name", "project_id", "space_id", "zen_api_key", "api_token",
+    # pricing beyond the four per-token/per-second keys read into model_info
+    "input_cost_per_pixel", "output_cost_per_pixel", "input_cost_per_character", "output_cost_per_character",
+    "cache_creation_input_token_cost", "cache_read_input_token_cost", "input_cost_per_token_batches",
+    "output_cost_per_token_batches", "input_cost_per_audio_token", "output_cost_per_audio_token",
+    "output_cost_per_reasoning_token", "input_cost_per_query", "output_cost_per_image", "input_cost_per_image",
+    # gateway-side: tags, budgets, credentials and routing extras
+    "tags", "max_budget", "budget_duration", "max_file_size_mb", "use_in_pass_through", "use_litellm_proxy",
+    "configurable_clientside_auth_params", "litellm_trace_id", "model_info", "hf_model_name",
+    "auto_router_config_path", "auto_router_config", "auto_router_default_model", "auto_router_embedding_model",
+    "supports_system_message", "use_chat_completions_api", "prompt_id", "prompt_variables",
+})  # fmt: skip

@@ -26,6 +26,8 @@ from __future__ import annotations
 from typing import Any
 
 from llmswitch.config.build import DeploymentDraft, build_deployment, check_group_refs, dedupe_ids, read_model_info
+from llmswitch.config.deployment_params import warn_unknown_param
+from llmswitch.config.litellm_keys import DEPLOYMENT_PARAMS
 from llmswitch.config.model import Deployment, RouterSettings, ServerSettings
 from llmswitch.config.problems import KeyPath
 from llmswitch.config.reading import Context, Section, describe
@@ -103,6 +105,8 @@ def _draft(ctx: Context, path: KeyPath, group: str, item: Any) -> DeploymentDraf
     extra = sec.section("params")
     if extra is not None:
         params = {k: ctx.resolve_env_deep(v, (*extra.path, k)) for k, v in extra.data.items()}
+        for key in extra.data:
+            warn_unknown_param(ctx, (*extra.path, key), key)
     fields = {
         "api_base": sec.text("api_base"),
         "api_version": sec.text("api_version"),
@@ -119,7 +123,15 @@ def _draft(ctx: Context, path: KeyPath, group: str, item: Any) -> DeploymentDraf
         fields["priority"] = model_info.get("priority")
     explicit_id = sec.text("id") or model_info.pop("id", None)
     api_key = sec.text("api_key", strict=True, secret=True)
-    sec.finish()
+    for key in sec.unread():
+        if key in DEPLOYMENT_PARAMS:  # LiteLLM's flat spelling; this form keeps provider parameters apart
+            ctx.warn(
+                (*path, key),
+                f"a provider parameter: write it under 'params:' (params: {{{key}: ...}}); ignored",
+                at_key=True,
+            )
+            sec.known.add(key)
+    sec.finish(candidates=DEPLOYMENT_PARAMS)
     if model is None:
         return None
     return DeploymentDraft(

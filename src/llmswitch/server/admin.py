@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from llmswitch.dialects._json import dumps, invalid
 from llmswitch.errors import APIStatusError, NotFoundError, PermissionDeniedError
 from llmswitch.server import http
+from llmswitch.server.amounts import render_cost
 from llmswitch.server.chat import parse_json
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ def _info(rec: Any) -> dict[str, Any]:
         "key_name": rec.key_name,
         "key_alias": rec.key_alias,
         "models": rec.models,
-        "max_budget": rec.max_budget,
+        "max_budget": render_cost(rec.max_budget),
         "budget_duration": rec.budget_duration,
         "budget_reset_at": iso(rec.budget_reset_at),
         "rpm_limit": rec.rpm_limit,
@@ -143,7 +144,7 @@ def _info(rec: Any) -> dict[str, Any]:
         "metadata": rec.metadata,
         "expires": iso(rec.expires),
         "blocked": rec.blocked,
-        "spend": rec.spend,
+        "spend": render_cost(rec.spend),
         "created_at": iso(rec.created_at),
         "updated_at": iso(rec.updated_at),
     }

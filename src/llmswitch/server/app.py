@@ -19,9 +19,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-from llmswitch.errors import APIError, APIStatusError, LLMSwitchError, NotFoundError, PermissionDeniedError
+from llmswitch.errors import APIError, APIStatusError, LLMSwitchError, PermissionDeniedError
 from llmswitch.router.router import Router
-from llmswitch.server import admin, admin_teams, faces, health, http, spend_routes
+from llmswitch.server import admin, admin_teams, faces, health, http, spend_routes, unsupported
 from llmswitch.server.accesslog import AccessLog
 from llmswitch.server.accounting import Accounting
 from llmswitch.server.auth import KeyCache, Principal, extract_key, model_not_allowed
@@ -50,12 +50,6 @@ def _next_request_id() -> str:
 def _model_in(model: str, allowed: list[str]) -> bool:
     return any(
         m in ("*", "all-proxy-models") or m == model or (m.endswith("*") and model.startswith(m[:-1])) for m in allowed
-    )
-
-
-def _not_found_route(path: str) -> NotFoundError:
-    return NotFoundError(
-        f"no route {path!r}", status_code=404, provider="llmswitch", error_type="not_found_error", param=None
     )
 
 
@@ -226,12 +220,12 @@ class Gateway:
             await send(msg)
 
         route = self._route(request.method, request.path)
-        face = route[1] if route is not None else _face_for_path(request.path)
+        face = route[1] if route is not None else unsupported.face_for(request)
         task = asyncio.current_task()
         watch = _Watch(request, task)
         try:
             if route is None:
-                raise _not_found_route(request.path)
+                raise unsupported.refusal(request, self._routes)
             handler, _, params = route
             if request.method == "POST":
                 await request.read_body(self.max_body_bytes)
@@ -306,14 +300,6 @@ def _too_large(limit: int) -> APIStatusError:
         provider="llmswitch",
         error_type="request_too_large",
     )
-
-
-def _face_for_path(path: str) -> Face:
-    if path.startswith("/v1/messages"):
-        return faces.ANTHROPIC
-    if path.startswith("/v1beta/"):
-        return faces.GEMINI
-    return faces.OPENAI
 
 
 class _Watch:

@@ -12,6 +12,7 @@ from typing import Any
 
 from llmswitch import ir
 from llmswitch.cost import cost_of, cost_of_embedding, estimate_cost, price_for
+from llmswitch.server.amounts import cost_text
 
 _OPTIONAL_STR = (str, type(None))
 
@@ -90,4 +91,4 @@ def reserve_estimate(price: Any, tokens: int, max_tokens: int | None) -> float:
 
 
 def cost_header(cost: float | None) -> dict[str, str]:
-    return {} if cost is None else {"x-llmswitch-cost": f"{cost:.10f}".rstrip("0").rstrip(".") or "0"}
+    return {} if cost is None else {"x-llmswitch-cost": cost_text(cost)}

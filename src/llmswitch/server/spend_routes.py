@@ -1,6 +1,7 @@
 """Reading spend back: LiteLLM's ``GET /spend/logs`` and daily totals by key, user, team or model.
 
-Both need the master key. Records reach the store from the journal within a fraction of a second
+Both need the master key. Amounts are exact to ``amounts.COST_PLACES`` decimal places (see amounts.py);
+the daily totals are summed exactly by the store, so they equal the sum of the logs' rounded costs. Records reach the store from the journal within a fraction of a second
 (the shipper's batch interval), so a request's record is readable shortly after its answer.
 """
 
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from llmswitch.dialects._json import dumps, invalid
 from llmswitch.server import http
 from llmswitch.server.admin import _require_master, _store_required
+from llmswitch.server.amounts import render_cost
 
 if TYPE_CHECKING:
     from llmswitch.server.app import Gateway
@@ -46,7 +48,7 @@ def _log_out(r: Any) -> dict[str, Any]:
         "model": r.model,
         "model_id": r.deployment_id,
         "custom_llm_provider": r.provider,
-        "spend": r.cost or 0.0,
+        "spend": render_cost(r.cost or 0.0),
         "cost_known": r.cost is not None,
         "prompt_tokens": r.input_tokens,
         "completion_tokens": r.output_tokens,
@@ -109,7 +111,7 @@ async def spend_daily(gw: Gateway, request: http.Request, send: http.Send) -> No
             "requests": r.requests,
             "prompt_tokens": r.input_tokens,
             "completion_tokens": r.output_tokens,
-            "spend": r.cost,
+            "spend": render_cost(r.cost),
         }
         for r in rows
     ]

@@ -17,6 +17,7 @@ from urllib.parse import unquote
 
 from llmswitch.dialects._json import invalid
 from llmswitch.server import http
+from llmswitch.server.amounts import render_cost
 from llmswitch.store import SubjectKind, SubjectRecord, add_duration, parse_duration
 from llmswitch.store.records import has_nul
 
@@ -162,7 +163,7 @@ def subject_info(rec: SubjectRecord, api: SubjectAPI) -> dict[str, Any]:
         api.id_field: rec.id,
         api.alias_field: rec.alias,
         "models": rec.models,
-        "max_budget": rec.max_budget,
+        "max_budget": render_cost(rec.max_budget),
         "budget_duration": rec.budget_duration,
         "budget_reset_at": iso(rec.budget_reset_at),
         "rpm_limit": rec.rpm_limit,
@@ -170,7 +171,7 @@ def subject_info(rec: SubjectRecord, api: SubjectAPI) -> dict[str, Any]:
         "max_parallel_requests": rec.max_parallel_requests,
         "metadata": rec.metadata,
         "blocked": rec.blocked,
-        "spend": rec.spend,
+        "spend": render_cost(rec.spend),
         "created_at": iso(rec.created_at),
         "updated_at": iso(rec.updated_at),
     }

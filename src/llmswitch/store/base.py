@@ -64,10 +64,15 @@ class SubjectChanges(NamedTuple):
     cursor: int
 
 
+COST_PLACES = 10
+"""Decimal places a summed cost is exact to: each record's cost is rounded to them, then added exactly."""
+
+
 class DailySpend(NamedTuple):
     """One row of :meth:`Store.daily_spend`: a UTC day and one key, user, team or model's totals.
 
-    ``group`` is ``None`` for requests that had none (e.g. no team). ``cost`` sums known costs only.
+    ``group`` is ``None`` for requests that had none (e.g. no team). ``cost`` sums known costs only, each
+    rounded to :data:`COST_PLACES` decimal places and added without float noise.
     """
 
     day: date

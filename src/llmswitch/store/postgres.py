@@ -26,7 +26,7 @@ import msgspec
 from msgspec import structs
 
 from llmswitch.errors import ConfigError
-from llmswitch.store.base import DailySpend, KeyChanges, Store, check_page
+from llmswitch.store.base import COST_PLACES, DailySpend, KeyChanges, Store, check_page
 from llmswitch.store.errors import (
     DatabaseMissingError,
     KeyExistsError,
@@ -396,7 +396,7 @@ class PostgresStore(PostgresSubjects, Store):
         where, params = _spend_filters({}, start, end)
         query = (
             f"SELECT (time AT TIME ZONE 'UTC')::date AS day, {column} AS grp, count(*), "
-            "sum(input_tokens)::bigint, sum(output_tokens)::bigint, coalesce(sum(cost), 0) "
+            f"sum(input_tokens)::bigint, sum(output_tokens)::bigint, coalesce(sum(round(cost::numeric, {COST_PLACES})), 0) "
             f"FROM llmswitch_spend_logs{where} GROUP BY day, grp ORDER BY day, grp NULLS LAST"
         )
         async with self._connection() as conn:

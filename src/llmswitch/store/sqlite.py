@@ -18,12 +18,13 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import msgspec
 from msgspec import structs
 
-from llmswitch.store.base import DailySpend, KeyChanges, Store, check_page
+from llmswitch.store.base import COST_PLACES, DailySpend, KeyChanges, Store, check_page
 from llmswitch.store.errors import KeyExistsError, StoreConnectionError, StoreError, StoreMigrationError
 from llmswitch.store.migrations import SQLITE_MIGRATIONS, SQLITE_VERSION_TABLE_DDL, VERSION_TABLE, pending
 from llmswitch.store.records import (
@@ -451,14 +452,18 @@ def _list_spend_logs(
 
 
 def _daily_spend(conn: sqlite3.Connection, column: str, where: str, params: list[Any]) -> list[DailySpend]:
-    # times are fixed-width UTC text, so the first ten characters are the UTC day
+    # times are fixed-width UTC text, so the first ten characters are the UTC day; costs are summed as
+    # integers of 1e-10 USD, so the total is exact (a float sum carries noise: 0.000347 * 3 -> 0.0010409999999999998)
     rows = conn.execute(
         f"SELECT substr(time, 1, 10) AS day, {column} AS grp, count(*), sum(input_tokens), sum(output_tokens), "
-        f"coalesce(sum(cost), 0.0) FROM llmswitch_spend_logs{where} "
+        f"coalesce(sum(CAST(round(cost * {10**COST_PLACES}) AS INTEGER)), 0) FROM llmswitch_spend_logs{where} "
         "GROUP BY day, grp ORDER BY day, grp IS NULL, grp",
         params,
     )
-    return [DailySpend(date.fromisoformat(day), grp, n, inp, out, float(cost)) for day, grp, n, inp, out, cost in rows]
+    return [
+        DailySpend(date.fromisoformat(day), grp, n, inp, out, float(Decimal(units).scaleb(-COST_PLACES)))
+        for day, grp, n, inp, out, units in rows
+    ]
 
 
 # -- rows ----------------------------------------------------------------------------------------
