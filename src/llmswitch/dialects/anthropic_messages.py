@@ -19,8 +19,10 @@ What the translation decides, and why:
   :data:`RESPONSE_TOOL`, whose input is returned as the message text with finish reason ``stop``.
 - Reasoning keeps its signature; redacted reasoning and Anthropic-only blocks (server tools, web
   search results …) are kept as IR parts and sent back unchanged, as a tool loop with thinking needs.
+- Gemini's dynamic thinking budget (-1) becomes :data:`~llmswitch.dialects.thinking.DYNAMIC_BUDGET`.
 - Sent nowhere, because Anthropic has no such thing: ``seed``, ``n`` (> 1 is refused), penalties,
-  ``logit_bias``, ``logprobs``; stop sequences that are only whitespace (the API rejects them).
+  ``logit_bias``, ``logprobs`` (the gateway and the SDK refuse or drop them first, by the policy in
+  ``llmswitch.providers.params``); stop sequences that are only whitespace (the API rejects them).
 """
 
 from __future__ import annotations
