@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import doctest
 from typing import Any
 
 import pytest
 
 from llmswitch import ir
-from llmswitch.dialects import anthropic_messages, openai_chat
+from llmswitch.dialects import anthropic_messages, drop_params, openai_chat, thinking
 from llmswitch.errors import BadRequestError, UnsupportedParamsError
-from llmswitch.providers import get_provider
+from llmswitch.providers import get_provider, params
 from llmswitch.providers.params import ACCEPTS, PARAMS, apply, caller_field, passthrough_blockers
 
 ANTHROPIC = "anthropic_messages"
@@ -242,3 +243,20 @@ def test_caller_field() -> None:
     assert caller_field("stop", ANTHROPIC) == "stop_sequences"
     assert caller_field("thinking_budget", None) == "thinking"
     assert caller_field("seed", None) == "seed"
+
+
+def test_a_gemini_thinking_config_leftover_is_named_to_the_leaf() -> None:
+    req = request(
+        extra={"generationConfig": {"thinkingConfig": {"includeThoughts": True}}},
+        extra_dialect="gemini",
+        client_dialect="gemini",
+    )
+    with pytest.raises(UnsupportedParamsError) as info:
+        run("anthropic", req)
+    assert info.value.params == ("generationConfig.thinkingConfig.includeThoughts",)
+
+
+@pytest.mark.parametrize("module", [params, thinking, drop_params], ids=lambda m: m.__name__)
+def test_the_docstring_examples_hold(module: Any) -> None:
+    failures, tried = doctest.testmod(module)
+    assert tried and not failures

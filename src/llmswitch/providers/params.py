@@ -117,6 +117,17 @@ _FIELD_NAMES: dict[str | None, Mapping[str, str]] = {
 }
 
 
+_MISSING: dict[str, tuple[tuple[str, Callable[[Any], bool]], ...]] = {}
+
+
+def _missing(provider: str, accepts: Accepts) -> tuple[tuple[str, Callable[[Any], bool]], ...]:
+    """The parameters ``provider`` does not take (usually two or three of them): only these are looked at."""
+    found = _MISSING.get(provider)
+    if found is None:
+        found = _MISSING[provider] = tuple((n, asked) for n, asked in _ASKED.items() if n not in accepts.params)
+    return found
+
+
 def caller_field(name: str, dialect: str | None) -> str:
     """What a caller writing ``dialect`` calls the IR parameter ``name`` (an extra's key is its own)."""
     return _FIELD_NAMES.get(dialect, {}).get(name, name)
@@ -152,8 +163,8 @@ def apply(
         _drop_listed(req, more, caller, changes, extra, dropped)
     if accepts is not None:
         _map_thinking(req, accepts, changes)
-        for name, asked in _ASKED.items():
-            if name in accepts.params or name in changes:
+        for name, asked in _missing(provider, accepts):
+            if name in changes:
                 continue
             if asked(getattr(req, name)):
                 (dropped if drop else refused).append(caller_field(name, caller))
@@ -237,10 +248,17 @@ def _extra_ok(key: str, value: Any, written_for: str | None, accepts: Accepts, d
 
 
 def _extra_names(key: str, value: Any) -> list[str]:
-    """The caller's names for an extra: a Gemini ``generationConfig``'s leftovers one by one."""
-    if key in ("generationConfig", "generation_config") and isinstance(value, dict) and value:
-        return [f"generationConfig.{k}" for k in value]
-    return [key]
+    """The caller's names for an extra: what is left of a Gemini ``generationConfig`` field by field
+    (``generationConfig.responseModalities``, ``generationConfig.thinkingConfig.includeThoughts``)."""
+    if key not in ("generationConfig", "generation_config") or not isinstance(value, dict) or not value:
+        return [key]
+    names = []
+    for k, v in value.items():
+        if isinstance(v, dict) and v:
+            names.extend(f"generationConfig.{k}.{kk}" for kk in v)
+        else:
+            names.append(f"generationConfig.{k}")
+    return names
 
 
 def _unsupported(fields: list[str], provider: str, model: str, deployment: str) -> UnsupportedParamsError:
