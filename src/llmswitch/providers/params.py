@@ -252,7 +252,7 @@ def _extra_names(key: str, value: Any) -> list[str]:
     (``generationConfig.responseModalities``, ``generationConfig.thinkingConfig.includeThoughts``)."""
     if key not in ("generationConfig", "generation_config") or not isinstance(value, dict) or not value:
         return [key]
-    names = []
+    names: list[str] = []
     for k, v in value.items():
         if isinstance(v, dict) and v:
             names.extend(f"generationConfig.{k}.{kk}" for kk in v)
