@@ -260,3 +260,31 @@ def test_a_gemini_thinking_config_leftover_is_named_to_the_leaf() -> None:
 def test_the_docstring_examples_hold(module: Any) -> None:
     failures, tried = doctest.testmod(module)
     assert tried and not failures
+
+
+@pytest.mark.parametrize(
+    ("extra", "provider", "effort", "budget"),
+    [
+        ({"thinking": {"type": "adaptive"}, "output_config": {"effort": "high"}}, "openai", "high", None),
+        ({"thinking": {"type": "adaptive"}, "output_config": {"effort": "max"}}, "groq", "xhigh", None),
+        ({"thinking": {"type": "adaptive"}}, "openai", "medium", None),
+        ({"thinking": {"type": "adaptive"}}, "gemini", None, -1),
+        ({"output_config": {"effort": "low"}}, "gemini", "low", None),
+    ],
+)
+def test_anthropic_adaptive_thinking_and_effort_map_elsewhere(
+    extra: dict[str, Any], provider: str, effort: str | None, budget: int | None
+) -> None:
+    req = request(extra=extra, extra_dialect=ANTHROPIC, client_dialect=ANTHROPIC)
+    out, dropped = run(provider, req)
+    assert (out.reasoning_effort, out.thinking_budget, out.extra, dropped) == (effort, budget, None, ())
+    assert run("anthropic", req)[0].extra == extra  # Anthropic's own, for Anthropic
+
+
+def test_the_rest_of_an_anthropic_output_config_follows_the_policy() -> None:
+    req = request(
+        extra={"output_config": {"effort": "low", "task_budget": 9}}, extra_dialect=ANTHROPIC, client_dialect=ANTHROPIC
+    )
+    with pytest.raises(UnsupportedParamsError) as info:
+        run("openai", req)
+    assert info.value.params == ("output_config",)

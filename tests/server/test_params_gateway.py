@@ -380,3 +380,32 @@ general_settings:
     assert "seed" not in sent and "temperature" not in sent and sent["top_p"] == 0.9
     assert not {"drop_params", "additional_drop_params"} & set(sent)
     assert_valid_upstream("anthropic", up.requests[0])
+
+
+@pytest.mark.parametrize(
+    ("family", "thinking", "sent"),
+    [
+        ("openai", {"output_config": {"effort": "low"}}, ("reasoning_effort", "low")),
+        ("openai", {}, ("reasoning_effort", "medium")),
+        ("gemini", {}, ("thinkingBudget", -1)),
+    ],
+)
+def test_anthropic_adaptive_thinking_reaches_other_providers(
+    pgw: ServedGateway, up: FakeUpstream, family: str, thinking: dict[str, Any], sent: tuple[str, Any]
+) -> None:
+    up.script(Reply(text="Teal."))
+    with anthropic.Anthropic(base_url=pgw.url, api_key=MASTER_KEY, max_retries=0) as client:
+        raw = client.messages.with_raw_response.create(
+            model=f"p-{family}",
+            max_tokens=2048,
+            messages=[{"role": "user", "content": PROMPT}],
+            thinking={"type": "adaptive"},
+            **thinking,
+        )
+    assert raw.status_code == 200 and "x-llmswitch-dropped-params" not in raw.headers
+    body = up.requests[0].json
+    key, value = sent
+    got = body[key] if family == "openai" else body["generationConfig"]["thinkingConfig"][key]
+    assert got == value
+    assert "thinking" not in body and "output_config" not in body
+    assert_valid_upstream(family, up.requests[0])

@@ -5,7 +5,8 @@ OpenAI-compatible preset whose documented API differs). A parameter the chosen d
 is, in this order:
 
 1. **mapped** where it has a meaning there: a thinking budget (Anthropic's ``thinking``, Gemini's
-   ``thinkingBudget``) becomes an OpenAI ``reasoning_effort`` bucket (``dialects.thinking``);
+   ``thinkingBudget``) becomes an OpenAI ``reasoning_effort`` bucket (``dialects.thinking``); an
+   Anthropic caller's adaptive thinking and ``output_config.effort`` an effort or a dynamic budget;
    Mistral's seed is ``random_seed``;
 2. **dropped and reported** with ``drop_params`` (per call, per deployment, or LiteLLM's
    ``litellm_settings.drop_params``), or when listed in ``additional_drop_params``;
@@ -35,7 +36,7 @@ import msgspec
 from llmswitch import ir
 from llmswitch.dialects import anthropic_messages, gemini_request, openai_request
 from llmswitch.dialects.drop_params import CALL_KEYS
-from llmswitch.dialects.thinking import effort_for_budget
+from llmswitch.dialects.thinking import DYNAMIC, effort_for_budget
 from llmswitch.errors import UnsupportedParamsError
 
 # IR request fields the policy looks at, and when each counts as asked for: a value that is every
@@ -162,11 +163,11 @@ def apply(
     if more:
         _drop_listed(req, more, caller, changes, extra, dropped)
     if accepts is not None:
+        if extra and req.extra_dialect == "anthropic_messages" != dialect:
+            _map_anthropic_thinking(req, extra, changes)
         _map_thinking(req, accepts, changes)
         for name, asked in _missing(provider, accepts):
-            if name in changes:
-                continue
-            if asked(getattr(req, name)):
+            if asked(_now(req, changes, name)):
                 (dropped if drop else refused).append(caller_field(name, caller))
                 changes[name] = None
         if extra:
@@ -218,20 +219,51 @@ def _drop_listed(
             dropped.extend(_extra_names(raw, extra.pop(raw)))
 
 
+def _now(req: ir.Request, changes: dict[str, Any], name: str) -> Any:
+    return changes[name] if name in changes else getattr(req, name)
+
+
 def _map_thinking(req: ir.Request, accepts: Accepts, changes: dict[str, Any]) -> None:
     """A thinking budget to a target without budgets but with efforts becomes an effort bucket."""
-    budget = req.thinking_budget
-    if budget is None or "thinking_budget" in accepts.params or "thinking_budget" in changes:
-        return
-    if "reasoning_effort" not in accepts.params:
+    budget = _now(req, changes, "thinking_budget")
+    if budget is None or "thinking_budget" in accepts.params or "reasoning_effort" not in accepts.params:
         return
     changes["thinking_budget"] = None
-    if req.reasoning_effort is None and "reasoning_effort" not in changes:
+    if _now(req, changes, "reasoning_effort") is None:
         # 0 (thinking off) sends nothing: a model that cannot reason does not, and OpenAI's reasoning
         # models have no off switch every one of them takes
         effort = effort_for_budget(budget)
         if effort is not None:
             changes["reasoning_effort"] = effort
+
+
+# Anthropic's effort levels as IR efforts ("max" is past the highest other providers have)
+_ANTHROPIC_EFFORTS: dict[Any, ir.ReasoningEffort] = {
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "xhigh",
+    "max": "xhigh",
+}
+
+
+def _map_anthropic_thinking(req: ir.Request, extra: dict[str, Any], changes: dict[str, Any]) -> None:
+    """An Anthropic caller's adaptive thinking and ``output_config.effort``, bound for another provider:
+    an effort, or without one a dynamic budget (the model decides), mapped on from there as any other."""
+    oc = extra.get("output_config")
+    effort = _ANTHROPIC_EFFORTS.get(oc.get("effort")) if isinstance(oc, dict) else None
+    if effort is not None and _now(req, changes, "reasoning_effort") is None:
+        changes["reasoning_effort"] = effort
+        rest = {k: v for k, v in oc.items() if k != "effort"}  # type: ignore[union-attr]
+        if rest:
+            extra["output_config"] = rest
+        else:
+            del extra["output_config"]
+    thinking = extra.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") == "adaptive":
+        del extra["thinking"]
+        if _now(req, changes, "reasoning_effort") is None and _now(req, changes, "thinking_budget") is None:
+            changes["thinking_budget"] = DYNAMIC
 
 
 def _extra_ok(key: str, value: Any, written_for: str | None, accepts: Accepts, dialect: str | None) -> bool:
