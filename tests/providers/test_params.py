@@ -288,3 +288,10 @@ def test_the_rest_of_an_anthropic_output_config_follows_the_policy() -> None:
     with pytest.raises(UnsupportedParamsError) as info:
         run("openai", req)
     assert info.value.params == ("output_config",)
+
+
+@pytest.mark.parametrize(("key", "value"), [("store", False), ("modalities", ["text"]), ("service_tier", "default")])
+@pytest.mark.parametrize("provider", ["anthropic", "gemini"])
+def test_an_openai_default_said_out_loud_is_not_sent_nor_refused(provider: str, key: str, value: Any) -> None:
+    out, dropped = run(provider, request(extra={key: value}))
+    assert out.extra is None and dropped == ()

@@ -305,7 +305,7 @@ def test_a_gemini_dynamic_budget_reaches_anthropic_as_the_documented_default(
         ("store", True),
         ("service_tier", "flex"),
         ("prediction", {"type": "content", "content": "x"}),
-        ("modalities", ["text"]),
+        ("modalities", ["text", "audio"]),
         ("audio", {"voice": "alloy", "format": "wav"}),
         ("web_search_options", {}),
         ("safety_identifier", "u-1"),

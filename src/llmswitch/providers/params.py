@@ -111,6 +111,13 @@ ACCEPTS: dict[str, Accepts] = {
     "openrouter": Accepts(_OPENAI_TOP_K),
 }
 
+# OpenAI extras at their default value: they ask nothing of any provider (clients send them anyway)
+_ASKS_NOTHING: dict[str, tuple[Any, ...]] = {
+    "store": (False,),
+    "modalities": (["text"],),
+    "service_tier": ("auto", "default"),
+}
+
 _FIELD_NAMES: dict[str | None, Mapping[str, str]] = {
     None: openai_request.FIELD_NAMES,
     "anthropic_messages": anthropic_messages.FIELD_NAMES,
@@ -173,6 +180,9 @@ def apply(
         if extra:
             for key in list(extra):
                 if not _extra_ok(key, extra[key], req.extra_dialect, accepts, dialect):
+                    if req.extra_dialect is None and extra[key] in _ASKS_NOTHING.get(key, ()):
+                        del extra[key]  # OpenAI's default, said out loud: nothing to send, nothing lost
+                        continue
                     names = _extra_names(key, extra[key])
                     (dropped if drop else refused).extend(names)
                     del extra[key]
