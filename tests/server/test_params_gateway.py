@@ -409,3 +409,29 @@ def test_anthropic_adaptive_thinking_reaches_other_providers(
     assert got == value
     assert "thinking" not in body and "output_config" not in body
     assert_valid_upstream(family, up.requests[0])
+
+
+@pytest.mark.parametrize(
+    ("face", "family", "setting", "field", "kind"),
+    [
+        ("openai", "anthropic", {"logit_bias": {"1": 5}}, "logit_bias", "invalid_request_error"),
+        ("anthropic", "groq", {"top_k": 3}, "top_k", "invalid_request_error"),
+        ("gemini", "anthropic", {"candidateCount": 2}, "generationConfig.candidateCount", "INVALID_ARGUMENT"),
+    ],
+)
+def test_the_refusal_is_exactly_the_clients_error_envelope(
+    pgw: ServedGateway, up: FakeUpstream, face: str, family: str, setting: dict[str, Any], field: str, kind: str
+) -> None:
+    path, body = chat_request(face, f"p-{family}", PROMPT)
+    if face == "gemini":
+        body["generationConfig"] = setting
+    else:
+        body.update(setting)
+    r = pgw.call("POST", path, body)
+    assert r.status == 400
+    got_kind, message = dialect_error(face, r)
+    assert got_kind == kind
+    assert f"'{field}'" in message and f"'p-{family}' ({MODELS[family]})" in message
+    if face == "openai":
+        assert r.json()["error"]["param"] == field
+    assert up.requests == []
