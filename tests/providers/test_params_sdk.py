@@ -132,9 +132,12 @@ def test_router_deployment_drop_params(up: FakeUpstream) -> None:
     assert r.llmswitch["dropped_params"] == ["seed", "frequency_penalty"]
     body = up.requests[0].json
     assert not {"seed", "frequency_penalty", "drop_params"} & set(body)
+    up.script(Reply(text="Teal."))
+    r = router.completion(model="claude", messages=MESSAGES, temperature=0.5)
+    assert r._hidden_params["dropped_params"] == [] and "dropped_params" not in r.llmswitch
     with pytest.raises(llmswitch.UnsupportedParamsError, match="'strict'"):
         router.completion(model="strict", messages=MESSAGES, seed=7)
-    assert len(up.requests) == 1
+    assert len(up.requests) == 2
     # the refusal was no verdict on the deployment
     (strict,) = router.deployments("strict")
     assert strict.failures == 0 and strict.breaker.state == "closed"
