@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import doctest
+import json
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 
 from llmswitch import ir
 from llmswitch.dialects import anthropic_messages, drop_params, openai_chat, thinking
@@ -14,6 +20,7 @@ from llmswitch.providers import get_provider, params
 from llmswitch.providers.params import ACCEPTS, PARAMS, apply, caller_field, passthrough_blockers
 
 ANTHROPIC = "anthropic_messages"
+SHARED = Path(__file__).resolve().parents[3] / "shared"
 
 
 def request(**kw: Any) -> ir.Request:
@@ -295,3 +302,78 @@ def test_the_rest_of_an_anthropic_output_config_follows_the_policy() -> None:
 def test_an_openai_default_said_out_loud_is_not_sent_nor_refused(provider: str, key: str, value: Any) -> None:
     out, dropped = run(provider, request(extra={key: value}))
     assert out.extra is None and dropped == ()
+
+
+# ---------------------------------------------------------------- properties
+
+OPENAI_ONLY = {
+    "store": True,
+    "prediction": {"type": "content", "content": "x"},
+    "modalities": ["text", "audio"],
+    "audio": {"voice": "alloy", "format": "wav"},
+    "web_search_options": {},
+    "safety_identifier": "u-1",
+}
+settings_st = st.fixed_dictionaries(
+    {},
+    optional={
+        "temperature": st.floats(0, 1),
+        "top_p": st.floats(0.1, 1),
+        "top_k": st.integers(1, 50),
+        "max_tokens": st.integers(1, 4000),
+        "stop": st.lists(st.sampled_from(["END", "###"]), min_size=1, max_size=2),
+        "seed": st.integers(0, 99),
+        "n": st.integers(1, 3),
+        "presence_penalty": st.floats(-1, 1),
+        "frequency_penalty": st.floats(-1, 1),
+        "logit_bias": st.just({"42": 1.0}),
+        "logprobs": st.booleans(),
+        "top_logprobs": st.integers(0, 5),
+        "reasoning_effort": st.sampled_from(["low", "medium", "high"]),
+        "thinking_budget": st.sampled_from([-1, 0, 1024, 5000, 20000]),
+        "parallel_tool_calls": st.booleans(),
+        "extra": st.lists(st.sampled_from(sorted(OPENAI_ONLY)), min_size=1, unique=True).map(
+            lambda keys: {k: OPENAI_ONLY[k] for k in keys}
+        ),
+    },
+)
+
+
+@cache
+def spec(name: str, schema: str) -> Draft202012Validator:
+    doc = json.loads((SHARED / "specs" / f"{name}-openapi.json").read_text())
+    return Draft202012Validator({"$ref": f"#/components/schemas/{schema}", "components": doc["components"]})
+
+
+@settings(max_examples=150, deadline=None)
+@given(fields=settings_st, provider=st.sampled_from(sorted(ACCEPTS)), client=st.sampled_from([None, "gemini"]))
+def test_with_drop_params_what_is_sent_is_what_the_target_takes(
+    fields: dict[str, Any], provider: str, client: str | None
+) -> None:
+    """Dropping never fails, leaves nothing the provider cannot take, and reports exactly what it removed;
+    without drop_params the same request is refused exactly when something was dropped."""
+    req = request(client_dialect=client, **fields)
+    out, dropped = run(provider, req, drop=True)
+    accepts = ACCEPTS[provider]
+    for name in PARAMS - accepts.params:
+        value = getattr(out, name)
+        # only a value that asks nothing may stay
+        assert value is None or repr(value) == {"n": "1", "logprobs": "False", "parallel_tool_calls": "True"}[name]
+    assert len(dropped) == len(set(dropped))
+    try:
+        strict, nothing = run(provider, req)
+    except UnsupportedParamsError as exc:
+        assert list(exc.params) == list(dropped)
+    else:
+        assert dropped == nothing == () and strict == out
+    p = get_provider(provider)
+    if provider == "anthropic":
+        body = anthropic_messages.encode_request(out, model="claude-sonnet-4-5")
+        problems = [e.message[:200] for e in spec("anthropic", "CreateMessageParams").iter_errors(body)]
+        assert not problems, problems
+    elif p.dialect == "openai_chat":
+        body = openai_chat.encode_request(out, model="m", max_tokens_key=getattr(p, "max_tokens_key", "max_tokens"))
+        assert not (set(body) & {"top_k", "thinking"}) or "top_k" in accepts.params
+        if provider in ("openai", "azure"):
+            problems = [e.message[:200] for e in spec("openai", "CreateChatCompletionRequest").iter_errors(body)]
+            assert not problems, problems
