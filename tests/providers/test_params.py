@@ -223,9 +223,18 @@ def test_mistral_seed_is_random_seed() -> None:
 
 
 def test_a_provider_without_a_row_takes_everything() -> None:
-    req = request(top_k=1, logit_bias={"1": 1.0}, drop_params=True)
-    out, dropped = apply(req, "someone-elses", model="x", deployment="x")
-    assert dropped == () and out.top_k == 1 and out.drop_params is None
+    req = request(top_k=1, logit_bias={"1": 1.0}, drop_params=True, extra={"vendor_knob": 3})
+    out, dropped = apply(req, "someone-elses", model="x", deployment="x", dialect="openai_chat")
+    assert dropped == () and out.top_k == 1 and out.extra == {"vendor_knob": 3} and out.drop_params is None
+
+
+def test_a_provider_without_a_row_still_refuses_another_formats_extras() -> None:
+    req = request(extra={"safetySettings": []}, extra_dialect="gemini", client_dialect="gemini", top_k=2)
+    with pytest.raises(UnsupportedParamsError, match="'safetySettings'"):
+        apply(req, "someone-elses", model="x", deployment="x", dialect="openai_chat")
+    out, dropped = apply(req, "someone-elses", model="x", deployment="x", dialect="openai_chat", drop=True)
+    assert dropped == ("safetySettings",) and out.extra is None and out.top_k == 2
+    assert apply(req, "someone-elses", model="x", deployment="x", dialect="gemini")[0].extra == req.extra
 
 
 def test_every_row_names_known_parameters_and_every_provider_has_a_row() -> None:

@@ -18,7 +18,7 @@ budget). Extras (body keys the IR has no field for) are checked too: written for
 format they mean nothing to this one; from an OpenAI caller they pass to OpenAI-compatible servers
 (vendor parameters) but to Anthropic and Gemini only if those APIs have them. ``user`` and
 ``metadata`` are the gateway's own (spend tracking) and never refused. A provider with no row here
-(a third-party one) takes everything.
+(a third-party one) takes every parameter; another format's extras still mean nothing to it.
 
     >>> req = ir.Request(model="m", messages=[], top_k=40, temperature=0.2)
     >>> out, dropped = apply(req, "openai", model="gpt-4o", deployment="main", drop=True)
@@ -118,6 +118,8 @@ _ASKS_NOTHING: dict[str, tuple[Any, ...]] = {
     "service_tier": ("auto", "default"),
 }
 
+_ANYTHING = Accepts(PARAMS)
+
 _FIELD_NAMES: dict[str | None, Mapping[str, str]] = {
     None: openai_request.FIELD_NAMES,
     "anthropic_messages": anthropic_messages.FIELD_NAMES,
@@ -159,8 +161,11 @@ def apply(
     """
     accepts = ACCEPTS.get(provider)
     more = list(additional) + list(req.additional_drop_params or ())
-    if accepts is None and not more:
-        return _without_settings(req), ()
+    if accepts is None:
+        # a provider without a row takes every parameter; another format's extras still mean nothing to it
+        if not more and not (req.extra and req.extra_dialect not in (None, dialect)):
+            return _without_settings(req), ()
+        accepts = _ANYTHING
     changes: dict[str, Any] = {}
     extra = dict(req.extra) if req.extra else None
     dropped: list[str] = []
@@ -169,28 +174,27 @@ def apply(
     caller = req.client_dialect
     if more:
         _drop_listed(req, more, caller, changes, extra, dropped)
-    if accepts is not None:
-        if extra and req.extra_dialect == "anthropic_messages" != dialect:
-            _map_anthropic_thinking(req, extra, changes)
-        _map_thinking(req, accepts, changes)
-        for name, asked in _missing(provider, accepts):
-            if asked(_now(req, changes, name)):
-                (dropped if drop else refused).append(caller_field(name, caller))
-                changes[name] = None
-        if extra:
-            for key in list(extra):
-                if not _extra_ok(key, extra[key], req.extra_dialect, accepts, dialect):
-                    if req.extra_dialect is None and extra[key] in _ASKS_NOTHING.get(key, ()):
-                        del extra[key]  # OpenAI's default, said out loud: nothing to send, nothing lost
-                        continue
-                    names = _extra_names(key, extra[key])
-                    (dropped if drop else refused).extend(names)
-                    del extra[key]
-        for name, key in accepts.renames.items():
-            value = changes.get(name, getattr(req, name))
-            if value is not None:
-                extra = {**(extra or {}), key: value}
-                changes[name] = None
+    if extra and req.extra_dialect == "anthropic_messages" != dialect:
+        _map_anthropic_thinking(req, extra, changes)
+    _map_thinking(req, accepts, changes)
+    for name, asked in _missing(provider, accepts):
+        if asked(_now(req, changes, name)):
+            (dropped if drop else refused).append(caller_field(name, caller))
+            changes[name] = None
+    if extra:
+        for key in list(extra):
+            if not _extra_ok(key, extra[key], req.extra_dialect, accepts, dialect):
+                if req.extra_dialect is None and extra[key] in _ASKS_NOTHING.get(key, ()):
+                    del extra[key]  # OpenAI's default, said out loud: nothing to send, nothing lost
+                    continue
+                names = _extra_names(key, extra[key])
+                (dropped if drop else refused).extend(names)
+                del extra[key]
+    for name, key in accepts.renames.items():
+        value = changes.get(name, getattr(req, name))
+        if value is not None:
+            extra = {**(extra or {}), key: value}
+            changes[name] = None
     if refused:
         raise _unsupported(refused, provider, model, deployment)
     if (extra or None) != req.extra:
