@@ -44,6 +44,7 @@ _ERRORS = (
     "BadRequestError",
     "ContextWindowExceededError",
     "ContentPolicyViolationError",
+    "UnsupportedParamsError",
     "AuthenticationError",
     "PermissionDeniedError",
     "NotFoundError",
@@ -76,6 +77,7 @@ __all__ = [
     "ResponseParseError",
     "Router",
     "ServiceUnavailableError",
+    "UnsupportedParamsError",
     "__version__",
     "acompletion",
     "aembedding",
@@ -124,6 +126,7 @@ if TYPE_CHECKING:
         RateLimitError,
         ResponseParseError,
         ServiceUnavailableError,
+        UnsupportedParamsError,
     )
     from llmswitch.providers import register_provider
     from llmswitch.results import EmbeddingResponse, ModelResponse, ModelResponseStream

@@ -11,7 +11,8 @@
           └── APIStatusError              the provider answered with an error status
                ├── BadRequestError                    400 / 413 / 422
                │    ├── ContextWindowExceededError    the prompt is too long for the model
-               │    └── ContentPolicyViolationError   refused by a safety or policy filter
+               │    ├── ContentPolicyViolationError   refused by a safety or policy filter
+               │    └── UnsupportedParamsError        a parameter the deployment cannot take (no drop_params)
                ├── AuthenticationError                401, or an invalid key in any status
                ├── PermissionDeniedError              403
                ├── NotFoundError                      404, unknown model or deployment
@@ -118,6 +119,19 @@ class ContextWindowExceededError(BadRequestError):
 
 class ContentPolicyViolationError(BadRequestError):
     pass
+
+
+class UnsupportedParamsError(BadRequestError):
+    """The request carries a parameter the chosen deployment cannot take, and ``drop_params`` is not set.
+
+    Raised before any upstream call. ``param`` names the caller's own field (``top_k``,
+    ``generationConfig.candidateCount`` …); ``params`` lists them all.
+
+        >>> llmswitch.completion("anthropic/claude-sonnet-4-5", msgs, seed=1)  # doctest: +SKIP
+        UnsupportedParamsError: anthropic/claude-sonnet-4-5 cannot take 'seed' ...
+    """
+
+    params: tuple[str, ...] = ()
 
 
 class AuthenticationError(APIStatusError):

@@ -190,6 +190,13 @@ class Request(msgspec.Struct, omit_defaults=True):
     # (Gemini's safetySettings, Anthropic's container …): they are dropped on the way to any other
     # provider. None: the SDK's keywords and OpenAI clients, whose extras go to whichever provider.
     extra_dialect: str | None = None
+    # the dialect the caller wrote the request in (None: OpenAI's, or the SDK's keywords), so that an
+    # error names the caller's own field
+    client_dialect: str | None = None
+    # what to do with parameters the deployment cannot take (LiteLLM's names): drop them rather than
+    # refuse the request; always drop these. Settings of the call, never sent to a provider.
+    drop_params: bool | None = None
+    additional_drop_params: list[str] | None = None
 
     @property
     def system_text(self) -> str:

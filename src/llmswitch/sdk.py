@@ -17,7 +17,7 @@ from llmswitch.cost import cost_for_response, usage_from_wire
 from llmswitch.dialects import openai_chat
 from llmswitch.dialects.openai_chat_stream import StreamEncoder
 from llmswitch.errors import ConfigError
-from llmswitch.providers import resolve_model
+from llmswitch.providers import params, resolve_model
 from llmswitch.router.retry import RetryPolicy
 from llmswitch.structured import normalize_response_format, parse_content
 
@@ -63,7 +63,15 @@ class _Call:
         for k, v in kwargs.items():
             if v is not None:
                 body[k] = v
-        self.request = openai_chat.decode_request(body)
+        # what the provider cannot take is mapped, dropped (drop_params=True, or llmswitch.drop_params) or refused
+        self.request, self.dropped = params.apply(
+            openai_chat.decode_request(body),
+            self.provider.name,
+            model=self.model_id,
+            deployment=model,
+            drop=_global_drop_params(),
+            dialect=self.provider.dialect,
+        )
         self.user_wants_usage = self.request.include_usage
         self.endpoint = self.provider.endpoint(
             api_base=api_base,
@@ -86,12 +94,17 @@ class _Call:
             policy=self.policy,
         )
         out = convert.model_response(resp)
+        _mark(out, self.hidden_params())
         out.cost = cost_for_response(resp.model or self.model_id, self.provider.name, resp.usage, self.price_overrides)
         if self.parse_into is not None:
             for c in out.choices:
                 if c.finish_reason != "tool_calls" or c.message.content:
                     c.message.parsed = parse_content(c.message.content, self.parse_into)
         return out
+
+    def hidden_params(self) -> dict[str, Any]:
+        """LiteLLM's ``_hidden_params``: which provider served, and the parameters dropped for it."""
+        return {"custom_llm_provider": self.provider.name, "dropped_params": list(self.dropped)}
 
     async def stream(self) -> AsyncIterator[results.ModelResponseStream]:
         s = await engine.chat_stream(
@@ -103,17 +116,21 @@ class _Call:
             policy=self.policy,
         )
         encoder: StreamEncoder | None = None
+        hidden = self.hidden_params()
         try:
             async for ev in s.events():
                 if encoder is None:
                     encoder = StreamEncoder(s.meta, include_usage=self.user_wants_usage)
                 chunk = encoder.chunk(ev)
                 if chunk is not None:
-                    yield convert.stream_chunk(chunk)
+                    out = convert.stream_chunk(chunk)
+                    _mark(out, hidden)
+                    yield out
             if encoder is not None:
                 tail = encoder.usage_chunk()
                 if tail is not None:
                     last = convert.stream_chunk(tail)
+                    _mark(last, hidden)
                     usage = usage_from_wire(tail["usage"])
                     last.cost = cost_for_response(
                         last.model or self.model_id, self.provider.name, usage, self.price_overrides
@@ -121,6 +138,18 @@ class _Call:
                     yield last
         finally:
             s.close()
+
+
+def _mark(result: Any, hidden: dict[str, Any]) -> None:
+    # results are msgspec Structs with a __dict__: extra attributes are allowed and never serialized
+    result._hidden_params = hidden
+
+
+def _global_drop_params() -> bool:
+    """LiteLLM's module-wide switch: ``llmswitch.drop_params = True``."""
+    import llmswitch
+
+    return getattr(llmswitch, "drop_params", False) is True
 
 
 def _prepare(model: str, messages: list[Any], stream: bool, kwargs: dict[str, Any]) -> _Call:

@@ -157,6 +157,9 @@ class RouterSettings:
     model_group_alias: Mapping[str, str] = field(default_factory=_empty)
     hidden_aliases: frozenset[str] = frozenset()
     """Aliases that route but are not listed on /v1/models."""
+    drop_params: bool = False
+    """Drop (and report) parameters a deployment cannot take instead of refusing the request
+    (``litellm_settings.drop_params``; per deployment in ``litellm_params``)."""
     redis_host: str | None = None
     redis_port: int | None = None
     redis_password: str | None = field(default=None, repr=False)

@@ -28,6 +28,7 @@ LITELLM_SETTINGS: dict[str, tuple[str, Kind]] = {
     "context_window_fallbacks": ("context_window_fallbacks", "fallbacks"),
     "content_policy_fallbacks": ("content_policy_fallbacks", "fallbacks"),
     "default_fallbacks": ("default_fallbacks", "groups"),
+    "drop_params": ("drop_params", "flag"),
 }
 
 ROUTER_SETTINGS: dict[str, tuple[str, Kind]] = {
@@ -73,6 +74,7 @@ NATIVE_ROUTER: dict[str, tuple[str, Kind]] = {
     "retry_policy": ("retry_policy", "native_retry_policy"),
     "allowed_fails_policy": ("allowed_fails_policy", "native_allowed_fails_policy"),
     "aliases": ("model_group_alias", "aliases"),
+    "drop_params": ("drop_params", "flag"),
 }
 
 NATIVE_REDIS: dict[str, tuple[str, Kind]] = {

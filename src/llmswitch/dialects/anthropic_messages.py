@@ -19,8 +19,10 @@ What the translation decides, and why:
   :data:`RESPONSE_TOOL`, whose input is returned as the message text with finish reason ``stop``.
 - Reasoning keeps its signature; redacted reasoning and Anthropic-only blocks (server tools, web
   search results …) are kept as IR parts and sent back unchanged, as a tool loop with thinking needs.
+- Gemini's dynamic thinking budget (-1) becomes :data:`~llmswitch.dialects.thinking.DYNAMIC_BUDGET`.
 - Sent nowhere, because Anthropic has no such thing: ``seed``, ``n`` (> 1 is refused), penalties,
-  ``logit_bias``, ``logprobs``; stop sequences that are only whitespace (the API rejects them).
+  ``logit_bias``, ``logprobs`` (the gateway and the SDK refuse or drop them first, by the policy in
+  ``llmswitch.providers.params``); stop sequences that are only whitespace (the API rejects them).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ from llmswitch.dialects.anthropic_content import (
     with_cache,
 )
 from llmswitch.dialects.anthropic_errors import decode_error, encode_error
+from llmswitch.dialects.drop_params import CALL_KEYS, read_drop_params
+from llmswitch.dialects.thinking import DYNAMIC, DYNAMIC_BUDGET
 
 __all__ = [
     "RESPONSE_TOOL",
@@ -118,6 +122,9 @@ def _thinking_capable(version: tuple[str, int, int] | None) -> bool:
 
 def _thinking_budget(req: ir.Request, version: tuple[str, int, int] | None) -> int | None:
     """Budget tokens to think with; 0 to say thinking is off; None to say nothing."""
+    if req.thinking_budget == DYNAMIC:
+        # Gemini's "the model decides": Anthropic needs a number; a documented default stands in
+        return DYNAMIC_BUDGET
     if req.thinking_budget is not None:
         return req.thinking_budget
     if req.reasoning_effort is None or req.reasoning_effort == "none" or not _thinking_capable(version):
@@ -370,6 +377,16 @@ _PASS_THROUGH = frozenset(
         *("speed", "user_profile_id"),
     )
 )
+# top-level keys the Messages API takes beyond the IR's fields, as extras from any caller
+EXTRA_KEYS = _PASS_THROUGH | {"thinking", "output_config", "output_format"}
+# IR request fields -> what an Anthropic caller called them, where the names differ (for errors)
+FIELD_NAMES = {
+    "stop": "stop_sequences",
+    "thinking_budget": "thinking",
+    "user": "metadata.user_id",
+    "parallel_tool_calls": "tool_choice.disable_parallel_tool_use",
+    "response_format": "output_config.format",
+}
 
 
 def decode_request(body: dict[str, Any]) -> ir.Request:
@@ -382,12 +399,13 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
     max_tokens = _int(body, "max_tokens")
     if max_tokens is None:
         raise invalid("max_tokens", "is required")
-    unknown = sorted(set(body) - _KNOWN_KEYS - _PASS_THROUGH)
+    unknown = sorted(set(body) - _KNOWN_KEYS - _PASS_THROUGH - CALL_KEYS)
     if unknown:
         # as Anthropic would: refused here rather than after a wasted upstream call
         raise invalid(unknown[0], "is not a parameter of the Messages API")
     req = ir.Request(model=model, messages=map_messages_in(body.get("messages"), body.get("system")))
     req.max_tokens = max_tokens
+    read_drop_params(body, req)
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
         raise invalid("stream", "must be a boolean")
@@ -396,7 +414,7 @@ def decode_request(body: dict[str, Any]) -> ir.Request:
     req.tool_choice = _tool_choice_in(body.get("tool_choice"))
     if req.tool_choice is not None and req.tool_choice.parallel is False:
         req.parallel_tool_calls = False
-    extra = {k: v for k, v in body.items() if k not in _KNOWN_KEYS}
+    extra = {k: v for k, v in body.items() if k not in _KNOWN_KEYS and k not in CALL_KEYS}
     thinking = body.get("thinking")
     if thinking is not None:
         kind = thinking.get("type") if isinstance(thinking, dict) else None

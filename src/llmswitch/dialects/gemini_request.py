@@ -15,7 +15,9 @@ from typing import Any, cast
 from llmswitch import ir
 from llmswitch.dialects import gemini_schema
 from llmswitch.dialects._json import invalid
+from llmswitch.dialects.drop_params import CALL_KEYS, read_drop_params
 from llmswitch.dialects.gemini_messages import get, map_messages_in, map_messages_out
+from llmswitch.dialects.thinking import DYNAMIC
 
 # reasoning_effort -> thinkingBudget (tokens). 24576 is the largest budget every Gemini 2.5 model
 # takes; xhigh asks for 2.5 Pro's maximum.
@@ -43,6 +45,22 @@ _SAMPLING = (
     ("frequencyPenalty", "frequency_penalty"),
     ("responseLogprobs", "logprobs"),
     ("logprobs", "top_logprobs"),
+)
+
+# IR request fields -> what a Gemini caller called them (for errors)
+FIELD_NAMES = {
+    **{attr: f"generationConfig.{wire}" for wire, attr in _SAMPLING},
+    "thinking_budget": "generationConfig.thinkingConfig.thinkingBudget",
+    "reasoning_effort": "generationConfig.thinkingConfig.thinkingLevel",
+    "response_format": "generationConfig.responseSchema",
+    "tool_choice": "toolConfig",
+}
+# top-level keys generateContent takes beyond the IR's fields, as extras from any caller (both spellings)
+EXTRA_KEYS = frozenset(
+    (
+        *("safetySettings", "cachedContent", "labels", "generationConfig", "toolConfig"),
+        *("safety_settings", "cached_content", "generation_config", "tool_config"),
+    )
 )
 
 # ---------------------------------------------------------------- IR -> Gemini request (client side)
@@ -145,6 +163,7 @@ def decode_request(body: dict[str, Any], *, model: str, stream: bool = False) ->
     if not isinstance(contents, list) or not contents:
         raise invalid("contents", "a non-empty list of contents is required")
     req = ir.Request(model=model, messages=map_messages_in(contents, get(body, "systemInstruction")))
+    read_drop_params(body, req)
     req.stream = stream
     req.include_usage = stream  # Gemini reports usage on every streamed chunk
     tools = body.get("tools")
@@ -154,7 +173,7 @@ def decode_request(body: dict[str, Any], *, model: str, stream: bool = False) ->
     if tc is not None:
         req.tool_choice = _tool_choice_in(tc)
     # what the IR has no field for (safetySettings, cachedContent, labels …) rides along verbatim
-    extra = {k: v for k, v in body.items() if _camel(k) not in _KNOWN_KEYS}
+    extra = {k: v for k, v in body.items() if _camel(k) not in _KNOWN_KEYS and k not in CALL_KEYS}
     gc = get(body, "generationConfig")
     if gc is not None:
         rest = _generation_config_in(gc, req)
@@ -268,8 +287,10 @@ def _thinking_in(tc: Any, req: ir.Request) -> dict[str, Any]:
         raise invalid("generationConfig.thinkingConfig", "must be an object")
     budget, level, include = get(tc, "thinkingBudget"), get(tc, "thinkingLevel"), get(tc, "includeThoughts")
     if budget is not None:
-        if isinstance(budget, bool) or not isinstance(budget, int):
-            raise invalid("generationConfig.thinkingConfig.thinkingBudget", "must be an integer")
+        if isinstance(budget, bool) or not isinstance(budget, int) or budget < DYNAMIC:
+            raise invalid(
+                "generationConfig.thinkingConfig.thinkingBudget", "must be an integer (-1 for a dynamic budget)"
+            )
         req.thinking_budget = budget
     if level is not None:
         effort = str(level).lower()

@@ -10,6 +10,7 @@ from typing import Any
 
 from llmswitch import ir
 from llmswitch.dialects._json import invalid
+from llmswitch.dialects.drop_params import CALL_KEYS, read_drop_params
 from llmswitch.dialects.openai_messages import map_messages_in
 
 SAMPLING_KEYS = (
@@ -51,8 +52,12 @@ _KNOWN_KEYS = frozenset(
         "function_call",
         "top_k",
         *SAMPLING_KEYS,
+        *CALL_KEYS,
     )
 )
+
+# IR request fields -> what an OpenAI caller called them, where the names differ (for errors)
+FIELD_NAMES = {"thinking_budget": "thinking"}
 
 
 _BASE_KEYS = frozenset(("model", "messages"))
@@ -138,6 +143,8 @@ def _settings_in(body: dict[str, Any], rest: set[str], req: ir.Request) -> None:
         if effort not in ("none", "minimal", "low", "medium", "high", "xhigh"):
             raise invalid("reasoning_effort", f"{effort!r} is not one of none, minimal, low, medium, high, xhigh")
         req.reasoning_effort = effort
+    if not CALL_KEYS.isdisjoint(rest):
+        read_drop_params(body, req)
     thinking = body.get("thinking")
     unknown = rest - _KNOWN_KEYS
     extra = {k: v for k, v in body.items() if k in unknown} if unknown else {}  # in the body's order

@@ -31,8 +31,8 @@ _ROUTER_KEYS = ("timeout", "num_retries", "max_retries", "request_timeout")
 
 
 def _hidden(info: dict[str, Any]) -> dict[str, Any]:
-    """LiteLLM's ``_hidden_params`` keys, with ours."""
-    return {"model_id": info["deployment"], "custom_llm_provider": info["provider"], **info}
+    """LiteLLM's ``_hidden_params`` keys, with ours (``dropped_params`` always: a list, maybe empty)."""
+    return {"model_id": info["deployment"], "custom_llm_provider": info["provider"], "dropped_params": [], **info}
 
 
 def _mark(obj: Any, info: dict[str, Any], hidden: dict[str, Any]) -> None:

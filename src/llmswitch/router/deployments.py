@@ -21,6 +21,7 @@ from typing import Any
 from llmswitch.errors import APIError, AuthenticationError, ConfigError
 from llmswitch.providers import resolve_model
 from llmswitch.providers.base import Endpoint, Provider
+from llmswitch.providers.params import passthrough_blockers
 from llmswitch.router.breaker import Breaker
 
 # how much one new sample moves a latency average: recent enough to follow a slowing upstream,
@@ -34,8 +35,10 @@ class Target:
     """A deployment ready to call, with its live state. ``id`` is stable across restarts (config ids)."""
 
     __slots__ = (
+        "additional_drop_params",
         "breaker",
         "cost",
+        "drop_params",
         "endpoint",
         "endpoint_error",
         "failures",
@@ -49,6 +52,7 @@ class Target:
         "model",
         "model_info",
         "params",
+        "passthrough_blockers",
         "provider",
         "rest_until",
         "rpm",
@@ -80,6 +84,8 @@ class Target:
         tpm: int | None = None,
         model_info: Mapping[str, Any] | None = None,
         breaker: Breaker | None = None,
+        drop_params: bool = False,
+        additional_drop_params: Sequence[str] = (),
     ) -> None:
         self.id = id
         self.group = group
@@ -92,6 +98,11 @@ class Target:
         self.timeout = timeout
         self.stream_timeout = stream_timeout
         self.params: dict[str, Any] = dict(params or {})
+        # LiteLLM's drop_params / additional_drop_params (llmswitch.providers.params), and the body keys
+        # that make an OpenAI body take the full path to be checked (computed once, not per request)
+        self.drop_params = drop_params
+        self.additional_drop_params = tuple(additional_drop_params)
+        self.passthrough_blockers = passthrough_blockers(provider.name, frozenset(self.additional_drop_params))
         self.rpm = rpm
         self.tpm = tpm
         self.model_info: Mapping[str, Any] = model_info or {}
@@ -208,6 +219,8 @@ class Spec:
         self.organization: str | None = params.pop("organization", None)
         for key in _NOT_BODY:
             params.pop(key, None)
+        # how to treat parameters the provider cannot take: the router's business, not the body's
+        drop, more = params.pop("drop_params", None), params.pop("additional_drop_params", None)
         order, priority = _get(row, "order"), _get(row, "priority")
         info = _get(row, "model_info") or {}
         if priority is None and isinstance(info, Mapping):
@@ -224,6 +237,8 @@ class Spec:
             "rpm": int(rpm) if rpm else None,
             "tpm": int(tpm) if tpm else None,
             "model_info": dict(info) if isinstance(info, Mapping) else {},
+            "drop_params": drop is True or (isinstance(drop, str) and drop.lower() == "true"),
+            "additional_drop_params": tuple(str(k) for k in more) if isinstance(more, list | tuple) else (),
         }
 
     @property

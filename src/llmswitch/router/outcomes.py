@@ -23,7 +23,9 @@ from llmswitch.errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
+    UnsupportedParamsError,
 )
+from llmswitch.providers import params
 from llmswitch.providers.base import HTTPCall
 from llmswitch.router.deployments import Target
 from llmswitch.router.retry import classify, error_class, retry_after_of
@@ -69,6 +71,7 @@ class Ask:
         "attempt_timeout",
         "attempts",
         "deadline",
+        "dropped",
         "kind",
         "model",
         "num_retries",
@@ -98,6 +101,8 @@ class Ask:
         self.timeout_cut = False
         self._tokens: int | None = None
         self._call: tuple[str, HTTPCall] | None = None
+        # the caller's names of the parameters dropped for the deployment that served (drop_params)
+        self.dropped: tuple[str, ...] = ()
 
     def prompt_tokens(self) -> int:
         if self._tokens is None:
@@ -111,13 +116,16 @@ class Route:
     ``id`` and ``model`` are the deployment's, so a ``Route`` reads like the deployment it names.
     """
 
-    __slots__ = ("attempts", "group", "requested", "target")
+    __slots__ = ("attempts", "dropped_params", "group", "requested", "target")
 
-    def __init__(self, target: Target, group: str, attempts: int, requested: str) -> None:
+    def __init__(
+        self, target: Target, group: str, attempts: int, requested: str, dropped_params: tuple[str, ...] = ()
+    ) -> None:
         self.target = target
         self.group = group
         self.attempts = attempts
         self.requested = requested
+        self.dropped_params = dropped_params
 
     @property
     def id(self) -> str:
@@ -133,13 +141,16 @@ class Route:
 
     def info(self) -> dict[str, Any]:
         """As the SDK Router's results carry it (``r.llmswitch``)."""
-        return {
+        info: dict[str, Any] = {
             "deployment": self.id,
             "model_group": self.group,
             "model": self.model,
             "provider": self.provider,
             "attempts": self.attempts,
         }
+        if self.dropped_params:
+            info["dropped_params"] = list(self.dropped_params)
+        return info
 
     def __repr__(self) -> str:
         return f"<Route {self.id} group={self.group} attempts={self.attempts}>"
@@ -166,7 +177,17 @@ def _with_params(body: dict[str, Any], t: Target) -> dict[str, Any]:
     return {**t.params, **body} if t.params else body
 
 
-def _request_for(req: ir.Request, t: Target) -> ir.Request:
+def _request_for(req: ir.Request, t: Target, ask: Ask, drop: bool) -> ir.Request:
+    # what the deployment cannot take is mapped, dropped or refused before anything is sent
+    req, ask.dropped = params.apply(
+        req,
+        t.provider.name,
+        model=t.model,
+        deployment=t.group,
+        drop=drop or t.drop_params,
+        additional=t.additional_drop_params,
+        dialect=t.provider.dialect,
+    )
     if not t.params:
         return req
     extra = dict(t.params)
@@ -198,12 +219,20 @@ class Outcomes:
         assert t.endpoint is not None
         if ask.kind == "embedding":
             call = t.provider.embedding_call(ask.req, model=t.model, endpoint=t.endpoint)
-        elif ask.raw is not None and t.provider.passthrough:
+        elif self._relayed(t, ask):
+            assert ask.raw is not None
+            ask.dropped = ()
             call = t.provider.passthrough_call(_with_params(ask.raw, t), model=t.model, endpoint=t.endpoint)
         else:
-            call = t.provider.chat_call(_request_for(ask.req, t), model=t.model, endpoint=t.endpoint)
+            req = _request_for(ask.req, t, ask, self.router.settings.drop_params)
+            call = t.provider.chat_call(req, model=t.model, endpoint=t.endpoint)
         ask._call = (t.id, call)
         return call
+
+    @staticmethod
+    def _relayed(t: Target, ask: Ask) -> bool:
+        """The fast path: the client's OpenAI body as it is, unless it has a key the policy must see."""
+        return ask.raw is not None and t.provider.passthrough and t.passthrough_blockers.isdisjoint(ask.raw)
 
     async def attempt(self, t: Target, ask: Ask) -> Any:
         if t.endpoint_error is not None:
@@ -220,12 +249,12 @@ class Outcomes:
         result: Any
         try:
             if ask.kind == "chat":
-                if ask.raw is not None and t.provider.passthrough:
+                if self._relayed(t, ask):
                     result = await engine.send_raw(t.provider, call, model=t.model, timeout=timeout)
                 else:
                     result = await engine.send_chat(t.provider, call, model=t.model, timeout=timeout)
             elif ask.kind == "stream":
-                passthrough = ask.raw is not None and t.provider.passthrough
+                passthrough = self._relayed(t, ask)
                 result = await engine.send_stream(
                     t.provider, call, model=t.model, timeout=timeout, passthrough=passthrough
                 )
@@ -282,6 +311,8 @@ class Outcomes:
 
     def failed(self, t: Target, ask: Ask, exc: APIError) -> Move:
         router = self.router
+        if isinstance(exc, UnsupportedParamsError):
+            return "fail"  # refused before anything was sent: no verdict on the deployment
         action = classify(exc)
         if action == "fail":
             # the deployment answered, correctly, that the request is wrong: it is healthy

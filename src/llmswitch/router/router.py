@@ -375,7 +375,7 @@ class Router(completions.CompletionMethods):
                 if move == "exclude":
                     hard.add(t.id)
                 continue
-            return result, Route(t, group, ask.attempts, ask.model)
+            return result, Route(t, group, ask.attempts, ask.model, ask.dropped)
 
     # ---------------------------------------------------------------- retry budget
 

@@ -93,6 +93,9 @@ class Settings:
     max_delay: float = 8.0
     default_timeout: float = 600.0
     """The deadline when neither the call nor ``timeout`` gives one (the SDK's default)."""
+    drop_params: bool = False
+    """Drop (and report) parameters a deployment cannot take instead of refusing the request (LiteLLM's
+    ``litellm_settings.drop_params``); see ``llmswitch.providers.params``."""
 
 
 _FIELDS = set(Settings.__dataclass_fields__) - {"strategy"}

@@ -150,13 +150,17 @@ def _request_timeout(body: Any, default: float | None) -> float | None:
 
 
 def _route_headers(route: Any) -> dict[str, str]:
-    """What the router did (``route`` is a ``llmswitch.router.Route``): deployment, group, attempts."""
-    return {
+    """What the router did (``route`` is a ``llmswitch.router.Route``): deployment, group, attempts, and
+    the parameters dropped because the deployment cannot take them (``drop_params``)."""
+    headers = {
         "x-llmswitch-deployment": str(route.id),
         "x-llmswitch-model": str(route.model),
         "x-llmswitch-model-group": str(route.group),
         "x-llmswitch-attempts": str(route.attempts),
     }
+    if route.dropped_params:
+        headers["x-llmswitch-dropped-params"] = ", ".join(route.dropped_params)
+    return headers
 
 
 async def _stream(

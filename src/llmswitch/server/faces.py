@@ -48,8 +48,11 @@ class Face:
             req = self.module.decode_request(body, model=model or "")
         else:
             req = self.module.decode_request(body)
-        if req.extra and self.name != "openai":
-            req.extra_dialect = _MODULES[self.name].rsplit(".", 1)[1]
+        if self.name != "openai":
+            # so that a parameter the deployment cannot take is named as this client wrote it
+            req.client_dialect = _MODULES[self.name].rsplit(".", 1)[1]
+            if req.extra:
+                req.extra_dialect = req.client_dialect
         return req
 
     def encode_response(self, resp: ir.Response) -> dict[str, Any]:
