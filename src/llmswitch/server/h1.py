@@ -8,6 +8,16 @@ A connection runs one request at a time, each in its own task; requests pipeline
 queue. Reading pauses while a request's unread body passes ``BODY_HIGH_WATER`` bytes (or too many
 requests wait), and ``send()`` waits while the transport's write buffer is over its high-water mark,
 so neither a fast uploader nor a slow reader can make the server buffer without bound.
+
+Everything a client sends is bounded before the app sees it (``h1limits.ServerLimits``): head size and
+header count (a chunked body's trailers too, which are dropped: they never become request headers),
+the time to send a head, the gaps in a body the app waits for, how long a response may sit unread,
+and the number of connections. One timer per connection watches all of it: it looks at the
+connection's state when it fires, so the hot path only notes a time, never arms a timer.
+
+A response that ends before its request's body has arrived (a refusal on the head, say) ends the
+connection: the body is never read, only drained briefly (``LINGER_BYTES``, ``LINGER_SECONDS``) after
+half-closing, so the client reads the answer instead of a reset.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from urllib.parse import unquote_to_bytes
 import httptools
 
 from llmswitch.server.h1cycle import Cycle, plain_response
+from llmswitch.server.h1limits import ServerLimits
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -32,30 +43,62 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger("llmswitch.server")
 
-MAX_HEAD_BYTES = 64 * 1024  # request line and headers; more is answered 431
+MAX_HEAD_BYTES = ServerLimits().max_head_bytes  # the defaults (see ServerLimits for each)
+MAX_PIPELINED = ServerLimits().max_pipelined
 BODY_HIGH_WATER = 1024 * 1024  # unread request body at which reading pauses
-MAX_PIPELINED = 8  # requests waiting behind the running one at which reading pauses
+FEED_SLICE = 4096  # a larger read is parsed in slices, so one write cannot queue more than a slice of requests
+LINGER_BYTES = 256 * 1024  # what is read and dropped of an unwanted body before the connection is cut
+LINGER_SECONDS = 2.0
+REFUSED_LOG_EVERY = 10.0  # seconds between log lines about connections refused over the cap
 
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
 _METHODS = {m.encode(): m for m in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")}
+_NOTED_HEADERS = frozenset({b"connection", b"expect", b"host", b"transfer-encoding"})
+_REASONS = {
+    400: "Invalid HTTP request",
+    408: "Request timeout",
+    431: "Request header fields too large",
+    501: "Transfer coding not implemented",
+    505: "HTTP version not supported",
+}
 
 
-class _HeadTooLarge(Exception):
-    pass
+class _Refused(Exception):
+    """Raised in a parser callback to stop parsing; the status to answer is in ``HttpProtocol._refusal``."""
 
 
 class ServerState:
     """What every connection of one server shares."""
 
-    __slots__ = ("app", "app_state", "connections", "keep_alive_timeout", "shutting_down", "tasks")
+    __slots__ = ("app", "app_state", "connections", "limits", "refused", "refused_logged", "shutting_down", "tasks")
 
-    def __init__(self, app: ASGIApp, keep_alive_timeout: float = 65.0) -> None:
+    def __init__(self, app: ASGIApp, keep_alive_timeout: float = 65.0, limits: ServerLimits | None = None) -> None:
         self.app = app
-        self.keep_alive_timeout = keep_alive_timeout
+        if limits is None:
+            limits = ServerLimits(keep_alive_timeout=keep_alive_timeout)
+        self.limits = limits
         self.app_state: dict[str, Any] | None = None  # the lifespan's state, copied into each request's scope
         self.connections: set[HttpProtocol] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.shutting_down = False
+        self.refused = 0  # connections closed over the cap since the last log line about it
+        self.refused_logged = -REFUSED_LOG_EVERY
+
+    @property
+    def keep_alive_timeout(self) -> float:
+        return self.limits.keep_alive_timeout
+
+    def refuse_connection(self, now: float) -> None:
+        """Count a connection closed over the cap; say so at most once per ``REFUSED_LOG_EVERY`` seconds."""
+        self.refused += 1
+        if now - self.refused_logged >= REFUSED_LOG_EVERY:
+            log.warning(
+                "%d connection(s) closed at once: %d open, the limit (max_connections)",
+                self.refused,
+                len(self.connections),
+            )
+            self.refused = 0
+            self.refused_logged = now
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -63,24 +106,35 @@ class HttpProtocol(asyncio.Protocol):
 
     __slots__ = (
         "_begin_len",
+        "_body_open",
         "_chunk_len",
         "_closed",
         "_connection_header",
         "_drain_waiter",
         "_expect_100",
+        "_head_since",
         "_headers",
+        "_held",
+        "_hosts",
         "_idle_since",
-        "_idle_timer",
         "_in_head",
+        "_limits",
+        "_lingering",
         "_parser",
         "_parser_done",
         "_parsing",
         "_partial",
         "_queue",
+        "_refusal",
         "_scope_template",
+        "_stalled",
         "_state",
-        "_too_large",
+        "_te",
+        "_timer",
+        "_trailers",
         "_url",
+        "_write_since",
+        "body_since",
         "loop",
         "read_paused",
         "transport",
@@ -89,6 +143,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def __init__(self, state: ServerState, loop: asyncio.AbstractEventLoop) -> None:
         self._state = state
+        self._limits = state.limits
         self.loop = loop
         self._parser = httptools.HttpRequestParser(self)
         # answer the request before a "Connection: close" even if the client sent more after it
@@ -101,15 +156,25 @@ class HttpProtocol(asyncio.Protocol):
         self.read_paused = False
         self.write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
-        self._idle_timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._idle_since = 0.0
+        self._head_since = 0.0
+        self.body_since = 0.0  # when the app last began waiting for body bytes (set by Cycle.receive)
+        self._write_since = 0.0
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._chunk_len = 0  # the size of the read being parsed
         self._begin_len = 0  # ... of the read the request began in
         self._partial = 0  # ... of the reads since, while its header block is incomplete
+        self._stalled = 0  # ... of the reads since the last body bytes, while a body is open (framing, trailers)
+        self._trailers = 0  # the size of a chunked body's trailers so far (they are dropped)
         self._in_head = False
-        self._too_large = False
+        self._body_open = False
+        self._refusal = 400
+        self._hosts = 0
+        self._te: bytes | None = None  # a transfer-encoding other than plain "chunked"
+        self._held: bytes | None = None  # read but not parsed yet: too many requests were waiting
+        self._lingering = 0  # bytes still to drop before closing, after an answer that left a body unread
         self._expect_100 = False
         self._connection_header = False
         self._scope_template: dict[str, Any] = {}
@@ -118,13 +183,21 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not an asyncio.Transport subclass
-        self._state.connections.add(self)
+        state = self._state
+        if len(state.connections) >= self._limits.max_connections:
+            # over the cap: accepted and closed at once, before reading anything
+            self._parser_done = True
+            self._closed = True
+            state.refuse_connection(self.loop.time())
+            transport.close()
+            return
+        state.connections.add(self)
         self._scope_template = {
             "type": "http",
             "asgi": _ASGI,
             "http_version": "1.1",
             "method": "GET",
-            "scheme": "http",
+            "scheme": "https" if transport.get_extra_info("sslcontext") is not None else "http",
             "path": "/",
             "raw_path": b"/",
             "query_string": b"",
@@ -133,7 +206,8 @@ class HttpProtocol(asyncio.Protocol):
             "client": _address(transport.get_extra_info("peername")),
             "server": _address(transport.get_extra_info("sockname")),
         }
-        self._went_idle()
+        self._idle_since = self.loop.time()
+        self._timer = self.loop.call_later(self._limits.shortest_timeout, self._on_timer)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
@@ -143,16 +217,41 @@ class HttpProtocol(asyncio.Protocol):
         if self._parsing is not None:
             self._parsing.disconnect()
         self._wake_writers()
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def data_received(self, data: bytes) -> None:
         if self._parser_done:
+            if self._lingering:  # dropping an unwanted body for a while, so the client reads our answer
+                self._lingering -= min(len(data), self._lingering)
+                if not self._lingering:
+                    self._close()
             return
-        self._chunk_len = len(data)
+        if len(data) <= FEED_SLICE:
+            self._feed(data)
+        else:
+            self._feed_slices(memoryview(data))
+
+    def _feed_slices(self, view: memoryview) -> None:
+        # one large write must not queue more requests than a slice can hold: when too many wait, the rest
+        # is held, unparsed, until they are answered
+        limit = self._limits.max_pipelined
+        for start in range(0, len(view), FEED_SLICE):
+            if self._parser_done or self._closed:
+                return
+            if len(self._queue) > limit:
+                self._held = bytes(view[start:])
+                self._pause_reading()
+                return
+            self._feed(view[start : start + FEED_SLICE])
+
+    def _feed(self, data: bytes | memoryview) -> None:
+        n = self._chunk_len = len(data)
         if self._in_head:
-            self._partial += self._chunk_len
+            self._partial += n
+        elif self._body_open:
+            self._stalled += n
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -160,13 +259,18 @@ class HttpProtocol(asyncio.Protocol):
             self._stop_parsing()
             return
         except httptools.HttpParserError:
-            self._reject(431 if self._too_large else 400)
+            self._reject(self._refusal)
             return
-        if self._in_head and self._partial > MAX_HEAD_BYTES:
-            self._reject(431)  # the header block so far, in reads after the one it began in, is too large
+        limit = self._limits.max_head_bytes
+        if self._in_head:
+            if self._partial > limit:
+                self._reject(431)  # the header block so far, in reads after the one it began in, is too large
+        elif self._body_open and self._stalled > limit:
+            self._reject(431)  # as much again without a byte of body: chunk framing or trailers without end
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        self._write_since = self.loop.time()
 
     def resume_writing(self) -> None:
         self.write_paused = False
@@ -180,32 +284,66 @@ class HttpProtocol(asyncio.Protocol):
         self._partial = 0
         self._begin_len = self._chunk_len
         self._in_head = True
+        self._head_since = self.loop.time()
         self._expect_100 = False
         self._connection_header = False
+        self._hosts = 0
+        self._te = None
+        self._trailers = 0
 
     def on_url(self, url: bytes) -> None:
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._in_head:
+            # a trailer of a chunked body: counted against the limits, then dropped (never a request header)
+            self._trailers += len(name) + len(value) + 4
+            if self._trailers > self._limits.max_head_bytes:
+                self._refuse(431)
+            return
         name = name.lower()
-        if name == b"connection":
-            self._connection_header = True
-        elif name == b"expect" and value.lower() == b"100-continue":
-            self._expect_100 = True
+        if name in _NOTED_HEADERS:
+            if name == b"connection":
+                self._connection_header = True
+            elif name == b"expect":
+                if value.lower() == b"100-continue":
+                    self._expect_100 = True
+            elif name == b"host":
+                self._hosts += 1
+            elif value.lower() != b"chunked":
+                self._te = value
         self._headers.append((name, value))
+
+    def _refuse(self, status: int) -> None:
+        self._refusal = status
+        raise _Refused
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         headers = self._headers
         url = self._url
+        limits = self._limits
         # the header block is at most the reads it came in: measured only when those were large
         if (
-            self._begin_len + self._partial > MAX_HEAD_BYTES
-            and len(url) + sum(len(n) + len(v) + 4 for n, v in headers) > MAX_HEAD_BYTES
-        ):
-            self._too_large = True
-            raise _HeadTooLarge
+            self._begin_len + self._partial > limits.max_head_bytes
+            and len(url) + sum(len(n) + len(v) + 4 for n, v in headers) > limits.max_head_bytes
+        ) or len(headers) > limits.max_headers:
+            self._refuse(431)
         parser = self._parser
+        keep_alive = parser.should_keep_alive()
+        version = None
+        # llhttp keeps a connection alive without a Connection header only for HTTP/1.1: otherwise the
+        # version is asked for (get_http_version formats a new string each time, a cost worth saving)
+        if not keep_alive or self._connection_header or self._hosts != 1:
+            version = parser.get_http_version()
+            if version != "1.1" and version != "1.0":
+                self._refuse(505)  # HTTP/0.9 and HTTP/2.0 lines parse, but are not HTTP/1.x
+            if self._hosts > 1 or (self._hosts == 0 and version == "1.1"):
+                self._refuse(400)  # RFC 9112 3.2: exactly one Host in HTTP/1.1
+        if self._te is not None:
+            # RFC 9112 6.1: a coding we do not know, 501; chunked not the last coding, 400
+            last = self._te.lower().rpartition(b",")[2].strip(b" \t")
+            self._refuse(501 if last == b"chunked" else 400)
         if url[0] == 47:  # b"/": origin form
             raw_path, _, query = url.partition(b"?")
         elif url == b"*":
@@ -220,12 +358,9 @@ class HttpProtocol(asyncio.Protocol):
         method_bytes = parser.get_method()
         method = _METHODS.get(method_bytes) or method_bytes.decode("ascii")
         state = self._state
-        keep_alive = parser.should_keep_alive()
         scope = self._scope_template.copy()
-        if not keep_alive or self._connection_header:
-            scope["http_version"] = parser.get_http_version()
-        # else it is "1.1", as in the template: llhttp keeps a connection alive without a Connection
-        # header only for HTTP/1.1 (get_http_version formats a new string each time, a cost worth saving)
+        if version is not None:
+            scope["http_version"] = version
         scope["method"] = method
         scope["path"] = path
         scope["raw_path"] = raw_path
@@ -236,17 +371,20 @@ class HttpProtocol(asyncio.Protocol):
         keep_alive = keep_alive and not state.shutting_down and not parser.should_upgrade()
         cycle = Cycle(self, scope, keep_alive, self._expect_100, method == "HEAD")
         self._parsing = cycle
+        self._body_open = True
+        self._stalled = 0
         queue = self._queue
         queue.append(cycle)
         if len(queue) == 1:
             self._start(cycle)
-        elif len(queue) > MAX_PIPELINED:
+        elif len(queue) > limits.max_pipelined:
             self._pause_reading()
 
     def on_body(self, body: bytes) -> None:
+        self._stalled = 0
         cycle = self._parsing
         if cycle is None or cycle.response_complete:
-            return  # answered already: the rest of its body is read and dropped
+            return  # answered already: the rest of its body is dropped
         cycle.chunks.append(body)
         cycle.buffered += len(body)
         waiter = cycle.waiter
@@ -256,6 +394,7 @@ class HttpProtocol(asyncio.Protocol):
             self._pause_reading()
 
     def on_message_complete(self) -> None:
+        self._body_open = False
         cycle = self._parsing
         if cycle is None:
             return
@@ -320,15 +459,40 @@ class HttpProtocol(asyncio.Protocol):
             waiter.set_result(None)
         if self._closed:
             return
+        if cycle.more_body:
+            self._close_unread(cycle)
+            return
         if not cycle.keep_alive:
             self._close()
             return
         if queue:
             self._start(queue[0])
         else:
-            self._went_idle()
+            self._idle_since = self.loop.time()
         if self.read_paused:
             self.maybe_resume_reading()
+
+    def _close_unread(self, cycle: Cycle) -> None:
+        """Answered before its body arrived: the body is not read, and the connection ends with the answer.
+
+        A client told nothing (no ``100 Continue``) sends no body: close at once. Otherwise half-close, so
+        the answer is delivered, and drop a little of what still comes before closing, so the client is
+        not reset while it is still writing (which could lose the answer it has not read yet)."""
+        self._parser_done = True
+        for waiting in self._queue:
+            waiting.keep_alive = False
+        if self._queue:
+            return  # pipelined requests already parsed are answered; the connection ends after them
+        transport = self.transport
+        if cycle.expect_100 or not transport.can_write_eof():
+            self._close()
+            return
+        transport.write_eof()
+        self._lingering = LINGER_BYTES
+        if self.read_paused:
+            self.read_paused = False
+            transport.resume_reading()
+        self.loop.call_later(LINGER_SECONDS, self._close)
 
     def shutdown(self) -> None:
         """Graceful shutdown: close now if idle, else after the running request's response."""
@@ -349,17 +513,26 @@ class HttpProtocol(asyncio.Protocol):
             self.read_paused = True
             self.transport.pause_reading()
 
-    def maybe_resume_reading(self) -> None:
+    def _may_read(self) -> bool:
         cycle = self._parsing
-        if (
-            self.read_paused
-            and not self._closed
+        return (
+            not self._closed
             and not self._parser_done
-            and len(self._queue) <= MAX_PIPELINED
+            and len(self._queue) <= self._limits.max_pipelined
             and (cycle is None or cycle.response_complete or cycle.buffered <= BODY_HIGH_WATER)
-        ):
-            self.read_paused = False
-            self.transport.resume_reading()
+        )
+
+    def maybe_resume_reading(self) -> None:
+        if not self.read_paused or not self._may_read():
+            return
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._feed_slices(memoryview(held))
+            if self._held is not None or not self._may_read():
+                return
+        self.read_paused = False
+        self.transport.resume_reading()
 
     async def drain(self) -> None:
         """Wait while the transport's write buffer is over its high-water mark."""
@@ -376,21 +549,46 @@ class HttpProtocol(asyncio.Protocol):
             if not waiter.done():
                 waiter.set_result(None)
 
-    def _went_idle(self) -> None:
-        # one timer per idle period at most, not one per request: it checks when the connection went idle
-        self._idle_since = self.loop.time()
-        if self._idle_timer is None:
-            self._idle_timer = self.loop.call_later(self._state.keep_alive_timeout, self._on_idle_timer)
+    def _on_timer(self) -> None:
+        """The connection's one timer: closes what has waited too long, then looks again.
 
-    def _on_idle_timer(self) -> None:
-        self._idle_timer = None
-        if self._closed or self._queue:
-            return  # busy: armed again when it goes idle
-        left = self._idle_since + self._state.keep_alive_timeout - self.loop.time()
-        if left > 0:
-            self._idle_timer = self.loop.call_later(left, self._on_idle_timer)
-        else:
-            self._close()
+        It looks again at the earliest deadline of the connection's present state, and at the latest after
+        the shortest timeout: a state begun since then has a deadline no earlier than that, so every
+        deadline is met on time without the hot path arming a timer."""
+        self._timer = None
+        if self._closed:
+            return
+        limits = self._limits
+        now = self.loop.time()
+        due = now + limits.shortest_timeout
+        if self.write_paused:
+            deadline = self._write_since + limits.write_timeout
+            if now >= deadline:
+                log.debug("write timeout: %s left the response unread", self._scope_template.get("client"))
+                self.transport.abort()  # the app's receive() reports the disconnect, its send() returns at once
+                return
+            due = min(due, deadline)
+        if not self.read_paused and not self._parser_done:
+            if self._in_head:
+                deadline = self._head_since + limits.head_timeout
+                if now >= deadline:
+                    self._reject(408)
+                    return
+                due = min(due, deadline)
+            cycle = self._parsing
+            if cycle is not None and cycle.more_body and cycle.waiter is not None:
+                deadline = self.body_since + limits.body_timeout
+                if now >= deadline:
+                    self._reject(408)
+                    return
+                due = min(due, deadline)
+        if not self._queue and not self._in_head:
+            deadline = self._idle_since + limits.keep_alive_timeout
+            if now >= deadline:
+                self._close()
+                return
+            due = min(due, deadline)
+        self._timer = self.loop.call_at(due, self._on_timer)
 
     def _stop_parsing(self) -> None:
         self._parser_done = True
@@ -401,19 +599,26 @@ class HttpProtocol(asyncio.Protocol):
             self._close()
 
     def _reject(self, status: int) -> None:
-        """A request we cannot parse: 400 (431 for a header block too large), then close."""
+        """A request we cannot take: 400 (or 408, 431, 501, 505) and close, where an answer can still go out."""
         log.debug("bad request from %s: %d", self._scope_template.get("client"), status)
         cycle = self._parsing
         if cycle is not None and cycle.more_body and not cycle.response_complete:
-            self._close()  # its body cannot be read: the request is lost, and so is the connection
+            # its body cannot be read: the request is lost, and so is the connection. The app's receive()
+            # reports a disconnect; the client gets the error when nothing else was sent to it yet
+            self._parser_done = True
+            queue = self._queue
+            if not cycle.started and queue and queue[0] is cycle:
+                cycle.started = cycle.response_complete = True
+                self.transport.write(plain_response(status, _REASONS.get(status, "Error"), close=True))
+            cycle.disconnect()
+            self._close()
             return
         if self._queue:
             # a response is under way: let it finish, then close without answering the bad request
             self._stop_parsing()
             return
         self._parser_done = True
-        text = "Request header fields too large" if status == 431 else "Invalid HTTP request"
-        self.transport.write(plain_response(status, text, close=True))
+        self.transport.write(plain_response(status, _REASONS.get(status, "Error"), close=True))
         self._close()
 
     def _close(self) -> None:
