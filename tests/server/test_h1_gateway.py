@@ -20,8 +20,10 @@ from gateway_harness import GROUPS, MASTER_KEY, ServedGateway, chat_request, fre
 from test_h1 import Reader
 
 from llmswitch.config import parse_config
+from llmswitch.server.h1limits import ServerLimits
+from llmswitch.server.h1serve import Server
 from llmswitch.server.serve import build_gateway
-from llmswitch.testing import FakeUpstream
+from llmswitch.testing import FakeUpstream, Reply
 
 HUGE = 30 * 1024 * 1024
 
@@ -151,3 +153,45 @@ def test_under_uvicorn_a_keyless_upload_gets_401_without_100(uvicorn_gateway: in
         raw, status, _ = Reader(s).head()
     assert status == 401 and not raw.startswith(b"HTTP/1.1 100")
     assert up.requests == []
+
+
+# ---------------------------------------------------------------- a client that stops reading a stream
+
+
+def test_a_client_that_stops_reading_a_stream_is_dropped_and_the_upstream_call_cancelled(
+    up: FakeUpstream, tmp_path: Path
+) -> None:
+    check = parse_config(gateway_config(up, str(tmp_path / "keys.db")))
+    assert check.config is not None
+    port = free_port()
+    server = Server(build_gateway(check.config), host="127.0.0.1", port=port, limits=ServerLimits(write_timeout=0.5))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline
+        time.sleep(0.01)
+    # a long stream (about 12 MB) the upstream writes slowly: far more than the sockets' buffers hold
+    up.script(Reply(text="word " * 2_400_000, chunk_size=20_000, chunk_delay=0.002))
+    path, body = chat_request("openai", GROUPS["openai"], stream=True)
+    data = json.dumps(body).encode()
+    try:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect(("127.0.0.1", port))
+            s.sendall(
+                head(
+                    path,
+                    {
+                        "authorization": f"Bearer {MASTER_KEY}",
+                        "content-type": "application/json",
+                        "content-length": str(len(data)),
+                    },
+                )
+                + data
+            )
+            # the client reads nothing: the gateway drops it after the write timeout and cancels the upstream call
+            assert up.wait_for_disconnects(1, timeout=20)
+    finally:
+        server.should_exit = True
+        thread.join(15)
