@@ -33,6 +33,8 @@ _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # control characters but HTAB
 _NAMES_SEEN: set[bytes] = set()  # header names already found to be tokens: apps send the same few
 _NAMES_SEEN_MAX = 1024
+_VALUES_SEEN: set[bytes] = set()  # ... and values found clean (content types, lengths): a set lookup is cheaper
+_VALUES_SEEN_MAX = 4096
 
 
 def _status_line(status: int) -> bytes:
@@ -233,8 +235,11 @@ class Cycle:
                     raise RuntimeError(f"invalid response header name {name!r}: not a token")
                 if len(_NAMES_SEEN) < _NAMES_SEEN_MAX:
                     _NAMES_SEEN.add(name)
-            if _BAD_VALUE.search(value) is not None:
-                raise RuntimeError(f"invalid response header {name!r}: a control character in its value")
+            if value not in _VALUES_SEEN:
+                if _BAD_VALUE.search(value) is not None:
+                    raise RuntimeError(f"invalid response header {name!r}: a control character in its value")
+                if len(value) <= 64 and len(_VALUES_SEEN) < _VALUES_SEEN_MAX:
+                    _VALUES_SEEN.add(value)
             lname = name.lower()
             if lname in _FRAMING_HEADERS:
                 if lname == b"content-length":
