@@ -36,6 +36,7 @@ class EdgeApp(App):
     /bad-header   answers with the header given by ?kind (a response the server must refuse)
     /short, /long answer with content-length 10 and 5 or 15 bytes
     /block        waits until the test releases it
+    /raise-unread raises before reading the body
     """
 
     def __init__(self) -> None:
@@ -89,6 +90,8 @@ class EdgeApp(App):
             body = b"12345" if path == "/short" else b"123456789012345"
             await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"10")]})
             await send({"type": "http.response.body", "body": body})
+        elif path == "/raise-unread":
+            raise ValueError("broken before reading the body")
         elif path == "/block":
             while not self.release.is_set():  # noqa: ASYNC110 (a threading.Event, set by the test's thread)
                 await asyncio.sleep(0.01)
@@ -109,6 +112,7 @@ _EDGE_PATHS = {
     "/short",
     "/long",
     "/block",
+    "/raise-unread",
 }
 
 
@@ -295,6 +299,15 @@ def test_a_body_still_arriving_after_the_answer_is_drained_briefly_then_the_conn
         with pytest.raises(ConnectionError):  # it drops at most LINGER_BYTES, then closes
             for _ in range(30 * 16):
                 s.sendall(b"x" * 65536)
+
+
+def test_an_app_failing_before_the_body_arrived_gets_500_and_the_connection_ends(served: Server) -> None:
+    with connect(served) as s:
+        s.sendall(request("POST", "/raise-unread", headers={"content-length": "100"}) + b"x" * 10)
+        r = Reader(s)
+        a = r.answer()
+        assert a.status == 500 and a.headers["connection"] == "close"
+        assert r.closed()
 
 
 # ---------------------------------------------------------------- slowloris (item 2)

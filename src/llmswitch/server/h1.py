@@ -368,7 +368,7 @@ class HttpProtocol(Guard, asyncio.Protocol):
             cycle.started = True
             cycle.head = None
             cycle.response_complete = True
-            close = not cycle.keep_alive
+            close = not cycle.keep_alive or cycle.more_body  # a body still arriving is not read (_close_unread)
             self.transport.write(plain_response(500, "Internal Server Error", close=close, head_only=cycle.head_only))
             self.response_done(cycle)
             return
