@@ -342,10 +342,10 @@ def test_a_stalled_body_is_answered_408_and_the_app_sees_a_disconnect(quick: Ser
     assert app.seen.disconnected.wait(5)
 
 
-def test_a_dripping_body_with_short_gaps_is_served(quick: Server) -> None:
-    with connect(quick) as s:
-        s.sendall(request("POST", "/headers", headers={"content-length": "8"}))
-        for byte in b"12345678":  # 8 gaps of 100 ms: each under the body timeout, the whole over it
+def test_a_dripping_body_with_short_gaps_is_served(app: EdgeApp, loop_kind: str) -> None:
+    with serving(app, loop_kind, limits=ServerLimits(body_timeout=1.0)) as server, connect(server) as s:
+        s.sendall(request("POST", "/headers", headers={"content-length": "12"}))
+        for byte in b"123456789012":  # 12 gaps of 100 ms: each well under the body timeout, the whole over it
             time.sleep(0.1)
             s.sendall(bytes([byte]))
         assert Reader(s).answer().status == 200
