@@ -415,14 +415,18 @@ def test_more_headers_than_the_limit_is_answered_431(app: EdgeApp, loop_kind: st
             assert r.closed()
 
 
-def test_one_large_write_of_pipelined_requests_queues_no_more_than_the_limit_and_a_slice(served: Server) -> None:
+@pytest.mark.parametrize("body", [0, 300_000], ids=["after-a-get", "after-a-large-body"])
+def test_one_large_write_of_pipelined_requests_queues_no_more_than_the_limit_and_a_slice(
+    served: Server, body: int
+) -> None:
     app_requests = 2000
     tiny = b"GET /fixed HTTP/1.1\r\nHost: a\r\n\r\n"
     assert served.state is not None
     app = served.app
     assert isinstance(app, EdgeApp)
     with connect(served) as s:
-        s.sendall(request("GET", "/block") + tiny * app_requests)
+        first = request("POST", "/block", b"b" * body) if body else request("GET", "/block")
+        s.sendall(first + tiny * app_requests)
         deadline = time.monotonic() + 5
         while not app.seen.scopes:
             assert time.monotonic() < deadline

@@ -43,7 +43,7 @@ FEED_SLICE = 4096  # a larger read is parsed in slices, so one write cannot queu
 
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
 _METHODS = {m.encode(): m for m in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")}
-_NOTED_HEADERS = frozenset({b"connection", b"expect", b"host", b"transfer-encoding"})
+_NOTED_HEADERS = frozenset({b"connection", b"content-length", b"expect", b"host", b"transfer-encoding"})
 
 
 class _Refused(Exception):
@@ -55,12 +55,14 @@ class HttpProtocol(Guard, asyncio.Protocol):
 
     __slots__ = (
         "_begin_len",
+        "_body_left",
         "_body_open",
         "_chunk_len",
         "_connection_header",
         "_expect_100",
         "_headers",
         "_hosts",
+        "_length",
         "_parser",
         "_partial",
         "_refusal",
@@ -102,6 +104,8 @@ class HttpProtocol(Guard, asyncio.Protocol):
         self._refusal = 400
         self._hosts = 0
         self._te: bytes | None = None  # a transfer-encoding other than plain "chunked"
+        self._length: bytes | None = None  # the request's content-length
+        self._body_left = -1  # what is still to come of a body of known length
         self._held: bytes | None = None  # read but not parsed yet: too many requests were waiting
         self._lingering = 0  # bytes still to drop before closing, after an answer that left a body unread
         self._expect_100 = False
@@ -165,15 +169,21 @@ class HttpProtocol(Guard, asyncio.Protocol):
     def _feed_slices(self, view: memoryview) -> None:
         # one large write must not queue more requests than a slice can hold: when too many wait, the rest
         # is held, unparsed, until they are answered
+        # is held, unparsed, until they are answered. The known rest of a body goes in one piece (it holds
+        # no requests), so an upload is not parsed in small slices
         limit = self._limits.max_pipelined
-        for start in range(0, len(view), FEED_SLICE):
+        start, end = 0, len(view)
+        while start < end:
             if self._parser_done or self._closed:
                 return
             if len(self._queue) > limit:
                 self._held = bytes(view[start:])
                 self._pause_reading()
                 return
-            self._feed(view[start : start + FEED_SLICE])
+            left = self._body_left
+            step = left if self._body_open and left > FEED_SLICE else FEED_SLICE
+            self._feed(view[start : start + step])
+            start += step
 
     def _feed(self, data: bytes | memoryview) -> None:
         n = self._chunk_len = len(data)
@@ -218,6 +228,7 @@ class HttpProtocol(Guard, asyncio.Protocol):
         self._connection_header = False
         self._hosts = 0
         self._te = None
+        self._length = None
         self._trailers = 0
 
     def on_url(self, url: bytes) -> None:
@@ -239,6 +250,8 @@ class HttpProtocol(Guard, asyncio.Protocol):
                     self._expect_100 = True
             elif name == b"host":
                 self._hosts += 1
+            elif name == b"content-length":
+                self._length = value
             elif value.lower() != b"chunked":
                 self._te = value
         self._headers.append((name, value))
@@ -302,6 +315,7 @@ class HttpProtocol(Guard, asyncio.Protocol):
         self._parsing = cycle
         self._body_open = True
         self._stalled = 0
+        self._body_left = int(self._length) if self._length is not None else -1  # llhttp checked its digits
         queue = self._queue
         queue.append(cycle)
         if len(queue) == 1:
@@ -311,6 +325,7 @@ class HttpProtocol(Guard, asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         self._stalled = 0
+        self._body_left -= len(body)
         cycle = self._parsing
         if cycle is None or cycle.response_complete:
             return  # answered already: the rest of its body is dropped
