@@ -13,6 +13,11 @@ from llmswitch.cli_litellm import LiteLLMArgsError, is_litellm_style, serve_args
         (["--config", "c.yaml", "--port", "4000"], ["--config", "c.yaml", "--port", "4000"], []),
         (["-c", "c.yaml", "--host=0.0.0.0"], ["--config", "c.yaml", "--host", "0.0.0.0"], []),
         (["--num_workers", "8"], ["--workers", "8"], []),
+        (
+            ["--ssl_keyfile_path", "k.pem", "--ssl_certfile_path", "c.pem"],
+            ["--ssl-keyfile", "k.pem", "--ssl-certfile", "c.pem"],
+            [],
+        ),
         (["--detailed_debug"], ["--log-level", "debug"], []),
         (["--debug", "--port", "1"], ["--log-level", "debug", "--port", "1"], []),
         # serve's own options mean the same without `serve`
@@ -43,7 +48,7 @@ def test_version() -> None:
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
-        (["--ssl_certfile_path", "c.pem"], "TLS"),
+        (["--ciphers", "ECDHE"], "TLS"),
         (["--health"], "/health"),
         (["--port"], "--port needs a value"),
         (["--port", "1", "stray"], "unexpected argument 'stray'"),

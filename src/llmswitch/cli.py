@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
         default=float(_env("LLMSWITCH_GRACEFUL_SECONDS", "30") or 30),
         help="on SIGTERM, how long in-flight requests may finish [LLMSWITCH_GRACEFUL_SECONDS] (30)",
     )
+    from llmswitch.server import serve_edge  # limits, timeouts, TLS: --head-timeout, --ssl-certfile, ...
+
+    serve_edge.add_arguments(serve)
 
     config = sub.add_parser("config", help="configuration tools")
     csub = config.add_subparsers(dest="config_command")
@@ -127,12 +130,19 @@ def _config_check(path: str) -> int:
 
 
 def _serve(args: argparse.Namespace, ignored: list[str]) -> int:
+    from llmswitch.server import serve_edge
     from llmswitch.server.serve import log_to_stderr, run
 
     log_to_stderr(args.log_level)  # JSON lines from the first: every line of the gateway's log parses
     say = logging.getLogger("llmswitch.cli")
     if ignored:
         say.warning("ignoring LiteLLM option(s) that have no meaning here: %s", ", ".join(ignored))
+
+    try:
+        edge = serve_edge.settings(args)
+    except ValueError as exc:
+        print(f"llmswitch: not starting: {exc}", file=sys.stderr)
+        return 2
 
     if args.config and not args.demo:
         # refuse to start on an invalid config, with the same message `config check` gives
@@ -158,6 +168,7 @@ def _serve(args: argparse.Namespace, ignored: list[str]) -> int:
         demo=args.demo,
         log_level=args.log_level,
         graceful_seconds=args.graceful_seconds,
+        **edge,
     )
     return 0
 

@@ -3,7 +3,7 @@
 Container setups and scripts written for LiteLLM call ``llmswitch --config config.yaml --port 4000
 --num_workers 4``; :func:`serve_args` turns such a command line into ours. Options with an equivalent
 are mapped; the ones that only tune LiteLLM are reported back to be logged as ignored; the few that
-would change what the process is for (TLS, a one-off health check) are refused, since serving
+would change what the process is for (a one-off health check or test) are refused, since serving
 instead would be a surprise.
 
     >>> serve_args(["--config", "c.yaml", "--port", "4000", "--num_workers", "2", "--drop_params"])
@@ -26,6 +26,8 @@ _MAPPED = {
     "--workers": "--workers",
     "--log-level": "--log-level",
     "--graceful-seconds": "--graceful-seconds",
+    "--ssl_keyfile_path": "--ssl-keyfile",
+    "--ssl_certfile_path": "--ssl-certfile",
 }
 # LiteLLM flags (no value) -> our arguments
 _FLAGS: dict[str, list[str]] = {
@@ -51,9 +53,7 @@ _IGNORED_FLAGS = frozenset(
     }
 )
 _REFUSED = {
-    "--ssl_keyfile_path": "llmswitch serves plain HTTP: terminate TLS in front of it (a load balancer or proxy)",
-    "--ssl_certfile_path": "llmswitch serves plain HTTP: terminate TLS in front of it (a load balancer or proxy)",
-    "--ciphers": "llmswitch serves plain HTTP: terminate TLS in front of it (a load balancer or proxy)",
+    "--ciphers": "the TLS listener uses Python's default TLS settings; choose ciphers in a TLS proxy in front",
     "--health": "there is no one-off health check command; GET /health on the running gateway",
     "--test": "there is no one-off test command; send a request to the running gateway",
     "--skip_server_startup": "there is no migrate-only mode in this form; llmswitch migrates on start",

@@ -547,7 +547,9 @@ def test_garbage_after_a_good_request_ends_the_connection_after_its_answer(serve
 def test_a_broken_chunked_body_ends_the_request_as_a_disconnect(served: Server, app: App) -> None:
     with connect(served) as s:
         s.sendall(request("POST", "/wait-disconnect", headers={"transfer-encoding": "chunked"}) + b"zz\r\n")
-        assert Reader(s).closed()
+        r = Reader(s)
+        assert r.answer().status == 400  # nothing was sent yet: the client learns why (issue 12, item 4)
+        assert r.closed()
     assert app.seen.disconnected.wait(5)
     assert app.seen.first_receive == [{"type": "http.disconnect"}]
 

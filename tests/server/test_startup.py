@@ -343,12 +343,30 @@ def test_litellm_command_line_serves(up: FakeUpstream, tmp_path: Path, no_host_e
     assert any(r.get("level") == "debug" for r in records)  # --detailed_debug: the debug level
 
 
-def test_litellm_command_line_refuses_tls_options(tmp_path: Path) -> None:
+def test_litellm_command_line_tls_options_reach_serve(tmp_path: Path) -> None:
     config = write(tmp_path, "model_list: []\n")
-    argv = [str(LLMSWITCH), "--config", str(config), "--ssl_keyfile_path", "k.pem", "--ssl_certfile_path", "c.pem"]
+    missing = tmp_path / "missing-cert.pem"
+    argv = [
+        str(LLMSWITCH),
+        "--config",
+        str(config),
+        "--ssl_keyfile_path",
+        str(missing),
+        "--ssl_certfile_path",
+        str(missing),
+    ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
-    assert "--ssl_keyfile_path" in done.stderr and "TLS" in done.stderr
+    assert "missing-cert.pem" in done.stderr
+
+
+def test_litellm_command_line_refuses_cipher_selection(tmp_path: Path) -> None:
+    config = write(tmp_path, "model_list: []\n")
+    done = subprocess.run(
+        [str(LLMSWITCH), "--config", str(config), "--ciphers", "ECDHE"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    assert "--ciphers" in done.stderr and "TLS" in done.stderr
 
 
 # ---------------------------------------------------------------- Python warnings in the JSON log

@@ -228,6 +228,11 @@ class Gateway:
                 raise unsupported.refusal(request, self._routes)
             handler, _, params = route
             if request.method == "POST":
+                # the key is checked on the head: a refused caller's body is never read, nor invited (our
+                # server and uvicorn send "100 Continue" on the first receive() only)
+                principal = self.keys.authenticate(extract_key(request))
+                if "model" in params:
+                    self.authorize_model(principal, params["model"])
                 await request.read_body(self.max_body_bytes)
             watch.arm()
             if params:

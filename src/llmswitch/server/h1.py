@@ -8,87 +8,73 @@ A connection runs one request at a time, each in its own task; requests pipeline
 queue. Reading pauses while a request's unread body passes ``BODY_HIGH_WATER`` bytes (or too many
 requests wait), and ``send()`` waits while the transport's write buffer is over its high-water mark,
 so neither a fast uploader nor a slow reader can make the server buffer without bound.
+
+Everything a client sends is bounded before the app sees it (``h1limits.ServerLimits``): head size and
+header count (a chunked body's trailers too, which are dropped: they never become request headers),
+the time to send a head, the gaps in a body the app waits for, how long a response may sit unread,
+and the number of connections. One timer per connection watches all of it: it looks at the
+connection's state when it fires, so the hot path only notes a time, never arms a timer.
+
+A response that ends before its request's body has arrived (a refusal on the head, say) ends the
+connection: the body is never read, only drained briefly (``LINGER_BYTES``, ``LINGER_SECONDS``) after
+half-closing, so the client reads the answer instead of a reset.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, cast
 from urllib.parse import unquote_to_bytes
 
 import httptools
 
 from llmswitch.server.h1cycle import Cycle, plain_response
+from llmswitch.server.h1guard import BODY_HIGH_WATER, Guard
+from llmswitch.server.h1limits import ServerLimits
+from llmswitch.server.h1state import ASGIApp, Message, Receive, Scope, Send, ServerState, log
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+__all__ = ["ASGIApp", "HttpProtocol", "Message", "Receive", "Scope", "Send", "ServerState", "log"]
 
-log = logging.getLogger("llmswitch.server")
-
-MAX_HEAD_BYTES = 64 * 1024  # request line and headers; more is answered 431
-BODY_HIGH_WATER = 1024 * 1024  # unread request body at which reading pauses
-MAX_PIPELINED = 8  # requests waiting behind the running one at which reading pauses
+MAX_HEAD_BYTES = ServerLimits().max_head_bytes  # the defaults (see ServerLimits for each)
+MAX_PIPELINED = ServerLimits().max_pipelined
+FEED_SLICE = 4096  # a larger read is parsed in slices, so one write cannot queue more than a slice of requests
 
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
 _METHODS = {m.encode(): m for m in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")}
+_NOTED_HEADERS = frozenset({b"connection", b"content-length", b"expect", b"host", b"transfer-encoding"})
 
 
-class _HeadTooLarge(Exception):
-    pass
+class _Refused(Exception):
+    """Raised in a parser callback to stop parsing; the status to answer is in ``HttpProtocol._refusal``."""
 
 
-class ServerState:
-    """What every connection of one server shares."""
-
-    __slots__ = ("app", "app_state", "connections", "keep_alive_timeout", "shutting_down", "tasks")
-
-    def __init__(self, app: ASGIApp, keep_alive_timeout: float = 65.0) -> None:
-        self.app = app
-        self.keep_alive_timeout = keep_alive_timeout
-        self.app_state: dict[str, Any] | None = None  # the lifespan's state, copied into each request's scope
-        self.connections: set[HttpProtocol] = set()
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.shutting_down = False
-
-
-class HttpProtocol(asyncio.Protocol):
-    """One client connection."""
+class HttpProtocol(Guard, asyncio.Protocol):
+    """One client connection (its timers, flow control and refusals are ``h1guard.Guard``'s)."""
 
     __slots__ = (
         "_begin_len",
+        "_body_left",
+        "_body_open",
         "_chunk_len",
-        "_closed",
         "_connection_header",
-        "_drain_waiter",
         "_expect_100",
         "_headers",
-        "_idle_since",
-        "_idle_timer",
-        "_in_head",
+        "_hosts",
+        "_length",
         "_parser",
-        "_parser_done",
-        "_parsing",
         "_partial",
-        "_queue",
-        "_scope_template",
-        "_state",
-        "_too_large",
+        "_refusal",
+        "_stalled",
+        "_te",
+        "_trailers",
         "_url",
-        "loop",
-        "read_paused",
-        "transport",
-        "write_paused",
     )
 
     def __init__(self, state: ServerState, loop: asyncio.AbstractEventLoop) -> None:
         self._state = state
+        self._limits = state.limits
         self.loop = loop
         self._parser = httptools.HttpRequestParser(self)
         # answer the request before a "Connection: close" even if the client sent more after it
@@ -101,15 +87,27 @@ class HttpProtocol(asyncio.Protocol):
         self.read_paused = False
         self.write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
-        self._idle_timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._idle_since = 0.0
+        self._head_since = 0.0
+        self.body_since = 0.0  # when the app last began waiting for body bytes (set by Cycle.receive)
+        self._write_since = 0.0
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._chunk_len = 0  # the size of the read being parsed
         self._begin_len = 0  # ... of the read the request began in
         self._partial = 0  # ... of the reads since, while its header block is incomplete
+        self._stalled = 0  # ... of the reads since the last body bytes, while a body is open (framing, trailers)
+        self._trailers = 0  # the size of a chunked body's trailers so far (they are dropped)
         self._in_head = False
-        self._too_large = False
+        self._body_open = False
+        self._refusal = 400
+        self._hosts = 0
+        self._te: bytes | None = None  # a transfer-encoding other than plain "chunked"
+        self._length: bytes | None = None  # the request's content-length
+        self._body_left = -1  # what is still to come of a body of known length
+        self._held: bytes | None = None  # read but not parsed yet: too many requests were waiting
+        self._lingering = 0  # bytes still to drop before closing, after an answer that left a body unread
         self._expect_100 = False
         self._connection_header = False
         self._scope_template: dict[str, Any] = {}
@@ -118,13 +116,21 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not an asyncio.Transport subclass
-        self._state.connections.add(self)
+        state = self._state
+        if len(state.connections) >= self._limits.max_connections:
+            # over the cap: accepted and closed at once, before reading anything
+            self._parser_done = True
+            self._closed = True
+            state.refuse_connection(self.loop.time())
+            transport.close()
+            return
+        state.connections.add(self)
         self._scope_template = {
             "type": "http",
             "asgi": _ASGI,
             "http_version": "1.1",
             "method": "GET",
-            "scheme": "http",
+            "scheme": "https" if transport.get_extra_info("sslcontext") is not None else "http",
             "path": "/",
             "raw_path": b"/",
             "query_string": b"",
@@ -133,7 +139,8 @@ class HttpProtocol(asyncio.Protocol):
             "client": _address(transport.get_extra_info("peername")),
             "server": _address(transport.get_extra_info("sockname")),
         }
-        self._went_idle()
+        self._idle_since = self.loop.time()
+        self._timer = self.loop.call_later(self._limits.shortest_timeout, self._on_timer)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
@@ -143,16 +150,47 @@ class HttpProtocol(asyncio.Protocol):
         if self._parsing is not None:
             self._parsing.disconnect()
         self._wake_writers()
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def data_received(self, data: bytes) -> None:
         if self._parser_done:
+            if self._lingering:  # dropping an unwanted body for a while, so the client reads our answer
+                self._lingering -= min(len(data), self._lingering)
+                if not self._lingering:
+                    self._close()
             return
-        self._chunk_len = len(data)
+        if len(data) <= FEED_SLICE:
+            self._feed(data)
+        else:
+            self._feed_slices(memoryview(data))
+
+    def _feed_slices(self, view: memoryview) -> None:
+        # one large write must not queue more requests than a slice can hold: when too many wait, the rest
+        # is held, unparsed, until they are answered
+        # is held, unparsed, until they are answered. The known rest of a body goes in one piece (it holds
+        # no requests), so an upload is not parsed in small slices
+        limit = self._limits.max_pipelined
+        start, end = 0, len(view)
+        while start < end:
+            if self._parser_done or self._closed:
+                return
+            if len(self._queue) > limit:
+                self._held = bytes(view[start:])
+                self._pause_reading()
+                return
+            left = self._body_left
+            step = left if self._body_open and left > FEED_SLICE else FEED_SLICE
+            self._feed(view[start : start + step])
+            start += step
+
+    def _feed(self, data: bytes | memoryview) -> None:
+        n = self._chunk_len = len(data)
         if self._in_head:
-            self._partial += self._chunk_len
+            self._partial += n
+        elif self._body_open:
+            self._stalled += n
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -160,13 +198,18 @@ class HttpProtocol(asyncio.Protocol):
             self._stop_parsing()
             return
         except httptools.HttpParserError:
-            self._reject(431 if self._too_large else 400)
+            self._reject(self._refusal)
             return
-        if self._in_head and self._partial > MAX_HEAD_BYTES:
-            self._reject(431)  # the header block so far, in reads after the one it began in, is too large
+        limit = self._limits.max_head_bytes
+        if self._in_head:
+            if self._partial > limit:
+                self._reject(431)  # the header block so far, in reads after the one it began in, is too large
+        elif self._body_open and self._stalled > limit:
+            self._reject(431)  # as much again without a byte of body: chunk framing or trailers without end
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        self._write_since = self.loop.time()
 
     def resume_writing(self) -> None:
         self.write_paused = False
@@ -180,32 +223,69 @@ class HttpProtocol(asyncio.Protocol):
         self._partial = 0
         self._begin_len = self._chunk_len
         self._in_head = True
+        self._head_since = self.loop.time()
         self._expect_100 = False
         self._connection_header = False
+        self._hosts = 0
+        self._te = None
+        self._length = None
+        self._trailers = 0
 
     def on_url(self, url: bytes) -> None:
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if not self._in_head:
+            # a trailer of a chunked body: counted against the limits, then dropped (never a request header)
+            self._trailers += len(name) + len(value) + 4
+            if self._trailers > self._limits.max_head_bytes:
+                self._refuse(431)
+            return
         name = name.lower()
-        if name == b"connection":
-            self._connection_header = True
-        elif name == b"expect" and value.lower() == b"100-continue":
-            self._expect_100 = True
+        if name in _NOTED_HEADERS:
+            if name == b"connection":
+                self._connection_header = True
+            elif name == b"expect":
+                if value.lower() == b"100-continue":
+                    self._expect_100 = True
+            elif name == b"host":
+                self._hosts += 1
+            elif name == b"content-length":
+                self._length = value
+            elif value.lower() != b"chunked":
+                self._te = value
         self._headers.append((name, value))
+
+    def _refuse(self, status: int) -> None:
+        self._refusal = status
+        raise _Refused
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         headers = self._headers
         url = self._url
+        limits = self._limits
         # the header block is at most the reads it came in: measured only when those were large
         if (
-            self._begin_len + self._partial > MAX_HEAD_BYTES
-            and len(url) + sum(len(n) + len(v) + 4 for n, v in headers) > MAX_HEAD_BYTES
-        ):
-            self._too_large = True
-            raise _HeadTooLarge
+            self._begin_len + self._partial > limits.max_head_bytes
+            and len(url) + sum(len(n) + len(v) + 4 for n, v in headers) > limits.max_head_bytes
+        ) or len(headers) > limits.max_headers:
+            self._refuse(431)
         parser = self._parser
+        keep_alive = parser.should_keep_alive()
+        version = None
+        # llhttp keeps a connection alive without a Connection header only for HTTP/1.1: otherwise the
+        # version is asked for (get_http_version formats a new string each time, a cost worth saving)
+        if not keep_alive or self._connection_header or self._hosts != 1:
+            version = parser.get_http_version()
+            if version != "1.1" and version != "1.0":
+                self._refuse(505)  # HTTP/0.9 and HTTP/2.0 lines parse, but are not HTTP/1.x
+            if self._hosts > 1 or (self._hosts == 0 and version == "1.1"):
+                self._refuse(400)  # RFC 9112 3.2: exactly one Host in HTTP/1.1
+        if self._te is not None:
+            # RFC 9112 6.1: a coding we do not know, 501; chunked not the last coding, 400
+            last = self._te.lower().rpartition(b",")[2].strip(b" \t")
+            self._refuse(501 if last == b"chunked" else 400)
         if url[0] == 47:  # b"/": origin form
             raw_path, _, query = url.partition(b"?")
         elif url == b"*":
@@ -220,12 +300,9 @@ class HttpProtocol(asyncio.Protocol):
         method_bytes = parser.get_method()
         method = _METHODS.get(method_bytes) or method_bytes.decode("ascii")
         state = self._state
-        keep_alive = parser.should_keep_alive()
         scope = self._scope_template.copy()
-        if not keep_alive or self._connection_header:
-            scope["http_version"] = parser.get_http_version()
-        # else it is "1.1", as in the template: llhttp keeps a connection alive without a Connection
-        # header only for HTTP/1.1 (get_http_version formats a new string each time, a cost worth saving)
+        if version is not None:
+            scope["http_version"] = version
         scope["method"] = method
         scope["path"] = path
         scope["raw_path"] = raw_path
@@ -236,17 +313,22 @@ class HttpProtocol(asyncio.Protocol):
         keep_alive = keep_alive and not state.shutting_down and not parser.should_upgrade()
         cycle = Cycle(self, scope, keep_alive, self._expect_100, method == "HEAD")
         self._parsing = cycle
+        self._body_open = True
+        self._stalled = 0
+        self._body_left = int(self._length) if self._length is not None else -1  # llhttp checked its digits
         queue = self._queue
         queue.append(cycle)
         if len(queue) == 1:
             self._start(cycle)
-        elif len(queue) > MAX_PIPELINED:
+        elif len(queue) > limits.max_pipelined:
             self._pause_reading()
 
     def on_body(self, body: bytes) -> None:
+        self._stalled = 0
+        self._body_left -= len(body)
         cycle = self._parsing
         if cycle is None or cycle.response_complete:
-            return  # answered already: the rest of its body is read and dropped
+            return  # answered already: the rest of its body is dropped
         cycle.chunks.append(body)
         cycle.buffered += len(body)
         waiter = cycle.waiter
@@ -256,6 +338,7 @@ class HttpProtocol(asyncio.Protocol):
             self._pause_reading()
 
     def on_message_complete(self) -> None:
+        self._body_open = False
         cycle = self._parsing
         if cycle is None:
             return
@@ -300,7 +383,7 @@ class HttpProtocol(asyncio.Protocol):
             cycle.started = True
             cycle.head = None
             cycle.response_complete = True
-            close = not cycle.keep_alive
+            close = not cycle.keep_alive or cycle.more_body  # a body still arriving is not read (_close_unread)
             self.transport.write(plain_response(500, "Internal Server Error", close=close, head_only=cycle.head_only))
             self.response_done(cycle)
             return
@@ -320,13 +403,16 @@ class HttpProtocol(asyncio.Protocol):
             waiter.set_result(None)
         if self._closed:
             return
+        if cycle.more_body:
+            self._close_unread(cycle)
+            return
         if not cycle.keep_alive:
             self._close()
             return
         if queue:
             self._start(queue[0])
         else:
-            self._went_idle()
+            self._idle_since = self.loop.time()
         if self.read_paused:
             self.maybe_resume_reading()
 
@@ -341,84 +427,6 @@ class HttpProtocol(asyncio.Protocol):
     def abort(self) -> None:
         if not self._closed:
             self.transport.abort()
-
-    # ------------------------------------------------------------ flow control, timers, errors
-
-    def _pause_reading(self) -> None:
-        if not self.read_paused and not self._closed:
-            self.read_paused = True
-            self.transport.pause_reading()
-
-    def maybe_resume_reading(self) -> None:
-        cycle = self._parsing
-        if (
-            self.read_paused
-            and not self._closed
-            and not self._parser_done
-            and len(self._queue) <= MAX_PIPELINED
-            and (cycle is None or cycle.response_complete or cycle.buffered <= BODY_HIGH_WATER)
-        ):
-            self.read_paused = False
-            self.transport.resume_reading()
-
-    async def drain(self) -> None:
-        """Wait while the transport's write buffer is over its high-water mark."""
-        while self.write_paused and not self._closed:
-            waiter = self._drain_waiter
-            if waiter is None or waiter.done():
-                waiter = self._drain_waiter = self.loop.create_future()
-            await waiter
-
-    def _wake_writers(self) -> None:
-        waiter = self._drain_waiter
-        if waiter is not None:
-            self._drain_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def _went_idle(self) -> None:
-        # one timer per idle period at most, not one per request: it checks when the connection went idle
-        self._idle_since = self.loop.time()
-        if self._idle_timer is None:
-            self._idle_timer = self.loop.call_later(self._state.keep_alive_timeout, self._on_idle_timer)
-
-    def _on_idle_timer(self) -> None:
-        self._idle_timer = None
-        if self._closed or self._queue:
-            return  # busy: armed again when it goes idle
-        left = self._idle_since + self._state.keep_alive_timeout - self.loop.time()
-        if left > 0:
-            self._idle_timer = self.loop.call_later(left, self._on_idle_timer)
-        else:
-            self._close()
-
-    def _stop_parsing(self) -> None:
-        self._parser_done = True
-        self._pause_reading()
-        for cycle in self._queue:
-            cycle.keep_alive = False
-        if not self._queue:
-            self._close()
-
-    def _reject(self, status: int) -> None:
-        """A request we cannot parse: 400 (431 for a header block too large), then close."""
-        log.debug("bad request from %s: %d", self._scope_template.get("client"), status)
-        cycle = self._parsing
-        if cycle is not None and cycle.more_body and not cycle.response_complete:
-            self._close()  # its body cannot be read: the request is lost, and so is the connection
-            return
-        if self._queue:
-            # a response is under way: let it finish, then close without answering the bad request
-            self._stop_parsing()
-            return
-        self._parser_done = True
-        text = "Request header fields too large" if status == 431 else "Invalid HTTP request"
-        self.transport.write(plain_response(status, text, close=True))
-        self._close()
-
-    def _close(self) -> None:
-        if not self._closed:
-            self.transport.close()
 
 
 def _address(addr: Any) -> tuple[str, int] | None:

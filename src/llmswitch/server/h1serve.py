@@ -6,7 +6,9 @@
 Like ``uvicorn.Server``: ``started`` turns true once the lifespan's startup is done and the socket is
 listening; setting ``should_exit`` from any thread starts a graceful shutdown within 0.1 s: stop
 accepting, close idle connections, let in-flight requests and streams finish for ``graceful_timeout``
-seconds, close what is left, then run the lifespan's shutdown. The protocol is in ``h1.py`` and ``h1cycle.py``.
+seconds, close what is left, then run the lifespan's shutdown. The protocol is in ``h1.py`` and ``h1cycle.py``;
+what a client may send and how long it may take, in ``h1limits.ServerLimits``. With ``ssl`` (an
+``ssl.SSLContext``, see ``server/tls.py``) it serves HTTPS.
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ import contextlib
 import logging
 import signal
 import socket
+import ssl as _ssl
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, Literal
 
 from llmswitch.server.h1 import ASGIApp, HttpProtocol, Message, ServerState, log
+from llmswitch.server.h1limits import ServerLimits
 
 LoopKind = Literal["auto", "asyncio", "uvloop"]
 
@@ -43,8 +47,12 @@ class Server:
         keep_alive_timeout: float = 65.0,
         graceful_timeout: float = 30.0,
         loop: LoopKind = "auto",
+        limits: ServerLimits | None = None,
+        ssl: _ssl.SSLContext | None = None,
     ) -> None:
         self.app = app
+        self.limits = limits if limits is not None else ServerLimits(keep_alive_timeout=keep_alive_timeout)
+        self.ssl = ssl
         self.host = host
         self.port = port
         self.sock = sock
@@ -79,7 +87,7 @@ class Server:
                 loop.remove_signal_handler(sig)
 
     async def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
-        state = self.state = ServerState(self.app, self.keep_alive_timeout)
+        state = self.state = ServerState(self.app, limits=self.limits)
         lifespan = Lifespan(self.app)
         if not await lifespan.startup():
             log.error("application startup failed: %s; not serving", lifespan.failed)
@@ -110,8 +118,10 @@ class Server:
             return HttpProtocol(state, loop)
 
         if self.sock is not None:
-            return await loop.create_server(factory, sock=self.sock, backlog=BACKLOG)
-        return await loop.create_server(factory, self.host, self.port, backlog=BACKLOG, reuse_address=True)
+            return await loop.create_server(factory, sock=self.sock, backlog=BACKLOG, ssl=self.ssl)
+        return await loop.create_server(
+            factory, self.host, self.port, backlog=BACKLOG, reuse_address=True, ssl=self.ssl
+        )
 
     async def _drain(self, loop: asyncio.AbstractEventLoop, server: asyncio.Server, state: ServerState) -> None:
         server.close()  # no new connections

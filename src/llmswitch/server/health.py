@@ -1,4 +1,4 @@
-"""Health routes: LiteLLM's liveliness and readiness paths, and per-deployment state."""
+"""Health routes: LiteLLM's liveliness and readiness paths (open), and per-deployment state (a key needed)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ async def readiness(gw: Gateway, request: http.Request, send: http.Send) -> None
 
 
 async def health(gw: Gateway, request: http.Request, send: http.Send) -> None:
+    """Every deployment's state, with its api_base and last upstream error: for callers with a key only
+    (as LiteLLM's ``/health``); the liveliness and readiness probes above stay open and name no deployment."""
+    gw.keys.authenticate(gw.key_of(request))
     body = {
         "status": "healthy" if gw.ready else "starting",
         "uptime_s": round(time.time() - gw.started_at, 1),

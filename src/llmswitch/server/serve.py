@@ -31,6 +31,8 @@ from llmswitch.server.preflight import EXIT_CONFIG, StartupError, backends_of, m
 if TYPE_CHECKING:
     from llmswitch.server.accounting import Accounting
     from llmswitch.server.app import Gateway
+    from llmswitch.server.h1limits import ServerLimits
+    from llmswitch.server.tls import TLSFiles
 
 log = logging.getLogger("llmswitch.server")
 
@@ -149,18 +151,28 @@ def run(
     demo: bool = False,
     log_level: str = "info",
     graceful_seconds: float = 30.0,
+    limits: ServerLimits | None = None,
+    tls: TLSFiles | None = None,
 ) -> None:
     """Serve the gateway on ``host:port`` until SIGTERM/SIGINT; ``workers`` processes when more than one.
 
     ``host`` ``None`` is the config's ``server.host`` if it names one, else every interface when the config
     has a master key, and loopback only without one (a gateway without one serves anyone who can connect).
     What the config needs (extras, the store, Redis) is checked here first, before anything listens: a
-    failure is one log line and ``SystemExit``.
+    failure is one log line and ``SystemExit``. ``limits``: what a client may send and how long it may
+    take; ``tls``: serve HTTPS (docs/edge.md).
     """
     if config_path:
         os.environ[ENV_CONFIG] = os.path.abspath(config_path)
     os.environ["LLMSWITCH_LOG_LEVEL"] = log_level
     log_to_stderr(log_level)
+    if tls is not None:
+        try:
+            tls.context()  # a missing file or a wrong password stops here, before any worker starts
+        except (OSError, ValueError) as exc:
+            log.error("cannot use the TLS certificate %s: %s", tls.certfile, exc)
+            raise SystemExit(2) from exc
+    edge = _Edge(limits, tls)
     fake = None
     if demo:
         from llmswitch.testing import FakeUpstream
@@ -179,13 +191,16 @@ def run(
         shared = workers > 1 and hasattr(socket, "SO_REUSEPORT")
         sock = reserve(host, port) if shared else listen(host, port)
         with sock:
-            log.info("llmswitch serving on http://%s:%d (%d worker%s)", host, port, workers, "s" * (workers > 1))
+            scheme = "https" if tls is not None else "http"
+            log.info("llmswitch serving on %s://%s:%d (%d worker%s)", scheme, host, port, workers, "s" * (workers > 1))
             if workers == 1:
                 # a SIGTERM before the server has its own handler (while the gateway starts) is a clean exit too
                 signal.signal(signal.SIGTERM, _exit_cleanly)
-                _serve(sock, graceful_seconds)
+                _serve(sock, graceful_seconds, edge)
             else:
-                Supervisor(sock, workers, graceful_seconds, own_socket=(host, port) if shared else None).run()
+                supervisor = Supervisor(sock, workers, graceful_seconds, own_socket=(host, port) if shared else None)
+                supervisor.edge = edge
+                supervisor.run()
     finally:
         if fake is not None:
             fake.__exit__(None, None, None)
@@ -272,11 +287,23 @@ def reserve(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _serve(sock: socket.socket, graceful_seconds: float) -> None:
+class _Edge:
+    """The server's limits and TLS files, handed to each worker (the TLS context is made in the worker)."""
+
+    __slots__ = ("limits", "tls")
+
+    def __init__(self, limits: ServerLimits | None = None, tls: TLSFiles | None = None) -> None:
+        self.limits = limits
+        self.tls = tls
+
+
+def _serve(sock: socket.socket, graceful_seconds: float, edge: _Edge | None = None) -> None:
     from llmswitch.server.h1serve import Server
 
+    edge = edge or _Edge()
+    context = edge.tls.context() if edge.tls is not None else None
     try:
-        Server(create_app(), sock=sock, graceful_timeout=graceful_seconds).run()
+        Server(create_app(), sock=sock, graceful_timeout=graceful_seconds, limits=edge.limits, ssl=context).run()
     finally:
         _flush_logs()
 
@@ -333,6 +360,7 @@ class Supervisor:
         self.graceful_seconds = graceful_seconds
         self.children: dict[int, float] = {}  # pid -> when it started
         self.stopping = False
+        self.edge = _Edge()
         self._pid = os.getpid()
 
     def run(self) -> None:
@@ -438,7 +466,7 @@ class Supervisor:
         if self.own_socket is not None:
             sock.close()
             sock = listen(*self.own_socket, reuse_port=True)
-        _serve(sock, self.graceful_seconds)
+        _serve(sock, self.graceful_seconds, self.edge)
         return 0
 
 
