@@ -406,3 +406,31 @@ def test_a_bad_deployment_proxy_is_a_config_error() -> None:
         network_from({"outbound_proxy": 3128}, "m")
     assert network_from({"outbound_proxy": False}, "m") == Network(outbound_proxy=False)
     assert network_from({"ssl_verify": "False"}, "m") == Network(ssl_verify=False)
+
+
+# ---------------------------------------------------------------- through the router, from litellm_params
+
+
+def test_a_deployment_outbound_proxy_from_litellm_params_carries_its_calls(run: Run) -> None:
+    import llmswitch
+    from llmswitch.testing import FakeUpstream, Reply
+
+    async def main() -> None:
+        async with FakeUpstream() as up, ForwardProxy() as proxy:
+            up.script(Reply(text="via proxy"), Reply(text="direct"))
+            row = {"model": "openai/gpt-4o", "api_base": up.openai_base, "api_key": "sk-up"}
+            router = llmswitch.Router(
+                model_list=[
+                    {"model_name": "proxied", "litellm_params": {**row, "outbound_proxy": proxy.url}},
+                    {"model_name": "direct", "litellm_params": row},
+                ]
+            )
+            messages = [{"role": "user", "content": "Hi"}]
+            first = await router.acompletion(model="proxied", messages=messages)
+            second = await router.acompletion(model="direct", messages=messages)
+            assert first.choices[0].message.content == "via proxy"
+            assert second.choices[0].message.content == "direct"
+            assert [h.line for h in proxy.seen] == [f"POST {up.openai_base}/chat/completions HTTP/1.1"]
+            assert proxy.seen[0].headers["authorization"] == "Bearer sk-up"  # the body went out unchanged
+
+    run(main())

@@ -21,7 +21,7 @@ LITELLM_SETTINGS = frozenset({
     # caching
     "cache", "cache_params", "enable_caching_on_provider_specific_optional_params",
     # request shaping
-    "drop_params", "modify_params", "enable_preview_features", "force_ipv4", "ssl_verify", "max_parallel_requests",
+    "drop_params", "modify_params", "enable_preview_features", "force_ipv4", "max_parallel_requests",
     "return_response_headers", "enable_json_schema_validation", "disable_add_transform_inline_image_block",
     "use_chat_completions_url_for_anthropic_messages", "disable_hf_tokenizer_download",
     "disable_copilot_system_to_assistant", "mcp_aliases", "guardrails", "default_max_tokens",

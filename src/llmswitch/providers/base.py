@@ -76,6 +76,7 @@ class Provider:
         api_key: str | None = None,
         extra_headers: Mapping[str, str] | None = None,
         api_version: str | None = None,
+        network: Network | None = None,
     ) -> Endpoint:
         base = api_base or _first_env(self.api_base_env) or self.default_api_base
         if not base:
@@ -89,7 +90,7 @@ class Provider:
                 status_code=401,
                 provider=self.name,
             )
-        return Endpoint(base.rstrip("/"), key, extra_headers, api_version)
+        return Endpoint(base.rstrip("/"), key, extra_headers, api_version, network)
 
     # -- chat
     def chat_call(self, req: ir.Request, *, model: str, endpoint: Endpoint) -> HTTPCall:

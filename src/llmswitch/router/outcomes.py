@@ -202,6 +202,8 @@ class Outcomes:
             call = t.provider.passthrough_call(_with_params(ask.raw, t), model=t.model, endpoint=t.endpoint)
         else:
             call = t.provider.chat_call(_request_for(ask.req, t), model=t.model, endpoint=t.endpoint)
+        if t.endpoint.network is not None:
+            call = call._replace(network=t.endpoint.network)
         ask._call = (t.id, call)
         return call
 
