@@ -315,6 +315,7 @@ class Connection(asyncio.Protocol):
                 self.abort()
             return
         self.received = True
+        heading = not self.headers_done
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
@@ -323,10 +324,20 @@ class Connection(asyncio.Protocol):
             self._fail(httptools.HttpParserError("the server switched protocols (101)"))
         except httptools.HttpParserError as exc:
             self._fail(exc)
-        if not self.headers_done:
+        if heading:
             self.head_bytes += len(data)
-            if self.head_bytes > MAX_HEAD_BYTES and self.error is None:
+            # past the cap: either the head is still coming, or it ended in this read, which may have
+            # brought body bytes too (then the head's own size decides, counted only in this rare case)
+            if (
+                self.head_bytes > MAX_HEAD_BYTES
+                and self.error is None
+                and (not self.headers_done or self._head_size() > MAX_HEAD_BYTES)
+            ):
+                self.complete = False  # a whole small answer behind a huge head is still refused
                 self._fail(ResponseTooLarge(f"the response head is larger than {MAX_HEAD_BYTES} bytes"))
+
+    def _head_size(self) -> int:
+        return sum(len(name) + len(value) + 4 for name, value in self.raw_headers)
 
     def eof_received(self) -> bool | None:
         return None  # close the transport; connection_lost settles the exchange

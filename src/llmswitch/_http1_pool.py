@@ -52,6 +52,7 @@ class Pool:
         self.closed = False
         self.proxies = ProxyEnvironment()  # read once: a changed environment needs a new pool
         self.resolver: Resolver = resolver or self._getaddrinfo
+        self.clock: Callable[[], float] = loop.time  # for the DNS cache (tests move it)
         self._routes: dict[tuple[str, Network | None], Route] = {}
         self._open: dict[RouteKey, int] = {}  # connections per route, connecting ones included
         self._waiters: dict[RouteKey, collections.deque[asyncio.Future[None]]] = {}
@@ -227,7 +228,7 @@ class Pool:
             raise
 
     async def _resolve(self, host: str, port: int) -> list[AddrInfo]:
-        now = self.loop.time()
+        now = self.clock()
         hit = self._dns.get((host, port))
         if hit is not None and hit[0] > now:
             return hit[1]
