@@ -298,3 +298,27 @@ def test_a_request_waiting_for_a_connection_at_the_cap_times_out_within_its_own_
             assert wire.accepts == 2
 
     run(main())
+
+
+def test_the_limits_are_settable_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmswitch.errors import ConfigError
+
+    for module, name in [(_http1_pool, "CONNECT_TIMEOUT"), (_http1_pool, "DNS_TTL"), (_http1_pool, "MAX_PER_ORIGIN"),
+                         (_http1, "MAX_BODY_BYTES"), (_http1, "MAX_HEAD_BYTES"), (_http1, "MAX_HEADERS")]:  # fmt: skip
+        monkeypatch.setattr(module, name, getattr(module, name))  # restored afterwards
+    transport.configure_from_environment(
+        {
+            "LLMSWITCH_CONNECT_TIMEOUT": "2.5",
+            "LLMSWITCH_DNS_TTL": "30",
+            "LLMSWITCH_MAX_CONNECTIONS_PER_ORIGIN": "50",
+            "LLMSWITCH_MAX_RESPONSE_BODY": "1048576",
+            "LLMSWITCH_MAX_RESPONSE_HEAD": "65536",
+            "LLMSWITCH_MAX_RESPONSE_HEADERS": "100",
+        }
+    )
+    assert (_http1_pool.CONNECT_TIMEOUT, _http1_pool.DNS_TTL, _http1_pool.MAX_PER_ORIGIN) == (2.5, 30.0, 50)
+    assert (_http1.MAX_BODY_BYTES, _http1.MAX_HEAD_BYTES, _http1.MAX_HEADERS) == (1048576, 65536, 100)
+    with pytest.raises(ConfigError, match=r"LLMSWITCH_MAX_CONNECTIONS_PER_ORIGIN='lots': expected an integer"):
+        transport.configure_from_environment({"LLMSWITCH_MAX_CONNECTIONS_PER_ORIGIN": "lots"})
+    with pytest.raises(ConfigError, match=r"LLMSWITCH_CONNECT_TIMEOUT='0': expected a positive value"):
+        transport.configure_from_environment({"LLMSWITCH_CONNECT_TIMEOUT": "0"})

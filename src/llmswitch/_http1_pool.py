@@ -53,19 +53,21 @@ class Pool:
         self.proxies = ProxyEnvironment()  # read once: a changed environment needs a new pool
         self.resolver: Resolver = resolver or self._getaddrinfo
         self.clock: Callable[[], float] = loop.time  # for the DNS cache (tests move it)
-        self._routes: dict[tuple[str, Network | None], Route] = {}
+        self._routes: dict[str | tuple[str, Network], Route] = {}
         self._open: dict[RouteKey, int] = {}  # connections per route, connecting ones included
         self._waiters: dict[RouteKey, collections.deque[asyncio.Future[None]]] = {}
         self._dns: dict[tuple[str, int], tuple[float, list[AddrInfo]]] = {}
         self._sweeper: asyncio.TimerHandle | None = None
 
     def route(self, url: str, network: Network | None) -> Route:
-        route = self._routes.get((url, network))
+        """Where ``url`` goes for a deployment's ``network`` settings (worked out once, then cached)."""
+        key = url if network is None else (url, network)  # a plain URL key: the common case hashes nothing new
+        route = self._routes.get(key)
         if route is None:
             route = make_route(url, network, self.proxies)
             if len(self._routes) >= 1024:
                 self._routes.clear()
-            self._routes[(url, network)] = route
+            self._routes[key] = route
         return route
 
     def checkout(self, key: RouteKey) -> Connection | None:
@@ -245,6 +247,11 @@ class Pool:
     async def close(self) -> None:
         """Abort every connection, idle or busy (a busy one's caller gets a connection error)."""
         self.closed = True
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(ConnectionError("the connection pool was closed"))
+        self._waiters.clear()
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None

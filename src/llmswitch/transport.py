@@ -17,6 +17,7 @@ reused (keep-alive is where the speed is). Network failures become :class:`APICo
 from __future__ import annotations
 
 import asyncio
+import os
 import weakref
 import zlib
 from collections.abc import AsyncIterator
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import httptools
 
 from llmswitch import _http1, _http1_pool, _http1_tls
-from llmswitch.errors import APIConnectionError, APIResponseValidationError, APITimeoutError
+from llmswitch.errors import APIConnectionError, APIResponseValidationError, APITimeoutError, ConfigError
 
 if TYPE_CHECKING:
     from llmswitch.providers.base import HTTPCall
@@ -234,3 +235,35 @@ def configure_tls(*, ssl_verify: bool | str | None = None, ssl_certificate: str 
     ``False``: no verification) and client certificate. ``None``: from the environment (``SSL_VERIFY``,
     ``REQUESTS_CA_BUNDLE``, ``SSL_CERT_FILE``, ``SSL_CERTIFICATE``). A deployment's own settings win."""
     _http1_tls.set_defaults(ssl_verify=ssl_verify, ssl_certificate=ssl_certificate)
+
+
+# every setting of configure() can also come from the environment (read once, when this module loads)
+ENVIRONMENT = {
+    "LLMSWITCH_CONNECT_TIMEOUT": ("connect_timeout", float),
+    "LLMSWITCH_DNS_TTL": ("dns_ttl", float),
+    "LLMSWITCH_MAX_CONNECTIONS_PER_ORIGIN": ("max_connections_per_origin", int),
+    "LLMSWITCH_MAX_RESPONSE_BODY": ("max_response_body", int),
+    "LLMSWITCH_MAX_RESPONSE_HEAD": ("max_response_head", int),
+    "LLMSWITCH_MAX_RESPONSE_HEADERS": ("max_response_headers", int),
+}
+
+
+def configure_from_environment(env: dict[str, str] | os._Environ[str] = os.environ) -> None:
+    """Apply the ``LLMSWITCH_*`` client variables that are set (see :data:`ENVIRONMENT`)."""
+    values: dict[str, float | int] = {}
+    for name, (setting, kind) in ENVIRONMENT.items():
+        text = env.get(name)
+        if text is None or not text.strip():
+            continue
+        try:
+            value = kind(text)
+        except ValueError:
+            raise ConfigError(f"{name}={text!r}: expected {'an integer' if kind is int else 'a number'}") from None
+        if value <= 0:
+            raise ConfigError(f"{name}={text!r}: expected a positive value")
+        values[setting] = value
+    if values:
+        configure(**values)  # type: ignore[arg-type]
+
+
+configure_from_environment()
