@@ -434,3 +434,24 @@ def test_a_deployment_outbound_proxy_from_litellm_params_carries_its_calls(run: 
             assert proxy.seen[0].headers["authorization"] == "Bearer sk-up"  # the body went out unchanged
 
     run(main())
+
+
+def test_the_sdk_takes_outbound_proxy_as_a_keyword(run: Run) -> None:
+    import llmswitch
+    from llmswitch.testing import FakeUpstream, Reply
+
+    async def main() -> None:
+        async with FakeUpstream() as up, ForwardProxy() as proxy:
+            up.script(Reply(text="hello"))
+            r = await llmswitch.acompletion(
+                model="openai/gpt-4o",
+                messages=[{"role": "user", "content": "Hi"}],
+                api_base=up.openai_base,
+                api_key="sk-up",
+                outbound_proxy=proxy.url,
+            )
+            assert r.choices[0].message.content == "hello"
+            assert [h.line for h in proxy.seen] == [f"POST {up.openai_base}/chat/completions HTTP/1.1"]
+            assert b"outbound_proxy" not in up.requests[0].body  # a client setting, not a request field
+
+    run(main())
