@@ -455,3 +455,22 @@ def test_the_sdk_takes_outbound_proxy_as_a_keyword(run: Run) -> None:
             assert b"outbound_proxy" not in up.requests[0].body  # a client setting, not a request field
 
     run(main())
+
+
+def test_a_tunnel_opened_with_one_deployments_credentials_is_not_lent_to_another(
+    run: Run, ca: TestCA, localhost_only: Path, trust_ca: None
+) -> None:
+    async def main() -> None:
+        async with (
+            Wire(answer_each, ssl_context=ca.server_context(localhost_only)) as wire,
+            ForwardProxy(credentials="team-a:secret") as proxy,
+        ):
+            right = Network(outbound_proxy=f"http://team-a:secret@127.0.0.1:{proxy.port}")
+            wrong = Network(outbound_proxy=f"http://team-b:guess@127.0.0.1:{proxy.port}")
+            assert (await transport.send(call(wire.url())._replace(network=right), timeout=5)).status == 200
+            with pytest.raises(APIConnectionError, match="rejected the credentials in its URL: 407"):
+                await transport.send(call(wire.url())._replace(network=wrong), timeout=5)
+            assert (await transport.send(call(wire.url())._replace(network=right), timeout=5)).status == 200
+            assert wire.accepts == 1 and proxy.accepts == 2
+
+    run(main())

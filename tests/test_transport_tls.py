@@ -101,13 +101,16 @@ def test_ssl_verify_false_in_the_environment_and_process_wide_settings_under_dep
             monkeypatch.setenv("SSL_VERIFY", "False")
             transport.configure_tls()
             assert (await transport.send(call(wire.url()), timeout=5)).status == 200
-            transport.configure_tls(ssl_verify=str(ca.pem))  # litellm_settings win over the environment
-            await transport.close_session()
+            # litellm_settings win over the environment (and reach a pool already in use)
+            transport.configure_tls(ssl_verify=str(ca.pem))
             assert (await transport.send(call(wire.url()), timeout=5)).status == 200
             strict = call(wire.url())._replace(network=Network(ssl_verify=True))
             monkeypatch.delenv("SSL_VERIFY")
             with pytest.raises(APIConnectionError, match="SSLCertVerificationError"):
                 await transport.send(strict, timeout=5)  # a deployment's own setting wins over both
+            transport.configure_tls()  # back to the (now empty) environment: verification with system CAs
+            with pytest.raises(APIConnectionError, match="SSLCertVerificationError"):
+                await transport.send(call(wire.url()), timeout=5)
 
     run(main())
 

@@ -39,7 +39,9 @@ MAX_HEADERS = 256
 MAX_BODY_BYTES = 256 * 1024 * 1024
 
 Origin = tuple[str, str, int]  # scheme, host, port
-RouteKey = tuple[str, str, int, str | None, int]  # origin, proxy URL, TLS context id: what the pool keys by
+# what the pool keys connections by: the origin, the proxy (with its credentials: a tunnel is
+# authenticated once, when it opens) and the TLS context's id
+RouteKey = tuple[str, str, int, tuple[str, str, int, str | None] | None, int]
 RawHeaders = list[tuple[bytes, bytes]]
 
 

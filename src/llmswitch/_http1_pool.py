@@ -70,6 +70,11 @@ class Pool:
             self._routes[key] = route
         return route
 
+    def forget_routes(self) -> None:
+        """Work routes out again (the process-wide TLS settings changed); pooled connections made with
+        the old settings are no longer picked, and close as they idle out."""
+        self._routes.clear()
+
     def checkout(self, key: RouteKey) -> Connection | None:
         idle = self.idle.get(key)
         if not idle:
@@ -273,7 +278,9 @@ def _readable(conn: Connection) -> bool:
     if sock is None:
         return False
     try:
-        return bool(select.select([sock.fileno()], [], [], 0)[0])
+        poller = select.poll()  # not select.select: descriptors past 1023 are common in a busy gateway
+        poller.register(sock.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
     except (OSError, ValueError):
         return True
 

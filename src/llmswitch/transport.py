@@ -235,6 +235,8 @@ def configure_tls(*, ssl_verify: bool | str | None = None, ssl_certificate: str 
     ``False``: no verification) and client certificate. ``None``: from the environment (``SSL_VERIFY``,
     ``REQUESTS_CA_BUNDLE``, ``SSL_CERT_FILE``, ``SSL_CERTIFICATE``). A deployment's own settings win."""
     _http1_tls.set_defaults(ssl_verify=ssl_verify, ssl_certificate=ssl_certificate)
+    for pool in list(_pools.values()):
+        pool.forget_routes()
 
 
 # every setting of configure() can also come from the environment (read once, when this module loads)
