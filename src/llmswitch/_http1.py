@@ -40,8 +40,9 @@ MAX_BODY_BYTES = 256 * 1024 * 1024
 
 Origin = tuple[str, str, int]  # scheme, host, port
 # what the pool keys connections by: the origin, the proxy (with its credentials: a tunnel is
-# authenticated once, when it opens) and the TLS context's id
-RouteKey = tuple[str, str, int, tuple[str, str, int, str | None] | None, int]
+# authenticated once, when it opens) and the TLS context, as one string (its hash is computed once and
+# kept by the string, where a tuple's is recomputed at every look-up)
+RouteKey = str
 RawHeaders = list[tuple[bytes, bytes]]
 
 

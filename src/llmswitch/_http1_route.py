@@ -41,7 +41,9 @@ def make_route(url: str, network: Network | None, proxies: ProxyEnvironment) -> 
     tls: ssl.SSLContext | None = None
     if scheme == "https":
         tls = _http1_tls.context_for(*((network.ssl_verify, network.ssl_certificate) if network else (None, None)))
-    key: RouteKey = (scheme, host, port, proxy, id(tls) if tls is not None else 0)
+    # the credentials enter the key only as a hash: keys may end up in a debugger or a log
+    via = "" if proxy is None else f" via {proxy.url}#{hash(proxy.authorization) & 0xFFFFFFFF:x}"
+    key: RouteKey = f"{scheme}://{host}:{port}{via} tls#{id(tls) if tls is not None else 0}"
     if proxy is None:
         return Route(key, target, host, port, None, False, tls, host if tls is not None else None)
     if tls is not None:
