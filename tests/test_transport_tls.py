@@ -172,3 +172,21 @@ def test_the_context_checks_hostnames(ca: TestCA) -> None:
     context = _http1_tls.context_for(str(ca.pem))
     assert context.check_hostname and context.verify_mode == ssl.CERT_REQUIRED
     assert _http1_tls.context_for(str(ca.pem)) is context  # made once
+
+
+def test_ssl_verify_true_on_a_deployment_verifies_as_usual_with_the_environments_bundle(
+    run: Run, ca: TestCA, server_cert: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca.pem))
+    transport.configure_tls(ssl_verify=False)  # process-wide: no verification at all
+
+    async def main() -> None:
+        async with Wire(answer_each, ssl_context=ca.server_context(server_cert)) as wire:
+            usual = call(wire.url("/a"))._replace(network=Network(ssl_verify=True))
+            assert (await transport.send(usual, timeout=5)).status == 200
+            monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+            transport.configure_tls(ssl_verify=False)
+            with pytest.raises(APIConnectionError, match="SSLCertVerificationError"):
+                await transport.send(call(wire.url("/b"))._replace(network=Network(ssl_verify=True)), timeout=5)
+
+    run(main())

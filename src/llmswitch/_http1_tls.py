@@ -28,11 +28,14 @@ def _env_verify(env: Mapping[str, str]) -> Verify:
         low = value.strip().lower()
         if low in ("false", "0", "no", "off"):
             return False
-        if low in ("true", "1", "yes", "on"):
-            return True
-        return value.strip()
-    bundle = env.get("REQUESTS_CA_BUNDLE") or env.get("SSL_CERT_FILE")
-    return bundle or True
+        if low not in ("true", "1", "yes", "on"):
+            return value.strip()
+    return _env_bundle(env)
+
+
+def _env_bundle(env: Mapping[str, str]) -> Verify:
+    """What verifying "as usual" trusts: the environment's CA bundle, else the system's CAs (True)."""
+    return env.get("REQUESTS_CA_BUNDLE") or env.get("SSL_CERT_FILE") or True
 
 
 def set_defaults(*, ssl_verify: Verify = None, ssl_certificate: str | None = None) -> None:
@@ -56,6 +59,8 @@ def context_for(verify: Verify = None, certificate: str | None = None) -> ssl.SS
 def _make(verify: Verify, certificate: str | None) -> ssl.SSLContext:
     if verify is None:
         verify = _verify if _verify is not None else _env_verify(os.environ)
+    if verify is True:
+        verify = _env_bundle(os.environ)
     if certificate is None:
         certificate = _certificate or os.environ.get("SSL_CERTIFICATE") or None
     try:
