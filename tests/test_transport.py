@@ -339,44 +339,130 @@ def test_a_pool_keeps_at_most_max_idle_connections_per_origin(run: Run, monkeypa
     run(main())
 
 
-def test_a_stale_pooled_connection_is_replaced_once_transparently(run: Run) -> None:
+def _reads_then_dies(seen: list[Request], *, clean: bool) -> Handler:
+    """Answers the first request on connection 1, then reads the second whole and closes without an answer
+    (as a server that crashed, or whose idle timeout struck, after taking the request); later
+    connections answer everything."""
+
     async def handler(conn: ServerConn) -> None:
         if conn.number == 1:
             assert await conn.request() is not None
             conn.write(response(b'{"first":true}'))
-            # the server's idle timeout strikes as the next request arrives: it never answers it
-            assert await conn.request() is not None
-            conn.writer.transport.abort()
+            req = await conn.request()
+            assert req is not None
+            seen.append(req)
+            if clean:
+                conn.close()
+            else:
+                conn.writer.transport.abort()
             return
-        await answer_each(conn)
+        while (req := await conn.request()) is not None:
+            seen.append(req)
+            conn.write(response(json.dumps({"conn": conn.number}).encode()))
+
+    return handler
+
+
+@pytest.mark.parametrize("clean", [False, True], ids=["reset", "fin"])
+def test_a_post_the_server_read_before_closing_a_reused_connection_is_not_sent_again(run: Run, clean: bool) -> None:
+    """The upstream may have started a paid generation: a second copy must not follow (the router decides
+    what to do with the connection error). This used to be resent on a fresh connection."""
+    seen: list[Request] = []
 
     async def main() -> None:
-        async with Wire(handler) as wire:
+        async with Wire(_reads_then_dies(seen, clean=clean)) as wire:
             assert (await transport.send(call(wire.url()), timeout=5)).body == b'{"first":true}'
-            raw = await transport.send(call(wire.url()), timeout=5)
-            assert json.loads(raw.body)["conn"] == 2 and wire.accepts == 2
-            assert json.loads((await transport.send(call(wire.url()), timeout=5)).body)["conn"] == 2
+            with pytest.raises(APIConnectionError, match=r"ServerDisconnected|ConnectionResetError"):
+                await transport.send(call(wire.url(), b'{"gen":2}'), timeout=5)
+            assert wire.accepts == 1 and [r.body for r in seen] == [b'{"gen":2}']
+            await transport.send(call(wire.url()), timeout=5)  # the next request gets a new connection
+            assert wire.accepts == 2
 
     run(main())
 
 
-def test_a_stale_pooled_connection_is_replaced_for_streams_too(run: Run) -> None:
+def test_a_streamed_post_the_server_read_before_closing_is_not_sent_again(run: Run) -> None:
+    seen: list[Request] = []
+
+    async def main() -> None:
+        async with Wire(_reads_then_dies(seen, clean=True)) as wire:
+            await transport.send(call(wire.url()), timeout=5)
+            with pytest.raises(APIConnectionError, match="ServerDisconnected"):
+                await transport.open_stream(call(wire.url(), b'{"gen":2}'), timeout=5)
+            assert wire.accepts == 1 and len(seen) == 1
+
+    run(main())
+
+
+@pytest.mark.parametrize(
+    ("method", "headers"), [("GET", {}), ("PUT", {}), ("POST", {"Idempotency-Key": "k-1"})], ids=["get", "put", "key"]
+)
+def test_a_repeatable_request_on_a_reused_connection_that_died_unanswered_is_sent_again_once(
+    run: Run, method: str, headers: dict[str, str]
+) -> None:
+    seen: list[Request] = []
+
+    async def main() -> None:
+        async with Wire(_reads_then_dies(seen, clean=False)) as wire:
+            await transport.send(call(wire.url()), timeout=5)
+            raw = await transport.send(call(wire.url(), b'{"gen":2}', method, **headers), timeout=5)
+            assert json.loads(raw.body)["conn"] == 2 and wire.accepts == 2
+            assert [r.line.split()[0] for r in seen] == [method, method]
+
+    run(main())
+
+
+def test_a_pooled_connection_the_server_closed_while_idle_is_replaced_transparently(run: Run) -> None:
+    seen: list[Request] = []
+
     async def handler(conn: ServerConn) -> None:
-        if conn.number == 1:
-            assert await conn.request() is not None
-            conn.write(response())
-            assert await conn.request() is not None
-            conn.close()  # a clean close (FIN) this time
-            return
-        await answer_each(conn)
+        while (req := await conn.request()) is not None:
+            seen.append(req)
+            conn.write(response(json.dumps({"conn": conn.number}).encode()))
+            if conn.number == 1:
+                await conn.writer.drain()
+                conn.close()  # an idle timeout, after the answer: the client sees it before reusing
+                return
 
     async def main() -> None:
         async with Wire(handler) as wire:
             await transport.send(call(wire.url()), timeout=5)
-            stream = await transport.open_stream(call(wire.url()), timeout=5)
-            assert json.loads(await stream.read())["conn"] == 2
+            await until(lambda: not any(transport._pool().idle.values()))  # the close was read: nothing idle
+            raw = await transport.send(call(wire.url(), b'{"gen":2}'), timeout=5)
+            assert json.loads(raw.body)["conn"] == 2 and len(seen) == 2
 
     run(main())
+
+
+def test_a_close_waiting_unread_on_an_idle_connection_is_noticed_before_writing(
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's FIN has arrived but the loop has not run since (a busy loop): the pool checks an idle
+    connection's socket before reusing it, so the POST goes out once, on a new connection."""
+    monkeypatch.setattr(_http1_pool, "RECHECK_AFTER", 0.0)
+    closed = threading.Event()
+    seen: list[Request] = []
+
+    async def handler(conn: ServerConn) -> None:
+        while (req := await conn.request()) is not None:
+            seen.append(req)
+            conn.write(response(json.dumps({"conn": conn.number}).encode()))
+            if conn.number == 1:
+                await conn.writer.drain()
+                conn.writer.close()
+                await conn.writer.wait_closed()  # the socket is closed (FIN sent), not just scheduled to be
+                closed.set()
+                return
+
+    async def main(wire: Wire) -> None:
+        await transport.send(call(wire.url()), timeout=5)
+        assert closed.wait(5)  # blocks the loop on purpose: the close stays unread
+        raw = await transport.send(call(wire.url(), b'{"gen":2}'), timeout=5)
+        assert json.loads(raw.body)["conn"] == 2
+
+    with serving_elsewhere(handler) as wire:
+        run(main(wire))
+    assert [r.body for r in seen] == [b'{"q":1}', b'{"gen":2}']
 
 
 def test_a_fresh_connection_that_fails_is_not_retried(run: Run) -> None:

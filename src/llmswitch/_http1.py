@@ -22,6 +22,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 import httptools
 
+from llmswitch import _http1_tls
+
 if TYPE_CHECKING:
     from llmswitch._http1_pool import Pool
 
@@ -29,8 +31,18 @@ if TYPE_CHECKING:
 READ_HIGH_WATER = 256 * 1024
 # larger request bodies are written in slices of this size, each waiting for the socket to drain
 WRITE_SLICE = 256 * 1024
+# what a response may carry: the status line and headers (interim 1xx answers included), their number,
+# and the body once decompressed (for streams: the decompressed bytes; an uncompressed stream is
+# consumed as it comes and not capped)
+MAX_HEAD_BYTES = 256 * 1024
+MAX_HEADERS = 256
+MAX_BODY_BYTES = 256 * 1024 * 1024
 
 Origin = tuple[str, str, int]  # scheme, host, port
+# what the pool keys connections by: the origin, the proxy (with its credentials: a tunnel is
+# authenticated once, when it opens) and the TLS context, as one string (its hash is computed once and
+# kept by the string, where a tuple's is recomputed at every look-up)
+RouteKey = str
 RawHeaders = list[tuple[bytes, bytes]]
 
 
@@ -42,6 +54,10 @@ class ServerDisconnected(ConnectionError):
     """The server closed the connection before its answer was complete."""
 
 
+class ResponseTooLarge(ValueError):
+    """A response's head, header count or (decompressed) body went past its cap."""
+
+
 # ---------------------------------------------------------------- where a request goes
 
 
@@ -50,6 +66,7 @@ class Target(NamedTuple):
     authority: str  # the Host header
     path: str  # path and query, as sent on the request line
     basic_auth: str | None = None  # the Authorization header for a URL's user:password@
+    proxy_auth: str | None = None  # the Proxy-Authorization header, for requests to an http proxy
 
 
 _targets: dict[str, Target] = {}
@@ -139,6 +156,8 @@ def _request_head(method: str, target: Target, headers: dict[str, str], body_siz
         text = f"Authorization: {target.basic_auth}\r\n{text}"
     if add_length and (body_size or method in ("POST", "PUT", "PATCH")):
         text = f"{text}Content-Length: {body_size}\r\n"
+    if target.proxy_auth is not None:
+        text = f"{text}Proxy-Authorization: {target.proxy_auth}\r\n"
     return f"{start}{text}\r\n".encode()
 
 
@@ -147,46 +166,57 @@ def header_dict(raw: RawHeaders) -> dict[str, str]:
     return {name.decode("latin-1").lower(): value.decode("utf-8", "surrogateescape") for name, value in raw}
 
 
-_tls: ssl.SSLContext | None = None
-
-
 def tls_context() -> ssl.SSLContext:
-    """The process-wide TLS context (system CAs; ``SSL_CERT_FILE`` is honoured), made on first use."""
-    global _tls
-    if _tls is None:
-        _tls = ssl.create_default_context()
-    return _tls
+    """The process-wide TLS context (see :mod:`llmswitch._http1_tls`)."""
+    return _http1_tls.context_for()
 
 
 def set_tls_context(context: ssl.SSLContext | None) -> None:
-    """Use ``context`` for every later TLS connection (``None``: back to the default). For tests."""
-    global _tls
-    _tls = context
+    """Use ``context`` for every later TLS connection without settings of its own (``None``: back to
+    the default). For tests."""
+    _http1_tls.set_override(context)
 
 
 class _Inflater:
-    """``gzip`` / ``deflate`` bodies: zlib with header auto-detection; raw deflate as some servers send it."""
+    """``gzip`` / ``deflate`` bodies: zlib with header auto-detection; raw deflate as some servers send it.
 
-    __slots__ = ("_raw_allowed", "_started", "_z")
+    Output is bounded as it is made (``max_length``), so a small compressed body that would expand to
+    gigabytes fails at the cap without the memory ever being taken.
+    """
 
-    def __init__(self, encoding: bytes) -> None:
+    __slots__ = ("_raw_allowed", "_started", "_z", "limit", "room")
+
+    def __init__(self, encoding: bytes, limit: int) -> None:
         self._z = zlib.decompressobj(47)
         self._raw_allowed = encoding == b"deflate"
         self._started = False
+        self.limit = self.room = limit
 
     def decompress(self, data: bytes) -> bytes:
         if not self._started:
             self._started = True
             try:
-                return self._z.decompress(data)
+                return self._bounded(data)
             except zlib.error:
                 if not self._raw_allowed:
                     raise
                 self._z = zlib.decompressobj(-15)
-        return self._z.decompress(data)
+                self.room = self.limit
+        return self._bounded(data)
+
+    def _bounded(self, data: bytes) -> bytes:
+        out = self._z.decompress(data, self.room + 1)
+        self.room -= len(out)
+        if self.room < 0 or self._z.unconsumed_tail:
+            raise ResponseTooLarge(f"the response body decompresses to more than {self.limit} bytes")
+        return out
 
     def flush(self) -> bytes:
-        return self._z.flush()
+        out = self._z.flush()
+        self.room -= len(out)
+        if self.room < 0:
+            raise ResponseTooLarge(f"the response body decompresses to more than {self.limit} bytes")
+        return out
 
 
 # ---------------------------------------------------------------- one connection
@@ -196,6 +226,7 @@ class Connection(asyncio.Protocol):
     """One keep-alive connection; the fields below the first group describe its current exchange."""
 
     __slots__ = (
+        "body_bytes",
         "body_unsent",
         "buffered",
         "busy",
@@ -207,6 +238,7 @@ class Connection(asyncio.Protocol):
         "error",
         "framed",
         "head",
+        "head_bytes",
         "headers_done",
         "idle_since",
         "interim",
@@ -219,6 +251,7 @@ class Connection(asyncio.Protocol):
         "read_paused",
         "received",
         "reusable",
+        "slot_held",
         "status",
         "streaming",
         "timer",
@@ -227,9 +260,10 @@ class Connection(asyncio.Protocol):
         "write_paused",
     )
 
-    def __init__(self, pool: Pool, origin: Origin) -> None:
+    def __init__(self, pool: Pool, origin: RouteKey) -> None:
         self.pool = pool
-        self.origin = origin
+        self.origin = origin  # the pool's key: origin, proxy, TLS settings
+        self.slot_held = False  # counted against the pool's per-origin cap
         self.loop = pool.loop
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
@@ -255,6 +289,8 @@ class Connection(asyncio.Protocol):
         self.head = head
         self.streaming = streaming
         self.received = False  # any byte of the answer
+        self.head_bytes = 0
+        self.body_bytes = 0
         self.status = 0
         self.raw_headers: RawHeaders = []
         self.chunks: list[bytes] = []
@@ -282,6 +318,7 @@ class Connection(asyncio.Protocol):
                 self.abort()
             return
         self.received = True
+        heading = not self.headers_done
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
@@ -290,6 +327,20 @@ class Connection(asyncio.Protocol):
             self._fail(httptools.HttpParserError("the server switched protocols (101)"))
         except httptools.HttpParserError as exc:
             self._fail(exc)
+        if heading:
+            self.head_bytes += len(data)
+            # past the cap: either the head is still coming, or it ended in this read, which may have
+            # brought body bytes too (then the head's own size decides, counted only in this rare case)
+            if (
+                self.head_bytes > MAX_HEAD_BYTES
+                and self.error is None
+                and (not self.headers_done or self._head_size() > MAX_HEAD_BYTES)
+            ):
+                self.complete = False  # a whole small answer behind a huge head is still refused
+                self._fail(ResponseTooLarge(f"the response head is larger than {MAX_HEAD_BYTES} bytes"))
+
+    def _head_size(self) -> int:
+        return sum(len(name) + len(value) + 4 for name, value in self.raw_headers)
 
     def eof_received(self) -> bool | None:
         return None  # close the transport; connection_lost settles the exchange
@@ -301,13 +352,15 @@ class Connection(asyncio.Protocol):
             self.timer.cancel()
             self.timer = None
         self.pool.conns.discard(self)
+        if self.slot_held:
+            self.pool.release(self)
         if not self.busy:
             self.pool.forget(self)
         elif not self.complete and self.error is None:
             if exc is None and self.headers_done and not self.framed:
                 try:
                     self._finish()  # a body without length ends where the connection does
-                except zlib.error as bad:  # a compressed body cut short
+                except (zlib.error, ResponseTooLarge) as bad:  # a compressed body cut short, or a bomb
                     self.error = bad
             elif exc is not None:
                 self.error = exc
@@ -342,6 +395,8 @@ class Connection(asyncio.Protocol):
             self.interim = True  # 100 Continue and friends: the real answer follows
             self.raw_headers = []
             return
+        if len(self.raw_headers) > MAX_HEADERS:
+            raise ResponseTooLarge(f"the response has more than {MAX_HEADERS} header fields")
         self.status = status
         framed = status == 204 or status == 304 or self.head
         for name, value in self.raw_headers:
@@ -355,7 +410,7 @@ class Connection(asyncio.Protocol):
                 elif low == b"content-encoding":
                     encoding = value.strip().lower()
                     if encoding in (b"gzip", b"x-gzip", b"deflate"):
-                        self.decoder = _Inflater(encoding)
+                        self.decoder = _Inflater(encoding, MAX_BODY_BYTES)
         self.framed = framed
         self.headers_done = True
         if self.head:
@@ -370,6 +425,10 @@ class Connection(asyncio.Protocol):
             body = self.decoder.decompress(body)
             if not body:
                 return
+        elif not self.streaming:
+            self.body_bytes += len(body)
+            if self.body_bytes > MAX_BODY_BYTES:
+                raise ResponseTooLarge(f"the response body is larger than {MAX_BODY_BYTES} bytes")
         self.chunks.append(body)
         if self.streaming:
             self.buffered += len(body)

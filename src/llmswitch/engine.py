@@ -56,6 +56,11 @@ class Deadline:
 # ---------------------------------------------------------------- one attempt
 
 
+def with_network(call: HTTPCall, endpoint: Endpoint) -> HTTPCall:
+    """``call`` carrying its endpoint's proxy / TLS settings (providers build calls without them)."""
+    return call if endpoint.network is None else call._replace(network=endpoint.network)
+
+
 async def send_chat(provider: Provider, call: HTTPCall, *, model: str, timeout: float | None) -> ir.Response:
     raw = await transport.send(call, timeout=timeout, provider=provider.name)
     if raw.status >= 400:
@@ -284,7 +289,7 @@ async def chat(
     timeout: float | None,
     policy: RetryPolicy,
 ) -> ir.Response:
-    call = provider.chat_call(req, model=model, endpoint=endpoint)
+    call = with_network(provider.chat_call(req, model=model, endpoint=endpoint), endpoint)
 
     async def once(t: float | None) -> ir.Response:
         return await send_chat(provider, call, model=model, timeout=t)
@@ -318,7 +323,7 @@ async def chat_stream(
     policy: RetryPolicy,
 ) -> ChatStream:
     """Open a stream; failures before its first content event (connect, error status, a cut) are retried."""
-    call = provider.chat_call(req, model=model, endpoint=endpoint)
+    call = with_network(provider.chat_call(req, model=model, endpoint=endpoint), endpoint)
     return await open_chat_stream(provider, call, model=model, timeout=timeout, policy=policy)
 
 
@@ -347,7 +352,7 @@ async def embedding(
     timeout: float | None,
     policy: RetryPolicy,
 ) -> ir.EmbeddingResponse:
-    call = provider.embedding_call(req, model=model, endpoint=endpoint)
+    call = with_network(provider.embedding_call(req, model=model, endpoint=endpoint), endpoint)
 
     async def once(t: float | None) -> ir.EmbeddingResponse:
         return await send_embedding(provider, call, model=model, timeout=t)

@@ -17,12 +17,16 @@ from llmswitch.cost import cost_for_response, usage_from_wire
 from llmswitch.dialects import openai_chat
 from llmswitch.dialects.openai_chat_stream import StreamEncoder
 from llmswitch.errors import ConfigError
+from llmswitch.network import network_from
 from llmswitch.providers import params, resolve_model
 from llmswitch.router.retry import RetryPolicy
 from llmswitch.structured import normalize_response_format, parse_content
 
 # keywords that configure the call rather than being sent to the provider
-_CALL_KEYS = ("extra_headers", "custom_llm_provider", "api_version", "base_url", "headers", "max_retries")
+_CALL_KEYS = (
+    "extra_headers", "custom_llm_provider", "api_version", "base_url", "headers", "max_retries",
+    "outbound_proxy", "ssl_verify", "ssl_certificate",
+)  # fmt: skip
 _PRICE_KEYS = frozenset(
     (
         "input_cost_per_token",
@@ -78,6 +82,7 @@ class _Call:
             api_key=api_key,
             extra_headers=call_opts.get("extra_headers") or call_opts.get("headers"),
             api_version=call_opts.get("api_version"),
+            network=network_from(call_opts, model),
         )
         self.timeout = float(timeout) if timeout is not None else None
         if not isinstance(num_retries, int) or num_retries < 0:
@@ -290,6 +295,7 @@ async def aembedding(
         api_key=api_key,
         extra_headers=call_opts.get("extra_headers"),
         api_version=call_opts.get("api_version"),
+        network=network_from(call_opts, model),
     )
     resp = await engine.embedding(
         provider,

@@ -17,6 +17,7 @@ reused (keep-alive is where the speed is). Network failures become :class:`APICo
 from __future__ import annotations
 
 import asyncio
+import os
 import weakref
 import zlib
 from collections.abc import AsyncIterator
@@ -24,8 +25,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import httptools
 
-from llmswitch import _http1, _http1_pool
-from llmswitch.errors import APIConnectionError, APITimeoutError
+from llmswitch import _http1, _http1_pool, _http1_tls
+from llmswitch.errors import APIConnectionError, APIResponseValidationError, APITimeoutError, ConfigError
 
 if TYPE_CHECKING:
     from llmswitch.providers.base import HTTPCall
@@ -36,7 +37,7 @@ _keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[AsyncIterat
 )
 
 # what a failed exchange raises below this module; all of it becomes APIConnectionError / APITimeoutError
-_NETWORK_ERRORS = (OSError, httptools.HttpParserError, zlib.error, _http1.InvalidURL)
+_NETWORK_ERRORS = (OSError, httptools.HttpParserError, zlib.error, _http1.InvalidURL, _http1.ResponseTooLarge)
 
 
 # the pool used last: one loop per process is the common case, and a WeakKeyDictionary look-up is not free
@@ -91,7 +92,11 @@ class RawResponse(NamedTuple):
     body: bytes
 
 
-def _connection_error(exc: BaseException, url: str, provider: str | None) -> APIConnectionError:
+def _connection_error(
+    exc: BaseException, url: str, provider: str | None
+) -> APIConnectionError | APIResponseValidationError:
+    if isinstance(exc, _http1.ResponseTooLarge):
+        return APIResponseValidationError(f"{provider or 'provider'}: {_host(url)}: {exc}", provider=provider)
     if isinstance(exc, TimeoutError):
         return APITimeoutError(f"{provider or 'provider'}: request to {_host(url)} timed out", provider=provider)
     return APIConnectionError(
@@ -107,7 +112,9 @@ async def send(call: HTTPCall, *, timeout: float | None, provider: str | None = 
     """Send a request and read the whole answer; ``timeout`` bounds all of it (connect, send, body)."""
     pool = _pool()
     try:
-        conn = await _http1_pool.exchange(pool, call.url, call.method, call.headers, call.body, timeout, stream=False)
+        conn = await _http1_pool.exchange(
+            pool, call.url, call.method, call.headers, call.body, timeout, stream=False, network=call.network
+        )
     except _NETWORK_ERRORS as exc:
         raise _connection_error(exc, call.url, provider) from exc
     status = conn.status
@@ -188,7 +195,77 @@ async def open_stream(call: HTTPCall, *, timeout: float | None, provider: str | 
     """
     pool = _pool()
     try:
-        conn = await _http1_pool.exchange(pool, call.url, call.method, call.headers, call.body, timeout, stream=True)
+        conn = await _http1_pool.exchange(
+            pool, call.url, call.method, call.headers, call.body, timeout, stream=True, network=call.network
+        )
     except _NETWORK_ERRORS as exc:
         raise _connection_error(exc, call.url, provider) from exc
     return StreamResponse(conn, pool, call.url, provider, timeout)
+
+
+def configure(
+    *,
+    connect_timeout: float | None = None,
+    dns_ttl: float | None = None,
+    max_connections_per_origin: int | None = None,
+    max_response_body: int | None = None,
+    max_response_head: int | None = None,
+    max_response_headers: int | None = None,
+) -> None:
+    """Process-wide client settings; each ``None`` keeps the current value. See docs/upstream.md.
+
+    >>> configure(connect_timeout=5, max_connections_per_origin=200)  # doctest: +SKIP
+    """
+    if connect_timeout is not None:
+        _http1_pool.CONNECT_TIMEOUT = float(connect_timeout)
+    if dns_ttl is not None:
+        _http1_pool.DNS_TTL = float(dns_ttl)
+    if max_connections_per_origin is not None:
+        _http1_pool.MAX_PER_ORIGIN = int(max_connections_per_origin)
+    if max_response_body is not None:
+        _http1.MAX_BODY_BYTES = int(max_response_body)
+    if max_response_head is not None:
+        _http1.MAX_HEAD_BYTES = int(max_response_head)
+    if max_response_headers is not None:
+        _http1.MAX_HEADERS = int(max_response_headers)
+
+
+def configure_tls(*, ssl_verify: bool | str | None = None, ssl_certificate: str | None = None) -> None:
+    """LiteLLM's ``litellm_settings.ssl_verify`` / ``ssl_certificate``: the process-wide CA bundle (or
+    ``False``: no verification) and client certificate. ``None``: from the environment (``SSL_VERIFY``,
+    ``REQUESTS_CA_BUNDLE``, ``SSL_CERT_FILE``, ``SSL_CERTIFICATE``). A deployment's own settings win."""
+    _http1_tls.set_defaults(ssl_verify=ssl_verify, ssl_certificate=ssl_certificate)
+    for pool in list(_pools.values()):
+        pool.forget_routes()
+
+
+# every setting of configure() can also come from the environment (read once, when this module loads)
+ENVIRONMENT = {
+    "LLMSWITCH_CONNECT_TIMEOUT": ("connect_timeout", float),
+    "LLMSWITCH_DNS_TTL": ("dns_ttl", float),
+    "LLMSWITCH_MAX_CONNECTIONS_PER_ORIGIN": ("max_connections_per_origin", int),
+    "LLMSWITCH_MAX_RESPONSE_BODY": ("max_response_body", int),
+    "LLMSWITCH_MAX_RESPONSE_HEAD": ("max_response_head", int),
+    "LLMSWITCH_MAX_RESPONSE_HEADERS": ("max_response_headers", int),
+}
+
+
+def configure_from_environment(env: dict[str, str] | os._Environ[str] = os.environ) -> None:
+    """Apply the ``LLMSWITCH_*`` client variables that are set (see :data:`ENVIRONMENT`)."""
+    values: dict[str, float | int] = {}
+    for name, (setting, kind) in ENVIRONMENT.items():
+        text = env.get(name)
+        if text is None or not text.strip():
+            continue
+        try:
+            value = kind(text)
+        except ValueError:
+            raise ConfigError(f"{name}={text!r}: expected {'an integer' if kind is int else 'a number'}") from None
+        if value <= 0:
+            raise ConfigError(f"{name}={text!r}: expected a positive value")
+        values[setting] = value
+    if values:
+        configure(**values)  # type: ignore[arg-type]
+
+
+configure_from_environment()

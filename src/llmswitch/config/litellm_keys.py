@@ -21,7 +21,7 @@ LITELLM_SETTINGS = frozenset({
     # caching
     "cache", "cache_params", "enable_caching_on_provider_specific_optional_params",
     # request shaping
-    "modify_params", "enable_preview_features", "force_ipv4", "ssl_verify", "max_parallel_requests",
+    "modify_params", "enable_preview_features", "force_ipv4", "max_parallel_requests",
     "return_response_headers", "enable_json_schema_validation", "disable_add_transform_inline_image_block",
     "use_chat_completions_url_for_anthropic_messages", "disable_hf_tokenizer_download",
     "disable_copilot_system_to_assistant", "mcp_aliases", "guardrails", "default_max_tokens",
@@ -84,8 +84,7 @@ DEPLOYMENT_PARAMS = frozenset({
     # Bedrock's own request fields, passed through under their names
     "guardrailConfig", "performanceConfig", "requestMetadata",
     # dropping what a provider cannot take, TLS and proxies
-    "drop_params", "additional_drop_params", "ssl_verify", "ssl_certificate", "proxy", "proxies", "http_proxy",
-    "https_proxy", "no_proxy", "proxy_url", "trust_env",
+    "drop_params", "additional_drop_params", "ssl_verify", "ssl_certificate", "outbound_proxy",
     # Azure
     "azure_ad_token", "azure_ad_token_provider", "azure_username", "azure_password", "azure_scope", "tenant_id",
     "client_id", "client_secret", "api_type", "base_model",

@@ -165,6 +165,10 @@ class RouterSettings:
     redis_password: str | None = field(default=None, repr=False)
     redis_url: str | None = field(default=None, repr=False)
     redis_db: int | None = None
+    ssl_verify: bool | str | None = None
+    """LiteLLM ``litellm_settings.ssl_verify``: false, or a CA bundle path, for every upstream."""
+    ssl_certificate: str | None = None
+    """LiteLLM ``litellm_settings.ssl_certificate``: a client certificate (PEM, key included)."""
 
     @property
     def request_timeout(self) -> float | None:

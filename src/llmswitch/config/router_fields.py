@@ -16,7 +16,7 @@ from llmswitch.config.reading import Section, describe, suggest
 Kind = Literal[
     "strategy", "count", "seconds", "seconds0", "flag", "fallbacks", "fallback_map", "groups",
     "retry_policy", "allowed_fails_policy", "native_retry_policy", "native_allowed_fails_policy",
-    "aliases", "host", "port", "secret",
+    "aliases", "host", "port", "secret", "verify", "path",
 ]  # fmt: skip
 
 LITELLM_SETTINGS: dict[str, tuple[str, Kind]] = {
@@ -29,6 +29,8 @@ LITELLM_SETTINGS: dict[str, tuple[str, Kind]] = {
     "content_policy_fallbacks": ("content_policy_fallbacks", "fallbacks"),
     "default_fallbacks": ("default_fallbacks", "groups"),
     "drop_params": ("drop_params", "flag"),
+    "ssl_verify": ("ssl_verify", "verify"),
+    "ssl_certificate": ("ssl_certificate", "path"),
 }
 
 ROUTER_SETTINGS: dict[str, tuple[str, Kind]] = {
@@ -136,6 +138,16 @@ def _read(sec: Section, key: str, kind: Kind, refs: list[tuple[KeyPath, str]]) -
         return {"_": sec.integer(key, minimum=1, maximum=65535, strict=True)}
     if kind == "secret":
         return {"_": sec.text(key, strict=True, secret=True)}
+    if kind == "path":
+        return {"_": sec.text(key)}
+    if kind == "verify":  # true / false, or the path of a CA bundle (LiteLLM's ssl_verify)
+        verify: Any = sec.value(key)
+        if isinstance(verify, str) and verify.strip().lower() in ("true", "false"):
+            verify = verify.strip().lower() == "true"
+        if not isinstance(verify, bool | str):
+            sec.ctx.error(path, f"expected true, false or the path of a CA bundle, got {describe(verify)}")
+            verify = None
+        return {"_": verify}
     if kind == "groups":
         groups = sec.texts(key)
         refs.extend(((*path, i), g) for i, g in enumerate(groups or ()))

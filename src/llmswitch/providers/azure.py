@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from llmswitch.providers.base import Endpoint
 from llmswitch.providers.openai import OpenAIProvider
+from llmswitch.providers.paths import path_segment
 
 DEFAULT_API_VERSION = "2024-10-21"
 
@@ -37,6 +38,7 @@ class AzureProvider(OpenAIProvider):
             return f"{base}/{op}?api-version={version}"
         if "/openai/deployments/" in base:
             return f"{base}/{op}?api-version={version}"
+        deployment = path_segment(deployment, provider=self.name, what="deployment")
         return f"{base}/openai/deployments/{deployment}/{op}?api-version={version}"
 
     def chat_url(self, endpoint: Endpoint, model: str) -> str:

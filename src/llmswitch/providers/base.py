@@ -16,6 +16,7 @@ import msgspec
 
 from llmswitch import ir
 from llmswitch.errors import APIStatusError, AuthenticationError, ConfigError
+from llmswitch.network import Network
 
 
 class HTTPCall(NamedTuple):
@@ -25,6 +26,7 @@ class HTTPCall(NamedTuple):
     headers: dict[str, str]
     body: bytes
     method: str = "POST"
+    network: Network | None = None  # the deployment's proxy / TLS settings (None: the process's)
 
 
 class StreamDecoder(Protocol):
@@ -44,6 +46,7 @@ class Endpoint(NamedTuple):
     api_key: str | None
     extra_headers: Mapping[str, str] | None = None
     api_version: str | None = None
+    network: Network | None = None  # copied onto every HTTPCall made for this endpoint
 
 
 class Provider:
@@ -73,6 +76,7 @@ class Provider:
         api_key: str | None = None,
         extra_headers: Mapping[str, str] | None = None,
         api_version: str | None = None,
+        network: Network | None = None,
     ) -> Endpoint:
         base = api_base or _first_env(self.api_base_env) or self.default_api_base
         if not base:
@@ -86,7 +90,7 @@ class Provider:
                 status_code=401,
                 provider=self.name,
             )
-        return Endpoint(base.rstrip("/"), key, extra_headers, api_version)
+        return Endpoint(base.rstrip("/"), key, extra_headers, api_version, network)
 
     # -- chat
     def chat_call(self, req: ir.Request, *, model: str, endpoint: Endpoint) -> HTTPCall:

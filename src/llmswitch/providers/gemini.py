@@ -23,6 +23,7 @@ from llmswitch.dialects._json import dumps, loads
 from llmswitch.dialects.gemini_stream import StreamDecoder
 from llmswitch.errors import APIResponseValidationError, APIStatusError
 from llmswitch.providers.base import Endpoint, HTTPCall, Provider, merge_headers
+from llmswitch.providers.paths import path_segment
 
 _VERSIONED = re.compile(r"/v\d+(?:alpha|beta)?\d*$")
 
@@ -44,12 +45,16 @@ class GeminiProvider(Provider):
         return merge_headers(h, endpoint.extra_headers)
 
     def url(self, endpoint: Endpoint, model: str, method: str) -> str:
-        """``{base}/{version}/models/{model}:{method}``; a ``models/…`` or ``tunedModels/…`` name is kept."""
+        """``{base}/{version}/models/{model}:{method}``; a ``models/…`` or ``tunedModels/…`` name is kept.
+
+        The name is one path segment, percent-encoded (see :mod:`llmswitch.providers.paths`)."""
         base = endpoint.api_base
         if not _VERSIONED.search(base):
             base = f"{base}/{endpoint.api_version or self.api_version}"
-        path = model if model.startswith(("models/", "tunedModels/")) else f"models/{model}"
-        return f"{base}/{path}:{method}"
+        collection, slash, name = model.partition("/")
+        if not (slash and collection in ("models", "tunedModels")):
+            collection, name = "models", model
+        return f"{base}/{collection}/{path_segment(name, provider=self.name, what='model', whole=model)}:{method}"
 
     def chat_call(self, req: ir.Request, *, model: str, endpoint: Endpoint) -> HTTPCall:
         method = "streamGenerateContent?alt=sse" if req.stream else "generateContent"

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from llmswitch.errors import APIError, AuthenticationError, ConfigError
+from llmswitch.network import network_from_params
 from llmswitch.providers import resolve_model
 from llmswitch.providers.base import Endpoint, Provider
 from llmswitch.providers.params import passthrough_blockers
@@ -216,6 +217,8 @@ class Spec:
         headers = dict(params.pop("extra_headers", None) or {})
         headers.update(params.pop("headers", None) or {})
         self.endpoint_args["extra_headers"] = headers or None
+        # how the upstream is reached (proxy, CA bundle, client certificate): client settings, not body fields
+        self.endpoint_args["network"] = network_from_params(params, f"deployment {self.group!r}")
         self.organization: str | None = params.pop("organization", None)
         for key in _NOT_BODY:
             params.pop(key, None)

@@ -49,6 +49,10 @@ def build_gateway(cfg: Any) -> Gateway:
 
     rs = cfg.router
     srv = cfg.server
+    if rs.ssl_verify is not None or rs.ssl_certificate is not None:
+        from llmswitch import transport
+
+        transport.configure_tls(ssl_verify=rs.ssl_verify, ssl_certificate=rs.ssl_certificate)
     # every router setting of the config (strategy, retries, breaker, fallbacks, aliases...) goes in as is
     router = Router.from_config(cfg)
     on_startup: list[Any] = []
