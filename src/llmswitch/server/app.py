@@ -233,6 +233,10 @@ class Gateway:
             if route is None:
                 raise _not_found_route(request.path)
             handler, _, params = route
+            key = extract_key(request)
+            if key is not None and self.keys.lookup_needed(key):
+                # a key made on another instance since the last refresh: ask the store before refusing
+                await self.keys.lookup(key)
             if request.method == "POST":
                 await request.read_body(self.max_body_bytes)
             watch.arm()
