@@ -7,12 +7,14 @@ import contextlib
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
-from gateway_harness import ServedGateway
-from multi_harness import price, priced_config
+from gateway_harness import ServedGateway, dialect_error
+from multi_harness import key_info, poll, price, priced_config, wait_logged
 
 from llmswitch import ir
 from llmswitch.testing import FakeUpstream, Reply
@@ -64,3 +66,65 @@ def test_a_budget_for_ten_requests_answers_ten(gw: ServedGateway, up: FakeUpstre
         answered += 1
     assert answered == 10  # binary floats made 10 x 0.005 < 0.05 and answered an eleventh
     assert len(up.requests) == 10
+
+
+def chat(gw: ServedGateway, key: str) -> int:
+    r = gw.call(
+        "POST", "/v1/chat/completions", {"model": "m-openai", "messages": [{"role": "user", "content": "hi"}]}, key=key
+    )
+    return r.status
+
+
+def test_key_info_shows_the_current_periods_spend_and_next_reset(gw: ServedGateway, up: FakeUpstream) -> None:
+    key = gw.new_key(max_budget=1.0, budget_duration="2s", key_alias=f"period-{uuid.uuid4().hex[:8]}")
+    first_reset = datetime.fromisoformat(key_info(gw.port, key)["budget_reset_at"])
+    up.responder = lambda request: Reply(usage=HALF_CENT)
+    assert chat(gw, key) == 200
+    wait_logged(gw.port, key, 1)
+    assert key_info(gw.port, key)["spend"] == 0.005
+
+    def next_period() -> dict[str, Any] | None:
+        info = key_info(gw.port, key)
+        return info if datetime.now(UTC) > first_reset + timedelta(milliseconds=100) else None
+
+    info = poll(next_period, timeout=5, what="the first period to end")
+    # LiteLLM's semantics: spend is the period's, and the reset date moves on
+    assert info["spend"] == 0.0, info
+    moved = datetime.fromisoformat(info["budget_reset_at"])
+    assert moved > datetime.now(UTC) - timedelta(milliseconds=100), info
+    assert (moved - first_reset).total_seconds() % 2 == 0  # the same windows the limiter uses
+
+
+def test_key_update_spend_resets_the_limiter_at_once(gw: ServedGateway, up: FakeUpstream) -> None:
+    key = gw.new_key(max_budget=0.005, key_alias=f"reset-{uuid.uuid4().hex[:8]}")
+    up.responder = lambda request: Reply(usage=HALF_CENT)
+    assert chat(gw, key) == 200
+    assert chat(gw, key) == 400  # spent
+    r = gw.call("POST", "/key/update", {"key": key, "spend": 0})
+    assert r.status == 200, r.body
+    assert r.json()["spend"] == 0
+    assert chat(gw, key) == 200  # at once: no refresh, no restart
+    assert chat(gw, key) == 400
+
+
+def test_key_update_refuses_a_bad_spend(gw: ServedGateway) -> None:
+    key = gw.new_key(key_alias=f"bad-spend-{uuid.uuid4().hex[:8]}")
+    for bad in (-1, "0", None, True):
+        r = gw.call("POST", "/key/update", {"key": key, "spend": bad})
+        assert r.status == 400, r.body
+        kind, message = dialect_error("openai", r)
+        assert kind == "invalid_request_error" and "spend" in message, message
+
+
+@pytest.mark.parametrize("kind", ["team", "user"])
+def test_team_and_user_update_spend_reach_the_limiter(gw: ServedGateway, up: FakeUpstream, kind: str) -> None:
+    sid = f"{kind}-{uuid.uuid4().hex[:8]}"
+    r = gw.call("POST", f"/{kind}/new", {f"{kind}_id": sid, "max_budget": 0.005, "auto_create_key": False})
+    assert r.status == 200, r.body
+    key = gw.new_key(**{f"{kind}_id": sid})
+    up.responder = lambda request: Reply(usage=HALF_CENT)
+    assert chat(gw, key) == 200
+    assert chat(gw, key) == 400  # the team's (user's) budget is spent
+    r = gw.call("POST", f"/{kind}/update", {f"{kind}_id": sid, "spend": 0})
+    assert r.status == 200, r.body
+    assert chat(gw, key) == 200

@@ -25,6 +25,7 @@ from llmswitch.server import admin, admin_teams, faces, health, http, spend_rout
 from llmswitch.server.accesslog import AccessLog
 from llmswitch.server.accounting import Accounting
 from llmswitch.server.auth import KeyCache, Principal, extract_key, model_not_allowed
+from llmswitch.server.budget_resets import BudgetResets
 from llmswitch.server.chat import handle_chat
 from llmswitch.server.embeddings import handle_embeddings, handle_models
 from llmswitch.server.faces import Face
@@ -79,6 +80,7 @@ class Gateway:
         self.store = store
         self.keys = KeyCache(store, master_key)
         self.subjects = SubjectCache(store)
+        self.budget_resets = BudgetResets(store)
         self.accounting = accounting or Accounting(limiter=None, store=None, journal_dir=None)
         if self.accounting.subjects is None:  # user and team budgets and limits, read from memory
             self.accounting.subjects = self.subjects
@@ -148,6 +150,7 @@ class Gateway:
             await self.store.migrate()
         await self.keys.start()
         await self.subjects.start()
+        await self.budget_resets.start()
         await self.accounting.start()
         for fn in self._on_startup:
             await fn()
@@ -160,6 +163,7 @@ class Gateway:
                 await fn()
         await self.keys.stop()
         await self.subjects.stop()
+        await self.budget_resets.stop()
         with contextlib.suppress(Exception):
             await self.accounting.stop()
         if self.store is not None:

@@ -35,6 +35,7 @@ from llmswitch.store.errors import (
     StoreTimeoutError,
 )
 from llmswitch.store.migrations import POSTGRES_MIGRATIONS, POSTGRES_VERSION_TABLE_DDL, VERSION_TABLE, pending
+from llmswitch.store.postgres_budgets import PostgresBudgets
 from llmswitch.store.postgres_subjects import PostgresSubjects, add_logged_spend
 from llmswitch.store.records import (
     KEY_FIELDS,
@@ -102,7 +103,7 @@ _UNREACHABLE = (
 _TIMED_OUT = (TimeoutError, asyncpg.QueryCanceledError)
 
 
-class PostgresStore(PostgresSubjects, Store):
+class PostgresStore(PostgresSubjects, PostgresBudgets, Store):
     """Keys, users and teams in PostgreSQL, shared by every gateway process that points at the same database."""
 
     def __init__(

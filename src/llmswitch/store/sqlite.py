@@ -41,6 +41,7 @@ from llmswitch.store.records import (
     validate_spend_amount,
     validate_spend_records,
 )
+from llmswitch.store.sqlite_budgets import SQLiteBudgets
 from llmswitch.store.sqlite_common import decode_fields, encode_value
 from llmswitch.store.sqlite_common import iso as _iso
 from llmswitch.store.sqlite_common import transaction as _transaction
@@ -75,7 +76,7 @@ _SPEND_BOOL_FIELDS = frozenset({"cache_hit", "stream"})
 _encode_json = msgspec.json.Encoder().encode
 
 
-class SQLiteStore(SQLiteSubjects, Store):
+class SQLiteStore(SQLiteSubjects, SQLiteBudgets, Store):
     """Keys, users and teams in one SQLite file (or in memory, for tests), reached through a dedicated thread."""
 
     def __init__(self, url: str, *, busy_timeout: float = 5.0) -> None:
