@@ -18,6 +18,7 @@ import hashlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -88,7 +89,7 @@ _INSERT_SPEND = (
 # one statement for every key of the batch; the counter row locked by _BUMP first orders concurrent writers
 _ADD_SPEND = (
     "UPDATE llmswitch_keys AS k SET spend = k.spend + v.amount, change_seq = $3 "
-    "FROM unnest($1::text[], $2::float8[]) AS v(token_hash, amount) WHERE k.token_hash = v.token_hash"
+    "FROM unnest($1::text[], $2::numeric[]) AS v(token_hash, amount) WHERE k.token_hash = v.token_hash"
 )
 _URL_OPTIONS = frozenset({"schema", "connection_limit", "connect_timeout", "pool_timeout", "pgbouncer"})
 # failures that mean "the database is not there right now", as opposed to a wrong query
@@ -373,7 +374,7 @@ class PostgresStore(PostgresSubjects, PostgresBudgets, Store):
         where, params = _spend_filters({column: value}, start, None)
         async with self._connection() as conn:
             return float(
-                await conn.fetchval(f"SELECT COALESCE(SUM(cost), 0) FROM llmswitch_spend_logs{where}", *params)
+                await conn.fetchval(f"SELECT COALESCE(SUM(cost::numeric), 0) FROM llmswitch_spend_logs{where}", *params)
             )
 
     async def daily_spend(
@@ -383,7 +384,7 @@ class PostgresStore(PostgresSubjects, PostgresBudgets, Store):
         where, params = _spend_filters({}, start, end)
         query = (
             f"SELECT (time AT TIME ZONE 'UTC')::date AS day, {column} AS grp, count(*), "
-            "sum(input_tokens)::bigint, sum(output_tokens)::bigint, coalesce(sum(cost), 0) "
+            "sum(input_tokens)::bigint, sum(output_tokens)::bigint, coalesce(sum(cost::numeric), 0) "
             f"FROM llmswitch_spend_logs{where} GROUP BY day, grp ORDER BY day, grp NULLS LAST"
         )
         async with self._connection() as conn:
@@ -443,6 +444,14 @@ async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
     await conn.set_type_codec(
         "jsonb", schema="pg_catalog", encoder=lambda v: msgspec.json.encode(v).decode(), decoder=msgspec.json.decode
     )
+    # money columns are NUMERIC (migration 5): a float goes in as the decimal it was written as (asyncpg
+    # would send 0.1 as 0.1000000000000000055511151231257827...), and an amount comes back as a float,
+    # the type every record holds; sums are taken in NUMERIC, so they never drift
+    await conn.set_type_codec("numeric", schema="pg_catalog", encoder=_numeric_text, decoder=float, format="text")
+
+
+def _numeric_text(value: float | int | Decimal) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 def _decode(row: asyncpg.Record) -> KeyRecord:

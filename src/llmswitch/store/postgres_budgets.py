@@ -20,12 +20,12 @@ _DUE_SUBJECTS = (
 )
 _RESET_KEY = (
     "UPDATE llmswitch_keys SET budget_reset_at = $1, change_seq = $2, spend = "
-    "(SELECT COALESCE(SUM(cost), 0) FROM llmswitch_spend_logs WHERE key_hash = $3 AND time >= $4) "
+    "(SELECT COALESCE(SUM(cost::numeric), 0) FROM llmswitch_spend_logs WHERE key_hash = $3 AND time >= $4) "
     "WHERE token_hash = $3 AND budget_reset_at = $5"
 )
 _RESET_SUBJECT = (
     "UPDATE llmswitch_subjects SET budget_reset_at = $1, change_seq = $2, spend = "
-    "(SELECT COALESCE(SUM(cost), 0) FROM llmswitch_spend_logs WHERE {column} = $3 AND time >= $4) "
+    "(SELECT COALESCE(SUM(cost::numeric), 0) FROM llmswitch_spend_logs WHERE {column} = $3 AND time >= $4) "
     "WHERE kind = $5 AND id = $3 AND budget_reset_at = $6"
 )
 

@@ -42,7 +42,7 @@ from llmswitch.store.records import (
     validate_spend_records,
 )
 from llmswitch.store.sqlite_budgets import SQLiteBudgets
-from llmswitch.store.sqlite_common import decode_fields, encode_value
+from llmswitch.store.sqlite_common import decode_fields, encode_value, register_money
 from llmswitch.store.sqlite_common import iso as _iso
 from llmswitch.store.sqlite_common import transaction as _transaction
 from llmswitch.store.sqlite_subjects import SQLiteSubjects, add_logged_spend
@@ -71,7 +71,7 @@ _INSERT_SPEND = (
 _SPEND_TIME = SPEND_FIELDS.index("time")
 _SPEND_METADATA = SPEND_FIELDS.index("metadata")
 _SPEND_FLAGS = tuple(SPEND_FIELDS.index(name) for name in ("cache_hit", "stream"))
-_ADD_SPEND = "UPDATE llmswitch_keys SET spend = spend + ?, change_seq = ? WHERE token_hash = ?"
+_ADD_SPEND = "UPDATE llmswitch_keys SET spend = money_add(spend, ?), change_seq = ? WHERE token_hash = ?"
 _SPEND_BOOL_FIELDS = frozenset({"cache_hit", "stream"})
 _encode_json = msgspec.json.Encoder().encode
 
@@ -121,6 +121,7 @@ class SQLiteStore(SQLiteSubjects, SQLiteBudgets, Store):
                 self._enable_wal(conn)
             # an answered admin call must survive a power cut, not only a crash; writes are rare
             conn.execute("PRAGMA synchronous=FULL")
+            register_money(conn)
         except BaseException:
             conn.close()
             raise
@@ -362,7 +363,7 @@ def _add_key_spend(conn: sqlite3.Connection, token_hash: str, amount: float) -> 
     with _transaction(conn):
         seq = _next_seq(conn)
         cursor = conn.execute(
-            "UPDATE llmswitch_keys SET spend = spend + ?, change_seq = ? WHERE token_hash = ?",
+            "UPDATE llmswitch_keys SET spend = money_add(spend, ?), change_seq = ? WHERE token_hash = ?",
             (amount, seq, token_hash),
         )
         if cursor.rowcount == 0:
@@ -424,7 +425,7 @@ def _add_logged_spend(conn: sqlite3.Connection, inserted: list[SpendRecord]) -> 
 
 
 def _sum_spend(conn: sqlite3.Connection, where: str, params: list[Any]) -> float:
-    row = conn.execute(f"SELECT COALESCE(SUM(cost), 0) FROM llmswitch_spend_logs{where}", params).fetchone()
+    row = conn.execute(f"SELECT COALESCE(money_sum(cost), 0) FROM llmswitch_spend_logs{where}", params).fetchone()
     return float(row[0])
 
 
@@ -455,7 +456,7 @@ def _daily_spend(conn: sqlite3.Connection, column: str, where: str, params: list
     # times are fixed-width UTC text, so the first ten characters are the UTC day
     rows = conn.execute(
         f"SELECT substr(time, 1, 10) AS day, {column} AS grp, count(*), sum(input_tokens), sum(output_tokens), "
-        f"coalesce(sum(cost), 0.0) FROM llmswitch_spend_logs{where} "
+        f"coalesce(money_sum(cost), 0.0) FROM llmswitch_spend_logs{where} "
         "GROUP BY day, grp ORDER BY day, grp IS NULL, grp",
         params,
     )

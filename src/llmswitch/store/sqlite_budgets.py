@@ -23,12 +23,12 @@ _DUE_SUBJECTS = (
 )
 _RESET_KEY = (
     "UPDATE llmswitch_keys SET budget_reset_at = ?, change_seq = ?, spend = "
-    "(SELECT COALESCE(SUM(cost), 0) FROM llmswitch_spend_logs WHERE key_hash = ? AND time >= ?) "
+    "(SELECT COALESCE(money_sum(cost), 0) FROM llmswitch_spend_logs WHERE key_hash = ? AND time >= ?) "
     "WHERE token_hash = ? AND budget_reset_at = ?"
 )
 _RESET_SUBJECT = (
     "UPDATE llmswitch_subjects SET budget_reset_at = ?, change_seq = ?, spend = "
-    "(SELECT COALESCE(SUM(cost), 0) FROM llmswitch_spend_logs WHERE {column} = ? AND time >= ?) "
+    "(SELECT COALESCE(money_sum(cost), 0) FROM llmswitch_spend_logs WHERE {column} = ? AND time >= ?) "
     "WHERE kind = ? AND id = ? AND budget_reset_at = ?"
 )
 
