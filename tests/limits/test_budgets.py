@@ -332,3 +332,14 @@ def test_sequential_requests_spend_a_budget_exactly(
         return answered
 
     assert run_limiter(body) == afforded + (1 if rest else 0)
+
+
+def test_a_budget_too_large_for_any_spend_admits(run_limiter: RunLimiter) -> None:
+    async def body(limiter: Limiter) -> None:
+        key = SubjectLimits("key:huge", max_budget=1e308)
+        res = await limiter.admit([key], cost=12.5)
+        assert isinstance(res, Reservation) and res.budgets[0].reserved == 12.5
+        await limiter.settle(res, 12.5)
+        assert isinstance(await limiter.admit([key], cost=1.0), Reservation)
+
+    run_limiter(body)

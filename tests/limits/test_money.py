@@ -27,6 +27,8 @@ from llmswitch.limits.money import EXACT_LIMIT_NANOS, FLOAT_EXACT_NANOS, to_nano
         (Decimal("0.0000000025"), 2),
         (Decimal("123.456789012345"), 123_456_789_012),
         (9_007_199.254740991, 9_007_199_254_740_991),
+        (1e308, 10**317),  # a budget meant as "no limit" is still a number (a Python integer)
+        (Decimal("1234567890123456789012345678901234.0000000005"), 1234567890123456789012345678901234 * 10**9),
     ],
 )
 def test_to_nanos(amount: float | int | Decimal, nanos: int) -> None:

@@ -21,14 +21,14 @@ most one part in 2**53 (the memory limiter uses Python integers, exact at any si
 from __future__ import annotations
 
 import math
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 NANOS_PER_USD = 1_000_000_000
 EXACT_LIMIT_NANOS = 2**53
 # below 2**22 USD (about $4.19 million) a double's spacing is under a nano-dollar, so a float of USD
 # names every nano-dollar apart: usd() and to_nanos() are inverses there
 FLOAT_EXACT_NANOS = 2**22 * NANOS_PER_USD
-_NANO = Decimal(1).scaleb(-9)
+_FAST_BELOW_USD = EXACT_LIMIT_NANOS / NANOS_PER_USD  # where a product in doubles can still be exact
 
 
 def to_nanos(amount: float | int | Decimal) -> int:
@@ -40,11 +40,12 @@ def to_nanos(amount: float | int | Decimal) -> int:
     if type(amount) is float:
         if not 0.0 <= amount < math.inf:
             raise ValueError(f"costs must be finite non-negative numbers, got {amount!r}")
-        n = round(amount * NANOS_PER_USD)
-        # n / 1e9 is the double nearest to n nano-dollars: when that is the amount, the amount means
-        # exactly n (a binary product like 0.005 * 1e9 may be 4999999.999999999 before the round)
-        if n < EXACT_LIMIT_NANOS and n / NANOS_PER_USD == amount:
-            return n
+        if amount < _FAST_BELOW_USD:
+            n = round(amount * NANOS_PER_USD)
+            # n / 1e9 is the double nearest to n nano-dollars: when that is the amount, the amount means
+            # exactly n (a binary product like 0.005 * 1e9 may be 4999999.999999999 before the round)
+            if n / NANOS_PER_USD == amount:
+                return n
         return _decimal_nanos(Decimal(repr(amount)))
     if isinstance(amount, bool):
         raise ValueError(f"costs must be finite non-negative numbers, got {amount!r}")
@@ -62,7 +63,9 @@ def to_nanos(amount: float | int | Decimal) -> int:
 
 
 def _decimal_nanos(amount: Decimal) -> int:
-    return int(amount.quantize(_NANO, rounding=ROUND_HALF_EVEN).scaleb(9))
+    # exact at any size: a context as precise as the amount has digits (the default rounds to 28)
+    context = Context(prec=max(28, len(amount.as_tuple().digits) + 12), rounding=ROUND_HALF_EVEN)
+    return int(amount.scaleb(9, context).to_integral_value(ROUND_HALF_EVEN, context))
 
 
 def usd(nanos: int) -> float:
