@@ -128,3 +128,28 @@ def test_team_and_user_update_spend_reach_the_limiter(gw: ServedGateway, up: Fak
     r = gw.call("POST", f"/{kind}/update", {f"{kind}_id": sid, "spend": 0})
     assert r.status == 200, r.body
     assert chat(gw, key) == 200
+
+
+def test_an_admin_reset_holds_without_redis_and_across_a_restart(upstream: FakeUpstream, tmp_path: Path) -> None:
+    config = priced_config(upstream, str(tmp_path / "keys.db"))  # no Redis: the limiter is in memory
+    upstream.reset()
+    upstream.responder = lambda request: Reply(usage=HALF_CENT)
+    try:
+        with served(config, tmp_path / "journal") as gw:
+            assert gw.gateway.accounting.limiter is not None and gw.gateway.accounting.limiter.name == "memory"
+            key = gw.new_key(max_budget=0.005, budget_duration="1h", key_alias=f"mem-{uuid.uuid4().hex[:8]}")
+            assert chat(gw, key) == 200
+            assert chat(gw, key) == 400
+            assert gw.call("POST", "/key/update", {"key": key, "spend": 0}).status == 200
+            assert chat(gw, key) == 200
+            assert chat(gw, key) == 400
+            wait_logged(gw.port, key, 2)
+            assert gw.call("POST", "/key/update", {"key": key, "spend": 0}).status == 200
+            assert key_info(gw.port, key)["spend"] == 0
+        with served(config, tmp_path / "journal") as gw:
+            # the restarted gateway loads the period's spend from the store: the admin's reset, not
+            # the sum of the period's spend logs
+            assert chat(gw, key) == 200
+            assert chat(gw, key) == 400
+    finally:
+        upstream.responder = None
