@@ -181,3 +181,35 @@ def test_a_key_found_by_lookup_and_deleted_before_any_refresh_is_forgotten(tmp_p
             cache.authenticate(key)
 
     with_cache(tmp_path, body)
+
+
+def test_a_refresh_that_did_not_see_the_key_does_not_drop_a_lookup(tmp_path: Path) -> None:
+    # a refresh whose snapshot predates the key completes while the lookup is reading it
+    async def body(store: Store, cache: KeyCache, clock: Clock) -> None:
+        await store.create_key(KeyRecord.for_key(generate_key()))  # the cache's cursor is past 0 after this
+        await cache.refresh()
+        key = generate_key()
+        await store.create_key(KeyRecord.for_key(key, key_alias="new"))
+        real = store.get_key
+        gate = asyncio.Event()
+
+        async def slow_get_key(token_hash: str) -> KeyRecord | None:
+            rec = await real(token_hash)
+            await gate.wait()
+            return rec
+
+        store.get_key = slow_get_key  # type: ignore[method-assign]
+        looking = asyncio.ensure_future(cache.lookup(key))
+        await asyncio.sleep(0)
+        cache._cursor = await _cursor_now(store)  # as if the refresh had read just before the key was made
+        await cache.refresh()
+        gate.set()
+        await looking
+        assert cache.authenticate(key).record.key_alias == "new"
+
+    with_cache(tmp_path, body)
+
+
+async def _cursor_now(store: Store) -> int:
+    _, _, cursor = await store.keys_changed_since(0)
+    return cursor

@@ -91,6 +91,7 @@ NEGATIVE_TTL_S = 5.0
 NEGATIVE_SIZE = 10_000
 # store reads for keys unknown here: this many a second, and bursts of as many
 LOOKUP_RATE = 50.0
+_MAX_REMOVED = 10_000
 
 
 class KeyCache:
@@ -127,8 +128,10 @@ class KeyCache:
         self._lookup_tokens = lookup_rate
         self._lookup_at = monotonic()
         self._lookup_failing = False
-        # bumped by every refresh and removal: a lookup that overlapped one trusts what it found
+        # bumped by every refresh and removal; _removed says when each recently removed key went, so
+        # a lookup whose read raced a removal never brings the key back
         self._generation = 0
+        self._removed: OrderedDict[str, int] = OrderedDict()
         self.store_lookups = 0  # store reads made for keys unknown here (health and tests read it)
         self._master_hash = hash_token(master_key) if master_key else None
         self._keys: dict[str, Any] = {}
@@ -158,15 +161,19 @@ class KeyCache:
             self._keys.clear()
             self._cursor = 0
             records, deleted, cursor = await self._store.keys_changed_since(0)
+        self._generation += 1
         if self._cursor == 0:
             # a full load lists no deletions: it is the whole truth, also about keys a lookup added
-            self._keys = {}
-        for rec in records:
-            self._keys[rec.token_hash] = rec
+            old, self._keys = self._keys, {rec.token_hash: rec for rec in records}
+            for h in old.keys() - self._keys.keys():
+                self._mark_removed(h)
+        else:
+            for rec in records:
+                self._keys[rec.token_hash] = rec
         for h in deleted:
             self._keys.pop(h, None)
+            self._mark_removed(h)
         self._cursor = cursor
-        self._generation += 1
 
     async def _refresh_loop(self) -> None:
         await refresh_forever(self.refresh, self._interval, "keys")
@@ -177,6 +184,13 @@ class KeyCache:
     def remove(self, key_hash: str) -> None:
         self._keys.pop(key_hash, None)
         self._generation += 1
+        self._mark_removed(key_hash)
+
+    def _mark_removed(self, key_hash: str) -> None:
+        self._removed[key_hash] = self._generation
+        self._removed.move_to_end(key_hash)
+        if len(self._removed) > _MAX_REMOVED:
+            self._removed.popitem(last=False)  # only lookups in flight (milliseconds) ever ask
 
     def lookup_needed(self, key: str) -> bool:
         """Whether ``key`` may be one this instance does not hold yet (then ``await lookup(key)``).
@@ -236,8 +250,9 @@ class KeyCache:
             if len(self._missing) > self._negative_size:
                 self._missing.popitem(last=False)
             return
-        if h in self._keys or self._generation != generation:
-            # a refresh or a removal ran meanwhile: what it holds is at least as new as this read
+        removed = self._removed.get(h)
+        if h in self._keys or (removed is not None and removed > generation):
+            # a refresh brought it meanwhile, or removed it after this read began: theirs is newer
             return
         self._keys[h] = rec
 
