@@ -112,6 +112,10 @@ class Gateway:
     # ---------------------------------------------------------------- helpers for handlers
 
     def key_of(self, request: http.Request) -> str | None:
+        state = request.state
+        if "api_key" in state:  # read once per request, before the handler (see _http)
+            key: str | None = state["api_key"]
+            return key
         return extract_key(request)
 
     def authorize_model(self, principal: Principal, model: str) -> None:
@@ -237,7 +241,7 @@ class Gateway:
             if route is None:
                 raise _not_found_route(request.path)
             handler, _, params = route
-            key = extract_key(request)
+            key = request.state["api_key"] = extract_key(request)
             if key is not None and self.keys.lookup_needed(key):
                 # a key made on another instance since the last refresh: ask the store before refusing
                 await self.keys.lookup(key)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from llmswitch.server.app import Gateway
     from llmswitch.store import Store
 
+log = logging.getLogger("llmswitch.budgets")
 RESET_INTERVAL_S = 10.0
 
 
@@ -35,7 +37,10 @@ class BudgetResets:
     async def start(self) -> None:
         if self._store is None or self._task is not None:
             return
-        await self.run_once()
+        try:
+            await self.run_once()
+        except Exception as exc:  # the loop below tries again; a gateway still starts and serves
+            log.warning("budget resets failed at start: %s", exc)
         self._task = asyncio.create_task(refresh_forever(self.run_once, self._interval, "budget resets"))
 
     async def stop(self) -> None:
