@@ -3,6 +3,7 @@ official OpenAI SDK as the client, and the fake upstream scripted with each answ
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import uuid
@@ -17,6 +18,8 @@ from gateway_harness import ServedGateway, dialect_error
 from multi_harness import key_info, poll, price, priced_config, wait_logged
 
 from llmswitch import ir
+from llmswitch.server.budget_resets import BudgetResets
+from llmswitch.store import KeyRecord, generate_key, hash_key, open_store
 from llmswitch.testing import FakeUpstream, Reply
 
 # gpt-4o at $2.50 / $10 per million tokens: 1,000 in and 250 out cost exactly $0.005
@@ -153,3 +156,42 @@ def test_an_admin_reset_holds_without_redis_and_across_a_restart(upstream: FakeU
             assert chat(gw, key) == 400
     finally:
         upstream.responder = None
+
+
+def test_team_info_shows_the_current_period(gw: ServedGateway) -> None:
+    tid = f"team-{uuid.uuid4().hex[:8]}"
+    r = gw.call("POST", "/team/new", {"team_id": tid, "max_budget": 1.0, "budget_duration": "1s", "spend": 0.25})
+    assert r.status == 200, r.body
+    first_reset = datetime.fromisoformat(r.json()["budget_reset_at"])
+
+    def info() -> dict[str, Any] | None:
+        out = gw.call("GET", f"/team/info?team_id={tid}").json()["team_info"]
+        return out if datetime.now(UTC) > first_reset + timedelta(milliseconds=100) else None
+
+    shown = poll(info, timeout=5, what="the team's first period to end")
+    assert shown["spend"] == 0.0 and datetime.fromisoformat(shown["budget_reset_at"]) > first_reset, shown
+
+
+def test_the_background_reset_starts_ended_periods_over(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with open_store(f"sqlite:///{tmp_path / 'keys.db'}") as store:
+            key = generate_key()
+            past = datetime.now(UTC) - timedelta(hours=1, minutes=30)
+            await store.create_key(KeyRecord.for_key(key, budget_duration="1h", budget_reset_at=past, spend=3.0))
+            resets = BudgetResets(store, interval=0.02)
+            await resets.start()  # the first run is part of starting
+            try:
+                rec = await store.get_key(hash_key(key))
+                assert rec is not None and rec.spend == 0.0 and rec.budget_reset_at == past + timedelta(hours=2)
+                later = generate_key()
+                await store.create_key(KeyRecord.for_key(later, budget_duration="1h", budget_reset_at=past, spend=1.0))
+                for _ in range(500):  # then every interval, in the background
+                    rec = await store.get_key(hash_key(later))
+                    if rec is not None and rec.spend == 0.0:
+                        break
+                    await asyncio.sleep(0.01)
+                assert rec is not None and rec.spend == 0.0 and rec.budget_reset_at == past + timedelta(hours=2)
+            finally:
+                await resets.stop()
+
+    asyncio.run(main())
