@@ -7,10 +7,10 @@
 
 Binary floats cannot hold most decimal amounts: ten requests of $0.005 add up to 0.049999999999999996,
 which is below a $0.05 budget, so an eleventh would be admitted. Integers do not drift. A nano-dollar
-is fine enough for any published price: the cheapest per-token rates are tens of nano-dollars
-($0.02 per million tokens is 20), so a request's cost is exact in nano-dollars unless it involves a
-rate with digits below that (Gemini's $0.01875 per million cache reads is 18.75 per token); such a
-cost is rounded to the nearest nano-dollar, once per request, never per token.
+is fine enough for published prices: every rate in the shipped table is a whole number of
+nano-dollars per token (the cheapest, $0.005 per million tokens, is 5), so costs at them are exact.
+A cost with digits below a nano-dollar (a batch discount halving an odd rate, a configured price like
+$0.01875 per million) is rounded to the nearest nano-dollar, once per request, never per token.
 
 Redis runs its scripts in Lua, whose numbers are doubles: integers are exact up to 2**53, which is
 :data:`EXACT_LIMIT_NANOS` nano-dollars, about $9,007,199.25. A subject's spend plus its reservations in

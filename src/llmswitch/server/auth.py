@@ -132,7 +132,7 @@ class KeyCache:
         # a lookup whose read raced a removal never brings the key back
         self._generation = 0
         self._removed: OrderedDict[str, int] = OrderedDict()
-        self.store_lookups = 0  # store reads made for keys unknown here (health and tests read it)
+        self.store_lookups = 0  # store reads made for keys unknown here
         self._master_hash = hash_token(master_key) if master_key else None
         self._keys: dict[str, Any] = {}
         # key in clear -> (principal, the record it was made from, expiry as epoch seconds or None)
