@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from limits_helpers import T0, FakeClock, RunLimiter
 
+from llmswitch import ir
+from llmswitch.cost import Price, cost_decimal, cost_of, per_million
 from llmswitch.limits import BudgetPeriod, BudgetState, Limiter, Refusal, Reservation, SubjectLimits
 from llmswitch.limits.memory import MemoryLimiter
 
@@ -343,3 +346,46 @@ def test_a_budget_too_large_for_any_spend_admits(run_limiter: RunLimiter) -> Non
         assert isinstance(await limiter.admit([key], cost=1.0), Reservation)
 
     run_limiter(body)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    input_per_million=st.decimals(min_value="0.005", max_value="75", places=3),
+    output_per_million=st.decimals(min_value="0", max_value="150", places=3),
+    tokens_in=st.integers(1, 20_000),
+    tokens_out=st.integers(0, 4_000),
+    afforded=st.integers(0, 20),
+    left_over=st.one_of(st.just(0), st.integers(1, 10**9)),
+)
+def test_sequential_requests_priced_from_a_table_spend_a_budget_exactly(
+    run_limiter: RunLimiter,
+    input_per_million: Decimal,
+    output_per_million: Decimal,
+    tokens_in: int,
+    tokens_out: int,
+    afforded: int,
+    left_over: int,
+) -> None:
+    # a price as a config writes it, the cost as the gateway computes it (a float from exact decimals),
+    # a budget of some requests' worth plus maybe part of one: the answers are what exact arithmetic says
+    price = Price(model="m", input=per_million(input_per_million), output=per_million(output_per_million))
+    usage = ir.Usage(input_tokens=tokens_in, output_tokens=tokens_out)
+    cost = cost_of(usage, price)
+    exact = cost_decimal(usage, price)
+    part = Decimal(left_over % int(exact.scaleb(9))).scaleb(-9)  # less than one request
+    budget = afforded * exact + part
+    assume(budget > 0)
+    expected = math.ceil(budget / exact)
+
+    async def body(limiter: Limiter) -> int:
+        key = SubjectLimits(f"key:{uuid.uuid4().hex}", max_budget=float(budget))
+        answered = 0
+        while answered <= expected:
+            res = await limiter.admit([key], cost=cost)
+            if isinstance(res, Refusal):
+                break
+            await limiter.settle(res, cost)
+            answered += 1
+        return answered
+
+    assert run_limiter(body) == expected
