@@ -163,3 +163,18 @@ def test_import_llmswitch_does_not_load_the_table() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_every_shipped_rate_is_a_whole_number_of_nano_dollars_per_token() -> None:
+    # the limiters count whole nano-dollars (llmswitch.limits.money): costs at these rates are then exact
+    from decimal import Decimal
+
+    from llmswitch.cost import load_table
+
+    nano = Decimal("1e-9")
+    for price in load_table().models.values():
+        for tokens in (0, *(tier.above_input_tokens + 1 for tier in price.tiers)):
+            rates = price.rates(tokens)
+            for kind in ("input", "output", "cache_read", "cache_write_5m", "cache_write_1h", "reasoning"):
+                rate = getattr(rates, kind)
+                assert rate % nano == 0, (price.model, tokens, kind, rate)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import math
+import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from limits_helpers import T0, FakeClock, RunLimiter
 
+from llmswitch import ir
+from llmswitch.cost import Price, cost_decimal, cost_of, per_million
 from llmswitch.limits import BudgetPeriod, BudgetState, Limiter, Refusal, Reservation, SubjectLimits
 from llmswitch.limits.memory import MemoryLimiter
 
@@ -237,8 +244,10 @@ def test_budget_reads_change_nothing(run_limiter: RunLimiter, clock: FakeClock) 
     run_limiter(body)
 
 
-def test_spend_is_kept_to_the_last_bit(run_limiter: RunLimiter) -> None:
-    costs = [0.1, 0.2, 1e-9, 123.456789012345, 3.3e-7]
+def test_spend_is_kept_exactly_in_nano_dollars(run_limiter: RunLimiter) -> None:
+    # binary floats would make 0.1 + 0.2 = 0.30000000000000004; the limiters add whole nano-dollars,
+    # and round a cost with digits below a nano-dollar to the nearest one (123.456789012345 -> ...012)
+    costs: list[float | Decimal] = [0.1, 0.2, 1e-9, 123.456789012345, 3.3e-7, Decimal("0.0000000015")]
 
     async def body(limiter: Limiter) -> None:
         for cost in costs:
@@ -246,10 +255,8 @@ def test_spend_is_kept_to_the_last_bit(run_limiter: RunLimiter) -> None:
             assert isinstance(res, Reservation)
             await limiter.settle(res, cost)
         state = await limiter.budget("key:a")
-        expected = 0.0
-        for cost in costs:
-            expected += cost
-        assert state is not None and state.spent == expected and state.reserved == 0.0
+        assert state is not None and state.reserved == 0.0
+        assert Decimal(repr(state.spent)) == Decimal("123.756789345")
 
     run_limiter(body)
 
@@ -282,3 +289,103 @@ def test_invalid_costs_are_rejected(run_limiter: RunLimiter, bad: float) -> None
             await limiter.reserve("key:a", bad, 1.0)
 
     run_limiter(body)
+
+
+def test_a_budget_of_ten_requests_answers_exactly_ten(run_limiter: RunLimiter) -> None:
+    # 10 x 0.005 in binary floats is 0.049999999999999996 < 0.05: an eleventh request got through
+    async def body(limiter: Limiter) -> int:
+        key = SubjectLimits("key:a", max_budget=0.05)
+        answered = 0
+        for _ in range(20):
+            res = await limiter.admit([key], cost=0.005)
+            if isinstance(res, Refusal):
+                assert res.budget is not None and res.budget.spent == 0.05 and res.decision.remaining == 0.0
+                break
+            await limiter.settle(res, 0.005)
+            answered += 1
+        return answered
+
+    assert run_limiter(body) == 10
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    cost=st.integers(1, 10**8),  # nano-dollars: up to $0.10 a request
+    afforded=st.integers(0, 30),
+    rest=st.integers(0, 10**8),
+)
+def test_sequential_requests_spend_a_budget_exactly(
+    run_limiter: RunLimiter, cost: int, afforded: int, rest: int
+) -> None:
+    # a budget of exactly N requests' cost answers N; with anything left over (less than one request)
+    # one more is admitted, as a budget admits while spend < max_budget (LiteLLM's rule)
+    rest %= cost
+    budget = Decimal(afforded * cost + rest).scaleb(-9)
+    price = float(Decimal(cost).scaleb(-9))  # the float a caller passes: read as the decimal it was written as
+
+    async def body(limiter: Limiter) -> int:
+        key = SubjectLimits(f"key:{uuid.uuid4().hex}", max_budget=float(budget))  # the Redis prefix is per test
+        answered = 0
+        while answered <= afforded + 1:
+            res = await limiter.admit([key], cost=price)
+            if isinstance(res, Refusal):
+                break
+            await limiter.settle(res, price)
+            answered += 1
+        return answered
+
+    assert run_limiter(body) == afforded + (1 if rest else 0)
+
+
+def test_a_budget_too_large_for_any_spend_admits(run_limiter: RunLimiter) -> None:
+    async def body(limiter: Limiter) -> None:
+        key = SubjectLimits("key:huge", max_budget=1e308)
+        res = await limiter.admit([key], cost=12.5)
+        assert isinstance(res, Reservation) and res.budgets[0].reserved == 12.5
+        await limiter.settle(res, 12.5)
+        assert isinstance(await limiter.admit([key], cost=1.0), Reservation)
+
+    run_limiter(body)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    input_per_million=st.decimals(min_value="0.005", max_value="75", places=3),
+    output_per_million=st.decimals(min_value="0", max_value="150", places=3),
+    tokens_in=st.integers(1, 20_000),
+    tokens_out=st.integers(0, 4_000),
+    afforded=st.integers(0, 20),
+    left_over=st.one_of(st.just(0), st.integers(1, 10**9)),
+)
+def test_sequential_requests_priced_from_a_table_spend_a_budget_exactly(
+    run_limiter: RunLimiter,
+    input_per_million: Decimal,
+    output_per_million: Decimal,
+    tokens_in: int,
+    tokens_out: int,
+    afforded: int,
+    left_over: int,
+) -> None:
+    # a price as a config writes it, the cost as the gateway computes it (a float from exact decimals),
+    # a budget of some requests' worth plus maybe part of one: the answers are what exact arithmetic says
+    price = Price(model="m", input=per_million(input_per_million), output=per_million(output_per_million))
+    usage = ir.Usage(input_tokens=tokens_in, output_tokens=tokens_out)
+    cost = cost_of(usage, price)
+    exact = cost_decimal(usage, price)
+    part = Decimal(left_over % int(exact.scaleb(9))).scaleb(-9)  # less than one request
+    budget = afforded * exact + part
+    assume(budget > 0)
+    expected = math.ceil(budget / exact)
+
+    async def body(limiter: Limiter) -> int:
+        key = SubjectLimits(f"key:{uuid.uuid4().hex}", max_budget=float(budget))
+        answered = 0
+        while answered <= expected:
+            res = await limiter.admit([key], cost=cost)
+            if isinstance(res, Refusal):
+                break
+            await limiter.settle(res, cost)
+            answered += 1
+        return answered
+
+    assert run_limiter(body) == expected

@@ -66,3 +66,30 @@ def test_microsecond_conversions_round_trip() -> None:
     when = datetime(2025, 6, 15, 12, 0, 0, 123456, tzinfo=UTC)
     assert from_us(to_us(when)) == when
     assert NEVER == 0
+
+
+@pytest.mark.parametrize(
+    ("duration", "anchor", "now", "start"),
+    [
+        ("30d", datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 3, 15, tzinfo=UTC), datetime(2025, 3, 3, tzinfo=UTC)),
+        ("1d", datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 2, 1, tzinfo=UTC)),
+        ("1mo", datetime(2025, 1, 31, tzinfo=UTC), datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 1, 31, tzinfo=UTC)),
+        (
+            "1mo",
+            datetime(2025, 1, 31, tzinfo=UTC),
+            datetime(2025, 4, 15, tzinfo=UTC),
+            datetime(2025, 3, 31, tzinfo=UTC),
+        ),
+        ("2mo", datetime(2025, 1, 15, tzinfo=UTC), datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 5, 15, tzinfo=UTC)),
+        ("1d", datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC), None),  # before the anchor
+    ],
+)
+def test_start_at_is_the_window_before_end_at(
+    duration: str, anchor: datetime, now: datetime, start: datetime | None
+) -> None:
+    period = BudgetPeriod(duration, anchor)
+    assert period.start_at(now) == start
+    if start is not None:
+        end = period.end_at(now)
+        assert end is not None and start <= now < end
+        assert BudgetPeriod(duration, anchor).end_at(start) == end  # the same window, seen from its start

@@ -7,6 +7,7 @@ from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import redis
 from limits_helpers import REDIS_URL, T0, FakeClock, redis_keys
 
 from llmswitch.limits import BudgetPeriod, Reservation, SubjectLimits
@@ -38,7 +39,10 @@ def test_every_key_expires_except_a_lifetime_budget(prefix: str) -> None:
     assert 7_319_000 < ttl["budget:key:a"] <= 7_320_000  # the period's end, plus the lease TTL
     assert ttl["budget:team:t"] == -1  # a lifetime budget lives as long as the key
     budget, _ = stored[f"{prefix}:budget:key:a"]
-    assert budget == {"spent": "0", "reserved": "0.5", "reset_at": str(int((T0 + 7200) * 1e6)), "seeded": "1"}
+    # money in whole nano-dollars, marked so an older llmswitch's float USD is never read as such
+    assert budget == {
+        "spent": "0", "reserved": "500000000", "reset_at": str(int((T0 + 7200) * 1e6)), "seeded": "1", "unit": "nusd",
+    }  # fmt: skip
 
 
 def test_one_request_for_three_subjects_is_one_script_call(prefix: str) -> None:
@@ -63,3 +67,24 @@ def test_one_request_for_three_subjects_is_one_script_call(prefix: str) -> None:
 
     asyncio.run(body())
     assert len(calls) == 3  # admit, settle, check: one round trip each
+
+
+def test_a_budget_in_float_usd_from_an_older_version_is_loaded_again(prefix: str) -> None:
+    # an older llmswitch kept spend as float USD: read as nano-dollars, $0.04 would be 0.04 of one
+    old = redis.Redis.from_url(REDIS_URL)
+    old.hset(f"{prefix}:budget:key:a", mapping={"spent": "0.04", "reserved": "0", "reset_at": "0", "seeded": "1"})
+    old.zadd(f"{prefix}:leases:key:a", {"old-lease:0.01": (T0 + 60) * 1e6})
+    old.close()
+
+    async def loader(subject: str) -> tuple[float, None]:
+        return 0.04, None
+
+    async def body() -> None:
+        async with RedisLimiter(REDIS_URL, prefix=prefix, clock=FakeClock(), spend_loader=loader) as limiter:
+            res = await limiter.admit([SubjectLimits("key:a", max_budget=0.05)], cost=0.002)
+            assert isinstance(res, Reservation)
+            assert res.budgets[0].spent == 0.04 and res.budgets[0].reserved == 0.002
+
+    asyncio.run(body())
+    budget, _ = redis_keys(prefix)[f"{prefix}:budget:key:a"]
+    assert budget["spent"] == "40000000" and budget["unit"] == "nusd"

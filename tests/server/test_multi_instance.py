@@ -1,7 +1,9 @@
 """Two gateway processes, one deployment: the same config (PostgreSQL for keys and spend, Redis for limits),
 each with its own spend journal, both reaching the fake upstream in this test process.
 
-A key made on one gateway is known to the other after its next key refresh (about a second); rate limits and
+A key made on one gateway works on the other at once (an unknown key is looked up in the store before it is
+refused), and a key blocked or deleted on one is refused by the other after its next key refresh (about a
+second); rate limits and
 budgets are counted once for both, so concurrent requests split across the two are admitted as if one
 gateway served them all, and a budget is overshot by at most one request.
 
@@ -86,6 +88,15 @@ def test_a_key_made_on_one_gateway_works_on_the_other_after_a_refresh(pair: Pair
     r = chat(pair.b, key)
     assert r.status == 200, r.body
     assert len(up.requests) == 1
+
+
+def test_a_key_made_on_one_gateway_works_on_the_other_at_once(pair: Pair, up: FakeUpstream) -> None:
+    # no waiting for the refresh: the other gateway looks an unknown key up in the store before refusing
+    key = pair.a.new_key(key_alias=f"at-once-{uuid.uuid4().hex[:6]}")
+    results = fire_together([lambda: chat(pair.b, key) for _ in range(60)])
+    by_status = Counter(r.status for r in results)
+    assert by_status == {200: 60}, [r.body for r in results if r.status != 200][:3]
+    assert len(up.requests) == 60
 
 
 def test_an_rpm_limit_is_counted_once_for_both_gateways(pair: Pair, up: FakeUpstream) -> None:

@@ -20,6 +20,8 @@
   ``spent + reserved < max_budget``, atomically, so concurrent requests overshoot it by at most one
   request. Periods reset when ``budget_reset_at`` passes (:class:`BudgetPeriod`).
 - Every reservation and slot is a lease with a TTL: a process that dies holding one cannot leak it.
+- Money is counted in whole nano-dollars, in integers (:mod:`llmswitch.limits.money`), so budgets
+  add and compare exactly: ten requests of $0.005 spend a $0.05 budget, not 0.049999999999999996 of it.
 
 Backends are found by name and imported on first use: ``"memory"`` (one process, no I/O) and
 ``"redis"`` (every process of a deployment, one atomic Lua script per operation, degrading to local

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from llmswitch.limits.gcra import NEVER_FITS
+from llmswitch.limits.money import usd
 from llmswitch.limits.periods import NEVER
 from llmswitch.limits.results import BudgetState, Decision, LimitRef, Refusal, Reservation, Window
 from llmswitch.limits.spec import LimitKind, SubjectLimits
@@ -36,7 +37,8 @@ _US = 1_000_000
 class AdmitRequest:
     """Everything a backend needs to admit one request; built once by :class:`Limiter`.
 
-    ``ends`` holds each subject's budget period end (µs, :data:`NEVER` when it never resets), computed
+    ``cost`` is the estimate in whole nano-dollars (:mod:`llmswitch.limits.money`), as are the
+    ``spent`` and ``reserved`` fields the backends report. ``ends`` holds each subject's budget period end (µs, :data:`NEVER` when it never resets), computed
     from the caller's clock so every process agrees. ``rate_only`` applies rpm/tpm and ignores the rest
     (``check_and_consume``). ``strict`` refuses to invent a budget the limiter has never seen, so the
     spend can be loaded from the store first (:class:`Unseeded`).
@@ -48,7 +50,7 @@ class AdmitRequest:
         self,
         limits: Sequence[SubjectLimits],
         tokens: int,
-        cost: float,
+        cost: int,
         lease_id: str,
         now_us: int,
         rate_only: bool = False,
@@ -100,7 +102,7 @@ def judge(req: AdmitRequest, raw: Sequence[float]) -> Refusal | tuple[Decision, 
     limits = req.limits
     req_best = tok_best = -1
     budgets: list[BudgetState] = []
-    refused_budget: tuple[int, BudgetState] | None = None
+    refused_budget: tuple[int, BudgetState, int] | None = None  # (subject index, state, nano-dollars used)
     refused_slot = -1
     refused_rate: tuple[float, int, LimitKind] | None = None  # (retry µs, subject index, kind)
     for i, lim in enumerate(limits):
@@ -121,11 +123,12 @@ def judge(req: AdmitRequest, raw: Sequence[float]) -> Refusal | tuple[Decision, 
             refused_slot = i
         if lim.max_budget is not None:
             state = BudgetState(
-                lim.subject, lim.max_budget, raw[at + SPENT], raw[at + RESERVED], int(raw[at + RESET_AT])
-            )
+                lim.subject, lim.max_budget, usd(int(raw[at + SPENT])), usd(int(raw[at + RESERVED])),
+                int(raw[at + RESET_AT]),
+            )  # fmt: skip
             budgets.append(state)
             if not raw[at + BUD_OK] and refused_budget is None:
-                refused_budget = (i, state)
+                refused_budget = (i, state, int(raw[at + SPENT]) + int(raw[at + RESERVED]))
     requests = tokens = None
     if req_best >= 0:
         at = req_best * WIDTH
@@ -135,13 +138,13 @@ def judge(req: AdmitRequest, raw: Sequence[float]) -> Refusal | tuple[Decision, 
         tokens = Window(limits[tok_best].tpm_limit or 0, int(raw[at + TOK_REMAINING]), raw[at + TOK_RESET] / _US)
 
     if refused_budget is not None:
-        i, state = refused_budget
+        i, state, used = refused_budget
         ref = LimitRef(limits[i].subject, "max_budget")
         reset_s = (state.reset_at_us - req.now_us) / _US if state.reset_at_us != NEVER else None
         limit = state.max_budget or 0.0
-        used = state.spent + state.reserved
-        decision = Decision(False, reset_s, limit, max(0.0, limit - used), reset_s, ref, requests, tokens)
-        return Refusal(ref, limit, used, req.cost, reset_s, decision, state, tuple(budgets))
+        left = usd(max(0, (limits[i].max_budget_nanos or 0) - used))
+        decision = Decision(False, reset_s, limit, left, reset_s, ref, requests, tokens)
+        return Refusal(ref, limit, usd(used), usd(req.cost), reset_s, decision, state, tuple(budgets))
     if refused_slot >= 0:
         lim = limits[refused_slot]
         slots = lim.max_parallel_requests or 0

@@ -25,17 +25,22 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
+from decimal import Decimal
 from types import TracebackType
 from typing import ClassVar, Literal, Self
 
 from llmswitch.errors import ConfigError
 from llmswitch.limits.admission import AdmitRequest, Unseeded
 from llmswitch.limits.errors import LimiterError
+from llmswitch.limits.money import to_nanos
 from llmswitch.limits.periods import NEVER, BudgetPeriod, to_us
 from llmswitch.limits.results import BudgetState, Decision, Refusal, Reservation
 from llmswitch.limits.spec import SubjectLimits
 
-SpendLoader = Callable[[str], Awaitable[tuple[float, datetime | None] | None]]
+Money = float | int | Decimal
+"""An amount of USD as callers give it; the limiters count whole nano-dollars (:mod:`llmswitch.limits.money`)."""
+
+SpendLoader = Callable[[str], Awaitable[tuple[Money, datetime | None] | None]]
 """``await loader(subject)`` -> ``(spent, budget_reset_at)`` from the store, or ``None`` if unknown."""
 
 SeedMode = Literal["raise", "set", "read"]
@@ -77,8 +82,8 @@ class Limiter(ABC):
         """Check every limit in ``req``; consume all of them only if every one admits. Atomic."""
 
     @abstractmethod
-    async def _settle(self, res: Reservation, cost: float, tokens: int | None, now_us: int) -> None:
-        """Give back what ``res`` holds; add ``cost`` to its budgets; move tpm debt to ``tokens`` if given."""
+    async def _settle(self, res: Reservation, cost: int, tokens: int | None, now_us: int) -> None:
+        """Give back what ``res`` holds; add ``cost`` (nano-dollars) to its budgets; move tpm debt to ``tokens``."""
 
     @abstractmethod
     async def _settle_tokens(self, subject: str, delta: int, now_us: int) -> None:
@@ -86,9 +91,9 @@ class Limiter(ABC):
 
     @abstractmethod
     async def _seed(
-        self, subject: str, mode: SeedMode, spent: float, valid: bool, end_us: int, now_us: int
+        self, subject: str, mode: SeedMode, spent: int, valid: bool, end_us: int, now_us: int
     ) -> BudgetState | None:
-        """``raise``: spend to at least ``spent`` (if ``valid``); ``set``: to exactly it; ``read``: neither."""
+        """``raise``: spend to at least ``spent`` nano-dollars (if ``valid``); ``set``: to exactly it; ``read``: neither."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional: only backends holding connections override it
         """Release connections; the limiter is not used afterwards."""
@@ -108,12 +113,15 @@ class Limiter(ABC):
         return int(self._clock() * 1_000_000)
 
     async def admit(
-        self, limits: Sequence[SubjectLimits], *, tokens: int = 0, cost: float = 0.0
+        self, limits: Sequence[SubjectLimits], *, tokens: int = 0, cost: Money = 0.0
     ) -> Reservation | Refusal:
         """Admit one request against every limit of ``limits``, all or nothing, atomically.
 
         ``tokens`` is the estimate counted against tpm limits, ``cost`` (USD) the estimate reserved
-        against budgets. A budget admits while ``spent + reserved < max_budget``, so however many
+        against budgets. Money is counted in whole nano-dollars, exactly (a float is read as the
+        decimal it was written as, see :mod:`llmswitch.limits.money`), so sequential requests of $0.005
+        each against a $0.05 budget are admitted exactly ten times. A budget admits while
+        ``spent + reserved < max_budget``, as LiteLLM's does, so however many
         requests race, the last one admitted is the only one that can end past the budget: overshoot
         is less than one request's estimate (plus whatever real costs exceed their estimates).
         Nothing is consumed when any limit refuses.
@@ -132,7 +140,7 @@ class Limiter(ABC):
         return result
 
     def admit_nowait(
-        self, limits: Sequence[SubjectLimits], *, tokens: int = 0, cost: float = 0.0
+        self, limits: Sequence[SubjectLimits], *, tokens: int = 0, cost: Money = 0.0
     ) -> Reservation | Refusal | None:
         """:meth:`admit` answered without waiting, when the backend can (memory); ``None`` when it cannot
         (it needs the network, or a budget's spend from the store): then ``await admit(...)``.
@@ -142,17 +150,15 @@ class Limiter(ABC):
         """
         return None
 
-    def settle_nowait(self, reservation: Reservation, actual_cost: float, *, actual_tokens: int | None = None) -> bool:
+    def settle_nowait(self, reservation: Reservation, actual_cost: Money, *, actual_tokens: int | None = None) -> bool:
         """:meth:`settle` done at once if the backend can (memory): ``True``; else ``False`` and nothing
         done, so ``await settle(...)``."""
         return False
 
-    def _admit_request(self, limits: Sequence[SubjectLimits], tokens: int, cost: float) -> AdmitRequest:
+    def _admit_request(self, limits: Sequence[SubjectLimits], tokens: int, cost: Money) -> AdmitRequest:
         if type(tokens) is not int or tokens < 0:
             _check_tokens(tokens)
-        if type(cost) is not float or not 0.0 <= cost < math.inf:
-            _check_cost(cost)
-            cost = float(cost)
+        nanos = 0 if cost == 0.0 and type(cost) is float else to_nanos(cost)
         leases = False
         for lim in limits:
             if lim.max_parallel_requests is not None or lim.max_budget is not None:
@@ -161,14 +167,14 @@ class Limiter(ABC):
         return AdmitRequest(
             limits,
             tokens,
-            cost,
+            nanos,
             f"{self._lease_prefix}{next(self._lease_seq):x}" if leases else "",
             int(self._clock() * 1_000_000),
             False,
             self._spend_loader is not None,
         )
 
-    async def settle(self, reservation: Reservation, actual_cost: float, *, actual_tokens: int | None = None) -> None:
+    async def settle(self, reservation: Reservation, actual_cost: Money, *, actual_tokens: int | None = None) -> None:
         """Turn a reservation into spend: free its slots and reserved estimate, add ``actual_cost``.
 
         With ``actual_tokens`` the tpm limits count the real usage instead of the estimate. Settling a
@@ -176,13 +182,13 @@ class Limiter(ABC):
 
             await limiter.settle(reservation, 0.0123, actual_tokens=812)
         """
-        _check_cost(actual_cost)
+        nanos = to_nanos(actual_cost)
         if actual_tokens is not None:
             _check_tokens(actual_tokens)
         if reservation._done:
             return
         reservation._done = True
-        await self._settle(reservation, float(actual_cost), actual_tokens, self.now_us())
+        await self._settle(reservation, nanos, actual_tokens, self.now_us())
 
     async def release(self, reservation: Reservation) -> None:
         """Give a reservation back unspent, when the call failed: nothing is charged, no tokens counted.
@@ -201,7 +207,7 @@ class Limiter(ABC):
             (await limiter.check_and_consume(limits)).retry_after_s    # 60.0
         """
         _check_tokens(tokens_estimate)
-        req = AdmitRequest(limits, tokens=tokens_estimate, cost=0.0, lease_id="", now_us=self.now_us(), rate_only=True)
+        req = AdmitRequest(limits, tokens=tokens_estimate, cost=0, lease_id="", now_us=self.now_us(), rate_only=True)
         result = await self._admit(req)
         if isinstance(result, Unseeded):  # rate-only admissions touch no budget
             raise LimiterError("a rate-only admission reported unseeded budgets")
@@ -218,7 +224,7 @@ class Limiter(ABC):
             await self._settle_tokens(subject, actual - estimate, self.now_us())
 
     async def reserve(
-        self, subject: str, estimate: float, max_budget: float, period: BudgetPeriod | None = None
+        self, subject: str, estimate: Money, max_budget: float, period: BudgetPeriod | None = None
     ) -> Reservation | Refusal:
         """Reserve ``estimate`` USD of ``subject``'s budget, or a :class:`Refusal` naming it.
 
@@ -235,7 +241,7 @@ class Limiter(ABC):
         return await self.admit([SubjectLimits(subject, max_parallel_requests=max_parallel_requests)])
 
     async def seed_spend(
-        self, subject: str, spent: float, reset_at: datetime | None = None, *, duration: str | None = None
+        self, subject: str, spent: Money, reset_at: datetime | None = None, *, duration: str | None = None
     ) -> BudgetState | None:
         """Load the store's spend for ``subject`` (e.g. at start-up): idempotent, and it only ever raises.
 
@@ -247,24 +253,24 @@ class Limiter(ABC):
 
             await limiter.seed_spend("key:9f2c", rec.spend, rec.budget_reset_at, duration=rec.budget_duration)
         """
-        _check_cost(spent)
+        nanos = to_nanos(spent)
         now = self.now_us()
         end, valid = _period_end(reset_at, duration, now)
-        return await self._seed(subject, "raise", float(spent), valid, end, now)
+        return await self._seed(subject, "raise", nanos, valid, end, now)
 
     async def set_spend(
-        self, subject: str, spent: float = 0.0, reset_at: datetime | None = None, *, duration: str | None = None
+        self, subject: str, spent: Money = 0.0, reset_at: datetime | None = None, *, duration: str | None = None
     ) -> BudgetState | None:
         """Overwrite ``subject``'s spend and period (an admin reset); reservations in flight are kept."""
-        _check_cost(spent)
+        nanos = to_nanos(spent)
         now = self.now_us()
         end, _ = _period_end(reset_at, duration, now)
-        return await self._seed(subject, "set", float(spent), True, end, now)
+        return await self._seed(subject, "set", nanos, True, end, now)
 
     async def budget(self, subject: str) -> BudgetState | None:
         """``subject``'s budget as the limiter holds it now, or ``None`` if it holds none. Changes nothing."""
         now = self.now_us()
-        return await self._seed(subject, "read", 0.0, False, NEVER, now)
+        return await self._seed(subject, "read", 0, False, NEVER, now)
 
     async def _load(self, subjects: Sequence[str], limits: Sequence[SubjectLimits], now: int) -> None:
         loader = self._spend_loader
@@ -273,11 +279,10 @@ class Limiter(ABC):
             if lim.subject not in subjects:
                 continue
             loaded = await loader(lim.subject)
-            spent, reset_at = loaded if loaded is not None else (0.0, None)
-            _check_cost(spent)
+            spent, reset_at = loaded if loaded is not None else (0, None)
             end = lim.budget_period.end_us(now) if lim.budget_period is not None else NEVER
             valid = reset_at is None or to_us(reset_at) > now
-            await self._seed(lim.subject, "raise", float(spent), valid, end, now)
+            await self._seed(lim.subject, "raise", to_nanos(spent), valid, end, now)
 
 
 def _period_end(reset_at: datetime | None, duration: str | None, now: int) -> tuple[int, bool]:
@@ -290,8 +295,3 @@ def _period_end(reset_at: datetime | None, duration: str | None, now: int) -> tu
 def _check_tokens(tokens: int) -> None:
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
         raise ValueError(f"token counts must be non-negative integers, got {tokens!r}")
-
-
-def _check_cost(cost: float) -> None:
-    if isinstance(cost, bool) or not isinstance(cost, int | float) or not math.isfinite(cost) or cost < 0:
-        raise ValueError(f"costs must be finite non-negative numbers, got {cost!r}")

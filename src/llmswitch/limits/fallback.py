@@ -109,7 +109,7 @@ class FallbackLimiter(Limiter):
                 self._probing = False
         return await self.local._admit(req)
 
-    async def _settle(self, res: Reservation, cost: float, tokens: int | None, now_us: int) -> None:
+    async def _settle(self, res: Reservation, cost: int, tokens: int | None, now_us: int) -> None:
         if res._origin is self.local:
             await self.local._settle(res, cost, tokens, now_us)
             # admitted while Redis was away: this adds the spend there, and frees the reservation too
@@ -144,7 +144,7 @@ class FallbackLimiter(Limiter):
         await self.local._settle_tokens(subject, delta, now_us)
 
     async def _seed(
-        self, subject: str, mode: SeedMode, spent: float, valid: bool, end_us: int, now_us: int
+        self, subject: str, mode: SeedMode, spent: int, valid: bool, end_us: int, now_us: int
     ) -> BudgetState | None:
         if mode == "read":
             if self._primary_due():

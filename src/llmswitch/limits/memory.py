@@ -12,7 +12,6 @@ does I/O: a few microseconds per request.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import OrderedDict
@@ -43,13 +42,14 @@ from llmswitch.limits.admission import (
     Unseeded,
     decide,
 )  # fmt: skip
-from llmswitch.limits.base import DEFAULT_LEASE_TTL_S, Limiter, SeedMode, SpendLoader, _check_cost, _check_tokens
+from llmswitch.limits.base import DEFAULT_LEASE_TTL_S, Limiter, Money, SeedMode, SpendLoader, _check_tokens
 from llmswitch.limits.gcra import decay, take
+from llmswitch.limits.money import to_nanos, usd
 from llmswitch.limits.periods import NEVER
 from llmswitch.limits.results import BudgetState, Refusal, Reservation
 from llmswitch.limits.spec import SubjectLimits
 
-_DEFAULTS = [1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 0.0, 0.0, 0, 0]  # one subject with nothing to report
+_DEFAULTS = [1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0]  # one subject with nothing to report
 _MIN_SWEEP = 4096
 
 
@@ -65,23 +65,24 @@ class _Rate:
 
 
 class _Budget:
-    """Spend this period, the sum of live reservations, and the reservations oldest first."""
+    """Spend this period, the sum of live reservations, and the reservations oldest first; money in
+    whole nano-dollars (Python integers: exact at any size)."""
 
     __slots__ = ("leases", "reserved", "reset_at", "seeded", "spent")
 
     def __init__(self, reset_at: int, *, seeded: bool) -> None:
-        self.spent = 0.0
-        self.reserved = 0.0
+        self.spent = 0
+        self.reserved = 0
         self.reset_at = reset_at
         # False while only settlements wrote it: the spend the store knows has still to be added
         self.seeded = seeded
         # every lease lives the same TTL, so insertion order is expiry order: expired ones are at the front
-        self.leases: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        self.leases: OrderedDict[str, tuple[int, int]] = OrderedDict()
 
     def roll(self, now: int, end: int) -> None:
         """Start a new period if this one has ended; drop reservations whose holders never came back."""
         if 0 < self.reset_at <= now:
-            self.spent = 0.0
+            self.spent = 0
             self.reset_at = end
         leases = self.leases
         if leases:
@@ -92,11 +93,9 @@ class _Budget:
                     break
                 del leases[lease_id]
                 self.reserved -= amount
-            if not leases:
-                self.reserved = 0.0  # no float residue once nothing is in flight
 
     def state(self, subject: str, max_budget: float | None) -> BudgetState:
-        return BudgetState(subject, max_budget, self.spent, self.reserved, self.reset_at)
+        return BudgetState(subject, max_budget, usd(self.spent), usd(self.reserved), self.reset_at)
 
 
 class MemoryLimiter(Limiter):
@@ -123,7 +122,7 @@ class MemoryLimiter(Limiter):
             return self._admit_now(req)
 
     def admit_nowait(
-        self, limits: Sequence[SubjectLimits], *, tokens: int = 0, cost: float = 0.0
+        self, limits: Sequence[SubjectLimits], *, tokens: int = 0, cost: Money = 0.0
     ) -> Reservation | Refusal | None:
         req = self._admit_request(limits, tokens, cost)
         with self._lock:
@@ -131,24 +130,22 @@ class MemoryLimiter(Limiter):
         # a budget never seen needs its spend from the store first, which admit() awaits
         return None if isinstance(result, Unseeded) else result
 
-    def settle_nowait(self, reservation: Reservation, actual_cost: float, *, actual_tokens: int | None = None) -> bool:
+    def settle_nowait(self, reservation: Reservation, actual_cost: Money, *, actual_tokens: int | None = None) -> bool:
         if reservation._origin is not self:
             return False
-        if type(actual_cost) is not float or not 0.0 <= actual_cost < math.inf:
-            _check_cost(actual_cost)
-            actual_cost = float(actual_cost)
+        nanos = 0 if actual_cost == 0.0 and type(actual_cost) is float else to_nanos(actual_cost)
         if actual_tokens is not None and (type(actual_tokens) is not int or actual_tokens < 0):
             _check_tokens(actual_tokens)
         if not reservation._done:
             reservation._done = True
             now = int(self._clock() * 1_000_000)
             with self._lock:
-                self._settle_now(reservation, actual_cost, actual_tokens, now)
+                self._settle_now(reservation, nanos, actual_tokens, now)
         return True
 
     def _admit_now(self, req: AdmitRequest) -> Reservation | Refusal | Unseeded:
         now, limits, rate_only, tokens = req.now_us, req.limits, req.rate_only, req.tokens
-        raw: list[float] = _DEFAULTS * len(limits)
+        raw: list[int] = _DEFAULTS * len(limits)
         plans: list[tuple[_Rate | None, int, int, _Budget | None]] = []
         refused = unseeded = False
         rates, budgets = self._rates, self._budgets
@@ -198,7 +195,7 @@ class MemoryLimiter(Limiter):
                             budget.roll(now, req.ends[i])
                         spent, reserved = budget.spent, budget.reserved
                         raw[at + SPENT], raw[at + RESERVED], raw[at + RESET_AT] = spent, reserved, budget.reset_at
-                        if spent + reserved >= lim.max_budget:
+                        if spent + reserved >= (lim.max_budget_nanos or 0):
                             raw[at + BUD_OK] = 0
                             refused = True
             plans.append((bucket, new_req, new_tok, budget))
@@ -239,11 +236,11 @@ class MemoryLimiter(Limiter):
                 raw[i * WIDTH + RESERVED] = budget.reserved
         return decide(req, OK, raw, self)
 
-    async def _settle(self, res: Reservation, cost: float, tokens: int | None, now_us: int) -> None:
+    async def _settle(self, res: Reservation, cost: int, tokens: int | None, now_us: int) -> None:
         with self._lock:
             self._settle_now(res, cost, tokens, now_us)
 
-    def _settle_now(self, res: Reservation, cost: float, tokens: int | None, now_us: int) -> None:
+    def _settle_now(self, res: Reservation, cost: int, tokens: int | None, now_us: int) -> None:
         req = res._request
         for lim in req.limits:
             if tokens is not None and lim.tpm_limit is not None and tokens != req.tokens:
@@ -262,7 +259,7 @@ class MemoryLimiter(Limiter):
                     budget.roll(now_us, budget.reset_at)  # the period goes on: only drops expired leases
                 lease = budget.leases.pop(req.lease_id, None)
                 if lease is not None:
-                    budget.reserved = budget.reserved - lease[0] if budget.leases else 0.0
+                    budget.reserved -= lease[0]
                 budget.spent += cost
 
     async def _settle_tokens(self, subject: str, delta: int, now_us: int) -> None:
@@ -270,7 +267,7 @@ class MemoryLimiter(Limiter):
             self._move_tokens(subject, delta, now_us, None)
 
     async def _seed(
-        self, subject: str, mode: SeedMode, spent: float, valid: bool, end_us: int, now_us: int
+        self, subject: str, mode: SeedMode, spent: int, valid: bool, end_us: int, now_us: int
     ) -> BudgetState | None:
         with self._lock:
             budget = self._budgets.get(subject)
@@ -278,9 +275,9 @@ class MemoryLimiter(Limiter):
                 if budget is None:
                     return None
                 # a view, not a roll: reading must not end a period with an unknown successor
-                live = sum((amount for amount, expires in budget.leases.values() if expires > now_us), 0.0)
-                current = 0.0 if 0 < budget.reset_at <= now_us else budget.spent
-                return BudgetState(subject, None, current, live, budget.reset_at)
+                live = sum(amount for amount, expires in budget.leases.values() if expires > now_us)
+                current = 0 if 0 < budget.reset_at <= now_us else budget.spent
+                return BudgetState(subject, None, usd(current), usd(live), budget.reset_at)
             if budget is None:
                 budget = self._budgets[subject] = _Budget(end_us, seeded=False)
             else:
@@ -303,7 +300,7 @@ class MemoryLimiter(Limiter):
                 budget = self._budgets.get(state.subject)
                 if budget is None:
                     budget = self._budgets[state.subject] = _Budget(state.reset_at_us, seeded=True)
-                budget.spent, budget.reset_at, budget.seeded = state.spent, state.reset_at_us, True
+                budget.spent, budget.reset_at, budget.seeded = to_nanos(state.spent), state.reset_at_us, True
 
     def _budget(self, lim: SubjectLimits, now: int) -> _Budget:
         end = lim.budget_period.end_us(now) if lim.budget_period is not None else NEVER

@@ -87,6 +87,25 @@ class BudgetPeriod:
         end = self._end_us = self._compute_end(now_us)
         return end
 
+    def start_at(self, now: datetime) -> datetime | None:
+        """The start of the window holding ``now`` (at or after its ``reset_at`` anchor); ``None`` when
+        the spend never resets, or ``now`` is before the anchor (the window's start is not known).
+
+            >>> BudgetPeriod("30d", reset_at=datetime(2025, 2, 1, tzinfo=UTC)).start_at(datetime(2025, 3, 15, tzinfo=UTC))
+            datetime.datetime(2025, 3, 3, 0, 0, tzinfo=datetime.timezone.utc)
+        """
+        now_us = to_us(now)
+        if self._anchor_us > now_us or not (self._step_us or self._months):
+            return None
+        end = self._compute_end(now_us)
+        if self._step_us:
+            return from_us(end - self._step_us)
+        # months: the boundary before the end, counted from the anchor like the end itself
+        k = 0
+        while to_us(add_duration(self._anchor, f"{(k + 1) * self._months}mo")) < end:
+            k += 1
+        return add_duration(self._anchor, f"{k * self._months}mo") if k else self._anchor
+
     def end_at(self, now: datetime) -> datetime | None:
         """The end of the window holding ``now``; ``None`` if the spend never resets again."""
         end = self.end_us(to_us(now))

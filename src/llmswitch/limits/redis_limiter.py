@@ -29,6 +29,7 @@ from llmswitch.limits.admission import OK, WIDTH, AdmitRequest, Unseeded, decide
 from llmswitch.limits.base import DEFAULT_LEASE_TTL_S, Limiter, SeedMode, SpendLoader
 from llmswitch.limits.errors import LimiterUnavailableError
 from llmswitch.limits.gcra import PERIOD_US
+from llmswitch.limits.money import usd
 from llmswitch.limits.periods import NEVER
 from llmswitch.limits.redis_scripts import ADMIT, SEED, SETTLE, budget_keys, subject_keys
 from llmswitch.limits.results import BudgetState, Refusal, Reservation
@@ -38,7 +39,7 @@ DEFAULT_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_PREFIX = "llmswitch:limits"
 # a server that cannot serve writes right now is as good as unreachable for the limiter
 _OUTAGE_REPLIES = ("MISCONF", "LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "NOREPLICAS", "OOM")
-_NOTHING = [1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 0.0, 0.0, 0, 0]
+_NOTHING = [1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0]
 
 
 class RedisLimiter(Limiter):
@@ -106,7 +107,7 @@ class RedisLimiter(Limiter):
             return decide(req, OK, _NOTHING * len(limits), self)
         keys: list[str] = []
         args: list[str | int] = [
-            req.now_us, self._lease_ttl_us, req.lease_id, req.tokens, repr(req.cost), PERIOD_US, "1" if req.strict else "0",
+            req.now_us, self._lease_ttl_us, req.lease_id, req.tokens, req.cost, PERIOD_US, "1" if req.strict else "0",
         ]  # fmt: skip
         rate_only = req.rate_only
         for i, lim in enumerate(limits):
@@ -114,7 +115,7 @@ class RedisLimiter(Limiter):
             args.append(_int(lim.rpm_limit))
             args.append(_int(lim.tpm_limit))
             args.append("" if rate_only else _int(lim.max_parallel_requests))
-            args.append("" if rate_only or lim.max_budget is None else repr(float(lim.max_budget)))
+            args.append("" if rate_only or lim.max_budget_nanos is None else lim.max_budget_nanos)
             args.append(req.ends[i])
         status, *values = (await self._run(self._admit_script, keys, args)).split()
         raw = [float(value) for value in values]
@@ -122,7 +123,7 @@ class RedisLimiter(Limiter):
             raise LimiterUnavailableError(f"Redis at {self.url} answered {len(raw)} values to admit", url=self.url)
         return decide(req, status.decode(), raw, self)
 
-    async def _settle(self, res: Reservation, cost: float, tokens: int | None, now_us: int) -> None:
+    async def _settle(self, res: Reservation, cost: int, tokens: int | None, now_us: int) -> None:
         req = res._request
         keys: list[str] = []
         args: list[str | int] = [now_us, self._lease_ttl_us, req.lease_id, PERIOD_US]
@@ -136,8 +137,8 @@ class RedisLimiter(Limiter):
             args.append(delta)
             args.append(_int(lim.tpm_limit))
             args.append(slot)
-            args.append(repr(req.cost) if budget else "")
-            args.append(repr(cost) if budget else "")
+            args.append(req.cost if budget else "")
+            args.append(cost if budget else "")
             end = lim.budget_period.end_us(now_us) if budget and lim.budget_period is not None else NEVER
             args.append(end)
         if work:
@@ -150,13 +151,13 @@ class RedisLimiter(Limiter):
         )
 
     async def _seed(
-        self, subject: str, mode: SeedMode, spent: float, valid: bool, end_us: int, now_us: int
+        self, subject: str, mode: SeedMode, spent: int, valid: bool, end_us: int, now_us: int
     ) -> BudgetState | None:
-        args: list[str | int] = [now_us, self._lease_ttl_us, mode, repr(spent), "1" if valid else "0", end_us]
+        args: list[str | int] = [now_us, self._lease_ttl_us, mode, spent, "1" if valid else "0", end_us]
         reply = await self._run(self._seed_script, list(budget_keys(self.prefix, subject)), args)
         if not reply:
             return None
-        return BudgetState(subject, None, float(reply[0]), float(reply[1]), int(float(reply[2])))
+        return BudgetState(subject, None, usd(int(float(reply[0]))), usd(int(float(reply[1]))), int(float(reply[2])))
 
     async def _run(self, script: Any, keys: Sequence[str], args: Sequence[str | int]) -> Any:
         try:

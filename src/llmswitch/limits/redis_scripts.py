@@ -9,8 +9,13 @@ Keys of subject ``S`` under prefix ``P`` (one subject's keys never hold another'
 
     P:rate:S      hash  rd/rt (rpm debt, last update), td/tt/tl (tpm debt, last update, limit)
     P:slots:S     zset  lease id -> expiry                     (parallel requests in flight)
-    P:budget:S    hash  spent, reserved, reset_at             (µs; reset_at 0 = never)
-    P:leases:S    zset  "lease id:amount" -> expiry           (budget reservations in flight)
+    P:budget:S    hash  spent, reserved, reset_at, seeded, unit   (µs; reset_at 0 = never)
+    P:leases:S    zset  "lease id:amount" -> expiry               (budget reservations in flight)
+
+Money is whole nano-dollars (:mod:`llmswitch.limits.money`), integers that Lua's doubles hold exactly
+up to 2**53 (about $9 million of spend plus reservations per subject and period). A budget hash
+without ``unit = nusd`` was written by an older llmswitch in float USD: the scripts treat it as lost,
+so the budget is loaded again from the store, once, and its old reservations are dropped.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, Literal, NamedTuple
 
+from llmswitch.limits.money import to_nanos, usd
 from llmswitch.limits.periods import NEVER, from_us
 from llmswitch.limits.spec import LimitKind
 
@@ -68,7 +69,9 @@ class Decision:
 
 @dataclass(slots=True)
 class BudgetState:
-    """A subject's budget as the limiter holds it: spend settled this period, and reserved in flight."""
+    """A subject's budget as the limiter holds it: spend settled this period, and reserved in flight.
+
+    Amounts are USD, each the double nearest to the exact whole nano-dollars the limiter counts."""
 
     subject: str
     max_budget: float | None
@@ -86,7 +89,8 @@ class BudgetState:
         """What is left to admit against; ``None`` without a budget."""
         if self.max_budget is None:
             return None
-        return max(0.0, self.max_budget - self.spent - self.reserved)
+        # in nano-dollars, so that $0.05 less ten times $0.005 is 0, not 3.5e-18
+        return usd(max(0, to_nanos(self.max_budget) - to_nanos(self.spent) - to_nanos(self.reserved)))
 
 
 @dataclass(slots=True)
@@ -200,8 +204,8 @@ class Reservation:
 
     @property
     def cost(self) -> float:
-        """The cost estimate reserved against budgets at admission."""
-        return self._request.cost
+        """The cost estimate (USD) reserved against budgets at admission."""
+        return usd(self._request.cost)
 
     @property
     def settled(self) -> bool:

@@ -11,10 +11,11 @@ every subject it carries admits it (key, then user, then team, say).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from llmswitch.errors import ConfigError
+from llmswitch.limits.money import to_nanos
 from llmswitch.limits.periods import BudgetPeriod
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ class SubjectLimits:
     max_parallel_requests: int | None = None
     max_budget: float | None = None
     budget_period: BudgetPeriod | None = None
+    # the budget in whole nano-dollars (see limits.money): what the backends compare, exactly
+    max_budget_nanos: int | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.subject, str) or not self.subject:
@@ -46,6 +49,8 @@ class SubjectLimits:
             isinstance(budget, bool) or not isinstance(budget, int | float) or not math.isfinite(budget) or budget < 0
         ):
             raise ConfigError(f"max_budget of {self.subject} must be a finite number >= 0, got {budget!r}")
+        if budget is not None:
+            object.__setattr__(self, "max_budget_nanos", to_nanos(budget))
 
     def __repr__(self) -> str:
         shown = ", ".join(

@@ -447,8 +447,9 @@ def _subject_limits(kind: str, sub: Any) -> SubjectLimits:
 
 def spend_loader_for(store: Any) -> Any:
     """The limiter's way to learn what a subject has spent in its current budget period (after a
-    restart, or a Redis that lost its state): the spend records of the period when the budget resets,
-    the stored total when it never does."""
+    restart, or a Redis that lost its state): the stored spend, which is the current period's (see
+    :mod:`llmswitch.store.budget_periods`); the spend records since the period began when the store
+    has not started the period yet."""
     from datetime import timedelta
 
     from llmswitch.store.durations import parse_duration
@@ -469,6 +470,9 @@ def spend_loader_for(store: Any) -> Any:
         if duration is None:
             return rec.spend, rec.budget_reset_at
         now = datetime.now(UTC)
+        if rec.budget_reset_at is not None and rec.budget_reset_at > now:
+            # the store keeps the current period's spend (an admin's reset of it included)
+            return rec.spend, rec.budget_reset_at
         end = BudgetPeriod(duration, rec.budget_reset_at).end_at(now)
         if end is None:
             return rec.spend, rec.budget_reset_at

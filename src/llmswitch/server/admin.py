@@ -17,6 +17,7 @@ from llmswitch.dialects._json import dumps, invalid
 from llmswitch.errors import APIStatusError, NotFoundError, PermissionDeniedError
 from llmswitch.server import http
 from llmswitch.server.amounts import render_cost
+from llmswitch.server.budget_resets import apply_spend, period_over
 from llmswitch.server.chat import parse_json
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ _SETTABLE = (
     "key_alias",
     "metadata",
     "blocked",
+    "spend",
 )
 
 
@@ -83,10 +85,12 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
             raise invalid("models", "must be a list of model names")
     elif "models" in out:
         out["models"] = []
-    for name in ("max_budget",):
+    for name in ("max_budget", "spend"):
         v = out.get(name)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or v < 0):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < math.inf):
             raise invalid(name, "must be a non-negative number")
+    if "spend" in out and out["spend"] is None:
+        raise invalid("spend", "must be a non-negative number")
     for name in ("rpm_limit", "tpm_limit", "max_parallel_requests"):
         v = out.get(name)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= _INT64_MAX):
@@ -186,6 +190,10 @@ async def key_info(gw: Gateway, request: http.Request, send: http.Send) -> None:
     if not principal.is_master and token != principal.key_hash:
         raise PermissionDeniedError("a virtual key may only read its own info", status_code=403, provider="llmswitch")
     rec = await store.get_key(token)
+    if rec is not None and period_over(rec):
+        # the budget period ended since the background reset last ran: show the current one
+        await gw.budget_resets.run_once()
+        rec = await store.get_key(token)
     if rec is None:
         raise NotFoundError("no such key", status_code=404, provider="llmswitch", param="key")
     await http.send_bytes(send, 200, dumps({"key": token, "info": _info(rec)}))
@@ -204,6 +212,8 @@ async def key_update(gw: Gateway, request: http.Request, send: http.Send) -> Non
     if rec is None:
         raise NotFoundError("no such key", status_code=404, provider="llmswitch", param="key")
     gw.keys.put(rec)
+    if "spend" in fields:  # an admin reset: the limiter counts from it at once
+        await apply_spend(gw, f"key:{token}", rec)
     await http.send_bytes(send, 200, dumps(_info(rec) | {"key": token}))
 
 

@@ -23,6 +23,7 @@ from llmswitch.errors import APIStatusError, NotFoundError
 from llmswitch.server import http
 from llmswitch.server.admin import _info as key_info
 from llmswitch.server.admin import _object, _require_master, _store_required
+from llmswitch.server.budget_resets import apply_spend, period_over
 from llmswitch.server.subject_fields import (
     TEAM,
     USER,
@@ -157,6 +158,10 @@ async def _info(gw: Gateway, request: http.Request, send: http.Send, api: Subjec
     store: Store = _store_required(gw)
     sid = query_id(request, api.id_field)
     rec = await store.get_subject(api.kind, sid)
+    if rec is not None and period_over(rec):
+        # the budget period ended since the background reset last ran: show the current one
+        await gw.budget_resets.run_once()
+        rec = await store.get_subject(api.kind, sid)
     if rec is None:
         raise _not_found(api, sid)
     out: dict[str, Any] = {
@@ -192,6 +197,8 @@ async def _update(gw: Gateway, request: http.Request, send: http.Send, api: Subj
     cache = _cache(gw)
     if cache is not None:
         cache.put(rec)
+    if "spend" in fields:  # an admin reset: the limiter counts from it at once
+        await apply_spend(gw, f"{api.kind}:{sid}", rec)
     await http.send_bytes(send, 200, dumps({api.id_field: sid, "data": subject_info(rec, api)}))
 
 

@@ -25,6 +25,7 @@ from llmswitch.server import admin, admin_teams, faces, health, http, spend_rout
 from llmswitch.server.accesslog import AccessLog
 from llmswitch.server.accounting import Accounting
 from llmswitch.server.auth import KeyCache, Principal, extract_key, model_not_allowed
+from llmswitch.server.budget_resets import BudgetResets
 from llmswitch.server.chat import handle_chat
 from llmswitch.server.embeddings import handle_embeddings, handle_models
 from llmswitch.server.faces import Face
@@ -73,6 +74,7 @@ class Gateway:
         self.store = store
         self.keys = KeyCache(store, master_key)
         self.subjects = SubjectCache(store)
+        self.budget_resets = BudgetResets(store)
         self.accounting = accounting or Accounting(limiter=None, store=None, journal_dir=None)
         if self.accounting.subjects is None:  # user and team budgets and limits, read from memory
             self.accounting.subjects = self.subjects
@@ -104,6 +106,10 @@ class Gateway:
     # ---------------------------------------------------------------- helpers for handlers
 
     def key_of(self, request: http.Request) -> str | None:
+        state = request.state
+        if "api_key" in state:  # read once per request, before the handler (see _http)
+            key: str | None = state["api_key"]
+            return key
         return extract_key(request)
 
     def authorize_model(self, principal: Principal, model: str) -> None:
@@ -142,6 +148,7 @@ class Gateway:
             await self.store.migrate()
         await self.keys.start()
         await self.subjects.start()
+        await self.budget_resets.start()
         await self.accounting.start()
         for fn in self._on_startup:
             await fn()
@@ -154,6 +161,7 @@ class Gateway:
                 await fn()
         await self.keys.stop()
         await self.subjects.stop()
+        await self.budget_resets.stop()
         with contextlib.suppress(Exception):
             await self.accounting.stop()
         if self.store is not None:
@@ -227,6 +235,10 @@ class Gateway:
             if route is None:
                 raise unsupported.refusal(request, self._routes)
             handler, _, params = route
+            key = request.state["api_key"] = extract_key(request)
+            if key is not None and self.keys.lookup_needed(key):
+                # a key made on another instance since the last refresh: ask the store before refusing
+                await self.keys.lookup(key)
             if request.method == "POST":
                 # the key is checked on the head: a refused caller's body is never read, nor invited (our
                 # server and uvicorn send "100 Continue" on the first receive() only)

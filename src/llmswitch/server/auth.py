@@ -1,9 +1,13 @@
 """Who is calling: the key from any SDK's header, checked against keys held in memory.
 
 Keys live in the store hashed (sha256); the gateway keeps every key record in memory and refreshes
-it in the background from the store's change feed, so authenticating a request never touches the
-database (DESIGN.md, hot-path rules). A key created on another gateway instance is usable here
-after the next refresh (``refresh_interval``, one second by default).
+it in the background from the store's change feed, so authenticating a known key never touches the
+database (DESIGN.md, hot-path rules). A key this instance does not hold yet (made on another instance
+since the last refresh) is looked up in the store before it is refused: once per key however many
+requests bring it at the same time, and not again for a few seconds when the store does not know it
+either; the store is read for at most ``lookup_rate`` unknown keys a second (plus a burst as large),
+so a flood of made-up keys cannot hammer the database. Blocking, changing or deleting a key takes
+effect here at the next refresh (``refresh_interval``, one second by default).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import hashlib
 import hmac
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -81,6 +86,12 @@ def _auth_error(message: str) -> AuthenticationError:
 # keys remembered after a successful check, so a caller's next request skips hashing its key; past
 # this many, the memory is cleared (it refills with the keys in use)
 _MAX_REMEMBERED = 10_000
+# key hashes the store did not know, remembered this long, at most this many (least recent dropped)
+NEGATIVE_TTL_S = 5.0
+NEGATIVE_SIZE = 10_000
+# store reads for keys unknown here: this many a second, and bursts of as many
+LOOKUP_RATE = 50.0
+_MAX_REMOVED = 10_000
 
 
 class KeyCache:
@@ -100,9 +111,28 @@ class KeyCache:
         *,
         refresh_interval: float = 1.0,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        lookup_rate: float = LOOKUP_RATE,
+        negative_ttl_s: float = NEGATIVE_TTL_S,
+        negative_size: int = NEGATIVE_SIZE,
     ) -> None:
         self._store = store
         self._clock = clock  # epoch seconds, for expiries (inject one in tests)
+        self._monotonic = monotonic  # for the negative cache and the lookup rate
+        # hash -> monotonic time until which the store is not asked about it again
+        self._missing: OrderedDict[str, float] = OrderedDict()
+        self._negative_ttl_s = negative_ttl_s
+        self._negative_size = negative_size
+        self._inflight: dict[str, asyncio.Future[None]] = {}
+        self._lookup_rate = lookup_rate
+        self._lookup_tokens = lookup_rate
+        self._lookup_at = monotonic()
+        self._lookup_failing = False
+        # bumped by every refresh and removal; _removed says when each recently removed key went, so
+        # a lookup whose read raced a removal never brings the key back
+        self._generation = 0
+        self._removed: OrderedDict[str, int] = OrderedDict()
+        self.store_lookups = 0  # store reads made for keys unknown here
         self._master_hash = hash_token(master_key) if master_key else None
         self._keys: dict[str, Any] = {}
         # key in clear -> (principal, the record it was made from, expiry as epoch seconds or None)
@@ -131,10 +161,18 @@ class KeyCache:
             self._keys.clear()
             self._cursor = 0
             records, deleted, cursor = await self._store.keys_changed_since(0)
-        for rec in records:
-            self._keys[rec.token_hash] = rec
+        self._generation += 1
+        if self._cursor == 0:
+            # a full load lists no deletions: it is the whole truth, also about keys a lookup added
+            old, self._keys = self._keys, {rec.token_hash: rec for rec in records}
+            for h in old.keys() - self._keys.keys():
+                self._mark_removed(h)
+        else:
+            for rec in records:
+                self._keys[rec.token_hash] = rec
         for h in deleted:
             self._keys.pop(h, None)
+            self._mark_removed(h)
         self._cursor = cursor
 
     async def _refresh_loop(self) -> None:
@@ -145,6 +183,78 @@ class KeyCache:
 
     def remove(self, key_hash: str) -> None:
         self._keys.pop(key_hash, None)
+        self._generation += 1
+        self._mark_removed(key_hash)
+
+    def _mark_removed(self, key_hash: str) -> None:
+        self._removed[key_hash] = self._generation
+        self._removed.move_to_end(key_hash)
+        if len(self._removed) > _MAX_REMOVED:
+            self._removed.popitem(last=False)  # only lookups in flight (milliseconds) ever ask
+
+    def lookup_needed(self, key: str) -> bool:
+        """Whether ``key`` may be one this instance does not hold yet (then ``await lookup(key)``).
+
+        False at the cost of a dict lookup for a key that authenticated before, as most requests' do."""
+        return self._store is not None and key not in self._remembered
+
+    async def lookup(self, key: str) -> None:
+        """Load ``key``'s record from the store if it is not held here, so :meth:`authenticate` knows it.
+
+        Concurrent lookups of one key share one store read; a key the store does not know is not looked
+        up again for ``negative_ttl_s``; and past ``lookup_rate`` reads a second, unknown keys are
+        refused without a read (a key made elsewhere is then known at the next refresh, as before).
+        """
+        h = hash_token(key)
+        if h in self._keys or (self._master_hash is not None and hmac.compare_digest(h, self._master_hash)):
+            return
+        now = self._monotonic()
+        until = self._missing.get(h)
+        if until is not None:
+            if until > now:
+                self._missing.move_to_end(h)
+                return
+            del self._missing[h]
+        pending = self._inflight.get(h)
+        if pending is None:
+            if not self._may_read(now):
+                return
+            pending = self._inflight[h] = asyncio.ensure_future(self._fetch(h))
+            pending.add_done_callback(lambda _: self._inflight.pop(h, None))
+        # shielded: a caller that goes away must not cancel the read others wait on
+        await asyncio.shield(pending)
+
+    def _may_read(self, now: float) -> bool:
+        tokens = min(self._lookup_rate, self._lookup_tokens + (now - self._lookup_at) * self._lookup_rate)
+        self._lookup_at = now
+        if tokens < 1.0:
+            self._lookup_tokens = tokens
+            return False
+        self._lookup_tokens = tokens - 1.0
+        return True
+
+    async def _fetch(self, h: str) -> None:
+        generation = self._generation
+        self.store_lookups += 1
+        try:
+            rec = await self._store.get_key(h)
+        except Exception as exc:
+            # the key is refused as unknown this time; nothing is remembered, so it is asked again
+            if not self._lookup_failing:
+                self._lookup_failing = True
+                log.warning("looking up a key in the store failed: %s", exc)
+            return
+        self._lookup_failing = False
+        if rec is None:
+            self._missing[h] = self._monotonic() + self._negative_ttl_s
+            if len(self._missing) > self._negative_size:
+                self._missing.popitem(last=False)
+            return
+        removed = self._removed.get(h)
+        if h in self._keys or (removed is not None and removed > generation):
+            # a refresh brought it meanwhile, or removed it after this read began: theirs is newer
+            return
+        self._keys[h] = rec
 
     def is_master(self, key: str | None) -> bool:
         return (

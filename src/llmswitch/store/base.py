@@ -44,6 +44,7 @@ from datetime import date, datetime
 from types import TracebackType
 from typing import Any, NamedTuple, Self
 
+from llmswitch.store.budget_periods import DueReset
 from llmswitch.store.records import KeyRecord, SpendGroup, SpendRecord, SubjectKind, SubjectRecord
 
 
@@ -226,6 +227,20 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def add_subject_spend(self, kind: SubjectKind, subject_id: str, amount: float) -> float | None:
         """Add ``amount`` (USD) to a user's or team's spend atomically; the new spend, or ``None`` if none."""
+
+    # -- budget periods --------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def reset_budgets(self, now: datetime) -> list[DueReset]:
+        """Start the current period of every key, user and team budget whose ``budget_reset_at`` has
+        passed (those with a ``budget_duration``): ``budget_reset_at`` moves to the end of the period
+        holding ``now`` and ``spend`` becomes the spend logs' total since its start. What was reset.
+
+        Safe to run from several gateways at once: each budget is reset once per period.
+
+            >>> [due.id for due in await store.reset_budgets(datetime.now(UTC))]  # doctest: +SKIP
+            ['9f2c...', 'research']
+        """
 
     # -- spend logs ------------------------------------------------------------------------------
 

@@ -8,7 +8,9 @@ To change the schema, append a ``Migration`` to *both* lists with the next versi
 that has shipped, since databases that already applied it will not run it again. Version 2 added
 spend logs (unique by request id, so replaying the spend journal is idempotent); version 3 users and
 teams ("subjects", with their own change counter and tombstones); version 4 cheaper spend-log indexes
-(every index is written on every answered request); planned next: batch jobs.
+(every index is written on every answered request); version 5 exact money (PostgreSQL's spend and
+budget columns become NUMERIC; SQLite sums in decimal through functions of its own, its REAL columns
+unchanged) and the index the budget period resets read; planned next: batch jobs.
 
 All tables are prefixed ``llmswitch_`` so the store can share a database (or schema) with other
 applications, LiteLLM's own tables included.
@@ -134,6 +136,25 @@ def _subjects_ddl(time: str, integer: str, real: str, boolean: str, json: str, m
     )
 
 
+# migration 5: the budget period reset (store/budget_periods.py) looks for budgets whose period ended,
+# every few seconds on every gateway: only budgets with a duration can be due, so only they are indexed
+_BUDGET_RESET_INDEXES = (
+    "CREATE INDEX llmswitch_keys_budget_reset_at ON llmswitch_keys (budget_reset_at) WHERE budget_duration IS NOT NULL",
+    "CREATE INDEX llmswitch_subjects_budget_reset_at ON llmswitch_subjects (budget_reset_at) "
+    "WHERE budget_duration IS NOT NULL",
+)
+# and money in NUMERIC, exact: a double's value converts to the decimal of its 15 significant digits,
+# which also heals the drift float additions left (0.049999999999999996 becomes 0.05). The spend logs'
+# cost keeps its type: rewriting the largest table under an exclusive lock is not worth it when each
+# row's double already holds its decimal, and every sum is taken as SUM(cost::numeric).
+_NUMERIC_MONEY = (
+    "ALTER TABLE llmswitch_keys ALTER COLUMN spend TYPE NUMERIC USING spend::numeric, "
+    "ALTER COLUMN max_budget TYPE NUMERIC USING max_budget::numeric",
+    "ALTER TABLE llmswitch_subjects ALTER COLUMN spend TYPE NUMERIC USING spend::numeric, "
+    "ALTER COLUMN max_budget TYPE NUMERIC USING max_budget::numeric",
+)
+
+
 # SQLite stores datetimes as fixed-width ISO-8601 UTC text (sorts like time), JSON as text, bools as 0/1.
 SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -181,6 +202,7 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "spend_logs", (_spend_logs_ddl("TEXT", "INTEGER", "REAL", "INTEGER", "TEXT"), *_SPEND_INDEXES)),
     Migration(3, "subjects", _subjects_ddl("TEXT", "INTEGER", "REAL", "INTEGER", "TEXT", "TEXT NOT NULL DEFAULT '[]'")),
     Migration(4, "leaner_spend_indexes", _LEANER_SPEND_INDEXES),
+    Migration(5, "exact_money_and_budget_resets", _BUDGET_RESET_INDEXES),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -236,6 +258,7 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
         _subjects_ddl("TIMESTAMPTZ", "BIGINT", "DOUBLE PRECISION", "BOOLEAN", "JSONB", "TEXT[] NOT NULL DEFAULT '{}'"),
     ),
     Migration(4, "leaner_spend_indexes", _LEANER_SPEND_INDEXES),
+    Migration(5, "exact_money_and_budget_resets", (*_NUMERIC_MONEY, *_BUDGET_RESET_INDEXES)),
 )
 
 

@@ -18,6 +18,7 @@ import hashlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -36,6 +37,7 @@ from llmswitch.store.errors import (
     StoreTimeoutError,
 )
 from llmswitch.store.migrations import POSTGRES_MIGRATIONS, POSTGRES_VERSION_TABLE_DDL, VERSION_TABLE, pending
+from llmswitch.store.postgres_budgets import PostgresBudgets
 from llmswitch.store.postgres_database import create_database, database_name
 from llmswitch.store.postgres_subjects import PostgresSubjects, add_logged_spend
 from llmswitch.store.records import (
@@ -89,7 +91,7 @@ _INSERT_SPEND = (
 # one statement for every key of the batch; the counter row locked by _BUMP first orders concurrent writers
 _ADD_SPEND = (
     "UPDATE llmswitch_keys AS k SET spend = k.spend + v.amount, change_seq = $3 "
-    "FROM unnest($1::text[], $2::float8[]) AS v(token_hash, amount) WHERE k.token_hash = v.token_hash"
+    "FROM unnest($1::text[], $2::numeric[]) AS v(token_hash, amount) WHERE k.token_hash = v.token_hash"
 )
 _URL_OPTIONS = frozenset({"schema", "connection_limit", "connect_timeout", "pool_timeout", "pgbouncer"})
 # failures that mean "the database is not there right now", as opposed to a wrong query
@@ -104,7 +106,7 @@ _UNREACHABLE = (
 _TIMED_OUT = (TimeoutError, asyncpg.QueryCanceledError)
 
 
-class PostgresStore(PostgresSubjects, Store):
+class PostgresStore(PostgresSubjects, PostgresBudgets, Store):
     """Keys, users and teams in PostgreSQL, shared by every gateway process that points at the same database."""
 
     def __init__(
@@ -386,7 +388,7 @@ class PostgresStore(PostgresSubjects, Store):
         where, params = _spend_filters({column: value}, start, None)
         async with self._connection() as conn:
             return float(
-                await conn.fetchval(f"SELECT COALESCE(SUM(cost), 0) FROM llmswitch_spend_logs{where}", *params)
+                await conn.fetchval(f"SELECT COALESCE(SUM(cost::numeric), 0) FROM llmswitch_spend_logs{where}", *params)
             )
 
     async def daily_spend(
@@ -456,6 +458,14 @@ async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
     await conn.set_type_codec(
         "jsonb", schema="pg_catalog", encoder=lambda v: msgspec.json.encode(v).decode(), decoder=msgspec.json.decode
     )
+    # money columns are NUMERIC (migration 5): a float goes in as the decimal it was written as (asyncpg
+    # would send 0.1 as 0.1000000000000000055511151231257827...), and an amount comes back as a float,
+    # the type every record holds; sums are taken in NUMERIC, so they never drift
+    await conn.set_type_codec("numeric", schema="pg_catalog", encoder=_numeric_text, decoder=float, format="text")
+
+
+def _numeric_text(value: float | int | Decimal) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 def _decode(row: asyncpg.Record) -> KeyRecord:

@@ -38,7 +38,7 @@ _CURRENT = "SELECT value FROM llmswitch_change_counters WHERE name = 'subjects'"
 # one statement for every user and team of a spend batch
 _ADD_LOGGED_SPEND = (
     "UPDATE llmswitch_subjects AS s SET spend = s.spend + v.amount, change_seq = $4 "
-    "FROM unnest($1::text[], $2::text[], $3::float8[]) AS v(kind, id, amount) WHERE s.kind = v.kind AND s.id = v.id"
+    "FROM unnest($1::text[], $2::text[], $3::numeric[]) AS v(kind, id, amount) WHERE s.kind = v.kind AND s.id = v.id"
 )
 
 if TYPE_CHECKING:

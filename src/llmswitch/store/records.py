@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -21,6 +22,8 @@ from msgspec import structs
 
 from llmswitch.store.durations import parse_duration
 from llmswitch.store.keys import hash_key, mask_key
+
+_ZERO = Decimal(0)
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _DATETIME_FIELDS = ("budget_reset_at", "expires", "created_at", "updated_at")
@@ -224,11 +227,12 @@ def spend_by_key(costs: Iterable[tuple[str | None, float | None]]) -> list[tuple
     >>> spend_by_key([("b", 1.0), ("a", 0.5), ("b", 0.25), (None, 9.0), ("a", None)])
     [('a', 0.5), ('b', 1.25)]
     """
-    totals: dict[str, float] = {}
+    totals: dict[str, Decimal] = {}
     for key_hash, cost in costs:
         if key_hash is not None and cost:
-            totals[key_hash] = totals.get(key_hash, 0.0) + cost
-    return sorted(totals.items())
+            # in decimal: float sums drift (ten times 0.005 is 0.049999999999999996)
+            totals[key_hash] = totals.get(key_hash, _ZERO) + Decimal(repr(float(cost)))
+    return sorted((key_hash, float(total)) for key_hash, total in totals.items())
 
 
 def spend_group_column(group_by: str) -> str:

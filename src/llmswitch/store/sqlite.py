@@ -42,7 +42,8 @@ from llmswitch.store.records import (
     validate_spend_amount,
     validate_spend_records,
 )
-from llmswitch.store.sqlite_common import decode_fields, encode_value
+from llmswitch.store.sqlite_budgets import SQLiteBudgets
+from llmswitch.store.sqlite_common import decode_fields, encode_value, register_money
 from llmswitch.store.sqlite_common import iso as _iso
 from llmswitch.store.sqlite_common import transaction as _transaction
 from llmswitch.store.sqlite_subjects import SQLiteSubjects, add_logged_spend
@@ -71,12 +72,12 @@ _INSERT_SPEND = (
 _SPEND_TIME = SPEND_FIELDS.index("time")
 _SPEND_METADATA = SPEND_FIELDS.index("metadata")
 _SPEND_FLAGS = tuple(SPEND_FIELDS.index(name) for name in ("cache_hit", "stream"))
-_ADD_SPEND = "UPDATE llmswitch_keys SET spend = spend + ?, change_seq = ? WHERE token_hash = ?"
+_ADD_SPEND = "UPDATE llmswitch_keys SET spend = money_add(spend, ?), change_seq = ? WHERE token_hash = ?"
 _SPEND_BOOL_FIELDS = frozenset({"cache_hit", "stream"})
 _encode_json = msgspec.json.Encoder().encode
 
 
-class SQLiteStore(SQLiteSubjects, Store):
+class SQLiteStore(SQLiteSubjects, SQLiteBudgets, Store):
     """Keys, users and teams in one SQLite file (or in memory, for tests), reached through a dedicated thread."""
 
     def __init__(self, url: str, *, busy_timeout: float = 5.0) -> None:
@@ -121,6 +122,7 @@ class SQLiteStore(SQLiteSubjects, Store):
                 self._enable_wal(conn)
             # an answered admin call must survive a power cut, not only a crash; writes are rare
             conn.execute("PRAGMA synchronous=FULL")
+            register_money(conn)
         except BaseException:
             conn.close()
             raise
@@ -362,7 +364,7 @@ def _add_key_spend(conn: sqlite3.Connection, token_hash: str, amount: float) -> 
     with _transaction(conn):
         seq = _next_seq(conn)
         cursor = conn.execute(
-            "UPDATE llmswitch_keys SET spend = spend + ?, change_seq = ? WHERE token_hash = ?",
+            "UPDATE llmswitch_keys SET spend = money_add(spend, ?), change_seq = ? WHERE token_hash = ?",
             (amount, seq, token_hash),
         )
         if cursor.rowcount == 0:
@@ -424,7 +426,7 @@ def _add_logged_spend(conn: sqlite3.Connection, inserted: list[SpendRecord]) -> 
 
 
 def _sum_spend(conn: sqlite3.Connection, where: str, params: list[Any]) -> float:
-    row = conn.execute(f"SELECT COALESCE(SUM(cost), 0) FROM llmswitch_spend_logs{where}", params).fetchone()
+    row = conn.execute(f"SELECT COALESCE(money_sum(cost), 0) FROM llmswitch_spend_logs{where}", params).fetchone()
     return float(row[0])
 
 

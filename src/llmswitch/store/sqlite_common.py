@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -23,6 +24,42 @@ def transaction(conn: sqlite3.Connection, mode: str = "IMMEDIATE") -> Iterator[N
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def exact(value: float | int | str | None) -> Decimal:
+    """A stored amount as the decimal it was written as (a float's shortest repr: 0.1 is 0.1)."""
+    if value is None:
+        return Decimal(0)
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+def money_add(total: float | None, amount: float | None) -> float:
+    """SQL ``money_add(spend, ?)``: the sum of two amounts in decimal, stored as the nearest double.
+
+    ``spend + ?`` in binary floats drifts (ten times 0.005 is 0.049999999999999996); the decimal sum
+    does not, and a REAL column holds any amount of up to 15 significant digits exactly enough for its
+    shortest repr to give it back (a million dollars to the nano-dollar)."""
+    return float(exact(total) + exact(amount))
+
+
+class MoneySum:
+    """SQL aggregate ``money_sum(cost)``: ``SUM`` in decimal (see :func:`money_add`)."""
+
+    def __init__(self) -> None:
+        self.total = Decimal(0)
+
+    def step(self, value: float | None) -> None:
+        if value is not None:
+            self.total += exact(value)
+
+    def finalize(self) -> float:
+        return float(self.total)
+
+
+def register_money(conn: sqlite3.Connection) -> None:
+    """Make :func:`money_add` and ``money_sum`` callable from this connection's SQL."""
+    conn.create_function("money_add", 2, money_add, deterministic=True)
+    conn.create_aggregate("money_sum", 1, MoneySum)  # type: ignore[arg-type]
 
 
 def iso(value: datetime) -> str:

@@ -36,7 +36,7 @@ _INSERT = (
 )
 _BUMP = "UPDATE llmswitch_change_counters SET value = value + 1 WHERE name = 'subjects'"
 _CURRENT = "SELECT value FROM llmswitch_change_counters WHERE name = 'subjects'"
-_ADD_SPEND = "UPDATE llmswitch_subjects SET spend = spend + ?, change_seq = ? WHERE kind = ? AND id = ?"
+_ADD_SPEND = "UPDATE llmswitch_subjects SET spend = money_add(spend, ?), change_seq = ? WHERE kind = ? AND id = ?"
 # old SQLite builds allow 999 bound parameters per statement
 _CHUNK = 500
 

@@ -1,8 +1,9 @@
 -- Admit one request against every limit of its subjects: check all, then consume all or nothing.
 -- KEYS, 4 per subject: rate hash, slots zset, budget hash, budget reservations zset.
--- ARGV: now, ttl, lease id, tokens, cost (as the caller formatted it: it is part of the lease's name),
---       rate period, strict ('1': report a budget that was never seeded instead of trusting it),
---       then 5 per subject: rpm, tpm, max parallel, max budget, budget period end ('' = no such limit).
+-- ARGV: now, ttl, lease id, tokens, cost (nano-dollars, as the caller formatted it: it is part of the
+--       lease's name), rate period, strict ('1': report a budget that was never seeded instead of
+--       trusting it), then 5 per subject: rpm, tpm, max parallel, max budget (nano-dollars), budget
+--       period end ('' = no such limit).
 -- Returns the status ('ok' | 'refused' | 'unseeded') and 15 fields per subject (admission.FIELDS),
 -- separated by spaces.
 local id, tokens, cost_s = ARGV[3], tonumber(ARGV[4]), ARGV[5]

@@ -2,7 +2,8 @@
 -- ARGV[1] is now and ARGV[2] the lease TTL, both in microseconds from the gateway's clock, so every
 -- process of a deployment measures windows on the same (NTP-synced) time and tests can inject a clock.
 -- Numbers are kept as decimal strings written with %.17g, which round-trips a double exactly
--- (Redis would otherwise stringify Lua numbers with 14 digits).
+-- (Redis would otherwise stringify Lua numbers with 14 digits). Money is whole nano-dollars: integers,
+-- exact in a double up to 2^53 (about 9 million USD), so budgets add and compare without drift.
 local now = tonumber(ARGV[1])
 local ttl = tonumber(ARGV[2])
 
@@ -60,14 +61,15 @@ end
 -- scored by expiry. Loading rolls an ended period over (spend back to 0, reset_at to the caller's
 -- period_end) and drops reservations whose holders never settled them. "seeded" is '0' while the
 -- state holds only what settlements added since it was lost (a flushed or restarted Redis): the
--- spend the store knows has still to be added.
+-- spend the store knows has still to be added. A hash without unit 'nusd' holds float USD from an
+-- older llmswitch: it counts as lost too, so the store's spend is loaded into it once.
 local function load_budget(bkey, lkey, period_end)
-  local v = redis.call('HMGET', bkey, 'spent', 'reserved', 'reset_at', 'seeded')
+  local v = redis.call('HMGET', bkey, 'spent', 'reserved', 'reset_at', 'seeded', 'unit')
   local b = {
     spent = tonumber(v[1]), reserved = tonumber(v[2]), reset_at = tonumber(v[3]), seeded = v[4] ~= '0',
     dirty = false, fresh = false,
   }
-  if not b.reset_at then
+  if not b.reset_at or v[5] ~= 'nusd' then
     b.fresh, b.dirty, b.seeded = true, true, false
     b.spent, b.reserved, b.reset_at = 0, 0, period_end
     return b
@@ -94,7 +96,7 @@ local function save_budget(bkey, lkey, b)
     redis.call('DEL', lkey)
   end
   redis.call('HSET', bkey, 'spent', fmt(b.spent), 'reserved', fmt(b.reserved), 'reset_at', fmt(b.reset_at),
-    'seeded', b.seeded and '1' or '0')
+    'seeded', b.seeded and '1' or '0', 'unit', 'nusd')
   if b.reset_at > 0 then
     -- the state is useless once its period is over (the next call starts a fresh one)
     redis.call('PEXPIRE', bkey, ms(b.reset_at - now + ttl))

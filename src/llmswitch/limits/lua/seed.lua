@@ -9,8 +9,8 @@
 local mode, spent, valid, period_end = ARGV[3], tonumber(ARGV[4]), ARGV[5] == '1', tonumber(ARGV[6])
 
 if mode == 'read' then
-  local v = redis.call('HMGET', KEYS[1], 'spent', 'reset_at')
-  if not v[2] then return {} end
+  local v = redis.call('HMGET', KEYS[1], 'spent', 'reset_at', 'unit')
+  if not v[2] or v[3] ~= 'nusd' then return {} end
   local current, reset_at = tonumber(v[1]), tonumber(v[2])
   if reset_at > 0 and reset_at <= now then current = 0 end
   local reserved = 0
