@@ -8,7 +8,9 @@ To change the schema, append a ``Migration`` to *both* lists with the next versi
 that has shipped, since databases that already applied it will not run it again. Version 2 added
 spend logs (unique by request id, so replaying the spend journal is idempotent); version 3 users and
 teams ("subjects", with their own change counter and tombstones); version 4 cheaper spend-log indexes
-(every index is written on every answered request); planned next: batch jobs.
+(every index is written on every answered request); version 5 two spend-log columns: the kind of
+call (``call_type``) and whether the gateway estimated the record's tokens (``estimated``); planned
+next: batch jobs.
 
 All tables are prefixed ``llmswitch_`` so the store can share a database (or schema) with other
 applications, LiteLLM's own tables included.
@@ -65,6 +67,15 @@ _LEANER_SPEND_INDEXES = (
     "DROP INDEX llmswitch_spend_logs_team_id",
     "CREATE INDEX llmswitch_spend_logs_team_id ON llmswitch_spend_logs (team_id, time) WHERE team_id IS NOT NULL",
 )
+
+
+def _spend_kind_columns(boolean: str, false: str) -> tuple[str, ...]:
+    # migration 5 ("spend_call_type_and_estimated"): once released, never change what this returns.
+    # A constant default makes each ADD COLUMN a change of the catalogue only, however big the table.
+    return (
+        "ALTER TABLE llmswitch_spend_logs ADD COLUMN call_type TEXT NOT NULL DEFAULT 'chat'",
+        f"ALTER TABLE llmswitch_spend_logs ADD COLUMN estimated {boolean} NOT NULL DEFAULT {false}",
+    )
 
 
 def _spend_logs_ddl(time: str, integer: str, real: str, boolean: str, json: str) -> str:
@@ -181,6 +192,7 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "spend_logs", (_spend_logs_ddl("TEXT", "INTEGER", "REAL", "INTEGER", "TEXT"), *_SPEND_INDEXES)),
     Migration(3, "subjects", _subjects_ddl("TEXT", "INTEGER", "REAL", "INTEGER", "TEXT", "TEXT NOT NULL DEFAULT '[]'")),
     Migration(4, "leaner_spend_indexes", _LEANER_SPEND_INDEXES),
+    Migration(5, "spend_call_type_and_estimated", _spend_kind_columns("INTEGER", "0")),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -236,6 +248,7 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
         _subjects_ddl("TIMESTAMPTZ", "BIGINT", "DOUBLE PRECISION", "BOOLEAN", "JSONB", "TEXT[] NOT NULL DEFAULT '{}'"),
     ),
     Migration(4, "leaner_spend_indexes", _LEANER_SPEND_INDEXES),
+    Migration(5, "spend_call_type_and_estimated", _spend_kind_columns("BOOLEAN", "FALSE")),
 )
 
 
