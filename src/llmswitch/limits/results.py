@@ -206,3 +206,9 @@ class Reservation:
     @property
     def settled(self) -> bool:
         return self._done
+
+    @property
+    def has_leases(self) -> bool:
+        """Whether it holds parallel slots or budget reservations, which expire unless renewed
+        (:meth:`Limiter.renew <llmswitch.limits.Limiter.renew>`) or given back."""
+        return bool(self._request.lease_id)

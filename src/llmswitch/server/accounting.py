@@ -108,6 +108,7 @@ class Accounting:
         fsync: str = "os",
         subjects: Any = None,
         default_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS,
+        renew_every_s: float | None = None,
     ) -> None:
         self.limiter = limiter
         self.default_output_tokens = default_output_tokens
@@ -126,10 +127,18 @@ class Accounting:
         # so that its cancellation (a client hanging up) cannot stop them halfway; stop() waits for them
         self._finishing: set[asyncio.Future[None]] = set()
         self._outage_logged = 0.0
+        # reservations holding leases (slots, budget reservations) while their requests run: renewed
+        # every third of the lease TTL, so a request longer than the TTL keeps them to its end
+        self._held: dict[int, tuple[Reservation, float]] = {}
+        self._renew_every_s = renew_every_s
+        self._renewer: asyncio.Task[None] | None = None
 
     # ---------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
+        if self.limiter is not None and self._renewer is None:
+            every = self._renew_every_s or self.limiter.lease_ttl_s / 3
+            self._renewer = asyncio.get_running_loop().create_task(self._renew_leases(every))
         if self._journal_base is None or self.store is None:
             return
         from llmswitch.spend import Journal, Shipper
@@ -143,6 +152,11 @@ class Accounting:
         await self.shipper.start()
 
     async def stop(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
+            self._renewer = None
         if self._finishing:
             await asyncio.gather(*self._finishing, return_exceptions=True)
         drained = False
@@ -256,6 +270,8 @@ class Accounting:
             except (StoreError, LimiterError, OSError) as exc:
                 raise self._unavailable(exc) from exc
         if result.allowed:
+            if result.has_leases:
+                self._held[id(result)] = (result, time.monotonic())
             return result
         ref = result.which_limit
         headers = rate_limit_headers(result.decision)
@@ -339,6 +355,7 @@ class Accounting:
         tokens: int | None
         limiter = self.limiter
         if reservation is not None and limiter is not None:
+            self._held.pop(id(reservation), None)
             charge, tokens = 0.0, 0
             if error is None or usage is not None:
                 charge, tokens = cost or 0.0, (usage.total_tokens if usage is not None else None)
@@ -369,6 +386,22 @@ class Accounting:
                 await self.limiter.settle(reservation, charge, actual_tokens=tokens)
             except Exception as exc:  # limits must never fail an answered request
                 log.warning("settling limits failed: %s", exc)
+
+    async def _renew_leases(self, every: float) -> None:
+        limiter = self.limiter
+        assert limiter is not None
+        while True:
+            await asyncio.sleep(every)
+            too_old = time.monotonic() - _MAX_HOLD_S
+            for reservation, admitted in list(self._held.values()):
+                if reservation.settled or admitted < too_old:
+                    # a request never finished (a bug) must not hold its slot for ever: its leases expire
+                    self._held.pop(id(reservation), None)
+                    continue
+                try:
+                    await limiter.renew(reservation)
+                except Exception as exc:  # its leases then run their course; the next round tries again
+                    log.warning("renewing a request's limits leases failed: %s", exc)
 
     def _spend_line(
         self,
@@ -465,6 +498,8 @@ class Accounting:
 
 
 _OPTIONAL_STR = (str, type(None))
+# longer than any request runs (the default request timeout is 600 s)
+_MAX_HOLD_S = 6 * 3600.0
 _MAX_COUNT = 2**63 - 1
 _NO_METADATA: dict[str, Any] = {}
 
