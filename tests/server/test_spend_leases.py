@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,67 +19,13 @@ from typing import Any
 
 import redis
 from gateway_harness import ServedGateway, chat_request
-from money_harness import journal_env
+from money_harness import TcpProxy, journal_env
 from multi_harness import REDIS_HOST, REDIS_PORT, poll, priced_config, wait_logged
 
 from llmswitch.limits import Limiter, open_limiter
 from llmswitch.limits.memory import MemoryLimiter
 from llmswitch.server.accounting import Accounting, spend_loader_for
 from llmswitch.testing import FakeUpstream, Reply
-
-
-class HeldRedis:
-    """A TCP proxy to Redis; while ``holding``, Redis's replies wait in the proxy until released."""
-
-    def __init__(self) -> None:
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self._listener.getsockname()[1]
-        self._cond = threading.Condition()
-        self._holding = False
-        self.held = 0  # replies that arrived while holding
-        self._sockets: list[socket.socket] = []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def hold(self) -> None:
-        with self._cond:
-            self._holding = True
-
-    def release(self) -> None:
-        with self._cond:
-            self._holding = False
-            self._cond.notify_all()
-
-    def close(self) -> None:
-        self.release()
-        for s in [self._listener, *self._sockets]:
-            with contextlib.suppress(OSError):
-                s.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            server = socket.create_connection((REDIS_HOST, REDIS_PORT))
-            self._sockets += [client, server]
-            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
-
-    def _pump(self, src: socket.socket, dst: socket.socket, replies: bool) -> None:
-        try:
-            while data := src.recv(65536):
-                if replies:
-                    with self._cond:
-                        if self._holding:
-                            self.held += 1
-                            while self._holding:
-                                self._cond.wait()
-                dst.sendall(data)
-        except OSError:
-            pass
-        with contextlib.suppress(OSError):
-            dst.shutdown(socket.SHUT_WR)
 
 
 @contextlib.contextmanager
@@ -111,7 +56,7 @@ def _send(port: int, path: str, body: dict[str, Any], key: str) -> socket.socket
 def test_a_hang_up_while_the_settlement_awaits_redis_keeps_the_record_and_frees_the_slot(
     up: FakeUpstream, tmp_path: Path
 ) -> None:
-    proxy = HeldRedis()
+    proxy = TcpProxy((REDIS_HOST, REDIS_PORT))
     prefix = f"llmswitch-test:{uuid.uuid4().hex[:12]}"
 
     def limiter(store: Any) -> Limiter:
