@@ -34,7 +34,7 @@ from llmswitch.server.pricing import (
     overrides_of,
     reserve_estimate,
 )
-from llmswitch.spend.framing import SpendLine, encode_line, encode_spend_line
+from llmswitch.spend.framing import SpendLine, decode_line, encode_line, encode_spend_line
 from llmswitch.store.errors import StoreError
 from llmswitch.store.records import CallType, SpendRecord
 
@@ -168,12 +168,26 @@ class Accounting:
         if self.journal is not None:
             directory = self.journal.directory
             await self.journal.close()
+            held = self.journal.take_held()
+            if held:
+                # the disk never took them: straight to the store, or they are lost (said loudly)
+                drained = False
+                await self._store_held(held)
             if drained:
                 # everything is in the store: nothing for the next start to replay
                 await asyncio.to_thread(remove_journal_dir, Path(directory))
         if self.limiter is not None:
             with contextlib.suppress(Exception):
                 await self.limiter.aclose()
+
+    async def _store_held(self, lines: list[bytes]) -> None:
+        records = [r for r in (decode_line(line.rstrip(b"\n")) for line in lines) if r is not None]
+        try:
+            await self.store.insert_spend_logs(records)
+        except Exception as exc:
+            log.error("%d spend records lost: neither the journal nor the store took them (%s)", len(records), exc)
+        else:
+            log.warning("%d spend records the journal could not write were stored directly", len(records))
 
     # ---------------------------------------------------------------- before the call
 
@@ -239,7 +253,17 @@ class Accounting:
         price_hint: Any = None,
     ) -> Reservation | None:
         """Admit the request against its limits; raise a 429 or a budget error naming the limit, or a 503
-        when what the limits need (the store, for a budget's spend) cannot be reached."""
+        when what the limits need (the store, for a budget's spend) cannot be reached, or when the spend
+        journal cannot write (fail closed: an answer whose record would be lost is not started)."""
+        journal = self.journal
+        if journal is not None and journal.failing:
+            raise ServiceUnavailableError(
+                "the gateway cannot record spend right now; retry shortly",
+                status_code=503,
+                provider="llmswitch",
+                error_type="service_unavailable",
+                retry_after=1.0,
+            )
         limiter = self.limiter
         if limiter is None:
             return None
