@@ -129,7 +129,7 @@ class Accounting:
         self._outage_logged = 0.0
         # reservations holding leases (slots, budget reservations) while their requests run: renewed
         # every third of the lease TTL, so a request longer than the TTL keeps them to its end
-        self._held: dict[int, tuple[Reservation, float]] = {}
+        self._held: dict[int, Reservation] = {}
         self._renew_every_s = renew_every_s
         self._renewer: asyncio.Task[None] | None = None
 
@@ -295,7 +295,7 @@ class Accounting:
                 raise self._unavailable(exc) from exc
         if result.allowed:
             if result.has_leases:
-                self._held[id(result)] = (result, time.monotonic())
+                self._held[id(result)] = result
             return result
         ref = result.which_limit
         headers = rate_limit_headers(result.decision)
@@ -416,9 +416,9 @@ class Accounting:
         assert limiter is not None
         while True:
             await asyncio.sleep(every)
-            too_old = time.monotonic() - _MAX_HOLD_S
-            for reservation, admitted in list(self._held.values()):
-                if reservation.settled or admitted < too_old:
+            too_old = limiter.now_us() - int(_MAX_HOLD_S * 1_000_000)
+            for reservation in list(self._held.values()):
+                if reservation.settled or reservation.admitted_us < too_old:
                     # a request never finished (a bug) must not hold its slot for ever: its leases expire
                     self._held.pop(id(reservation), None)
                     continue
