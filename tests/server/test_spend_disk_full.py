@@ -102,3 +102,30 @@ def test_a_full_disk_fails_closed_keeps_the_record_in_flight_and_churns_no_files
         assert "writes again" in gw.output()
     finally:
         gw.stop()
+
+
+def test_records_held_at_shutdown_are_stored_directly(up: FakeUpstream, postgres_url: str, tmp_path: Path) -> None:
+    """The disk never recovers before the gateway stops: what it held reaches the database all the same."""
+    config = tmp_path / "config.yaml"
+    config.write_text(gateway_config(up, postgres_url, num_retries=0))
+    journal = tmp_path / "journal"
+    gw = PipedGateway(config, tmp_path / "unused.log", {"LLMSWITCH_JOURNAL_DIR": str(journal)}).wait_ready()
+    try:
+        key = gw.new_key(key_alias="disk-full-stop")
+        path, body = chat_request("openai", "m-openai")
+        gw.file_size_limit(0)
+        answered = gw.call("POST", path, body, key=key)
+        assert answered.status == 200, answered.body
+        held_id = answered.headers["x-llmswitch-request-id"]
+        assert gw.call("POST", path, body, key=key).status == 503
+    finally:
+        gw.stop()
+    assert "stored directly" in gw.output(), gw.output()[-3000:]
+    again = PipedGateway(config, tmp_path / "unused.log", {"LLMSWITCH_JOURNAL_DIR": str(tmp_path / "j2")})
+    try:
+        again.wait_ready()
+        rows = spend_logs(again.port, key)
+        assert [r["request_id"] for r in rows] == [held_id]
+        assert rows[0]["spend"] > 0
+    finally:
+        again.stop()
