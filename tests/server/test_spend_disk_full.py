@@ -90,6 +90,8 @@ def test_a_full_disk_fails_closed_keeps_the_record_in_flight_and_churns_no_files
         assert journal_files(journal) == before  # no new segment (nor any other file) per failure
         out = gw.output()
         assert out.count("cannot write") == 1, out[-3000:]  # said once, not once per request
+        counters = gw.call("GET", "/health").json()["spend_journal"]
+        assert counters["failing"] is True and counters["held"] == 1 and counters["write_errors"] >= 1
 
         gw.file_size_limit(resource.RLIM_INFINITY)  # room again: the held record is written, requests go on
         poll(lambda: gw.call("POST", path, body, key=key).status == 200, timeout=10, what="requests admitted again")
@@ -100,6 +102,8 @@ def test_a_full_disk_fails_closed_keeps_the_record_in_flight_and_churns_no_files
         )
         assert len(rows) == 5  # three before, the one held, the one after
         assert "writes again" in gw.output()
+        counters = gw.call("GET", "/health").json()["spend_journal"]
+        assert counters["failing"] is False and counters["held"] == 0 and counters["dropped"] == 0
     finally:
         gw.stop()
 

@@ -190,3 +190,24 @@ def test_a_stream_cancelled_by_shutdown_is_recorded_and_charged(
         "spend": rec.cost,
     }
     check_estimated(row, group, UPSTREAM_USAGE[0], (len(seen), len(ANSWER) * 4 - 1))
+
+
+def _openai_event(content: str) -> bytes:
+    chunk = {"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": content}}]}
+    return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+
+def test_the_fast_paths_text_count_reads_its_sample_and_scales_it_to_what_was_relayed() -> None:
+    from llmswitch.server.fastpath import relayed_chars
+
+    events = [_openai_event("abcd" * 5) for _ in range(10)]
+    tool = {"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"name": "f", "arguments": '{"a":1}'}}]}}
+    events.append(b"data: " + json.dumps({"choices": [tool]}).encode() + b"\n\n")
+    events.append(b"data: [DONE]\n\n")
+    whole = b"".join(events)
+    assert relayed_chars([whole], len(whole)) == 10 * 20 + 1 + 7
+    # a sample of the first half, of a stream twice as long: scaled, rounded up
+    half = b"".join(events[:5])
+    assert relayed_chars([half], 2 * len(half)) == 200
+    assert relayed_chars([], 0) == 0
+    assert relayed_chars([b"data: {not json"], 15) == 0
