@@ -211,9 +211,3 @@ class Reservation:
     def admitted_us(self) -> int:
         """When it was admitted, on the limiter's clock (µs since the epoch)."""
         return self._request.now_us
-
-    @property
-    def has_leases(self) -> bool:
-        """Whether it holds parallel slots or budget reservations, which expire unless renewed
-        (:meth:`Limiter.renew <llmswitch.limits.Limiter.renew>`) or given back."""
-        return bool(self._request.lease_id)

@@ -129,7 +129,7 @@ class Accounting:
         self._outage_logged = 0.0
         # reservations holding leases (slots, budget reservations) while their requests run: renewed
         # every third of the lease TTL, so a request longer than the TTL keeps them to its end
-        self._held: dict[int, Reservation] = {}
+        self._held: set[Reservation] = set()  # by identity: a reservation's hash is its id
         self._renew_every_s = renew_every_s
         self._renewer: asyncio.Task[None] | None = None
 
@@ -294,8 +294,7 @@ class Accounting:
             except (StoreError, LimiterError, OSError) as exc:
                 raise self._unavailable(exc) from exc
         if result.allowed:
-            if result.has_leases:
-                self._held[id(result)] = result
+            self._held.add(result)  # one without leases costs the renewer nothing (renew() skips it)
             return result
         ref = result.which_limit
         headers = rate_limit_headers(result.decision)
@@ -379,7 +378,7 @@ class Accounting:
         tokens: int | None
         limiter = self.limiter
         if reservation is not None and limiter is not None:
-            self._held.pop(id(reservation), None)
+            self._held.discard(reservation)
             charge, tokens = 0.0, 0
             if error is None or usage is not None:
                 charge, tokens = cost or 0.0, (usage.total_tokens if usage is not None else None)
@@ -417,10 +416,10 @@ class Accounting:
         while True:
             await asyncio.sleep(every)
             too_old = limiter.now_us() - int(_MAX_HOLD_S * 1_000_000)
-            for reservation in list(self._held.values()):
+            for reservation in list(self._held):
                 if reservation.settled or reservation.admitted_us < too_old:
                     # a request never finished (a bug) must not hold its slot for ever: its leases expire
-                    self._held.pop(id(reservation), None)
+                    self._held.discard(reservation)
                     continue
                 try:
                     await limiter.renew(reservation)
