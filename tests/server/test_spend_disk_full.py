@@ -88,6 +88,7 @@ def test_a_full_disk_fails_closed_keeps_the_record_in_flight_and_churns_no_files
             assert "cannot record spend" in message and "journal" not in r.body.decode()
         assert len(up.requests) == sent + 1  # the refused requests never reached the upstream
         assert journal_files(journal) == before  # no new segment (nor any other file) per failure
+        poll(lambda: "cannot write" in gw.output(), timeout=5, what="the journal's failure logged")
         out = gw.output()
         assert out.count("cannot write") == 1, out[-3000:]  # said once, not once per request
         counters = gw.call("GET", "/health").json()["spend_journal"]
@@ -101,7 +102,7 @@ def test_a_full_disk_fails_closed_keeps_the_record_in_flight_and_churns_no_files
             what="the held record stored",
         )
         assert len(rows) == 5  # three before, the one held, the one after
-        assert "writes again" in gw.output()
+        poll(lambda: "writes again" in gw.output(), timeout=5, what="the journal's recovery logged")
         counters = gw.call("GET", "/health").json()["spend_journal"]
         assert counters["failing"] is False and counters["held"] == 0 and counters["dropped"] == 0
     finally:
@@ -124,7 +125,7 @@ def test_records_held_at_shutdown_are_stored_directly(up: FakeUpstream, postgres
         assert gw.call("POST", path, body, key=key).status == 503
     finally:
         gw.stop()
-    assert "stored directly" in gw.output(), gw.output()[-3000:]
+    poll(lambda: "stored directly" in gw.output(), timeout=5, what="the held records stored directly")
     again = PipedGateway(config, tmp_path / "unused.log", {"LLMSWITCH_JOURNAL_DIR": str(tmp_path / "j2")})
     try:
         again.wait_ready()
