@@ -97,11 +97,11 @@ def test_a_full_disk_fails_closed_keeps_the_record_in_flight_and_churns_no_files
         gw.file_size_limit(resource.RLIM_INFINITY)  # room again: the held record is written, requests go on
         poll(lambda: gw.call("POST", path, body, key=key).status == 200, timeout=10, what="requests admitted again")
         rows = poll(
-            lambda: (rows := spend_logs(gw.port, key)) and held_id in {r["request_id"] for r in rows} and rows,
+            lambda: (rows := spend_logs(gw.port, key)) and len(rows) == 5 and rows,
             timeout=10,
-            what="the held record stored",
+            what="five spend records: three before, the one held, the one after",
         )
-        assert len(rows) == 5  # three before, the one held, the one after
+        assert held_id in {r["request_id"] for r in rows}
         poll(lambda: "writes again" in gw.output(), timeout=5, what="the journal's recovery logged")
         counters = gw.call("GET", "/health").json()["spend_journal"]
         assert counters["failing"] is False and counters["held"] == 0 and counters["dropped"] == 0
