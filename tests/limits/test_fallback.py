@@ -210,3 +210,27 @@ def test_every_operation_falls_back(caplog: pytest.LogCaptureFixture) -> None:
     assert len(outages) == len(operations)  # once per limiter
     # the seeds could not reach Redis, and closing says so rather than dropping them silently
     assert sum("closing with 1 settlements not replayed" in w for w in warnings_of(caplog)) == 2
+
+
+def test_leases_are_renewed_through_the_fallback_in_redis_and_locally() -> None:
+    """Renewal reaches where the reservation lives: Redis while it answers, this process's memory for one
+    admitted while it did not."""
+    from limits_helpers import REDIS_URL
+
+    slot = SubjectLimits("key:renew", max_parallel_requests=1)
+    for url in (REDIS_URL, f"redis://127.0.0.1:{free_port()}/0"):
+        clock = FakeClock()
+        mono = Monotonic()
+
+        async def body(url: str = url, clock: FakeClock = clock, mono: Monotonic = mono) -> None:
+            async with fallback_limiter(url, mono, clock=clock, lease_ttl_s=60) as limiter:
+                held = await limiter.admit([slot])
+                assert isinstance(held, Reservation)
+                clock.advance(50)
+                await limiter.renew(held)
+                clock.advance(50)  # past the first lease, within the renewed one
+                assert isinstance(await limiter.admit([slot]), Refusal)
+                await limiter.settle(held, 0.0)
+                assert isinstance(await limiter.admit([slot]), Reservation)
+
+        asyncio.run(body())

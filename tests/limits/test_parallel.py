@@ -65,3 +65,47 @@ def test_slots_count_per_subject_and_all_must_be_free(run_limiter: RunLimiter) -
         assert isinstance(await limiter.admit([key]), Refusal)
 
     run_limiter(body)
+
+
+def test_a_renewed_lease_outlives_the_ttl_and_is_given_back_at_the_end(
+    run_limiter: RunLimiter, clock: FakeClock
+) -> None:
+    """A request running longer than the lease TTL (a long stream) keeps its slot and its budget
+    reservation while it renews them; settled, it frees both at once."""
+    lim = SubjectLimits("key:a", max_parallel_requests=1, max_budget=1.0)
+
+    async def body(limiter: Limiter) -> None:
+        held = await limiter.admit([lim], cost=0.6)
+        assert isinstance(held, Reservation)
+        for _ in range(5):  # five TTLs, renewed at half of each
+            clock.advance(30)
+            await limiter.renew(held)
+            clock.advance(30)
+            refused = await limiter.admit([lim], cost=0.1)
+            assert isinstance(refused, Refusal) and refused.which_limit.kind == "max_parallel_requests"
+            state = await limiter.budget("key:a")
+            assert state is not None and state.reserved == 0.6
+        await limiter.settle(held, 0.25)
+        await limiter.renew(held)  # settled: nothing to keep, and nothing comes back
+        again = await limiter.admit([lim], cost=0.1)
+        assert isinstance(again, Reservation)
+        state = await limiter.budget("key:a")
+        assert state is not None and (state.spent, state.reserved) == (0.25, 0.1)
+
+    run_limiter(body, lease_ttl_s=60)
+
+
+def test_a_lease_not_renewed_still_expires(run_limiter: RunLimiter, clock: FakeClock) -> None:
+    lim = SubjectLimits("key:a", max_parallel_requests=1)
+
+    async def body(limiter: Limiter) -> None:
+        renewed = await limiter.admit([lim])
+        assert isinstance(renewed, Reservation)
+        clock.advance(59)
+        await limiter.renew(renewed)
+        clock.advance(59)
+        assert isinstance(await limiter.admit([lim]), Refusal)
+        clock.advance(1)  # 60 s after the renewal: its holder stopped renewing it (it died)
+        assert isinstance(await limiter.admit([lim]), Reservation)
+
+    run_limiter(body, lease_ttl_s=60)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -278,45 +277,61 @@ def test_bad_settings_are_config_errors(journal_dir: Path) -> None:
 
 
 _FULL_DISK = """
-import asyncio, json, resource, signal, sys
-from llmswitch.spend import Journal, JournalError, SpendRecord
+import asyncio, json, os, resource, signal, sys
+from llmswitch.spend import Journal, SpendRecord
 
 # a file size limit makes writes past it fail (EFBIG) as on a full disk, in this process only
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))
+_, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (20000, hard))
 
 async def main():
-    ok, failed = [], []
-    async with Journal(sys.argv[1], segment_bytes=10**9) as journal:
+    out = {}
+    async with Journal(sys.argv[1], segment_bytes=10**9, retry_s=0.01, max_held_bytes=int(sys.argv[2])) as journal:
         for i in range(200):
-            rid = f"r{i}"
-            try:
-                await journal.append(SpendRecord(request_id=rid, cost=0.5))
-            except JournalError:
-                failed.append(rid)
-            else:
-                ok.append(rid)
-    print(json.dumps({"ok": ok, "failed": failed, "errors": journal.stats.write_errors}))
+            await journal.append(SpendRecord(request_id=f"r{i}", cost=0.5))  # never raises: held
+        await asyncio.sleep(0.1)  # retries that fail again
+        out["while_full"] = {
+            "failing": journal.failing, "held": journal.stats.held, "dropped": journal.stats.dropped,
+            "errors": journal.stats.write_errors, "files": sorted(os.listdir(sys.argv[1])),
+        }
+        resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))  # the disk has room again
+        for _ in range(500):
+            if not journal.failing:
+                break
+            await asyncio.sleep(0.01)
+        out["after"] = {"failing": journal.failing, "held": journal.stats.held, "appends": journal.stats.appends}
+    print(json.dumps(out))
 
 asyncio.run(main())
 """
 
 
-def test_a_failed_write_is_reported_and_the_next_append_starts_a_clean_segment(journal_dir: Path) -> None:
-    done = subprocess.run([sys.executable, "-c", _FULL_DISK, str(journal_dir)], capture_output=True, timeout=60)
+@pytest.mark.parametrize("bound", [64 << 20, 30_000], ids=["held", "bounded"])
+def test_a_full_disk_holds_records_in_memory_without_new_segments_and_writes_them_when_it_can(
+    journal_dir: Path, bound: int
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, str(journal_dir), str(bound)], capture_output=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr.decode()
     result = json.loads(done.stdout)
-    # each segment fills to the limit, fails one append, and the journal moves on to a new one
-    assert result["errors"] >= 2 and len(result["failed"]) == result["errors"]
-    assert len(result["ok"]) + len(result["failed"]) == 200
+    full = result["while_full"]
+    assert full["failing"] and full["errors"] >= 2  # the first failure, and retries that failed again
+    # no file per failure: the one segment was cut back to its last whole line and is retried
+    assert [f for f in full["files"] if f.endswith(".journal")] == [segment_path(journal_dir, 1).name]
+    assert full["held"] > 0
+    assert result["after"] == {"failing": False, "held": 0, "appends": 200 - full["dropped"]}
+    if bound == 30_000:
+        assert full["dropped"] > 0  # past the bound, records are dropped (and counted)
+    else:
+        assert full["dropped"] == 0
 
     async def read() -> tuple[list[SpendRecord], int]:
         async with Journal(journal_dir) as journal:
             return await read_all(journal)
 
     got, skipped = asyncio.run(read())
-    # every append that returned is there; a failed one is there only if its line was whole
-    assert set(result["ok"]) <= set(ids(got)) <= set(result["ok"]) | set(result["failed"])
-    assert len(got) == len(set(ids(got)))
-    assert skipped <= result["errors"]
-    assert os.path.getsize(segment_path(journal_dir, 1)) == 20000
+    assert skipped == 0  # no torn line left behind
+    assert len(got) == 200 - full["dropped"] == len(set(ids(got)))
+    assert ids(got)[: len(got)] == [f"r{i}" for i in range(len(got))]  # in the order they were answered

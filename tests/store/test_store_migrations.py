@@ -244,7 +244,7 @@ def test_a_user_or_team_query_reads_its_partial_index(sqlite_url: str, run_store
             assert f"llmswitch_spend_logs_{column}" in plan, plan
 
 
-def test_a_version_3_database_with_spend_logs_upgrades_to_4_and_keeps_them(
+def test_a_version_3_database_with_spend_logs_upgrades_and_keeps_them(
     store_url: str, raw_rows: Callable[[str, str], list[Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def main() -> None:
@@ -263,7 +263,16 @@ def test_a_version_3_database_with_spend_logs_upgrades_to_4_and_keeps_them(
                 SpendRecord(request_id="r1", key_hash=key.token_hash, user_id="u1", team_id="t1", cost=0.5),
                 SpendRecord(request_id="r2", key_hash=key.token_hash, model_group="m", cost=0.25),
             ]
-            assert await store.insert_spend_logs(rows) == 2
+            # stored as that llmswitch stored them: the columns of version 3, and the key's spend added
+            when = "'2026-01-01T00:00:00.000000+00:00'"
+            for sql in (
+                "INSERT INTO llmswitch_spend_logs (request_id, time, key_hash, user_id, team_id, cost, status, "
+                f"cache_hit, stream) VALUES ('r1', {when}, '{key.token_hash}', 'u1', 't1', 0.5, 200, FALSE, FALSE)",
+                "INSERT INTO llmswitch_spend_logs (request_id, time, key_hash, model_group, cost, status, "
+                f"cache_hit, stream) VALUES ('r2', {when}, '{key.token_hash}', 'm', 0.25, 200, FALSE, FALSE)",
+                "UPDATE llmswitch_keys SET spend = 0.75",
+            ):
+                await asyncio.to_thread(raw_rows, store_url, sql)
             assert await store.migrate() == list(range(4, LATEST + 1))
             assert [r.request_id for r in await store.list_spend_logs(user_id="u1")] == ["r1"]
             assert [r.request_id for r in await store.list_spend_logs(team_id="t1")] == ["r1"]

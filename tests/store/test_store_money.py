@@ -12,9 +12,13 @@ from typing import Any
 import pytest
 
 from llmswitch.store import KeyRecord, SpendRecord, Store, SubjectRecord, generate_key, hash_key, open_store
+from llmswitch.store.migrations import SQLITE_MIGRATIONS
 
 RunStore = Callable[..., Any]
 T0 = datetime(2025, 6, 10, 12, 0, tzinfo=UTC)
+
+
+LATEST = SQLITE_MIGRATIONS[-1].version
 
 
 def test_ten_half_cents_are_five_cents_everywhere(store_url: str, run_store: RunStore) -> None:
@@ -78,7 +82,7 @@ def test_a_version_4_database_keeps_its_amounts_through_migration_5(
             key = KeyRecord.for_key(generate_key(), max_budget=2.5, spend=drifted, budget_duration="1d")
             await store.create_key(key)
             await store.create_subject(SubjectRecord(kind="team", id="t-old", max_budget=7.25, spend=1.125))
-            assert await store.migrate() == [5]
+            assert await store.migrate() == list(range(5, LATEST + 1))
             rec = await store.get_key(key.token_hash)
             assert rec is not None and rec.max_budget == 2.5 and rec.budget_duration == "1d"
             # PostgreSQL's NUMERIC heals the drift; SQLite keeps the double it had

@@ -95,6 +95,9 @@ class Limiter(ABC):
     ) -> BudgetState | None:
         """``raise``: spend to at least ``spent`` nano-dollars (if ``valid``); ``set``: to exactly it; ``read``: neither."""
 
+    async def _renew(self, res: Reservation, now_us: int) -> None:  # noqa: B027 - optional, see renew()
+        """Extend the leases of ``res`` (its parallel slots and budget reservations) to ``now_us`` plus the TTL."""
+
     async def aclose(self) -> None:  # noqa: B027 - optional: only backends holding connections override it
         """Release connections; the limiter is not used afterwards."""
 
@@ -107,6 +110,11 @@ class Limiter(ABC):
         await self.aclose()
 
     # -- the API --------------------------------------------------------------------------------
+
+    @property
+    def lease_ttl_s(self) -> float:
+        """How long a reservation or slot is held if its holder never gives it back nor renews it."""
+        return self._lease_ttl_us / 1_000_000
 
     def now_us(self) -> int:
         """The limiter's clock in microseconds since the epoch."""
@@ -189,6 +197,17 @@ class Limiter(ABC):
             return
         reservation._done = True
         await self._settle(reservation, nanos, actual_tokens, self.now_us())
+
+    async def renew(self, reservation: Reservation) -> None:
+        """Keep what ``reservation`` holds for another lease TTL from now: a request that runs longer than
+        the TTL (a long stream) keeps its parallel slot and budget reservation for as long as it runs.
+        Nothing happens once it is settled. A backend without leases to extend does nothing.
+
+            await limiter.renew(reservation)   # every third of the TTL while the request runs
+        """
+        if reservation._done or not reservation._request.lease_id:
+            return
+        await self._renew(reservation, self.now_us())
 
     async def release(self, reservation: Reservation) -> None:
         """Give a reservation back unspent, when the call failed: nothing is charged, no tokens counted.

@@ -130,6 +130,20 @@ class FallbackLimiter(Limiter):
         await self.local._settle(res, cost, None, now_us)
         self._defer(lambda: self.primary._settle(res, cost, tokens, self.now_us()))
 
+    async def _renew(self, res: Reservation, now_us: int) -> None:
+        if res._origin is self.local:
+            await self.local._renew(res, now_us)
+            return
+        if self._primary_due():
+            try:
+                await self.primary._renew(res, now_us)
+            except LimiterUnavailableError as exc:
+                self._failed(exc)  # its leases run out in Redis; the settlement is replayed all the same
+            else:
+                self._answered()
+            finally:
+                self._probing = False
+
     async def _settle_tokens(self, subject: str, delta: int, now_us: int) -> None:
         if self._primary_due():
             try:

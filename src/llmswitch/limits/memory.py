@@ -262,6 +262,23 @@ class MemoryLimiter(Limiter):
                     budget.reserved -= lease[0]
                 budget.spent += cost
 
+    async def _renew(self, res: Reservation, now_us: int) -> None:
+        req = res._request
+        expires = now_us + self._lease_ttl_us
+        with self._lock:
+            for lim in req.limits:
+                if lim.max_parallel_requests is not None:
+                    slots = self._slots.get(lim.subject)
+                    if slots is not None and req.lease_id in slots:
+                        slots[req.lease_id] = expires
+                        slots.move_to_end(req.lease_id)  # the latest expiry: insertion order stays expiry order
+                if lim.max_budget is not None:
+                    budget = self._budgets.get(lim.subject)
+                    lease = budget.leases.get(req.lease_id) if budget is not None else None
+                    if budget is not None and lease is not None:
+                        budget.leases[req.lease_id] = (lease[0], expires)
+                        budget.leases.move_to_end(req.lease_id)
+
     async def _settle_tokens(self, subject: str, delta: int, now_us: int) -> None:
         with self._lock:
             self._move_tokens(subject, delta, now_us, None)

@@ -31,7 +31,7 @@ from llmswitch.limits.errors import LimiterUnavailableError
 from llmswitch.limits.gcra import PERIOD_US
 from llmswitch.limits.money import usd
 from llmswitch.limits.periods import NEVER
-from llmswitch.limits.redis_scripts import ADMIT, SEED, SETTLE, budget_keys, subject_keys
+from llmswitch.limits.redis_scripts import ADMIT, RENEW, SEED, SETTLE, budget_keys, subject_keys
 from llmswitch.limits.results import BudgetState, Refusal, Reservation
 from llmswitch.store.urls import mask_url
 
@@ -88,6 +88,7 @@ class RedisLimiter(Limiter):
         self._admit_script = client.register_script(ADMIT)
         self._settle_script = client.register_script(SETTLE)
         self._seed_script = client.register_script(SEED)
+        self._renew_script = client.register_script(RENEW)
 
     async def aclose(self) -> None:
         if self._owns_client:
@@ -143,6 +144,16 @@ class RedisLimiter(Limiter):
             args.append(end)
         if work:
             await self._run(self._settle_script, keys, args)
+
+    async def _renew(self, res: Reservation, now_us: int) -> None:
+        req = res._request
+        keys: list[str] = []
+        args: list[str | int] = [now_us, self._lease_ttl_us, req.lease_id]
+        for lim in req.limits:
+            keys.extend(subject_keys(self.prefix, lim.subject))
+            args.append("1" if lim.max_parallel_requests is not None else "")
+            args.append(repr(req.cost) if lim.max_budget is not None else "")
+        await self._run(self._renew_script, keys, args)
 
     async def _settle_tokens(self, subject: str, delta: int, now_us: int) -> None:
         keys = subject_keys(self.prefix, subject)

@@ -33,6 +33,7 @@ _COMMON = _load("common.lua")
 ADMIT = _COMMON + _load("admit.lua")
 SETTLE = _COMMON + _load("settle.lua")
 SEED = _COMMON + _load("seed.lua")
+RENEW = _COMMON + _load("renew.lua")
 
 
 def subject_keys(prefix: str, subject: str) -> tuple[str, str, str, str]:

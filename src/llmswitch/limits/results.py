@@ -210,3 +210,8 @@ class Reservation:
     @property
     def settled(self) -> bool:
         return self._done
+
+    @property
+    def admitted_us(self) -> int:
+        """When it was admitted, on the limiter's clock (µs since the epoch)."""
+        return self._request.now_us

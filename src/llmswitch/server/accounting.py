@@ -18,12 +18,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from llmswitch import ir
 from llmswitch.cost import price_for
-from llmswitch.errors import APIStatusError, RateLimitError
-from llmswitch.limits import BudgetPeriod, SubjectLimits, rate_limit_headers
+from llmswitch.errors import APIStatusError, RateLimitError, ServiceUnavailableError
+from llmswitch.limits import BudgetPeriod, LimiterError, SubjectLimits, rate_limit_headers
 from llmswitch.server.journals import adopt_orphans, own_journal_name, remove_journal_dir
 from llmswitch.server.pricing import (
+    DEFAULT_MAX_OUTPUT_TOKENS,
     Deployment,
     cost_header,
     cost_of_usage,
@@ -31,8 +34,9 @@ from llmswitch.server.pricing import (
     overrides_of,
     reserve_estimate,
 )
-from llmswitch.spend.framing import SpendLine, encode_line, encode_spend_line
-from llmswitch.store.records import SpendRecord
+from llmswitch.spend.framing import SpendLine, decode_line, encode_line, encode_spend_line
+from llmswitch.store.errors import StoreError
+from llmswitch.store.records import CallType, SpendRecord
 
 if TYPE_CHECKING:
     from llmswitch.limits import Limiter, Reservation
@@ -63,6 +67,35 @@ def estimate_prompt_tokens(req: ir.Request) -> int:
     return chars // 4 + 4 * len(req.messages) + 1
 
 
+def estimate_embedding_tokens(req: ir.EmbeddingRequest) -> int:
+    """The same estimate for the texts of an embedding request."""
+    return sum(len(text) for text in req.input) // 4 + len(req.input)
+
+
+def tokens_of_chars(chars: int) -> int:
+    """Tokens of ``chars`` characters of text, at the estimate's four characters a token, rounded up."""
+    return -(-chars // 4)
+
+
+def usage_so_far(req: ir.Request, reported: ir.Usage | None, delivered_chars: int) -> tuple[ir.Usage, bool]:
+    """What a stream that ended before its final usage (a client hang-up, an upstream cut, a shutdown)
+    used, and whether that is an estimate: the input tokens as the provider reported them, else counted
+    locally as the reservation counts them; the output as reported, or the text relayed if more."""
+    output = tokens_of_chars(delivered_chars)
+    if reported is not None and reported.input_tokens > 0 and reported.output_tokens >= output:
+        return reported, False
+    if reported is None:
+        return ir.Usage(input_tokens=estimate_prompt_tokens(req), output_tokens=output), True
+    return (
+        msgspec.structs.replace(
+            reported,
+            input_tokens=reported.input_tokens or estimate_prompt_tokens(req),
+            output_tokens=max(reported.output_tokens, output),
+        ),
+        True,
+    )
+
+
 class Accounting:
     """Limits, costs and spend records for one gateway process."""
 
@@ -74,8 +107,11 @@ class Accounting:
         journal_dir: str | None,
         fsync: str = "os",
         subjects: Any = None,
+        default_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS,
+        renew_every_s: float | None = None,
     ) -> None:
         self.limiter = limiter
+        self.default_output_tokens = default_output_tokens
         self.store = store
         self.subjects = subjects
         self._journal_base = Path(journal_dir) if journal_dir else None
@@ -87,10 +123,22 @@ class Accounting:
         # per user or team record, likewise
         self._subject_limits: dict[int, tuple[Any, SubjectLimits]] = {}
         self._group_price: dict[str, Any] = {}
+        # records and settlements that had to wait (a journal commit, Redis), run apart from the request
+        # so that its cancellation (a client hanging up) cannot stop them halfway; stop() waits for them
+        self._finishing: set[asyncio.Future[None]] = set()
+        self._outage_logged = 0.0
+        # reservations holding leases (slots, budget reservations) while their requests run: renewed
+        # every third of the lease TTL, so a request longer than the TTL keeps them to its end
+        self._held: set[Reservation] = set()  # by identity: a reservation's hash is its id
+        self._renew_every_s = renew_every_s
+        self._renewer: asyncio.Task[None] | None = None
 
     # ---------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
+        if self.limiter is not None and self._renewer is None:
+            every = self._renew_every_s or self.limiter.lease_ttl_s / 3
+            self._renewer = asyncio.get_running_loop().create_task(self._renew_leases(every))
         if self._journal_base is None or self.store is None:
             return
         from llmswitch.spend import Journal, Shipper
@@ -104,6 +152,13 @@ class Accounting:
         await self.shipper.start()
 
     async def stop(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
+            self._renewer = None
+        if self._finishing:
+            await asyncio.gather(*self._finishing, return_exceptions=True)
         drained = False
         if self.shipper is not None:
             with contextlib.suppress(Exception):
@@ -113,12 +168,26 @@ class Accounting:
         if self.journal is not None:
             directory = self.journal.directory
             await self.journal.close()
+            held = self.journal.take_held()
+            if held:
+                # the disk never took them: straight to the store, or they are lost (said loudly)
+                drained = False
+                await self._store_held(held)
             if drained:
                 # everything is in the store: nothing for the next start to replay
                 await asyncio.to_thread(remove_journal_dir, Path(directory))
         if self.limiter is not None:
             with contextlib.suppress(Exception):
                 await self.limiter.aclose()
+
+    async def _store_held(self, lines: list[bytes]) -> None:
+        records = [r for r in (decode_line(line.rstrip(b"\n")) for line in lines) if r is not None]
+        try:
+            await self.store.insert_spend_logs(records)
+        except Exception as exc:
+            log.error("%d spend records lost: neither the journal nor the store took them (%s)", len(records), exc)
+        else:
+            log.warning("%d spend records the journal could not write were stored directly", len(records))
 
     # ---------------------------------------------------------------- before the call
 
@@ -155,48 +224,77 @@ class Accounting:
         return plan
 
     def price_hint(self, router: Any, group: str) -> Any:
-        """The dearest price among a group's deployments: what a budget reservation is estimated at
-        before the router has picked one."""
+        """The prices a budget reservation is estimated at before the router has picked a deployment:
+        those of every deployment the request may reach (its group's, and its fallback groups'), less
+        any that another is at least as dear as in every rate. A tuple, or ``None`` when none is known."""
         if self.limiter is None:
             return None
         best = self._group_price.get(group, _MISSING)
         if best is not _MISSING:
             return best
-        best = None
+        prices: list[Any] = []
         try:
-            for t in router.deployments(group):
+            for t in _reachable(router, group):
                 p = price_for(t.model, t.provider.name, overrides_of(t))
-                if p is not None and (best is None or (p.output, p.input) > (best.output, best.input)):
-                    best = p
+                if p is not None and not any(_dearer(q, p) for q in prices):
+                    prices = [q for q in prices if not _dearer(p, q)] + [p]
         except Exception:
-            best = None
+            prices = []
+        best = tuple(prices) or None
         if len(self._group_price) < 10_000:
             self._group_price[group] = best
         return best
 
     async def admit(
-        self, principal: Principal, req: ir.Request, request: Request, price_hint: Any = None
+        self,
+        principal: Principal,
+        req: ir.Request | ir.EmbeddingRequest,
+        request: Request,
+        price_hint: Any = None,
     ) -> Reservation | None:
-        """Admit the request against its limits; raise a 429 or a budget error naming the limit."""
+        """Admit the request against its limits; raise a 429 or a budget error naming the limit, or a 503
+        when what the limits need (the store, for a budget's spend) cannot be reached, or when the spend
+        journal cannot write (fail closed: an answer whose record would be lost is not started)."""
+        journal = self.journal
+        if journal is not None and journal.failing:
+            raise ServiceUnavailableError(
+                "the gateway cannot record spend right now; retry shortly",
+                status_code=503,
+                provider="llmswitch",
+                error_type="service_unavailable",
+                retry_after=1.0,
+            )
         limiter = self.limiter
         if limiter is None:
             return None
         limits = self.limits_for(principal)
         if not limits:
             return None
-        tokens = estimate_prompt_tokens(req)
+        if type(req) is ir.EmbeddingRequest:
+            tokens = estimate_embedding_tokens(req)
+            max_tokens: int | None = 0  # an embedding has no output to pay for
+        else:
+            tokens = estimate_prompt_tokens(req)  # type: ignore[arg-type]
+            max_tokens = req.max_tokens  # type: ignore[union-attr]
         request.state["tokens_estimate"] = tokens
         cost = 0.0
         if price_hint is not None:
             for lim in limits:
                 if lim.max_budget is not None:
-                    cost = reserve_estimate(price_hint, tokens, req.max_tokens)
+                    for price in price_hint:
+                        estimate = reserve_estimate(price, tokens, max_tokens, self.default_output_tokens)
+                        if estimate > cost:
+                            cost = estimate
                     break
         # a limiter in memory answers at once; one that needs I/O (Redis, a budget to load) is awaited
         result = limiter.admit_nowait(limits, tokens=tokens, cost=cost)
         if result is None:
-            result = await limiter.admit(limits, tokens=tokens, cost=cost)
+            try:
+                result = await limiter.admit(limits, tokens=tokens, cost=cost)
+            except (StoreError, LimiterError, OSError) as exc:
+                raise self._unavailable(exc) from exc
         if result.allowed:
+            self._held.add(result)  # one without leases costs the renewer nothing (renew() skips it)
             return result
         ref = result.which_limit
         headers = rate_limit_headers(result.decision)
@@ -219,6 +317,21 @@ class Accounting:
             headers=headers,
         )
 
+    def _unavailable(self, exc: BaseException) -> ServiceUnavailableError:
+        """The caller's answer when a budget's spend cannot be read: a 503 that names nothing of the
+        gateway's insides (the database's host and port are for the log, which says it once a minute)."""
+        now = time.monotonic()
+        if now - self._outage_logged >= 60.0 or not self._outage_logged:
+            self._outage_logged = now
+            log.error("cannot admit requests against budgets: %s", exc)
+        return ServiceUnavailableError(
+            "the gateway cannot check this key's limits right now; retry shortly",
+            status_code=503,
+            provider="llmswitch",
+            error_type="service_unavailable",
+            retry_after=1.0,
+        )
+
     # ---------------------------------------------------------------- after the call
 
     async def finish(
@@ -232,36 +345,86 @@ class Accounting:
         error: BaseException | None = None,
         stream: bool = False,
         started: float,
+        estimated: bool = False,
+        call_type: CallType = "chat",
     ) -> float | None:
-        """Price the answer, journal its record, settle its reservation; the cost (USD) or None."""
+        """Price the answer, journal its record, settle its reservation; the cost (USD) or None.
+
+        The record is journaled first, and whatever must be awaited (a journal commit, a settlement in
+        Redis) runs in a task of its own that the request's cancellation cannot stop: a client hanging
+        up at that moment must neither lose the record nor leave its reservation held.
+        """
         served = deployment_of(route) if route is not None else None
         cost = None
         if usage is not None and served is not None and served.price is not None:
             cost = cost_of_usage(served.price, usage)
-        limiter = self.limiter
-        if reservation is not None and limiter is not None:
-            try:
-                if error is not None and usage is None:
-                    if not limiter.settle_nowait(reservation, 0.0, actual_tokens=0):
-                        await limiter.release(reservation)
-                else:
-                    tokens = usage.total_tokens if usage is not None else None
-                    if not limiter.settle_nowait(reservation, cost or 0.0, actual_tokens=tokens):
-                        await limiter.settle(reservation, cost or 0.0, actual_tokens=tokens)
-            except Exception as exc:  # limits must never fail an answered request
-                log.warning("settling limits failed: %s", exc)
+        commit = None
         journal = self.journal
         if journal is not None and (usage is not None or error is not None):
             try:
-                line = self._spend_line(request, status, served, usage, cost, error, stream, started)
+                line = self._spend_line(
+                    request, status, served, usage, cost, error, stream, started, estimated, call_type
+                )
                 if line is None:  # a value that needs the full check (and may fail it, loudly)
-                    line = encode_line(_spend_record(request, status, route, usage, cost, error, stream, started))
+                    line = encode_line(
+                        _spend_record(request, status, route, usage, cost, error, stream, started, estimated, call_type)
+                    )
                 if not journal.append_nowait(line):
-                    await journal.append_encoded(line)
+                    commit = line
             except Exception as exc:
                 # the answer is already computed; losing its record is logged loudly, never hidden
                 log.error("could not journal spend record %s: %s", request.state.get("spend_id"), exc)
+        settle: tuple[Reservation, float, int | None] | None = None
+        tokens: int | None
+        limiter = self.limiter
+        if reservation is not None and limiter is not None:
+            self._held.discard(reservation)
+            charge, tokens = 0.0, 0
+            if error is None or usage is not None:
+                charge, tokens = cost or 0.0, (usage.total_tokens if usage is not None else None)
+            try:
+                if not limiter.settle_nowait(reservation, charge, actual_tokens=tokens):
+                    settle = (reservation, charge, tokens)
+            except Exception as exc:  # limits must never fail an answered request
+                log.warning("settling limits failed: %s", exc)
+        if commit is not None or settle is not None:
+            done = asyncio.ensure_future(self._complete(request, commit, settle))
+            self._finishing.add(done)
+            done.add_done_callback(self._finishing.discard)
+            await asyncio.shield(done)
         return cost
+
+    async def _complete(
+        self, request: Request, line: bytes | None, settle: tuple[Reservation, float, int | None] | None
+    ) -> None:
+        """The awaited half of :meth:`finish`: the journal commit, then the settlement."""
+        if line is not None and self.journal is not None:
+            try:
+                await self.journal.append_encoded(line)
+            except Exception as exc:
+                log.error("could not journal spend record %s: %s", request.state.get("spend_id"), exc)
+        if settle is not None and self.limiter is not None:
+            reservation, charge, tokens = settle
+            try:
+                await self.limiter.settle(reservation, charge, actual_tokens=tokens)
+            except Exception as exc:  # limits must never fail an answered request
+                log.warning("settling limits failed: %s", exc)
+
+    async def _renew_leases(self, every: float) -> None:
+        limiter = self.limiter
+        assert limiter is not None
+        while True:
+            await asyncio.sleep(every)
+            too_old = limiter.now_us() - int(_MAX_HOLD_S * 1_000_000)
+            for reservation in list(self._held):
+                if reservation.settled or reservation.admitted_us < too_old:
+                    # a request never finished (a bug) must not hold its slot for ever: its leases expire
+                    self._held.discard(reservation)
+                    continue
+                try:
+                    await limiter.renew(reservation)
+                except Exception as exc:  # its leases then run their course; the next round tries again
+                    log.warning("renewing a request's limits leases failed: %s", exc)
 
     def _spend_line(
         self,
@@ -273,6 +436,8 @@ class Accounting:
         error: BaseException | None,
         stream: bool,
         started: float,
+        estimated: bool,
+        call_type: CallType,
     ) -> bytes | None:
         """The request's journal line, built straight from its values; ``None`` when one of them is not
         plainly of its type (values from outside: the upstream's usage, an exception's status, request
@@ -349,11 +514,15 @@ class Accounting:
                 False,
                 stream,
                 _NO_METADATA if rid is None or rid == spend_id else {"client_request_id": rid},
+                call_type,
+                estimated,
             )
         )
 
 
 _OPTIONAL_STR = (str, type(None))
+# longer than any request runs (the default request timeout is 600 s)
+_MAX_HOLD_S = 6 * 3600.0
 _MAX_COUNT = 2**63 - 1
 _NO_METADATA: dict[str, Any] = {}
 
@@ -383,6 +552,8 @@ def _spend_record(
     error: BaseException | None,
     stream: bool,
     started: float,
+    estimated: bool = False,
+    call_type: CallType = "chat",
 ) -> SpendRecord:
     """The request's record for :func:`encode_line`, which checks every value."""
     principal = request.state.get("principal")
@@ -410,7 +581,29 @@ def _spend_record(
         error_class=type(error).__name__ if error is not None else None,
         stream=stream,
         metadata=_client_id(request),
+        call_type=call_type,
+        estimated=estimated,
     )
+
+
+def _reachable(router: Any, group: str) -> list[Any]:
+    """The deployments a request for ``group`` may be served by: its group's, then its fallbacks'."""
+    targets = list(router.deployments(group))
+    fallbacks = getattr(router, "fallbacks", None)
+    if fallbacks:
+        resolved = getattr(router, "aliases", {}).get(group, group)
+        for reason in ("error", "context", "content_policy"):
+            for other in fallbacks.chain(resolved, reason):
+                targets.extend(router.deployments(other))
+    return targets
+
+
+def _dearer(a: Any, b: Any) -> bool:
+    """Whether price ``a`` costs at least what ``b`` does for every request (so ``b`` need not be kept)."""
+    ra, rb = a.rates(), b.rates()
+    if a.tiers or b.tiers:
+        return a is b
+    return bool(ra.input >= rb.input and max(ra.output, ra.reasoning) >= max(rb.output, rb.reasoning))
 
 
 def _client_id(request: Request) -> dict[str, Any]:
@@ -483,4 +676,11 @@ def spend_loader_for(store: Any) -> Any:
     return load
 
 
-__all__: Sequence[str] = ("Accounting", "BudgetExceededError", "cost_header", "estimate_prompt_tokens")
+__all__: Sequence[str] = (
+    "Accounting",
+    "BudgetExceededError",
+    "cost_header",
+    "estimate_embedding_tokens",
+    "estimate_prompt_tokens",
+    "usage_so_far",
+)

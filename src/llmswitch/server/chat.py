@@ -16,7 +16,7 @@ from llmswitch import ir
 from llmswitch.dialects._json import dumps, invalid, loads
 from llmswitch.errors import APIError
 from llmswitch.server import fastpath, http
-from llmswitch.server.accounting import cost_header
+from llmswitch.server.accounting import cost_header, usage_so_far
 
 if TYPE_CHECKING:
     from llmswitch.server.app import Gateway
@@ -80,27 +80,39 @@ async def handle_chat(
             started=started,
         )
 
+    async def ended_early(status: int, error: BaseException | None) -> None:
+        # no last byte: an error, an upstream cut, the client gone, a shutdown. A stream is charged for
+        # what it used (its usage so far, else estimated: the prompt and the text relayed); shielded,
+        # so that the cancellation that may have brought us here cannot lose the record
+        nonlocal finished
+        finished = True
+        served = route
+        usage = request.state.get("usage")
+        estimated = False
+        if req.stream:
+            served = request.state.get("route")
+            if served is not None:
+                usage, estimated = usage_so_far(req, usage, _delivered_chars(request))
+        await asyncio.shield(
+            acc.finish(
+                request,
+                reservation,
+                status=status,
+                route=served,
+                usage=usage,
+                error=error,
+                stream=req.stream,
+                started=started,
+                estimated=estimated,
+            )
+        )
+
     try:
         if req.stream:
             await _stream(gw, request, send, face, req, timeout, raw, before_last_byte)
             if not finished:
-                # the stream ended without its last byte: an error event after it started, or the
-                # client left. Whatever was produced is priced and recorded, the reservation settled
-                finished = True
                 error = request.state.get("error")
-                status = 499 if request.disconnected else getattr(error, "status_code", None) or 502
-                await asyncio.shield(
-                    acc.finish(
-                        request,
-                        reservation,
-                        status=status,
-                        route=request.state.get("route"),
-                        usage=request.state.get("usage"),
-                        error=error,
-                        stream=True,
-                        started=started,
-                    )
-                )
+                await ended_early(499 if request.disconnected else getattr(error, "status_code", None) or 502, error)
             return
         resp, route = await gw.router.chat(req, timeout=timeout, raw=raw)
         request.state["deployment"] = route.id
@@ -114,13 +126,17 @@ async def handle_chat(
         await http.send_bytes(send, 200, body_out, headers=_route_headers(route) | cost_header(cost))
     except BaseException as exc:
         if not finished:
-            status = getattr(exc, "status_code", None) or (499 if request.disconnected else 500)
-            await asyncio.shield(
-                acc.finish(
-                    request, reservation, status=status, route=route, error=exc, stream=req.stream, started=started
-                )
-            )
+            await ended_early(getattr(exc, "status_code", None) or (499 if request.disconnected else 500), exc)
         raise
+
+
+def _delivered_chars(request: Request) -> int:
+    """Characters of answer text relayed to the client so far (content, reasoning, tool arguments)."""
+    relayed = request.state.get("relayed")
+    if relayed is not None:  # the fast path's bytes, read only now
+        return fastpath.relayed_chars(*relayed)
+    chars: int = request.state.get("delivered_chars", 0)
+    return chars
 
 
 # request-body settings LiteLLM's proxy reads for itself (or an SDK user might send): never forwarded
@@ -190,6 +206,7 @@ async def _stream(
         return
     started = False
     encoder: Any = None
+    chars = 0
     try:
         json_array = face.name == "gemini" and request.query.get("alt") != "sse"
         await http.start_stream(
@@ -205,6 +222,14 @@ async def _stream(
                 request.state["ttft_ms"] = (time.perf_counter() - t0) * 1000
             if ev.usage is not None:
                 request.state["usage"] = ev.usage
+            # counted for a stream that ends before its usage: what it used is charged
+            if ev.text:
+                chars += len(ev.text)
+            if ev.reasoning:
+                chars += len(ev.reasoning)
+            if ev.tool_calls:
+                for call in ev.tool_calls:
+                    chars += len(call.arguments) + len(call.name or "")
             data = encoder.encode(ev)
             if data:
                 await http.stream_chunk(send, data)
@@ -222,4 +247,5 @@ async def _stream(
             raise
         await http.end_stream(send, face.stream_error(exc))
     finally:
+        request.state["delivered_chars"] = chars
         s.close()

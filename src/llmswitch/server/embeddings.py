@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
 from llmswitch import ir
 from llmswitch.dialects._json import dumps, invalid
 from llmswitch.server import http
+from llmswitch.server.accounting import cost_header
 from llmswitch.server.chat import parse_json
 
 if TYPE_CHECKING:
@@ -52,8 +54,20 @@ async def handle_embeddings(gw: Gateway, request: http.Request, send: http.Send)
     request.state["model"] = req.model
     gw.authorize_model(principal, req.model)
     want_base64 = body.get("encoding_format") == "base64"
-    resp, target = await gw.router.embedding(req, timeout=gw.request_timeout)
+    # admitted, reserved, settled and journaled as a chat request is (see handle_chat)
+    acc = gw.accounting
+    started = time.perf_counter()
+    reservation = await acc.admit(principal, req, request, price_hint=acc.price_hint(gw.router, req.model))
+    try:
+        resp, target = await gw.router.embedding(req, timeout=gw.request_timeout)
+    except BaseException as exc:
+        status = getattr(exc, "status_code", None) or (499 if request.disconnected else 500)
+        await asyncio.shield(
+            acc.finish(request, reservation, status=status, error=exc, started=started, call_type="embeddings")
+        )
+        raise
     request.state["deployment"] = target.id
+    request.state["usage"] = resp.usage
     tokens = resp.usage.input_tokens if resp.usage else 0
     out = {
         "object": "list",
@@ -68,7 +82,17 @@ async def handle_embeddings(gw: Gateway, request: http.Request, send: http.Send)
         "model": resp.model,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
-    await http.send_bytes(send, 200, dumps(out), headers={"x-llmswitch-deployment": str(target.id)})
+    body_out = dumps(out)
+    cost = await acc.finish(
+        request,
+        reservation,
+        status=200,
+        route=target,
+        usage=resp.usage or ir.Usage(),
+        started=started,
+        call_type="embeddings",
+    )
+    await http.send_bytes(send, 200, body_out, headers={"x-llmswitch-deployment": str(target.id)} | cost_header(cost))
 
 
 async def handle_models(gw: Gateway, request: http.Request, send: http.Send) -> None:

@@ -57,6 +57,10 @@ async def relay_stream(
     started = False
     pending = b""
     t0 = time.perf_counter()
+    # what was relayed, for a stream that ends before its usage (see relayed_chars): a sample of the
+    # first bytes and the total, so the normal path pays two additions a chunk and no parsing
+    sample: list[bytes] = []
+    sampled = relayed = 0
     try:
         await http.start_stream(send, headers=headers)
         started = True
@@ -73,6 +77,10 @@ async def relay_stream(
                 request.state["ttft_ms"] = (time.perf_counter() - t0) * 1000
             if ready:
                 await http.stream_chunk(send, ready)
+                relayed += len(ready)
+                if sampled < _SAMPLE_BYTES:
+                    sample.append(ready)
+                    sampled += len(ready)
         if pending:  # a last event without its blank line
             if b'"usage":' in pending:
                 pending = _take_usage(pending, request, include_usage)
@@ -87,7 +95,44 @@ async def relay_stream(
             raise
         await http.end_stream(send, face.stream_error(exc))
     finally:
+        request.state["relayed"] = (sample, relayed)
         s.close()
+
+
+_SAMPLE_BYTES = 64 << 10
+
+
+def relayed_chars(sample: list[bytes], relayed: int) -> int:
+    """Characters of answer text (content, reasoning, tool arguments) in ``relayed`` bytes of OpenAI
+    stream events, of which ``sample`` holds the first: counted in the sample, scaled to the rest."""
+    data = b"".join(sample)
+    if not data:
+        return 0
+    chars = 0
+    parser = SSEParser()
+    for ev in parser.feed(data) + parser.close():
+        try:
+            chunk = msgspec.json.decode(ev.data)
+        except msgspec.DecodeError:
+            continue  # [DONE], or an event cut short
+        for choice in chunk.get("choices") or () if isinstance(chunk, dict) else ():
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            if not isinstance(delta, dict):
+                continue
+            for name in ("content", "reasoning_content", "reasoning", "refusal"):
+                text = delta.get(name)
+                if isinstance(text, str):
+                    chars += len(text)
+            for call in delta.get("tool_calls") or ():
+                function = call.get("function") if isinstance(call, dict) else None
+                if isinstance(function, dict):
+                    for name in ("name", "arguments"):
+                        text = function.get(name)
+                        if isinstance(text, str):
+                            chars += len(text)
+    if relayed > len(data):
+        chars = -(-chars * relayed // len(data))
+    return chars
 
 
 def _events_end(data: bytes) -> int:

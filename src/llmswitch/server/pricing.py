@@ -66,27 +66,37 @@ def cost_of_usage(price: Any, usage: ir.Usage) -> float | None:
         return None
 
 
-# (id(price), max_tokens) -> (price, input rate, the output's part of the estimate), for prices without
+#: the output a reservation assumes when neither the request (``max_tokens``) nor the price table (the
+#: model's ``max_output_tokens``) bounds it: without a bound the estimate would be no reservation at all,
+#: and concurrent requests could overspend a budget without limit. ``LLMSWITCH_DEFAULT_MAX_OUTPUT_TOKENS``
+#: changes it (see docs/spend.md).
+DEFAULT_MAX_OUTPUT_TOKENS = 4096
+
+# (id(price), output bound) -> (price, input rate, the output's part of the estimate), for prices without
 # long-context tiers: what estimate_cost computes, less the half that is the same on every request
-_reserve: dict[tuple[int, int | None], tuple[Any, Decimal, Decimal]] = {}
+_reserve: dict[tuple[int, int], tuple[Any, Decimal, Decimal]] = {}
 
 
-def reserve_estimate(price: Any, tokens: int, max_tokens: int | None) -> float:
-    """The cost a budget reserves before the call: :func:`~llmswitch.cost.estimate_cost`, to the bit
-    (nothing when the price cannot bound it)."""
-    known = _reserve.get((id(price), max_tokens))
+def reserve_estimate(
+    price: Any, tokens: int, max_tokens: int | None, default_output: int = DEFAULT_MAX_OUTPUT_TOKENS
+) -> float:
+    """The cost a budget reserves before the call: :func:`~llmswitch.cost.estimate_cost`, to the bit, for
+    the request's ``max_tokens``, else the model's maximum output, else ``default_output`` tokens."""
+    limit = max_tokens if max_tokens is not None else price.max_output_tokens
+    if limit is None:
+        limit = default_output
+    known = _reserve.get((id(price), limit))
     if known is not None and known[0] is price and tokens >= 0:
         return float(tokens * known[1] + known[2])
     try:
-        estimate = estimate_cost(price, tokens, max_tokens)
+        estimate = estimate_cost(price, tokens, limit)
     except Exception:
         return 0.0
-    limit = max_tokens if max_tokens is not None else price.max_output_tokens
     if not price.tiers and isinstance(limit, int):
         rates = price.rates()
         if len(_reserve) > 10_000:
             _reserve.clear()
-        _reserve[(id(price), max_tokens)] = (price, rates.input, max(limit, 0) * max(rates.output, rates.reasoning))
+        _reserve[(id(price), limit)] = (price, rates.input, max(limit, 0) * max(rates.output, rates.reasoning))
     return estimate
 
 

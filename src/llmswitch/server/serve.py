@@ -101,7 +101,26 @@ def _accounting(cfg: Any, store: Any) -> Accounting:
         store=store,
         journal_dir=_journal_dir(cfg) if store is not None else None,
         fsync=os.environ.get("LLMSWITCH_JOURNAL_FSYNC", "os"),
+        default_output_tokens=_default_output_tokens(),
     )
+
+
+def _default_output_tokens() -> int:
+    """``LLMSWITCH_DEFAULT_MAX_OUTPUT_TOKENS``: the output a budget reservation assumes when neither the
+    request nor the model's price bounds it (see docs/spend.md)."""
+    from llmswitch.errors import ConfigError
+    from llmswitch.server.pricing import DEFAULT_MAX_OUTPUT_TOKENS
+
+    raw = os.environ.get("LLMSWITCH_DEFAULT_MAX_OUTPUT_TOKENS")
+    if not raw:
+        return DEFAULT_MAX_OUTPUT_TOKENS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ConfigError(f"LLMSWITCH_DEFAULT_MAX_OUTPUT_TOKENS must be a positive integer, got {raw!r}")
+    return value
 
 
 def _journal_dir(cfg: Any) -> str:

@@ -63,6 +63,9 @@ def _log_out(r: Any) -> dict[str, Any]:
         "error_class": r.error_class,
         "cache_hit": r.cache_hit,
         "stream": r.stream,
+        # LiteLLM's names for the two kinds of call
+        "call_type": "aembedding" if r.call_type == "embeddings" else "acompletion",
+        "estimated": r.estimated,
     }
 
 

@@ -87,6 +87,8 @@ class SpendLine(msgspec.Struct):
     cache_hit: bool
     stream: bool
     metadata: dict[str, Any]
+    call_type: str
+    estimated: bool
 
 
 if tuple(SpendLine.__struct_fields__) != SPEND_FIELDS:  # pragma: no cover - caught by any test run

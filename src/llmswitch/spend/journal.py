@@ -29,6 +29,7 @@ The directory's layout and line format are described in :mod:`llmswitch.spend.se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import functools
 import logging
@@ -42,6 +43,7 @@ from typing import Any, Literal, TypeVar
 from llmswitch.errors import ConfigError
 from llmswitch.spend.errors import JournalError, JournalLockedError
 from llmswitch.spend.framing import encode_line
+from llmswitch.spend.held import HeldLines
 from llmswitch.spend.segments import (
     Position,
     ReadResult,
@@ -70,6 +72,10 @@ class JournalStats:
     commits: int = 0
     bytes_written: int = 0
     write_errors: int = 0
+    #: records held in memory because the disk refused them (see :attr:`Journal.failing`), right now
+    held: int = 0
+    #: records dropped because the memory bound for held records was reached
+    dropped: int = 0
 
 
 class Journal:
@@ -77,10 +83,21 @@ class Journal:
 
     ``segment_bytes`` is the size past which writing moves on to a new segment file; a segment is
     deleted once a :class:`~llmswitch.spend.shipper.Shipper` has stored all of its records.
+
+    When the disk refuses a write (full, failing), the records are held in memory (at most
+    ``max_held_bytes``; past it they are dropped and counted in ``stats.dropped``) and :attr:`failing`
+    is true; every ``retry_s`` seconds the journal tries to write them, and once it can, it goes on as
+    before. The gateway refuses new requests meanwhile. It is logged once every few seconds.
     """
 
     def __init__(
-        self, directory: str | os.PathLike[str], *, fsync: FsyncMode = "always", segment_bytes: int = 16 << 20
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        fsync: FsyncMode = "always",
+        segment_bytes: int = 16 << 20,
+        retry_s: float = 1.0,
+        max_held_bytes: int = 64 << 20,
     ) -> None:
         if fsync not in FSYNC_MODES:
             raise ConfigError(f"spend journal fsync must be one of {', '.join(FSYNC_MODES)}; got {fsync!r}")
@@ -101,6 +118,11 @@ class Journal:
         # readers waiting for the next commit (the shipper): woken, and forgotten, by each commit
         self._readers: list[asyncio.Future[None]] = []
         self._closing = False
+        #: true while records are held in memory because the disk refused them
+        self.failing = False
+        self._held = HeldLines(max_bytes=max_held_bytes)
+        self._retry_s = retry_s
+        self._retrier: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Journal:
         await self.open()
@@ -166,6 +188,13 @@ class Journal:
         try:
             if self._flusher is not None:
                 await self._flusher
+            if self._retrier is not None:
+                self._retrier.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._retrier
+                self._retrier = None
+            if self._held:
+                await self._write_held()  # a last attempt; what still fails stays in take_held()
             writer, lock_fd = self._writer, self._lock_fd
             await asyncio.get_running_loop().run_in_executor(self._write_thread, _release, writer, lock_fd)
         finally:
@@ -181,9 +210,9 @@ class Journal:
     async def append(self, record: SpendRecord) -> None:
         """Write ``record`` to the journal; return once it is durable (see the fsync modes above).
 
-        ``ValueError`` if a field has the wrong type, :class:`JournalError` if the disk refused the
-        write (full, failing) or the journal is not open. Should the awaiting task be cancelled,
-        the record is written all the same.
+        ``ValueError`` if a field has the wrong type, :class:`JournalError` if the journal is not open.
+        A record the disk refuses (full, failing) is held in memory until it can be written (see
+        :attr:`failing`). Should the awaiting task be cancelled, the record is written all the same.
         """
         if self._writer is None or self._closing:
             raise self._error(f"the spend journal in {self.directory} is not open")
@@ -200,6 +229,9 @@ class Journal:
         """
         if self._writer is None or self._closing:
             raise self._error(f"the spend journal in {self.directory} is not open")
+        if self.failing:
+            self._hold([line], None)  # after the records held already, in order
+            return True
         flusher = self._flusher
         if self.fsync == "os" and not self._queue and (flusher is None or flusher.done()):
             # mode "os" only hands the bytes to the OS page cache: a write() of a few hundred bytes
@@ -212,7 +244,7 @@ class Journal:
     async def append_encoded(self, line: bytes) -> None:
         """:meth:`append` for a line already encoded (see :meth:`append_nowait`)."""
         if self.append_nowait(line):
-            return
+            return  # written, or held while the disk refuses writes
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         self._queue.append((line, done))
@@ -228,8 +260,8 @@ class Journal:
             position = writer.append(line)
         except Exception as exc:
             self.stats.write_errors += 1
-            _log.error("spend journal %s: cannot write a record: %s", self.directory, exc)
-            raise self._error(f"cannot write the spend journal in {self.directory}", exc) from exc
+            self._hold([line], exc)
+            return
         self._committed = position
         self.stats.appends += 1
         self.stats.commits += 1
@@ -253,10 +285,10 @@ class Journal:
                 raise
             except Exception as exc:
                 self.stats.write_errors += 1
-                _log.error("spend journal %s: cannot write %d records: %s", self.directory, len(batch), exc)
+                self._hold([line for line, _ in batch], exc)
                 for _, done in batch:
                     if not done.done():
-                        done.set_exception(self._error(f"cannot write the spend journal in {self.directory}", exc))
+                        done.set_result(None)  # held: written when the disk takes writes again
                 continue
             self._committed = position
             self.stats.appends += len(batch)
@@ -266,6 +298,57 @@ class Journal:
                 if not done.done():
                     done.set_result(None)
             self._wake_readers()
+
+    # -- holding records the disk refused ---------------------------------------------------------
+
+    def _hold(self, lines: list[bytes], exc: BaseException | None) -> None:
+        held = self._held
+        for line in lines:
+            if not held.add(line):
+                self.stats.dropped += 1
+                _log.error("spend journal %s: a spend record dropped: %d held already", self.directory, len(held))
+        self.stats.held = len(held)
+        if exc is not None:
+            held.log_failure(self.directory, exc)
+        if not self.failing:
+            self.failing = True
+            self._retrier = asyncio.get_running_loop().create_task(self._retry())
+
+    async def _retry(self) -> None:
+        while self._held:
+            await asyncio.sleep(self._retry_s)
+            await self._write_held()
+
+    async def _write_held(self) -> None:
+        """Try to write every record held; on success the journal goes on as before."""
+        data, count = self._held.peek()
+        writer = self._writer
+        if writer is None or not count:
+            return
+        try:
+            position = await asyncio.get_running_loop().run_in_executor(self._write_thread, writer.append, data)
+        except Exception as exc:
+            self.stats.write_errors += 1
+            self._held.log_failure(self.directory, exc)
+            return
+        self._held.written(count)
+        self._committed = position
+        self.stats.appends += count
+        self.stats.commits += 1
+        self.stats.bytes_written += len(data)
+        self.stats.held = len(self._held)
+        if not self._held:
+            self.failing = False
+            self._held.recovered()
+            _log.warning("spend journal %s writes again: %d held spend records written", self.directory, count)
+        self._wake_readers()
+
+    def take_held(self) -> list[bytes]:
+        """The lines still held (the journal closed before the disk took them), forgotten here, so that
+        they can be stored another way (see ``Accounting.stop``)."""
+        lines = self._held.take()
+        self.stats.held = 0
+        return lines
 
     def _error(self, message: str, cause: BaseException | None = None) -> JournalError:
         error = JournalError(f"{message}: {cause}" if cause else message, directory=str(self.directory))

@@ -44,8 +44,11 @@ class SegmentWriter:
     def append(self, data: bytes) -> Position:
         """Write ``data`` (whole lines) durably; the position after it.
 
-        After a failure the segment may end in part of ``data``, so it is sealed and the next append
-        starts a new one: appending after a torn line would glue a good record onto it.
+        After a failure the segment may end in part of ``data``: it is cut back to its last whole line
+        and the next append goes on there (a full disk fails every append: starting a new segment each
+        time would fill the directory with empty files). Only if that cut fails is the segment sealed,
+        for the next append to start a new one: appending after a torn line would glue a good record
+        onto it.
         """
         fd = self._fd
         if fd is None:
@@ -61,7 +64,11 @@ class SegmentWriter:
             if self.sync:
                 _datasync(fd)
         except BaseException:
-            self.close()
+            try:
+                os.ftruncate(fd, self._size)  # shrinking needs no space
+                os.lseek(fd, self._size, os.SEEK_SET)
+            except OSError:
+                self.close()
             raise
         size = self._size = self._size + len(data)
         position = _position(Position, (self.index, size))

@@ -10,7 +10,9 @@ spend logs (unique by request id, so replaying the spend journal is idempotent);
 teams ("subjects", with their own change counter and tombstones); version 4 cheaper spend-log indexes
 (every index is written on every answered request); version 5 exact money (PostgreSQL's spend and
 budget columns become NUMERIC; SQLite sums in decimal through functions of its own, its REAL columns
-unchanged) and the index the budget period resets read; planned next: batch jobs.
+unchanged) and the index the budget period resets read; version 6 two spend-log columns: the kind of
+call (``call_type``) and whether the gateway estimated the record's tokens (``estimated``); planned
+next: batch jobs.
 
 All tables are prefixed ``llmswitch_`` so the store can share a database (or schema) with other
 applications, LiteLLM's own tables included.
@@ -67,6 +69,15 @@ _LEANER_SPEND_INDEXES = (
     "DROP INDEX llmswitch_spend_logs_team_id",
     "CREATE INDEX llmswitch_spend_logs_team_id ON llmswitch_spend_logs (team_id, time) WHERE team_id IS NOT NULL",
 )
+
+
+def _spend_kind_columns(boolean: str, false: str) -> tuple[str, ...]:
+    # migration 5 ("spend_call_type_and_estimated"): once released, never change what this returns.
+    # A constant default makes each ADD COLUMN a change of the catalogue only, however big the table.
+    return (
+        "ALTER TABLE llmswitch_spend_logs ADD COLUMN call_type TEXT NOT NULL DEFAULT 'chat'",
+        f"ALTER TABLE llmswitch_spend_logs ADD COLUMN estimated {boolean} NOT NULL DEFAULT {false}",
+    )
 
 
 def _spend_logs_ddl(time: str, integer: str, real: str, boolean: str, json: str) -> str:
@@ -203,6 +214,7 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "subjects", _subjects_ddl("TEXT", "INTEGER", "REAL", "INTEGER", "TEXT", "TEXT NOT NULL DEFAULT '[]'")),
     Migration(4, "leaner_spend_indexes", _LEANER_SPEND_INDEXES),
     Migration(5, "exact_money_and_budget_resets", _BUDGET_RESET_INDEXES),
+    Migration(6, "spend_call_type_and_estimated", _spend_kind_columns("INTEGER", "0")),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -259,6 +271,7 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(4, "leaner_spend_indexes", _LEANER_SPEND_INDEXES),
     Migration(5, "exact_money_and_budget_resets", (*_NUMERIC_MONEY, *_BUDGET_RESET_INDEXES)),
+    Migration(6, "spend_call_type_and_estimated", _spend_kind_columns("BOOLEAN", "FALSE")),
 )
 
 

@@ -77,7 +77,7 @@ _SPEND_ARRAY_TYPES = {
         "bigint",
     ),
     **dict.fromkeys(("cost", "latency_ms", "ttft_ms"), "float8"),
-    **dict.fromkeys(("cache_hit", "stream"), "boolean"),
+    **dict.fromkeys(("cache_hit", "stream", "estimated"), "boolean"),
 }
 _SPEND_COLUMNS = ", ".join(SPEND_FIELDS)
 _INSERT_SPEND = (

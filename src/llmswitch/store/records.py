@@ -135,6 +135,7 @@ def _convert(data: dict[str, Any]) -> KeyRecord:
 TokenCount = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 HTTPStatus = Annotated[int, msgspec.Meta(ge=0, le=999)]
 SpendGroup = Literal["key", "user", "team", "model"]
+CallType = Literal["chat", "embeddings"]
 # daily_spend's group names, and the column each one means ("model" is what the client asked for)
 SPEND_GROUP_COLUMNS: dict[str, str] = {"key": "key_hash", "user": "user_id", "team": "team_id", "model": "model_group"}
 
@@ -149,7 +150,10 @@ class SpendRecord(msgspec.Struct, kw_only=True, frozen=True):
     ``request_id`` is unique: storing a record twice keeps the first, which is what makes replaying
     the journal safe. ``cost`` is in USD, ``None`` when the price is unknown. ``model_group`` is the model the client asked for, ``model`` the
     provider's model that answered. ``time`` is when the request arrived, always UTC.
-    ``metadata`` is for a few small tags; the journal truncates big ones.
+    ``metadata`` is for a few small tags; the journal truncates big ones. ``call_type`` says which kind
+    of call it was; ``estimated`` marks a record whose token counts the gateway estimated itself (a
+    stream that ended before the provider reported its usage: the prompt counted locally, the output
+    from the text relayed).
     """
 
     request_id: str
@@ -175,6 +179,9 @@ class SpendRecord(msgspec.Struct, kw_only=True, frozen=True):
     cache_hit: bool = False
     stream: bool = False
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    # last, and with defaults: journal lines written before they existed decode unchanged
+    call_type: CallType = "chat"
+    estimated: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.request_id, str) or not self.request_id:

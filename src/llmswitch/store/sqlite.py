@@ -71,9 +71,9 @@ _INSERT_SPEND = (
 )
 _SPEND_TIME = SPEND_FIELDS.index("time")
 _SPEND_METADATA = SPEND_FIELDS.index("metadata")
-_SPEND_FLAGS = tuple(SPEND_FIELDS.index(name) for name in ("cache_hit", "stream"))
+_SPEND_FLAGS = tuple(SPEND_FIELDS.index(name) for name in ("cache_hit", "stream", "estimated"))
 _ADD_SPEND = "UPDATE llmswitch_keys SET spend = money_add(spend, ?), change_seq = ? WHERE token_hash = ?"
-_SPEND_BOOL_FIELDS = frozenset({"cache_hit", "stream"})
+_SPEND_BOOL_FIELDS = frozenset({"cache_hit", "stream", "estimated"})
 _encode_json = msgspec.json.Encoder().encode
 
 
