@@ -28,6 +28,7 @@ from llmswitch.testing._answers import (
 from llmswitch.testing._faces import (
     ANTHROPIC,
     GEMINI,
+    OLLAMA,
     OPENAI,
     DialectUnavailable,
     Face,
@@ -48,6 +49,9 @@ def build_app(host: Host) -> web.Application:
 
     async def anthropic_messages(request: web.Request) -> web.StreamResponse:
         return await _chat(request, host, ANTHROPIC)
+
+    async def ollama_chat(request: web.Request) -> web.StreamResponse:
+        return await _chat(request, host, OLLAMA)
 
     async def openai_embeddings(request: web.Request) -> web.StreamResponse:
         return await _embeddings.openai(request, host, await _record(request, host, OPENAI))
@@ -72,6 +76,7 @@ def build_app(host: Host) -> web.Application:
         app.router.add_post(f"{prefix}/embeddings", openai_embeddings)
         app.router.add_get(f"{prefix}/models", openai_models)
     app.router.add_post("/v1/messages", anthropic_messages)
+    app.router.add_post("/api/chat", ollama_chat)
     # google-genai calls /v1beta or /v1 (its api_version); Gemini serves both
     app.router.add_post("/v1beta/models/{target}", gemini_model_method)
     app.router.add_post("/v1/models/{target}", gemini_model_method)
