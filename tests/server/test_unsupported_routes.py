@@ -58,21 +58,19 @@ def test_openai_sdk_raises_501_naming_the_endpoint_without_retrying(
     assert up.requests == []
 
 
-def test_anthropic_sdk_raises_501_for_count_tokens_and_batches(gw: ServedGateway, up: FakeUpstream) -> None:
+def test_anthropic_sdk_raises_501_for_batches(gw: ServedGateway, up: FakeUpstream) -> None:
+    # count_tokens is served now (tests/server/test_count_tokens.py)
     with anthropic.Anthropic(base_url=gw.url, api_key=MASTER_KEY) as client:
         with pytest.raises(anthropic.InternalServerError) as caught:
-            client.messages.count_tokens(model=GROUPS["anthropic"], messages=[{"role": "user", "content": "hi"}])
+            client.messages.batches.list()
         assert caught.value.status_code == 501
         assert caught.value.body == {
             "type": "error",
             "error": {
                 "type": "invalid_request_error",
-                "message": "POST /v1/messages/count_tokens (Anthropic's token counting) is not supported by llmswitch yet",
+                "message": "GET /v1/messages/batches (Anthropic's message batches) is not supported by llmswitch yet",
             },
         }
-        with pytest.raises(anthropic.InternalServerError) as caught:
-            client.messages.batches.list()
-        assert "GET /v1/messages/batches (Anthropic's message batches)" in caught.value.message
         # the Files API shares OpenAI's path; the anthropic-version header says whose error to answer with
         with pytest.raises(anthropic.InternalServerError) as caught:
             client.beta.files.list()
@@ -82,19 +80,23 @@ def test_anthropic_sdk_raises_501_for_count_tokens_and_batches(gw: ServedGateway
 
 
 @pytest.mark.parametrize(
-    ("call", "verb"),
+    ("call", "endpoint"),
     [
-        (lambda c: c.models.count_tokens(model=GROUPS["gemini"], contents="hi"), "countTokens"),
-        (lambda c: c.models.embed_content(model=GROUPS["gemini"], contents="hi"), "batchEmbedContents"),
+        # countTokens is served now (tests/server/test_count_tokens.py)
+        (lambda c: list(c.files.list()), "GET /v1beta/files"),
+        (
+            lambda c: c.models.embed_content(model=GROUPS["gemini"], contents="hi"),
+            f"POST /v1beta/models/{GROUPS['gemini']}:batchEmbedContents",
+        ),
     ],
-    ids=["countTokens", "embedContent"],
+    ids=["files", "embedContent"],
 )
-def test_genai_sdk_raises_501_unimplemented(gw: ServedGateway, up: FakeUpstream, call: Any, verb: str) -> None:
+def test_genai_sdk_raises_501_unimplemented(gw: ServedGateway, up: FakeUpstream, call: Any, endpoint: str) -> None:
     options = gtypes.HttpOptions(base_url=gw.url, api_version="v1beta")
     with genai.Client(api_key=MASTER_KEY, http_options=options) as client, pytest.raises(genai_errors.ServerError) as e:
         call(client)
     assert (e.value.code, e.value.status) == (501, "UNIMPLEMENTED")
-    assert f"POST /v1beta/models/{GROUPS['gemini']}:{verb}" in (e.value.message or "")
+    assert endpoint in (e.value.message or "")
     assert "is not supported by llmswitch yet" in (e.value.message or "")
     assert up.requests == []
 
