@@ -10,7 +10,7 @@ import anthropic
 import httpx2 as httpx
 import openai
 import pytest
-from gateway_harness import GROUPS, MASTER_KEY, ServedGateway, dialect_error
+from gateway_harness import MASTER_KEY, ServedGateway, dialect_error
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as gtypes
@@ -82,14 +82,11 @@ def test_anthropic_sdk_raises_501_for_batches(gw: ServedGateway, up: FakeUpstrea
 @pytest.mark.parametrize(
     ("call", "endpoint"),
     [
-        # countTokens is served now (tests/server/test_count_tokens.py)
+        # countTokens, embedContent and batchEmbedContents are served now (test_count_tokens.py, test_gemini_embed.py)
         (lambda c: list(c.files.list()), "GET /v1beta/files"),
-        (
-            lambda c: c.models.embed_content(model=GROUPS["gemini"], contents="hi"),
-            f"POST /v1beta/models/{GROUPS['gemini']}:batchEmbedContents",
-        ),
+        (lambda c: list(c.caches.list()), "GET /v1beta/cachedContents"),
     ],
-    ids=["files", "embedContent"],
+    ids=["files", "caches"],
 )
 def test_genai_sdk_raises_501_unimplemented(gw: ServedGateway, up: FakeUpstream, call: Any, endpoint: str) -> None:
     options = gtypes.HttpOptions(base_url=gw.url, api_version="v1beta")
@@ -104,7 +101,7 @@ def test_genai_sdk_raises_501_unimplemented(gw: ServedGateway, up: FakeUpstream,
 @pytest.mark.parametrize(
     ("method", "path", "headers", "face"),
     [
-        ("POST", "/v1beta/models/m-gemini:embedContent", {}, "gemini"),
+        ("POST", "/v1beta/models/m-gemini:predict", {}, "gemini"),
         ("GET", "/v1beta/models", {}, "gemini"),
         ("POST", "/v1beta/tunedModels/my-tuned:generateContent", {}, "gemini"),
         ("POST", "/v1/messages/batches/msgbatch_1/cancel", {}, "anthropic"),

@@ -21,7 +21,17 @@ from typing import Any, Literal
 
 from llmswitch.errors import APIError, APIStatusError, LLMSwitchError, PermissionDeniedError
 from llmswitch.router.router import Router
-from llmswitch.server import admin, admin_teams, count_tokens, faces, health, http, spend_routes, unsupported
+from llmswitch.server import (
+    admin,
+    admin_teams,
+    count_tokens,
+    faces,
+    gemini_embed,
+    health,
+    http,
+    spend_routes,
+    unsupported,
+)
 from llmswitch.server.accesslog import AccessLog
 from llmswitch.server.accounting import Accounting
 from llmswitch.server.auth import KeyCache, Principal, extract_key, model_not_allowed
@@ -201,6 +211,8 @@ class Gateway:
                 return _gemini_generate, faces.GEMINI, {"model": model, "stream": verb == "streamGenerateContent"}
             if verb == "countTokens" and model:
                 return count_tokens.handle_gemini, faces.GEMINI, {"model": model}
+            if verb in ("embedContent", "batchEmbedContents") and model:
+                return gemini_embed.handle, faces.GEMINI, {"model": model, "batch": verb == "batchEmbedContents"}
         return None
 
     async def _http(self, scope: http.Scope, receive: http.Receive, send: http.Send) -> None:

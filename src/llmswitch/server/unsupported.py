@@ -30,10 +30,10 @@ from llmswitch.server.faces import Face
 
 # Gemini's model methods: `/v1beta/models/{model}:{verb}` (also under /v1 and tunedModels).
 _GEMINI_METHOD = re.compile(r"/(?:v1beta|v1|v1alpha)/(models|tunedModels)/([^/:]+):([A-Za-z]+)\Z")
-_GEMINI_SERVED = frozenset({"generateContent", "streamGenerateContent", "countTokens"})
+_GEMINI_SERVED = frozenset(
+    {"generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents"}
+)
 _GEMINI_VERBS: dict[str, str] = {
-    "embedContent": "Gemini's embeddings",
-    "batchEmbedContents": "Gemini's batch embeddings",
     "batchGenerateContent": "Gemini's batch mode",
     "asyncBatchEmbedContent": "Gemini's batch embeddings",
     "predict": "Gemini's Imagen prediction",
