@@ -333,3 +333,16 @@ def test_an_error_line_in_a_200_stream_raises_after_what_came_before() -> None:
     assert [e.text for e in events] == ["Hel"]
     with pytest.raises(InternalServerError, match="model runner crashed"):
         d.close()
+
+
+def test_sdk_embedding_through_api_embed_over_http() -> None:
+    from llmswitch.testing import embedding_vector
+
+    with FakeUpstream() as up:
+        r = llmswitch.embedding("ollama/all-minilm", input=["alpha", "beta"], api_base=up.url, dimensions=4)
+        (rec,) = up.requests
+    assert (rec.path, rec.json) == ("/api/embed", {"model": "all-minilm", "input": ["alpha", "beta"], "dimensions": 4})
+    assert [d["embedding"] if isinstance(d, dict) else d.embedding for d in r.data] == [
+        embedding_vector("alpha", 4),
+        embedding_vector("beta", 4),
+    ]

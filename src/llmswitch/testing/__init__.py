@@ -29,7 +29,7 @@ what each SDK takes as its base URL):
   or one JSON array without it), ``:countTokens``, ``:embedContent``, ``:batchEmbedContents`` (also
   under ``/v1``). Token counts are the fake's own tokenizer (``fake_token_count``: a token per word or
   punctuation mark, 4 per message), not llmswitch's local estimate.
-- Ollama: ``POST /api/chat`` (NDJSON streams unless ``"stream": false``).
+- Ollama: ``POST /api/chat`` (NDJSON streams unless ``"stream": false``), ``POST /api/embed``.
 
 Choosing replies: ``up.script(*replies, model=None)`` queues replies (optionally only for one
 model); when the queues are empty ``up.responder(request)`` is called if set, else ``up.default``

@@ -56,6 +56,9 @@ def build_app(host: Host) -> web.Application:
     async def ollama_chat(request: web.Request) -> web.StreamResponse:
         return await _chat(request, host, OLLAMA)
 
+    async def ollama_embed(request: web.Request) -> web.StreamResponse:
+        return await _embeddings.ollama(request, host, await _record(request, host, OLLAMA))
+
     async def openai_embeddings(request: web.Request) -> web.StreamResponse:
         return await _embeddings.openai(request, host, await _record(request, host, OPENAI))
 
@@ -83,6 +86,7 @@ def build_app(host: Host) -> web.Application:
     app.router.add_post("/v1/messages", anthropic_messages)
     app.router.add_post("/v1/messages/count_tokens", anthropic_count_tokens)
     app.router.add_post("/api/chat", ollama_chat)
+    app.router.add_post("/api/embed", ollama_embed)
     # google-genai calls /v1beta or /v1 (its api_version); Gemini serves both
     app.router.add_post("/v1beta/models/{target}", gemini_model_method)
     app.router.add_post("/v1/models/{target}", gemini_model_method)
