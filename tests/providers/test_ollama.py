@@ -346,3 +346,13 @@ def test_sdk_embedding_through_api_embed_over_http() -> None:
         embedding_vector("alpha", 4),
         embedding_vector("beta", 4),
     ]
+
+
+def test_openai_defaults_said_out_loud_are_not_refused_and_logprobs_read_as_openais() -> None:
+    with FakeUpstream() as up:
+        llmswitch.completion("ollama/llama3", USER, api_base=up.url, store=False, service_tier="auto")
+        assert set(up.requests[-1].json) == {"model", "messages", "stream"}
+    lp = [{"token": "Hi", "logprob": -0.1, "bytes": [72, 105], "top_logprobs": []}]
+    body = {"model": "m", "message": {"role": "assistant", "content": "Hi"}, "done": True, "logprobs": lp}
+    resp = get_provider("ollama_chat").decode_chat(json.dumps(body).encode(), model="m")
+    assert resp.choices[0].logprobs == {"content": lp}

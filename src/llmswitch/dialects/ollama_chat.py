@@ -35,6 +35,12 @@ OPTION_KEYS = frozenset(
     }
 )
 EXTRA_KEYS = TOP_LEVEL_KEYS | OPTION_KEYS
+# OpenAI extras clients send at OpenAI's default value: they ask nothing, so nothing is sent or refused
+_ASKS_NOTHING: dict[str, tuple[Any, ...]] = {
+    "store": (False,),
+    "modalities": (["text"],),
+    "service_tier": ("auto", "default"),
+}
 
 _ROLE_OUT = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
 # Ollama's done_reason -> ours; "stop" becomes tool_calls when the turn called tools (see _finish)
@@ -79,7 +85,7 @@ def encode_request(req: ir.Request, *, model: str) -> dict[str, Any]:
             body[key] = value
         elif key in OPTION_KEYS:
             options[key] = value
-        else:
+        elif value not in _ASKS_NOTHING.get(key, ()):
             raise _unsupported(key, model)
     if options:
         body["options"] = options
@@ -215,11 +221,16 @@ def decode_response(body: dict[str, Any]) -> ir.Response:
                 parts=parts,
                 finish_reason=finish_reason_in(native, any(isinstance(p, ir.ToolCallPart) for p in parts)),
                 native_finish_reason=native,
-                logprobs=body.get("logprobs"),
+                logprobs=logprobs_in(body.get("logprobs")),
             )
         ],
         usage=map_usage_in(body),
     )
+
+
+def logprobs_in(raw: Any) -> Any:
+    """Ollama's list of ``{token, logprob, bytes, top_logprobs}`` is OpenAI's ``logprobs.content``."""
+    return {"content": raw} if isinstance(raw, list) else raw
 
 
 def map_tool_calls_in(calls: list[Any], first: int) -> list[ir.ToolCallPart]:
