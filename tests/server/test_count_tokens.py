@@ -127,6 +127,21 @@ def test_a_count_takes_a_request_of_the_keys_rpm(gw: ServedGateway, up: FakeUpst
     assert [gw.call("POST", "/utils/token_counter", body, key=key).status for _ in range(3)] == [200, 200, 429]
 
 
+def test_a_count_is_journaled_with_no_tokens_and_no_cost(gw: ServedGateway, up: FakeUpstream) -> None:
+    from multi_harness import wait_logged
+
+    key = gw.new_key(key_alias="count-journal")
+    r = gw.call(
+        "POST",
+        "/v1/messages/count_tokens",
+        {"model": GROUPS["anthropic"], "messages": [{"role": "user", "content": TEXT}]},
+        key=key,
+    )
+    assert r.status == 200, r.body
+    (row,) = wait_logged(gw.port, key, 1, timeout=10)
+    assert (row["model_group"], row["spend"], row["total_tokens"]) == (GROUPS["anthropic"], 0, 0)
+
+
 def test_a_providers_error_reaches_the_caller_in_its_dialect(gw: ServedGateway, up: FakeUpstream) -> None:
     up.script(Reply(status=400, message="messages: at least one message is required"))
     client = anthropic.Anthropic(base_url=gw.url, api_key=MASTER_KEY, max_retries=0)
