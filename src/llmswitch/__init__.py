@@ -20,6 +20,8 @@ _EXPORTS: dict[str, str] = {
     "acompletion": "llmswitch.sdk",
     "embedding": "llmswitch.sdk",
     "aembedding": "llmswitch.sdk",
+    "token_counter": "llmswitch.sdk",
+    "atoken_counter": "llmswitch.sdk",
     "function_tool": "llmswitch.tools",
     "run_tools": "llmswitch.tools",
     "arun_tools": "llmswitch.tools",
@@ -82,6 +84,7 @@ __all__ = [
     "acompletion",
     "aembedding",
     "arun_tools",
+    "atoken_counter",
     "completion",
     "completion_cost",
     "embedding",
@@ -89,6 +92,7 @@ __all__ = [
     "register_provider",
     "run_tools",
     "stream_chunk_builder",
+    "token_counter",
 ]
 
 
@@ -130,5 +134,5 @@ if TYPE_CHECKING:
     )
     from llmswitch.providers import register_provider
     from llmswitch.results import EmbeddingResponse, ModelResponse, ModelResponseStream
-    from llmswitch.sdk import acompletion, aembedding, completion, embedding
+    from llmswitch.sdk import acompletion, aembedding, atoken_counter, completion, embedding, token_counter
     from llmswitch.tools import arun_tools, function_tool, run_tools, stream_chunk_builder

@@ -16,7 +16,7 @@ from llmswitch._sync import SyncIterator, run
 from llmswitch.cost import cost_for_response, usage_from_wire
 from llmswitch.dialects import openai_chat
 from llmswitch.dialects.openai_chat_stream import StreamEncoder
-from llmswitch.errors import ConfigError
+from llmswitch.errors import APIError, ConfigError
 from llmswitch.network import network_from
 from llmswitch.providers import params, resolve_model
 from llmswitch.router.retry import RetryPolicy
@@ -336,3 +336,71 @@ def embedding(
             **provider_extras,
         )
     )
+
+
+async def atoken_counter(
+    model: str = "",
+    messages: list[Any] | None = None,
+    text: str | list[str] | None = None,
+    tools: list[Any] | None = None,
+    *,
+    api_key: str | None = None,
+    api_base: str | None = None,
+    timeout: float | None = 60,
+) -> int:
+    """:func:`token_counter`, awaited."""
+    from llmswitch import count_tokens
+
+    texts = [text] if isinstance(text, str) else list(text or [])
+    body: dict[str, Any] = {
+        "model": model or "unknown",
+        "messages": list(messages or []) + [{"role": "user", "content": t} for t in texts],
+    }
+    if tools:
+        body["tools"] = tools
+    req = openai_chat.decode_request(body)
+    try:
+        provider, model_id = resolve_model(model)
+    except ConfigError:
+        return count_tokens.estimate_tokens(req)  # a model no provider is known for: estimated, as LiteLLM does
+    endpoint = None
+    if count_tokens.api_of(provider) is not None:
+        try:
+            endpoint = provider.endpoint(api_base=api_base, api_key=api_key)
+        except APIError:
+            endpoint = None  # no key to call the provider's API with: estimate instead
+    found = await count_tokens.count_tokens(provider, req, model=model_id, endpoint=endpoint, timeout=timeout)
+    return found.total
+
+
+def token_counter(
+    model: str = "",
+    custom_tokenizer: Any = None,
+    text: str | list[str] | None = None,
+    messages: list[Any] | None = None,
+    count_response_tokens: bool = False,
+    tools: list[Any] | None = None,
+    tool_choice: Any = None,
+    use_default_image_token_count: bool = False,
+    default_token_count: int | None = None,
+    *,
+    api_key: str | None = None,
+    api_base: str | None = None,
+    timeout: float | None = 60,
+) -> int:
+    """The input tokens of ``messages`` (or ``text``) for ``model``: LiteLLM's name and signature.
+
+    Anthropic and Gemini models are counted by the provider's own free API (``count_tokens``,
+    ``countTokens``) when a key is at hand (``api_key=`` or the provider's environment variable);
+    every other model, or one without a key, gets a local estimate (:func:`llmswitch.count_tokens.
+    estimate_tokens`: about four characters a token plus OpenAI's per-message overhead).
+
+        >>> llmswitch.token_counter(model="openai/gpt-4o", messages=[{"role": "user", "content": "Hello there!"}])
+        9
+
+    ``custom_tokenizer`` is not supported (ConfigError); ``count_response_tokens``, ``tool_choice``,
+    ``use_default_image_token_count`` and ``default_token_count`` are accepted for compatibility.
+    """
+    if custom_tokenizer is not None:
+        raise ConfigError("token_counter: custom_tokenizer is not supported by llmswitch")
+    return run(atoken_counter(model, messages, text, tools, api_key=api_key, api_base=api_base, timeout=timeout))

@@ -180,7 +180,8 @@ PRESET_BASES = {
     "openrouter": "https://openrouter.ai/api/v1",
     "fireworks_ai": "https://api.fireworks.ai/inference/v1",
     "xai": "https://api.x.ai/v1",
-    "ollama": "http://localhost:11434/v1",
+    # Ollama's default is its server root and its own API (tests/providers/test_ollama.py); its
+    # OpenAI-compatible API is what an api_base ending in /v1 reaches
 }
 KEY_ENV = {
     "openai": ["OPENAI_API_KEY"],

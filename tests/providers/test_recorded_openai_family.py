@@ -166,7 +166,9 @@ def replay(folder: str, case: str) -> Outcome:
 
     async def go() -> Outcome:
         async with Replay(fx["response"]) as upstream:
-            common = {"api_base": upstream.url, "api_key": KEY, "num_retries": 0, "timeout": 20}
+            # Ollama's OpenAI-compatible API is under /v1 (at the root, ollama/ speaks its native API)
+            base = upstream.url + ("/v1" if folder == "ollama" else "")
+            common = {"api_base": base, "api_key": KEY, "num_retries": 0, "timeout": 20}
             if is_embedding(fx):
                 body = fx["request"]["body"]
                 kw = {"input": ["hello world", "goodbye world"], "dimensions": body.get("dimensions")}

@@ -10,7 +10,7 @@ import anthropic
 import httpx2 as httpx
 import openai
 import pytest
-from gateway_harness import GROUPS, MASTER_KEY, ServedGateway, dialect_error
+from gateway_harness import MASTER_KEY, ServedGateway, dialect_error
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as gtypes
@@ -58,21 +58,19 @@ def test_openai_sdk_raises_501_naming_the_endpoint_without_retrying(
     assert up.requests == []
 
 
-def test_anthropic_sdk_raises_501_for_count_tokens_and_batches(gw: ServedGateway, up: FakeUpstream) -> None:
+def test_anthropic_sdk_raises_501_for_batches(gw: ServedGateway, up: FakeUpstream) -> None:
+    # count_tokens is served now (tests/server/test_count_tokens.py)
     with anthropic.Anthropic(base_url=gw.url, api_key=MASTER_KEY) as client:
         with pytest.raises(anthropic.InternalServerError) as caught:
-            client.messages.count_tokens(model=GROUPS["anthropic"], messages=[{"role": "user", "content": "hi"}])
+            client.messages.batches.list()
         assert caught.value.status_code == 501
         assert caught.value.body == {
             "type": "error",
             "error": {
                 "type": "invalid_request_error",
-                "message": "POST /v1/messages/count_tokens (Anthropic's token counting) is not supported by llmswitch yet",
+                "message": "GET /v1/messages/batches (Anthropic's message batches) is not supported by llmswitch yet",
             },
         }
-        with pytest.raises(anthropic.InternalServerError) as caught:
-            client.messages.batches.list()
-        assert "GET /v1/messages/batches (Anthropic's message batches)" in caught.value.message
         # the Files API shares OpenAI's path; the anthropic-version header says whose error to answer with
         with pytest.raises(anthropic.InternalServerError) as caught:
             client.beta.files.list()
@@ -82,19 +80,20 @@ def test_anthropic_sdk_raises_501_for_count_tokens_and_batches(gw: ServedGateway
 
 
 @pytest.mark.parametrize(
-    ("call", "verb"),
+    ("call", "endpoint"),
     [
-        (lambda c: c.models.count_tokens(model=GROUPS["gemini"], contents="hi"), "countTokens"),
-        (lambda c: c.models.embed_content(model=GROUPS["gemini"], contents="hi"), "batchEmbedContents"),
+        # countTokens, embedContent and batchEmbedContents are served now (test_count_tokens.py, test_gemini_embed.py)
+        (lambda c: list(c.files.list()), "GET /v1beta/files"),
+        (lambda c: list(c.caches.list()), "GET /v1beta/cachedContents"),
     ],
-    ids=["countTokens", "embedContent"],
+    ids=["files", "caches"],
 )
-def test_genai_sdk_raises_501_unimplemented(gw: ServedGateway, up: FakeUpstream, call: Any, verb: str) -> None:
+def test_genai_sdk_raises_501_unimplemented(gw: ServedGateway, up: FakeUpstream, call: Any, endpoint: str) -> None:
     options = gtypes.HttpOptions(base_url=gw.url, api_version="v1beta")
     with genai.Client(api_key=MASTER_KEY, http_options=options) as client, pytest.raises(genai_errors.ServerError) as e:
         call(client)
     assert (e.value.code, e.value.status) == (501, "UNIMPLEMENTED")
-    assert f"POST /v1beta/models/{GROUPS['gemini']}:{verb}" in (e.value.message or "")
+    assert endpoint in (e.value.message or "")
     assert "is not supported by llmswitch yet" in (e.value.message or "")
     assert up.requests == []
 
@@ -102,7 +101,7 @@ def test_genai_sdk_raises_501_unimplemented(gw: ServedGateway, up: FakeUpstream,
 @pytest.mark.parametrize(
     ("method", "path", "headers", "face"),
     [
-        ("POST", "/v1beta/models/m-gemini:embedContent", {}, "gemini"),
+        ("POST", "/v1beta/models/m-gemini:predict", {}, "gemini"),
         ("GET", "/v1beta/models", {}, "gemini"),
         ("POST", "/v1beta/tunedModels/my-tuned:generateContent", {}, "gemini"),
         ("POST", "/v1/messages/batches/msgbatch_1/cancel", {}, "anthropic"),

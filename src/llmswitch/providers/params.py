@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from llmswitch import ir
-from llmswitch.dialects import anthropic_messages, gemini_request, openai_request
+from llmswitch.dialects import anthropic_messages, gemini_request, ollama_chat, openai_request
 from llmswitch.dialects.drop_params import CALL_KEYS
 from llmswitch.dialects.thinking import DYNAMIC, effort_for_budget
 from llmswitch.errors import UnsupportedParamsError
@@ -82,6 +82,7 @@ class Accepts(NamedTuple):
 _OPENAI = PARAMS - {"top_k", "thinking_budget"}
 # OpenAI-compatible servers that also document top_k (vLLM, Together, Fireworks, OpenRouter)
 _OPENAI_TOP_K = _OPENAI | {"top_k"}
+_OLLAMA_NATIVE = _OPENAI_TOP_K - {"logit_bias", "n", "parallel_tool_calls"}
 
 ACCEPTS: dict[str, Accepts] = {
     "openai": Accepts(_OPENAI, rejects=frozenset({"thinking"})),
@@ -102,8 +103,12 @@ ACCEPTS: dict[str, Accepts] = {
     "deepseek": Accepts(_OPENAI - {"n", "seed", "logit_bias"}),
     # docs.mistral.ai: no logit_bias or logprobs; the seed is called random_seed
     "mistral": Accepts(_OPENAI - {"logit_bias", "logprobs", "top_logprobs"}, renames={"seed": "random_seed"}),
-    # docs.ollama.com/api/openai-compatibility: no logit_bias, n or user-side logprobs
-    "ollama": Accepts(_OPENAI - {"logit_bias", "n", "logprobs", "top_logprobs"}),
+    # Ollama's /api/chat (docs.ollama.com/api/chat): sampling options, format, think, logprobs; no n,
+    # logit_bias or parallel_tool_calls (tool_choice: only "auto", or "none" as no tools; see dialects.ollama_chat)
+    "ollama_chat": Accepts(_OLLAMA_NATIVE, extras=ollama_chat.EXTRA_KEYS),
+    # ollama/ is the native API, or under an api_base ending in /v1 the OpenAI-compatible one
+    # (docs.ollama.com/api/openai-compatibility: no logit_bias, n or logprobs): what both take
+    "ollama": Accepts(_OLLAMA_NATIVE - {"top_k", "logprobs", "top_logprobs"}),
     "xai": Accepts(_OPENAI),
     "hosted_vllm": Accepts(_OPENAI_TOP_K),
     "together_ai": Accepts(_OPENAI_TOP_K),

@@ -23,9 +23,8 @@ class Preset(NamedTuple):
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
-        Preset(
-            "ollama", "http://localhost:11434/v1", ("OLLAMA_API_KEY",), ("OLLAMA_API_BASE",), requires_api_key=False
-        ),
+        # served by providers.ollama (native /api/chat at the root, the OpenAI-compatible API under /v1)
+        Preset("ollama", "http://localhost:11434", ("OLLAMA_API_KEY",), ("OLLAMA_API_BASE",), requires_api_key=False),
         Preset("hosted_vllm", "", ("HOSTED_VLLM_API_KEY",), ("HOSTED_VLLM_API_BASE",), requires_api_key=False),
         Preset("groq", "https://api.groq.com/openai/v1", ("GROQ_API_KEY",), ("GROQ_API_BASE",)),
         Preset(

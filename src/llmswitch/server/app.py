@@ -21,7 +21,17 @@ from typing import Any, Literal
 
 from llmswitch.errors import APIError, APIStatusError, LLMSwitchError, PermissionDeniedError
 from llmswitch.router.router import Router
-from llmswitch.server import admin, admin_teams, faces, health, http, spend_routes, unsupported
+from llmswitch.server import (
+    admin,
+    admin_teams,
+    count_tokens,
+    faces,
+    gemini_embed,
+    health,
+    http,
+    spend_routes,
+    unsupported,
+)
 from llmswitch.server.accesslog import AccessLog
 from llmswitch.server.accounting import Accounting
 from llmswitch.server.auth import KeyCache, Principal, extract_key, model_not_allowed
@@ -94,6 +104,8 @@ class Gateway:
             ("GET", "/v1/models"): (handle_models, faces.OPENAI),
             ("GET", "/models"): (handle_models, faces.OPENAI),
             ("POST", "/v1/messages"): (_anthropic_messages, faces.ANTHROPIC),
+            ("POST", "/v1/messages/count_tokens"): (count_tokens.handle_anthropic, faces.ANTHROPIC),
+            ("POST", "/utils/token_counter"): (count_tokens.handle_litellm, faces.OPENAI),
             ("GET", "/health/liveliness"): (health.liveliness, faces.OPENAI),
             ("GET", "/health/liveness"): (health.liveliness, faces.OPENAI),
             ("GET", "/health/readiness"): (health.readiness, faces.OPENAI),
@@ -205,6 +217,10 @@ class Gateway:
             model, _, verb = path.split("/models/", 1)[1].rpartition(":")
             if verb in ("generateContent", "streamGenerateContent") and model:
                 return _gemini_generate, faces.GEMINI, {"model": model, "stream": verb == "streamGenerateContent"}
+            if verb == "countTokens" and model:
+                return count_tokens.handle_gemini, faces.GEMINI, {"model": model}
+            if verb in ("embedContent", "batchEmbedContents") and model:
+                return gemini_embed.handle, faces.GEMINI, {"model": model, "batch": verb == "batchEmbedContents"}
         return None
 
     async def _http(self, scope: http.Scope, receive: http.Receive, send: http.Send) -> None:

@@ -4,7 +4,7 @@ Three cases, each naming what was asked for:
 
 - a path the gateway serves, with another method: 405 with ``Allow``;
 - an endpoint of the OpenAI, Anthropic or Gemini APIs that llmswitch does not implement yet
-  (``/v1/images/generations``, ``/v1/messages/count_tokens``, ``:embedContent`` …): 501;
+  (``/v1/images/generations``, ``/v1/messages/batches``, ``:predict`` …): 501;
 - anything else: 404, with a did-you-mean among the served paths when one is close.
 
 The dialect is the one the caller's SDK reads: Anthropic's for ``/v1/messages…`` or any request carrying
@@ -30,11 +30,10 @@ from llmswitch.server.faces import Face
 
 # Gemini's model methods: `/v1beta/models/{model}:{verb}` (also under /v1 and tunedModels).
 _GEMINI_METHOD = re.compile(r"/(?:v1beta|v1|v1alpha)/(models|tunedModels)/([^/:]+):([A-Za-z]+)\Z")
-_GEMINI_SERVED = frozenset({"generateContent", "streamGenerateContent"})
+_GEMINI_SERVED = frozenset(
+    {"generateContent", "streamGenerateContent", "countTokens", "embedContent", "batchEmbedContents"}
+)
 _GEMINI_VERBS: dict[str, str] = {
-    "countTokens": "Gemini's token counting",
-    "embedContent": "Gemini's embeddings",
-    "batchEmbedContents": "Gemini's batch embeddings",
     "batchGenerateContent": "Gemini's batch mode",
     "asyncBatchEmbedContent": "Gemini's batch embeddings",
     "predict": "Gemini's Imagen prediction",
@@ -57,7 +56,6 @@ _GEMINI = "gemini"
 _KNOWN: tuple[tuple[str, str, str], ...] = (
     # Anthropic (before OpenAI: /v1/messages/… is Anthropic's whatever the headers say)
     (rf"/v1/messages/batches(?:{_ID}(?:/cancel|/results)?)?", "Anthropic's message batches", _ANTHROPIC),
-    (r"/v1/messages/count_tokens", "Anthropic's token counting", _ANTHROPIC),
     (r"/v1/complete", "Anthropic's legacy text completions", _ANTHROPIC),
     (rf"/v1/skills(?:{_ID}(?:/versions(?:{_ID})?)?)?", "Anthropic's skills", _ANTHROPIC),
     # OpenAI

@@ -24,9 +24,12 @@ what each SDK takes as its base URL):
 
 - OpenAI: ``POST /v1/chat/completions``, ``POST /v1/embeddings`` (``float`` and ``base64``),
   ``GET /v1/models`` (also without the ``/v1`` prefix).
-- Anthropic: ``POST /v1/messages``.
+- Anthropic: ``POST /v1/messages``, ``POST /v1/messages/count_tokens``.
 - Gemini: ``POST /v1beta/models/{model}:generateContent``, ``:streamGenerateContent`` (``alt=sse``,
-  or one JSON array without it), ``:embedContent``, ``:batchEmbedContents`` (also under ``/v1``).
+  or one JSON array without it), ``:countTokens``, ``:embedContent``, ``:batchEmbedContents`` (also
+  under ``/v1``). Token counts are the fake's own tokenizer (``fake_token_count``: a token per word or
+  punctuation mark, 4 per message), not llmswitch's local estimate.
+- Ollama: ``POST /api/chat`` (NDJSON streams unless ``"stream": false``), ``POST /api/embed``.
 
 Choosing replies: ``up.script(*replies, model=None)`` queues replies (optionally only for one
 model); when the queues are empty ``up.responder(request)`` is called if set, else ``up.default``
@@ -47,6 +50,7 @@ client sent something the provider would accept.
 
 from __future__ import annotations
 
+from llmswitch.testing._counting import fake_token_count
 from llmswitch.testing._recorded import RecordedRequest
 from llmswitch.testing._reply import (
     Reply,
@@ -65,6 +69,7 @@ __all__ = [
     "Responder",
     "ToolCallSpec",
     "embedding_vector",
+    "fake_token_count",
     "to_error",
     "to_response",
     "to_stream_events",

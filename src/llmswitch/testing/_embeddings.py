@@ -1,4 +1,5 @@
-"""Embedding routes of the fake upstream: OpenAI ``/v1/embeddings`` and Gemini's ``embedContent`` pair.
+"""Embedding routes of the fake upstream: OpenAI ``/v1/embeddings``, Gemini's ``embedContent`` pair and
+Ollama's ``/api/embed``.
 
 OpenAI's embeddings body is simple enough to read here; Gemini's is read and written by its dialect.
 
@@ -17,7 +18,7 @@ from llmswitch import ir
 from llmswitch.dialects._json import invalid
 from llmswitch.errors import APIStatusError
 from llmswitch.testing._answers import Host, answer, error_response, json_response, reply_headers, text_response
-from llmswitch.testing._faces import GEMINI, OPENAI, DialectUnavailable
+from llmswitch.testing._faces import GEMINI, OLLAMA, OPENAI, DialectUnavailable
 from llmswitch.testing._recorded import RecordedRequest
 from llmswitch.testing._reply import embedding_vector, estimate_tokens, float32_bytes
 
@@ -90,3 +91,29 @@ async def gemini(request: web.Request, host: Host, rec: RecordedRequest, *, batc
         return json_response(200, body, GEMINI, reply_headers(reply, GEMINI, rec.number))
 
     return await answer(request, host, GEMINI, reply, rec.number, success)
+
+
+async def ollama(request: web.Request, host: Host, rec: RecordedRequest) -> web.StreamResponse:
+    """Ollama's ``/api/embed``: ``{"model", "input": str | [str], "dimensions"?}`` -> ``{"embeddings"}``."""
+    body = rec.json
+    try:
+        if not isinstance(body, dict) or not isinstance(body.get("model"), str):
+            raise invalid("model", "model is required")
+        texts = _openai_inputs(body)
+        dims = body.get("dimensions")
+        if dims is not None and (not isinstance(dims, int) or isinstance(dims, bool) or dims < 1):
+            raise invalid("dimensions", "must be a positive integer")
+    except APIStatusError as exc:
+        return error_response(OLLAMA, exc, rec.number)
+    reply = await host.choose(rec)
+    size = dims or reply.dims
+
+    async def success() -> web.StreamResponse:
+        out = {
+            "model": reply.model or body["model"],
+            "embeddings": [embedding_vector(t, size) for t in texts],
+            "prompt_eval_count": sum(max(1, estimate_tokens(t)) for t in texts),
+        }
+        return json_response(200, out, OLLAMA, reply_headers(reply, OLLAMA, rec.number))
+
+    return await answer(request, host, OLLAMA, reply, rec.number, success)

@@ -1,4 +1,4 @@
-"""The three faces of the fake upstream: how OpenAI, Anthropic and Gemini look on the wire.
+"""The faces of the fake upstream: how OpenAI, Anthropic, Gemini and Ollama look on the wire.
 
 A face does no translation of its own: it finds the project's server-side dialect module (imported
 on first use, so one face works while another dialect's module is still missing) and adds what the
@@ -135,6 +135,16 @@ GEMINI = Face(
     call_id_prefix="call_",
     hashed_call_ids=True,
     finish_with_last_content=True,
+)
+# Ollama's own /api/chat: NDJSON streams (the encoder writes whole lines, relayed as they are)
+OLLAMA = Face(
+    name="ollama",
+    modules=_modules("ollama_chat_server"),
+    json_type="application/json; charset=utf-8",
+    sse_type="application/x-ndjson",
+    request_id_header="x-request-id",
+    response_id_prefix="",
+    call_id_prefix="call_",
 )
 
 

@@ -15,7 +15,7 @@ from aiohttp import web
 from llmswitch import ir
 from llmswitch.dialects._json import invalid
 from llmswitch.errors import APIStatusError
-from llmswitch.testing import _embeddings
+from llmswitch.testing import _counting, _embeddings
 from llmswitch.testing._answers import (
     Host,
     answer,
@@ -28,6 +28,7 @@ from llmswitch.testing._answers import (
 from llmswitch.testing._faces import (
     ANTHROPIC,
     GEMINI,
+    OLLAMA,
     OPENAI,
     DialectUnavailable,
     Face,
@@ -49,6 +50,15 @@ def build_app(host: Host) -> web.Application:
     async def anthropic_messages(request: web.Request) -> web.StreamResponse:
         return await _chat(request, host, ANTHROPIC)
 
+    async def anthropic_count_tokens(request: web.Request) -> web.StreamResponse:
+        return await _counting.count(request, host, await _record(request, host, ANTHROPIC), ANTHROPIC)
+
+    async def ollama_chat(request: web.Request) -> web.StreamResponse:
+        return await _chat(request, host, OLLAMA)
+
+    async def ollama_embed(request: web.Request) -> web.StreamResponse:
+        return await _embeddings.ollama(request, host, await _record(request, host, OLLAMA))
+
     async def openai_embeddings(request: web.Request) -> web.StreamResponse:
         return await _embeddings.openai(request, host, await _record(request, host, OPENAI))
 
@@ -62,6 +72,8 @@ def build_app(host: Host) -> web.Application:
             stream = method == "streamGenerateContent"
             return await _chat(request, host, GEMINI, model=model, stream=stream, sse=request.query.get("alt") == "sse")
         rec = await _record(request, host, GEMINI, model=model)
+        if method == "countTokens":
+            return await _counting.count(request, host, rec, GEMINI, model)
         if method in ("batchEmbedContents", "embedContent"):
             return await _embeddings.gemini(request, host, rec, batch=method == "batchEmbedContents")
         message = f"Method {method!r} of models/{model} is not served by the fake upstream."
@@ -72,6 +84,9 @@ def build_app(host: Host) -> web.Application:
         app.router.add_post(f"{prefix}/embeddings", openai_embeddings)
         app.router.add_get(f"{prefix}/models", openai_models)
     app.router.add_post("/v1/messages", anthropic_messages)
+    app.router.add_post("/v1/messages/count_tokens", anthropic_count_tokens)
+    app.router.add_post("/api/chat", ollama_chat)
+    app.router.add_post("/api/embed", ollama_embed)
     # google-genai calls /v1beta or /v1 (its api_version); Gemini serves both
     app.router.add_post("/v1beta/models/{target}", gemini_model_method)
     app.router.add_post("/v1/models/{target}", gemini_model_method)
