@@ -53,6 +53,9 @@ from llmswitch.router.usage import LocalUsage, UsageCounter
 
 __all__ = ["Route", "Router", "Target"]
 
+# LiteLLM's default allowed_fails; unset, it feeds our breaker's own rule (consecutive or failure rate)
+DEFAULT_ALLOWED_FAILS = 3
+
 
 class Router(completions.CompletionMethods):
     """Routes requests for model groups to deployments, with LiteLLM Router-compatible names.
@@ -126,11 +129,12 @@ class Router(completions.CompletionMethods):
     def _new_breaker(self) -> Breaker:
         s = self.settings
         return Breaker(
-            allowed_fails=s.allowed_fails,
+            allowed_fails=DEFAULT_ALLOWED_FAILS if s.allowed_fails is None else s.allowed_fails,
             cooldown=s.cooldown_time,
             window=s.window,
             failure_rate=s.failure_rate,
             min_volume=s.min_volume,
+            counted=s.allowed_fails is not None,
             enabled=not s.disable_cooldowns,
             clock=self.clock,
         )
