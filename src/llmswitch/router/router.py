@@ -286,6 +286,8 @@ class Router(completions.CompletionMethods):
             fb_targets = self._targets(fallback)
             if not fb_targets:
                 continue  # a fallback naming no group: `llmswitch config check` reports it
+            if self._too_late(fb_targets, ask, 0.0):
+                raise self._out_of_time(fallback, last, ask) from last
             try:
                 return await self._serve_group(fallback, fb_targets, ask)
             except APIError as exc:
@@ -355,11 +357,15 @@ class Router(completions.CompletionMethods):
                 if t is not None:
                     if not ask.deadline.allows(wait):
                         raise last or self._unavailable(group, targets)
+                    if last is not None and self._too_late((t,), ask, wait):
+                        raise self._out_of_time(group, last, ask) from last
                     self._count_retry(last, retries)
                     if wait > 0:
                         await self.sleep(wait)
             if t is None:
                 raise last or self._unavailable(group, targets)
+            if last is not None and self._too_late((t,), ask, 0.0):
+                raise self._out_of_time(group, last, ask) from last
             try:
                 result = await self._outcomes.attempt(t, ask)
             except APIError as exc:
@@ -371,6 +377,8 @@ class Router(completions.CompletionMethods):
                     wait = self._backoff(exc, retries)
                     if not ask.deadline.allows(wait):
                         raise
+                    if self._too_late((t,), ask, wait):
+                        raise self._out_of_time(group, exc, ask) from exc
                     self._count_retry(exc, retries)
                     await self.sleep(wait)
                     current = t
@@ -380,6 +388,33 @@ class Router(completions.CompletionMethods):
                     hard.add(t.id)
                 continue
             return result, Route(t, group, ask.attempts, ask.model, ask.dropped)
+
+    # ---------------------------------------------------------------- time budget
+
+    def _too_late(self, targets: Iterable[Target], ask: Ask, wait: float) -> bool:
+        """Whether, after ``wait``, too little of the deadline is left for an attempt to be worth sending:
+        less than the deployment's usual latency (time to first token for a stream) once it has answered,
+        else less than ``min_attempt_time``. An attempt started with milliseconds left only times out,
+        and the upstream may bill it all the same."""
+        left = ask.deadline.remaining()
+        if left is None:
+            return False
+        left -= wait
+        floor = self.settings.min_attempt_time
+        for t in targets:
+            usual = t.ttft if ask.stream else t.latency
+            if left >= (floor if usual is None else usual):
+                return False
+        return True
+
+    def _out_of_time(self, group: str, last: APIError | None, ask: Ask) -> APITimeoutError:
+        left = ask.deadline.remaining() or 0.0
+        why = f"; the last attempt failed with {type(last).__name__}: {last}" if last is not None else ""
+        return APITimeoutError(
+            f"the request for {group!r} ran out of time: {left:.3f} s left, too little for another attempt{why}",
+            provider=last.provider if last is not None else "llmswitch",
+            model=last.model if last is not None else None,
+        )
 
     # ---------------------------------------------------------------- retry budget
 
