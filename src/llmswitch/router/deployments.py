@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -299,14 +300,27 @@ def wildcard_pattern(name: str) -> re.Pattern[str]:
 
 class Wildcards:
     """``*`` groups: the most specific pattern (most literal characters) that matches a name serves it,
-    with every deployment written under that pattern; resolved deployments are kept (up to a bound)."""
+    with every deployment written under that pattern.
+
+    Each name asked for gets its own deployments (and with them breaker, latency and usage state). They
+    are kept for the names used most recently, up to ``max_names``: a client cycling through endless
+    model names cannot grow the router without bound. ``on_evict`` hears of the deployments dropped, so
+    state kept elsewhere by their ids (rpm/tpm counts) goes with them."""
 
     MAX_RESOLVED = 10_000
 
-    def __init__(self, breaker: BreakerFactory) -> None:
+    def __init__(
+        self,
+        breaker: BreakerFactory,
+        *,
+        max_names: int = MAX_RESOLVED,
+        on_evict: Callable[[str, list[Target]], None] | None = None,
+    ) -> None:
         self._breaker = breaker
         self._patterns: list[tuple[str, re.Pattern[str], list[Spec]]] = []
-        self._resolved: dict[str, list[Target]] = {}
+        self._resolved: OrderedDict[str, list[Target]] = OrderedDict()
+        self.max_names = max(max_names, 1)
+        self._on_evict = on_evict
 
     def add(self, spec: Spec) -> None:
         for name, _, specs in self._patterns:
@@ -323,6 +337,7 @@ class Wildcards:
     def resolve(self, group: str, on_new: Callable[[list[Target]], None]) -> list[Target]:
         cached = self._resolved.get(group)
         if cached is not None:
+            self._resolved.move_to_end(group)  # least recently used goes first
             return cached
         for _, pattern, specs in self._patterns:
             m = pattern.match(group)
@@ -341,10 +356,17 @@ class Wildcards:
             if not targets:
                 continue
             on_new(targets)
-            if len(self._resolved) < self.MAX_RESOLVED:
-                self._resolved[group] = targets
+            self._resolved[group] = targets
+            while len(self._resolved) > self.max_names:
+                name, dropped = self._resolved.popitem(last=False)
+                if self._on_evict is not None:
+                    self._on_evict(name, dropped)
             return targets
         return []
 
     def resolved(self) -> list[Target]:
         return [t for ts in self._resolved.values() for t in ts]
+
+    def __len__(self) -> int:
+        """How many requested names have deployments kept."""
+        return len(self._resolved)

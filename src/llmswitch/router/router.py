@@ -109,7 +109,7 @@ class Router(completions.CompletionMethods):
         self.aliases = dict(s.model_group_alias)
         self._groups: dict[str, list[Target]] = {}
         self._sized: set[str] = set()  # groups with a deployment that names its context window
-        self._wildcards = Wildcards(self._new_breaker)
+        self._wildcards = Wildcards(self._new_breaker, max_names=s.max_wildcard_names, on_evict=self._forget)
         self._outcomes = Outcomes(self)
         for i, row in enumerate(model_list or ()):
             spec = Spec(row, i)
@@ -138,6 +138,14 @@ class Router(completions.CompletionMethods):
             enabled=not s.disable_cooldowns,
             clock=self.clock,
         )
+
+    def _forget(self, group: str, targets: list[Target]) -> None:
+        """A wildcard-served name left the router's memory: drop what is kept about it by name or id."""
+        self._sized.discard(group)
+        forget = getattr(self.usage, "forget", None)  # optional in the UsageCounter interface
+        if forget is not None:
+            for t in targets:
+                forget(t.id)
 
     def _prepare(self, targets: list[Target]) -> None:
         """Sort a group by tier (the pick walks tiers in order) and fill what is computed once."""

@@ -94,6 +94,9 @@ class Settings:
     max_retry_after: float = 60.0
     base_delay: float = 0.5
     max_delay: float = 8.0
+    max_wildcard_names: int = 10_000
+    """How many model names served through ``*`` deployments keep their own deployment state (the
+    least recently used are forgotten)."""
     min_attempt_time: float = 1.0
     """No retry, backoff wait or fallback starts with less of the deadline left than this (or than the
     deployment's usual latency, once it has answered): the request fails as timed out instead."""
