@@ -27,6 +27,7 @@ from llmswitch.errors import (
 )
 from llmswitch.providers import params
 from llmswitch.providers.base import HTTPCall
+from llmswitch.router.attempts import Attempt, outcome_of, tell
 from llmswitch.router.deployments import Target
 from llmswitch.router.retry import classify, error_class, retry_after_of
 from llmswitch.router.strategies import MostHeadroom
@@ -173,6 +174,23 @@ def _body_tokens(body: bytes) -> int | None:
     return total if isinstance(total, int) else None
 
 
+def _usage_of(result: Any) -> ir.Usage | None:
+    """An answer's usage: the IR's, or read from the relayed OpenAI body."""
+    if not isinstance(result, bytes):
+        usage = getattr(result, "usage", None)
+        return usage if isinstance(usage, ir.Usage) else None
+    try:
+        u = _usage_decoder.decode(result).usage
+    except msgspec.DecodeError:
+        return None
+    if not u:
+        return None
+    prompt, completion = u.get("prompt_tokens"), u.get("completion_tokens")
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        return None
+    return ir.Usage(input_tokens=prompt, output_tokens=completion)
+
+
 def _with_params(body: dict[str, Any], t: Target) -> dict[str, Any]:
     """The deployment's own parameters under the client's (the client's win)."""
     return {**t.params, **body} if t.params else body
@@ -264,23 +282,45 @@ class Outcomes:
         except BaseException as exc:
             t.in_flight -= 1
             if not isinstance(exc, APIError):
-                t.breaker.release(
-                    generation
-                )  # cancelled (the client left) or our own bug: no verdict on the deployment
+                # cancelled (the client left) or our own bug: no verdict on the deployment
+                t.breaker.release(generation)
+            if self.router.on_attempt is not None:
+                self._tell(t, ask.attempts, time.perf_counter() - started, exc, None)
             raise
         elapsed = time.perf_counter() - started
         t.successes += 1
         t.breaker.success(generation)
         if ask.kind == "stream":
             t.note_latency(elapsed, first_token=True)
-            result.context = (t, reserved, generation)
+            result.context = (t, reserved, generation, ask.attempts, started)
             result.on_end = self._stream_ended
         else:
             t.in_flight -= 1
             t.note_latency(elapsed, first_token=False)
             if reserved or t.tpm:
                 self._settle(t, reserved, result)
+            if self.router.on_attempt is not None:
+                self._tell(t, ask.attempts, elapsed, None, _usage_of(result))
         return result
+
+    def _tell(self, t: Target, number: int, elapsed: float, exc: BaseException | None, usage: ir.Usage | None) -> None:
+        """The attempt's one record, to the router's ``on_attempt`` hook."""
+        hook = self.router.on_attempt
+        assert hook is not None
+        outcome, error, status = outcome_of(exc)
+        record = Attempt(
+            deployment=t.id,
+            group=t.group,
+            provider=t.provider.name,
+            model=t.model,
+            number=number,
+            outcome=outcome,
+            elapsed=elapsed,
+            error=error,
+            status=status,
+            usage=usage,
+        )
+        tell(hook, record)
 
     def _settle(self, t: Target, reserved: int, result: Any) -> None:
         """Replace the estimated tokens counted at send time by the real count, when known."""
@@ -293,8 +333,10 @@ class Outcomes:
             self.router.usage.add(t.id, tokens=total - reserved)
 
     def _stream_ended(self, s: engine.ChatStream, error: APIError | None) -> None:
-        t, reserved, generation = s.context
+        t, reserved, generation, number, started = s.context
         t.in_flight -= 1
+        if self.router.on_attempt is not None:
+            self._tell(t, number, time.perf_counter() - started, error, s.usage)
         if s.usage is not None and (reserved or t.tpm):
             self.router.usage.add(t.id, tokens=s.usage.total_tokens - reserved)
         if error is not None and classify(error) != "fail":

@@ -42,6 +42,7 @@ from llmswitch.errors import (
     ServiceUnavailableError,
 )
 from llmswitch.router import completions
+from llmswitch.router.attempts import AttemptHook
 from llmswitch.router.breaker import Breaker
 from llmswitch.router.deployments import Spec, Target, Wildcards
 from llmswitch.router.fallbacks import Fallbacks, reason_of
@@ -63,7 +64,8 @@ class Router(completions.CompletionMethods):
     ``model_list`` takes config :class:`~llmswitch.config.Deployment` objects, LiteLLM ``model_list``
     rows or flat dicts; ``settings`` a config ``RouterSettings``; keywords (LiteLLM's names) override
     it. ``clock``, ``sleep`` and ``rng`` are injectable so tests step through cooldowns and backoff
-    without waiting; ``usage`` (rpm/tpm counters) and ``cost_source`` (prices) are pluggable.
+    without waiting; ``usage`` (rpm/tpm counters) and ``cost_source`` (prices) are pluggable;
+    ``on_attempt`` is told about every call sent upstream, once (:mod:`llmswitch.router.attempts`).
     """
 
     def __init__(
@@ -77,6 +79,7 @@ class Router(completions.CompletionMethods):
         usage: UsageCounter | None = None,
         cost_source: CostSource = model_info_cost,
         strategy: Strategy | None = None,
+        on_attempt: AttemptHook | None = None,
         **options: Any,
     ) -> None:
         if strategy is not None:
@@ -88,6 +91,8 @@ class Router(completions.CompletionMethods):
         self.rng = rng
         self.usage: UsageCounter = usage if usage is not None else LocalUsage(clock)
         self.cost_source = cost_source
+        # told once about every call sent upstream (llmswitch.router.attempts), answered or not
+        self.on_attempt = on_attempt
         self.strategy: Strategy = strategy_for(s.strategy, rng=rng, usage=self.usage)
         self.num_retries = s.num_retries
         self.timeout = s.timeout
