@@ -135,7 +135,7 @@ def test_allowed_fails_policy_sets_the_allowance_per_error_class(up: FakeUpstrea
     ("key", "reply", "opens_after"),
     [
         ("BadRequestErrorAllowedFails", Reply(status=400), None),  # the request's fault: never counted
-        ("AuthenticationErrorAllowedFails", Reply(status=401), 1),  # a refused key opens it at once
+        ("AuthenticationErrorAllowedFails", Reply(status=401), 2),  # (unset, a refused key opens it at once)
         ("TimeoutErrorAllowedFails", Reply(status=408), 2),
         ("RateLimitErrorAllowedFails", Reply(status=429), 2),
         ("ContentPolicyViolationErrorAllowedFails", Reply(status=400, code="content_policy_violation"), None),

@@ -389,7 +389,11 @@ class Outcomes:
             t.rest_until = max(t.rest_until, now + rest)
         self._blame(t, exc)
         if isinstance(exc, AuthenticationError | PermissionDeniedError | NotFoundError):
-            t.breaker.trip(gen)  # its key or model is wrong: nothing will pass until a probe says otherwise
+            allowed = self._allowed_fails(exc) if not isinstance(exc, NotFoundError) else None
+            if allowed is not None:
+                t.breaker.failure(allowed, gen)  # AuthenticationErrorAllowedFails: counted, as in LiteLLM
+            else:
+                t.breaker.trip(gen)  # its key or model is wrong: nothing will pass until a probe says otherwise
             return "exclude"
         if isinstance(exc, APITimeoutError) and not self._timeout_blames(t, ask):
             t.breaker.release(gen)
