@@ -139,3 +139,19 @@ def test_a_request_that_ran_out_of_time_tells_each_attempt_it_sent(up: FakeUpstr
     finally:
         up.default = Reply()
     assert len(records) == len(up.requests) == 1 and records[0].outcome == "timeout"
+
+
+def test_background_health_checks_are_told_as_probes(up: FakeUpstream) -> None:
+    from llmswitch.router.probes import HealthChecks
+
+    records: list[Attempt] = []
+    r = Router([row(up, "g", "model-a"), row(up, "g", "model-b")], on_attempt=records.append)
+    up.script(Reply(status=500), model="model-a")
+    run(HealthChecks(r, 60).round())
+    assert sorted((a.deployment, a.outcome, a.probe) for a in records) == [
+        ("g#0", "error", True),
+        ("g#1", "ok", True),
+    ]
+    records.clear()
+    run(r.chat(chat_request("g")))
+    assert [a.probe for a in records] == [False]

@@ -30,7 +30,19 @@ class Attempt:
     """What one call upstream came to. Every told attempt was sent: the provider may bill it even when no
     answer came back (``outcome`` ``"timeout"`` or ``"cancelled"``)."""
 
-    __slots__ = ("deployment", "elapsed", "error", "group", "model", "number", "outcome", "provider", "status", "usage")
+    __slots__ = (
+        "deployment",
+        "elapsed",
+        "error",
+        "group",
+        "model",
+        "number",
+        "outcome",
+        "probe",
+        "provider",
+        "status",
+        "usage",
+    )
 
     def __init__(
         self,
@@ -45,6 +57,7 @@ class Attempt:
         error: str | None = None,
         status: int | None = None,
         usage: ir.Usage | None = None,
+        probe: bool = False,
     ) -> None:
         self.deployment = deployment
         self.group = group
@@ -58,6 +71,8 @@ class Attempt:
         self.status = status
         self.usage = usage
         """Tokens the provider reported (answers only; a timed-out attempt's are unknown)."""
+        self.probe = probe
+        """A background health check (``start_health_checks``), no client's request."""
 
     def __repr__(self) -> str:
         return f"<Attempt {self.number} {self.deployment} {self.outcome}{f' {self.error}' if self.error else ''}>"

@@ -75,6 +75,7 @@ class Ask:
         "kind",
         "model",
         "num_retries",
+        "probe",
         "raw",
         "req",
         "stream",
@@ -97,6 +98,7 @@ class Ask:
         self.stream = kind == "stream"
         self.num_retries = num_retries
         self.attempts = 0
+        self.probe = False  # a background health check, not a client's request
         # the breaker generation the current attempt went out under (see Breaker.acquire)
         self.generation = 0
         self.attempt_timeout: float | None = None
@@ -285,14 +287,14 @@ class Outcomes:
                 # cancelled (the client left) or our own bug: no verdict on the deployment
                 t.breaker.release(generation)
             if self.router.on_attempt is not None:
-                self._tell(t, ask.attempts, time.perf_counter() - started, exc, None)
+                self._tell(t, ask, time.perf_counter() - started, exc, None)
             raise
         elapsed = time.perf_counter() - started
         t.successes += 1
         t.breaker.success(generation)
         if ask.kind == "stream":
             t.note_latency(elapsed, first_token=True)
-            result.context = (t, reserved, generation, ask.attempts, started)
+            result.context = (t, reserved, generation, ask, started)
             result.on_end = self._stream_ended
         else:
             t.in_flight -= 1
@@ -300,10 +302,10 @@ class Outcomes:
             if reserved or t.tpm:
                 self._settle(t, reserved, result)
             if self.router.on_attempt is not None:
-                self._tell(t, ask.attempts, elapsed, None, _usage_of(result))
+                self._tell(t, ask, elapsed, None, _usage_of(result))
         return result
 
-    def _tell(self, t: Target, number: int, elapsed: float, exc: BaseException | None, usage: ir.Usage | None) -> None:
+    def _tell(self, t: Target, ask: Ask, elapsed: float, exc: BaseException | None, usage: ir.Usage | None) -> None:
         """The attempt's one record, to the router's ``on_attempt`` hook."""
         hook = self.router.on_attempt
         assert hook is not None
@@ -313,12 +315,13 @@ class Outcomes:
             group=t.group,
             provider=t.provider.name,
             model=t.model,
-            number=number,
+            number=ask.attempts,
             outcome=outcome,
             elapsed=elapsed,
             error=error,
             status=status,
             usage=usage,
+            probe=ask.probe,
         )
         tell(hook, record)
 
@@ -333,10 +336,10 @@ class Outcomes:
             self.router.usage.add(t.id, tokens=total - reserved)
 
     def _stream_ended(self, s: engine.ChatStream, error: APIError | None) -> None:
-        t, reserved, generation, number, started = s.context
+        t, reserved, generation, ask, started = s.context
         t.in_flight -= 1
         if self.router.on_attempt is not None:
-            self._tell(t, number, time.perf_counter() - started, error, s.usage)
+            self._tell(t, ask, time.perf_counter() - started, error, s.usage)
         if s.usage is not None and (reserved or t.tpm):
             self.router.usage.add(t.id, tokens=s.usage.total_tokens - reserved)
         if error is not None and classify(error) != "fail":
