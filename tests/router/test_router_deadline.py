@@ -251,3 +251,34 @@ def test_min_attempt_time_is_read_from_both_config_forms(text: str) -> None:
     check = parse_config(f"{models}\n{text}\n", env={})
     assert check.problems == [] and check.config is not None
     assert Router.from_config(check.config).settings.min_attempt_time == 2.5
+
+
+def test_one_slow_answer_does_not_make_a_fast_deployment_look_slow(up: FakeUpstream) -> None:
+    """The time an attempt needs is the median of recent answers: one slow one (0.6 s among fast ones)
+    would pull a moving average to ~0.2 s and wrongly refuse a retry with 0.1 s left."""
+    time = FakeTime()
+    up.script(*[Reply(text="ok")] * 4, Reply(text="slow", latency=0.6), model="model-a")
+    r = Router([row(up, "g", "model-a")], clock=time.clock, sleep=time.sleep, num_retries=1, rng=lambda: 0.0)
+
+    async def warm() -> None:
+        for _ in range(5):
+            await r.chat(chat_request("g"))
+
+    run(warm())
+    up.reset()
+    calls = 0
+
+    def responder(rec: RecordedRequest) -> Reply:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            time.now += 9.9
+            return Reply(status=500)
+        return Reply(text="in time")
+
+    up.responder = responder
+    try:
+        _, route = run(r.chat(chat_request("g"), timeout=10))
+    finally:
+        up.responder = None
+    assert route.attempts == 2 and calls == 2

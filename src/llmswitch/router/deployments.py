@@ -28,6 +28,8 @@ from llmswitch.router.breaker import Breaker
 # how much one new sample moves a latency average: recent enough to follow a slowing upstream,
 # smooth enough that one slow answer does not send all traffic elsewhere
 EWMA_ALPHA = 0.3
+# how many recent latencies the median (what an attempt usually takes) is drawn from
+RECENT = 16
 
 BreakerFactory = Callable[[], Breaker]
 
@@ -36,6 +38,10 @@ class Target:
     """A deployment ready to call, with its live state. ``id`` is stable across restarts (config ids)."""
 
     __slots__ = (
+        "_recent",
+        "_recent_ttft",
+        "_seen",
+        "_seen_ttft",
         "additional_drop_params",
         "breaker",
         "cost",
@@ -117,6 +123,10 @@ class Target:
         self.in_flight = 0
         self.latency: float | None = None
         self.ttft: float | None = None
+        # the last RECENT samples of each, for a median that one slow answer does not move
+        self._recent: list[float] = []
+        self._recent_ttft: list[float] = []
+        self._seen = self._seen_ttft = 0
         self.rest_until = 0.0
         self.last_error: str | None = None
         self.last_error_at: float | None = None
@@ -126,8 +136,25 @@ class Target:
     def note_latency(self, seconds: float, *, first_token: bool) -> None:
         if first_token:
             self.ttft = seconds if self.ttft is None else self.ttft + EWMA_ALPHA * (seconds - self.ttft)
+            recent, n = self._recent_ttft, self._seen_ttft
+            self._seen_ttft = n + 1
         else:
             self.latency = seconds if self.latency is None else self.latency + EWMA_ALPHA * (seconds - self.latency)
+            recent, n = self._recent, self._seen
+            self._seen = n + 1
+        if n < RECENT:
+            recent.append(seconds)
+        else:
+            recent[n % RECENT] = seconds
+
+    def usual_latency(self, *, first_token: bool) -> float | None:
+        """The median of the recent answers' latencies (time to first token for streams); ``None`` before any.
+
+        Read only when deciding whether a retry still has time (not per request), so sorting is fine."""
+        recent = self._recent_ttft if first_token else self._recent
+        if not recent:
+            return None
+        return sorted(recent)[len(recent) // 2]
 
     def __repr__(self) -> str:
         return f"<Target {self.id} {self.group} -> {self.provider.name}/{self.model} tier={self.tier}>"

@@ -406,7 +406,7 @@ class Router(completions.CompletionMethods):
 
     def _too_late(self, targets: Iterable[Target], ask: Ask, wait: float) -> bool:
         """Whether, after ``wait``, too little of the deadline is left for an attempt to be worth sending:
-        less than the deployment's usual latency (time to first token for a stream) once it has answered,
+        less than the deployment's median latency of late (time to first token for a stream) once it has answered,
         else less than ``min_attempt_time``. An attempt started with milliseconds left only times out,
         and the upstream may bill it all the same."""
         left = ask.deadline.remaining()
@@ -415,7 +415,7 @@ class Router(completions.CompletionMethods):
         left -= wait
         floor = self.settings.min_attempt_time
         for t in targets:
-            usual = t.ttft if ask.stream else t.latency
+            usual = t.usual_latency(first_token=ask.stream)
             if left >= (floor if usual is None else usual):
                 return False
         return True

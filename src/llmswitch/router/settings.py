@@ -99,7 +99,7 @@ class Settings:
     least recently used are forgotten)."""
     min_attempt_time: float = 1.0
     """No retry, backoff wait or fallback starts with less of the deadline left than this (or than the
-    deployment's usual latency, once it has answered): the request fails as timed out instead."""
+    median latency of the deployment's recent answers, once it has some): the request fails as timed out instead."""
     default_timeout: float = 600.0
     """The deadline when neither the call nor ``timeout`` gives one (the SDK's default)."""
     drop_params: bool = False
