@@ -19,9 +19,11 @@ def breaker(clock: Clock, **kw: object) -> Breaker:
     return Breaker(clock=clock, **kw)  # type: ignore[arg-type]
 
 
-def test_allowed_fails_in_a_row_open_it_for_the_cooldown() -> None:
+def test_the_failure_after_the_allowed_ones_opens_it_for_the_cooldown() -> None:
+    # LiteLLM: allowed_fails is "the number of failures allowed before cooling down"
     clock = Clock()
     b = breaker(clock, allowed_fails=3, cooldown=60.0)
+    b.failure()
     b.failure()
     b.failure()
     assert b.state == "closed" and b.available()
@@ -47,7 +49,7 @@ def test_a_success_between_failures_resets_the_run() -> None:
 
 def test_half_open_lets_exactly_one_probe_through() -> None:
     clock = Clock()
-    b = breaker(clock, allowed_fails=1, cooldown=10.0)
+    b = breaker(clock, allowed_fails=0, cooldown=10.0)
     b.failure()
     clock.now += 10
     assert b.available()
@@ -76,7 +78,7 @@ def test_a_failed_probe_opens_it_for_another_cooldown() -> None:
 
 def test_a_probe_without_verdict_frees_the_probe_slot() -> None:
     clock = Clock()
-    b = breaker(clock, allowed_fails=1, cooldown=1.0)
+    b = breaker(clock, allowed_fails=0, cooldown=1.0)
     b.failure()
     clock.now += 1
     assert b.available()
@@ -125,7 +127,7 @@ def test_old_outcomes_leave_the_window() -> None:
 def test_allowed_fails_per_class_overrides_the_threshold() -> None:
     clock = Clock()
     b = breaker(clock, allowed_fails=1)
-    for _ in range(4):
+    for _ in range(5):
         b.failure(allowed_fails=5)
     assert b.state == "closed"
     b.failure(allowed_fails=5)
@@ -152,3 +154,58 @@ def test_reset_closes_and_forgets() -> None:
     b.failure()
     b.reset()
     assert b.state == "closed" and b.totals() == (0, 0) and b.consecutive == 0
+
+
+def test_a_configured_allowance_counts_failures_in_the_window_whatever_succeeded_between() -> None:
+    # LiteLLM's rule when a config sets allowed_fails: more than that many failures in the window
+    clock = Clock()
+    counted = breaker(clock, allowed_fails=2, counted=True)
+    default = breaker(clock, allowed_fails=2)
+    for b in (counted, default):
+        for _ in range(3):
+            b.success()
+            b.success()
+            b.failure()
+    assert counted.state == "open"
+    assert default.state == "closed"  # 3 of 9 calls, never more than one in a row
+
+
+def test_a_late_failure_from_before_the_breaker_opened_does_not_extend_it() -> None:
+    clock = Clock()
+    b = breaker(clock, allowed_fails=0, cooldown=10.0)
+    early, late = b.acquire(), b.acquire()  # two calls in flight
+    b.failure(generation=early)
+    assert b.state == "open" and b.times_opened == 1
+    clock.now += 8
+    b.failure(generation=late)  # the other call's failure arrives late
+    assert b.times_opened == 1 and b.reopens_in() == pytest.approx(2.0)
+    b.success(generation=late)  # nor does a late success close it without a probe
+    assert b.state == "open"
+
+
+def test_a_late_failure_does_not_decide_the_fresh_probe() -> None:
+    clock = Clock()
+    b = breaker(clock, allowed_fails=0, cooldown=10.0)
+    early, late = b.acquire(), b.acquire()
+    b.failure(generation=early)
+    clock.now += 10
+    assert b.available()
+    probe = b.acquire()
+    b.failure(generation=late)  # from before the cooldown: not the probe's verdict
+    assert b.state == "half_open" and not b.available()  # the probe is still out, nobody else goes
+    b.release(late)
+    assert not b.available()
+    b.success(generation=probe)
+    assert b.state == "closed"
+
+
+def test_a_late_key_refusal_does_not_reopen_a_recovered_breaker() -> None:
+    clock = Clock()
+    b = breaker(clock, cooldown=10.0)
+    old = b.acquire()
+    b.trip()
+    clock.now += 10
+    assert b.available()
+    b.success(generation=b.acquire())
+    b.trip(generation=old)
+    assert b.state == "closed"

@@ -4,14 +4,14 @@ retries remain."""
 from __future__ import annotations
 
 import time as wall
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from router_harness import FakeTime, chat_request, models_called, row, run
 
 from llmswitch.errors import APITimeoutError, InternalServerError, RateLimitError, ServiceUnavailableError
 from llmswitch.router.router import Router
-from llmswitch.testing import FakeUpstream, Reply
+from llmswitch.testing import FakeUpstream, RecordedRequest, Reply
 
 # the loop's own scheduling and loopback HTTP: what a deadline may be overshot by on a busy CI machine
 SLACK = 0.35
@@ -86,6 +86,7 @@ def test_fallbacks_share_the_deadline(up: FakeUpstream) -> None:
         [row(up, "g", "model-a"), row(up, "h", "model-b"), row(up, "i", "model-c")],
         fallbacks={"g": ["h", "i"]},
         num_retries=0,
+        min_attempt_time=0.1,  # the 0.3 s left after model-a is worth a try here
     )
     started = wall.monotonic()
     with pytest.raises(APITimeoutError):
@@ -115,7 +116,7 @@ def test_a_deployments_own_timeout_bounds_each_attempt_inside_the_deadline(up: F
 
 def test_a_timeout_cut_short_by_the_callers_deadline_does_not_count_against_the_deployment(up: FakeUpstream) -> None:
     up.default = Reply(hang=True)
-    r = Router([row(up, "g", "model-a"), row(up, "g", "model-b")], num_retries=0, allowed_fails=1)
+    r = Router([row(up, "g", "model-a"), row(up, "g", "model-b")], num_retries=0, allowed_fails=0)
     with pytest.raises(APITimeoutError):
         run(r.chat(chat_request("g"), timeout=0.2))
     assert {h["state"] for h in r.health()} == {"closed"}
@@ -126,3 +127,158 @@ def test_an_error_before_the_deadline_is_the_error_not_a_timeout(up: FakeUpstrea
     r = Router([row(up, "g", "model-a")], num_retries=0)
     with pytest.raises(InternalServerError, match="really broken"):
         run(r.chat(chat_request("g"), timeout=5))
+
+
+def slow_failure(time: FakeTime, took: float) -> Callable[[RecordedRequest], Reply]:
+    """A responder: model-a fails with a 500 after ``took`` seconds of the fake clock; the rest answer."""
+
+    def responder(rec: RecordedRequest) -> Reply:
+        if rec.model == "model-a":
+            time.now += took
+            return Reply(status=500, message="slow and broken")
+        return Reply(text="ok")
+
+    return responder
+
+
+def test_no_retry_starts_with_less_than_the_minimum_attempt_time_left(up: FakeUpstream) -> None:
+    time = FakeTime()
+    up.responder = slow_failure(time, 9.5)
+    try:
+        r = Router([row(up, "g", "model-a")], clock=time.clock, sleep=time.sleep, num_retries=3, rng=lambda: 0.0)
+        with pytest.raises(APITimeoutError, match=r"ran out of time.*slow and broken") as info:
+            run(r.chat(chat_request("g"), timeout=10))
+    finally:
+        up.responder = None
+    # half a second left: a retry would only have timed out (and maybe been billed)
+    assert models_called(up) == ["model-a"]
+    assert isinstance(info.value.__cause__, InternalServerError)
+
+
+def test_no_backoff_wait_starts_that_would_leave_too_little_time(up: FakeUpstream) -> None:
+    time = FakeTime()
+    up.responder = slow_failure(time, 4.0)
+    try:
+        r = Router([row(up, "g", "model-a")], clock=time.clock, sleep=time.sleep, num_retries=3, rng=lambda: 1.0)
+        with pytest.raises(APITimeoutError, match="ran out of time"):
+            run(r.chat(chat_request("g"), timeout=10))
+    finally:
+        up.responder = None
+    # 6 s left after the first failure: a 0.5 s backoff, then a retry; 1.5 s left after the second: the
+    # 1 s backoff would leave half a second, so it is not slept on and nothing more is sent
+    assert time.sleeps == [0.5] and models_called(up) == ["model-a"] * 2
+
+
+def test_a_fallback_does_not_start_with_too_little_time_left(up: FakeUpstream) -> None:
+    time = FakeTime()
+    up.responder = slow_failure(time, 9.8)
+    try:
+        r = Router(
+            [row(up, "g", "model-a"), row(up, "h", "model-b")],
+            clock=time.clock,
+            sleep=time.sleep,
+            num_retries=0,
+            fallbacks={"g": ["h"]},
+        )
+        with pytest.raises(APITimeoutError, match="ran out of time"):
+            run(r.chat(chat_request("g"), timeout=10))
+    finally:
+        up.responder = None
+    assert models_called(up) == ["model-a"]
+
+
+def test_a_deployment_known_to_answer_fast_is_retried_with_less_than_the_floor_left(up: FakeUpstream) -> None:
+    time = FakeTime()
+    calls = 0
+
+    def responder(rec: RecordedRequest) -> Reply:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            time.now += 9.5  # the second call fails slowly; the deployment's usual answer is fast
+            return Reply(status=500)
+        return Reply(text="ok")
+
+    up.responder = responder
+    try:
+        r = Router([row(up, "g", "model-a")], clock=time.clock, sleep=time.sleep, num_retries=1, rng=lambda: 0.0)
+        run(r.chat(chat_request("g")))  # teaches the router its usual latency: milliseconds
+        _, route = run(r.chat(chat_request("g"), timeout=10))
+    finally:
+        up.responder = None
+    assert route.attempts == 2 and calls == 3
+
+
+def test_a_deployment_known_to_be_slow_is_not_retried_with_less_than_its_usual_latency_left(
+    up: FakeUpstream,
+) -> None:
+    time = FakeTime()
+    up.script(Reply(text="ok", latency=0.3), model="model-a")
+    r = Router(
+        [row(up, "g", "model-a")],
+        clock=time.clock,
+        sleep=time.sleep,
+        num_retries=1,
+        rng=lambda: 0.0,
+        min_attempt_time=0.01,
+    )
+    run(r.chat(chat_request("g")))  # about 0.3 s, on the wall clock the latency is measured with
+    up.reset()
+    up.responder = slow_failure(time, 9.8)
+    try:
+        with pytest.raises(APITimeoutError, match="ran out of time"):
+            run(r.chat(chat_request("g"), timeout=10))
+    finally:
+        up.responder = None
+    assert models_called(up) == ["model-a"]  # 0.2 s left: under its usual 0.3 s, over the 0.01 s floor
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "router_settings: {min_attempt_time: 2.5}",
+        "router: {min_attempt_time: 2.5}",
+    ],
+)
+def test_min_attempt_time_is_read_from_both_config_forms(text: str) -> None:
+    from llmswitch.config import parse_config
+
+    models = (
+        "model_list: [{model_name: g, litellm_params: {model: openai/m, api_key: k}}]"
+        if text.startswith("router_settings")
+        else "models: {g: {model: openai/m, api_key: k}}"
+    )
+    check = parse_config(f"{models}\n{text}\n", env={})
+    assert check.problems == [] and check.config is not None
+    assert Router.from_config(check.config).settings.min_attempt_time == 2.5
+
+
+def test_one_slow_answer_does_not_make_a_fast_deployment_look_slow(up: FakeUpstream) -> None:
+    """The time an attempt needs is the median of recent answers: one slow one (0.6 s among fast ones)
+    would pull a moving average to ~0.2 s and wrongly refuse a retry with 0.1 s left."""
+    time = FakeTime()
+    up.script(*[Reply(text="ok")] * 4, Reply(text="slow", latency=0.6), model="model-a")
+    r = Router([row(up, "g", "model-a")], clock=time.clock, sleep=time.sleep, num_retries=1, rng=lambda: 0.0)
+
+    async def warm() -> None:
+        for _ in range(5):
+            await r.chat(chat_request("g"))
+
+    run(warm())
+    up.reset()
+    calls = 0
+
+    def responder(rec: RecordedRequest) -> Reply:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            time.now += 9.9
+            return Reply(status=500)
+        return Reply(text="in time")
+
+    up.responder = responder
+    try:
+        _, route = run(r.chat(chat_request("g"), timeout=10))
+    finally:
+        up.responder = None
+    assert route.attempts == 2 and calls == 2

@@ -59,6 +59,7 @@ def test_a_rate_limited_deployment_rests_for_its_retry_after_and_the_other_absor
         sleep=time.sleep,
         rng=random.Random(1).random,
         num_retries=2,
+        cooldown_time=0,  # the provider's Retry-After alone sets the rest here
     )
 
     async def main() -> list[Route]:
@@ -98,7 +99,7 @@ def test_a_hard_down_deployment_opens_its_breaker_gets_only_probes_then_recovers
         clock=time.clock,
         sleep=time.sleep,
         num_retries=0,
-        allowed_fails=3,
+        allowed_fails=2,  # the third failure opens it
         cooldown_time=30,
     )
 
@@ -145,7 +146,7 @@ model_list:
   - model_name: main-model
     litellm_params: {{model: anthropic/claude-sonnet-4-20250514, api_key: os.environ/ANTHROPIC_API_KEY, api_base: "{anthropic}"}}
     model_info: {{priority: 2}}
-router_settings: {{routing_strategy: simple-shuffle, allowed_fails: 3, cooldown_time: 60}}
+router_settings: {{routing_strategy: simple-shuffle, allowed_fails: 2, cooldown_time: 60}}
 """
 
 
@@ -279,7 +280,7 @@ def test_x_should_retry_false_skips_the_retry_but_not_the_failover(up: FakeUpstr
 def test_a_groups_only_deployment_is_never_cooled_down(up: FakeUpstream) -> None:
     up.default = Reply(status=500)
     try:
-        router = Router([row(up, "g", "model-a")], num_retries=0, allowed_fails=1)
+        router = Router([row(up, "g", "model-a")], num_retries=0, allowed_fails=0)
         for _ in range(4):
             with pytest.raises(InternalServerError):
                 run(router.chat(chat_request("g")))
@@ -310,6 +311,7 @@ def test_when_every_deployment_rests_the_request_waits_for_the_first_back(up: Fa
         clock=time.clock,
         sleep=time.sleep,
         num_retries=1,
+        cooldown_time=0,  # the providers' own waits alone decide the order here
     )
     _, route = run(router.chat(chat_request("g")))
     assert models_called(up) == ["model-a", "model-b", "model-b"]
@@ -390,7 +392,7 @@ def test_every_deployment_cooling_down_is_a_503_with_a_retry_after(up: FakeUpstr
             clock=time.clock,
             sleep=time.sleep,
             num_retries=0,
-            allowed_fails=1,
+            allowed_fails=0,
             cooldown_time=20,
         )
         with pytest.raises(InternalServerError):
@@ -410,9 +412,31 @@ def test_disable_cooldowns_keeps_every_deployment_in_rotation(up: FakeUpstream) 
     router = Router(
         [row(up, "g", "model-a", order=1), row(up, "g", "model-b", order=2)],
         num_retries=0,
-        allowed_fails=1,
+        allowed_fails=0,
         disable_cooldowns=True,
     )
     for _ in range(3):
         run(router.chat(chat_request("g")))
     assert models_called(up) == ["model-a", "model-b"] * 3
+
+
+def test_failures_of_calls_in_flight_when_the_breaker_opened_do_not_reopen_it(up: FakeUpstream) -> None:
+    time = FakeTime()
+    up.script(*[Reply(status=500, latency=0.05)] * 4, model="model-a")
+    router = Router(
+        [row(up, "g", "model-a", order=1), row(up, "g", "model-b", order=2)],
+        clock=time.clock,
+        sleep=time.sleep,
+        num_retries=0,
+        allowed_fails=0,
+        cooldown_time=10,
+    )
+
+    async def main() -> list[Route]:
+        # all four go to model-a before any answers; the first failure opens its breaker
+        return [r for _, r in await asyncio.gather(*(router.chat(chat_request("g")) for _ in range(4)))]
+
+    routes = run(main())
+    a = router.deployments("g")[0]
+    assert [r.model for r in routes] == ["model-b"] * 4 and a.failures == 4
+    assert a.breaker.times_opened == 1  # the three late failures neither re-opened nor extended it

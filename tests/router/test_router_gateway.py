@@ -37,7 +37,7 @@ model_list:
     litellm_params: {{model: anthropic/claude-x, api_base: "{up.anthropic_base}", api_key: sk-c}}
 router_settings:
   num_retries: 1
-  allowed_fails: 2
+  allowed_fails: 1
   cooldown_time: 600
   retry_after: 0
 general_settings:

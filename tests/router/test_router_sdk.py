@@ -212,7 +212,7 @@ def test_background_health_checks_open_and_close_breakers(up: FakeUpstream) -> N
         [row(up, "g", "model-a"), row(up, "g", "model-b"), row(up, "emb", "emb-a", info={"mode": "embedding"})],
         clock=time.clock,
         sleep=time.sleep,
-        allowed_fails=1,
+        allowed_fails=0,
     )
     checks = HealthChecks(r, 60)
     up.script(Reply(status=500), model="model-a")

@@ -143,6 +143,8 @@ class RouterSettings:
     cooldown_time: float | None = None
     disable_cooldowns: bool = False
     retry_after: float | None = None
+    min_attempt_time: float | None = None
+    """llmswitch: no retry or fallback starts with less of the deadline left (seconds; default 1)."""
     max_fallbacks: int | None = None
     enable_pre_call_checks: bool = False
     fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=_empty)

@@ -1,24 +1,36 @@
 """A circuit breaker per deployment: closed, open, half-open.
 
-*Closed*: calls flow; outcomes go into a sliding window. The breaker *opens* when, within the window,
-the failures reach ``allowed_fails`` and make up at least ``failure_rate`` of at least ``min_volume``
-calls, or when ``allowed_fails`` calls in a row fail (a deployment that goes hard down after a busy
-minute would otherwise need as many failures as it had successes). *Open*: no calls for
-``cooldown`` seconds. *Half-open*: exactly one probe call; its success closes the breaker, its
-failure opens it for another cooldown.
+*Closed*: calls flow; outcomes go into a sliding window. *Open*: no calls for ``cooldown`` seconds.
+*Half-open*: exactly one probe call; its success closes the breaker, its failure opens it for another
+cooldown.
 
-LiteLLM's ``allowed_fails`` and ``cooldown_time`` are these two numbers. Time comes from an
-injected clock, so tests step through a cooldown without sleeping:
+When it opens, as LiteLLM documents ``allowed_fails`` ("the number of failures allowed before cooling
+down"): the failure *after* the allowed ones opens it, so ``allowed_fails=3`` opens on the fourth.
+
+- ``counted=True`` (a config set ``allowed_fails``, or ``allowed_fails_policy`` names the error's class):
+  LiteLLM's rule, more than ``allowed_fails`` failures within the window, whatever succeeded between them.
+- otherwise (our default): more than ``allowed_fails`` failures *in a row*, or more than ``allowed_fails``
+  failures making up at least ``failure_rate`` of at least ``min_volume`` calls in the window (a busy
+  deployment's occasional error does not cool it down; one that goes hard down after a busy minute does
+  not need as many failures as it had successes).
+
+An outcome is only believed for the breaker state it was sent under: :meth:`acquire` hands out the
+breaker's generation, and a verdict carrying an older one (a call that was in flight when the breaker
+opened, answering late) neither re-opens nor extends an open breaker nor decides a fresh probe.
+
+Time comes from an injected clock, so tests step through a cooldown without sleeping:
 
     >>> now = [0.0]
-    >>> b = Breaker(allowed_fails=2, cooldown=60.0, clock=lambda: now[0])
-    >>> b.failure(); b.failure(); b.state
+    >>> b = Breaker(allowed_fails=1, cooldown=60.0, clock=lambda: now[0])
+    >>> b.failure(); b.state
+    'closed'
+    >>> b.failure(); b.state
     'open'
     >>> b.available(), (now.__setitem__(0, 60.0), b.available())[1], b.state
     (False, True, 'half_open')
-    >>> b.acquire(); b.available()  # the probe is out: nobody else goes
+    >>> probe = b.acquire(); b.available()  # the probe is out: nobody else goes
     False
-    >>> b.success(); b.state
+    >>> b.success(probe); b.state
     'closed'
 """
 
@@ -46,8 +58,10 @@ class Breaker:
         "clock",
         "consecutive",
         "cooldown",
+        "counted",
         "enabled",
         "failure_rate",
+        "generation",
         "min_volume",
         "opened_at",
         "state",
@@ -63,17 +77,21 @@ class Breaker:
         window: float = 60.0,
         failure_rate: float = 0.5,
         min_volume: int = 10,
+        counted: bool = False,
         enabled: bool = True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.allowed_fails = max(allowed_fails, 1)
+        self.allowed_fails = max(allowed_fails, 0)
         self.cooldown = cooldown
         self.window = window
         self.failure_rate = failure_rate
         self.min_volume = min_volume
+        self.counted = counted
         self.enabled = enabled
         self.clock = clock
         self.state: State = "closed"
+        # bumped on every change of state: a verdict is only believed for the state its call went out under
+        self.generation = 0
         self.opened_at = 0.0
         self.consecutive = 0
         self.times_opened = 0
@@ -95,6 +113,7 @@ class Breaker:
             if self.clock() - self.opened_at < self.cooldown:
                 return False
             self.state = "half_open"
+            self.generation += 1
             self._probing = False
         return not self._probing
 
@@ -104,27 +123,38 @@ class Breaker:
             return 0.0
         return max(self.opened_at + self.cooldown - self.clock(), 0.0)
 
-    def acquire(self) -> None:
-        """A call is going out; in half-open state it is the one probe."""
+    def acquire(self) -> int:
+        """A call is going out (in half-open state it is the one probe); pass what this returns with its verdict."""
         if self.state == "half_open":
             self._probing = True
+        return self.generation
 
-    def release(self) -> None:
+    def release(self, generation: int | None = None) -> None:
         """A call ended with no verdict on the deployment (the client left, the request was wrong)."""
-        self._probing = False
+        if generation is None or generation == self.generation:
+            self._probing = False
 
     # ------------------------------------------------------------ telling
+    # ``generation`` is what :meth:`acquire` returned for the call; ``None`` means "now" (a direct verdict)
 
-    def success(self) -> None:
+    def success(self, generation: int | None = None) -> None:
+        if generation is not None and generation != self.generation:
+            return  # an answer from before the last change of state says nothing about the present one
         self.consecutive = 0
         self._probing = False
         if self.state != "closed":
             self.state = "closed"
+            self.generation += 1
             self._reset_window()
         self._record(failed=False)
 
-    def failure(self, allowed_fails: int | None = None) -> None:
-        """A failure the deployment is to blame for; ``allowed_fails`` overrides the threshold for its class."""
+    def failure(self, allowed_fails: int | None = None, generation: int | None = None) -> None:
+        """A failure the deployment is to blame for; ``allowed_fails`` overrides the threshold for its class
+        (``allowed_fails_policy``, LiteLLM's counting rule)."""
+        if generation is not None and generation != self.generation:
+            # in flight when the breaker opened (or before a probe went out): counting it would re-open an
+            # open breaker, stretch its cooldown, or fail a probe that has not answered yet
+            return
         self.consecutive += 1
         self._probing = False
         if not self.enabled:
@@ -134,19 +164,25 @@ class Breaker:
             return
         self._record(failed=True)
         calls, failures = self.totals()
-        threshold = max(allowed_fails if allowed_fails is not None else self.allowed_fails, 1)
-        if self.consecutive >= threshold or (
-            failures >= threshold and calls >= self.min_volume and failures >= self.failure_rate * calls
+        if allowed_fails is not None or self.counted:
+            threshold = self.allowed_fails if allowed_fails is None else max(allowed_fails, 0)
+            if failures > threshold or self.consecutive > threshold:
+                self._open()
+            return
+        threshold = self.allowed_fails
+        if self.consecutive > threshold or (
+            failures > threshold and calls >= self.min_volume and failures >= self.failure_rate * calls
         ):
             self._open()
 
-    def trip(self) -> None:
+    def trip(self, generation: int | None = None) -> None:
         """Open now: the deployment cannot serve anything until a probe says otherwise (its key was refused)."""
-        if self.enabled:
+        if self.enabled and (generation is None or generation == self.generation):
             self._open()
 
     def reset(self) -> None:
         self.state = "closed"
+        self.generation += 1
         self.consecutive = 0
         self._probing = False
         self._reset_window()
@@ -181,5 +217,6 @@ class Breaker:
 
     def _open(self) -> None:
         self.state = "open"
+        self.generation += 1
         self.opened_at = self.clock()
         self.times_opened += 1

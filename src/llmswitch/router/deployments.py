@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -28,6 +29,8 @@ from llmswitch.router.breaker import Breaker
 # how much one new sample moves a latency average: recent enough to follow a slowing upstream,
 # smooth enough that one slow answer does not send all traffic elsewhere
 EWMA_ALPHA = 0.3
+# how many recent latencies the median (what an attempt usually takes) is drawn from
+RECENT = 16
 
 BreakerFactory = Callable[[], Breaker]
 
@@ -36,6 +39,10 @@ class Target:
     """A deployment ready to call, with its live state. ``id`` is stable across restarts (config ids)."""
 
     __slots__ = (
+        "_recent",
+        "_recent_ttft",
+        "_seen",
+        "_seen_ttft",
         "additional_drop_params",
         "breaker",
         "cost",
@@ -117,6 +124,10 @@ class Target:
         self.in_flight = 0
         self.latency: float | None = None
         self.ttft: float | None = None
+        # the last RECENT samples of each, for a median that one slow answer does not move
+        self._recent: list[float] = []
+        self._recent_ttft: list[float] = []
+        self._seen = self._seen_ttft = 0
         self.rest_until = 0.0
         self.last_error: str | None = None
         self.last_error_at: float | None = None
@@ -126,8 +137,25 @@ class Target:
     def note_latency(self, seconds: float, *, first_token: bool) -> None:
         if first_token:
             self.ttft = seconds if self.ttft is None else self.ttft + EWMA_ALPHA * (seconds - self.ttft)
+            recent, n = self._recent_ttft, self._seen_ttft
+            self._seen_ttft = n + 1
         else:
             self.latency = seconds if self.latency is None else self.latency + EWMA_ALPHA * (seconds - self.latency)
+            recent, n = self._recent, self._seen
+            self._seen = n + 1
+        if n < RECENT:
+            recent.append(seconds)
+        else:
+            recent[n % RECENT] = seconds
+
+    def usual_latency(self, *, first_token: bool) -> float | None:
+        """The median of the recent answers' latencies (time to first token for streams); ``None`` before any.
+
+        Read only when deciding whether a retry still has time (not per request), so sorting is fine."""
+        recent = self._recent_ttft if first_token else self._recent
+        if not recent:
+            return None
+        return sorted(recent)[len(recent) // 2]
 
     def __repr__(self) -> str:
         return f"<Target {self.id} {self.group} -> {self.provider.name}/{self.model} tier={self.tier}>"
@@ -302,14 +330,27 @@ def wildcard_pattern(name: str) -> re.Pattern[str]:
 
 class Wildcards:
     """``*`` groups: the most specific pattern (most literal characters) that matches a name serves it,
-    with every deployment written under that pattern; resolved deployments are kept (up to a bound)."""
+    with every deployment written under that pattern.
+
+    Each name asked for gets its own deployments (and with them breaker, latency and usage state). They
+    are kept for the names used most recently, up to ``max_names``: a client cycling through endless
+    model names cannot grow the router without bound. ``on_evict`` hears of the deployments dropped, so
+    state kept elsewhere by their ids (rpm/tpm counts) goes with them."""
 
     MAX_RESOLVED = 10_000
 
-    def __init__(self, breaker: BreakerFactory) -> None:
+    def __init__(
+        self,
+        breaker: BreakerFactory,
+        *,
+        max_names: int = MAX_RESOLVED,
+        on_evict: Callable[[str, list[Target]], None] | None = None,
+    ) -> None:
         self._breaker = breaker
         self._patterns: list[tuple[str, re.Pattern[str], list[Spec]]] = []
-        self._resolved: dict[str, list[Target]] = {}
+        self._resolved: OrderedDict[str, list[Target]] = OrderedDict()
+        self.max_names = max(max_names, 1)
+        self._on_evict = on_evict
 
     def add(self, spec: Spec) -> None:
         for name, _, specs in self._patterns:
@@ -326,6 +367,7 @@ class Wildcards:
     def resolve(self, group: str, on_new: Callable[[list[Target]], None]) -> list[Target]:
         cached = self._resolved.get(group)
         if cached is not None:
+            self._resolved.move_to_end(group)  # least recently used goes first
             return cached
         for _, pattern, specs in self._patterns:
             m = pattern.match(group)
@@ -344,10 +386,17 @@ class Wildcards:
             if not targets:
                 continue
             on_new(targets)
-            if len(self._resolved) < self.MAX_RESOLVED:
-                self._resolved[group] = targets
+            self._resolved[group] = targets
+            while len(self._resolved) > self.max_names:
+                name, dropped = self._resolved.popitem(last=False)
+                if self._on_evict is not None:
+                    self._on_evict(name, dropped)
             return targets
         return []
 
     def resolved(self) -> list[Target]:
         return [t for ts in self._resolved.values() for t in ts]
+
+    def __len__(self) -> int:
+        """How many requested names have deployments kept."""
+        return len(self._resolved)

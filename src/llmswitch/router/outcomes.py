@@ -27,6 +27,7 @@ from llmswitch.errors import (
 )
 from llmswitch.providers import params
 from llmswitch.providers.base import HTTPCall
+from llmswitch.router.attempts import Attempt, outcome_of, tell
 from llmswitch.router.deployments import Target
 from llmswitch.router.retry import classify, error_class, retry_after_of
 from llmswitch.router.strategies import MostHeadroom
@@ -37,8 +38,6 @@ if TYPE_CHECKING:
 Move = Literal["retry", "failover", "exclude", "fail"]
 Kind = Literal["chat", "stream", "embedding"]
 
-# a 429 without any hint of how long: rest the deployment briefly rather than not at all
-DEFAULT_REST = 1.0
 # a timeout the caller's own deadline cut short says little about the deployment, unless the attempt
 # still had at least this long (and several times its usual latency)
 BLAME_FLOOR = 10.0
@@ -72,9 +71,11 @@ class Ask:
         "attempts",
         "deadline",
         "dropped",
+        "generation",
         "kind",
         "model",
         "num_retries",
+        "probe",
         "raw",
         "req",
         "stream",
@@ -97,6 +98,9 @@ class Ask:
         self.stream = kind == "stream"
         self.num_retries = num_retries
         self.attempts = 0
+        self.probe = False  # a background health check, not a client's request
+        # the breaker generation the current attempt went out under (see Breaker.acquire)
+        self.generation = 0
         self.attempt_timeout: float | None = None
         self.timeout_cut = False
         self._tokens: int | None = None
@@ -172,6 +176,23 @@ def _body_tokens(body: bytes) -> int | None:
     return total if isinstance(total, int) else None
 
 
+def _usage_of(result: Any) -> ir.Usage | None:
+    """An answer's usage: the IR's, or read from the relayed OpenAI body."""
+    if not isinstance(result, bytes):
+        usage = getattr(result, "usage", None)
+        return usage if isinstance(usage, ir.Usage) else None
+    try:
+        u = _usage_decoder.decode(result).usage
+    except msgspec.DecodeError:
+        return None
+    if not u:
+        return None
+    prompt, completion = u.get("prompt_tokens"), u.get("completion_tokens")
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        return None
+    return ir.Usage(input_tokens=prompt, output_tokens=completion)
+
+
 def _with_params(body: dict[str, Any], t: Target) -> dict[str, Any]:
     """The deployment's own parameters under the client's (the client's win)."""
     return {**t.params, **body} if t.params else body
@@ -244,7 +265,7 @@ class Outcomes:
         timeout = ask.attempt_timeout
         ask.attempts += 1
         t.in_flight += 1
-        t.breaker.acquire()
+        ask.generation = generation = t.breaker.acquire()
         reserved = ask.prompt_tokens() if self.count_tokens or t.tpm else 0
         self.router.usage.add(t.id, requests=1, tokens=reserved)
         started = time.perf_counter()
@@ -265,21 +286,46 @@ class Outcomes:
         except BaseException as exc:
             t.in_flight -= 1
             if not isinstance(exc, APIError):
-                t.breaker.release()  # cancelled (the client left) or our own bug: no verdict on the deployment
+                # cancelled (the client left) or our own bug: no verdict on the deployment
+                t.breaker.release(generation)
+            if self.router.on_attempt is not None:
+                self._tell(t, ask, time.perf_counter() - started, exc, None)
             raise
         elapsed = time.perf_counter() - started
         t.successes += 1
-        t.breaker.success()
+        t.breaker.success(generation)
         if ask.kind == "stream":
             t.note_latency(elapsed, first_token=True)
-            result.context = (t, reserved)
+            result.context = (t, reserved, generation, ask, started)
             result.on_end = self._stream_ended
         else:
             t.in_flight -= 1
             t.note_latency(elapsed, first_token=False)
             if reserved or t.tpm:
                 self._settle(t, reserved, result)
+            if self.router.on_attempt is not None:
+                self._tell(t, ask, elapsed, None, _usage_of(result))
         return result
+
+    def _tell(self, t: Target, ask: Ask, elapsed: float, exc: BaseException | None, usage: ir.Usage | None) -> None:
+        """The attempt's one record, to the router's ``on_attempt`` hook."""
+        hook = self.router.on_attempt
+        assert hook is not None
+        outcome, error, status = outcome_of(exc)
+        record = Attempt(
+            deployment=t.id,
+            group=t.group,
+            provider=t.provider.name,
+            model=t.model,
+            number=ask.attempts,
+            outcome=outcome,
+            elapsed=elapsed,
+            error=error,
+            status=status,
+            usage=usage,
+            probe=ask.probe,
+        )
+        tell(hook, record)
 
     def _settle(self, t: Target, reserved: int, result: Any) -> None:
         """Replace the estimated tokens counted at send time by the real count, when known."""
@@ -292,13 +338,15 @@ class Outcomes:
             self.router.usage.add(t.id, tokens=total - reserved)
 
     def _stream_ended(self, s: engine.ChatStream, error: APIError | None) -> None:
-        t, reserved = s.context
+        t, reserved, generation, ask, started = s.context
         t.in_flight -= 1
+        if self.router.on_attempt is not None:
+            self._tell(t, ask, time.perf_counter() - started, error, s.usage)
         if s.usage is not None and (reserved or t.tpm):
             self.router.usage.add(t.id, tokens=s.usage.total_tokens - reserved)
         if error is not None and classify(error) != "fail":
             self._blame(t, error)
-            t.breaker.failure(self._allowed_fails(error))
+            t.breaker.failure(self._allowed_fails(error), generation)
 
     # ------------------------------------------------------------ judging a failure
 
@@ -316,33 +364,46 @@ class Outcomes:
         if isinstance(exc, UnsupportedParamsError):
             return "fail"  # refused before anything was sent: no verdict on the deployment
         action = classify(exc)
+        gen = ask.generation
         if action == "fail":
             # the deployment answered, correctly, that the request is wrong: it is healthy
-            t.breaker.success()
+            t.breaker.success(gen)
             return "retry" if router.policy.explicit(exc) else "fail"
         now = router.clock()
+        settings = router.settings
         wait = retry_after_of(exc)
-        if wait is not None or isinstance(exc, RateLimitError):
-            rest = min(wait if wait is not None else DEFAULT_REST, router.settings.max_retry_after)
-            t.rest_until = max(t.rest_until, now + rest)
+        # the provider's own word on when to come back is honoured (capped), cooldowns or not
+        rest = 0.0 if wait is None else min(wait, settings.max_retry_after)
         if isinstance(exc, RateLimitError):
-            # a full quota is not sickness: the rest above keeps traffic away; only a configured
-            # RateLimitErrorAllowedFails lets 429s open the breaker
             t.last_error, t.last_error_at = f"{type(exc).__name__}: {str(exc)[:200]}", now
             allowed = self._allowed_fails(exc)
             if allowed is not None:
-                t.breaker.failure(allowed)
+                # RateLimitErrorAllowedFails: 429s count like other failures, the breaker opens past them
+                t.breaker.failure(allowed, gen)
             else:
-                t.breaker.release()
+                # as LiteLLM does: a rate-limited deployment cools down at once, for cooldown_time or the
+                # provider's wait when that is longer (a full quota is not sickness: the breaker is untouched);
+                # a group's only deployment is not cooled down, as in LiteLLM
+                if not (settings.disable_cooldowns or t.solo):
+                    rest = max(rest, settings.cooldown_time)
+                t.breaker.release(gen)
+            if rest > 0:
+                t.rest_until = max(t.rest_until, now + rest)
             return "failover"
+        if rest > 0:
+            t.rest_until = max(t.rest_until, now + rest)
         self._blame(t, exc)
         if isinstance(exc, AuthenticationError | PermissionDeniedError | NotFoundError):
-            t.breaker.trip()  # its key or model is wrong: nothing will pass until a probe says otherwise
+            allowed = self._allowed_fails(exc) if not isinstance(exc, NotFoundError) else None
+            if allowed is not None:
+                t.breaker.failure(allowed, gen)  # AuthenticationErrorAllowedFails: counted, as in LiteLLM
+            else:
+                t.breaker.trip(gen)  # its key or model is wrong: nothing will pass until a probe says otherwise
             return "exclude"
         if isinstance(exc, APITimeoutError) and not self._timeout_blames(t, ask):
-            t.breaker.release()
+            t.breaker.release(gen)
         else:
-            t.breaker.failure(self._allowed_fails(exc))
+            t.breaker.failure(self._allowed_fails(exc), gen)
         return action
 
     def _timeout_blames(self, t: Target, ask: Ask) -> bool:

@@ -65,6 +65,7 @@ class HealthChecks:
         else:
             req, kind = ir.Request(model=t.group, messages=_PING, max_tokens=1), "chat"
         ask = Ask(kind, req, None, Deadline(min(t.timeout or PROBE_TIMEOUT, PROBE_TIMEOUT), self.router.clock))
+        ask.probe = True
         outcomes = self.router._outcomes
         try:
             await outcomes.attempt(t, ask)

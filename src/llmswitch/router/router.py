@@ -42,6 +42,7 @@ from llmswitch.errors import (
     ServiceUnavailableError,
 )
 from llmswitch.router import completions
+from llmswitch.router.attempts import AttemptHook
 from llmswitch.router.breaker import Breaker
 from llmswitch.router.deployments import Spec, Target, Wildcards
 from llmswitch.router.fallbacks import Fallbacks, reason_of
@@ -53,6 +54,9 @@ from llmswitch.router.usage import LocalUsage, UsageCounter
 
 __all__ = ["Route", "Router", "Target"]
 
+# LiteLLM's default allowed_fails; unset, it feeds our breaker's own rule (consecutive or failure rate)
+DEFAULT_ALLOWED_FAILS = 3
+
 
 class Router(completions.CompletionMethods):
     """Routes requests for model groups to deployments, with LiteLLM Router-compatible names.
@@ -60,7 +64,8 @@ class Router(completions.CompletionMethods):
     ``model_list`` takes config :class:`~llmswitch.config.Deployment` objects, LiteLLM ``model_list``
     rows or flat dicts; ``settings`` a config ``RouterSettings``; keywords (LiteLLM's names) override
     it. ``clock``, ``sleep`` and ``rng`` are injectable so tests step through cooldowns and backoff
-    without waiting; ``usage`` (rpm/tpm counters) and ``cost_source`` (prices) are pluggable.
+    without waiting; ``usage`` (rpm/tpm counters) and ``cost_source`` (prices) are pluggable;
+    ``on_attempt`` is told about every call sent upstream, once (:mod:`llmswitch.router.attempts`).
     """
 
     def __init__(
@@ -74,6 +79,7 @@ class Router(completions.CompletionMethods):
         usage: UsageCounter | None = None,
         cost_source: CostSource = model_info_cost,
         strategy: Strategy | None = None,
+        on_attempt: AttemptHook | None = None,
         **options: Any,
     ) -> None:
         if strategy is not None:
@@ -85,6 +91,8 @@ class Router(completions.CompletionMethods):
         self.rng = rng
         self.usage: UsageCounter = usage if usage is not None else LocalUsage(clock)
         self.cost_source = cost_source
+        # told once about every call sent upstream (llmswitch.router.attempts), answered or not
+        self.on_attempt = on_attempt
         self.strategy: Strategy = strategy_for(s.strategy, rng=rng, usage=self.usage)
         self.num_retries = s.num_retries
         self.timeout = s.timeout
@@ -106,7 +114,7 @@ class Router(completions.CompletionMethods):
         self.aliases = dict(s.model_group_alias)
         self._groups: dict[str, list[Target]] = {}
         self._sized: set[str] = set()  # groups with a deployment that names its context window
-        self._wildcards = Wildcards(self._new_breaker)
+        self._wildcards = Wildcards(self._new_breaker, max_names=s.max_wildcard_names, on_evict=self._forget)
         self._outcomes = Outcomes(self)
         for i, row in enumerate(model_list or ()):
             spec = Spec(row, i)
@@ -126,14 +134,23 @@ class Router(completions.CompletionMethods):
     def _new_breaker(self) -> Breaker:
         s = self.settings
         return Breaker(
-            allowed_fails=s.allowed_fails,
+            allowed_fails=DEFAULT_ALLOWED_FAILS if s.allowed_fails is None else s.allowed_fails,
             cooldown=s.cooldown_time,
             window=s.window,
             failure_rate=s.failure_rate,
             min_volume=s.min_volume,
+            counted=s.allowed_fails is not None,
             enabled=not s.disable_cooldowns,
             clock=self.clock,
         )
+
+    def _forget(self, group: str, targets: list[Target]) -> None:
+        """A wildcard-served name left the router's memory: drop what is kept about it by name or id."""
+        self._sized.discard(group)
+        forget = getattr(self.usage, "forget", None)  # optional in the UsageCounter interface
+        if forget is not None:
+            for t in targets:
+                forget(t.id)
 
     def _prepare(self, targets: list[Target]) -> None:
         """Sort a group by tier (the pick walks tiers in order) and fill what is computed once."""
@@ -282,6 +299,8 @@ class Router(completions.CompletionMethods):
             fb_targets = self._targets(fallback)
             if not fb_targets:
                 continue  # a fallback naming no group: `llmswitch config check` reports it
+            if self._too_late(fb_targets, ask, 0.0):
+                raise self._out_of_time(fallback, last, ask) from last
             try:
                 return await self._serve_group(fallback, fb_targets, ask)
             except APIError as exc:
@@ -351,11 +370,15 @@ class Router(completions.CompletionMethods):
                 if t is not None:
                     if not ask.deadline.allows(wait):
                         raise last or self._unavailable(group, targets)
+                    if last is not None and self._too_late((t,), ask, wait):
+                        raise self._out_of_time(group, last, ask) from last
                     self._count_retry(last, retries)
                     if wait > 0:
                         await self.sleep(wait)
             if t is None:
                 raise last or self._unavailable(group, targets)
+            if last is not None and self._too_late((t,), ask, 0.0):
+                raise self._out_of_time(group, last, ask) from last
             try:
                 result = await self._outcomes.attempt(t, ask)
             except APIError as exc:
@@ -367,6 +390,8 @@ class Router(completions.CompletionMethods):
                     wait = self._backoff(exc, retries)
                     if not ask.deadline.allows(wait):
                         raise
+                    if self._too_late((t,), ask, wait):
+                        raise self._out_of_time(group, exc, ask) from exc
                     self._count_retry(exc, retries)
                     await self.sleep(wait)
                     current = t
@@ -376,6 +401,33 @@ class Router(completions.CompletionMethods):
                     hard.add(t.id)
                 continue
             return result, Route(t, group, ask.attempts, ask.model, ask.dropped)
+
+    # ---------------------------------------------------------------- time budget
+
+    def _too_late(self, targets: Iterable[Target], ask: Ask, wait: float) -> bool:
+        """Whether, after ``wait``, too little of the deadline is left for an attempt to be worth sending:
+        less than the deployment's median latency of late (time to first token for a stream) once it has answered,
+        else less than ``min_attempt_time``. An attempt started with milliseconds left only times out,
+        and the upstream may bill it all the same."""
+        left = ask.deadline.remaining()
+        if left is None:
+            return False
+        left -= wait
+        floor = self.settings.min_attempt_time
+        for t in targets:
+            usual = t.usual_latency(first_token=ask.stream)
+            if left >= (floor if usual is None else usual):
+                return False
+        return True
+
+    def _out_of_time(self, group: str, last: APIError | None, ask: Ask) -> APITimeoutError:
+        left = ask.deadline.remaining() or 0.0
+        why = f"; the last attempt failed with {type(last).__name__}: {last}" if last is not None else ""
+        return APITimeoutError(
+            f"the request for {group!r} ran out of time: {left:.3f} s left, too little for another attempt{why}",
+            provider=last.provider if last is not None else "llmswitch",
+            model=last.model if last is not None else None,
+        )
 
     # ---------------------------------------------------------------- retry budget
 

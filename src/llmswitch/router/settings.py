@@ -5,8 +5,8 @@ LiteLLM Router keywords that have no meaning here are accepted and ignored (a wa
 that are neither supported nor known), so a LiteLLM ``Router(...)`` call keeps working unchanged.
 
     >>> s = resolve_settings(None, {"routing_strategy": "least-busy", "num_retries": 3})
-    >>> (s.strategy, s.num_retries, s.allowed_fails, s.cooldown_time)
-    ('least-busy', 3, 3, 5.0)
+    >>> (s.strategy, s.num_retries, s.allowed_fails, s.cooldown_time, s.min_attempt_time)
+    ('least-busy', 3, None, 5.0, 1.0)
 """
 
 from __future__ import annotations
@@ -70,8 +70,11 @@ class Settings:
     """The default deadline of a request, across all its attempts (seconds)."""
     stream_timeout: float | None = None
     """Per attempt of a stream, until its first content arrives, when its deployment sets none."""
-    allowed_fails: int = 3
+    allowed_fails: int | None = None
+    """Failures allowed before a deployment cools down (it does on the next one). Unset: our breaker's
+    default rule with 3 (see ``breaker``); set: LiteLLM's rule, counted within the window."""
     cooldown_time: float = 5.0
+    """Seconds an open breaker keeps its deployment out, and the least a 429 rests it (LiteLLM's default 5)."""
     disable_cooldowns: bool = False
     retry_after: float = 0.0
     """The least wait before any retry (LiteLLM's ``retry_after``)."""
@@ -91,6 +94,12 @@ class Settings:
     max_retry_after: float = 60.0
     base_delay: float = 0.5
     max_delay: float = 8.0
+    max_wildcard_names: int = 10_000
+    """How many model names served through ``*`` deployments keep their own deployment state (the
+    least recently used are forgotten)."""
+    min_attempt_time: float = 1.0
+    """No retry, backoff wait or fallback starts with less of the deadline left than this (or than the
+    median latency of the deployment's recent answers, once it has some): the request fails as timed out instead."""
     default_timeout: float = 600.0
     """The deadline when neither the call nor ``timeout`` gives one (the SDK's default)."""
     drop_params: bool = False
@@ -151,7 +160,14 @@ def resolve_settings(settings: Any, overrides: Mapping[str, Any]) -> Settings:
     values["hidden_aliases"] = frozenset(values.get("hidden_aliases") or ()) | hidden
     if "default_fallbacks" in values:
         values["default_fallbacks"] = tuple(values["default_fallbacks"])
-    for name in ("timeout", "stream_timeout", "cooldown_time", "retry_after", "health_check_interval"):
+    for name in (
+        "timeout",
+        "stream_timeout",
+        "cooldown_time",
+        "retry_after",
+        "health_check_interval",
+        "min_attempt_time",
+    ):
         if name in values:
             values[name] = float(values[name])
     return Settings(strategy=strategy, **values)

@@ -54,19 +54,30 @@ class _Minute:
         self.epoch = epoch
 
 
+# below this many keys nothing is swept: a sweep costs one pass over them
+SWEEP_FLOOR = 1024
+
+
 class LocalUsage:
     """The in-process counter: a sliding-window estimate from this minute's and the last minute's counts
-    (the last minute weighted by how much of it is still inside the window), two numbers per deployment."""
+    (the last minute weighted by how much of it is still inside the window), two numbers per deployment.
+
+    Keys with nothing counted in the last two minutes are swept away when the table has doubled since
+    the last sweep (amortised O(1) per new key), so deployments that come and go (one per model name
+    through a wildcard) leave nothing behind; :meth:`forget` drops one at once."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self._minutes: dict[str, _Minute] = {}
+        self._sweep_at = SWEEP_FLOOR
 
     def _minute(self, key: str) -> tuple[_Minute, float]:
         now = self.clock()
         epoch = int(now // WINDOW)
         m = self._minutes.get(key)
         if m is None:
+            if len(self._minutes) >= self._sweep_at:
+                self._sweep(epoch)
             m = self._minutes[key] = _Minute()
             m.epoch = epoch
         m.roll(epoch)
@@ -83,6 +94,20 @@ class LocalUsage:
         m, into = self._minute(key)
         weight = 1.0 - into
         return m.cur_requests + m.prev_requests * weight, m.cur_tokens + m.prev_tokens * weight
+
+    def forget(self, key: str) -> None:
+        """Drop a deployment's counts (it is gone: a wildcard-served name the router no longer keeps)."""
+        self._minutes.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._minutes)
+
+    def _sweep(self, epoch: int) -> None:
+        # an entry last touched two or more minutes ago counts nothing in the window any more
+        stale = [k for k, m in self._minutes.items() if epoch - m.epoch >= 2]
+        for k in stale:
+            del self._minutes[k]
+        self._sweep_at = max(SWEEP_FLOOR, 2 * len(self._minutes))
 
     def frees_in(self, key: str) -> float:
         _, into = self._minute(key)
