@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from llmswitch import ir
 from llmswitch.cost import price_for
-from llmswitch.errors import APIStatusError, RateLimitError
+from llmswitch.errors import APIStatusError, RateLimitError, ServiceUnavailableError
 from llmswitch.limits import BudgetPeriod, SubjectLimits, rate_limit_headers
+from llmswitch.limits.errors import BudgetsUnavailableError
 from llmswitch.server.journals import adopt_orphans, own_journal_name, remove_journal_dir
 from llmswitch.server.pricing import (
     Deployment,
@@ -195,7 +196,18 @@ class Accounting:
         # a limiter in memory answers at once; one that needs I/O (Redis, a budget to load) is awaited
         result = limiter.admit_nowait(limits, tokens=tokens, cost=cost)
         if result is None:
-            result = await limiter.admit(limits, tokens=tokens, cost=cost)
+            try:
+                result = await limiter.admit(limits, tokens=tokens, cost=cost)
+            except BudgetsUnavailableError as exc:
+                # degraded and failing closed: the caller may retry; where Redis is stays in the limiter's
+                # one outage warning, not in every answer
+                raise ServiceUnavailableError(
+                    "budgets cannot be checked right now; retry shortly",
+                    status_code=503,
+                    provider="llmswitch",
+                    error_type="service_unavailable",
+                    retry_after=max(1.0, exc.retry_after_s),
+                ) from exc
         if result.allowed:
             return result
         ref = result.which_limit
