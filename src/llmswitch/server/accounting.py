@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -201,12 +202,14 @@ class Accounting:
             except BudgetsUnavailableError as exc:
                 # degraded and failing closed: the caller may retry; where Redis is stays in the limiter's
                 # one outage warning, not in every answer
+                retry = max(1, math.ceil(exc.retry_after_s))
                 raise ServiceUnavailableError(
                     "budgets cannot be checked right now; retry shortly",
                     status_code=503,
                     provider="llmswitch",
                     error_type="service_unavailable",
-                    retry_after=max(1.0, exc.retry_after_s),
+                    retry_after=retry,
+                    headers={"retry-after": str(retry)},
                 ) from exc
         if result.allowed:
             return result
