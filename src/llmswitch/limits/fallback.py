@@ -69,6 +69,7 @@ class FallbackLimiter(Limiter):
         # budgets given their degraded starting point in this outage (once each: later admissions
         # count on from what this process spent since)
         self._outage_seeded: set[str] = set()
+        self._store_warned = False
         self.primary = primary
         self.local = local
         self._cooldown_s = cooldown_s
@@ -147,8 +148,12 @@ class FallbackLimiter(Limiter):
             try:
                 loaded = await loader(subject)
             except Exception as exc:  # the store is away too: nothing says what is left
-                log.warning("loading the spend of %s for degraded limits failed: %s", subject, exc)
+                if not self._store_warned:  # once an outage: every budgeted request would say it again
+                    self._store_warned = True
+                    log.warning("loading spend from the store for degraded limits failed: %s", exc)
                 raise self._unavailable(f"spend of {subject} cannot be loaded") from exc
+            if subject in self._outage_seeded:
+                return  # another request started it while this one waited: it may have spent since
             if loaded is not None and (loaded[1] is None or to_us(loaded[1]) > now_us):
                 spent = max(spent, to_nanos(loaded[0]))
         await self.local._seed(subject, "set", self.policy.budget_spent(max_nanos, spent), True, end_us, now_us)
@@ -234,6 +239,7 @@ class FallbackLimiter(Limiter):
         if not self._degraded:
             self._degraded = True
             self._outage_seeded.clear()
+            self._store_warned = False
             policy = self.policy
             log.warning(
                 "%s; enforcing rate limits and budgets in this process only (degraded budgets: %s, share %g), "
