@@ -18,15 +18,26 @@ import contextlib
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from gateway_harness import Response, dialect_error, free_port
-from multi_harness import REDIS_PORT, GatewayProcess, key_info, price, priced_config, start_together, wait_logged
+from multi_harness import (
+    REDIS_PORT,
+    GatewayProcess,
+    key_info,
+    poll,
+    price,
+    priced_config,
+    start_together,
+    wait_logged,
+)
 
 from llmswitch import ir
 from llmswitch.dialects.openai_chat import decode_request
@@ -239,3 +250,66 @@ def test_a_redis_restarted_empty_is_loaded_from_the_store_once(
         assert len(rows) == 21
         for gw in (pair.a, pair.b):
             assert "answers again" in gw.output()
+
+
+def test_under_load_a_redis_cut_and_restored_empty_keeps_the_budget_and_every_record(
+    upstream: FakeUpstream, up: FakeUpstream, priced: float, postgres_url: str, tmp_path: Path
+) -> None:
+    cost = priced
+    _, usage = one_request_cost()
+    up.responder = lambda _: Reply(usage=usage, latency=0.02)  # answers overlap: reservations in flight
+    # a share of 0.2 for each of two gateways leaves most of the budget for after Redis is back
+    env = {"LLMSWITCH_DEGRADED_BUDGETS": "share", "LLMSWITCH_DEGRADED_SHARE": "0.2"}
+    per_gateway = 3  # clients each gateway serves at once
+    with gateways(upstream, postgres_url, tmp_path, env) as pair:
+        max_budget = 80.5 * cost
+        key = pair.a.new_key(max_budget=max_budget, key_alias=f"load-{uuid.uuid4().hex[:6]}")
+        results: list[Response] = []
+        phases: list[str] = []
+        phase = ["before"]
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def client(gw: GatewayProcess) -> None:
+            while not stop.is_set():
+                now = phase[0]
+                r = chat(gw, key)
+                with lock:
+                    results.append(r)
+                    phases.append(now)
+                time.sleep(0.01)
+
+        threads = [threading.Thread(target=client, args=(gw,), daemon=True) for gw in [pair.a, pair.b] * per_gateway]
+        for t in threads:
+            t.start()
+        try:
+            poll(lambda: sum(r.status == 200 for r in list(results)) >= 10, timeout=10, what="10 answers")
+            pair.redis.stop()
+            phase[0] = "outage"
+            time.sleep(3.0)
+            pair.redis.start()  # empty
+            phase[0] = "after"
+            time.sleep(COOLDOWN_S + 2.0)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        answered = [r for r in results if r.status == 200]
+        for r in results:
+            assert r.status in (200, 400, 503), r.body
+        rows = wait_logged(pair.a.port, key, len(answered), timeout=10)
+        # the spend logs are exactly the answers
+        assert sorted(row["request_id"] for row in rows) == sorted(r.headers["x-request-id"] for r in answered)
+        spent = sum(row["spend"] for row in rows)
+        assert spent == pytest.approx(sum(float(r.headers["x-llmswitch-cost"]) for r in answered))
+        # docs/budgets.md: one request per gateway over the share of what was left during the outage, the
+        # requests in flight when Redis went away (at most one per client), and one request after it is back
+        bound = max_budget + (2 + 2 * per_gateway + 1) * cost
+        counts = Counter(p for p, r in zip(phases, results, strict=True) if r.status == 200)
+        print(
+            f"answered {len(answered)} ({dict(counts)}), spent {spent / cost:.2f} requests of a "
+            f"{max_budget / cost:.2f} budget"
+        )
+        assert counts["outage"] > 0 and counts["after"] > 0
+        assert spent <= bound * (1 + 1e-9)
+        assert spent >= max_budget  # the budget was used up, not refused early (nothing counted twice)
