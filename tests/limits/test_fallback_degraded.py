@@ -196,3 +196,27 @@ def test_a_flushed_redis_is_loaded_from_the_store_once_however_the_outage_replay
             assert await admitted(a, [BUDGET], 0.1) == 5
 
     asyncio.run(body())
+
+
+def test_an_admin_reset_during_an_outage_keeps_the_spend_that_came_after_it(own_redis: RedisProcess) -> None:
+    mono = FakeClock(0.0)
+    clock = FakeClock()
+
+    async def body() -> None:
+        limiter = limiter_on(own_redis.url, mono, DegradedPolicy("local"), clock=clock)
+        async with limiter:
+            assert await admitted(limiter, [BUDGET], 0.4, most=1) == 1
+            own_redis.freeze()
+            clock.advance(1)
+            await limiter.set_spend("key:a", 0.0)  # an admin resets the spend: replayed when Redis is back
+            clock.advance(1)
+            assert await admitted(limiter, [BUDGET], 0.3, most=1) == 1  # spent after the reset
+            own_redis.thaw()
+            mono.advance(5.0)
+            clock.advance(1)
+            assert await limiter.budget("key:a") is not None and not limiter.degraded
+            assert await limiter.flush() == 0
+            state = await limiter.budget("key:a")
+            assert state is not None and state.spent == 0.3 and state.reserved == 0
+
+    asyncio.run(body())

@@ -217,9 +217,10 @@ class FallbackLimiter(Limiter):
                     self._probing = False
             return await self.local._seed(subject, mode, spent, valid, end_us, now_us)
         local = await self.local._seed(subject, mode, spent, valid, end_us, now_us)
-        seed = lambda: self.primary._seed(subject, mode, spent, valid, end_us, self.now_us())  # noqa: E731
+        seed = lambda: self.primary._seed(subject, mode, spent, valid, end_us, now_us)  # noqa: E731
         # a store load ("raise") is not kept for later: by then the store has moved on, and a Redis
-        # that lost the budget loads it afresh; an admin's "set" is kept
+        # that lost the budget loads it afresh; an admin's "set" is kept, dated when it was made, so
+        # that settlements made after it and replayed with it still count
         shared = await self._to_primary(seed, seed if mode == "set" else None)
         return shared if isinstance(shared, BudgetState) else local
 
