@@ -93,7 +93,9 @@ def open_limiter(
     """The limiter for these settings: Redis if they (or ``REDIS_URL``/``REDIS_HOST``) name one, else memory.
 
     ``options`` go to the backend: ``clock``, ``lease_ttl_s``, ``spend_loader`` for every one; for
-    Redis also ``prefix``, ``timeout_s``, ``deadline_s``, ``cooldown_s``, and ``fallback=False`` to
+    Redis also ``prefix``, ``timeout_s``, ``deadline_s``, ``cooldown_s``, ``degraded`` (a
+    :class:`~llmswitch.limits.degraded.DegradedPolicy`: what one process may admit while Redis is away;
+    by default from ``LLMSWITCH_DEGRADED_BUDGETS`` and ``LLMSWITCH_DEGRADED_SHARE``), and ``fallback=False`` to
     get the bare :class:`~llmswitch.limits.redis_limiter.RedisLimiter` that raises instead of
     degrading.
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from llmswitch.errors import ConfigError
 from llmswitch.limits.base import DEFAULT_LEASE_TTL_S, Limiter, SpendLoader
+from llmswitch.limits.degraded import DegradedPolicy
 from llmswitch.limits.memory import MemoryLimiter
 
 
@@ -25,9 +26,11 @@ def open_redis(
     clock: Callable[[], float] = time.time,
     lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
     spend_loader: SpendLoader | None = None,
+    degraded: DegradedPolicy | None = None,
     **redis_options: Any,
 ) -> Limiter:
-    """Limits in Redis, falling back to this process's memory while Redis does not answer."""
+    """Limits in Redis, falling back to this process's memory while Redis does not answer, as far as
+    ``degraded`` allows (by default from ``LLMSWITCH_DEGRADED_BUDGETS`` / ``LLMSWITCH_DEGRADED_SHARE``)."""
     from llmswitch.limits.fallback import FallbackLimiter
     from llmswitch.limits.redis_limiter import RedisLimiter
 
@@ -37,4 +40,7 @@ def open_redis(
         return RedisLimiter(redis_url, clock=clock, lease_ttl_s=lease_ttl_s, spend_loader=spend_loader, **redis_options)
     primary = RedisLimiter(redis_url, clock=clock, lease_ttl_s=lease_ttl_s, **redis_options)
     local = MemoryLimiter(clock=clock, lease_ttl_s=lease_ttl_s)
-    return FallbackLimiter(primary, local, cooldown_s=cooldown_s, monotonic=monotonic, spend_loader=spend_loader)
+    policy = degraded or DegradedPolicy.from_env()
+    return FallbackLimiter(
+        primary, local, cooldown_s=cooldown_s, monotonic=monotonic, spend_loader=spend_loader, policy=policy
+    )

@@ -98,6 +98,13 @@ class Limiter(ABC):
     async def _renew(self, res: Reservation, now_us: int) -> None:  # noqa: B027 - optional, see renew()
         """Extend the leases of ``res`` (its parallel slots and budget reservations) to ``now_us`` plus the TTL."""
 
+    async def _replay_settle(
+        self, res: Reservation, cost: int, tokens: int | None, settled_us: int, now_us: int
+    ) -> None:
+        """:meth:`_settle` given late (an outage's settlement replayed), made at ``settled_us``. A backend
+        that can lose its state and load it again from the store skips one the store already holds."""
+        await self._settle(res, cost, tokens, now_us)
+
     async def aclose(self) -> None:  # noqa: B027 - optional: only backends holding connections override it
         """Release connections; the limiter is not used afterwards."""
 

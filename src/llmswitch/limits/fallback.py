@@ -8,11 +8,15 @@ dead Redis costs a request one deadline at most, never a hang. Then one request 
 answers, the circuit closes by itself. The outage is logged once as a warning, the recovery once as
 info.
 
-Degraded limits are per process, so while Redis is away each gateway process enforces every limit on
-its own (N processes admit up to N times a rate limit). Budgets start from the spend Redis last
-reported, so an exhausted key stays exhausted. What was charged locally meanwhile (and settlements of
-reservations Redis holds) is replayed to Redis when it is back, so no spend is forgotten; a replay
-that fails half-way may count a settlement twice, erring towards refusing rather than overspending.
+Degraded limits are per process, and no process sees what the others admit meanwhile, so what each
+may do on its own is bounded by a :class:`~llmswitch.limits.degraded.DegradedPolicy`: by default a
+request that carries a budget is refused (503) until Redis is back, and rate limits and parallel
+slots hold at a share of their value per process; with ``share``, each budget starts from the
+store's spend (or the last spend Redis reported, if larger) and this process may spend its share of
+what is left. Settlements made meanwhile are journaled (and shipped to the store) by the gateway as
+always, and replayed to Redis when it is back, stamped with when they happened: a budget Redis kept
+through the outage adds them; one Redis lost (a restart without persistence, FLUSHALL) and loaded
+again from the store afterwards does not, since the store's spend already holds them.
 """
 
 from __future__ import annotations
@@ -26,8 +30,11 @@ from collections.abc import Awaitable, Callable
 
 from llmswitch.limits.admission import AdmitRequest, Unseeded
 from llmswitch.limits.base import Limiter, SeedMode, SpendLoader
-from llmswitch.limits.errors import LimiterUnavailableError
+from llmswitch.limits.degraded import DegradedPolicy
+from llmswitch.limits.errors import BudgetsUnavailableError, LimiterUnavailableError
 from llmswitch.limits.memory import MemoryLimiter
+from llmswitch.limits.money import to_nanos
+from llmswitch.limits.periods import NEVER, to_us
 from llmswitch.limits.results import BudgetState, Refusal, Reservation
 
 log = logging.getLogger("llmswitch.limits")
@@ -40,7 +47,8 @@ class FallbackLimiter(Limiter):
     """``primary`` (shared) while it answers, ``local`` while it does not.
 
     ``monotonic`` is the circuit's clock (inject one in tests); ``max_deferred`` bounds the settlements
-    kept for replay during an outage (the oldest are dropped past it, with a warning).
+    kept for replay during an outage (the oldest are dropped past it, with a warning); ``policy`` what
+    this process may admit on its own meanwhile (closed budgets by default).
     """
 
     name = "fallback"
@@ -54,8 +62,14 @@ class FallbackLimiter(Limiter):
         monotonic: Callable[[], float] = time.monotonic,
         max_deferred: int = 100_000,
         spend_loader: SpendLoader | None = None,
+        policy: DegradedPolicy | None = None,
     ) -> None:
         super().__init__(clock=local._clock, lease_ttl_s=local._lease_ttl_us / 1_000_000, spend_loader=spend_loader)
+        self.policy = policy or DegradedPolicy()
+        # budgets given their degraded starting point in this outage (once each: later admissions
+        # count on from what this process spent since)
+        self._outage_seeded: set[str] = set()
+        self._store_warned = False
         self.primary = primary
         self.local = local
         self._cooldown_s = cooldown_s
@@ -107,14 +121,58 @@ class FallbackLimiter(Limiter):
                 return result
             finally:
                 self._probing = False
+        return await self._admit_degraded(req)
+
+    async def _admit_degraded(self, req: AdmitRequest) -> Reservation | Refusal | Unseeded:
+        policy = self.policy
+        if policy.budgets != "local" and not req.rate_only:
+            for i, lim in enumerate(req.limits):
+                if lim.max_budget is None:
+                    continue
+                if policy.budgets == "closed":
+                    raise self._unavailable(f"budget of {lim.subject} cannot be checked")
+                if lim.subject not in self._outage_seeded:
+                    await self._seed_share(lim.subject, lim.max_budget_nanos or 0, req.ends[i], req.now_us)
+        scaled = policy.scaled(req.limits)
+        if scaled is not req.limits:
+            req = AdmitRequest(scaled, req.tokens, req.cost, req.lease_id, req.now_us, req.rate_only, req.strict)
         return await self.local._admit(req)
+
+    async def _seed_share(self, subject: str, max_nanos: int, end_us: int, now_us: int) -> None:
+        """Start ``subject``'s budget for this outage from what is known to be spent, less all but this
+        process's share of what is left."""
+        held = await self.local._seed(subject, "read", 0, False, NEVER, now_us)
+        spent = to_nanos(held.spent) if held is not None else 0  # the last spend Redis reported here
+        loader = self._spend_loader
+        if loader is not None:
+            try:
+                loaded = await loader(subject)
+            except Exception as exc:  # the store is away too: nothing says what is left
+                if not self._store_warned:  # once an outage: every budgeted request would say it again
+                    self._store_warned = True
+                    log.warning("loading spend from the store for degraded limits failed: %s", exc)
+                raise self._unavailable(f"spend of {subject} cannot be loaded") from exc
+            if subject in self._outage_seeded:
+                return  # another request started it while this one waited: it may have spent since
+            if loaded is not None and (loaded[1] is None or to_us(loaded[1]) > now_us):
+                spent = max(spent, to_nanos(loaded[0]))
+        await self.local._seed(subject, "set", self.policy.budget_spent(max_nanos, spent), True, end_us, now_us)
+        self._outage_seeded.add(subject)
+
+    def _unavailable(self, what: str) -> BudgetsUnavailableError:
+        url = getattr(self.primary, "url", self.primary.name)
+        retry = max(0.0, self._retry_at - self._monotonic())
+        return BudgetsUnavailableError(f"{what}: limits backend {url} is unreachable", url=url, retry_after_s=retry)
 
     async def _settle(self, res: Reservation, cost: int, tokens: int | None, now_us: int) -> None:
         if res._origin is self.local:
             await self.local._settle(res, cost, tokens, now_us)
             # admitted while Redis was away: this adds the spend there, and frees the reservation too
             # if the admission that timed out did reach Redis after all
-            await self._to_primary(lambda: self.primary._settle(res, cost, None, self.now_us()))
+            await self._to_primary(
+                lambda: self.primary._settle(res, cost, None, self.now_us()),
+                lambda: self.primary._replay_settle(res, cost, None, now_us, self.now_us()),
+            )
             return
         if self._primary_due():
             try:
@@ -128,7 +186,7 @@ class FallbackLimiter(Limiter):
                 self._probing = False
         # count it here for as long as we are on our own, and give it to Redis when it is back
         await self.local._settle(res, cost, None, now_us)
-        self._defer(lambda: self.primary._settle(res, cost, tokens, self.now_us()))
+        self._defer(lambda: self.primary._replay_settle(res, cost, tokens, now_us, self.now_us()))
 
     async def _renew(self, res: Reservation, now_us: int) -> None:
         if res._origin is self.local:
@@ -173,7 +231,11 @@ class FallbackLimiter(Limiter):
                     self._probing = False
             return await self.local._seed(subject, mode, spent, valid, end_us, now_us)
         local = await self.local._seed(subject, mode, spent, valid, end_us, now_us)
-        shared = await self._to_primary(lambda: self.primary._seed(subject, mode, spent, valid, end_us, self.now_us()))
+        seed = lambda: self.primary._seed(subject, mode, spent, valid, end_us, now_us)  # noqa: E731
+        # a store load ("raise") is not kept for later: by then the store has moved on, and a Redis
+        # that lost the budget loads it afresh; an admin's "set" is kept, dated when it was made, so
+        # that settlements made after it and replayed with it still count
+        shared = await self._to_primary(seed, seed if mode == "set" else None)
         return shared if isinstance(shared, BudgetState) else local
 
     # -- the circuit ------------------------------------------------------------------------------
@@ -191,9 +253,15 @@ class FallbackLimiter(Limiter):
         self._retry_at = self._monotonic() + self._cooldown_s
         if not self._degraded:
             self._degraded = True
+            self._outage_seeded.clear()
+            self._store_warned = False
+            policy = self.policy
             log.warning(
-                "%s; enforcing rate limits and budgets in this process only, retrying every %g s",
+                "%s; enforcing rate limits and budgets in this process only (degraded budgets: %s, share %g), "
+                "retrying every %g s",
                 exc,
+                policy.budgets,
+                policy.share,
                 self._cooldown_s,
             )
 
@@ -201,6 +269,9 @@ class FallbackLimiter(Limiter):
         if not self._degraded:
             return
         self._degraded = False
+        # what this process held on its own (a share's starting point above all) is not the shared
+        # truth: the next outage starts again from what Redis and the store say then
+        self.local.forget_budgets()
         log.info(
             "limits backend %s answers again; shared limits restored, replaying %d settlements",
             getattr(self.primary, "url", self.primary.name),
@@ -209,10 +280,11 @@ class FallbackLimiter(Limiter):
         if self._deferred and (self._flush_task is None or self._flush_task.done()):
             self._flush_task = asyncio.get_running_loop().create_task(self._flush())
 
-    async def _to_primary(self, replay: Replay) -> object:
+    async def _to_primary(self, call: Replay, replay: Replay | None) -> object:
+        """``call`` now if the primary is due, else (or if it fails) keep ``replay`` for its return."""
         if self._primary_due():
             try:
-                result = await replay()
+                result = await call()
             except LimiterUnavailableError as exc:
                 self._failed(exc)
             else:
@@ -220,7 +292,8 @@ class FallbackLimiter(Limiter):
                 return result
             finally:
                 self._probing = False
-        self._defer(replay)
+        if replay is not None:
+            self._defer(replay)
         return None
 
     def _defer(self, replay: Replay) -> None:

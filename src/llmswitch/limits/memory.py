@@ -319,6 +319,11 @@ class MemoryLimiter(Limiter):
                     budget = self._budgets[state.subject] = _Budget(state.reset_at_us, seeded=True)
                 budget.spent, budget.reset_at, budget.seeded = to_nanos(state.spent), state.reset_at_us, True
 
+    def forget_budgets(self) -> None:
+        """Drop every budget held; each is loaded again (or mirrored) when next needed."""
+        with self._lock:
+            self._budgets.clear()
+
     def _budget(self, lim: SubjectLimits, now: int) -> _Budget:
         end = lim.budget_period.end_us(now) if lim.budget_period is not None else NEVER
         budget = self._budgets.get(lim.subject)

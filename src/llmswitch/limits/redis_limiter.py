@@ -125,9 +125,19 @@ class RedisLimiter(Limiter):
         return decide(req, status.decode(), raw, self)
 
     async def _settle(self, res: Reservation, cost: int, tokens: int | None, now_us: int) -> None:
+        await self._settle_at(res, cost, tokens, "", now_us)
+
+    async def _replay_settle(
+        self, res: Reservation, cost: int, tokens: int | None, settled_us: int, now_us: int
+    ) -> None:
+        await self._settle_at(res, cost, tokens, settled_us, now_us)
+
+    async def _settle_at(
+        self, res: Reservation, cost: int, tokens: int | None, settled: int | str, now_us: int
+    ) -> None:
         req = res._request
         keys: list[str] = []
-        args: list[str | int] = [now_us, self._lease_ttl_us, req.lease_id, PERIOD_US]
+        args: list[str | int] = [now_us, self._lease_ttl_us, req.lease_id, PERIOD_US, settled]
         work = False
         for lim in req.limits:
             delta = "" if tokens is None or lim.tpm_limit is None or tokens == req.tokens else tokens - req.tokens
@@ -158,7 +168,7 @@ class RedisLimiter(Limiter):
     async def _settle_tokens(self, subject: str, delta: int, now_us: int) -> None:
         keys = subject_keys(self.prefix, subject)
         await self._run(
-            self._settle_script, keys, [now_us, self._lease_ttl_us, "", PERIOD_US, delta, "", "", "", "", 0]
+            self._settle_script, keys, [now_us, self._lease_ttl_us, "", PERIOD_US, "", delta, "", "", "", "", 0]
         )
 
     async def _seed(

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from llmswitch import ir
 from llmswitch.cost import price_for
 from llmswitch.errors import APIStatusError, RateLimitError, ServiceUnavailableError
 from llmswitch.limits import BudgetPeriod, LimiterError, SubjectLimits, rate_limit_headers
+from llmswitch.limits.errors import BudgetsUnavailableError
 from llmswitch.server.journals import adopt_orphans, own_journal_name, remove_journal_dir
 from llmswitch.server.pricing import (
     DEFAULT_MAX_OUTPUT_TOKENS,
@@ -150,6 +152,16 @@ class Accounting:
         await self.journal.open()
         self.shipper = Shipper(self.journal, self.store)
         await self.shipper.start()
+
+    async def ship_pending(self, timeout_s: float = 0.5) -> None:
+        """Get what this process has journaled into the store, waiting ``timeout_s`` at most: before the
+        limiter loads a budget's spend from the store, so the load counts this process's latest answers."""
+        shipper = self.shipper
+        if shipper is None:
+            return
+        with contextlib.suppress(TimeoutError, RuntimeError):  # a store that is slow or away: load what it has
+            async with asyncio.timeout(timeout_s):
+                await shipper.drain()
 
     async def stop(self) -> None:
         if self._renewer is not None:
@@ -291,6 +303,18 @@ class Accounting:
         if result is None:
             try:
                 result = await limiter.admit(limits, tokens=tokens, cost=cost)
+            except BudgetsUnavailableError as exc:
+                # degraded and failing closed: the caller may retry; where Redis is stays in the limiter's
+                # one outage warning, not in every answer
+                retry = max(1, math.ceil(exc.retry_after_s))
+                raise ServiceUnavailableError(
+                    "budgets cannot be checked right now; retry shortly",
+                    status_code=503,
+                    provider="llmswitch",
+                    error_type="service_unavailable",
+                    retry_after=retry,
+                    headers={"retry-after": str(retry)},
+                ) from exc
             except (StoreError, LimiterError, OSError) as exc:
                 raise self._unavailable(exc) from exc
         if result.allowed:
@@ -638,11 +662,12 @@ def _subject_limits(kind: str, sub: Any) -> SubjectLimits:
     )
 
 
-def spend_loader_for(store: Any) -> Any:
+def spend_loader_for(store: Any, before: Callable[[], Awaitable[None]] | None = None) -> Any:
     """The limiter's way to learn what a subject has spent in its current budget period (after a
-    restart, or a Redis that lost its state): the stored spend, which is the current period's (see
-    :mod:`llmswitch.store.budget_periods`); the spend records since the period began when the store
-    has not started the period yet."""
+    restart, a Redis that lost its state, or while Redis is away): the stored spend, which is the
+    current period's (see :mod:`llmswitch.store.budget_periods`); the spend records since the period
+    began when the store has not started the period yet. ``before`` is awaited first (this process's
+    journal shipped, see :meth:`Accounting.ship_pending`)."""
     from datetime import timedelta
 
     from llmswitch.store.durations import parse_duration
@@ -650,6 +675,8 @@ def spend_loader_for(store: Any) -> Any:
     columns = {"key": "key_hash", "user": "user_id", "team": "team_id"}
 
     async def load(subject: str) -> tuple[float, Any] | None:
+        if before is not None:
+            await before()
         kind, _, ident = subject.partition(":")
         if kind == "key":
             rec = await store.get_key(ident)

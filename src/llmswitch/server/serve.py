@@ -87,6 +87,13 @@ def _accounting(cfg: Any, store: Any) -> Accounting:
 
     rs = cfg.router
     limiter = None
+    made: list[Accounting] = []
+
+    async def ship_first() -> None:
+        # a budget loaded from the store (Redis lost it, or is away) then counts this process's latest answers
+        for accounting in made:
+            await accounting.ship_pending()
+
     if store is not None:
         limiter = open_limiter(
             redis_url=rs.redis_url,
@@ -94,15 +101,17 @@ def _accounting(cfg: Any, store: Any) -> Accounting:
             redis_port=rs.redis_port,
             redis_password=rs.redis_password,
             redis_db=rs.redis_db,
-            spend_loader=spend_loader_for(store),
+            spend_loader=spend_loader_for(store, before=ship_first),
         )
-    return Accounting(
+    accounting = Accounting(
         limiter=limiter,
         store=store,
         journal_dir=_journal_dir(cfg) if store is not None else None,
         fsync=os.environ.get("LLMSWITCH_JOURNAL_FSYNC", "os"),
         default_output_tokens=_default_output_tokens(),
     )
+    made.append(accounting)
+    return accounting
 
 
 def _default_output_tokens() -> int:

@@ -62,15 +62,17 @@ end
 -- period_end) and drops reservations whose holders never settled them. "seeded" is '0' while the
 -- state holds only what settlements added since it was lost (a flushed or restarted Redis): the
 -- spend the store knows has still to be added. A hash without unit 'nusd' holds float USD from an
--- older llmswitch: it counts as lost too, so the store's spend is loaded into it once.
+-- older llmswitch: it counts as lost too, so the store's spend is loaded into it once. "born" is when
+-- the store's spend was last loaded into a lost state (0: never), so a settlement replayed after an
+-- outage can tell whether that load already counted it.
 local function load_budget(bkey, lkey, period_end)
-  local v = redis.call('HMGET', bkey, 'spent', 'reserved', 'reset_at', 'seeded', 'unit')
+  local v = redis.call('HMGET', bkey, 'spent', 'reserved', 'reset_at', 'seeded', 'unit', 'born')
   local b = {
     spent = tonumber(v[1]), reserved = tonumber(v[2]), reset_at = tonumber(v[3]), seeded = v[4] ~= '0',
-    dirty = false, fresh = false,
+    born = tonumber(v[6]) or 0, dirty = false, fresh = false,
   }
   if not b.reset_at or v[5] ~= 'nusd' then
-    b.fresh, b.dirty, b.seeded = true, true, false
+    b.fresh, b.dirty, b.seeded, b.born = true, true, false, 0
     b.spent, b.reserved, b.reset_at = 0, 0, period_end
     return b
   end
@@ -97,6 +99,7 @@ local function save_budget(bkey, lkey, b)
   end
   redis.call('HSET', bkey, 'spent', fmt(b.spent), 'reserved', fmt(b.reserved), 'reset_at', fmt(b.reset_at),
     'seeded', b.seeded and '1' or '0', 'unit', 'nusd')
+  if b.born > 0 then redis.call('HSET', bkey, 'born', fmt(b.born)) end
   if b.reset_at > 0 then
     -- the state is useless once its period is over (the next call starts a fresh one)
     redis.call('PEXPIRE', bkey, ms(b.reset_at - now + ttl))

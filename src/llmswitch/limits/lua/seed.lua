@@ -22,6 +22,10 @@ if mode == 'read' then
 end
 
 local b = load_budget(KEYS[1], KEYS[2], period_end)
+if mode == 'set' or not b.seeded then
+  -- from now on the store's (or the admin's) figure holds every settlement made before it
+  b.born = now
+end
 if mode == 'set' then
   b.spent, b.reset_at = spent, period_end
 elseif valid and not b.seeded then

@@ -1,11 +1,14 @@
 -- Give back what one admitted request holds, and charge what it really cost.
 -- KEYS, 4 per subject: rate hash, slots zset, budget hash, budget reservations zset.
--- ARGV: now, ttl, lease id, rate period, then 6 per subject ('' = nothing of that kind):
+-- ARGV: now, ttl, lease id, rate period, settled at ('' = now; a time = a settlement made then, during
+--       an outage of this Redis, replayed), then 6 per subject ('' = nothing of that kind):
 --       token delta (actual - estimate), tpm limit ('' = the one stored at admission), '1' to free a
 --       slot, the reservation's amount as formatted at admission, the actual cost, budget period end.
 -- A reservation that already expired is not subtracted twice; its cost is charged all the same.
-local id, period = ARGV[3], tonumber(ARGV[4])
-local BASE, PER = 4, 6
+-- A replayed settlement is not charged to a budget this Redis lost, nor to one loaded again from the
+-- store after it was made: the gateway journaled it to the store, whose spend that load counts.
+local id, period, replayed = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+local BASE, PER = 5, 6
 local n = (#ARGV - BASE) / PER
 
 for i = 1, n do
@@ -26,8 +29,11 @@ for i = 1, n do
   if ARGV[a + 3] == '1' then
     redis.call('ZREM', KEYS[k + 2], id)
   end
-  if actual then
-    local b = load_budget(KEYS[k + 3], KEYS[k + 4], period_end)
+  local b = actual and load_budget(KEYS[k + 3], KEYS[k + 4], period_end)
+  if b and replayed and (b.fresh or not b.seeded or replayed < b.born) then
+    b = nil
+  end
+  if b then
     if amount_s ~= '' and not b.fresh and redis.call('ZREM', KEYS[k + 4], id .. ':' .. amount_s) == 1 then
       b.reserved = b.reserved - tonumber(amount_s)
       if b.reserved < 0 or redis.call('ZCARD', KEYS[k + 4]) == 0 then b.reserved = 0 end
