@@ -41,7 +41,7 @@ ENV_DEMO = "LLMSWITCH_DEMO_UPSTREAM"
 def build_gateway(cfg: Any) -> Gateway:
     """A gateway for a loaded :class:`llmswitch.config.GatewayConfig`."""
     # imported here, not at the top: `serve --workers N` forks before any of this is imported, so each
-    # worker gets its own module state (app.py's per-process request-id prefix above all)
+    # worker imports (and starts) its own; ids stay per process even when not (see llmswitch.procid)
     from llmswitch.router.router import Router
     from llmswitch.server.app import DEFAULT_MAX_BODY, Gateway
 
@@ -431,9 +431,6 @@ class Supervisor:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         _die_with_parent(self._pid)
-        app_module = sys.modules.get("llmswitch.server.app")
-        if app_module is not None:  # imported before the fork after all: each worker needs its own id prefix
-            setattr(app_module, "_ID_PREFIX", os.urandom(6).hex())  # noqa: B010
         sock = self.sock
         if self.own_socket is not None:
             sock.close()
