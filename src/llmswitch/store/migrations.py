@@ -1,14 +1,18 @@
 """The schema's history: ordered, versioned migrations, one list per backend.
 
 A database records what it has applied in ``llmswitch_schema_version``; ``migrate()`` applies the
-versions above its highest, each with its row, in one transaction under a lock (PostgreSQL: an
-advisory lock; SQLite: the database write lock), so gateways starting together migrate once.
+versions above its highest, each with its row, under a lock (PostgreSQL: an advisory lock; SQLite:
+the database write lock), so gateways starting together migrate once.
 
 To change the schema, append a ``Migration`` to *both* lists with the next version; never edit one
 that has shipped, since databases that already applied it will not run it again. Version 2 added
 spend logs (unique by request id, so replaying the spend journal is idempotent); version 3 users and
 teams ("subjects", with their own change counter and tombstones); version 4 cheaper spend-log indexes
 (every index is written on every answered request); planned next: batch jobs.
+
+How PostgreSQL runs them (see ``postgres_migrate``): on a connection without timeouts, and a
+migration made only of ``CREATE INDEX`` / ``DROP INDEX`` statements concurrently, outside a transaction,
+so the table stays writable. An index on a table that may be large belongs in a migration of its own.
 
 All tables are prefixed ``llmswitch_`` so the store can share a database (or schema) with other
 applications, LiteLLM's own tables included.
