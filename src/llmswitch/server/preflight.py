@@ -100,6 +100,13 @@ async def reach_backends(needs: Backends) -> None:
 
 
 async def _reach_store(url: str) -> None:
+    await migrate_store(url)
+
+
+async def migrate_store(url: str) -> list[int]:
+    """Open the store at ``url`` (creating a missing PostgreSQL database when the role may), apply its pending
+    migrations and close it: the versions applied. A failure is a :class:`StartupError`. What
+    ``llmswitch migrate`` runs, and each start-up too."""
     from llmswitch.store import DatabaseMissingError, StoreError, open_store
 
     try:
@@ -116,13 +123,41 @@ async def _reach_store(url: str) -> None:
             name = await create()
             log.info("created PostgreSQL database %r at %s", name, store.url)
             await store.open()
-        await store.migrate()
+        return await store.migrate()
     except ConfigError as exc:
         raise StartupError(str(exc), EXIT_CONFIG) from exc
     except StoreError as exc:
         raise StartupError(str(exc)) from exc
     finally:
         await store.close()
+
+
+def migrate_command(config_path: str | None, database_url: str | None) -> int:
+    """``llmswitch migrate``: the store of ``database_url``, else of the config (its ``database_url`` or
+    ``store_path``), else of the environment (``DATABASE_URL``), migrated; the process's exit code."""
+    import asyncio
+
+    from llmswitch import config as cfgmod
+
+    try:
+        if database_url is None:
+            cfg = cfgmod.load_config(config_path) if config_path else cfgmod.config_from_env()
+            database_url = cfg.server.database_url or cfg.server.store_path or DEFAULT_STORE_URL
+        missing = missing_extras(Backends(database_url, None))
+        if missing:
+            raise StartupError("; ".join(missing), EXIT_CONFIG)
+        applied = asyncio.run(migrate_store(database_url))
+    except StartupError as exc:
+        log.error("migrate: %s", exc)
+        return exc.exit_code
+    except ConfigError as exc:
+        log.error("migrate: %s", exc)
+        return EXIT_CONFIG
+    if applied:
+        log.info("migrate: applied version%s %s to %s", "s" * (len(applied) > 1), applied, mask_url(database_url))
+    else:
+        log.info("migrate: %s is up to date", mask_url(database_url))
+    return 0
 
 
 async def _reach_redis(url: str) -> None:
