@@ -264,7 +264,7 @@ def test_a_version_3_database_with_spend_logs_upgrades_to_4_and_keeps_them(
                 SpendRecord(request_id="r2", key_hash=key.token_hash, model_group="m", cost=0.25),
             ]
             assert await store.insert_spend_logs(rows) == 2
-            assert await store.migrate() == [4]
+            assert await store.migrate() == list(range(4, LATEST + 1))
             assert [r.request_id for r in await store.list_spend_logs(user_id="u1")] == ["r1"]
             assert [r.request_id for r in await store.list_spend_logs(team_id="t1")] == ["r1"]
             assert sorted(r.request_id for r in await store.list_spend_logs(key_hash=key.token_hash)) == ["r1", "r2"]

@@ -62,11 +62,23 @@ def build_gateway(cfg: Any) -> Gateway:
         from llmswitch.store import open_store
 
         store = open_store(store_url)
+    accounting = _accounting(cfg, store)
+    if store is not None and accounting.limiter is not None:
+        from llmswitch.server.instances import InstanceWatch, require_shared_from
+
+        # first: an instance refusing to start does so before anything else of it runs
+        watch = InstanceWatch(
+            store,
+            limits=accounting.limiter.name,
+            require_shared=require_shared_from(srv.require_shared_limits),
+        )
+        on_startup.insert(0, watch.start)
+        on_shutdown.append(watch.stop)
     return Gateway(
         router=router,
         master_key=srv.master_key,
         store=store,
-        accounting=_accounting(cfg, store),
+        accounting=accounting,
         max_body_bytes=srv.max_request_body_size or DEFAULT_MAX_BODY,
         request_timeout=rs.request_timeout if rs.request_timeout is not None else 600.0,
         on_startup=on_startup,

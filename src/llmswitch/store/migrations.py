@@ -8,7 +8,7 @@ To change the schema, append a ``Migration`` to *both* lists with the next versi
 that has shipped, since databases that already applied it will not run it again. Version 2 added
 spend logs (unique by request id, so replaying the spend journal is idempotent); version 3 users and
 teams ("subjects", with their own change counter and tombstones); version 4 cheaper spend-log indexes
-(every index is written on every answered request); planned next: batch jobs.
+(every index is written on every answered request); version 5 the live gateway instances; planned next: batch jobs.
 
 How PostgreSQL runs them (see ``postgres_migrate``): on a connection without timeouts, and a
 migration made only of ``CREATE INDEX`` / ``DROP INDEX`` statements concurrently, outside a transaction,
@@ -138,6 +138,20 @@ def _subjects_ddl(time: str, integer: str, real: str, boolean: str, json: str, m
     )
 
 
+def _instances_ddl(time: str, integer: str) -> tuple[str, ...]:
+    # the gateway processes using this store, each beating every few seconds (see store/instances.py)
+    return (
+        f"""CREATE TABLE llmswitch_instances (
+                instance_id TEXT PRIMARY KEY,
+                host TEXT NOT NULL,
+                pid {integer} NOT NULL,
+                limits TEXT NOT NULL,
+                started_at {time} NOT NULL,
+                last_seen {time} NOT NULL
+            )""",
+    )
+
+
 # SQLite stores datetimes as fixed-width ISO-8601 UTC text (sorts like time), JSON as text, bools as 0/1.
 SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -185,6 +199,7 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "spend_logs", (_spend_logs_ddl("TEXT", "INTEGER", "REAL", "INTEGER", "TEXT"), *_SPEND_INDEXES)),
     Migration(3, "subjects", _subjects_ddl("TEXT", "INTEGER", "REAL", "INTEGER", "TEXT", "TEXT NOT NULL DEFAULT '[]'")),
     Migration(4, "leaner_spend_indexes", _LEANER_SPEND_INDEXES),
+    Migration(5, "instances", _instances_ddl("TEXT", "INTEGER")),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -240,6 +255,7 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
         _subjects_ddl("TIMESTAMPTZ", "BIGINT", "DOUBLE PRECISION", "BOOLEAN", "JSONB", "TEXT[] NOT NULL DEFAULT '{}'"),
     ),
     Migration(4, "leaner_spend_indexes", _LEANER_SPEND_INDEXES),
+    Migration(5, "instances", _instances_ddl("TIMESTAMPTZ", "BIGINT")),
 )
 
 

@@ -34,6 +34,7 @@ from llmswitch.store.errors import (
     StoreMigrationError,
     StoreTimeoutError,
 )
+from llmswitch.store.instances import PostgresInstances
 from llmswitch.store.migrations import POSTGRES_MIGRATIONS, VERSION_TABLE
 from llmswitch.store.postgres_database import create_database, database_name
 from llmswitch.store.postgres_migrate import lock_timeout_from_env, run_migrations
@@ -104,7 +105,7 @@ _UNREACHABLE = (
 _TIMED_OUT = (TimeoutError, asyncpg.QueryCanceledError)
 
 
-class PostgresStore(PostgresSubjects, Store):
+class PostgresStore(PostgresInstances, PostgresSubjects, Store):
     """Keys, users and teams in PostgreSQL, shared by every gateway process that points at the same database."""
 
     def __init__(
