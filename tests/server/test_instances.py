@@ -5,11 +5,19 @@ Real ``llmswitch serve`` processes on the real database; the heartbeat is shorte
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from multi_harness import GatewayProcess, poll, priced_config
 
+from llmswitch.server.instances import InstanceWatch, SharedLimitsRequired
+from llmswitch.store import InstanceRecord, open_store
 from llmswitch.testing import FakeUpstream
 
 BEAT = {"LLMSWITCH_INSTANCE_HEARTBEAT_S": "0.5"}
@@ -77,3 +85,40 @@ def test_require_shared_limits_is_a_general_setting(tmp_path: Path) -> None:
     assert check.config.server.require_shared_limits is True
     watch = build_gateway(check.config)._on_startup[0].__self__  # type: ignore[attr-defined]
     assert watch.require_shared is True and watch.limits == "memory"
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.parametrize("predecessor", ["dead pid", "own pid"])
+def test_a_dead_process_of_this_host_does_not_count_as_another_instance(tmp_path: Path, predecessor: str) -> None:
+    # as a gateway killed and restarted at once leaves its row: live for three more beats by the clock
+    pid = _dead_pid() if predecessor == "dead pid" else os.getpid()
+
+    async def main() -> tuple[bool, list[tuple[str, ...]]]:
+        async with open_store(f"sqlite:///{tmp_path / 'keys.db'}") as store:
+            old = InstanceRecord(instance_id="old", host=socket.gethostname(), pid=pid, limits="memory")
+            await store.beat_instance(old, dead_after_s=60)
+            watch = InstanceWatch(store, limits="memory", require_shared=True, interval=20)
+            await watch.start()  # refuses when it takes the old row for a live instance
+            started = watch._task is not None
+            await watch.stop()
+            return started, await store.beat_instance(old, dead_after_s=60)  # type: ignore[return-value]
+
+    started, left = asyncio.run(main())
+    assert started
+    assert left == []  # the dead row was deleted, and the watch's own on stop
+
+
+def test_a_live_process_of_this_host_counts() -> None:
+    async def main() -> None:
+        async with open_store("sqlite://:memory:") as store:
+            other = InstanceRecord(instance_id="other", host=socket.gethostname(), pid=os.getppid(), limits="memory")
+            await store.beat_instance(other, dead_after_s=60)
+            with pytest.raises(SharedLimitsRequired, match=f"pid {os.getppid()}"):
+                await InstanceWatch(store, limits="memory", require_shared=True, interval=20).start()
+
+    asyncio.run(main())

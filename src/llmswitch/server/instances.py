@@ -103,7 +103,13 @@ class InstanceWatch:
         others: list[InstanceRecord] = await self.store.beat_instance(
             self.me, dead_after_s=self.interval * DEAD_AFTER_BEATS
         )
-        return others
+        # a process of this host that is gone (killed, and restarted at once: a container's pid 1 comes
+        # back with the same pid) would otherwise count as live for three beats, and a restart that
+        # requires shared limits would refuse to start because of its own predecessor
+        gone = [o for o in others if o.host == self.me.host and _gone(o.pid)]
+        for o in gone:
+            await self.store.remove_instance(o.instance_id)
+        return [o for o in others if o not in gone]
 
     async def _run(self) -> None:
         failing = False
@@ -134,6 +140,19 @@ class InstanceWatch:
             len(others) + 1,
             ENV_REQUIRE,
         )
+
+
+def _gone(pid: int) -> bool:
+    """Whether process ``pid`` of this host has ended (this process's own pid: an earlier life of it)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):
+        return False
+    return False
 
 
 def _name(instances: list[InstanceRecord]) -> str:
