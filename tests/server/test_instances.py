@@ -60,8 +60,9 @@ def test_a_second_instance_without_redis_warns_naming_the_first_and_one_requirin
 
             c = gateway("c", LLMSWITCH_REQUIRE_SHARED_LIMITS="1")
             code = c.proc.wait(timeout=60)
-            refusal = [line for line in c.output().splitlines() if "refusing to start" in line]
-            assert code != 0 and refusal, c.output()
+            refusal = [line for line in c.output().splitlines() if "already use this database" in line]
+            assert code == 3 and refusal, c.output()
+            assert '"level":"error","msg":"not starting: ' in refusal[0], refusal
             assert f"pid {a.proc.pid}" in refusal[0] and f"pid {b.proc.pid}" in refusal[0], refusal
             assert "LLMSWITCH_REQUIRE_SHARED_LIMITS" in refusal[0]
         finally:

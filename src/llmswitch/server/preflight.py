@@ -89,12 +89,15 @@ def _importable(module: str) -> bool:
     return True
 
 
-async def reach_backends(needs: Backends) -> None:
+async def reach_backends(needs: Backends, *, require_shared: bool = False) -> None:
     """Open the store (creating a missing PostgreSQL database when the role may) and migrate it, then ping
     Redis. A store that cannot be opened is a :class:`StartupError`; Redis that does not answer is only a
-    warning, since the limits degrade to per-process ones until it does."""
+    warning, since the limits degrade to per-process ones until it does. With ``require_shared`` and no
+    Redis, other live instances on the store are a :class:`StartupError` too (see ``instances.py``)."""
     if needs.store_url:
         await _reach_store(needs.store_url)
+        if require_shared and not needs.redis_url:
+            await _refuse_beside_others(needs.store_url)
     if needs.redis_url:
         await _reach_redis(needs.redis_url)
 
@@ -128,6 +131,25 @@ async def migrate_store(url: str) -> list[int]:
         raise StartupError(str(exc), EXIT_CONFIG) from exc
     except StoreError as exc:
         raise StartupError(str(exc)) from exc
+    finally:
+        await store.close()
+
+
+async def _refuse_beside_others(url: str) -> None:
+    # said here, once, before anything listens; each serving process checks again as it starts (an
+    # ASGI server running create_app() has no pre-flight)
+    from llmswitch.server.instances import InstanceWatch, SharedLimitsRequired
+    from llmswitch.store import open_store
+
+    store = open_store(url)
+    try:
+        await store.open()
+        watch = InstanceWatch(store, limits="memory", require_shared=True)
+        try:
+            await watch.start()
+        except SharedLimitsRequired as exc:
+            raise StartupError(str(exc).removeprefix("refusing to start: ")) from exc
+        await watch.stop()
     finally:
         await store.close()
 

@@ -223,7 +223,9 @@ def _preflight(config_path: str | None, demo_upstream: str | None) -> Any:
         if missing:
             raise StartupError("; ".join(missing), EXIT_CONFIG)
         threads = set(threading.enumerate())
-        asyncio.run(reach_backends(needs))
+        from llmswitch.server.instances import require_shared_from
+
+        asyncio.run(reach_backends(needs, require_shared=require_shared_from(cfg.server.require_shared_limits)))
         # workers are forked from this process next: no thread of the pre-flight may still be running
         # (the SQLite store's executor ends after close returns)
         for thread in set(threading.enumerate()) - threads:
