@@ -223,3 +223,48 @@ def test_an_invalid_index_left_by_a_failed_concurrent_build_is_rebuilt(
         )
     )
     assert [tuple(r) for r in rows] == [(True, False)]
+
+
+def test_spend_logs_stay_writable_while_an_index_migration_waits(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dsn, _, schema = postgres_url.partition("?schema=")
+    insert = "INSERT INTO llmswitch_spend_logs (request_id, time, status, cache_hit, stream) VALUES ($1, now(), 200, false, false)"
+
+    async def main() -> list[int]:
+        store = open_store(postgres_url)
+        await store.open()
+        holder = writer = None
+        try:
+            monkeypatch.setattr(backend, "POSTGRES_MIGRATIONS", POSTGRES_MIGRATIONS[:3])
+            assert await store.migrate() == [1, 2, 3]
+            monkeypatch.undo()
+            settings = {"search_path": schema}
+            holder = await asyncpg.connect(dsn, server_settings=settings)
+            writer = await asyncpg.connect(dsn, server_settings={**settings, "lock_timeout": "3s"})
+            # a spend batch in flight: migration 4's index statements must wait for it to commit
+            held = holder.transaction()
+            await held.start()
+            await holder.execute(insert, "r0")
+            migrating = asyncio.create_task(store.migrate())
+            for _ in range(200):
+                waiting = await writer.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE '%llmswitch_spend_logs_model_group%'"
+                )
+                if waiting:
+                    break
+                await asyncio.sleep(0.05)
+            assert not migrating.done()
+            # meanwhile other writers go on: a plain DROP INDEX would queue them behind its exclusive lock
+            await writer.execute(insert, "r1")
+            await held.commit()
+            return await asyncio.wait_for(migrating, 60)
+        finally:
+            for conn in (holder, writer):
+                if conn is not None:
+                    await conn.close()
+            await store.close()
+
+    assert asyncio.run(main()) == list(range(4, LATEST + 1))
+    assert len(asyncio.run(_fetch(postgres_url, "SELECT request_id FROM llmswitch_spend_logs"))) == 2
