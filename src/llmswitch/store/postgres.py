@@ -209,9 +209,7 @@ class PostgresStore(PostgresInstances, PostgresSubjects, Store):
     async def migrate(self) -> list[int]:
         # a connection of its own, without the pool's command timeout nor any statement timeout set on the
         # role or database: an index over a large table takes as long as it takes (see postgres_migrate)
-        settings = {"statement_timeout": "0"}
-        if self.schema:
-            settings["search_path"] = _quote_ident(self.schema)
+        settings = {"statement_timeout": "0", **({"search_path": _quote_ident(self.schema)} if self.schema else {})}
         try:
             conn = await asyncpg.connect(
                 self._dsn,
@@ -227,8 +225,9 @@ class PostgresStore(PostgresInstances, PostgresSubjects, Store):
                 f"cannot reach PostgreSQL at {self.url}: {self._scrub(exc)}", url=self.url
             ) from exc
         try:
+            lock_timeout, pooled = self._migration_lock_timeout, self._statement_cache_size == 0  # pgbouncer=true
             return await run_migrations(
-                conn, POSTGRES_MIGRATIONS, schema=self.schema, url=self.url, lock_timeout=self._migration_lock_timeout
+                conn, POSTGRES_MIGRATIONS, schema=self.schema, url=self.url, lock_timeout=lock_timeout, pooled=pooled
             )
         except _UNREACHABLE as exc:
             raise StoreConnectionError(f"lost PostgreSQL at {self.url}: {self._scrub(exc)}", url=self.url) from exc

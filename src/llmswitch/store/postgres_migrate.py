@@ -15,6 +15,9 @@ writable while they run; they are made idempotent (``IF [NOT] EXISTS``), so one 
 resumed by the next run. A concurrent build that failed leaves an INVALID index behind, which
 ``IF NOT EXISTS`` would keep: it is dropped and built again. Any other migration runs in one
 transaction, as written (the indexes of a table it creates are built on an empty table).
+
+Through PgBouncer in transaction mode (``pgbouncer=true`` in the URL) a session lock cannot be relied
+on: all pending migrations then run in one transaction under a transaction-scoped lock, as before.
 """
 
 from __future__ import annotations
@@ -76,11 +79,34 @@ async def run_migrations(
     schema: str | None,
     url: str,
     lock_timeout: float,
+    pooled: bool = False,
 ) -> list[int]:
     """Apply the pending ``migrations`` on ``conn`` (dedicated: no command or statement timeout), under the
-    schema's lock; the versions applied, ``[]`` when another instance applied them first."""
+    schema's lock; the versions applied, ``[]`` when another instance applied them first.
+
+    ``pooled``: ``conn`` goes through a transaction-pooling proxy (PgBouncer), where a session lock would
+    stay with whichever server connection took it: everything then runs in one transaction under a
+    transaction lock, as written (no concurrent index builds, which cannot run in one).
+    """
+    if pooled:
+        async with conn.transaction():
+            # session settings do not survive such a proxy: set for this transaction
+            await conn.execute("SET LOCAL statement_timeout = 0")
+            await _wait_for_lock(conn, "SELECT pg_advisory_xact_lock($1)", lock_id(schema), url, lock_timeout)
+            return await _apply(conn, migrations, schema, url, in_transaction=True)
     # the lock is the session's: it goes with the connection, which the caller closes
     await _take_lock(conn, lock_id(schema), url, lock_timeout)
+    return await _apply(conn, migrations, schema, url, in_transaction=False)
+
+
+async def _apply(
+    conn: asyncpg.Connection[Any],
+    migrations: tuple[Migration, ...],
+    schema: str | None,
+    url: str,
+    *,
+    in_transaction: bool,
+) -> list[int]:
     if schema and not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
         await conn.execute(f"CREATE SCHEMA {_quote_ident(schema)}")
     if schema and await conn.fetchval("SELECT current_schema()") != schema:
@@ -90,7 +116,11 @@ async def run_migrations(
     applied = await conn.fetchval(f"SELECT coalesce(max(version), 0) FROM {VERSION_TABLE}")
     todo = pending(migrations, applied)
     for migration in todo:
-        if index_only(migration):
+        if in_transaction:
+            for statement in migration.statements:
+                await conn.execute(statement)
+            await _record(conn, migration)
+        elif index_only(migration):
             for statement in migration.statements:
                 await _run_concurrently(conn, statement)
             await _record(conn, migration)
@@ -102,6 +132,26 @@ async def run_migrations(
     return [m.version for m in todo]
 
 
+async def _wait_for_lock(conn: asyncpg.Connection[Any], query: str, lock: int, url: str, timeout: float) -> None:
+    # in a transaction (pooled): waited for in one statement, bounded by lock_timeout; nothing in this mode
+    # builds an index concurrently, so the wait cannot deadlock with one
+    started = time.monotonic()
+    await conn.execute(f"SET LOCAL lock_timeout = {max(1, int(timeout * 1000))}")
+    try:
+        await conn.execute(query, lock)
+    except asyncpg.LockNotAvailableError as exc:
+        raise StoreMigrationError(_busy(url, time.monotonic() - started)) from exc
+    await conn.execute("SET LOCAL lock_timeout = 0")
+
+
+def _busy(url: str, waited: float) -> str:
+    return (
+        f"another instance is migrating the database at {url}; waited {waited:.0f} s for it to finish "
+        "(LLMSWITCH_MIGRATION_LOCK_TIMEOUT sets how long): start again once it has, or run "
+        "`llmswitch migrate` alone"
+    )
+
+
 async def _take_lock(conn: asyncpg.Connection[Any], lock: int, url: str, timeout: float) -> None:
     # a session lock, not a transaction's: concurrent index builds cannot run inside a transaction. Tried
     # and retried, never waited for in one statement: CREATE INDEX CONCURRENTLY waits for every
@@ -111,11 +161,7 @@ async def _take_lock(conn: asyncpg.Connection[Any], lock: int, url: str, timeout
     while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock):
         waited = time.monotonic() - started
         if waited >= timeout:
-            raise StoreMigrationError(
-                f"another instance is migrating the database at {url}; waited {waited:.0f} s for it to finish "
-                "(LLMSWITCH_MIGRATION_LOCK_TIMEOUT sets how long): start again once it has, or run "
-                "`llmswitch migrate` alone"
-            )
+            raise StoreMigrationError(_busy(url, waited))
         await asyncio.sleep(min(pause, timeout - waited))
         pause = min(pause * 2, 1.0)
 
