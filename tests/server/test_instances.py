@@ -123,3 +123,18 @@ def test_a_live_process_of_this_host_counts() -> None:
                 await InstanceWatch(store, limits="memory", require_shared=True, interval=20).start()
 
     asyncio.run(main())
+
+
+def test_a_store_that_cannot_record_the_beat_refuses_only_an_instance_asked_to_be_sure(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with open_store(f"sqlite:///{tmp_path / 'keys.db'}") as store:
+            # the instances table gone (a database restored from before it): every beat fails
+            await store._call(lambda conn: conn.execute("DROP TABLE llmswitch_instances"))  # type: ignore[attr-defined]
+            with pytest.raises(SharedLimitsRequired, match="cannot tell whether other instances"):
+                await InstanceWatch(store, limits="memory", require_shared=True, interval=20).start()
+            relaxed = InstanceWatch(store, limits="memory", interval=20)
+            await relaxed.start()  # starts, says so, and keeps trying
+            assert relaxed._task is not None
+            await relaxed.stop()
+
+    asyncio.run(main())

@@ -76,6 +76,13 @@ class InstanceWatch:
             others = await self._beat()
         except NotImplementedError:
             return  # a store backend that does not track instances: nothing to say
+        except Exception as exc:
+            if self.per_process and self.require_shared:  # it was asked to be sure: it cannot be
+                raise SharedLimitsRequired(
+                    f"refusing to start: cannot tell whether other instances use this database ({exc})"
+                ) from exc
+            log.warning("instance heartbeat: cannot reach the store (%s); retrying every %g s", exc, self.interval)
+            others = []
         if others and self.per_process and self.require_shared:
             with contextlib.suppress(Exception):
                 await self.store.remove_instance(self.me.instance_id)
