@@ -277,3 +277,27 @@ def test_spend_logs_stay_writable_while_an_index_migration_waits(
 
     assert asyncio.run(main()) == list(range(4, LATEST + 1))
     assert len(asyncio.run(_fetch(postgres_url, "SELECT request_id FROM llmswitch_spend_logs"))) == 2
+
+
+@pytest.mark.parametrize("proxy", PROXIES)
+def test_a_failing_migration_is_named_and_leaves_its_version_unapplied(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, proxy: str
+) -> None:
+    broken = Migration(LATEST + 1, "broken", ("ALTER TABLE llmswitch_no_such_table ADD COLUMN x TEXT",))
+    monkeypatch.setattr(backend, "POSTGRES_MIGRATIONS", (*POSTGRES_MIGRATIONS, broken))
+
+    async def main() -> int:
+        store = open_store(postgres_url + proxy)
+        await store.open()
+        try:
+            with pytest.raises(
+                StoreMigrationError, match=rf"migration {LATEST + 1} \(broken\) failed at .*no_such_table"
+            ):
+                await store.migrate()
+            monkeypatch.undo()
+            return await store.schema_version()
+        finally:
+            await store.close()
+
+    # in one transaction through a pooling proxy, the versions before it are rolled back with it
+    assert asyncio.run(main()) == (LATEST if not proxy else 0)

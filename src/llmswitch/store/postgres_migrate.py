@@ -116,20 +116,31 @@ async def _apply(
     applied = await conn.fetchval(f"SELECT coalesce(max(version), 0) FROM {VERSION_TABLE}")
     todo = pending(migrations, applied)
     for migration in todo:
-        if in_transaction:
+        try:
+            await _apply_one(conn, migration, in_transaction=in_transaction)
+        except (asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError, asyncpg.CrashShutdownError):
+            raise  # the server went away: the caller says so
+        except asyncpg.PostgresError as exc:
+            raise StoreMigrationError(
+                f"migration {migration.version} ({migration.name}) failed at {url}: {type(exc).__name__}: {exc}"
+            ) from exc
+    return [m.version for m in todo]
+
+
+async def _apply_one(conn: asyncpg.Connection[Any], migration: Migration, *, in_transaction: bool) -> None:
+    if in_transaction:
+        for statement in migration.statements:
+            await conn.execute(statement)
+        await _record(conn, migration)
+    elif index_only(migration):
+        for statement in migration.statements:
+            await _run_concurrently(conn, statement)
+        await _record(conn, migration)
+    else:
+        async with conn.transaction():
             for statement in migration.statements:
                 await conn.execute(statement)
             await _record(conn, migration)
-        elif index_only(migration):
-            for statement in migration.statements:
-                await _run_concurrently(conn, statement)
-            await _record(conn, migration)
-        else:
-            async with conn.transaction():
-                for statement in migration.statements:
-                    await conn.execute(statement)
-                await _record(conn, migration)
-    return [m.version for m in todo]
 
 
 async def _wait_for_lock(conn: asyncpg.Connection[Any], query: str, lock: int, url: str, timeout: float) -> None:
