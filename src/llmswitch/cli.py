@@ -3,6 +3,7 @@
 llmswitch serve [--config FILE] [--host HOST] [--port 4000] [--workers N] [--demo]
 llmswitch --config FILE --port 4000 [--num_workers N] ...   (LiteLLM's proxy command line: as serve)
 llmswitch config check FILE
+llmswitch migrate [--config FILE | --database-url URL]
 llmswitch providers
 """
 
@@ -63,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     check = csub.add_parser("check", help="validate a config file (LiteLLM or native form)")
     check.add_argument("file")
 
+    migrate = sub.add_parser("migrate", help="apply the store's pending migrations, apart from start-up")
+    target = migrate.add_mutually_exclusive_group()
+    target.add_argument("--config", default=_env("LLMSWITCH_CONFIG"), help="its store [LLMSWITCH_CONFIG]")
+    target.add_argument("--database-url", help="this store (default: the config's, else DATABASE_URL)")
+    migrate.add_argument("--log-level", default=_env("LLMSWITCH_LOG_LEVEL", "info"), help="[LLMSWITCH_LOG_LEVEL]")
+
     sub.add_parser("providers", help="list the providers llmswitch knows")
     # its options (and --help) belong to llmswitch.testing, imported only when it runs: no prefix character
     # here, so every argument reaches that parser as it was given
@@ -104,6 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         return _config_check(args.file)
     if args.command == "serve":
         return _serve(args, ignored)
+    if args.command == "migrate":
+        from llmswitch.server.preflight import migrate_command
+        from llmswitch.server.serve import log_to_stderr
+
+        log_to_stderr(args.log_level)
+        return migrate_command(args.config, args.database_url)
     parser.print_help()
     return 0
 

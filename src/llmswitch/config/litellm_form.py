@@ -231,6 +231,7 @@ def _server(root: Section) -> ServerSettings:
         "store_path": gs.text("store_path"),
         "background_health_checks": gs.flag("background_health_checks"),
         "health_check_interval": gs.number("health_check_interval", positive=True),
+        "require_shared_limits": gs.flag("require_shared_limits"),
     }
     max_mb = gs.number("max_request_size_mb", positive=True)
     if max_mb is not None:

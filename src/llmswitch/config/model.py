@@ -200,6 +200,8 @@ class ServerSettings:
     """Probe every deployment in the background (LiteLLM's ``general_settings.background_health_checks``)."""
     health_check_interval: float | None = None
     """Seconds between those probes (default 300)."""
+    require_shared_limits: bool = False
+    """Refuse to start when other instances use the store and limits are per-process (no Redis)."""
 
 
 @dataclass(frozen=True)

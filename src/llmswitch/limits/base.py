@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
@@ -29,6 +28,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import ClassVar, Literal, Self
 
+from llmswitch import procid
 from llmswitch.errors import ConfigError
 from llmswitch.limits.admission import AdmitRequest, Unseeded
 from llmswitch.limits.errors import LimiterError
@@ -45,6 +45,9 @@ SpendLoader = Callable[[str], Awaitable[tuple[Money, datetime | None] | None]]
 
 SeedMode = Literal["raise", "set", "read"]
 DEFAULT_LEASE_TTL_S = 900.0  # longer than any request's deadline: a reservation outliving it is a leak
+# lease ids only need to be unique among live leases of a subject: the process's prefix (renewed in a
+# forked child, see procid) keeps processes apart, one counter for the process keeps its limiters apart
+_lease_seq = itertools.count(1)
 
 
 class Limiter(ABC):
@@ -70,10 +73,6 @@ class Limiter(ABC):
         self._clock = clock
         self._lease_ttl_us = int(lease_ttl_s * 1_000_000)
         self._spend_loader = spend_loader
-        # lease ids only need to be unique among live leases of a subject; a random prefix per
-        # instance keeps processes apart without a UUID per request
-        self._lease_prefix = os.urandom(6).hex()
-        self._lease_seq = itertools.count(1)
 
     # -- the primitives a backend implements ------------------------------------------------------
 
@@ -183,7 +182,7 @@ class Limiter(ABC):
             limits,
             tokens,
             nanos,
-            f"{self._lease_prefix}{next(self._lease_seq):x}" if leases else "",
+            f"{procid.PREFIX}{next(_lease_seq):x}" if leases else "",
             int(self._clock() * 1_000_000),
             False,
             self._spend_loader is not None,

@@ -14,11 +14,11 @@ import contextlib
 import itertools
 import logging
 import math
-import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
+from llmswitch import procid
 from llmswitch.errors import APIError, APIStatusError, LLMSwitchError, PermissionDeniedError
 from llmswitch.router.router import Router
 from llmswitch.server import (
@@ -48,14 +48,13 @@ DEFAULT_MAX_BODY = 32 * 1024 * 1024
 Handler = http.Handler
 
 
-# request ids: a random prefix per process and a counter; unique across processes without a
-# uuid4 (and its urandom call) per request
-_ID_PREFIX = os.urandom(6).hex()
+# request ids: the process's random prefix (renewed in forked children, see procid) and a counter;
+# unique across processes without a uuid4 (and its urandom call) per request
 _ids = itertools.count(1)
 
 
 def _next_request_id() -> str:
-    return f"{_ID_PREFIX}{next(_ids):08x}"
+    return f"{procid.PREFIX}{next(_ids):08x}"
 
 
 def _model_in(model: str, allowed: list[str]) -> bool:

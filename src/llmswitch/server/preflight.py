@@ -89,17 +89,27 @@ def _importable(module: str) -> bool:
     return True
 
 
-async def reach_backends(needs: Backends) -> None:
+async def reach_backends(needs: Backends, *, require_shared: bool = False) -> None:
     """Open the store (creating a missing PostgreSQL database when the role may) and migrate it, then ping
     Redis. A store that cannot be opened is a :class:`StartupError`; Redis that does not answer is only a
-    warning, since the limits degrade to per-process ones until it does."""
+    warning, since the limits degrade to per-process ones until it does. With ``require_shared`` and no
+    Redis, other live instances on the store are a :class:`StartupError` too (see ``instances.py``)."""
     if needs.store_url:
         await _reach_store(needs.store_url)
+        if require_shared and not needs.redis_url:
+            await _refuse_beside_others(needs.store_url)
     if needs.redis_url:
         await _reach_redis(needs.redis_url)
 
 
 async def _reach_store(url: str) -> None:
+    await migrate_store(url)
+
+
+async def migrate_store(url: str) -> list[int]:
+    """Open the store at ``url`` (creating a missing PostgreSQL database when the role may), apply its pending
+    migrations and close it: the versions applied. A failure is a :class:`StartupError`. What
+    ``llmswitch migrate`` runs, and each start-up too."""
     from llmswitch.store import DatabaseMissingError, StoreError, open_store
 
     try:
@@ -116,13 +126,60 @@ async def _reach_store(url: str) -> None:
             name = await create()
             log.info("created PostgreSQL database %r at %s", name, store.url)
             await store.open()
-        await store.migrate()
+        return await store.migrate()
     except ConfigError as exc:
         raise StartupError(str(exc), EXIT_CONFIG) from exc
     except StoreError as exc:
         raise StartupError(str(exc)) from exc
     finally:
         await store.close()
+
+
+async def _refuse_beside_others(url: str) -> None:
+    # said here, once, before anything listens; each serving process checks again as it starts (an
+    # ASGI server running create_app() has no pre-flight)
+    from llmswitch.server.instances import InstanceWatch, SharedLimitsRequired
+    from llmswitch.store import open_store
+
+    store = open_store(url)
+    try:
+        await store.open()
+        watch = InstanceWatch(store, limits="memory", require_shared=True)
+        try:
+            await watch.start()
+        except SharedLimitsRequired as exc:
+            raise StartupError(str(exc).removeprefix("refusing to start: ")) from exc
+        await watch.stop()
+    finally:
+        await store.close()
+
+
+def migrate_command(config_path: str | None, database_url: str | None) -> int:
+    """``llmswitch migrate``: the store of ``database_url``, else of the config (its ``database_url`` or
+    ``store_path``), else of the environment (``DATABASE_URL``), migrated; the process's exit code."""
+    import asyncio
+
+    from llmswitch import config as cfgmod
+
+    try:
+        if database_url is None:
+            cfg = cfgmod.load_config(config_path) if config_path else cfgmod.config_from_env()
+            database_url = cfg.server.database_url or cfg.server.store_path or DEFAULT_STORE_URL
+        missing = missing_extras(Backends(database_url, None))
+        if missing:
+            raise StartupError("; ".join(missing), EXIT_CONFIG)
+        applied = asyncio.run(migrate_store(database_url))
+    except StartupError as exc:
+        log.error("migrate: %s", exc)
+        return exc.exit_code
+    except ConfigError as exc:
+        log.error("migrate: %s", exc)
+        return EXIT_CONFIG
+    if applied:
+        log.info("migrate: applied version%s %s to %s", "s" * (len(applied) > 1), applied, mask_url(database_url))
+    else:
+        log.info("migrate: %s is up to date", mask_url(database_url))
+    return 0
 
 
 async def _reach_redis(url: str) -> None:

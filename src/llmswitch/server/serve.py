@@ -43,7 +43,7 @@ ENV_DEMO = "LLMSWITCH_DEMO_UPSTREAM"
 def build_gateway(cfg: Any) -> Gateway:
     """A gateway for a loaded :class:`llmswitch.config.GatewayConfig`."""
     # imported here, not at the top: `serve --workers N` forks before any of this is imported, so each
-    # worker gets its own module state (app.py's per-process request-id prefix above all)
+    # worker imports (and starts) its own; ids stay per process even when not (see llmswitch.procid)
     from llmswitch.router.router import Router
     from llmswitch.server.app import DEFAULT_MAX_BODY, Gateway
 
@@ -68,11 +68,23 @@ def build_gateway(cfg: Any) -> Gateway:
         from llmswitch.store import open_store
 
         store = open_store(store_url)
+    accounting = _accounting(cfg, store)
+    if store is not None and accounting.limiter is not None:
+        from llmswitch.server.instances import InstanceWatch, require_shared_from
+
+        # first: an instance refusing to start does so before anything else of it runs
+        watch = InstanceWatch(
+            store,
+            limits=accounting.limiter.name,
+            require_shared=require_shared_from(srv.require_shared_limits),
+        )
+        on_startup.insert(0, watch.start)
+        on_shutdown.append(watch.stop)
     return Gateway(
         router=router,
         master_key=srv.master_key,
         store=store,
-        accounting=_accounting(cfg, store),
+        accounting=accounting,
         max_body_bytes=srv.max_request_body_size or DEFAULT_MAX_BODY,
         request_timeout=rs.request_timeout if rs.request_timeout is not None else 600.0,
         on_startup=on_startup,
@@ -258,7 +270,9 @@ def _preflight(config_path: str | None, demo_upstream: str | None) -> Any:
         if missing:
             raise StartupError("; ".join(missing), EXIT_CONFIG)
         threads = set(threading.enumerate())
-        asyncio.run(reach_backends(needs))
+        from llmswitch.server.instances import require_shared_from
+
+        asyncio.run(reach_backends(needs, require_shared=require_shared_from(cfg.server.require_shared_limits)))
         # workers are forked from this process next: no thread of the pre-flight may still be running
         # (the SQLite store's executor ends after close returns)
         for thread in set(threading.enumerate()) - threads:
@@ -491,9 +505,6 @@ class Supervisor:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         _die_with_parent(self._pid)
-        app_module = sys.modules.get("llmswitch.server.app")
-        if app_module is not None:  # imported before the fork after all: each worker needs its own id prefix
-            setattr(app_module, "_ID_PREFIX", os.urandom(6).hex())  # noqa: B010
         sock = self.sock
         if self.own_socket is not None:
             sock.close()

@@ -29,6 +29,7 @@ from llmswitch.store.errors import (
     StoreTimeoutError,
     SubjectExistsError,
 )
+from llmswitch.store.instances import InstanceRecord
 from llmswitch.store.keys import generate_key, hash_key, mask_key
 from llmswitch.store.records import KeyRecord, SpendGroup, SpendRecord, SubjectKind, SubjectRecord
 from llmswitch.store.urls import mask_url, url_scheme
@@ -36,6 +37,7 @@ from llmswitch.store.urls import mask_url, url_scheme
 __all__ = [
     "DailySpend",
     "DatabaseMissingError",
+    "InstanceRecord",
     "KeyChanges",
     "KeyExistsError",
     "KeyRecord",

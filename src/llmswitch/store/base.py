@@ -45,6 +45,7 @@ from types import TracebackType
 from typing import Any, NamedTuple, Self
 
 from llmswitch.store.budget_periods import DueReset
+from llmswitch.store.instances import InstanceRecord
 from llmswitch.store.records import KeyRecord, SpendGroup, SpendRecord, SubjectKind, SubjectRecord
 
 
@@ -137,6 +138,17 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def schema_version(self) -> int:
         """The highest migration applied to the database (0 before the first)."""
+
+    # -- instances (see llmswitch.store.instances) -----------------------------------------------
+
+    async def beat_instance(self, instance: InstanceRecord, *, dead_after_s: float) -> list[InstanceRecord]:
+        """Record that ``instance`` is live now, forget instances silent for ``dead_after_s`` seconds, and
+        return the other live ones. A backend that does not track instances raises NotImplementedError."""
+        raise NotImplementedError(f"{type(self).__name__} does not track gateway instances")
+
+    async def remove_instance(self, instance_id: str) -> None:
+        """Forget ``instance_id`` (a gateway stopping cleanly)."""
+        raise NotImplementedError(f"{type(self).__name__} does not track gateway instances")
 
     # -- keys ------------------------------------------------------------------------------------
 

@@ -1,8 +1,8 @@
 """The schema's history: ordered, versioned migrations, one list per backend.
 
 A database records what it has applied in ``llmswitch_schema_version``; ``migrate()`` applies the
-versions above its highest, each with its row, in one transaction under a lock (PostgreSQL: an
-advisory lock; SQLite: the database write lock), so gateways starting together migrate once.
+versions above its highest, each with its row, under a lock (PostgreSQL: an advisory lock; SQLite:
+the database write lock), so gateways starting together migrate once.
 
 To change the schema, append a ``Migration`` to *both* lists with the next version; never edit one
 that has shipped, since databases that already applied it will not run it again. Version 2 added
@@ -11,8 +11,12 @@ teams ("subjects", with their own change counter and tombstones); version 4 chea
 (every index is written on every answered request); version 5 exact money (PostgreSQL's spend and
 budget columns become NUMERIC; SQLite sums in decimal through functions of its own, its REAL columns
 unchanged) and the index the budget period resets read; version 6 two spend-log columns: the kind of
-call (``call_type``) and whether the gateway estimated the record's tokens (``estimated``); planned
-next: batch jobs.
+call (``call_type``) and whether the gateway estimated the record's tokens (``estimated``); version 7
+the live gateway instances; planned next: batch jobs.
+
+How PostgreSQL runs them (see ``postgres_migrate``): on a connection without timeouts, and a
+migration made only of ``CREATE INDEX`` / ``DROP INDEX`` statements concurrently, outside a transaction,
+so the table stays writable. An index on a table that may be large belongs in a migration of its own.
 
 All tables are prefixed ``llmswitch_`` so the store can share a database (or schema) with other
 applications, LiteLLM's own tables included.
@@ -166,6 +170,20 @@ _NUMERIC_MONEY = (
 )
 
 
+def _instances_ddl(time: str, integer: str) -> tuple[str, ...]:
+    # the gateway processes using this store, each beating every few seconds (see store/instances.py)
+    return (
+        f"""CREATE TABLE llmswitch_instances (
+                instance_id TEXT PRIMARY KEY,
+                host TEXT NOT NULL,
+                pid {integer} NOT NULL,
+                limits TEXT NOT NULL,
+                started_at {time} NOT NULL,
+                last_seen {time} NOT NULL
+            )""",
+    )
+
+
 # SQLite stores datetimes as fixed-width ISO-8601 UTC text (sorts like time), JSON as text, bools as 0/1.
 SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -215,6 +233,7 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "leaner_spend_indexes", _LEANER_SPEND_INDEXES),
     Migration(5, "exact_money_and_budget_resets", _BUDGET_RESET_INDEXES),
     Migration(6, "spend_call_type_and_estimated", _spend_kind_columns("INTEGER", "0")),
+    Migration(7, "instances", _instances_ddl("TEXT", "INTEGER")),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -272,6 +291,7 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "leaner_spend_indexes", _LEANER_SPEND_INDEXES),
     Migration(5, "exact_money_and_budget_resets", (*_NUMERIC_MONEY, *_BUDGET_RESET_INDEXES)),
     Migration(6, "spend_call_type_and_estimated", _spend_kind_columns("BOOLEAN", "FALSE")),
+    Migration(7, "instances", _instances_ddl("TIMESTAMPTZ", "BIGINT")),
 )
 
 

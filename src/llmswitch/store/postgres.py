@@ -14,7 +14,6 @@ live there), ``connection_limit`` (the pool's ``max_size``), ``connect_timeout``
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -36,9 +35,11 @@ from llmswitch.store.errors import (
     StoreMigrationError,
     StoreTimeoutError,
 )
-from llmswitch.store.migrations import POSTGRES_MIGRATIONS, POSTGRES_VERSION_TABLE_DDL, VERSION_TABLE, pending
+from llmswitch.store.instances import PostgresInstances
+from llmswitch.store.migrations import POSTGRES_MIGRATIONS, VERSION_TABLE
 from llmswitch.store.postgres_budgets import PostgresBudgets
 from llmswitch.store.postgres_database import create_database, database_name
+from llmswitch.store.postgres_migrate import lock_timeout_from_env, run_migrations
 from llmswitch.store.postgres_subjects import PostgresSubjects, add_logged_spend
 from llmswitch.store.records import (
     KEY_FIELDS,
@@ -106,7 +107,7 @@ _UNREACHABLE = (
 _TIMED_OUT = (TimeoutError, asyncpg.QueryCanceledError)
 
 
-class PostgresStore(PostgresSubjects, PostgresBudgets, Store):
+class PostgresStore(PostgresInstances, PostgresSubjects, PostgresBudgets, Store):
     """Keys, users and teams in PostgreSQL, shared by every gateway process that points at the same database."""
 
     def __init__(
@@ -117,6 +118,7 @@ class PostgresStore(PostgresSubjects, PostgresBudgets, Store):
         max_size: int = 5,
         connect_timeout: float = 10.0,
         command_timeout: float = 30.0,
+        migration_lock_timeout: float | None = None,
     ) -> None:
         self.url = mask_url(url)
         self._dsn, options = _split_url(url, self.url)
@@ -127,6 +129,10 @@ class PostgresStore(PostgresSubjects, PostgresBudgets, Store):
         self._connect_timeout = _number(options, "connect_timeout", connect_timeout, self.url, float)
         self._acquire_timeout = _number(options, "pool_timeout", command_timeout, self.url, float)
         self._command_timeout = command_timeout
+        # how long migrate() waits for another instance's migrations before it gives up
+        self._migration_lock_timeout = (
+            migration_lock_timeout if migration_lock_timeout is not None else lock_timeout_from_env()
+        )
         self._statement_cache_size = 0 if options.get("pgbouncer", "").lower() == "true" else 100
         self._pool: asyncpg.Pool | None = None
 
@@ -203,24 +209,32 @@ class PostgresStore(PostgresSubjects, PostgresBudgets, Store):
     # -- migrations ------------------------------------------------------------------------------
 
     async def migrate(self) -> list[int]:
-        async with self._connection() as conn, conn.transaction():
-            # held to commit: a second gateway starting now waits here, then finds nothing to do
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_id(self.schema))
-            if self.schema and not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", self.schema):
-                await conn.execute(f"CREATE SCHEMA {_quote_ident(self.schema)}")
-            if self.schema and await conn.fetchval("SELECT current_schema()") != self.schema:
-                # else the tables would silently land in the next schema on the search path
-                raise StoreMigrationError(f"schema {self.schema!r} is not first on the search path of {self.url}")
-            await conn.execute(POSTGRES_VERSION_TABLE_DDL)
-            applied = await conn.fetchval(f"SELECT coalesce(max(version), 0) FROM {VERSION_TABLE}")
-            todo = pending(POSTGRES_MIGRATIONS, applied)
-            for migration in todo:
-                for statement in migration.statements:
-                    await conn.execute(statement)
-                await conn.execute(
-                    f"INSERT INTO {VERSION_TABLE} (version, name) VALUES ($1, $2)", migration.version, migration.name
-                )
-        return [m.version for m in todo]
+        # a connection of its own, without the pool's command timeout nor any statement timeout set on the
+        # role or database: an index over a large table takes as long as it takes (see postgres_migrate)
+        settings = {"statement_timeout": "0", **({"search_path": _quote_ident(self.schema)} if self.schema else {})}
+        try:
+            conn = await asyncpg.connect(
+                self._dsn,
+                timeout=self._connect_timeout,
+                command_timeout=None,
+                statement_cache_size=0,
+                server_settings=settings,
+            )
+        except _TIMED_OUT as exc:
+            raise StoreTimeoutError(f"PostgreSQL at {self.url} did not answer in time", url=self.url) from exc
+        except (*_UNREACHABLE, asyncpg.PostgresError) as exc:
+            raise StoreConnectionError(
+                f"cannot reach PostgreSQL at {self.url}: {self._scrub(exc)}", url=self.url
+            ) from exc
+        try:
+            lock_timeout, pooled = self._migration_lock_timeout, self._statement_cache_size == 0  # pgbouncer=true
+            return await run_migrations(
+                conn, POSTGRES_MIGRATIONS, schema=self.schema, url=self.url, lock_timeout=lock_timeout, pooled=pooled
+            )
+        except _UNREACHABLE as exc:
+            raise StoreConnectionError(f"lost PostgreSQL at {self.url}: {self._scrub(exc)}", url=self.url) from exc
+        finally:
+            await conn.close()
 
     async def schema_version(self) -> int:
         async with self._connection() as conn:
@@ -503,9 +517,3 @@ def _number(options: dict[str, str], name: str, default: N, masked: str, kind: t
 
 def _quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def _lock_id(schema: str | None) -> int:
-    # per schema, so test sessions and tenants in other schemas of one database do not wait on each other
-    digest = hashlib.sha256(f"llmswitch.store.migrate:{schema or ''}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)

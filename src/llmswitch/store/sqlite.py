@@ -26,6 +26,7 @@ from msgspec import structs
 
 from llmswitch.store.base import COST_PLACES, DailySpend, KeyChanges, Store, check_page
 from llmswitch.store.errors import KeyExistsError, StoreConnectionError, StoreError, StoreMigrationError
+from llmswitch.store.instances import SQLiteInstances
 from llmswitch.store.migrations import SQLITE_MIGRATIONS, SQLITE_VERSION_TABLE_DDL, VERSION_TABLE, pending
 from llmswitch.store.records import (
     KEY_FIELDS,
@@ -77,7 +78,7 @@ _SPEND_BOOL_FIELDS = frozenset({"cache_hit", "stream", "estimated"})
 _encode_json = msgspec.json.Encoder().encode
 
 
-class SQLiteStore(SQLiteSubjects, SQLiteBudgets, Store):
+class SQLiteStore(SQLiteInstances, SQLiteSubjects, SQLiteBudgets, Store):
     """Keys, users and teams in one SQLite file (or in memory, for tests), reached through a dedicated thread."""
 
     def __init__(self, url: str, *, busy_timeout: float = 5.0) -> None:
