@@ -56,7 +56,7 @@ _REFUSED = {
     "--ciphers": "the TLS listener uses Python's default TLS settings; choose ciphers in a TLS proxy in front",
     "--health": "there is no one-off health check command; GET /health on the running gateway",
     "--test": "there is no one-off test command; send a request to the running gateway",
-    "--skip_server_startup": "there is no migrate-only mode in this form; llmswitch migrates on start",
+    "--skip_server_startup": "to run the migrations alone, use `llmswitch migrate --config FILE`",
 }
 
 
