@@ -157,6 +157,28 @@ def test_a_locked_directory_is_skipped_and_a_free_one_adopted_whatever_its_pid(
     asyncio.run(main())
 
 
+def test_a_directory_waits_out_a_store_outage_whole(tmp_path: Path, postgres_url: str) -> None:
+    host, port = PG_HOST_PORT.rsplit(":", 1)
+    proxy = TcpProxy((host, int(port)))
+
+    async def main() -> None:
+        async with open_store(postgres_url.replace(PG_HOST_PORT, f"127.0.0.1:{proxy.port}")) as store:
+            dead = tmp_path / "w-1-0utage"
+            async with Journal(dead) as journal:
+                await journal.append(SpendRecord(request_id="outage-1", cost=0.5))
+            before = sorted(os.listdir(dead))
+            proxy.cut()
+            for _ in range(3):  # three rounds of a gateway's adopter
+                assert await adopt_orphans(tmp_path, store, "os", timeout=0.3) == 0
+            # the record is still there, and no round left a file behind
+            assert sorted(os.listdir(dead)) == before
+
+    try:
+        asyncio.run(main())
+    finally:
+        proxy.cut()
+
+
 def test_a_clean_removal_keeps_the_rejected_records(tmp_path: Path) -> None:
     directory = tmp_path / "w-1-abc"
     directory.mkdir()

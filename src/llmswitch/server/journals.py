@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from llmswitch.spend.segments import REJECTED
+from llmswitch.spend.segments import REJECTED, segment_path
 
 if TYPE_CHECKING:
     from llmswitch.spend import Journal
@@ -107,45 +107,57 @@ async def adopt_orphans(base: Path, store: Any, fsync: str, *, timeout: float | 
     alone. ``timeout`` bounds the wait for the store per directory: a directory that cannot be shipped
     yet stays for the next round. Returns how many records were shipped.
     """
-    from llmswitch.spend import Journal, JournalError, Shipper
-
     total = 0
     for directory in await asyncio.to_thread(_candidates, base):
-        journal = Journal(directory, fsync=fsync, create=False)  # type: ignore[arg-type]
-        try:
-            await journal.open()
-        except JournalError:
-            continue  # locked: its owner lives; or gone: another gateway adopted it
-        retiring: Path | None = None
-        try:
-            owner = await asyncio.to_thread(_read_owner, directory)
-            shipper = Shipper(journal, store)
-            await shipper.start()
-            try:
-                async with asyncio.timeout(timeout):
-                    await shipper.drain()
-            except TimeoutError:
-                log.warning("spend records left in %s not shipped yet (the store is not answering)", directory.name)
-                continue
-            finally:
-                await shipper.stop()
-            shipped = shipper.stats.shipped
-            # still holding the lock: nobody else can be reading it while it moves out of sight
-            retiring = await asyncio.to_thread(_retire, base, directory, fsync == "always")
-        finally:
-            await journal.close()
-        if retiring is not None:
-            await asyncio.to_thread(remove_journal_dir, retiring)
-        total += shipped
-        log.log(
-            logging.WARNING if shipped else logging.INFO,
-            "replayed %d spend records left by a stopped gateway process (%s: pid %s, %s)",
-            shipped,
-            directory.name,
-            owner.get("pid", "unknown"),
-            _boot_note(owner),
-        )
+        shipped = await _adopt(base, directory, store, fsync, timeout)
+        total += shipped or 0
     return total
+
+
+async def _adopt(base: Path, directory: Path, store: Any, fsync: str, timeout: float | None) -> int | None:
+    """Adopt one directory if its lock is free: the records shipped, or ``None`` if it was left as it was."""
+    from llmswitch.spend import Journal, JournalError, Shipper
+
+    journal = Journal(directory, fsync=fsync, create=False)  # type: ignore[arg-type]
+    try:
+        await journal.open()
+    except JournalError:
+        return None  # locked: its owner lives; or gone: another gateway adopted it
+    # opening started a segment: an empty file per round, should this directory wait out an outage
+    started = segment_path(directory, journal.committed.segment)
+    retiring: Path | None = None
+    try:
+        owner = await asyncio.to_thread(_read_owner, directory)
+        shipper = Shipper(journal, store)
+        await shipper.start()
+        try:
+            async with asyncio.timeout(timeout):
+                await shipper.drain()
+        except TimeoutError:
+            await shipper.stop(timeout=0)
+            log.warning("spend records left in %s not shipped yet (the store is not answering)", directory.name)
+            return None
+        await shipper.stop()
+        shipped = shipper.stats.shipped
+        # still holding the lock: nobody else can be reading it while it moves out of sight
+        retiring = await asyncio.to_thread(_retire, base, directory, fsync == "always")
+    finally:
+        await journal.close()
+        if retiring is None:
+            with contextlib.suppress(OSError):
+                if started.stat().st_size == 0:
+                    started.unlink()
+    assert retiring is not None
+    await asyncio.to_thread(remove_journal_dir, retiring)
+    log.log(
+        logging.WARNING if shipped else logging.INFO,
+        "replayed %d spend records left by a stopped gateway process (%s: pid %s, %s)",
+        shipped,
+        directory.name,
+        owner.get("pid", "unknown"),
+        _boot_note(owner),
+    )
+    return shipped
 
 
 def _boot_note(owner: dict[str, Any]) -> str:
