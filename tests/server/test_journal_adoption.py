@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from gateway_harness import POSTGRES_URL, chat_request
-from money_harness import TcpProxy
+from gateway_harness import POSTGRES_URL, chat_request, gateway_config
+from money_harness import TcpProxy, served
 from multi_harness import GatewayProcess, key_info, poll, priced_config, spend_logs
 
 from llmswitch.server.journals import OWNER, REJECTED_DIR, adopt_orphans, open_own_journal, remove_journal_dir
@@ -177,6 +177,19 @@ def test_a_directory_waits_out_a_store_outage_whole(tmp_path: Path, postgres_url
         asyncio.run(main())
     finally:
         proxy.cut()
+
+
+def test_a_clean_shutdown_keeps_the_records_its_store_refused(
+    up: FakeUpstream, postgres_url: str, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal"
+    with served(gateway_config(up, postgres_url), journal):
+        (own,) = journal.glob("w-*")
+        refused = _set_aside(own)  # as the gateway's shipper does with a record the store refuses
+    assert not own.exists()  # everything shipped: the directory is gone at a clean stop...
+    kept = journal / REJECTED_DIR / f"{own.name}.journal"
+    # ...but not what the store refused
+    assert [decode_line(line).request_id for line in kept.read_bytes().splitlines()] == [refused]  # type: ignore[union-attr]
 
 
 def test_a_clean_removal_keeps_the_rejected_records(tmp_path: Path) -> None:
