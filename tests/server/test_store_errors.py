@@ -44,11 +44,14 @@ def test_the_key_api_answers_503_without_the_database_url(
         with caplog.at_level(logging.ERROR, logger="llmswitch.server"):
             r = gw.call("GET", f"/key/info?key={key}", key=MASTER_KEY)
             again = gw.call("GET", f"/key/info?key={key}", key=MASTER_KEY)
+            made = gw.call("POST", "/key/generate", {"key_alias": "while-down"}, key=MASTER_KEY)
         assert r.status == 503, r.body
         kind, message = dialect_error("openai", r)
         assert kind != "invalid_request_error" and "retry" in message
         _names_nothing_inside(r.body, proxy)
         assert again.status == 503
+        assert made.status == 503, made.body
+        _names_nothing_inside(made.body, proxy)
         # the operator learns what was wrong, once (not once per request)
         said = [rec for rec in caplog.records if str(proxy.port) in rec.getMessage()]
         assert len(said) == 1, caplog.records
