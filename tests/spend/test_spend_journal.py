@@ -78,6 +78,20 @@ def test_one_journal_per_directory(journal_dir: Path) -> None:
     asyncio.run(main())
 
 
+def test_a_journal_taken_over_is_never_made_again_once_gone(journal_dir: Path) -> None:
+    # another gateway adopted and removed the directory since it was listed: nothing to take over
+    async def main() -> None:
+        with pytest.raises(JournalError):
+            await Journal(journal_dir / "gone", create=False).open()
+        assert not (journal_dir / "gone").exists()
+        async with Journal(journal_dir) as journal:
+            await journal.append(record("r1"))
+        async with Journal(journal_dir, create=False) as journal:  # one that exists is taken as before
+            assert (await journal.read(await journal.resume_position())).records[0].request_id == "r1"
+
+    asyncio.run(main())
+
+
 def test_a_torn_last_line_is_skipped_and_appends_go_on_in_a_new_segment(journal_dir: Path) -> None:
     async def write() -> None:
         async with Journal(journal_dir) as journal:

@@ -26,7 +26,7 @@ from llmswitch.cost import price_for
 from llmswitch.errors import APIStatusError, RateLimitError, ServiceUnavailableError
 from llmswitch.limits import BudgetPeriod, LimiterError, SubjectLimits, rate_limit_headers
 from llmswitch.limits.errors import BudgetsUnavailableError
-from llmswitch.server.journals import adopt_orphans, own_journal_name, remove_journal_dir
+from llmswitch.server.journals import Adopter, adopt_orphans, open_own_journal, remove_journal_dir
 from llmswitch.server.pricing import (
     DEFAULT_MAX_OUTPUT_TOKENS,
     Deployment,
@@ -120,6 +120,7 @@ class Accounting:
         self._fsync = fsync
         self.journal: Journal | None = None
         self.shipper: Shipper | None = None
+        self._adopter: Adopter | None = None
         # per key record (records are immutable, a change is a new one): its limits, built once
         self._plans: dict[int, _KeyPlan] = {}
         # per user or team record, likewise
@@ -143,15 +144,16 @@ class Accounting:
             self._renewer = asyncio.get_running_loop().create_task(self._renew_leases(every))
         if self._journal_base is None or self.store is None:
             return
-        from llmswitch.spend import Journal, Shipper
+        from llmswitch.spend import Shipper
 
         self._journal_base.mkdir(parents=True, exist_ok=True)
         await adopt_orphans(self._journal_base, self.store, self._fsync)
-        own = self._journal_base / own_journal_name()
-        self.journal = Journal(own, fsync=self._fsync)  # type: ignore[arg-type]
-        await self.journal.open()
+        self.journal = await open_own_journal(self._journal_base, self._fsync)
         self.shipper = Shipper(self.journal, self.store)
         await self.shipper.start()
+        # a gateway that dies while this one runs (its pid possibly reused at once) is adopted within seconds
+        self._adopter = Adopter(self._journal_base, self.store, self._fsync)
+        self._adopter.start()
 
     async def ship_pending(self, timeout_s: float = 0.5) -> None:
         """Get what this process has journaled into the store, waiting ``timeout_s`` at most: before the
@@ -169,6 +171,9 @@ class Accounting:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
             self._renewer = None
+        if self._adopter is not None:
+            await self._adopter.stop()
+            self._adopter = None
         if self._finishing:
             await asyncio.gather(*self._finishing, return_exceptions=True)
         drained = False

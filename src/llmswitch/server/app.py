@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from llmswitch import procid
-from llmswitch.errors import APIError, APIStatusError, LLMSwitchError, PermissionDeniedError
+from llmswitch.errors import APIError, APIStatusError, LLMSwitchError, PermissionDeniedError, ServiceUnavailableError
 from llmswitch.router.router import Router
 from llmswitch.server import (
     admin,
@@ -40,6 +40,7 @@ from llmswitch.server.chat import handle_chat
 from llmswitch.server.embeddings import handle_embeddings, handle_models
 from llmswitch.server.faces import Face
 from llmswitch.server.subjects import SubjectCache
+from llmswitch.store.errors import StoreConnectionError, StoreMigrationError
 
 log = logging.getLogger("llmswitch.server")
 
@@ -90,6 +91,7 @@ class Gateway:
         self.max_body_bytes = max_body_bytes
         self.request_timeout = request_timeout
         self.access = AccessLog()
+        self._store_outage_logged = 0.0
         self.started_at = time.time()
         self.ready = False
         self._on_startup = on_startup or []
@@ -295,7 +297,9 @@ class Gateway:
 
     async def _send_error(self, send: http.Send, face: Face, exc: BaseException, request: http.Request) -> None:
         request.state["error"] = exc
-        if isinstance(exc, LLMSwitchError) and not isinstance(exc, APIError):
+        if isinstance(exc, StoreConnectionError | StoreMigrationError):
+            exc = self._store_unavailable(exc)
+        elif isinstance(exc, LLMSwitchError) and not isinstance(exc, APIError):
             # a configuration-level mistake in the request (bad model string, bad value)
             exc = APIStatusError(str(exc), status_code=400, provider="llmswitch", error_type="invalid_request_error")
         exc = _upstream_credentials_to_502(exc)
@@ -310,6 +314,21 @@ class Gateway:
         from llmswitch.dialects._json import dumps
 
         await http.send_bytes(send, status, dumps(body), headers=headers)
+
+    def _store_unavailable(self, exc: BaseException) -> ServiceUnavailableError:
+        """A store that cannot answer (an admin route, a key lookup) is the gateway's problem: a 503 that
+        names nothing of its insides; the database's host and the error go to the log, once a minute."""
+        now = time.monotonic()
+        if not self._store_outage_logged or now - self._store_outage_logged >= 60.0:
+            self._store_outage_logged = now
+            log.error("the store cannot serve requests: %s", exc)
+        return ServiceUnavailableError(
+            "the gateway cannot reach its store right now; retry shortly",
+            status_code=503,
+            provider="llmswitch",
+            error_type="service_unavailable",
+            retry_after=1.0,
+        )
 
 
 def _upstream_credentials_to_502(exc: BaseException) -> BaseException:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import logging
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmswitch.errors import AuthenticationError, PermissionDeniedError
 from llmswitch.server.refresh import refresh_forever
+from llmswitch.store.errors import StoreError
 
 if TYPE_CHECKING:
     from llmswitch.server.http import Request
@@ -220,7 +222,7 @@ class KeyCache:
             if not self._may_read(now):
                 return
             pending = self._inflight[h] = asyncio.ensure_future(self._fetch(h))
-            pending.add_done_callback(lambda _: self._inflight.pop(h, None))
+            pending.add_done_callback(functools.partial(self._fetched, h))
         # shielded: a caller that goes away must not cancel the read others wait on
         await asyncio.shield(pending)
 
@@ -239,11 +241,13 @@ class KeyCache:
         try:
             rec = await self._store.get_key(h)
         except Exception as exc:
-            # the key is refused as unknown this time; nothing is remembered, so it is asked again
+            # nothing is remembered, so it is asked again
             if not self._lookup_failing:
                 self._lookup_failing = True
                 log.warning("looking up a key in the store failed: %s", exc)
-            return
+            if isinstance(exc, StoreError):
+                raise  # an outage: whether the key exists is unknown, a 503 (not a 401) says so
+            return  # anything else: the key is refused as unknown this time
         self._lookup_failing = False
         if rec is None:
             self._missing[h] = self._monotonic() + self._negative_ttl_s
@@ -255,6 +259,11 @@ class KeyCache:
             # a refresh brought it meanwhile, or removed it after this read began: theirs is newer
             return
         self._keys[h] = rec
+
+    def _fetched(self, h: str, done: asyncio.Future[None]) -> None:
+        self._inflight.pop(h, None)
+        if not done.cancelled():
+            done.exception()  # retrieved here too: every caller may have gone away
 
     def is_master(self, key: str | None) -> bool:
         return (

@@ -93,6 +93,12 @@ async def handle_chat(
             served = request.state.get("route")
             if served is not None:
                 usage, estimated = usage_so_far(req, usage, _delivered_chars(request))
+        elif served is None and request.disconnected and isinstance(error, asyncio.CancelledError):
+            # the client hung up during the upstream call, which was cancelled: the provider read the
+            # prompt and never said its usage, so the prompt is charged as the stream path counts it
+            served = _called(gw, req.model)
+            if served is not None:
+                usage, estimated = usage_so_far(req, None, 0)
         await asyncio.shield(
             acc.finish(
                 request,
@@ -128,6 +134,28 @@ async def handle_chat(
         if not finished:
             await ended_early(getattr(exc, "status_code", None) or (499 if request.disconnected else 500), exc)
         raise
+
+
+def _called(gw: Gateway, group: str) -> Any:
+    """The deployment a call cut by a hang-up was in: the router does not say which one it was calling, so
+    the group's only deployment, or the cheapest of its (a guess is never charged above what was used)."""
+    from llmswitch.router.outcomes import Route
+    from llmswitch.server.pricing import cost_of_usage, deployment_of
+
+    try:
+        targets = gw.router.deployments(group)
+    except Exception:
+        return None
+    if not targets:
+        return None
+    # as the router names what served (a Route), so the record reads the same as an answered one's
+    routes = [Route(t, t.group, 1, group) for t in targets]
+    if len(routes) == 1:
+        return routes[0]
+    probe = ir.Usage(input_tokens=1_000_000)
+    priced = [(cost_of_usage(p, probe), r) for r in routes if (p := deployment_of(r).price) is not None]
+    known = [(c, r) for c, r in priced if c is not None]
+    return min(known, key=lambda cr: cr[0])[1] if known else routes[0]
 
 
 def _delivered_chars(request: Request) -> int:

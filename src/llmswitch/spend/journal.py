@@ -82,7 +82,8 @@ class Journal:
     """An append-only journal of spend records in ``directory``, durable when ``append`` returns.
 
     ``segment_bytes`` is the size past which writing moves on to a new segment file; a segment is
-    deleted once a :class:`~llmswitch.spend.shipper.Shipper` has stored all of its records.
+    deleted once a :class:`~llmswitch.spend.shipper.Shipper` has stored all of its records. With
+    ``create=False`` a missing directory is a :class:`JournalError` rather than made.
 
     When the disk refuses a write (full, failing), the records are held in memory (at most
     ``max_held_bytes``; past it they are dropped and counted in ``stats.dropped``) and :attr:`failing`
@@ -98,6 +99,7 @@ class Journal:
         segment_bytes: int = 16 << 20,
         retry_s: float = 1.0,
         max_held_bytes: int = 64 << 20,
+        create: bool = True,
     ) -> None:
         if fsync not in FSYNC_MODES:
             raise ConfigError(f"spend journal fsync must be one of {', '.join(FSYNC_MODES)}; got {fsync!r}")
@@ -106,6 +108,9 @@ class Journal:
         self.directory = Path(directory)
         self.fsync: FsyncMode = fsync
         self.segment_bytes = segment_bytes
+        # False to take over a directory another process left (see server.journals): one that is gone
+        # meanwhile (adopted and removed by another gateway) must not be made again
+        self._create = create
         self.stats = JournalStats()
         self._writer: SegmentWriter | None = None
         self._lock_fd: int | None = None
@@ -150,6 +155,8 @@ class Journal:
     def _open(self) -> tuple[int, SegmentWriter]:
         try:
             if not self.directory.is_dir():
+                if not self._create:
+                    raise FileNotFoundError(f"no directory {self.directory}")
                 self.directory.mkdir(parents=True)
                 if self.fsync == "always":  # else a power cut could take the new directory, and all in it
                     sync_directory(self.directory.parent)

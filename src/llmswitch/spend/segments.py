@@ -5,7 +5,9 @@
       00000000000000000007.journal  sealed: a previous run's, or rotated out; read to its end
       00000000000000000008.journal  active: this run appends here, readers stop at the committed offset
       shipped.json                  {"segment": 7, "offset": 12345}: shipped up to here (a hint)
-      rejected.journal              records the database refused for good (see Shipper)
+      rejected.journal              records the database refused for good (see Shipper); kept as
+                                    ../rejected/<directory>.journal when the directory is removed
+      owner.json                    who wrote here (the gateway writes it; see llmswitch.server.journals)
 
 A position in the journal is ``(segment, offset)``: the byte just after a line. Positions compare as
 tuples, so "everything before P" is well defined across segments. Everything here is blocking file
