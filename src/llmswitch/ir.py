@@ -10,7 +10,8 @@ values from wire dicts and turn them back into wire dicts; nothing here does I/O
 
 Conventions:
 - Token counts in :class:`Usage` are in *normal form*: ``input_tokens`` counts every input token
-  including cache reads and writes; ``output_tokens`` includes reasoning tokens.
+  including cache reads and writes and Gemini's tool-use prompt; ``output_tokens`` includes reasoning
+  tokens and OpenAI's rejected prediction tokens; audio tokens are counted inside both as well.
 - Tool-call arguments are carried as the JSON text the model produced (``arguments``), never
   re-serialized, so a round trip keeps the bytes.
 - ``provider_specific`` fields carry what a provider sends that has no common meaning (Gemini's
@@ -215,6 +216,25 @@ class Usage(msgspec.Struct, omit_defaults=True):
     reasoning_tokens: int = 0
     # whether reasoning_tokens was reported by the provider (rather than unknown)
     reasoning_reported: bool = False
+    # audio inside input_tokens / output_tokens (OpenAI's audio_tokens, Gemini's AUDIO modality): priced apart
+    input_audio_tokens: int = 0
+    output_audio_tokens: int = 0
+    # Predicted Outputs (OpenAI): both are inside output_tokens and billed as output
+    accepted_prediction_tokens: int = 0
+    rejected_prediction_tokens: int = 0
+    # the prompt of Gemini's tool use (e.g. search results it read): inside input_tokens, billed as input
+    tool_use_prompt_tokens: int = 0
+    # token counts by modality as the provider split them (Gemini: TEXT, IMAGE, AUDIO, VIDEO, DOCUMENT)
+    input_modalities: dict[str, int] | None = None
+    output_modalities: dict[str, int] | None = None
+    cache_modalities: dict[str, int] | None = None
+    tool_use_modalities: dict[str, int] | None = None
+    # server tools billed per call (Anthropic's usage.server_tool_use)
+    web_search_requests: int = 0
+    web_fetch_requests: int = 0
+    # the tier and region that served the request, as the provider reports them beside usage
+    service_tier: str | None = None
+    inference_geo: str | None = None
 
     @property
     def total_tokens(self) -> int:

@@ -308,6 +308,7 @@ def map_usage_in(u: dict[str, Any]) -> ir.Usage:
     write = int(u.get("cache_creation_input_tokens") or 0)
     split = u.get("cache_creation") or {}
     thinking = (u.get("output_tokens_details") or {}).get("thinking_tokens")
+    server = u.get("server_tool_use") or {}  # web searches and fetches, billed per request
     return ir.Usage(
         input_tokens=int(u.get("input_tokens") or 0) + read + write,
         output_tokens=int(u.get("output_tokens") or 0),
@@ -317,6 +318,10 @@ def map_usage_in(u: dict[str, Any]) -> ir.Usage:
         cache_write_1h_tokens=int(split.get("ephemeral_1h_input_tokens") or 0),
         reasoning_tokens=int(thinking or 0),
         reasoning_reported=isinstance(thinking, int),
+        web_search_requests=int(server.get("web_search_requests") or 0),
+        web_fetch_requests=int(server.get("web_fetch_requests") or 0),
+        service_tier=u.get("service_tier") if isinstance(u.get("service_tier"), str) else None,
+        inference_geo=u.get("inference_geo") if isinstance(u.get("inference_geo"), str) else None,
     )
 
 
@@ -347,6 +352,15 @@ def map_usage_out(u: ir.Usage) -> dict[str, Any]:
     }
     if u.reasoning_reported:
         out["output_tokens_details"] = {"thinking_tokens": u.reasoning_tokens}
+    if u.web_search_requests or u.web_fetch_requests:
+        out["server_tool_use"] = {
+            "web_search_requests": u.web_search_requests,
+            "web_fetch_requests": u.web_fetch_requests,
+        }
+    if u.service_tier in ("standard", "priority", "batch"):  # the only values Anthropic's schema allows
+        out["service_tier"] = u.service_tier
+    if u.inference_geo:
+        out["inference_geo"] = u.inference_geo
     return out
 
 

@@ -466,6 +466,9 @@ def decode_response(body: dict[str, Any]) -> ir.Response:
     if answered and finish == "tool_calls" and not any(isinstance(p, ir.ToolCallPart) for p in parts):
         finish = "stop"
     usage = body.get("usage")
+    u = map_usage_in(usage) if isinstance(usage, dict) else None
+    if u is not None:
+        u.service_tier = None  # a whole answer carries it as the response's service_tier (streams: in usage)
     return ir.Response(
         id=str(body.get("id") or ""),
         model=str(body.get("model") or ""),
@@ -477,7 +480,7 @@ def decode_response(body: dict[str, Any]) -> ir.Response:
                 provider_specific={"stop_sequence": body["stop_sequence"]} if body.get("stop_sequence") else None,
             )
         ],
-        usage=map_usage_in(usage) if isinstance(usage, dict) else None,
+        usage=u,
         service_tier=usage.get("service_tier") if isinstance(usage, dict) else None,
         provider_specific={k: body[k] for k in ("container", "stop_details") if body.get(k) is not None} or None,
     )
