@@ -52,8 +52,12 @@ class FilePart(msgspec.Struct, tag="file", omit_defaults=True):
     url: str | None = None
     file_id: str | None = None
     media_type: str | None = None
+    # the document's name (Anthropic's ``title``, OpenAI's ``filename``, Gemini's ``displayName``)
     filename: str | None = None
     cache_control: dict[str, Any] | None = None
+    # Anthropic documents: text the model reads about the document, and the ask to cite it
+    context: str | None = None
+    citations: dict[str, Any] | None = None
 
 
 class ToolCallPart(msgspec.Struct, tag="tool_call", omit_defaults=True):

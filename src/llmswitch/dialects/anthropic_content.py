@@ -100,6 +100,10 @@ def _media_out(p: ir.ImagePart | ir.FilePart) -> dict[str, Any] | None:
     block: dict[str, Any] = {"type": "document", "source": src}
     if p.filename:
         block["title"] = p.filename
+    if p.context is not None:
+        block["context"] = p.context
+    if p.citations is not None:
+        block["citations"] = p.citations
     return with_cache(block, p.cache_control)
 
 
@@ -180,18 +184,21 @@ def block_in(b: Any, where: str) -> ir.Part:
             )
         if src["type"] == "url":
             return ir.ImagePart(url=_str(src, "url", f"{where}.source"), cache_control=cc)
-    elif kind == "document" and not b.get("citations") and not b.get("context"):
-        src, title = _source_in(b, where), b.get("title")
+    elif kind == "document":
+        src = _source_in(b, where)
+        doc: dict[str, Any] = {"filename": b.get("title"), "cache_control": cc}
+        doc["context"], doc["citations"] = b.get("context"), b.get("citations")
         if src["type"] == "base64":
             data = _str(src, "data", f"{where}.source")
-            return ir.FilePart(data=data, media_type=src.get("media_type"), filename=title, cache_control=cc)
+            return ir.FilePart(data=data, media_type=src.get("media_type"), **doc)
         if src["type"] == "text":
             data = base64.b64encode(_str(src, "data", f"{where}.source").encode()).decode()
-            return ir.FilePart(data=data, media_type="text/plain", filename=title, cache_control=cc)
+            return ir.FilePart(data=data, media_type="text/plain", **doc)
         if src["type"] == "url":
-            return ir.FilePart(url=_str(src, "url", f"{where}.source"), filename=title, cache_control=cc)
+            return ir.FilePart(url=_str(src, "url", f"{where}.source"), **doc)
         if src["type"] == "file":
-            return ir.FilePart(file_id=_str(src, "file_id", f"{where}.source"), filename=title, cache_control=cc)
+            return ir.FilePart(file_id=_str(src, "file_id", f"{where}.source"), **doc)
+        # a "content" source (the caller's own chunks) stays Anthropic's
     elif kind == "tool_use":
         args = b.get("input", {})
         if not isinstance(args, dict):

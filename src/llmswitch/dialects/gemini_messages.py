@@ -267,6 +267,8 @@ def parts_out(
                 sig = own
         elif isinstance(p, ir.ImagePart | ir.FilePart):
             out.append(media_out(p))
+            if isinstance(p, ir.FilePart) and p.context:
+                out.append({"text": p.context})  # what the caller wrote about the document
         elif isinstance(p, ir.ToolCallPart):
             fc: dict[str, Any] = {"name": p.name, "args": _args_object(p.arguments)}
             if p.id and not is_synthesized(p.id):
