@@ -43,6 +43,8 @@ class ImagePart(msgspec.Struct, tag="image", omit_defaults=True):
     media_type: str | None = None
     detail: str | None = None
     cache_control: dict[str, Any] | None = None
+    # a provider's own fields of the part, by provider (Gemini's videoMetadata, mediaResolution)
+    provider_specific: dict[str, dict[str, Any]] | None = None
 
 
 class FilePart(msgspec.Struct, tag="file", omit_defaults=True):
@@ -58,6 +60,8 @@ class FilePart(msgspec.Struct, tag="file", omit_defaults=True):
     # Anthropic documents: text the model reads about the document, and the ask to cite it
     context: str | None = None
     citations: dict[str, Any] | None = None
+    # a provider's own fields of the part, by provider (Gemini's videoMetadata, mediaResolution)
+    provider_specific: dict[str, dict[str, Any]] | None = None
 
 
 class ToolCallPart(msgspec.Struct, tag="tool_call", omit_defaults=True):
@@ -77,6 +81,8 @@ class ToolResultPart(msgspec.Struct, tag="tool_result", omit_defaults=True):
     is_error: bool = False
     name: str | None = None
     cache_control: dict[str, Any] | None = None
+    # the result as the object it came as (Gemini's functionResponse.response), besides its JSON text
+    structured: dict[str, Any] | None = None
 
     @property
     def text(self) -> str:
@@ -146,14 +152,21 @@ class Tool(msgspec.Struct, omit_defaults=True):
     # provider-native tool definition, passed through unchanged to the provider that knows it
     # (Anthropic ``web_search_20250305``, Gemini ``googleSearch`` / ``codeExecution``)
     builtin: dict[str, Any] | None = None
+    # a provider's own fields of a function tool, by provider, sent back only to that provider
+    # (Anthropic's input_examples, defer_loading, eager_input_streaming, allowed_callers)
+    provider_specific: dict[str, dict[str, Any]] | None = None
 
 
 class ToolChoice(msgspec.Struct, omit_defaults=True):
-    """``auto`` (model decides), ``required`` (must call some tool), ``none``, or ``tool`` (``name``)."""
+    """``auto`` (model decides), ``required`` (must call some tool), ``none``, or ``tool`` (``name``).
+
+    ``allowed`` narrows ``auto`` / ``required`` to some of the tools (Gemini's ``allowedFunctionNames``,
+    OpenAI's ``allowed_tools``)."""
 
     mode: Literal["auto", "required", "none", "tool"]
     name: str | None = None
     parallel: bool | None = None
+    allowed: list[str] | None = None
 
 
 class ResponseFormat(msgspec.Struct, omit_defaults=True):
@@ -162,6 +175,8 @@ class ResponseFormat(msgspec.Struct, omit_defaults=True):
     name: str | None = None
     strict: bool | None = None
     description: str | None = None
+    # a provider's own facts about it, by provider (Gemini: the schema came as JSON Schema)
+    provider_specific: dict[str, dict[str, Any]] | None = None
 
 
 class Request(msgspec.Struct, omit_defaults=True):

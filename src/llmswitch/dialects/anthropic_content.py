@@ -131,6 +131,9 @@ def block_out(p: ir.Part) -> dict[str, Any] | None:
             "name": p.name,
             "input": args if isinstance(args, dict) else {},
         }
+        caller = (p.provider_specific or {}).get("caller")
+        if caller is not None:
+            block["caller"] = caller
         return with_cache(block, p.cache_control)
     if isinstance(p, ir.ToolResultPart):
         out: dict[str, Any] = {"type": "tool_result", "tool_use_id": _tool_id(p.tool_call_id)}
@@ -204,7 +207,11 @@ def block_in(b: Any, where: str) -> ir.Part:
         if not isinstance(args, dict):
             raise invalid(f"{where}.input", "must be an object")
         call_id, name = _str(b, "id", where), _str(b, "name", where)
-        return ir.ToolCallPart(id=call_id, name=name, arguments=dumps(args).decode(), cache_control=cc)
+        # who made the call (programmatic tool calling: code in a container), needed on the next turn
+        ps = {"caller": b["caller"]} if b.get("caller") is not None else None
+        return ir.ToolCallPart(
+            id=call_id, name=name, arguments=dumps(args).decode(), cache_control=cc, provider_specific=ps
+        )
     elif kind == "tool_result":
         content = b.get("content")
         parts: list[ir.Part]

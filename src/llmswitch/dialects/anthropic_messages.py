@@ -135,6 +135,11 @@ def _thinking_budget(req: ir.Request, version: tuple[str, int, int] | None) -> i
     return _EFFORT_BUDGET[req.reasoning_effort]
 
 
+# function-tool fields only Anthropic has (examples of input, tool search, fine-grained streaming,
+# programmatic calling): kept for Anthropic, meaningless to the others
+TOOL_FIELDS = ("input_examples", "defer_loading", "eager_input_streaming", "allowed_callers")
+
+
 def _tool_out(t: ir.Tool, strict_ok: bool) -> dict[str, Any]:
     if t.builtin is not None:
         return t.builtin
@@ -147,6 +152,7 @@ def _tool_out(t: ir.Tool, strict_ok: bool) -> dict[str, Any]:
     out["input_schema"] = schema
     if t.strict is not None and strict_ok:
         out["strict"] = t.strict
+    out.update((t.provider_specific or {}).get("anthropic") or {})
     return with_cache(out, t.cache_control)
 
 
@@ -338,6 +344,7 @@ def _tools_in(raw: Any) -> list[ir.Tool] | None:
         if not isinstance(schema, dict):
             raise invalid(f"{where}.input_schema", "a JSON schema object is required")
         desc, strict = t.get("description"), t.get("strict")
+        own = {k: t[k] for k in TOOL_FIELDS if k in t}
         tools.append(
             ir.Tool(
                 name=name,
@@ -345,6 +352,7 @@ def _tools_in(raw: Any) -> list[ir.Tool] | None:
                 parameters=schema,
                 strict=strict if isinstance(strict, bool) else None,
                 cache_control=t.get("cache_control"),
+                provider_specific={"anthropic": own} if own else None,
             )
         )
     return tools

@@ -7,7 +7,7 @@ silently while the client gets a 200:
 - OpenAI Chat Completions takes files inline (base64 ``file_data``) or by uploaded ``file_id``, never by
   URL; audio only as ``input_audio`` in wav or mp3; no video; no document citations.
 - Gemini takes files inline or by URI, but has no document citations, and no file id of another API.
-- Anthropic takes no audio or video.
+- Anthropic takes no audio or video, and cannot narrow a tool choice to some of the tools.
 
     >>> req = ir.Request(model="m", messages=[ir.Message(role="user", content=[ir.FilePart(url="https://x/a.pdf")])])
     >>> [f.field for f in unsupported_content(req, "openai_chat")]
@@ -92,3 +92,14 @@ def _caller_field(dialect: str | None, message: int, part: int) -> str:
     if dialect == "gemini":
         return f"contents[{message}].parts[{part}]"
     return f"messages[{message}].content[{part}]"
+
+
+def unsupported_tool_choice(req: ir.Request, dialect: str) -> str | None:
+    """The caller's field for a tool choice ``dialect`` cannot express, else None: Anthropic's
+    ``tool_choice`` names one tool or any, never a set of them (Gemini's ``allowedFunctionNames``)."""
+    tc = req.tool_choice
+    if tc is None or not tc.allowed or dialect != "anthropic_messages":
+        return None
+    if req.client_dialect == "gemini":
+        return "toolConfig.functionCallingConfig.allowedFunctionNames"
+    return "tool_choice.allowed_tools"

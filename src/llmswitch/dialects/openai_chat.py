@@ -76,6 +76,9 @@ def encode_request(
     if tc is not None:
         if tc.mode == "tool":
             body["tool_choice"] = {"type": "function", "function": {"name": tc.name}}
+        elif tc.allowed and tc.mode in ("auto", "required"):
+            tools = [{"type": "function", "function": {"name": n}} for n in tc.allowed]
+            body["tool_choice"] = {"type": "allowed_tools", "allowed_tools": {"mode": tc.mode, "tools": tools}}
         else:
             body["tool_choice"] = tc.mode
     if req.parallel_tool_calls is not None and req.tools:
