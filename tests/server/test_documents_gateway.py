@@ -163,3 +163,68 @@ def test_openai_input_audio_to_anthropic_goes_through_the_policy(dgw: ServedGate
     body = up.requests[-1].json
     assert body["messages"] == [{"role": "user", "content": "What is said?"}]
     assert not [e.message for e in spec("anthropic", "CreateMessageParams").iter_errors(body)]
+
+
+# ---------------------------------------------------------------- each provider's own fields, back to it
+
+WEATHER = {"type": "object", "properties": {"city": {"type": "string", "minLength": 1}}, "required": ["city"]}
+
+
+def test_gemini_native_fields_reach_gemini_unchanged(dgw: ServedGateway, up: FakeUpstream) -> None:
+    video = {
+        "fileData": {"mimeType": "video/mp4", "fileUri": "https://generativelanguage.googleapis.com/v1beta/files/v1"},
+        "videoMetadata": {"startOffset": "10s", "endOffset": "20s"},
+        "mediaResolution": {"level": "MEDIA_RESOLUTION_LOW"},
+    }
+    body = {
+        "contents": [
+            {"role": "user", "parts": [video, {"text": "Weather where this was filmed?"}]},
+            {"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]},
+            {"role": "user", "parts": [{"functionResponse": {"name": "get_weather", "response": {"temp": 21}}}]},
+        ],
+        "tools": [
+            {
+                "functionDeclarations": [{"name": "get_weather", "parametersJsonSchema": WEATHER}],
+                "googleSearch": {},
+            }
+        ],
+        "toolConfig": {"functionCallingConfig": {"mode": "VALIDATED"}},
+        "generationConfig": {"responseMimeType": "application/json", "responseJsonSchema": WEATHER},
+    }
+    up.script(Reply(text='{"city": "Paris"}'))
+    r = dgw.call("POST", "/v1beta/models/doc-gemini:generateContent", body)
+    assert r.status == 200, r.body
+    sent = up.requests[-1].json
+    assert sent["contents"] == body["contents"]
+    assert sent["tools"][0] == {"functionDeclarations": [{"name": "get_weather", "parametersJsonSchema": WEATHER}]}
+    assert {"googleSearch": {}} in sent["tools"]
+    assert sent["toolConfig"] == body["toolConfig"]
+    assert sent["generationConfig"]["responseJsonSchema"] == WEATHER
+    assert "responseSchema" not in sent["generationConfig"]
+
+
+def test_anthropic_tool_fields_reach_anthropic_unchanged(dgw: ServedGateway, up: FakeUpstream) -> None:
+    tool = {
+        "name": "get_weather",
+        "input_schema": WEATHER,
+        "input_examples": [{"city": "Paris"}],
+        "defer_loading": True,
+        "eager_input_streaming": True,
+        "allowed_callers": ["code_execution_20250825"],
+    }
+    caller = {"type": "code_execution_20250825", "tool_id": "srvtoolu_1"}
+    use = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}, "caller": caller}
+    messages = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": [use]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "21C"}]},
+    ]
+    up.script(Reply(text="21C in Paris."))
+    r = dgw.call(
+        "POST", "/v1/messages", {"model": "doc-anthropic", "max_tokens": 64, "tools": [tool], "messages": messages}
+    )
+    assert r.status == 200, r.body
+    sent = up.requests[-1].json
+    assert sent["tools"] == [tool]
+    assert sent["messages"][1]["content"] == [use]
+    assert not [e.message for e in spec("anthropic", "CreateMessageParams").iter_errors(sent)]
