@@ -16,7 +16,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from llmswitch import ir
-from llmswitch.dialects import anthropic_content, gemini_response, openai_chat
+from llmswitch.dialects import anthropic_content, anthropic_messages, gemini_response, openai_chat
 from llmswitch.dialects.anthropic_stream import StreamDecoder as AnthropicStreamDecoder
 from llmswitch.dialects.anthropic_stream import StreamEncoder as AnthropicStreamEncoder
 from llmswitch.dialects.gemini_stream import StreamDecoder as GeminiStreamDecoder
@@ -58,6 +58,7 @@ GEMINI_TOOL_USE = {
     "candidatesTokensDetails": [{"modality": "TEXT", "tokenCount": 30}],
     "cacheTokensDetails": [{"modality": "TEXT", "tokenCount": 20}],
     "toolUsePromptTokensDetails": [{"modality": "TEXT", "tokenCount": 40}],
+    "serviceTier": "standard",
 }
 
 DECODED: list[tuple[str, Any, dict[str, Any]]] = [
@@ -198,6 +199,7 @@ ENCODED: list[tuple[str, Any, dict[str, Any]]] = [
                 {"modality": "TEXT", "tokenCount": 50},
                 {"modality": "AUDIO", "tokenCount": 25},
             ],
+            "serviceTier": "priority",
         },
     ),
 ]
@@ -219,9 +221,13 @@ def test_written_usage_validates_against_the_published_schemas() -> None:
     _schema("anthropic-openapi.json", "Usage").validate(anthropic_content.map_usage_out(RICH))
 
 
-def test_an_openai_service_tier_is_not_written_where_anthropic_does_not_allow_it() -> None:
+def test_an_openai_service_tier_is_not_written_where_anthropic_or_gemini_do_not_allow_it() -> None:
     out = anthropic_content.map_usage_out(ir.Usage(input_tokens=1, service_tier="default"))
     assert "service_tier" not in out  # the schema's enum: standard, priority, batch
+    assert "serviceTier" not in gemini_response.map_usage_out(ir.Usage(input_tokens=1, service_tier="default"))
+    resp = ir.Response(id="r", model="m", choices=[ir.Choice()], usage=ir.Usage(input_tokens=1), service_tier="default")
+    body = anthropic_messages.encode_response(resp)
+    assert "service_tier" not in body["usage"]
 
 
 @pytest.mark.parametrize(

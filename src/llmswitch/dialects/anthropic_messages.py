@@ -510,7 +510,7 @@ def encode_response(resp: ir.Response) -> dict[str, Any]:
         "stop_sequence": (c.provider_specific or {}).get("stop_sequence"),
         "usage": map_usage_out(resp.usage or ir.Usage()),
     }
-    if resp.service_tier is not None:
+    if resp.service_tier in ("standard", "priority", "batch"):  # Anthropic's values; OpenAI's "default" is not
         out["usage"]["service_tier"] = resp.service_tier
     for k, v in (resp.provider_specific or {}).items():
         if k in ("container", "stop_details"):

@@ -209,6 +209,7 @@ def map_usage_in(u: dict[str, Any]) -> ir.Usage:
         output_modalities=candidates,
         cache_modalities=_modalities(u.get("cacheTokensDetails")),
         tool_use_modalities=_modalities(u.get("toolUsePromptTokensDetails")),
+        service_tier=u["serviceTier"] if isinstance(u.get("serviceTier"), str) else None,
     )
 
 
@@ -242,7 +243,13 @@ def map_usage_out(u: ir.Usage) -> dict[str, Any]:
     ):
         if split:
             out[key] = [{"modality": m, "tokenCount": n} for m, n in split.items()]
+    if u.service_tier in _SERVICE_TIERS:
+        out["serviceTier"] = u.service_tier
     return out
+
+
+# the tiers Gemini reports in usageMetadata.serviceTier (another provider's "default", "auto" … are not)
+_SERVICE_TIERS = ("standard", "flex", "priority")
 
 
 def _modalities(details: Any) -> dict[str, int] | None:
