@@ -52,6 +52,11 @@ PDF_DOC = {
 }
 TEXT_DOC = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": TEXT}, "title": "notes"}
 URL_DOC = {"type": "document", "source": {"type": "url", "url": "https://example.com/report.pdf"}}
+CONTENT_DOC = {
+    "type": "document",
+    "source": {"type": "content", "content": [{"type": "text", "text": "First chunk."}]},
+    "citations": {"enabled": True},
+}
 
 
 # ---------------------------------------------------------------- Anthropic documents -> IR -> each provider
@@ -119,8 +124,17 @@ def test_anthropic_documents_reach_gemini_as_inline_data_and_file_data() -> None
             "gemini",
             ["messages[0].content[0]"],
         ),
+        ([CONTENT_DOC], "openai", "openai_chat", ["messages[0].content[0]"]),
+        ([CONTENT_DOC], "gemini", "gemini", ["messages[0].content[0]"]),
     ],
-    ids=["url-to-openai", "citations-to-openai", "citations-to-gemini", "anthropic-file-id-to-gemini"],
+    ids=[
+        "url-to-openai",
+        "citations-to-openai",
+        "citations-to-gemini",
+        "anthropic-file-id-to-gemini",
+        "content-document-to-openai",
+        "content-document-to-gemini",
+    ],
 )
 def test_what_the_target_cannot_express_is_refused_naming_the_callers_field(
     blocks: list[dict[str, Any]], provider: str, dialect: str, fields: list[str]
@@ -137,7 +151,7 @@ def test_what_the_target_cannot_express_is_refused_naming_the_callers_field(
 
 
 def test_anthropic_takes_every_document_form() -> None:
-    req = anthropic_request(PDF_DOC, TEXT_DOC, URL_DOC)
+    req = anthropic_request(PDF_DOC, TEXT_DOC, URL_DOC, CONTENT_DOC)
     assert unsupported_content(req, "anthropic_messages") == []
 
 

@@ -7,6 +7,7 @@ silently while the client gets a 200:
 - OpenAI Chat Completions takes files inline (base64 ``file_data``) or by uploaded ``file_id``, never by
   URL; audio only as ``input_audio`` in wav or mp3; no video; no document citations.
 - Gemini takes files inline or by URI, but has no document citations, and no file id of another API.
+- Only Anthropic takes a document made of the caller's own content blocks (``source.type: content``).
 - Anthropic takes no audio or video, and cannot narrow a tool choice to some of the tools.
 
     >>> req = ir.Request(model="m", messages=[ir.Message(role="user", content=[ir.FilePart(url="https://x/a.pdf")])])
@@ -42,12 +43,21 @@ def unsupported_content(req: ir.Request, dialect: str) -> list[Finding]:
         if m.role == "system":
             systems += 1
         for pi, p in enumerate(m.content):
-            if not isinstance(p, ir.FilePart):
+            foreign_document = (
+                isinstance(p, ir.ProviderPart)
+                and p.provider == "anthropic"
+                and p.block.get("type") == "document"
+                and dialect != "anthropic_messages"
+            )
+            if not isinstance(p, ir.FilePart) and not foreign_document:
                 continue
             # Anthropic and Gemini callers write the system prompt outside their messages
             lifted = systems if req.client_dialect in ("anthropic_messages", "gemini") and m.role != "system" else 0
             where = _caller_field(req.client_dialect, mi - lifted, pi)
-            if not _can_carry(p, dialect):
+            if not isinstance(p, ir.FilePart):
+                # a document of the caller's own chunks (source type "content"): Anthropic's alone
+                found.append(Finding(mi, pi, where, "part"))
+            elif not _can_carry(p, dialect):
                 found.append(Finding(mi, pi, where, "part"))
             elif p.citations is not None and dialect != "anthropic_messages":
                 found.append(Finding(mi, pi, f"{where}.citations", "citations"))
