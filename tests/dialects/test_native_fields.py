@@ -20,6 +20,8 @@ from jsonschema import Draft202012Validator
 
 from llmswitch import ir
 from llmswitch.dialects import anthropic_messages, gemini_request, openai_chat
+from llmswitch.dialects.anthropic_stream import StreamDecoder as AnthropicStreamDecoder
+from llmswitch.dialects.anthropic_stream import StreamEncoder as AnthropicStreamEncoder
 from llmswitch.errors import UnsupportedParamsError
 from llmswitch.providers import params
 
@@ -235,3 +237,35 @@ def test_a_response_tool_use_keeps_its_caller() -> None:
         }
     )
     assert anthropic_messages.encode_response(resp)["content"][0]["caller"] == caller
+
+
+def test_a_streamed_tool_use_keeps_its_caller() -> None:
+    caller = {"type": "code_execution_20250825", "tool_id": "srvtoolu_1"}
+    start = {"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}, "caller": caller}
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "m", "content": []}
+    raw = b"".join(
+        f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+        for name, data in [
+            ("message_start", {"type": "message_start", "message": message | {"usage": {"input_tokens": 1}}}),
+            ("content_block_start", {"type": "content_block_start", "index": 0, "content_block": start}),
+            (
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": 0,
+                    "delta": {"type": "input_json_delta", "partial_json": "{}"},
+                },
+            ),
+            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ]
+    )
+    dec = AnthropicStreamDecoder()
+    events = dec.feed(raw)
+    enc = AnthropicStreamEncoder(ir.StreamMeta(id="msg_1", model="m"))
+    out = b"".join(enc.encode(e) for e in events) + enc.close()
+    starts = [
+        json.loads(line[6:])
+        for line in out.decode().splitlines()
+        if line.startswith("data: ") and '"content_block_start"' in line
+    ]
+    assert starts[0]["content_block"]["caller"] == caller
