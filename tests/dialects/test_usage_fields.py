@@ -311,16 +311,16 @@ def test_streamed_anthropic_usage_carries_server_tools_and_region() -> None:
     )
     u = _last_usage(AnthropicStreamDecoder(), raw)
     assert (u.web_search_requests, u.service_tier, u.inference_geo, u.output_tokens) == (3, "priority", "us", 300)
-    # and an Anthropic client of the stream gets them back on message_delta
+    # and an Anthropic client of the stream gets them back: the tier and region on message_start (where
+    # Anthropic tells them), the billed searches on message_delta, each as the schema of its event allows
     enc = AnthropicStreamEncoder(ir.StreamMeta(id="msg_1", model="m"))
-    out = b"".join(
-        enc.encode(e) for e in [ir.StreamEvent(role="assistant"), ir.StreamEvent(text="x"), ir.StreamEvent(usage=u)]
-    )
-    out += enc.close()
-    deltas = [json.loads(line[6:]) for line in out.decode().splitlines() if line.startswith("data: ")]
-    final = [d for d in deltas if d["type"] == "message_delta"][-1]["usage"]
+    out = b"".join(enc.encode(e) for e in AnthropicStreamDecoder().feed(raw)) + enc.close()
+    events = [json.loads(line[6:]) for line in out.decode().splitlines() if line.startswith("data: ")]
+    start = next(e for e in events if e["type"] == "message_start")["message"]["usage"]
+    assert (start["service_tier"], start["inference_geo"]) == ("priority", "us")
+    final = [e for e in events if e["type"] == "message_delta"][-1]["usage"]
     assert final["server_tool_use"] == {"web_search_requests": 3, "web_fetch_requests": 0}
-    assert (final["service_tier"], final["inference_geo"]) == ("priority", "us")
+    assert "service_tier" not in final and "inference_geo" not in final
 
 
 def test_streamed_gemini_usage_counts_the_tool_use_prompt_as_input() -> None:

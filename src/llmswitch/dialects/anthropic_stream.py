@@ -309,6 +309,9 @@ class StreamEncoder:
         out = [b""] if self._started else [self._message_start()]
         out.append(self._close_block())
         usage = map_usage_out(self._usage) if self._usage is not None else {"output_tokens": 0}
+        # the tier and region are the message's, told in message_start: message_delta's usage has no place for them
+        usage.pop("service_tier", None)
+        usage.pop("inference_geo", None)
         delta = {"stop_reason": stop_reason_out(self._finish, self._native), "stop_sequence": self._stop_sequence}
         out.append(_sse("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}))
         out.append(_sse("message_stop", {"type": "message_stop"}))
