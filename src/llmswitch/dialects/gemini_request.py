@@ -148,7 +148,10 @@ def _tools_out(tools: list[ir.Tool]) -> list[dict[str, Any]]:
     return ([{"functionDeclarations": declarations}] if declarations else []) + native
 
 
-_JSON_SCHEMA = {"gemini": {"json_schema": True}}
+def _json_schema_marker() -> dict[str, dict[str, Any]]:
+    """Marks a schema a Gemini caller wrote as JSON Schema, to send it back to Gemini as such (a new dict
+    each time: the IR's dicts are the request's own)."""
+    return {"gemini": {"json_schema": True}}
 
 
 def _as_json_schema(provider_specific: dict[str, dict[str, Any]] | None) -> bool:
@@ -240,7 +243,7 @@ def _tools_in(raw: Any) -> list[ir.Tool]:
             schema = (
                 raw_schema if isinstance(raw_schema, dict) else gemini_schema.from_gemini(params) if params else None
             )
-            native = _JSON_SCHEMA if isinstance(raw_schema, dict) else None
+            native = _json_schema_marker() if isinstance(raw_schema, dict) else None
             out.append(
                 ir.Tool(name=d["name"], description=d.get("description"), parameters=schema, provider_specific=native)
             )
@@ -309,7 +312,7 @@ def _generation_config_in(gc: Any, req: ir.Request) -> dict[str, Any]:
         rest = _drop(rest, "responseMimeType", "responseSchema", "responseJsonSchema")
         if isinstance(json_schema, dict):
             req.response_format = ir.ResponseFormat(
-                type="json_schema", schema=json_schema, provider_specific=_JSON_SCHEMA
+                type="json_schema", schema=json_schema, provider_specific=_json_schema_marker()
             )
         elif isinstance(schema, dict):
             req.response_format = ir.ResponseFormat(type="json_schema", schema=gemini_schema.from_gemini(schema))
