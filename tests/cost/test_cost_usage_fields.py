@@ -65,10 +65,10 @@ def test_audio_without_an_audio_rate_costs_the_text_rate() -> None:
 
 
 def test_openai_audio_tokens_at_the_deployments_audio_prices() -> None:
-    # the shipped table has no audio model of OpenAI's; a deployment prices one as LiteLLM's config does
+    # a model the table does not know, priced by its deployment as LiteLLM's config does
     price = apply_overrides(
         None,
-        "gpt-4o-audio-preview",
+        "my-audio-model",
         {
             "input_cost_per_token": "2.5e-06",
             "output_cost_per_token": "1e-05",
@@ -128,3 +128,27 @@ def test_audio_rates_take_the_batch_discount(batch: bool) -> None:
     )
     factor = Decimal("0.5") if batch else Decimal(1)
     assert cost_decimal(ir.Usage(input_tokens=10, input_audio_tokens=10), price, batch=batch) == 70 * factor / 10**6
+
+
+@pytest.mark.parametrize(
+    ("model", "audio_in", "audio_out"),
+    [
+        ("gpt-4o-audio-preview-2024-12-17", "40", "80"),
+        ("gpt-4o-audio-preview-2024-10-01", "100", "200"),  # the first snapshot was priced apart
+        ("gpt-4o-mini-audio-preview", "10", "20"),
+    ],
+)
+def test_openai_audio_models_price_their_audio_tokens(model: str, audio_in: str, audio_out: str) -> None:
+    price = lookup(model, "openai")
+    assert price is not None
+    usage = usage_from_wire(
+        {
+            "prompt_tokens": 1_000,
+            "completion_tokens": 500,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 800},
+            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 400},
+        }
+    )
+    text_in, text_out = price.input, price.output
+    want = 200 * text_in + 800 * per_million(audio_in) + 100 * text_out + 400 * per_million(audio_out)
+    assert cost_decimal(usage, price) == want
