@@ -52,6 +52,8 @@ PDF_DOC = {
 }
 TEXT_DOC = {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": TEXT}, "title": "notes"}
 URL_DOC = {"type": "document", "source": {"type": "url", "url": "https://example.com/report.pdf"}}
+DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+DOCX = {"type": "document", "source": {"type": "base64", "media_type": DOCX_TYPE, "data": "UEsDBA=="}}
 CONTENT_DOC = {
     "type": "document",
     "source": {"type": "content", "content": [{"type": "text", "text": "First chunk."}]},
@@ -96,8 +98,8 @@ def test_anthropic_documents_reach_openai_as_file_parts() -> None:
         "file": {"file_data": f"data:application/pdf;base64,{PDF}", "filename": "report.pdf"},
     }
     assert content[1] == {"type": "text", "text": "Written in 2024 by the finance team."}
-    assert content[2]["file"]["file_data"] == "data:text/plain;base64," + base64.b64encode(TEXT.encode()).decode()
-    assert content[2]["file"]["filename"] == "notes"
+    # Chat Completions reads PDF files only; OpenAI documents sending a text file's contents as text
+    assert content[2] == {"type": "text", "text": TEXT}
     assert content[3] == {"type": "text", "text": "Summarise."}
     assert not list(_spec("openai", "CreateChatCompletionRequest").iter_errors(body))
 
@@ -126,6 +128,7 @@ def test_anthropic_documents_reach_gemini_as_inline_data_and_file_data() -> None
         ),
         ([CONTENT_DOC], "openai", "openai_chat", ["messages[0].content[0]"]),
         ([CONTENT_DOC], "gemini", "gemini", ["messages[0].content[0]"]),
+        ([DOCX], "openai", "openai_chat", ["messages[0].content[0]"]),
     ],
     ids=[
         "url-to-openai",
@@ -134,6 +137,7 @@ def test_anthropic_documents_reach_gemini_as_inline_data_and_file_data() -> None
         "anthropic-file-id-to-gemini",
         "content-document-to-openai",
         "content-document-to-gemini",
+        "docx-to-openai",
     ],
 )
 def test_what_the_target_cannot_express_is_refused_naming_the_callers_field(

@@ -167,11 +167,15 @@ def _over_the_wire(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _named(p: ir.Part) -> ir.Part:
-    """``p`` as it comes back from OpenAI: inline file data needs a filename, and a default one is sent."""
+    """``p`` as it comes back from OpenAI: inline file data needs a filename (a default one is sent), and a
+    plain-text file is sent as text."""
     if isinstance(p, ir.ToolResultPart):
         return msgspec.structs.replace(p, content=[_named(c) for c in p.content])
+    if isinstance(p, ir.FilePart) and p.data is not None and p.media_type == "text/plain":
+        # Chat Completions reads PDF files only: a text file goes as its text
+        return ir.TextPart(text=base64.b64decode(p.data).decode("utf-8", "replace"))
     if isinstance(p, ir.FilePart) and p.data is not None and p.filename is None:
-        return msgspec.structs.replace(p, filename="document.txt" if p.media_type == "text/plain" else "document.pdf")
+        return msgspec.structs.replace(p, filename="document.pdf")
     return p
 
 

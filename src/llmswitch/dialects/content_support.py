@@ -4,8 +4,9 @@ The parameter policy (``providers.params``) refuses what is found with a 400 nam
 field, or drops it and reports it with ``drop_params``, so no document, recording or option is lost
 silently while the client gets a 200:
 
-- OpenAI Chat Completions takes files inline (base64 ``file_data``) or by uploaded ``file_id``, never by
-  URL; audio only as ``input_audio`` in wav or mp3; no video; no document citations.
+- OpenAI Chat Completions takes PDF files inline (base64 ``file_data``) or by uploaded ``file_id``, never
+  by URL, and plain text as text; audio only as ``input_audio`` in wav or mp3; no video, no other file
+  types, no document citations.
 - Gemini takes files inline or by URI, but has no document citations, and no file id of another API.
 - Only Anthropic takes a document made of the caller's own content blocks (``source.type: content``).
 - Anthropic takes no audio or video, and cannot narrow a tool choice to some of the tools.
@@ -94,6 +95,8 @@ def _can_carry(p: ir.FilePart, dialect: str) -> bool:
             return False
         if media.startswith("audio/"):
             return p.data is not None and media in AUDIO_FORMATS
+        if media not in ("", "application/pdf", "text/plain"):
+            return False  # Chat Completions reads PDF files only (plain text goes as a text part)
         return p.data is not None or p.file_id is not None
     return True
 

@@ -8,6 +8,7 @@ legacy ``function_call``, ``tool`` and ``function`` results, and LiteLLM's ``rea
 
 from __future__ import annotations
 
+import base64
 import mimetypes
 from typing import Any
 
@@ -259,12 +260,15 @@ AUDIO_FORMATS = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/wave": "wav", 
 
 
 def _file_out(p: ir.FilePart) -> dict[str, Any]:
-    """A file as OpenAI's part for it: ``input_audio`` for audio, else a ``file``. ``file_data`` is inline
-    base64 only: a file by URL, which OpenAI cannot fetch, is refused by the parameter policy before
-    encoding (``dialects.content_support``), and here if it gets this far."""
+    """A file as OpenAI's part for it: ``input_audio`` for audio, a text part for a plain-text document
+    (Chat Completions reads PDF files only and documents sending a text file's contents as text), else a
+    ``file``. ``file_data`` is inline base64 only: a file by URL, which OpenAI cannot fetch, is refused by
+    the parameter policy before encoding (``dialects.content_support``), and here if it gets this far."""
     media = (p.media_type or "").lower()
     if p.data is not None and media in AUDIO_FORMATS:
         return {"type": "input_audio", "input_audio": {"data": p.data, "format": AUDIO_FORMATS[media]}}
+    if p.data is not None and media == "text/plain":
+        return {"type": "text", "text": base64.b64decode(p.data).decode("utf-8", "replace")}
     if p.data is None and p.file_id is None:
         raise invalid("messages", f"OpenAI takes files inline or by file_id, not by URL ({p.url})")
     f: dict[str, Any] = {}
