@@ -197,6 +197,13 @@ def ugw(raw_upstream: RawUpstream, tmp_path_factory: pytest.TempPathFactory) -> 
 """
         for family, model in MODELS.items()
     )
+    # an OpenAI audio model, whose audio tokens have their own prices
+    rows += f"""  - model_name: u-openai-audio
+    litellm_params:
+      model: openai/gpt-4o-audio-preview
+      api_base: "{bases["openai"]}"
+      api_key: sk-up-openai
+"""
     text = (
         f"model_list:\n{rows}general_settings:\n  master_key: {MASTER_KEY}\n  store_path: {json.dumps(str(db))}\n"
         "router_settings:\n  num_retries: 0\n"
@@ -339,3 +346,16 @@ def test_the_client_sees_the_usage_fields_its_dialect_carries(
     if not stream and want is not None:
         assert lookup(MODELS[family]) is not None
         assert Decimal(headers["x-llmswitch-cost"]) == want.quantize(Decimal("1e-10"))
+
+
+@pytest.mark.parametrize("client", list(ASK))
+def test_openai_audio_tokens_are_charged_at_the_audio_rates(
+    ugw: ServedGateway, raw_upstream: RawUpstream, client: str
+) -> None:
+    # the OpenAI client's request is relayed as it is (the fast path), the others are translated: the
+    # charge is the same, 75 text + 45 audio prompt tokens, 20 text + 60 audio completion tokens
+    raw_upstream.requests.clear()
+    raw_upstream.queue[:] = [upstream_reply("openai", stream=False)]
+    _, headers = ASK[client](ugw, "u-openai-audio", False)
+    want = 75 * per_million("2.50") + 45 * per_million(40) + 20 * per_million(10) + 60 * per_million(80)
+    assert Decimal(headers["x-llmswitch-cost"]) == want.quantize(Decimal("1e-10"))
