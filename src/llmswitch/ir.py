@@ -10,7 +10,8 @@ values from wire dicts and turn them back into wire dicts; nothing here does I/O
 
 Conventions:
 - Token counts in :class:`Usage` are in *normal form*: ``input_tokens`` counts every input token
-  including cache reads and writes; ``output_tokens`` includes reasoning tokens.
+  including cache reads and writes and Gemini's tool-use prompt; ``output_tokens`` includes reasoning
+  tokens and OpenAI's rejected prediction tokens; audio tokens are counted inside both as well.
 - Tool-call arguments are carried as the JSON text the model produced (``arguments``), never
   re-serialized, so a round trip keeps the bytes.
 - ``provider_specific`` fields carry what a provider sends that has no common meaning (Gemini's
@@ -42,6 +43,8 @@ class ImagePart(msgspec.Struct, tag="image", omit_defaults=True):
     media_type: str | None = None
     detail: str | None = None
     cache_control: dict[str, Any] | None = None
+    # a provider's own fields of the part, by provider (Gemini's videoMetadata, mediaResolution)
+    provider_specific: dict[str, dict[str, Any]] | None = None
 
 
 class FilePart(msgspec.Struct, tag="file", omit_defaults=True):
@@ -51,8 +54,14 @@ class FilePart(msgspec.Struct, tag="file", omit_defaults=True):
     url: str | None = None
     file_id: str | None = None
     media_type: str | None = None
+    # the document's name (Anthropic's ``title``, OpenAI's ``filename``, Gemini's ``displayName``)
     filename: str | None = None
     cache_control: dict[str, Any] | None = None
+    # Anthropic documents: text the model reads about the document, and the ask to cite it
+    context: str | None = None
+    citations: dict[str, Any] | None = None
+    # a provider's own fields of the part, by provider (Gemini's videoMetadata, mediaResolution)
+    provider_specific: dict[str, dict[str, Any]] | None = None
 
 
 class ToolCallPart(msgspec.Struct, tag="tool_call", omit_defaults=True):
@@ -72,6 +81,8 @@ class ToolResultPart(msgspec.Struct, tag="tool_result", omit_defaults=True):
     is_error: bool = False
     name: str | None = None
     cache_control: dict[str, Any] | None = None
+    # the result as the object it came as (Gemini's functionResponse.response), besides its JSON text
+    structured: dict[str, Any] | None = None
 
     @property
     def text(self) -> str:
@@ -141,14 +152,21 @@ class Tool(msgspec.Struct, omit_defaults=True):
     # provider-native tool definition, passed through unchanged to the provider that knows it
     # (Anthropic ``web_search_20250305``, Gemini ``googleSearch`` / ``codeExecution``)
     builtin: dict[str, Any] | None = None
+    # a provider's own fields of a function tool, by provider, sent back only to that provider
+    # (Anthropic's input_examples, defer_loading, eager_input_streaming, allowed_callers)
+    provider_specific: dict[str, dict[str, Any]] | None = None
 
 
 class ToolChoice(msgspec.Struct, omit_defaults=True):
-    """``auto`` (model decides), ``required`` (must call some tool), ``none``, or ``tool`` (``name``)."""
+    """``auto`` (model decides), ``required`` (must call some tool), ``none``, or ``tool`` (``name``).
+
+    ``allowed`` narrows ``auto`` / ``required`` to some of the tools (Gemini's ``allowedFunctionNames``,
+    OpenAI's ``allowed_tools``)."""
 
     mode: Literal["auto", "required", "none", "tool"]
     name: str | None = None
     parallel: bool | None = None
+    allowed: list[str] | None = None
 
 
 class ResponseFormat(msgspec.Struct, omit_defaults=True):
@@ -157,6 +175,8 @@ class ResponseFormat(msgspec.Struct, omit_defaults=True):
     name: str | None = None
     strict: bool | None = None
     description: str | None = None
+    # a provider's own facts about it, by provider (Gemini: the schema came as JSON Schema)
+    provider_specific: dict[str, dict[str, Any]] | None = None
 
 
 class Request(msgspec.Struct, omit_defaults=True):
@@ -215,6 +235,25 @@ class Usage(msgspec.Struct, omit_defaults=True):
     reasoning_tokens: int = 0
     # whether reasoning_tokens was reported by the provider (rather than unknown)
     reasoning_reported: bool = False
+    # audio inside input_tokens / output_tokens (OpenAI's audio_tokens, Gemini's AUDIO modality): priced apart
+    input_audio_tokens: int = 0
+    output_audio_tokens: int = 0
+    # Predicted Outputs (OpenAI): both are inside output_tokens and billed as output
+    accepted_prediction_tokens: int = 0
+    rejected_prediction_tokens: int = 0
+    # the prompt of Gemini's tool use (e.g. search results it read): inside input_tokens, billed as input
+    tool_use_prompt_tokens: int = 0
+    # token counts by modality as the provider split them (Gemini: TEXT, IMAGE, AUDIO, VIDEO, DOCUMENT)
+    input_modalities: dict[str, int] | None = None
+    output_modalities: dict[str, int] | None = None
+    cache_modalities: dict[str, int] | None = None
+    tool_use_modalities: dict[str, int] | None = None
+    # server tools billed per call (Anthropic's usage.server_tool_use)
+    web_search_requests: int = 0
+    web_fetch_requests: int = 0
+    # the tier and region that served the request, as the provider reports them beside usage
+    service_tier: str | None = None
+    inference_geo: str | None = None
 
     @property
     def total_tokens(self) -> int:

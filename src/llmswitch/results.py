@@ -101,6 +101,8 @@ class Usage(_Result):
     completion_tokens_details: CompletionTokensDetails | None = None
     # the 5-minute / 1-hour split of cache writes where the provider reports it
     cache_creation: dict[str, int] | None = None
+    # web searches and fetches billed per request, as LiteLLM's Usage carries them
+    server_tool_use: dict[str, int] | None = None
 
 
 class Message(_Result):

@@ -14,7 +14,17 @@ from llmswitch.cost import Price, cost_decimal, cost_of, load_table
 
 PRICES = [p for _, p in sorted(load_table().models.items()) if p.mode == "chat"]
 prices = st.sampled_from(PRICES)
-KINDS = ("uncached", "cache_read", "cache_write_5m", "cache_write_1h", "output", "reasoning")
+KINDS = (
+    "uncached",
+    "cache_read",
+    "cache_write_5m",
+    "cache_write_1h",
+    "output",
+    "reasoning",
+    "input_audio",
+    "output_audio",
+    "web_search",
+)
 
 
 @st.composite
@@ -22,6 +32,7 @@ def usages(draw: st.DrawFn, max_tokens: int = 400_000) -> ir.Usage:
     """Consistent normal-form usage: reads and writes inside the input, reasoning inside the output."""
     uncached, read, w5, w1 = (draw(st.integers(0, max_tokens // 4)) for _ in range(4))
     output = draw(st.integers(0, 100_000))
+    reasoning = draw(st.integers(0, output))
     return ir.Usage(
         input_tokens=uncached + read + w5 + w1,
         output_tokens=output,
@@ -29,7 +40,11 @@ def usages(draw: st.DrawFn, max_tokens: int = 400_000) -> ir.Usage:
         cache_write_tokens=w5 + w1,
         cache_write_5m_tokens=w5,
         cache_write_1h_tokens=w1,
-        reasoning_tokens=draw(st.integers(0, output)),
+        reasoning_tokens=reasoning,
+        # audio is part of the uncached input and of the non-reasoning output
+        input_audio_tokens=draw(st.integers(0, uncached)),
+        output_audio_tokens=draw(st.integers(0, output - reasoning)),
+        web_search_requests=draw(st.integers(0, 20)),
     )
 
 
@@ -55,6 +70,12 @@ def more(u: ir.Usage, kind: str, k: int) -> ir.Usage:
         )
     if kind == "output":
         return with_counts(u, output_tokens=u.output_tokens + k)
+    if kind == "input_audio":
+        return with_counts(u, input_tokens=u.input_tokens + k, input_audio_tokens=u.input_audio_tokens + k)
+    if kind == "output_audio":
+        return with_counts(u, output_tokens=u.output_tokens + k, output_audio_tokens=u.output_audio_tokens + k)
+    if kind == "web_search":
+        return with_counts(u, web_search_requests=u.web_search_requests + k)
     return with_counts(u, output_tokens=u.output_tokens + k, reasoning_tokens=u.reasoning_tokens + k)
 
 
@@ -82,7 +103,7 @@ def test_every_token_is_billed_once(price: Price, a: ir.Usage, b: ir.Usage) -> N
     # twice (a cached token at both the input and the cache rate) and nothing is dropped
     flat = dataclasses.replace(price, tiers=())
     both = ir.Usage(
-        **{f: getattr(a, f) + getattr(b, f) for f in ir.Usage.__struct_fields__ if f != "reasoning_reported"}
+        **{f: getattr(a, f) + getattr(b, f) for f in ir.Usage.__struct_fields__ if type(getattr(a, f)) is int}
     )
     assert cost_decimal(both, flat) == cost_decimal(a, flat) + cost_decimal(b, flat)
 

@@ -78,3 +78,29 @@ def test_embedding_cost(up: FakeUpstream) -> None:
     assert r.usage.prompt_tokens > 0
     assert r.cost == pytest.approx(r.usage.prompt_tokens * 0.02 / 1_000_000, rel=1e-12)
     assert "cost" not in r.model_dump()
+
+
+def test_anthropic_web_searches_are_in_the_sdk_usage_and_cost(up: FakeUpstream) -> None:
+    # claude-sonnet-4-5: 1,000 x 3 + 100 x 15 per 1M + 2 searches x $10/1,000 = 0.003 + 0.0015 + 0.02 = $0.0245
+    usage = ir.Usage(input_tokens=1_000, output_tokens=100, web_search_requests=2)
+    up.script(Reply(text="hello", usage=usage, model="claude-sonnet-4-5-20250929"))
+    r = llmswitch.completion("anthropic/claude-sonnet-4-5", MESSAGES, api_base=up.anthropic_base, api_key="k")
+    assert r.usage is not None and r.usage.server_tool_use == {"web_search_requests": 2, "web_fetch_requests": 0}
+    assert r.cost == 0.0245
+
+
+def test_gemini_tool_use_prompt_and_audio_are_in_the_sdk_usage_and_cost(up: FakeUpstream) -> None:
+    # gemini-2.5-flash: 1,000 tool-use prompt + 1,000 prompt of which 400 audio:
+    # 1,600 x 0.30 + 400 x 1.00 + 100 x 2.50 per 1M = 0.00048 + 0.0004 + 0.00025 = $0.00113
+    usage = ir.Usage(
+        input_tokens=2_000,
+        output_tokens=100,
+        tool_use_prompt_tokens=1_000,
+        input_audio_tokens=400,
+        input_modalities={"TEXT": 600, "AUDIO": 400},
+    )
+    up.script(Reply(text="hello", usage=usage))
+    r = llmswitch.completion("gemini/gemini-2.5-flash", MESSAGES, api_base=up.gemini_base, api_key="k")
+    assert r.usage is not None and r.usage.prompt_tokens == 2_000
+    assert r.usage.prompt_tokens_details is not None and r.usage.prompt_tokens_details.audio_tokens == 400
+    assert r.cost == 0.00113

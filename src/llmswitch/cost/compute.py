@@ -5,7 +5,10 @@ Usage is in normal form (``llmswitch.ir``): ``input_tokens`` counts cache reads 
 
 - ``input_tokens - cache_read - cache_write`` at the input rate,
 - cache reads at the cache-read rate, cache writes at the 5-minute or 1-hour write rate,
-- ``output_tokens`` at the output rate (reasoning at its own rate where the model prices it apart),
+- ``output_tokens`` at the output rate (reasoning at its own rate where the model prices it apart;
+  OpenAI's rejected prediction tokens are inside ``output_tokens`` and so billed as output),
+- audio tokens (inside the counts above) at the audio rates where the model prices audio apart,
+- each web search request at the model's per-request price,
 
 all after the long-context tier and the batch discount, in exact decimals; only the final figure
 becomes a float.
@@ -36,13 +39,20 @@ def cost_decimal(usage: ir.Usage, price: Price, *, batch: bool = False) -> Decim
     uncached = max(_count(usage.input_tokens) - read - write_5m - write_1h, 0)
     output = _count(usage.output_tokens)
     reasoning = min(_count(usage.reasoning_tokens), output)
+    # audio is inside the counts above; uncached audio and spoken output pay the audio rates instead
+    audio_in = min(_count(usage.input_audio_tokens), uncached)
+    audio_out = min(_count(usage.output_audio_tokens), output - reasoning)
+    searches = _count(usage.web_search_requests)
     return (
-        uncached * rates.input
+        (uncached - audio_in) * rates.input
+        + audio_in * rates.input_audio
         + read * rates.cache_read
         + write_5m * rates.cache_write_5m
         + write_1h * rates.cache_write_1h
-        + (output - reasoning) * rates.output
+        + (output - reasoning - audio_out) * rates.output
+        + audio_out * rates.output_audio
         + reasoning * rates.reasoning
+        + (searches * price.web_search_request if searches and price.web_search_request is not None else 0)
     )
 
 
@@ -59,6 +69,9 @@ def cost_of(usage: ir.Usage, price: Price, *, batch: bool = False) -> float:
         or usage.cache_write_5m_tokens
         or usage.cache_write_1h_tokens
         or usage.reasoning_tokens
+        or usage.input_audio_tokens
+        or usage.output_audio_tokens
+        or usage.web_search_requests
     ):
         # plain input and output: the same sum as cost_decimal's without its terms that are zero
         # (adding an exact zero changes no Decimal's value), so the same float, at a third of the cost

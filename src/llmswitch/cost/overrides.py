@@ -11,7 +11,8 @@ an embedding model):
 
 Recognised keys: ``input_cost_per_token``, ``output_cost_per_token``, ``cache_read_input_token_cost``,
 ``cache_creation_input_token_cost`` (5-minute writes), ``cache_creation_input_token_cost_above_1hr``,
-``output_cost_per_reasoning_token``, ``input_cost_per_token_batches``, ``output_cost_per_token_batches``,
+``output_cost_per_reasoning_token``, ``input_cost_per_audio_token``, ``output_cost_per_audio_token``,
+``input_cost_per_token_batches``, ``output_cost_per_token_batches``,
 any of the rate keys with ``_above_<N>k_tokens`` (a long-context tier), ``max_input_tokens``,
 ``max_output_tokens`` (or ``max_tokens``) and ``mode``. Values are read as the decimals they were
 written as, so ``2.5e-06`` is exactly 2.5 micro-dollars.
@@ -35,6 +36,8 @@ RATE_KEYS: Mapping[str, str] = {
     "cache_creation_input_token_cost": "cache_write_5m",
     "cache_creation_input_token_cost_above_1hr": "cache_write_1h",
     "output_cost_per_reasoning_token": "reasoning",
+    "input_cost_per_audio_token": "input_audio",
+    "output_cost_per_audio_token": "output_audio",
 }
 BATCH_KEYS: Mapping[str, str] = {
     "input_cost_per_token_batches": "input_batch",

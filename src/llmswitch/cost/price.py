@@ -11,7 +11,8 @@ after the long-context tier its input falls in and the batch discount:
 
 Rates that a provider does not publish fall back to what the provider bills in their place: no
 cache-read rate means no cache discount (the input rate), no cache-write rate means writes cost the
-input rate (OpenAI), no 1-hour rate means the 5-minute one, no reasoning rate means the output rate.
+input rate (OpenAI), no 1-hour rate means the 5-minute one, no reasoning rate means the output rate, no
+audio rate means the input or output rate.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class Rates:
     cache_write_5m: Decimal
     cache_write_1h: Decimal
     reasoning: Decimal
+    input_audio: Decimal
+    output_audio: Decimal
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,11 @@ class Price:
     cache_write_5m: Decimal | None = None
     cache_write_1h: Decimal | None = None
     reasoning: Decimal | None = None
+    # audio tokens where the provider prices them apart from other input / output
+    input_audio: Decimal | None = None
+    output_audio: Decimal | None = None
+    # USD per web search request (a server tool billed per call, on top of the tokens its results add)
+    web_search_request: Decimal | None = None
     batch_discount: Decimal | None = None
     input_batch: Decimal | None = None
     output_batch: Decimal | None = None
@@ -117,6 +125,8 @@ class Price:
         write_5m = _pick(t.cache_write_5m, self.cache_write_5m, input_rate)
         write_1h = _pick(t.cache_write_1h, self.cache_write_1h, write_5m)
         reasoning = _pick(t.reasoning, self.reasoning, output_rate)
+        input_audio = _pick(self.input_audio, input_rate)
+        output_audio = _pick(self.output_audio, output_rate)
         if batch:
             factor = self._batch_factor()
             # explicit batch rates are for the base tier; a long-context tier is discounted by the factor
@@ -124,8 +134,8 @@ class Price:
             input_rate = self.input_batch if in_base and self.input_batch is not None else input_rate * factor
             output_rate = self.output_batch if in_base and self.output_batch is not None else output_rate * factor
             cache_read, write_5m, write_1h = cache_read * factor, write_5m * factor, write_1h * factor
-            reasoning *= factor
-        return Rates(input_rate, output_rate, cache_read, write_5m, write_1h, reasoning)
+            reasoning, input_audio, output_audio = reasoning * factor, input_audio * factor, output_audio * factor
+        return Rates(input_rate, output_rate, cache_read, write_5m, write_1h, reasoning, input_audio, output_audio)
 
     def _batch_factor(self) -> Decimal:
         if self.batch_discount is not None:

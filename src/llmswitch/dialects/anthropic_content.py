@@ -100,6 +100,10 @@ def _media_out(p: ir.ImagePart | ir.FilePart) -> dict[str, Any] | None:
     block: dict[str, Any] = {"type": "document", "source": src}
     if p.filename:
         block["title"] = p.filename
+    if p.context is not None:
+        block["context"] = p.context
+    if p.citations is not None:
+        block["citations"] = p.citations
     return with_cache(block, p.cache_control)
 
 
@@ -127,6 +131,9 @@ def block_out(p: ir.Part) -> dict[str, Any] | None:
             "name": p.name,
             "input": args if isinstance(args, dict) else {},
         }
+        caller = (p.provider_specific or {}).get("caller")
+        if caller is not None:
+            block["caller"] = caller
         return with_cache(block, p.cache_control)
     if isinstance(p, ir.ToolResultPart):
         out: dict[str, Any] = {"type": "tool_result", "tool_use_id": _tool_id(p.tool_call_id)}
@@ -180,24 +187,31 @@ def block_in(b: Any, where: str) -> ir.Part:
             )
         if src["type"] == "url":
             return ir.ImagePart(url=_str(src, "url", f"{where}.source"), cache_control=cc)
-    elif kind == "document" and not b.get("citations") and not b.get("context"):
-        src, title = _source_in(b, where), b.get("title")
+    elif kind == "document":
+        src = _source_in(b, where)
+        doc: dict[str, Any] = {"filename": b.get("title"), "cache_control": cc}
+        doc["context"], doc["citations"] = b.get("context"), b.get("citations")
         if src["type"] == "base64":
             data = _str(src, "data", f"{where}.source")
-            return ir.FilePart(data=data, media_type=src.get("media_type"), filename=title, cache_control=cc)
+            return ir.FilePart(data=data, media_type=src.get("media_type"), **doc)
         if src["type"] == "text":
             data = base64.b64encode(_str(src, "data", f"{where}.source").encode()).decode()
-            return ir.FilePart(data=data, media_type="text/plain", filename=title, cache_control=cc)
+            return ir.FilePart(data=data, media_type="text/plain", **doc)
         if src["type"] == "url":
-            return ir.FilePart(url=_str(src, "url", f"{where}.source"), filename=title, cache_control=cc)
+            return ir.FilePart(url=_str(src, "url", f"{where}.source"), **doc)
         if src["type"] == "file":
-            return ir.FilePart(file_id=_str(src, "file_id", f"{where}.source"), filename=title, cache_control=cc)
+            return ir.FilePart(file_id=_str(src, "file_id", f"{where}.source"), **doc)
+        # a "content" source (the caller's own chunks) stays Anthropic's
     elif kind == "tool_use":
         args = b.get("input", {})
         if not isinstance(args, dict):
             raise invalid(f"{where}.input", "must be an object")
         call_id, name = _str(b, "id", where), _str(b, "name", where)
-        return ir.ToolCallPart(id=call_id, name=name, arguments=dumps(args).decode(), cache_control=cc)
+        # who made the call (programmatic tool calling: code in a container), needed on the next turn
+        ps = {"caller": b["caller"]} if b.get("caller") is not None else None
+        return ir.ToolCallPart(
+            id=call_id, name=name, arguments=dumps(args).decode(), cache_control=cc, provider_specific=ps
+        )
     elif kind == "tool_result":
         content = b.get("content")
         parts: list[ir.Part]
@@ -308,6 +322,7 @@ def map_usage_in(u: dict[str, Any]) -> ir.Usage:
     write = int(u.get("cache_creation_input_tokens") or 0)
     split = u.get("cache_creation") or {}
     thinking = (u.get("output_tokens_details") or {}).get("thinking_tokens")
+    server = u.get("server_tool_use") or {}  # web searches and fetches, billed per request
     return ir.Usage(
         input_tokens=int(u.get("input_tokens") or 0) + read + write,
         output_tokens=int(u.get("output_tokens") or 0),
@@ -317,6 +332,10 @@ def map_usage_in(u: dict[str, Any]) -> ir.Usage:
         cache_write_1h_tokens=int(split.get("ephemeral_1h_input_tokens") or 0),
         reasoning_tokens=int(thinking or 0),
         reasoning_reported=isinstance(thinking, int),
+        web_search_requests=int(server.get("web_search_requests") or 0),
+        web_fetch_requests=int(server.get("web_fetch_requests") or 0),
+        service_tier=u.get("service_tier") if isinstance(u.get("service_tier"), str) else None,
+        inference_geo=u.get("inference_geo") if isinstance(u.get("inference_geo"), str) else None,
     )
 
 
@@ -347,6 +366,15 @@ def map_usage_out(u: ir.Usage) -> dict[str, Any]:
     }
     if u.reasoning_reported:
         out["output_tokens_details"] = {"thinking_tokens": u.reasoning_tokens}
+    if u.web_search_requests or u.web_fetch_requests:
+        out["server_tool_use"] = {
+            "web_search_requests": u.web_search_requests,
+            "web_fetch_requests": u.web_fetch_requests,
+        }
+    if u.service_tier in ("standard", "priority", "batch"):  # the only values Anthropic's schema allows
+        out["service_tier"] = u.service_tier
+    if u.inference_geo:
+        out["inference_geo"] = u.inference_geo
     return out
 
 

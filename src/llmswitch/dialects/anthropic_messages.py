@@ -135,6 +135,11 @@ def _thinking_budget(req: ir.Request, version: tuple[str, int, int] | None) -> i
     return _EFFORT_BUDGET[req.reasoning_effort]
 
 
+# function-tool fields only Anthropic has (examples of input, tool search, fine-grained streaming,
+# programmatic calling): kept for Anthropic, meaningless to the others
+TOOL_FIELDS = ("input_examples", "defer_loading", "eager_input_streaming", "allowed_callers")
+
+
 def _tool_out(t: ir.Tool, strict_ok: bool) -> dict[str, Any]:
     if t.builtin is not None:
         return t.builtin
@@ -147,6 +152,7 @@ def _tool_out(t: ir.Tool, strict_ok: bool) -> dict[str, Any]:
     out["input_schema"] = schema
     if t.strict is not None and strict_ok:
         out["strict"] = t.strict
+    out.update((t.provider_specific or {}).get("anthropic") or {})
     return with_cache(out, t.cache_control)
 
 
@@ -338,6 +344,7 @@ def _tools_in(raw: Any) -> list[ir.Tool] | None:
         if not isinstance(schema, dict):
             raise invalid(f"{where}.input_schema", "a JSON schema object is required")
         desc, strict = t.get("description"), t.get("strict")
+        own = {k: t[k] for k in TOOL_FIELDS if k in t}
         tools.append(
             ir.Tool(
                 name=name,
@@ -345,6 +352,7 @@ def _tools_in(raw: Any) -> list[ir.Tool] | None:
                 parameters=schema,
                 strict=strict if isinstance(strict, bool) else None,
                 cache_control=t.get("cache_control"),
+                provider_specific={"anthropic": own} if own else None,
             )
         )
     return tools
@@ -466,6 +474,9 @@ def decode_response(body: dict[str, Any]) -> ir.Response:
     if answered and finish == "tool_calls" and not any(isinstance(p, ir.ToolCallPart) for p in parts):
         finish = "stop"
     usage = body.get("usage")
+    u = map_usage_in(usage) if isinstance(usage, dict) else None
+    if u is not None:
+        u.service_tier = None  # a whole answer carries it as the response's service_tier (streams: in usage)
     return ir.Response(
         id=str(body.get("id") or ""),
         model=str(body.get("model") or ""),
@@ -477,7 +488,7 @@ def decode_response(body: dict[str, Any]) -> ir.Response:
                 provider_specific={"stop_sequence": body["stop_sequence"]} if body.get("stop_sequence") else None,
             )
         ],
-        usage=map_usage_in(usage) if isinstance(usage, dict) else None,
+        usage=u,
         service_tier=usage.get("service_tier") if isinstance(usage, dict) else None,
         provider_specific={k: body[k] for k in ("container", "stop_details") if body.get(k) is not None} or None,
     )
@@ -499,7 +510,7 @@ def encode_response(resp: ir.Response) -> dict[str, Any]:
         "stop_sequence": (c.provider_specific or {}).get("stop_sequence"),
         "usage": map_usage_out(resp.usage or ir.Usage()),
     }
-    if resp.service_tier is not None:
+    if resp.service_tier in ("standard", "priority", "batch"):  # Anthropic's values; OpenAI's "default" is not
         out["usage"]["service_tier"] = resp.service_tier
     for k, v in (resp.provider_specific or {}).items():
         if k in ("container", "stop_details"):

@@ -142,7 +142,11 @@ class StreamDecoder:
             self._blocks[idx] = _Block("tool", self._tools)
             args = dumps(cb["input"]).decode() if cb.get("input") else ""
             delta = ir.ToolCallDelta(
-                index=self._tools, id=str(cb.get("id") or ""), name=str(cb.get("name") or ""), arguments=args
+                index=self._tools,
+                id=str(cb.get("id") or ""),
+                name=str(cb.get("name") or ""),
+                arguments=args,
+                provider_specific={"caller": cb["caller"]} if cb.get("caller") is not None else None,
             )
             out.append(ir.StreamEvent(tool_calls=[delta]))
             self._tools += 1
@@ -282,6 +286,9 @@ class StreamEncoder:
             index = self._tool_blocks.get(tc.index)
             if index is None:
                 block = {"type": "tool_use", "id": tc.id or f"toolu_{tc.index}", "name": tc.name or "", "input": {}}
+                caller = (tc.provider_specific or {}).get("caller")
+                if caller is not None:
+                    block["caller"] = caller  # who called it (programmatic tool calling), for the next turn
                 out.append(self._open_block("tool", block))
                 index = self._tool_blocks[tc.index] = self._index
             if tc.arguments:
@@ -302,6 +309,9 @@ class StreamEncoder:
         out = [b""] if self._started else [self._message_start()]
         out.append(self._close_block())
         usage = map_usage_out(self._usage) if self._usage is not None else {"output_tokens": 0}
+        # the tier and region are the message's, told in message_start: message_delta's usage has no place for them
+        usage.pop("service_tier", None)
+        usage.pop("inference_geo", None)
         delta = {"stop_reason": stop_reason_out(self._finish, self._native), "stop_sequence": self._stop_sequence}
         out.append(_sse("message_delta", {"type": "message_delta", "delta": delta, "usage": usage}))
         out.append(_sse("message_stop", {"type": "message_stop"}))

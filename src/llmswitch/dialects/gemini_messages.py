@@ -98,7 +98,19 @@ def part_in(p: dict[str, Any], *, role: str, call_seed: str = "", where: str = "
     return [ir.ProviderPart(provider="gemini", block=p)]
 
 
+# part-level fields of a media part that only Gemini reads (clip and frame rate of a video, resolution)
+_MEDIA_FIELDS = ("videoMetadata", "mediaResolution")
+
+
 def _media_in(p: dict[str, Any], where: str) -> ir.ImagePart | ir.FilePart | None:
+    media = _media_source_in(p, where)
+    own = {k: v for k in _MEDIA_FIELDS if (v := get(p, k)) is not None}
+    if media is not None and own:
+        media.provider_specific = {"gemini": own}
+    return media
+
+
+def _media_source_in(p: dict[str, Any], where: str) -> ir.ImagePart | ir.FilePart | None:
     blob = get(p, "inlineData")
     if blob is not None:
         mime = get(blob, "mimeType") if isinstance(blob, dict) else None
@@ -198,18 +210,21 @@ def _result_in(fr: Any, pending: list[ir.ToolCallPart], where: str) -> ir.ToolRe
             call_id = tool_call_id(f"result:{where}:{name}")
     response = fr.get("response")
     is_error = False
+    structured = None
     if isinstance(response, dict) and len(response) == 1 and ("output" in response or "error" in response):
         is_error = "error" in response
         value = response.get("error") if is_error else response.get("output")
         text = value if isinstance(value, str) else dumps(value).decode()
     else:
         text = dumps(response if response is not None else {}).decode()
+        # an object of the function's own shape goes back to Gemini as that object
+        structured = response if isinstance(response, dict) else None
     content: list[ir.TextPart | ir.ImagePart | ir.FilePart] = [ir.TextPart(text=text)]
     for p in fr.get("parts") or []:
         media = _media_in(p, f"{where}.functionResponse.parts") if isinstance(p, dict) else None
         if media is not None:
             content.append(media)
-    return ir.ToolResultPart(tool_call_id=call_id, content=content, is_error=is_error, name=name)
+    return ir.ToolResultPart(tool_call_id=call_id, content=content, is_error=is_error, name=name, structured=structured)
 
 
 # ---------------------------------------------------------------- IR -> Gemini (client side, and responses)
@@ -267,6 +282,8 @@ def parts_out(
                 sig = own
         elif isinstance(p, ir.ImagePart | ir.FilePart):
             out.append(media_out(p))
+            if isinstance(p, ir.FilePart) and p.context:
+                out.append({"text": p.context})  # what the caller wrote about the document
         elif isinstance(p, ir.ToolCallPart):
             fc: dict[str, Any] = {"name": p.name, "args": _args_object(p.arguments)}
             if p.id and not is_synthesized(p.id):
@@ -297,14 +314,15 @@ def _args_object(arguments: str) -> dict[str, Any]:
 def media_out(p: ir.ImagePart | ir.FilePart) -> dict[str, Any]:
     """``inlineData`` for inline base64, ``fileData`` for a URL or an uploaded file."""
     default = "image/jpeg" if isinstance(p, ir.ImagePart) else "application/pdf"
+    own = (p.provider_specific or {}).get("gemini") or {}
     if p.data is not None:
-        return {"inlineData": {"mimeType": p.media_type or default, "data": p.data}}
+        return {"inlineData": {"mimeType": p.media_type or default, "data": p.data}, **own}
     uri = p.url
     if uri is None and isinstance(p, ir.FilePart) and p.file_id:
         fid = p.file_id
         uri = fid if "://" in fid else f"https://generativelanguage.googleapis.com/v1beta/{fid}"
     mime = p.media_type or (mimetypes.guess_type(uri)[0] if uri else None) or default
-    return {"fileData": {"mimeType": mime, "fileUri": uri or ""}}
+    return {"fileData": {"mimeType": mime, "fileUri": uri or ""}, **own}
 
 
 def _result_out(p: ir.ToolResultPart, names: dict[str, str], where: str) -> list[dict[str, Any]]:
@@ -314,7 +332,8 @@ def _result_out(p: ir.ToolResultPart, names: dict[str, str], where: str) -> list
             f"{where}.tool_call_id",
             f"no earlier tool call has id {p.tool_call_id!r}; Gemini needs the function's name for its result",
         )
-    fr: dict[str, Any] = {"name": name, "response": {"error" if p.is_error else "output": p.text}}
+    response = p.structured if p.structured is not None else {"error" if p.is_error else "output": p.text}
+    fr: dict[str, Any] = {"name": name, "response": response}
     if not is_synthesized(p.tool_call_id):
         fr = {"id": p.tool_call_id, **fr}
     out: list[dict[str, Any]] = [{"functionResponse": fr}]

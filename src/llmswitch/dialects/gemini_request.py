@@ -87,7 +87,10 @@ def encode_request(req: ir.Request, *, model: str) -> dict[str, Any]:
     if rf is not None and rf.type != "text":
         gc["responseMimeType"] = "application/json"
         if rf.type == "json_schema" and rf.schema:
-            gc["responseSchema"] = gemini_schema.to_gemini(rf.schema, ordering=True)
+            if _as_json_schema(rf.provider_specific):
+                gc["responseJsonSchema"] = rf.schema
+            else:
+                gc["responseSchema"] = gemini_schema.to_gemini(rf.schema, ordering=True)
     thinking = _thinking_out(req, model)
     if thinking is not None:
         gc["thinkingConfig"] = thinking
@@ -133,6 +136,10 @@ def _tools_out(tools: list[ir.Tool]) -> list[dict[str, Any]]:
         d: dict[str, Any] = {"name": t.name}
         if t.description:
             d["description"] = t.description
+        if _as_json_schema(t.provider_specific) and t.parameters is not None:
+            d["parametersJsonSchema"] = t.parameters  # Gemini's caller wrote JSON Schema: it goes back as is
+            declarations.append(d)
+            continue
         params = gemini_schema.to_gemini(t.parameters) if t.parameters else {}
         # Gemini rejects an OBJECT without properties: a function without parameters sends none
         if params.get("properties"):
@@ -141,10 +148,24 @@ def _tools_out(tools: list[ir.Tool]) -> list[dict[str, Any]]:
     return ([{"functionDeclarations": declarations}] if declarations else []) + native
 
 
+def _json_schema_marker() -> dict[str, dict[str, Any]]:
+    """Marks a schema a Gemini caller wrote as JSON Schema, to send it back to Gemini as such (a new dict
+    each time: the IR's dicts are the request's own)."""
+    return {"gemini": {"json_schema": True}}
+
+
+def _as_json_schema(provider_specific: dict[str, dict[str, Any]] | None) -> bool:
+    """Whether a schema came from a Gemini caller as JSON Schema (``parametersJsonSchema``, ``responseJsonSchema``)."""
+    return bool(((provider_specific or {}).get("gemini") or {}).get("json_schema"))
+
+
 def _tool_choice_out(tc: ir.ToolChoice) -> dict[str, Any]:
     if tc.mode == "tool":
         return {"mode": "ANY", "allowedFunctionNames": [tc.name]}
-    return {"mode": {"auto": "AUTO", "required": "ANY", "none": "NONE"}[tc.mode]}
+    out: dict[str, Any] = {"mode": {"auto": "AUTO", "required": "ANY", "none": "NONE"}[tc.mode]}
+    if tc.allowed and tc.mode == "required":
+        out["allowedFunctionNames"] = list(tc.allowed)
+    return out
 
 
 # ---------------------------------------------------------------- Gemini request -> IR (server side)
@@ -174,6 +195,9 @@ def decode_request(body: dict[str, Any], *, model: str, stream: bool = False) ->
         req.tool_choice = _tool_choice_in(tc)
     # what the IR has no field for (safetySettings, cachedContent, labels …) rides along verbatim
     extra = {k: v for k, v in body.items() if _camel(k) not in _KNOWN_KEYS and k not in CALL_KEYS}
+    native_tc = _tool_config_extra(tc)
+    if native_tc is not None:
+        extra["toolConfig"] = native_tc
     gc = get(body, "generationConfig")
     if gc is not None:
         rest = _generation_config_in(gc, req)
@@ -203,6 +227,9 @@ def _tools_in(raw: Any) -> list[ir.Tool]:
         if decls is None:
             out.append(ir.Tool(name=next(iter(t), "builtin"), builtin=t))
             continue
+        # Gemini's own tools may share the object with the declarations ({"functionDeclarations": [...],
+        # "codeExecution": {}}): each is kept as a tool of its own
+        out.extend(ir.Tool(name=k, builtin={k: v}) for k, v in t.items() if _camel(k) != "functionDeclarations")
         if not isinstance(decls, list):
             raise invalid(f"tools[{i}].functionDeclarations", "must be a list")
         for j, d in enumerate(decls):
@@ -216,7 +243,10 @@ def _tools_in(raw: Any) -> list[ir.Tool]:
             schema = (
                 raw_schema if isinstance(raw_schema, dict) else gemini_schema.from_gemini(params) if params else None
             )
-            out.append(ir.Tool(name=d["name"], description=d.get("description"), parameters=schema))
+            native = _json_schema_marker() if isinstance(raw_schema, dict) else None
+            out.append(
+                ir.Tool(name=d["name"], description=d.get("description"), parameters=schema, provider_specific=native)
+            )
     return out
 
 
@@ -231,7 +261,22 @@ def _tool_choice_in(raw: Any) -> ir.ToolChoice | None:
     names = get(fcc, "allowedFunctionNames")
     if mode == "ANY" and isinstance(names, list) and len(names) == 1 and isinstance(names[0], str):
         return ir.ToolChoice(mode="tool", name=names[0])
-    return ir.ToolChoice(mode="required" if mode == "ANY" else "none" if mode == "NONE" else "auto")
+    allowed = [n for n in names if isinstance(n, str)] if mode == "ANY" and isinstance(names, list) else None
+    return ir.ToolChoice(
+        mode="required" if mode == "ANY" else "none" if mode == "NONE" else "auto", allowed=allowed or None
+    )
+
+
+def _tool_config_extra(tc: Any) -> dict[str, Any] | None:
+    """The whole ``toolConfig`` when it says more than a tool choice can (VALIDATED mode, retrievalConfig …):
+    kept verbatim for Gemini, and a field other providers refuse or drop by the parameter policy."""
+    if not isinstance(tc, dict):
+        return None
+    fcc = get(tc, "functionCallingConfig")
+    mode = str(fcc.get("mode", "AUTO")).upper() if isinstance(fcc, dict) else "AUTO"
+    more = {_camel(k) for k in tc} - {"functionCallingConfig"}
+    more |= {_camel(k) for k in fcc} - {"mode", "allowedFunctionNames"} if isinstance(fcc, dict) else set()
+    return tc if more or mode == "VALIDATED" else None
 
 
 def _generation_config_in(gc: Any, req: ir.Request) -> dict[str, Any]:
@@ -266,7 +311,9 @@ def _generation_config_in(gc: Any, req: ir.Request) -> dict[str, Any]:
     if mime == "application/json" or (mime is None and (schema or json_schema)):
         rest = _drop(rest, "responseMimeType", "responseSchema", "responseJsonSchema")
         if isinstance(json_schema, dict):
-            req.response_format = ir.ResponseFormat(type="json_schema", schema=json_schema)
+            req.response_format = ir.ResponseFormat(
+                type="json_schema", schema=json_schema, provider_specific=_json_schema_marker()
+            )
         elif isinstance(schema, dict):
             req.response_format = ir.ResponseFormat(type="json_schema", schema=gemini_schema.from_gemini(schema))
         else:

@@ -186,29 +186,85 @@ def logprobs_out(lp: Any) -> dict[str, Any] | None:
 
 
 def map_usage_in(u: dict[str, Any]) -> ir.Usage:
-    """``usageMetadata`` in normal form: thoughts are inside the output, cached tokens inside the prompt."""
-    thoughts = int(u.get("thoughtsTokenCount") or 0)
+    """``usageMetadata`` in normal form: thoughts are inside the output, cached tokens and the tool-use
+    prompt inside the input.
+
+    ``toolUsePromptTokenCount`` (what a tool such as Google Search fed the model) is billed as input, so it
+    is added to ``input_tokens``; readings before it was decoded left it out and undercounted the input.
+    """
+    thoughts = _count(u.get("thoughtsTokenCount"))
+    tool_use = _count(u.get("toolUsePromptTokenCount"))
+    prompt = _modalities(u.get("promptTokensDetails"))
+    candidates = _modalities(u.get("candidatesTokensDetails"))
     return ir.Usage(
-        input_tokens=int(u.get("promptTokenCount") or 0),
-        output_tokens=int(u.get("candidatesTokenCount") or 0) + thoughts,
-        cache_read_tokens=int(u.get("cachedContentTokenCount") or 0),
+        input_tokens=_count(u.get("promptTokenCount")) + tool_use,
+        output_tokens=_count(u.get("candidatesTokenCount")) + thoughts,
+        cache_read_tokens=_count(u.get("cachedContentTokenCount")),
         reasoning_tokens=thoughts,
         reasoning_reported="thoughtsTokenCount" in u,
+        tool_use_prompt_tokens=tool_use,
+        input_audio_tokens=(prompt or {}).get("AUDIO", 0),
+        output_audio_tokens=(candidates or {}).get("AUDIO", 0),
+        input_modalities=prompt,
+        output_modalities=candidates,
+        cache_modalities=_modalities(u.get("cacheTokensDetails")),
+        tool_use_modalities=_modalities(u.get("toolUsePromptTokensDetails")),
+        service_tier=u["serviceTier"] if isinstance(u.get("serviceTier"), str) else None,
     )
 
 
 def map_usage_out(u: ir.Usage) -> dict[str, Any]:
-    """IR usage as ``usageMetadata``."""
+    """IR usage as ``usageMetadata`` (Gemini counts the tool-use prompt outside ``promptTokenCount``)."""
     out: dict[str, Any] = {
-        "promptTokenCount": u.input_tokens,
+        "promptTokenCount": max(u.input_tokens - u.tool_use_prompt_tokens, 0),
         "candidatesTokenCount": max(u.output_tokens - u.reasoning_tokens, 0),
         "totalTokenCount": u.input_tokens + u.output_tokens,
     }
     if u.cache_read_tokens:
         out["cachedContentTokenCount"] = u.cache_read_tokens
+    if u.tool_use_prompt_tokens:
+        out["toolUsePromptTokenCount"] = u.tool_use_prompt_tokens
     if u.reasoning_tokens or u.reasoning_reported:
         out["thoughtsTokenCount"] = u.reasoning_tokens
+    prompt = u.input_modalities
+    if prompt is None and u.input_audio_tokens:
+        # a provider that only tells audio apart (OpenAI): the rest of the prompt is text
+        prompt = {"TEXT": max(u.input_tokens - u.tool_use_prompt_tokens - u.input_audio_tokens, 0)}
+        prompt["AUDIO"] = u.input_audio_tokens
+    candidates = u.output_modalities
+    if candidates is None and u.output_audio_tokens:
+        candidates = {"TEXT": max(u.output_tokens - u.reasoning_tokens - u.output_audio_tokens, 0)}
+        candidates["AUDIO"] = u.output_audio_tokens
+    for key, split in (
+        ("promptTokensDetails", prompt),
+        ("candidatesTokensDetails", candidates),
+        ("cacheTokensDetails", u.cache_modalities),
+        ("toolUsePromptTokensDetails", u.tool_use_modalities),
+    ):
+        if split:
+            out[key] = [{"modality": m, "tokenCount": n} for m, n in split.items()]
+    if u.service_tier in _SERVICE_TIERS:
+        out["serviceTier"] = u.service_tier
     return out
+
+
+# the tiers Gemini reports in usageMetadata.serviceTier (another provider's "default", "auto" … are not)
+_SERVICE_TIERS = ("standard", "flex", "priority")
+
+
+def _modalities(details: Any) -> dict[str, int] | None:
+    """Gemini's ``[{"modality": "AUDIO", "tokenCount": n}, ...]`` as ``{"AUDIO": n, ...}`` (None when absent)."""
+    if not isinstance(details, list):
+        return None
+    out: dict[str, int] = {}
+    for d in details:
+        if isinstance(d, dict) and isinstance(d.get("modality"), str):
+            out[d["modality"]] = out.get(d["modality"], 0) + _count(d.get("tokenCount"))
+    return out
+
+
+def _count(v: Any) -> int:
+    return int(v) if isinstance(v, int | float) and not isinstance(v, bool) else 0
 
 
 # ---------------------------------------------------------------- IR -> Gemini response (server side)

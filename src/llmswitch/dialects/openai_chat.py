@@ -76,6 +76,9 @@ def encode_request(
     if tc is not None:
         if tc.mode == "tool":
             body["tool_choice"] = {"type": "function", "function": {"name": tc.name}}
+        elif tc.allowed and tc.mode in ("auto", "required"):
+            tools = [{"type": "function", "function": {"name": n}} for n in tc.allowed]
+            body["tool_choice"] = {"type": "allowed_tools", "allowed_tools": {"mode": tc.mode, "tools": tools}}
         else:
             body["tool_choice"] = tc.mode
     if req.parallel_tool_calls is not None and req.tools:
@@ -226,6 +229,7 @@ def map_usage_in(u: dict[str, Any]) -> ir.Usage:
         completion += reasoning  # xAI counts reasoning outside completion; normal form puts it inside
     cached = int(pd.get("cached_tokens") or u.get("prompt_cache_hit_tokens") or 0)
     write = int(pd.get("cache_creation_tokens") or 0)
+    server = u.get("server_tool_use") or {}  # LiteLLM's field for billed server-tool calls
     return ir.Usage(
         input_tokens=prompt,
         output_tokens=completion,
@@ -233,7 +237,17 @@ def map_usage_in(u: dict[str, Any]) -> ir.Usage:
         cache_write_tokens=write,
         reasoning_tokens=reasoning,
         reasoning_reported="reasoning_tokens" in cd,
+        input_audio_tokens=_count(pd.get("audio_tokens")),
+        output_audio_tokens=_count(cd.get("audio_tokens")),
+        accepted_prediction_tokens=_count(cd.get("accepted_prediction_tokens")),
+        rejected_prediction_tokens=_count(cd.get("rejected_prediction_tokens")),
+        web_search_requests=_count(server.get("web_search_requests")),
+        web_fetch_requests=_count(server.get("web_fetch_requests")),
     )
+
+
+def _count(v: Any) -> int:
+    return int(v) if isinstance(v, int | float) and not isinstance(v, bool) else 0
 
 
 # ---------------------------------------------------------------- IR -> response body (server side)
@@ -243,13 +257,27 @@ def map_usage_out(u: ir.Usage) -> dict[str, Any]:
     pd: dict[str, Any] = {"cached_tokens": u.cache_read_tokens}
     if u.cache_write_tokens:
         pd["cache_creation_tokens"] = u.cache_write_tokens
+    if u.input_audio_tokens:
+        pd["audio_tokens"] = u.input_audio_tokens
+    cd: dict[str, Any] = {"reasoning_tokens": u.reasoning_tokens}
+    if u.output_audio_tokens:
+        cd["audio_tokens"] = u.output_audio_tokens
+    if u.accepted_prediction_tokens or u.rejected_prediction_tokens:
+        cd["accepted_prediction_tokens"] = u.accepted_prediction_tokens
+        cd["rejected_prediction_tokens"] = u.rejected_prediction_tokens
     out: dict[str, Any] = {
         "prompt_tokens": u.input_tokens,
         "completion_tokens": u.output_tokens,
         "total_tokens": u.input_tokens + u.output_tokens,
         "prompt_tokens_details": pd,
-        "completion_tokens_details": {"reasoning_tokens": u.reasoning_tokens},
+        "completion_tokens_details": cd,
     }
+    if u.web_search_requests or u.web_fetch_requests:
+        # OpenAI's usage has no such field; LiteLLM's clients read billed server-tool calls here
+        out["server_tool_use"] = {
+            "web_search_requests": u.web_search_requests,
+            "web_fetch_requests": u.web_fetch_requests,
+        }
     if u.cache_write_5m_tokens or u.cache_write_1h_tokens:
         out["cache_creation"] = {
             "ephemeral_5m_input_tokens": u.cache_write_5m_tokens,

@@ -8,6 +8,8 @@ legacy ``function_call``, ``tool`` and ``function`` results, and LiteLLM's ``rea
 
 from __future__ import annotations
 
+import base64
+import mimetypes
 from typing import Any
 
 import msgspec
@@ -179,6 +181,7 @@ def _parts_in(content: Any, where: str, *, allow_media: bool) -> list[ir.Part]:
             )
         elif kind == "input_audio":
             a = p.get("input_audio") or {}
+            # audio/wav and audio/mp3 are the MIME types Gemini documents for these formats
             out.append(ir.FilePart(data=a.get("data"), media_type=f"audio/{a.get('format', 'wav')}"))
         elif kind in ("thinking", "redacted_thinking"):
             continue  # reasoning is read from thinking_blocks / reasoning_content
@@ -241,19 +244,45 @@ def _content_out(parts: list[Any]) -> str | list[dict[str, Any]]:
                 iu["detail"] = p.detail
             d = {"type": "image_url", "image_url": iu}
         elif isinstance(p, ir.FilePart):
-            f: dict[str, Any] = {}
-            if p.file_id:
-                f["file_id"] = p.file_id
-            if p.data is not None:
-                f["file_data"] = f"data:{p.media_type or 'application/pdf'};base64,{p.data}"
-            elif p.url is not None:
-                f["file_data"] = p.url
-            if p.filename:
-                f["filename"] = p.filename
-            d = {"type": "file", "file": f}
+            d = _file_out(p)
         else:
             continue
         if getattr(p, "cache_control", None) is not None:
             d["cache_control"] = p.cache_control
         out.append(d)
+        if isinstance(p, ir.FilePart) and p.context:
+            out.append({"type": "text", "text": p.context})  # what the caller wrote about the document
     return out
+
+
+# the audio formats an ``input_audio`` part takes
+AUDIO_FORMATS = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/wave": "wav", "audio/mpeg": "mp3", "audio/mp3": "mp3"}
+
+
+def _file_out(p: ir.FilePart) -> dict[str, Any]:
+    """A file as OpenAI's part for it: ``input_audio`` for audio, a text part for a plain-text document
+    (Chat Completions reads PDF files only and documents sending a text file's contents as text), else a
+    ``file``. ``file_data`` is inline base64 only: a file by URL, which OpenAI cannot fetch, is refused by
+    the parameter policy before encoding (``dialects.content_support``), and here if it gets this far."""
+    media = (p.media_type or "").lower()
+    if p.data is not None and media in AUDIO_FORMATS:
+        return {"type": "input_audio", "input_audio": {"data": p.data, "format": AUDIO_FORMATS[media]}}
+    if p.data is not None and media == "text/plain":
+        return {"type": "text", "text": base64.b64decode(p.data).decode("utf-8", "replace")}
+    if p.data is None and p.file_id is None:
+        raise invalid("messages", f"OpenAI takes files inline or by file_id, not by URL ({p.url})")
+    f: dict[str, Any] = {}
+    if p.file_id:
+        f["file_id"] = p.file_id
+    if p.data is not None:
+        f["file_data"] = f"data:{p.media_type or 'application/pdf'};base64,{p.data}"
+        # OpenAI needs a name with inline file data
+        f["filename"] = p.filename or _default_filename(p.media_type)
+    elif p.filename:
+        f["filename"] = p.filename
+    return {"type": "file", "file": f}
+
+
+def _default_filename(media_type: str | None) -> str:
+    ext = mimetypes.guess_extension(media_type or "application/pdf") or ".pdf"
+    return f"document{ext}"

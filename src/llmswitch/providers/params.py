@@ -35,6 +35,7 @@ import msgspec
 
 from llmswitch import ir
 from llmswitch.dialects import anthropic_messages, gemini_request, ollama_chat, openai_request
+from llmswitch.dialects.content_support import unsupported_content, unsupported_tool_choice, without
 from llmswitch.dialects.drop_params import CALL_KEYS
 from llmswitch.dialects.thinking import DYNAMIC, effort_for_budget
 from llmswitch.errors import UnsupportedParamsError
@@ -166,9 +167,11 @@ def apply(
     """
     accepts = ACCEPTS.get(provider)
     more = list(additional) + list(req.additional_drop_params or ())
+    content = unsupported_content(req, dialect) if dialect is not None and req.messages else []
+    choice = unsupported_tool_choice(req, dialect) if dialect is not None else None
     if accepts is None:
         # a provider without a row takes every parameter; another format's extras still mean nothing to it
-        if not more and not (req.extra and req.extra_dialect not in (None, dialect)):
+        if not more and not content and choice is None and not (req.extra and req.extra_dialect not in (None, dialect)):
             return _without_settings(req), ()
         accepts = _ANYTHING
     changes: dict[str, Any] = {}
@@ -200,6 +203,14 @@ def apply(
         if value is not None:
             extra = {**(extra or {}), key: value}
             changes[name] = None
+    if content:
+        # documents, audio and options the target's format cannot carry: refused or dropped like parameters
+        (dropped if drop else refused).extend(f.field for f in content)
+        changes["messages"] = without(req, content).messages
+    if choice is not None and req.tool_choice is not None:
+        # with drop_params the choice stays, over every tool (Anthropic's "any" for a required choice)
+        (dropped if drop else refused).append(choice)
+        changes["tool_choice"] = msgspec.structs.replace(req.tool_choice, allowed=None)
     if refused:
         raise _unsupported(refused, provider, model, deployment)
     if (extra or None) != req.extra:
