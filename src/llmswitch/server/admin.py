@@ -19,6 +19,7 @@ from llmswitch.server import http
 from llmswitch.server.amounts import render_cost
 from llmswitch.server.budget_resets import apply_spend, period_over
 from llmswitch.server.chat import parse_json
+from llmswitch.server.subject_fields import refuse_unsupported
 
 if TYPE_CHECKING:
     from llmswitch.server.app import Gateway
@@ -40,6 +41,9 @@ _SETTABLE = (
     "blocked",
     "spend",
 )
+# Everything /key/generate and /key/update act on; any other field (a LiteLLM one not implemented here,
+# or a typo) is refused by name before anything is written, never answered 200 and ignored.
+_ACCEPTED = frozenset({*_SETTABLE, "key", "duration"})
 
 
 def _store_required(gw: Gateway) -> Any:
@@ -76,6 +80,7 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
     """The key fields a request sets, type-checked, with LiteLLM's ``duration`` turned into ``expires``."""
     from llmswitch.store import add_duration, parse_duration
 
+    refuse_unsupported(body, _ACCEPTED)
     out: dict[str, Any] = {}
     for name in _SETTABLE:
         if name in body:

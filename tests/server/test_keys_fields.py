@@ -1,0 +1,155 @@
+"""The fields of LiteLLM's key, user and team API that this gateway does not act on are refused by name, before
+anything is written: never a 200 that silently drops a per-model limit. Through a real gateway over loopback,
+on the embedded SQLite store and on PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from gateway_harness import ServedGateway, dialect_error, gateway_config
+
+from llmswitch.testing import FakeUpstream
+
+# LiteLLM's fields that this gateway does not implement (yet), each with a value LiteLLM documents
+UNSUPPORTED: dict[str, Any] = {
+    "model_max_budget": {"m-openai": {"budget_limit": "0.0000001", "time_period": "1d"}},
+    "model_rpm_limit": {"m-openai": 1},
+    "model_tpm_limit": {"m-openai": 1},
+    "soft_budget": 0.0000001,
+    "tags": ["team-a"],
+    "permissions": {"pii_masking": True},
+    "aliases": {"my-model": "m-openai"},
+}
+# the same fields on users and teams where LiteLLM has them, and a typo
+SUBJECT_UNSUPPORTED: dict[str, Any] = {
+    "model_max_budget": UNSUPPORTED["model_max_budget"],
+    "model_rpm_limit": UNSUPPORTED["model_rpm_limit"],
+    "model_tpm_limit": UNSUPPORTED["model_tpm_limit"],
+    "soft_budget": UNSUPPORTED["soft_budget"],
+    "tags": UNSUPPORTED["tags"],
+    "rpm_limt": 1,
+}
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def gw(
+    request: pytest.FixtureRequest, upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServedGateway]:
+    if request.param == "sqlite":
+        store = str(tmp_path_factory.mktemp("keyfields") / "keys.db")
+    else:
+        store = request.getfixturevalue("postgres_url")
+    with ServedGateway(gateway_config(upstream, store, num_retries=0)) as served:
+        yield served
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def refused(r: Any, *fields: str) -> None:
+    """``r`` is an OpenAI-format 400 that names every one of ``fields``."""
+    assert r.status == 400, r.body
+    kind, message = dialect_error("openai", r)
+    assert kind == "invalid_request_error", r.body
+    assert message.startswith("unsupported field(s): "), message
+    assert message.removeprefix("unsupported field(s): ").split(", ") == list(fields), message
+    assert r.json()["error"]["param"] == ", ".join(fields), r.body
+
+
+def keys_with_alias(gw: ServedGateway, alias: str) -> list[dict[str, Any]]:
+    r = gw.call("GET", "/key/list?return_full_object=true&size=1000")
+    assert r.status == 200, r.body
+    return [k for k in r.json()["keys"] if k["key_alias"] == alias]
+
+
+# ---------------------------------------------------------------- keys
+
+
+@pytest.mark.parametrize("field", sorted(UNSUPPORTED))
+def test_key_generate_refuses_an_unsupported_field_and_makes_no_key(gw: ServedGateway, field: str) -> None:
+    alias = unique(f"refused-{field}")
+    r = gw.call("POST", "/key/generate", {"key_alias": alias, "models": ["m-openai"], field: UNSUPPORTED[field]})
+    refused(r, field)
+    assert keys_with_alias(gw, alias) == []
+
+
+@pytest.mark.parametrize("field", sorted(UNSUPPORTED))
+def test_key_update_refuses_an_unsupported_field_and_changes_nothing(gw: ServedGateway, field: str) -> None:
+    alias = unique(f"kept-{field}")
+    key = gw.new_key(key_alias=alias, max_budget=5)
+    r = gw.call("POST", "/key/update", {"key": key, "max_budget": 1, field: UNSUPPORTED[field]})
+    refused(r, field)
+    [info] = keys_with_alias(gw, alias)
+    assert info["max_budget"] == 5  # the valid field beside it was not written either
+
+
+def test_every_unsupported_field_is_named_in_the_order_sent(gw: ServedGateway) -> None:
+    r = gw.call("POST", "/key/generate", {"key_alias": unique("many"), **UNSUPPORTED, "max_budgt": 1})
+    refused(r, *UNSUPPORTED, "max_budgt")
+
+
+def test_the_supported_key_fields_are_still_taken(gw: ServedGateway) -> None:
+    fields = {
+        "models": ["m-openai"],
+        "max_budget": 1,
+        "budget_duration": "1d",
+        "rpm_limit": 5,
+        "tpm_limit": 500,
+        "max_parallel_requests": 2,
+        "user_id": unique("u"),
+        "team_id": unique("t"),
+        "key_alias": unique("all"),
+        "metadata": {"a": 1},
+        "blocked": False,
+        "spend": 0.5,
+        "duration": "1h",
+        "key": f"sk-{uuid.uuid4().hex}",
+    }
+    r = gw.call("POST", "/key/generate", fields)
+    assert r.status == 200, r.body
+    update = {k: v for k, v in fields.items() if k != "key_alias"} | {"key": fields["key"]}
+    r = gw.call("POST", "/key/update", update)
+    assert r.status == 200, r.body
+
+
+# ---------------------------------------------------------------- users and teams
+
+
+@pytest.mark.parametrize("kind", ["user", "team"])
+@pytest.mark.parametrize("field", sorted(SUBJECT_UNSUPPORTED))
+def test_new_refuses_an_unsupported_field_and_makes_nothing(gw: ServedGateway, kind: str, field: str) -> None:
+    sid = unique(kind)
+    r = gw.call("POST", f"/{kind}/new", {f"{kind}_id": sid, "max_budget": 3, field: SUBJECT_UNSUPPORTED[field]})
+    refused(r, field)
+    r = gw.call("GET", f"/{kind}/info?{kind}_id={sid}")
+    assert r.status == 404, r.body
+
+
+@pytest.mark.parametrize("kind", ["user", "team"])
+@pytest.mark.parametrize("field", sorted(SUBJECT_UNSUPPORTED))
+def test_update_refuses_an_unsupported_field_and_changes_nothing(gw: ServedGateway, kind: str, field: str) -> None:
+    sid = unique(kind)
+    assert gw.call("POST", f"/{kind}/new", {f"{kind}_id": sid, "max_budget": 3}).status == 200
+    r = gw.call("POST", f"/{kind}/update", {f"{kind}_id": sid, "max_budget": 1, field: SUBJECT_UNSUPPORTED[field]})
+    refused(r, field)
+    r = gw.call("GET", f"/{kind}/info?{kind}_id={sid}")
+    assert r.status == 200, r.body
+    assert r.json()[f"{kind}_info"]["max_budget"] == 3
+
+
+def test_user_new_takes_its_keys_fields_but_user_update_does_not(gw: ServedGateway) -> None:
+    sid = unique("user")
+    r = gw.call("POST", "/user/new", {"user_id": sid, "key_alias": unique("first"), "duration": "1h"})
+    assert r.status == 200, r.body
+    refused(
+        gw.call("POST", "/user/update", {"user_id": sid, "key_alias": "x", "auto_create_key": False}),
+        "key_alias",
+        "auto_create_key",
+    )
+    refused(gw.call("POST", "/team/new", {"team_alias": "t", "user_alias": "u"}), "user_alias")
+    r = gw.call("POST", "/team/new", {"team_alias": unique("t"), "auto_create_key": True})
+    assert r.status == 400 and r.json()["error"]["param"] == "auto_create_key", r.body
