@@ -8,8 +8,9 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import openai
 import pytest
-from gateway_harness import ServedGateway, dialect_error, gateway_config
+from gateway_harness import GROUPS, UPSTREAM_MODELS, ServedGateway, chat_request, dialect_error, gateway_config
 
 from llmswitch.testing import FakeUpstream
 
@@ -21,7 +22,6 @@ UNSUPPORTED: dict[str, Any] = {
     "soft_budget": 0.0000001,
     "tags": ["team-a"],
     "permissions": {"pii_masking": True},
-    "aliases": {"my-model": "m-openai"},
 }
 # the same fields on users and teams where LiteLLM has them, and a typo
 SUBJECT_UNSUPPORTED: dict[str, Any] = {
@@ -106,6 +106,7 @@ def test_the_supported_key_fields_are_still_taken(gw: ServedGateway) -> None:
         "metadata": {"a": 1},
         "blocked": False,
         "spend": 0.5,
+        "aliases": {"small": "m-openai"},
         "duration": "1h",
         "key": f"sk-{uuid.uuid4().hex}",
     }
@@ -153,3 +154,59 @@ def test_user_new_takes_its_keys_fields_but_user_update_does_not(gw: ServedGatew
     refused(gw.call("POST", "/team/new", {"team_alias": "t", "user_alias": "u"}), "user_alias")
     r = gw.call("POST", "/team/new", {"team_alias": unique("t"), "auto_create_key": True})
     assert r.status == 400 and r.json()["error"]["param"] == "auto_create_key", r.body
+
+
+# ---------------------------------------------------------------- aliases
+
+
+def sdk(gw: ServedGateway, key: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{gw.url}/v1", api_key=key, max_retries=0)
+
+
+def ask(gw: ServedGateway, key: str, model: str) -> str:
+    out = sdk(gw, key).chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
+    return out.choices[0].message.content or ""
+
+
+def test_a_keys_alias_serves_the_model_it_names(gw: ServedGateway, up: FakeUpstream) -> None:
+    # LiteLLM's example: the key may use one group, and a client's usual model name leads to it
+    key = gw.new_key(models=["m-openai"], aliases={"gpt-3.5-turbo": "m-openai"}, key_alias=unique("alias"))
+    ask(gw, key, "gpt-3.5-turbo")  # the fast path: the client's own body, relayed
+    [sent] = up.requests
+    assert sent.model == UPSTREAM_MODELS["openai"]
+    info = gw.call("GET", f"/key/info?key={key}").json()["info"]
+    assert info["aliases"] == {"gpt-3.5-turbo": "m-openai"}
+    # an Anthropic client through the full path gets the same
+    path, body = chat_request("anthropic", "gpt-3.5-turbo")
+    r = gw.call("POST", path, body, key=key)
+    assert r.status == 200, r.body
+    assert up.requests[-1].model == UPSTREAM_MODELS["openai"]
+
+
+def test_an_alias_cannot_reach_a_model_the_key_may_not_use(gw: ServedGateway, up: FakeUpstream) -> None:
+    key = gw.new_key(models=["m-openai"], aliases={"cheap": GROUPS["gemini"]}, key_alias=unique("escape"))
+    with pytest.raises(openai.APIStatusError) as refused_call:
+        ask(gw, key, "cheap")
+    assert refused_call.value.status_code in (401, 403)
+    assert GROUPS["gemini"] in str(refused_call.value)
+    assert up.requests == []
+
+
+def test_key_update_changes_aliases_at_once(gw: ServedGateway, up: FakeUpstream) -> None:
+    key = gw.new_key(aliases={"house": GROUPS["openai"]}, key_alias=unique("swap"))
+    ask(gw, key, "house")
+    r = gw.call("POST", "/key/update", {"key": key, "aliases": {"house": GROUPS["gemini"]}})
+    assert r.status == 200 and r.json()["aliases"] == {"house": GROUPS["gemini"]}, r.body
+    ask(gw, key, "house")  # no refresh waited for
+    assert [q.model for q in up.requests] == [UPSTREAM_MODELS["openai"], UPSTREAM_MODELS["gemini"]]
+    r = gw.call("POST", "/key/update", {"key": key, "aliases": None})
+    assert r.status == 200 and r.json()["aliases"] == {}, r.body
+    with pytest.raises(openai.NotFoundError):  # no group is called "house"
+        ask(gw, key, "house")
+
+
+@pytest.mark.parametrize("bad", [["m-openai"], {"a": 1}, {"a": ""}, {"a\x00": "m-openai"}, "m-openai"])
+def test_a_bad_aliases_value_is_400_naming_it(gw: ServedGateway, bad: Any) -> None:
+    r = gw.call("POST", "/key/generate", {"aliases": bad})
+    assert r.status == 400, r.body
+    assert r.json()["error"]["param"] == "aliases", r.body

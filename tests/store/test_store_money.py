@@ -10,8 +10,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from old_schema import write_keys_as_of_old_schema
 
 from llmswitch.store import KeyRecord, SpendRecord, Store, SubjectRecord, generate_key, hash_key, open_store
+from llmswitch.store.migrations import SQLITE_MIGRATIONS
 
 RunStore = Callable[..., Any]
 T0 = datetime(2025, 6, 10, 12, 0, tzinfo=UTC)
@@ -76,9 +78,11 @@ def test_a_version_4_database_keeps_its_amounts_through_migration_5(
             assert await store.migrate() == [1, 2, 3, 4]
             monkeypatch.undo()
             key = KeyRecord.for_key(generate_key(), max_budget=2.5, spend=drifted, budget_duration="1d")
+            write_keys_as_of_old_schema(monkeypatch, store)
             await store.create_key(key)
+            monkeypatch.undo()
             await store.create_subject(SubjectRecord(kind="team", id="t-old", max_budget=7.25, spend=1.125))
-            assert await store.migrate() == [5]
+            assert await store.migrate() == list(range(5, SQLITE_MIGRATIONS[-1].version + 1))
             rec = await store.get_key(key.token_hash)
             assert rec is not None and rec.max_budget == 2.5 and rec.budget_duration == "1d"
             # PostgreSQL's NUMERIC heals the drift; SQLite keeps the double it had

@@ -40,6 +40,7 @@ _SETTABLE = (
     "metadata",
     "blocked",
     "spend",
+    "aliases",
 )
 # Everything /key/generate and /key/update act on; any other field (a LiteLLM one not implemented here,
 # or a typo) is refused by name before anything is written, never answered 200 and ignored.
@@ -115,6 +116,8 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
             raise invalid("metadata", "must be an object")
         elif "\\u0000" in dumps(out["metadata"]).decode():
             raise invalid("metadata", "must not contain NUL characters")
+    if "aliases" in out:
+        out["aliases"] = _aliases(out["aliases"])
     if "blocked" in out and not isinstance(out["blocked"], bool):
         raise invalid("blocked", "must be true or false")
     now = datetime.now(UTC)
@@ -131,6 +134,17 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
         except (ValueError, OverflowError) as exc:
             raise invalid("duration", f"{duration!r} is not a usable duration ({exc})") from exc
     return out
+
+
+def _aliases(value: Any) -> dict[str, str]:
+    """LiteLLM's ``aliases``: ``{"name a client sends": "model group it is served by"}``."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
+        raise invalid("aliases", "must be an object mapping model names to model names")
+    if any("\x00" in name or "\x00" in target for name, target in value.items()):
+        raise invalid("aliases", "must not contain NUL characters")
+    return value
 
 
 def _info(rec: Any) -> dict[str, Any]:
@@ -151,6 +165,7 @@ def _info(rec: Any) -> dict[str, Any]:
         "user_id": rec.user_id,
         "team_id": rec.team_id,
         "metadata": rec.metadata,
+        "aliases": rec.aliases,
         "expires": iso(rec.expires),
         "blocked": rec.blocked,
         "spend": render_cost(rec.spend),

@@ -10,7 +10,8 @@ spend logs (unique by request id, so replaying the spend journal is idempotent);
 teams ("subjects", with their own change counter and tombstones); version 4 cheaper spend-log indexes
 (every index is written on every answered request); version 5 exact money (PostgreSQL's spend and
 budget columns become NUMERIC; SQLite sums in decimal through functions of its own, its REAL columns
-unchanged) and the index the budget period resets read; planned next: batch jobs.
+unchanged) and the index the budget period resets read; version 6 a key's model aliases (LiteLLM's
+``aliases``); planned next: batch jobs.
 
 All tables are prefixed ``llmswitch_`` so the store can share a database (or schema) with other
 applications, LiteLLM's own tables included.
@@ -203,6 +204,7 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "subjects", _subjects_ddl("TEXT", "INTEGER", "REAL", "INTEGER", "TEXT", "TEXT NOT NULL DEFAULT '[]'")),
     Migration(4, "leaner_spend_indexes", _LEANER_SPEND_INDEXES),
     Migration(5, "exact_money_and_budget_resets", _BUDGET_RESET_INDEXES),
+    Migration(6, "key_model_aliases", ("ALTER TABLE llmswitch_keys ADD COLUMN aliases TEXT NOT NULL DEFAULT '{}'",)),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -259,6 +261,7 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(4, "leaner_spend_indexes", _LEANER_SPEND_INDEXES),
     Migration(5, "exact_money_and_budget_resets", (*_NUMERIC_MONEY, *_BUDGET_RESET_INDEXES)),
+    Migration(6, "key_model_aliases", ("ALTER TABLE llmswitch_keys ADD COLUMN aliases JSONB NOT NULL DEFAULT '{}'",)),
 )
 
 

@@ -53,6 +53,8 @@ class KeyRecord(msgspec.Struct, kw_only=True, frozen=True):
     user_id: str | None = None
     team_id: str | None = None
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    # LiteLLM's per-key model aliases: a request for a name here is served as the model it maps to
+    aliases: dict[str, str] = msgspec.field(default_factory=dict)
     expires: datetime | None = None
     blocked: bool = False
     spend: float = 0.0
