@@ -11,6 +11,7 @@ from typing import Any
 import openai
 import pytest
 from gateway_harness import GROUPS, UPSTREAM_MODELS, ServedGateway, chat_request, dialect_error, gateway_config
+from multi_harness import wait_logged
 
 from llmswitch.testing import FakeUpstream
 
@@ -20,7 +21,6 @@ UNSUPPORTED: dict[str, Any] = {
     "model_rpm_limit": {"m-openai": 1},
     "model_tpm_limit": {"m-openai": 1},
     "soft_budget": 0.0000001,
-    "tags": ["team-a"],
     "permissions": {"pii_masking": True},
 }
 # the same fields on users and teams where LiteLLM has them, and a typo
@@ -29,7 +29,7 @@ SUBJECT_UNSUPPORTED: dict[str, Any] = {
     "model_rpm_limit": UNSUPPORTED["model_rpm_limit"],
     "model_tpm_limit": UNSUPPORTED["model_tpm_limit"],
     "soft_budget": UNSUPPORTED["soft_budget"],
-    "tags": UNSUPPORTED["tags"],
+    "tags": ["team-a"],
     "rpm_limt": 1,
 }
 
@@ -107,6 +107,7 @@ def test_the_supported_key_fields_are_still_taken(gw: ServedGateway) -> None:
         "blocked": False,
         "spend": 0.5,
         "aliases": {"small": "m-openai"},
+        "tags": ["a", "b"],
         "duration": "1h",
         "key": f"sk-{uuid.uuid4().hex}",
     }
@@ -210,3 +211,33 @@ def test_a_bad_aliases_value_is_400_naming_it(gw: ServedGateway, bad: Any) -> No
     r = gw.call("POST", "/key/generate", {"aliases": bad})
     assert r.status == 400, r.body
     assert r.json()["error"]["param"] == "aliases", r.body
+
+
+# ---------------------------------------------------------------- tags
+
+
+def test_a_keys_tags_are_on_each_of_its_spend_records(gw: ServedGateway, up: FakeUpstream) -> None:
+    key = gw.new_key(tags=["team-a", "prod", "team-a"], key_alias=unique("tags"))
+    info = gw.call("GET", f"/key/info?key={key}").json()["info"]
+    assert info["tags"] == ["team-a", "prod"]  # once each, in order
+    ask(gw, key, GROUPS["openai"])  # the fast path
+    path, body = chat_request("anthropic", GROUPS["anthropic"], stream=True)
+    assert gw.call("POST", path, body, key=key).status == 200  # a stream, through the full path
+    rows = wait_logged(gw.port, key, 2)
+    assert [r["request_tags"] for r in rows] == [["team-a", "prod"]] * 2
+    r = gw.call("POST", "/key/update", {"key": key, "tags": ["other"]})
+    assert r.status == 200 and r.json()["tags"] == ["other"], r.body
+    ask(gw, key, GROUPS["openai"])
+    rows = wait_logged(gw.port, key, 3)
+    assert sorted(map(tuple, (r["request_tags"] for r in rows))) == [("other",), ("team-a", "prod"), ("team-a", "prod")]
+    # a key without tags: none on its records
+    plain = gw.new_key(key_alias=unique("untagged"))
+    ask(gw, plain, GROUPS["openai"])
+    assert wait_logged(gw.port, plain, 1)[0]["request_tags"] == []
+
+
+@pytest.mark.parametrize("bad", ["prod", [1], [""], ["a\x00"], ["x" * 257], ["t"] * 65, {"a": "b"}])
+def test_a_bad_tags_value_is_400_naming_it(gw: ServedGateway, bad: Any) -> None:
+    r = gw.call("POST", "/key/generate", {"tags": bad})
+    assert r.status == 400, r.body
+    assert r.json()["error"]["param"] == "tags", r.body

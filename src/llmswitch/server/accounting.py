@@ -348,7 +348,7 @@ class Accounting:
                 None if error is None else type(error).__name__,
                 False,
                 stream,
-                _NO_METADATA if rid is None or rid == spend_id else {"client_request_id": rid},
+                _record_metadata(rec, rid, spend_id),
             )
         )
 
@@ -409,13 +409,21 @@ def _spend_record(
         status=status,
         error_class=type(error).__name__ if error is not None else None,
         stream=stream,
-        metadata=_client_id(request),
+        metadata=_record_metadata(rec, request.state.get("request_id"), request.state["spend_id"]),
     )
 
 
-def _client_id(request: Request) -> dict[str, Any]:
-    rid = request.state.get("request_id")
-    return {"client_request_id": rid} if rid is not None and rid != request.state.get("spend_id") else {}
+def _record_metadata(rec: Any, rid: Any, spend_id: str) -> dict[str, Any]:
+    # the client's own request id when it differs from ours, and the key's tags (LiteLLM's request_tags)
+    tags = getattr(rec, "tags", None)
+    if not tags and (rid is None or rid == spend_id):
+        return _NO_METADATA
+    out: dict[str, Any] = {}
+    if rid is not None and rid != spend_id:
+        out["client_request_id"] = rid
+    if tags:
+        out["tags"] = tags
+    return out
 
 
 def _subject_name(subject: str, principal: Principal) -> str:

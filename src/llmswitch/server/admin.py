@@ -41,7 +41,9 @@ _SETTABLE = (
     "blocked",
     "spend",
     "aliases",
+    "tags",
 )
+_MAX_TAGS, _MAX_TAG_CHARS = 64, 256  # every spend record carries them: kept small
 # Everything /key/generate and /key/update act on; any other field (a LiteLLM one not implemented here,
 # or a typo) is refused by name before anything is written, never answered 200 and ignored.
 _ACCEPTED = frozenset({*_SETTABLE, "key", "duration"})
@@ -118,6 +120,8 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
             raise invalid("metadata", "must not contain NUL characters")
     if "aliases" in out:
         out["aliases"] = _aliases(out["aliases"])
+    if "tags" in out:
+        out["tags"] = _tags(out["tags"])
     if "blocked" in out and not isinstance(out["blocked"], bool):
         raise invalid("blocked", "must be true or false")
     now = datetime.now(UTC)
@@ -147,6 +151,18 @@ def _aliases(value: Any) -> dict[str, str]:
     return value
 
 
+def _tags(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if (
+        not isinstance(value, list)
+        or len(value) > _MAX_TAGS
+        or not all(isinstance(t, str) and 0 < len(t) <= _MAX_TAG_CHARS and "\x00" not in t for t in value)
+    ):
+        raise invalid("tags", f"must be a list of at most {_MAX_TAGS} non-empty strings of {_MAX_TAG_CHARS} characters")
+    return list(dict.fromkeys(value))
+
+
 def _info(rec: Any) -> dict[str, Any]:
     def iso(v: datetime | None) -> str | None:
         return v.isoformat() if v is not None else None
@@ -166,6 +182,7 @@ def _info(rec: Any) -> dict[str, Any]:
         "team_id": rec.team_id,
         "metadata": rec.metadata,
         "aliases": rec.aliases,
+        "tags": rec.tags,
         "expires": iso(rec.expires),
         "blocked": rec.blocked,
         "spend": render_cost(rec.spend),

@@ -63,6 +63,7 @@ def _log_out(r: Any) -> dict[str, Any]:
         "error_class": r.error_class,
         "cache_hit": r.cache_hit,
         "stream": r.stream,
+        "request_tags": r.metadata.get("tags", []),
     }
 
 

@@ -55,6 +55,8 @@ class KeyRecord(msgspec.Struct, kw_only=True, frozen=True):
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
     # LiteLLM's per-key model aliases: a request for a name here is served as the model it maps to
     aliases: dict[str, str] = msgspec.field(default_factory=dict)
+    # LiteLLM's key tags: written on every spend record of the key (``metadata["tags"]``)
+    tags: list[str] = msgspec.field(default_factory=list)
     expires: datetime | None = None
     blocked: bool = False
     spend: float = 0.0
