@@ -4,6 +4,7 @@ on the embedded SQLite store and on PostgreSQL."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -11,16 +12,16 @@ from typing import Any
 import openai
 import pytest
 from gateway_harness import GROUPS, UPSTREAM_MODELS, ServedGateway, chat_request, dialect_error, gateway_config
-from multi_harness import wait_logged
+from multi_harness import key_info, poll, wait_logged
 
-from llmswitch.testing import FakeUpstream
+from llmswitch import ir
+from llmswitch.testing import FakeUpstream, Reply
 
 # LiteLLM's fields that this gateway does not implement (yet), each with a value LiteLLM documents
 UNSUPPORTED: dict[str, Any] = {
     "model_max_budget": {"m-openai": {"budget_limit": "0.0000001", "time_period": "1d"}},
     "model_rpm_limit": {"m-openai": 1},
     "model_tpm_limit": {"m-openai": 1},
-    "soft_budget": 0.0000001,
     "permissions": {"pii_masking": True},
 }
 # the same fields on users and teams where LiteLLM has them, and a typo
@@ -28,7 +29,7 @@ SUBJECT_UNSUPPORTED: dict[str, Any] = {
     "model_max_budget": UNSUPPORTED["model_max_budget"],
     "model_rpm_limit": UNSUPPORTED["model_rpm_limit"],
     "model_tpm_limit": UNSUPPORTED["model_tpm_limit"],
-    "soft_budget": UNSUPPORTED["soft_budget"],
+    "soft_budget": 0.0000001,
     "tags": ["team-a"],
     "rpm_limt": 1,
 }
@@ -108,6 +109,7 @@ def test_the_supported_key_fields_are_still_taken(gw: ServedGateway) -> None:
         "spend": 0.5,
         "aliases": {"small": "m-openai"},
         "tags": ["a", "b"],
+        "soft_budget": 0.5,
         "duration": "1h",
         "key": f"sk-{uuid.uuid4().hex}",
     }
@@ -241,3 +243,50 @@ def test_a_bad_tags_value_is_400_naming_it(gw: ServedGateway, bad: Any) -> None:
     r = gw.call("POST", "/key/generate", {"tags": bad})
     assert r.status == 400, r.body
     assert r.json()["error"]["param"] == "tags", r.body
+
+
+# ---------------------------------------------------------------- soft_budget
+
+# gpt-4o-mini at $0.15 / $0.60 per million tokens: 1,000 in and 250 out cost $0.0003
+USAGE = ir.Usage(input_tokens=1000, output_tokens=250)
+
+
+def test_passing_a_soft_budget_warns_once_and_never_refuses(
+    gw: ServedGateway, up: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    up.responder = lambda request: Reply(usage=USAGE)
+    alias = unique("soft")
+    key = gw.new_key(soft_budget=0.0005, max_budget=1, key_alias=alias)
+    info = key_info(gw.port, key)
+    assert (info["soft_budget"], info["soft_budget_exceeded"]) == (0.0005, False)
+    caplog.set_level(logging.WARNING, logger="llmswitch.budgets")
+    ask(gw, key, GROUPS["openai"])
+    wait_logged(gw.port, key, 1)
+    assert key_info(gw.port, key)["soft_budget_exceeded"] is False  # $0.0003
+    # the key cache (which logs) has seen the first request's spend: the second one crosses
+    poll(lambda: gw.gateway.keys.authenticate(key).record.spend > 0, timeout=3, what="the first spend")
+    ask(gw, key, GROUPS["openai"])
+    wait_logged(gw.port, key, 2)
+    info = key_info(gw.port, key)
+    assert info["spend"] == 0.0006 and info["soft_budget_exceeded"] is True, info
+
+    def warned() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "llmswitch.budgets" and alias in r.getMessage()]
+
+    [line] = poll(warned, timeout=3, what="the soft budget warning")
+    assert "passed its soft budget" in line and "0.0005" in line and key not in line
+    ask(gw, key, GROUPS["openai"])  # a soft budget never refuses
+    wait_logged(gw.port, key, 3)
+    # the key cache (which logs) has seen the third request's spend
+    poll(lambda: gw.gateway.keys.authenticate(key).record.spend > 0.0008, timeout=3, what="the third spend")
+    assert len(warned()) == 1  # once per crossing, not once per request past it
+    # raised above the spend: no longer exceeded
+    r = gw.call("POST", "/key/update", {"key": key, "soft_budget": 1})
+    assert r.status == 200 and r.json()["soft_budget_exceeded"] is False, r.body
+
+
+@pytest.mark.parametrize("bad", [-1, "1", True, [1]])
+def test_a_bad_soft_budget_is_400_naming_it(gw: ServedGateway, bad: Any) -> None:
+    r = gw.call("POST", "/key/generate", {"soft_budget": bad})
+    assert r.status == 400, r.body
+    assert r.json()["error"]["param"] == "soft_budget", r.body

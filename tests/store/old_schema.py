@@ -16,7 +16,7 @@ from llmswitch.store import Store
 from llmswitch.store.records import KEY_FIELDS
 
 # key columns added by a migration after version 5, newest last
-LATER_KEY_COLUMNS = ("aliases", "tags")
+LATER_KEY_COLUMNS = ("aliases", "tags", "soft_budget")
 
 
 def write_keys_as_of_old_schema(monkeypatch: pytest.MonkeyPatch, store: Store) -> None:

@@ -19,6 +19,7 @@ from llmswitch.server import http
 from llmswitch.server.amounts import render_cost
 from llmswitch.server.budget_resets import apply_spend, period_over
 from llmswitch.server.chat import parse_json
+from llmswitch.server.soft_budgets import soft_budget_exceeded
 from llmswitch.server.subject_fields import refuse_unsupported
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ _SETTABLE = (
     "spend",
     "aliases",
     "tags",
+    "soft_budget",
 )
 _MAX_TAGS, _MAX_TAG_CHARS = 64, 256  # every spend record carries them: kept small
 # Everything /key/generate and /key/update act on; any other field (a LiteLLM one not implemented here,
@@ -93,7 +95,7 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
             raise invalid("models", "must be a list of model names")
     elif "models" in out:
         out["models"] = []
-    for name in ("max_budget", "spend"):
+    for name in ("max_budget", "spend", "soft_budget"):
         v = out.get(name)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < math.inf):
             raise invalid(name, "must be a non-negative number")
@@ -183,6 +185,8 @@ def _info(rec: Any) -> dict[str, Any]:
         "metadata": rec.metadata,
         "aliases": rec.aliases,
         "tags": rec.tags,
+        "soft_budget": render_cost(rec.soft_budget),
+        "soft_budget_exceeded": soft_budget_exceeded(rec),
         "expires": iso(rec.expires),
         "blocked": rec.blocked,
         "spend": render_cost(rec.spend),

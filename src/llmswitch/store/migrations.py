@@ -11,7 +11,7 @@ teams ("subjects", with their own change counter and tombstones); version 4 chea
 (every index is written on every answered request); version 5 exact money (PostgreSQL's spend and
 budget columns become NUMERIC; SQLite sums in decimal through functions of its own, its REAL columns
 unchanged) and the index the budget period resets read; version 6 a key's model aliases (LiteLLM's
-``aliases``); version 7 a key's ``tags``; planned next: batch jobs.
+``aliases``); version 7 a key's ``tags``; version 8 its ``soft_budget``; planned next: batch jobs.
 
 All tables are prefixed ``llmswitch_`` so the store can share a database (or schema) with other
 applications, LiteLLM's own tables included.
@@ -206,6 +206,7 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "exact_money_and_budget_resets", _BUDGET_RESET_INDEXES),
     Migration(6, "key_model_aliases", ("ALTER TABLE llmswitch_keys ADD COLUMN aliases TEXT NOT NULL DEFAULT '{}'",)),
     Migration(7, "key_tags", ("ALTER TABLE llmswitch_keys ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'",)),
+    Migration(8, "key_soft_budget", ("ALTER TABLE llmswitch_keys ADD COLUMN soft_budget REAL",)),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -264,6 +265,7 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "exact_money_and_budget_resets", (*_NUMERIC_MONEY, *_BUDGET_RESET_INDEXES)),
     Migration(6, "key_model_aliases", ("ALTER TABLE llmswitch_keys ADD COLUMN aliases JSONB NOT NULL DEFAULT '{}'",)),
     Migration(7, "key_tags", ("ALTER TABLE llmswitch_keys ADD COLUMN tags TEXT[] NOT NULL DEFAULT '{}'",)),
+    Migration(8, "key_soft_budget", ("ALTER TABLE llmswitch_keys ADD COLUMN soft_budget NUMERIC",)),
 )
 
 

@@ -57,6 +57,8 @@ class KeyRecord(msgspec.Struct, kw_only=True, frozen=True):
     aliases: dict[str, str] = msgspec.field(default_factory=dict)
     # LiteLLM's key tags: written on every spend record of the key (``metadata["tags"]``)
     tags: list[str] = msgspec.field(default_factory=list)
+    # LiteLLM's soft budget (USD): passing it only warns (see llmswitch.server.soft_budgets)
+    soft_budget: float | None = None
     expires: datetime | None = None
     blocked: bool = False
     spend: float = 0.0
