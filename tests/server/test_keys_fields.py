@@ -12,23 +12,22 @@ from typing import Any
 import openai
 import pytest
 from gateway_harness import GROUPS, UPSTREAM_MODELS, ServedGateway, chat_request, dialect_error, gateway_config
-from multi_harness import key_info, poll, wait_logged
+from multi_harness import key_info, poll, price, priced_config, wait_logged
 
 from llmswitch import ir
 from llmswitch.testing import FakeUpstream, Reply
 
 # LiteLLM's fields that this gateway does not implement (yet), each with a value LiteLLM documents
 UNSUPPORTED: dict[str, Any] = {
-    "model_max_budget": {"m-openai": {"budget_limit": "0.0000001", "time_period": "1d"}},
-    "model_rpm_limit": {"m-openai": 1},
-    "model_tpm_limit": {"m-openai": 1},
     "permissions": {"pii_masking": True},
+    "temp_budget_increase": 1,
+    "budget_id": "tier-1",
 }
 # the same fields on users and teams where LiteLLM has them, and a typo
 SUBJECT_UNSUPPORTED: dict[str, Any] = {
-    "model_max_budget": UNSUPPORTED["model_max_budget"],
-    "model_rpm_limit": UNSUPPORTED["model_rpm_limit"],
-    "model_tpm_limit": UNSUPPORTED["model_tpm_limit"],
+    "model_max_budget": {"m-openai": {"budget_limit": "0.0000001", "time_period": "1d"}},
+    "model_rpm_limit": {"m-openai": 1},
+    "model_tpm_limit": {"m-openai": 1},
     "soft_budget": 0.0000001,
     "tags": ["team-a"],
     "rpm_limt": 1,
@@ -110,6 +109,9 @@ def test_the_supported_key_fields_are_still_taken(gw: ServedGateway) -> None:
         "aliases": {"small": "m-openai"},
         "tags": ["a", "b"],
         "soft_budget": 0.5,
+        "model_rpm_limit": {"m-openai": 5},
+        "model_tpm_limit": {"m-openai": 500},
+        "model_max_budget": {"m-openai": {"budget_limit": "0.25", "time_period": "30d"}},
         "duration": "1h",
         "key": f"sk-{uuid.uuid4().hex}",
     }
@@ -167,7 +169,8 @@ def sdk(gw: ServedGateway, key: str) -> openai.OpenAI:
 
 
 def ask(gw: ServedGateway, key: str, model: str) -> str:
-    out = sdk(gw, key).chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
+    with sdk(gw, key) as client:
+        out = client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
     return out.choices[0].message.content or ""
 
 
@@ -290,3 +293,104 @@ def test_a_bad_soft_budget_is_400_naming_it(gw: ServedGateway, bad: Any) -> None
     r = gw.call("POST", "/key/generate", {"soft_budget": bad})
     assert r.status == 400, r.body
     assert r.json()["error"]["param"] == "soft_budget", r.body
+
+
+# ---------------------------------------------------------------- per-model limits
+
+
+def ask_small(gw: ServedGateway, key: str, model: str) -> None:
+    with sdk(gw, key) as client:
+        client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}], max_tokens=8)
+
+
+def test_model_rpm_limit_holds_on_its_model_only(gw: ServedGateway, up: FakeUpstream) -> None:
+    key = gw.new_key(rpm_limit=100, model_rpm_limit={GROUPS["openai"]: 1}, key_alias=unique("mrpm"))
+    ask(gw, key, GROUPS["openai"])
+    with pytest.raises(openai.RateLimitError) as refused_call:
+        ask(gw, key, GROUPS["openai"])
+    assert "rpm_limit" in str(refused_call.value) and f"on model '{GROUPS['openai']}'" in str(refused_call.value)
+    assert refused_call.value.response.headers.get("retry-after")
+    ask(gw, key, GROUPS["gemini"])  # another model: the key's own limit of 100 still has room
+    ask(gw, key, GROUPS["gemini"])
+    assert len(up.requests) == 3
+
+
+def test_model_tpm_limit_holds_on_its_model_only(gw: ServedGateway, up: FakeUpstream) -> None:
+    key = gw.new_key(model_tpm_limit={GROUPS["openai"]: 1}, key_alias=unique("mtpm"))
+    with pytest.raises(openai.RateLimitError) as refused_call:
+        ask(gw, key, GROUPS["openai"])  # the prompt alone is more than one token
+    assert "tpm_limit" in str(refused_call.value)
+    ask(gw, key, GROUPS["gemini"])
+    r = gw.call("POST", "/key/update", {"key": key, "model_tpm_limit": {GROUPS["openai"]: 100_000}})
+    assert r.status == 200 and r.json()["model_tpm_limit"] == {GROUPS["openai"]: 100_000}, r.body
+    ask(gw, key, GROUPS["openai"])  # raised, at once
+    assert [q.model for q in up.requests] == [UPSTREAM_MODELS["gemini"], UPSTREAM_MODELS["openai"]]
+
+
+def test_model_max_budget_refuses_that_model_once_spent_even_after_a_restart(
+    gw: ServedGateway, up: FakeUpstream
+) -> None:
+    up.responder = lambda request: Reply(usage=USAGE)  # $0.0003 on m-openai
+    budget = {GROUPS["openai"]: {"budget_limit": "0.0005", "time_period": "1d"}}
+    key = gw.new_key(max_budget=1, model_max_budget=budget, key_alias=unique("mbudget"))
+    info = key_info(gw.port, key)
+    assert info["model_max_budget"] == {GROUPS["openai"]: {"budget_limit": 0.0005, "time_period": "1d"}}
+    ask_small(gw, key, GROUPS["openai"])
+    ask_small(gw, key, GROUPS["openai"])  # $0.0003 spent of $0.0005: admitted, ends past it
+    with pytest.raises(openai.BadRequestError) as refused_call:
+        ask_small(gw, key, GROUPS["openai"])
+    assert "Budget has been exceeded" in str(refused_call.value), refused_call.value
+    assert f"on model '{GROUPS['openai']}'" in str(refused_call.value)
+    ask_small(gw, key, GROUPS["gemini"])  # the key's own budget has room
+    assert len(up.requests) == 3
+    wait_logged(gw.port, key, 3)
+    # a second gateway on the same store (a restart, another instance) learns that model's spend from
+    # the spend records and refuses too
+    with ServedGateway(gw.config) as other:
+        with pytest.raises(openai.BadRequestError):
+            ask_small(other, key, GROUPS["openai"])
+        ask_small(other, key, GROUPS["gemini"])
+    assert len(up.requests) == 4
+
+
+@pytest.mark.parametrize(
+    ("field", "bad"),
+    [
+        ("model_rpm_limit", [1]),
+        ("model_rpm_limit", {"m-openai": -1}),
+        ("model_rpm_limit", {"m-openai": "5"}),
+        ("model_tpm_limit", {"": 5}),
+        ("model_tpm_limit", {"m-openai": 1.5}),
+        ("model_max_budget", {"m-openai": 1}),
+        ("model_max_budget", {"m-openai": {"budget_limit": -1}}),
+        ("model_max_budget", {"m-openai": {"budget_limit": "lots"}}),
+        ("model_max_budget", {"m-openai": {"budget_limit": 1, "time_period": "soon"}}),
+        ("model_max_budget", {"m-openai": {"budget_limit": 1, "period": "1d"}}),
+    ],
+)
+def test_a_bad_per_model_value_is_400_naming_it(gw: ServedGateway, field: str, bad: Any) -> None:
+    r = gw.call("POST", "/key/generate", {field: bad})
+    assert r.status == 400, r.body
+    assert r.json()["error"]["param"] == field, r.body
+
+
+def test_per_model_limits_hold_with_redis_shared_limits(
+    upstream: FakeUpstream, up: FakeUpstream, postgres_url: str
+) -> None:
+    half_cent = ir.Usage(input_tokens=1000, output_tokens=250)
+    assert price("m-openai", half_cent) == 0.005
+    up.responder = lambda request: Reply(usage=half_cent)
+    with ServedGateway(priced_config(upstream, postgres_url, redis=True)) as redis_gw:
+        limiter = redis_gw.gateway.accounting.limiter
+        assert limiter is not None and limiter.name == "fallback"  # Redis, as deployments run it
+        budget = {"m-openai": {"budget_limit": 0.01, "time_period": "1d"}}
+        key = redis_gw.new_key(model_max_budget=budget, model_rpm_limit={"m-anthropic": 1}, key_alias=unique("redis"))
+        ask_small(redis_gw, key, "m-openai")
+        ask_small(redis_gw, key, "m-openai")
+        with pytest.raises(openai.BadRequestError):  # exactly two of $0.005 in $0.01
+            ask_small(redis_gw, key, "m-openai")
+        ask_small(redis_gw, key, "m-anthropic")
+        with pytest.raises(openai.RateLimitError):
+            ask_small(redis_gw, key, "m-anthropic")
+        ask_small(redis_gw, key, "m-gemini")
+    assert len(up.requests) == 4

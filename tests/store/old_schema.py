@@ -16,7 +16,9 @@ from llmswitch.store import Store
 from llmswitch.store.records import KEY_FIELDS
 
 # key columns added by a migration after version 5, newest last
-LATER_KEY_COLUMNS = ("aliases", "tags", "soft_budget")
+LATER_KEY_COLUMNS = (
+    "aliases", "tags", "soft_budget", "model_rpm_limit", "model_tpm_limit", "model_max_budget",
+)  # fmt: skip
 
 
 def write_keys_as_of_old_schema(monkeypatch: pytest.MonkeyPatch, store: Store) -> None:

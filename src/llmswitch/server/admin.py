@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,9 @@ _SETTABLE = (
     "aliases",
     "tags",
     "soft_budget",
+    "model_rpm_limit",
+    "model_tpm_limit",
+    "model_max_budget",
 )
 _MAX_TAGS, _MAX_TAG_CHARS = 64, 256  # every spend record carries them: kept small
 # Everything /key/generate and /key/update act on; any other field (a LiteLLM one not implemented here,
@@ -124,6 +128,11 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
         out["aliases"] = _aliases(out["aliases"])
     if "tags" in out:
         out["tags"] = _tags(out["tags"])
+    for name in ("model_rpm_limit", "model_tpm_limit"):
+        if name in out:
+            out[name] = _per_model(out[name], name, lambda v, n: _limit_value(v, n))
+    if "model_max_budget" in out:
+        out["model_max_budget"] = _per_model(out["model_max_budget"], "model_max_budget", _model_budget)
     if "blocked" in out and not isinstance(out["blocked"], bool):
         raise invalid("blocked", "must be true or false")
     now = datetime.now(UTC)
@@ -151,6 +160,46 @@ def _aliases(value: Any) -> dict[str, str]:
     if any("\x00" in name or "\x00" in target for name, target in value.items()):
         raise invalid("aliases", "must not contain NUL characters")
     return value
+
+
+def _per_model(value: Any, field: str, check: Callable[[Any, str], Any]) -> dict[str, Any]:
+    """LiteLLM's ``{"model group": value}`` maps, each value checked (``None`` clears the map)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise invalid(field, "must be an object keyed by model name")
+    if any(not name or "\x00" in name for name in value):
+        raise invalid(field, "model names must be non-empty, without NUL characters")
+    return {name: check(v, field) for name, v in value.items()}
+
+
+def _limit_value(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _INT64_MAX:
+        raise invalid(field, f"each limit must be an integer between 0 and {_INT64_MAX}")
+    return value
+
+
+def _model_budget(value: Any, field: str) -> dict[str, Any]:
+    """``{"budget_limit": 0.5, "time_period": "1d"}``; LiteLLM's documents write the limit as a string."""
+    from llmswitch.store import parse_duration
+
+    if not isinstance(value, dict) or "budget_limit" not in value or not set(value) <= {"budget_limit", "time_period"}:
+        raise invalid(field, 'each budget must be {"budget_limit": <USD>, "time_period": <duration or null>}')
+    limit = value["budget_limit"]
+    if isinstance(limit, str):
+        try:
+            limit = float(limit)
+        except ValueError:
+            limit = None
+    if isinstance(limit, bool) or not isinstance(limit, int | float) or not 0 <= limit < math.inf:
+        raise invalid(field, "budget_limit must be a non-negative number")
+    period = value.get("time_period")
+    if period is not None:
+        try:
+            parse_duration(period)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise invalid(field, f"time_period {period!r} is not a usable duration") from exc
+    return {"budget_limit": float(limit), "time_period": period}
 
 
 def _tags(value: Any) -> list[str]:
@@ -187,6 +236,12 @@ def _info(rec: Any) -> dict[str, Any]:
         "tags": rec.tags,
         "soft_budget": render_cost(rec.soft_budget),
         "soft_budget_exceeded": soft_budget_exceeded(rec),
+        "model_rpm_limit": rec.model_rpm_limit,
+        "model_tpm_limit": rec.model_tpm_limit,
+        "model_max_budget": {
+            m: {"budget_limit": render_cost(b["budget_limit"]), "time_period": b["time_period"]}
+            for m, b in rec.model_max_budget.items()
+        },
         "expires": iso(rec.expires),
         "blocked": rec.blocked,
         "spend": render_cost(rec.spend),

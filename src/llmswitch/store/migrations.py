@@ -11,7 +11,7 @@ teams ("subjects", with their own change counter and tombstones); version 4 chea
 (every index is written on every answered request); version 5 exact money (PostgreSQL's spend and
 budget columns become NUMERIC; SQLite sums in decimal through functions of its own, its REAL columns
 unchanged) and the index the budget period resets read; version 6 a key's model aliases (LiteLLM's
-``aliases``); version 7 a key's ``tags``; version 8 its ``soft_budget``; planned next: batch jobs.
+``aliases``); version 7 a key's ``tags``; version 8 its ``soft_budget``; version 9 its per-model limits and budgets; planned next: batch jobs.
 
 All tables are prefixed ``llmswitch_`` so the store can share a database (or schema) with other
 applications, LiteLLM's own tables included.
@@ -156,6 +156,14 @@ _NUMERIC_MONEY = (
 )
 
 
+def _model_limit_columns(json_type: str) -> tuple[str, ...]:
+    # a key's per-model rpm, tpm and budgets (LiteLLM's model_rpm_limit, model_tpm_limit, model_max_budget)
+    return tuple(
+        f"ALTER TABLE llmswitch_keys ADD COLUMN {name} {json_type} NOT NULL DEFAULT '{{}}'"
+        for name in ("model_rpm_limit", "model_tpm_limit", "model_max_budget")
+    )
+
+
 # SQLite stores datetimes as fixed-width ISO-8601 UTC text (sorts like time), JSON as text, bools as 0/1.
 SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -207,6 +215,7 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "key_model_aliases", ("ALTER TABLE llmswitch_keys ADD COLUMN aliases TEXT NOT NULL DEFAULT '{}'",)),
     Migration(7, "key_tags", ("ALTER TABLE llmswitch_keys ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'",)),
     Migration(8, "key_soft_budget", ("ALTER TABLE llmswitch_keys ADD COLUMN soft_budget REAL",)),
+    Migration(9, "key_model_limits", _model_limit_columns("TEXT")),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -266,6 +275,7 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "key_model_aliases", ("ALTER TABLE llmswitch_keys ADD COLUMN aliases JSONB NOT NULL DEFAULT '{}'",)),
     Migration(7, "key_tags", ("ALTER TABLE llmswitch_keys ADD COLUMN tags TEXT[] NOT NULL DEFAULT '{}'",)),
     Migration(8, "key_soft_budget", ("ALTER TABLE llmswitch_keys ADD COLUMN soft_budget NUMERIC",)),
+    Migration(9, "key_model_limits", _model_limit_columns("JSONB")),
 )
 
 
