@@ -1,12 +1,15 @@
-"""The fields of LiteLLM's key, user and team API that this gateway does not act on are refused by name, before
-anything is written: never a 200 that silently drops a per-model limit. Through a real gateway over loopback,
-on the embedded SQLite store and on PostgreSQL."""
+"""The fields of LiteLLM's key, user and team API: the ones this gateway does not act on are refused by name,
+before anything is written (never a 200 that silently drops a per-model limit), and the ones it takes do
+what LiteLLM documents: aliases, tags on spend records, soft budgets, per-model rpm/tpm/budgets,
+parallel requests. Through a real gateway over loopback with the official openai SDK as the client, on the
+embedded SQLite store and on PostgreSQL (and Redis for shared limits)."""
 
 from __future__ import annotations
 
 import logging
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import openai
@@ -394,3 +397,22 @@ def test_per_model_limits_hold_with_redis_shared_limits(
             ask_small(redis_gw, key, "m-anthropic")
         ask_small(redis_gw, key, "m-gemini")
     assert len(up.requests) == 4
+
+
+# ---------------------------------------------------------------- max_parallel_requests (already enforced)
+
+
+def test_max_parallel_requests_refuses_a_second_request_in_flight(gw: ServedGateway, up: FakeUpstream) -> None:
+    key = gw.new_key(max_parallel_requests=1, key_alias=unique("parallel"))
+    assert key_info(gw.port, key)["max_parallel_requests"] == 1
+    up.responder = lambda request: Reply(latency=1.0)
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(ask, gw, key, GROUPS["openai"])
+        poll(lambda: up.requests, timeout=5, what="the first request upstream")
+        with pytest.raises(openai.RateLimitError) as refused_call:
+            ask(gw, key, GROUPS["gemini"])
+        assert "max_parallel_requests" in str(refused_call.value)
+        slow.result(timeout=10)
+    up.responder = None
+    ask(gw, key, GROUPS["gemini"])  # the slot is back
+    assert len(up.requests) == 2
