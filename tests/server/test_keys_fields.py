@@ -368,6 +368,9 @@ def test_model_max_budget_refuses_that_model_once_spent_even_after_a_restart(
         ("model_max_budget", {"m-openai": {"budget_limit": -1}}),
         ("model_max_budget", {"m-openai": {"budget_limit": "lots"}}),
         ("model_max_budget", {"m-openai": {"budget_limit": 1, "time_period": "soon"}}),
+        ("model_max_budget", {"m-openai": {"budget_limit": 1, "time_period": "0d"}}),
+        ("model_max_budget", {"m-openai": {"budget_limit": 1, "time_period": 5}}),
+        ("model_max_budget", {"m-openai": {"budget_limit": "nan"}}),
         ("model_max_budget", {"m-openai": {"budget_limit": 1, "period": "1d"}}),
     ],
 )

@@ -130,7 +130,7 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
         out["tags"] = _tags(out["tags"])
     for name in ("model_rpm_limit", "model_tpm_limit"):
         if name in out:
-            out[name] = _per_model(out[name], name, lambda v, n: _limit_value(v, n))
+            out[name] = _per_model(out[name], name, _limit_value)
     if "model_max_budget" in out:
         out["model_max_budget"] = _per_model(out["model_max_budget"], "model_max_budget", _model_budget)
     if "blocked" in out and not isinstance(out["blocked"], bool):
@@ -181,7 +181,8 @@ def _limit_value(value: Any, field: str) -> int:
 
 def _model_budget(value: Any, field: str) -> dict[str, Any]:
     """``{"budget_limit": 0.5, "time_period": "1d"}``; LiteLLM's documents write the limit as a string."""
-    from llmswitch.store import parse_duration
+    from llmswitch.errors import ConfigError
+    from llmswitch.limits.periods import BudgetPeriod
 
     if not isinstance(value, dict) or "budget_limit" not in value or not set(value) <= {"budget_limit", "time_period"}:
         raise invalid(field, 'each budget must be {"budget_limit": <USD>, "time_period": <duration or null>}')
@@ -196,8 +197,9 @@ def _model_budget(value: Any, field: str) -> dict[str, Any]:
     period = value.get("time_period")
     if period is not None:
         try:
-            parse_duration(period)
-        except (ValueError, TypeError, OverflowError) as exc:
+            # the limiter's own reading of it: a period it cannot use must fail here, not on a request
+            BudgetPeriod(period).end_at(datetime.now(UTC))
+        except (ConfigError, ValueError, TypeError, AttributeError, OverflowError) as exc:
             raise invalid(field, f"time_period {period!r} is not a usable duration") from exc
     return {"budget_limit": float(limit), "time_period": period}
 
