@@ -36,7 +36,8 @@ ALL_FIELDS: dict[str, Any] = {
 }
 INFO_FIELDS = {
     "token", "key_name", "key_alias", "models", "max_budget", "budget_duration", "budget_reset_at", "rpm_limit",
-    "tpm_limit", "max_parallel_requests", "user_id", "team_id", "metadata", "expires", "blocked", "spend",
+    "tpm_limit", "max_parallel_requests", "user_id", "team_id", "metadata", "aliases", "tags", "expires", "blocked",
+    "spend", "soft_budget", "soft_budget_exceeded", "model_rpm_limit", "model_tpm_limit", "model_max_budget",
     "created_at", "updated_at",
 }  # fmt: skip
 

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from old_schema import write_keys_as_of_old_schema
 
 from llmswitch.errors import ConfigError
 from llmswitch.store import Store, StoreConnectionError, StoreError, StoreMigrationError, open_store
@@ -258,7 +259,9 @@ def test_a_version_3_database_with_spend_logs_upgrades_and_keeps_them(
             assert await store.migrate() == [1, 2, 3]
             monkeypatch.undo()
             key = KeyRecord.for_key("sk-abcdefghijklmnopqrstuvwxyz")
+            write_keys_as_of_old_schema(monkeypatch, store)
             await store.create_key(key)
+            monkeypatch.undo()
             rows = [
                 SpendRecord(request_id="r1", key_hash=key.token_hash, user_id="u1", team_id="t1", cost=0.5),
                 SpendRecord(request_id="r2", key_hash=key.token_hash, model_group="m", cost=0.25),

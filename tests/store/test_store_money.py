@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from old_schema import write_keys_as_of_old_schema
 
 from llmswitch.store import KeyRecord, SpendRecord, Store, SubjectRecord, generate_key, hash_key, open_store
 from llmswitch.store.migrations import SQLITE_MIGRATIONS
@@ -80,7 +81,9 @@ def test_a_version_4_database_keeps_its_amounts_through_migration_5(
             assert await store.migrate() == [1, 2, 3, 4]
             monkeypatch.undo()
             key = KeyRecord.for_key(generate_key(), max_budget=2.5, spend=drifted, budget_duration="1d")
+            write_keys_as_of_old_schema(monkeypatch, store)
             await store.create_key(key)
+            monkeypatch.undo()
             await store.create_subject(SubjectRecord(kind="team", id="t-old", max_budget=7.25, spend=1.125))
             assert await store.migrate() == list(range(5, LATEST + 1))
             rec = await store.get_key(key.token_hash)

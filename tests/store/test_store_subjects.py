@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from old_schema import write_keys_as_of_old_schema
 
 from llmswitch.store import (
     KeyRecord,
@@ -427,7 +428,7 @@ def test_spend_logs_beside_subject_and_key_writes_never_deadlock(store_url: str)
 # ---------------------------------------------------------------- migration 3 on a database at version 2
 
 
-def test_a_version_2_database_upgrades_and_keeps_its_rows(store_url: str) -> None:
+def test_a_version_2_database_upgrades_and_keeps_its_rows(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     key = KeyRecord.for_key(generate_key(), team_id="research")
     _apply_first_two_migrations(store_url)
 
@@ -436,7 +437,9 @@ def test_a_version_2_database_upgrades_and_keeps_its_rows(store_url: str) -> Non
         await store.open()
         try:
             assert await store.schema_version() == 2
+            write_keys_as_of_old_schema(monkeypatch, store)
             await store.create_key(key)
+            monkeypatch.undo()
             assert await store.migrate() == [m.version for m in SQLITE_MIGRATIONS[2:]]
             assert await store.get_key(key.token_hash) == key
             await store.create_subject(team("research"))

@@ -26,6 +26,7 @@ from llmswitch.cost import price_for
 from llmswitch.errors import APIStatusError, RateLimitError, ServiceUnavailableError
 from llmswitch.limits import BudgetPeriod, LimiterError, SubjectLimits, rate_limit_headers
 from llmswitch.limits.errors import BudgetsUnavailableError
+from llmswitch.limits.model_limits import load_model_spend, model_limits_for_key, parse_model_subject
 from llmswitch.server.journals import Adopter, adopt_orphans, open_own_journal, remove_journal_dir
 from llmswitch.server.pricing import (
     DEFAULT_MAX_OUTPUT_TOKENS,
@@ -208,17 +209,23 @@ class Accounting:
 
     # ---------------------------------------------------------------- before the call
 
-    def limits_for(self, principal: Principal) -> Sequence[SubjectLimits]:
-        """Every limit a request by ``principal`` is admitted against: its key's, its user's, its team's."""
+    def limits_for(self, principal: Principal, model: str | None = None) -> Sequence[SubjectLimits]:
+        """Every limit a request by ``principal`` for ``model`` is admitted against: its key's, the key's
+        on that model (per-model limits), its user's, its team's."""
         rec = principal.record
         if rec is None:
             return ()
         plan = self._plans.get(id(rec))
         if plan is None or plan.record is not rec:
             plan = self._plan(rec)
-        if not plan.has_subjects or self.subjects is None:
+        on_model = plan.model_limits.get(model) if plan.model_limits and model is not None else None
+        if (not plan.has_subjects or self.subjects is None) and on_model is None:
             return plan.limits
         out = list(plan.limits)
+        if on_model is not None:
+            out.append(on_model)
+        if not plan.has_subjects or self.subjects is None:
+            return out
         for kind, sid in (("user", plan.user_id), ("team", plan.team_id)):
             if sid:
                 sub = self.subjects.get(kind, sid)
@@ -238,6 +245,7 @@ class Accounting:
             self._plans.clear()
         own = SubjectLimits.for_key(rec)
         plan = self._plans[id(rec)] = _KeyPlan(rec, (own,) if own.has_limits else ())
+        plan.model_limits = model_limits_for_key(rec) if getattr(rec, "model_max_budget", None) is not None else {}
         return plan
 
     def price_hint(self, router: Any, group: str) -> Any:
@@ -284,7 +292,7 @@ class Accounting:
         limiter = self.limiter
         if limiter is None:
             return None
-        limits = self.limits_for(principal)
+        limits = self.limits_for(principal, req.model)
         if not limits:
             return None
         if type(req) is ir.EmbeddingRequest:
@@ -542,7 +550,7 @@ class Accounting:
                 None if error is None else type(error).__name__,
                 False,
                 stream,
-                _NO_METADATA if rid is None or rid == spend_id else {"client_request_id": rid},
+                _record_metadata(rec, rid, spend_id),
                 call_type,
                 estimated,
             )
@@ -559,11 +567,12 @@ _NO_METADATA: dict[str, Any] = {}
 class _KeyPlan:
     """What admitting and recording a key's requests needs, worked out once per key record."""
 
-    __slots__ = ("has_subjects", "limits", "record", "spend_fields", "team_id", "user_id")
+    __slots__ = ("has_subjects", "limits", "model_limits", "record", "spend_fields", "team_id", "user_id")
 
     def __init__(self, record: Any, limits: tuple[SubjectLimits, ...]) -> None:
         self.record = record
         self.limits = limits
+        self.model_limits: dict[str, SubjectLimits] = {}
         self.user_id = getattr(record, "user_id", None)
         self.team_id = getattr(record, "team_id", None)
         self.has_subjects = bool(self.user_id or self.team_id)
@@ -609,7 +618,7 @@ def _spend_record(
         status=status,
         error_class=type(error).__name__ if error is not None else None,
         stream=stream,
-        metadata=_client_id(request),
+        metadata=_record_metadata(rec, request.state.get("request_id"), request.state["spend_id"]),
         call_type=call_type,
         estimated=estimated,
     )
@@ -635,14 +644,25 @@ def _dearer(a: Any, b: Any) -> bool:
     return bool(ra.input >= rb.input and max(ra.output, ra.reasoning) >= max(rb.output, rb.reasoning))
 
 
-def _client_id(request: Request) -> dict[str, Any]:
-    rid = request.state.get("request_id")
-    return {"client_request_id": rid} if rid is not None and rid != request.state.get("spend_id") else {}
+def _record_metadata(rec: Any, rid: Any, spend_id: str) -> dict[str, Any]:
+    # the client's own request id when it differs from ours, and the key's tags (LiteLLM's request_tags)
+    tags = getattr(rec, "tags", None)
+    if not tags and (rid is None or rid == spend_id):
+        return _NO_METADATA
+    out: dict[str, Any] = {}
+    if rid is not None and rid != spend_id:
+        out["client_request_id"] = rid
+    if tags:
+        out["tags"] = tags
+    return out
 
 
 def _subject_name(subject: str, principal: Principal) -> str:
     """``key:<hash>`` as a person reads it: the key's alias or masked name; users and teams by id."""
     kind, _, ident = subject.partition(":")
+    on_model = parse_model_subject(subject)
+    if on_model is not None:
+        return f"{_subject_name('key:' + on_model[0], principal)} on model '{on_model[1]}'"
     if kind == "key":
         rec = principal.record
         alias = getattr(rec, "key_alias", None)
@@ -684,6 +704,9 @@ def spend_loader_for(
         if before is not None:
             await before()
         kind, _, ident = subject.partition(":")
+        on_model = parse_model_subject(subject)
+        if on_model is not None:
+            return await load_model_spend(store, *on_model)
         if kind == "key":
             rec = await store.get_key(ident)
         elif kind in ("user", "team") and hasattr(store, "get_subject"):

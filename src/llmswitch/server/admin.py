@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,8 @@ from llmswitch.server import http
 from llmswitch.server.amounts import render_cost
 from llmswitch.server.budget_resets import apply_spend, period_over
 from llmswitch.server.chat import parse_json
+from llmswitch.server.soft_budgets import soft_budget_exceeded
+from llmswitch.server.subject_fields import refuse_unsupported
 
 if TYPE_CHECKING:
     from llmswitch.server.app import Gateway
@@ -39,7 +42,17 @@ _SETTABLE = (
     "metadata",
     "blocked",
     "spend",
+    "aliases",
+    "tags",
+    "soft_budget",
+    "model_rpm_limit",
+    "model_tpm_limit",
+    "model_max_budget",
 )
+_MAX_TAGS, _MAX_TAG_CHARS = 64, 256  # every spend record carries them: kept small
+# Everything /key/generate and /key/update act on; any other field (a LiteLLM one not implemented here,
+# or a typo) is refused by name before anything is written, never answered 200 and ignored.
+_ACCEPTED = frozenset({*_SETTABLE, "key", "duration"})
 
 
 def _store_required(gw: Gateway) -> Any:
@@ -76,6 +89,7 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
     """The key fields a request sets, type-checked, with LiteLLM's ``duration`` turned into ``expires``."""
     from llmswitch.store import add_duration, parse_duration
 
+    refuse_unsupported(body, _ACCEPTED)
     out: dict[str, Any] = {}
     for name in _SETTABLE:
         if name in body:
@@ -85,7 +99,7 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
             raise invalid("models", "must be a list of model names")
     elif "models" in out:
         out["models"] = []
-    for name in ("max_budget", "spend"):
+    for name in ("max_budget", "spend", "soft_budget"):
         v = out.get(name)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < math.inf):
             raise invalid(name, "must be a non-negative number")
@@ -110,6 +124,15 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
             raise invalid("metadata", "must be an object")
         elif "\\u0000" in dumps(out["metadata"]).decode():
             raise invalid("metadata", "must not contain NUL characters")
+    if "aliases" in out:
+        out["aliases"] = _aliases(out["aliases"])
+    if "tags" in out:
+        out["tags"] = _tags(out["tags"])
+    for name in ("model_rpm_limit", "model_tpm_limit"):
+        if name in out:
+            out[name] = _per_model(out[name], name, _limit_value)
+    if "model_max_budget" in out:
+        out["model_max_budget"] = _per_model(out["model_max_budget"], "model_max_budget", _model_budget)
     if "blocked" in out and not isinstance(out["blocked"], bool):
         raise invalid("blocked", "must be true or false")
     now = datetime.now(UTC)
@@ -126,6 +149,71 @@ def _fields(body: dict[str, Any]) -> dict[str, Any]:
         except (ValueError, OverflowError) as exc:
             raise invalid("duration", f"{duration!r} is not a usable duration ({exc})") from exc
     return out
+
+
+def _aliases(value: Any) -> dict[str, str]:
+    """LiteLLM's ``aliases``: ``{"name a client sends": "model group it is served by"}``."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
+        raise invalid("aliases", "must be an object mapping model names to model names")
+    if any("\x00" in name or "\x00" in target for name, target in value.items()):
+        raise invalid("aliases", "must not contain NUL characters")
+    return value
+
+
+def _per_model(value: Any, field: str, check: Callable[[Any, str], Any]) -> dict[str, Any]:
+    """LiteLLM's ``{"model group": value}`` maps, each value checked (``None`` clears the map)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise invalid(field, "must be an object keyed by model name")
+    if any(not name or "\x00" in name for name in value):
+        raise invalid(field, "model names must be non-empty, without NUL characters")
+    return {name: check(v, field) for name, v in value.items()}
+
+
+def _limit_value(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _INT64_MAX:
+        raise invalid(field, f"each limit must be an integer between 0 and {_INT64_MAX}")
+    return value
+
+
+def _model_budget(value: Any, field: str) -> dict[str, Any]:
+    """``{"budget_limit": 0.5, "time_period": "1d"}``; LiteLLM's documents write the limit as a string."""
+    from llmswitch.errors import ConfigError
+    from llmswitch.limits.periods import BudgetPeriod
+
+    if not isinstance(value, dict) or "budget_limit" not in value or not set(value) <= {"budget_limit", "time_period"}:
+        raise invalid(field, 'each budget must be {"budget_limit": <USD>, "time_period": <duration or null>}')
+    limit = value["budget_limit"]
+    if isinstance(limit, str):
+        try:
+            limit = float(limit)
+        except ValueError:
+            limit = None
+    if isinstance(limit, bool) or not isinstance(limit, int | float) or not 0 <= limit < math.inf:
+        raise invalid(field, "budget_limit must be a non-negative number")
+    period = value.get("time_period")
+    if period is not None:
+        try:
+            # the limiter's own reading of it: a period it cannot use must fail here, not on a request
+            BudgetPeriod(period).end_at(datetime.now(UTC))
+        except (ConfigError, ValueError, TypeError, AttributeError, OverflowError) as exc:
+            raise invalid(field, f"time_period {period!r} is not a usable duration") from exc
+    return {"budget_limit": float(limit), "time_period": period}
+
+
+def _tags(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if (
+        not isinstance(value, list)
+        or len(value) > _MAX_TAGS
+        or not all(isinstance(t, str) and 0 < len(t) <= _MAX_TAG_CHARS and "\x00" not in t for t in value)
+    ):
+        raise invalid("tags", f"must be a list of at most {_MAX_TAGS} non-empty strings of {_MAX_TAG_CHARS} characters")
+    return list(dict.fromkeys(value))
 
 
 def _info(rec: Any) -> dict[str, Any]:
@@ -146,6 +234,16 @@ def _info(rec: Any) -> dict[str, Any]:
         "user_id": rec.user_id,
         "team_id": rec.team_id,
         "metadata": rec.metadata,
+        "aliases": rec.aliases,
+        "tags": rec.tags,
+        "soft_budget": render_cost(rec.soft_budget),
+        "soft_budget_exceeded": soft_budget_exceeded(rec),
+        "model_rpm_limit": rec.model_rpm_limit,
+        "model_tpm_limit": rec.model_tpm_limit,
+        "model_max_budget": {
+            m: {"budget_limit": render_cost(b["budget_limit"]), "time_period": b["time_period"]}
+            for m, b in rec.model_max_budget.items()
+        },
         "expires": iso(rec.expires),
         "blocked": rec.blocked,
         "spend": render_cost(rec.spend),

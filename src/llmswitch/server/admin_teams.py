@@ -29,6 +29,7 @@ from llmswitch.server.subject_fields import (
     USER,
     SubjectAPI,
     query_id,
+    refuse_unsupported,
     subject_fields,
     subject_id,
     subject_info,
@@ -88,6 +89,7 @@ def _new_record(gw: Gateway, request: http.Request, api: SubjectAPI) -> tuple[St
     _require_master(gw, request)
     store: Store = _store_required(gw)
     body = _object(request) if request.body else {}
+    refuse_unsupported(body, api.accepted(new=True))
     raw_id = body.get(api.id_field)
     sid = str(uuid.uuid4()) if raw_id is None else subject_id(raw_id, api.id_field)
     try:
@@ -111,7 +113,9 @@ async def _store_new(gw: Gateway, store: Store, api: SubjectAPI, rec: SubjectRec
 
 
 async def team_new(gw: Gateway, request: http.Request, send: http.Send) -> None:
-    store, _, rec = _new_record(gw, request, TEAM)
+    store, body, rec = _new_record(gw, request, TEAM)
+    if body.get("auto_create_key", False) is not False:
+        raise invalid("auto_create_key", "a team has no key of its own; make keys with /key/generate and team_id")
     rec = await _store_new(gw, store, TEAM, rec)
     await http.send_bytes(send, 200, dumps(subject_info(rec, TEAM)))
 
@@ -186,6 +190,7 @@ async def _update(gw: Gateway, request: http.Request, send: http.Send, api: Subj
     _require_master(gw, request)
     store: Store = _store_required(gw)
     body = _object(request)
+    refuse_unsupported(body, api.accepted(new=False))
     sid = subject_id(body.get(api.id_field), api.id_field)
     fields = subject_fields(body, api)
     try:

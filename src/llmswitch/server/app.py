@@ -125,12 +125,18 @@ class Gateway:
             return key
         return extract_key(request)
 
-    def authorize_model(self, principal: Principal, model: str) -> None:
+    def authorize_model(self, principal: Principal, model: str) -> str:
+        """The model group to serve ``model`` with (the key's ``aliases`` applied), if the key, its user
+        and its team may use it; a 401/403 otherwise. The key's ``models`` bind the group an alias leads
+        to, as in LiteLLM, so an alias never reaches a model the key may not use."""
+        rec = principal.record
+        aliases = getattr(rec, "aliases", None)
+        if aliases:
+            model = aliases.get(model, model)
         if not principal.allows_model(model):
             raise model_not_allowed(model)
-        rec = principal.record
         if rec is None:
-            return
+            return model
         # the key's user and team: blocked, or limited to some models, they bind the key too
         subjects: tuple[tuple[Literal["user", "team"], str | None], ...] = (
             ("user", rec.user_id),
@@ -152,6 +158,7 @@ class Gateway:
                     error_type="permission_error",
                     param="model",
                 )
+        return model
 
     # ---------------------------------------------------------------- lifecycle
 

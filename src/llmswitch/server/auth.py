@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmswitch.errors import AuthenticationError, PermissionDeniedError
 from llmswitch.server.refresh import refresh_forever
+from llmswitch.server.soft_budgets import notice_spend
 from llmswitch.store.errors import StoreError
 
 if TYPE_CHECKING:
@@ -167,10 +168,13 @@ class KeyCache:
         if self._cursor == 0:
             # a full load lists no deletions: it is the whole truth, also about keys a lookup added
             old, self._keys = self._keys, {rec.token_hash: rec for rec in records}
+            for rec in records:
+                notice_spend(old.get(rec.token_hash), rec)
             for h in old.keys() - self._keys.keys():
                 self._mark_removed(h)
         else:
             for rec in records:
+                notice_spend(self._keys.get(rec.token_hash), rec)
                 self._keys[rec.token_hash] = rec
         for h in deleted:
             self._keys.pop(h, None)

@@ -51,7 +51,7 @@ async def handle_chat(
         if stream:
             req.include_usage = True
     request.state["model"] = req.model
-    gw.authorize_model(principal, req.model)
+    req.model = request.state["model"] = gw.authorize_model(principal, req.model)
     timeout = _request_timeout(body, gw.request_timeout)
     if req.extra and not _GATEWAY_ONLY.isdisjoint(req.extra):
         # where and as whom to call is the deployment's business: a client cannot send the gateway

@@ -52,7 +52,7 @@ async def handle_embeddings(gw: Gateway, request: http.Request, send: http.Send)
     body = parse_json(request.body)
     req = decode_embedding_request(body)
     request.state["model"] = req.model
-    gw.authorize_model(principal, req.model)
+    req.model = request.state["model"] = gw.authorize_model(principal, req.model)
     want_base64 = body.get("encoding_format") == "base64"
     # admitted, reserved, settled and journaled as a chat request is (see handle_chat)
     acc = gw.accounting

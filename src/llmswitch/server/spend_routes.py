@@ -66,6 +66,7 @@ def _log_out(r: Any) -> dict[str, Any]:
         # LiteLLM's names for the two kinds of call
         "call_type": "aembedding" if r.call_type == "embeddings" else "acompletion",
         "estimated": r.estimated,
+        "request_tags": r.metadata.get("tags", []),
     }
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from llmswitch.dialects._json import invalid
+from llmswitch.errors import BadRequestError
 from llmswitch.server import http
 from llmswitch.server.amounts import render_cost
 from llmswitch.store import SubjectKind, SubjectRecord, add_duration, parse_duration
@@ -23,6 +24,31 @@ from llmswitch.store.records import has_nul
 
 INT64_MAX = 2**63 - 1
 _LIMITS = ("rpm_limit", "tpm_limit", "max_parallel_requests")
+# What /user/* and /team/* act on, besides the id and alias. A LiteLLM field not listed here (per-model
+# limits, a soft budget, tags, members, ...) is refused by name: answering 200 while ignoring a limit
+# would leave an admin believing a control is in place that is not.
+SUBJECT_FIELDS = frozenset({"models", "max_budget", "spend", *_LIMITS, "metadata", "blocked", "budget_duration"})
+# /user/new also makes the user's first key, and takes that key's fields
+USER_NEW_FIELDS = frozenset({"auto_create_key", "key_alias", "duration"})
+
+
+def refuse_unsupported(body: dict[str, Any], accepted: frozenset[str]) -> None:
+    """A 400 naming every field of ``body`` this gateway does not act on, so none is ignored silently.
+
+    >>> refuse_unsupported({"models": [], "soft_budget": 1}, SUBJECT_FIELDS)
+    Traceback (most recent call last):
+    llmswitch.errors.BadRequestError: unsupported field(s): soft_budget
+    """
+    unknown = [name for name in body if name not in accepted]
+    if unknown:
+        names = ", ".join(unknown)
+        raise BadRequestError(
+            f"unsupported field(s): {names}",
+            status_code=400,
+            provider="llmswitch",
+            param=names,
+            error_type="invalid_request_error",
+        )
 
 
 @dataclass(frozen=True)
@@ -42,6 +68,20 @@ class SubjectAPI:
     @property
     def ids_field(self) -> str:
         return f"{self.kind}_ids"
+
+    def accepted(self, *, new: bool) -> frozenset[str]:
+        """The fields ``/{kind}/new`` (``new``) or ``/{kind}/update`` acts on; any other is refused.
+
+        ``/team/new`` takes ``auto_create_key`` too, but only ``false``: a team never gets a key of its own,
+        and scripts written for ``/user/new`` send it (``true`` is refused by name in :mod:`admin_teams`).
+        """
+        if not new:
+            extra: frozenset[str] = frozenset()
+        elif self.kind == "user":
+            extra = USER_NEW_FIELDS
+        else:
+            extra = frozenset({"auto_create_key"})
+        return SUBJECT_FIELDS | {self.id_field, self.alias_field} | extra
 
 
 TEAM = SubjectAPI("team")
@@ -73,8 +113,8 @@ def query_id(request: http.Request, field: str) -> str:
 def subject_fields(body: dict[str, Any], api: SubjectAPI, *, now: datetime | None = None) -> dict[str, Any]:
     """The record fields a request sets, checked: its alias, models, budget, limits, metadata, blocked.
 
-    ``budget_duration`` also sets ``budget_reset_at`` (one duration from ``now``); unknown fields are
-    ignored, as LiteLLM ignores the ones it does not use.
+    ``budget_duration`` also sets ``budget_reset_at`` (one duration from ``now``). The caller refuses
+    fields outside :meth:`SubjectAPI.accepted` first (:func:`refuse_unsupported`).
     """
     out: dict[str, Any] = {}
     if api.alias_field in body:

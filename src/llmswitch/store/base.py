@@ -290,9 +290,10 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def spend_since(self, column: str, value: str, start: datetime) -> float:
+    async def spend_since(self, column: str, value: str, start: datetime, *, model_group: str | None = None) -> float:
         """The summed cost of the spend records with ``column`` (``key_hash``, ``user_id`` or ``team_id``)
-        equal to ``value`` since ``start``: what a budget period has spent so far."""
+        equal to ``value`` since ``start``: what a budget period has spent so far. With ``model_group``,
+        only that model group's records (a key's per-model budget)."""
 
     @abc.abstractmethod
     async def daily_spend(

@@ -12,7 +12,9 @@ teams ("subjects", with their own change counter and tombstones); version 4 chea
 budget columns become NUMERIC; SQLite sums in decimal through functions of its own, its REAL columns
 unchanged) and the index the budget period resets read; version 6 two spend-log columns: the kind of
 call (``call_type``) and whether the gateway estimated the record's tokens (``estimated``); version 7
-the live gateway instances; planned next: batch jobs.
+the live gateway instances; version 8 a key's model aliases (LiteLLM's ``aliases``); version 9 a key's
+``tags``; version 10 its ``soft_budget``; version 11 its per-model limits and budgets; planned next:
+batch jobs.
 
 How PostgreSQL runs them (see ``postgres_migrate``): on a connection without timeouts, and a
 migration made only of ``CREATE INDEX`` / ``DROP INDEX`` statements concurrently, outside a transaction,
@@ -184,6 +186,14 @@ def _instances_ddl(time: str, integer: str) -> tuple[str, ...]:
     )
 
 
+def _model_limit_columns(json_type: str) -> tuple[str, ...]:
+    # a key's per-model rpm, tpm and budgets (LiteLLM's model_rpm_limit, model_tpm_limit, model_max_budget)
+    return tuple(
+        f"ALTER TABLE llmswitch_keys ADD COLUMN {name} {json_type} NOT NULL DEFAULT '{{}}'"
+        for name in ("model_rpm_limit", "model_tpm_limit", "model_max_budget")
+    )
+
+
 # SQLite stores datetimes as fixed-width ISO-8601 UTC text (sorts like time), JSON as text, bools as 0/1.
 SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -234,6 +244,10 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "exact_money_and_budget_resets", _BUDGET_RESET_INDEXES),
     Migration(6, "spend_call_type_and_estimated", _spend_kind_columns("INTEGER", "0")),
     Migration(7, "instances", _instances_ddl("TEXT", "INTEGER")),
+    Migration(8, "key_model_aliases", ("ALTER TABLE llmswitch_keys ADD COLUMN aliases TEXT NOT NULL DEFAULT '{}'",)),
+    Migration(9, "key_tags", ("ALTER TABLE llmswitch_keys ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'",)),
+    Migration(10, "key_soft_budget", ("ALTER TABLE llmswitch_keys ADD COLUMN soft_budget REAL",)),
+    Migration(11, "key_model_limits", _model_limit_columns("TEXT")),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -292,6 +306,10 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "exact_money_and_budget_resets", (*_NUMERIC_MONEY, *_BUDGET_RESET_INDEXES)),
     Migration(6, "spend_call_type_and_estimated", _spend_kind_columns("BOOLEAN", "FALSE")),
     Migration(7, "instances", _instances_ddl("TIMESTAMPTZ", "BIGINT")),
+    Migration(8, "key_model_aliases", ("ALTER TABLE llmswitch_keys ADD COLUMN aliases JSONB NOT NULL DEFAULT '{}'",)),
+    Migration(9, "key_tags", ("ALTER TABLE llmswitch_keys ADD COLUMN tags TEXT[] NOT NULL DEFAULT '{}'",)),
+    Migration(10, "key_soft_budget", ("ALTER TABLE llmswitch_keys ADD COLUMN soft_budget NUMERIC",)),
+    Migration(11, "key_model_limits", _model_limit_columns("JSONB")),
 )
 
 

@@ -396,10 +396,11 @@ class PostgresStore(PostgresInstances, PostgresSubjects, PostgresBudgets, Store)
             rows = await conn.fetch(query, *params, limit, offset)
         return [SpendRecord(**{name: row[name] for name in SPEND_FIELDS}) for row in rows]
 
-    async def spend_since(self, column: str, value: str, start: datetime) -> float:
+    async def spend_since(self, column: str, value: str, start: datetime, *, model_group: str | None = None) -> float:
         if column not in ("key_hash", "user_id", "team_id"):
             raise ValueError(f"cannot sum spend by {column!r}")
-        where, params = _spend_filters({column: value}, start, None)
+        equal: dict[str, str | None] = {column: value, "model_group": model_group}
+        where, params = _spend_filters(equal, start, None)
         async with self._connection() as conn:
             return float(
                 await conn.fetchval(f"SELECT COALESCE(SUM(cost::numeric), 0) FROM llmswitch_spend_logs{where}", *params)

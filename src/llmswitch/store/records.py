@@ -53,6 +53,17 @@ class KeyRecord(msgspec.Struct, kw_only=True, frozen=True):
     user_id: str | None = None
     team_id: str | None = None
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    # LiteLLM's per-key model aliases: a request for a name here is served as the model it maps to
+    aliases: dict[str, str] = msgspec.field(default_factory=dict)
+    # LiteLLM's key tags: written on every spend record of the key (``metadata["tags"]``)
+    tags: list[str] = msgspec.field(default_factory=list)
+    # LiteLLM's soft budget (USD): passing it only warns (see llmswitch.server.soft_budgets)
+    soft_budget: float | None = None
+    # LiteLLM's per-model limits, by model group: {"gpt-4o": 10}, and budgets as
+    # {"gpt-4o": {"budget_limit": 0.5, "time_period": "1d"}} (see llmswitch.limits.model_limits)
+    model_rpm_limit: dict[str, Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]] = msgspec.field(default_factory=dict)
+    model_tpm_limit: dict[str, Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]] = msgspec.field(default_factory=dict)
+    model_max_budget: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
     expires: datetime | None = None
     blocked: bool = False
     spend: float = 0.0

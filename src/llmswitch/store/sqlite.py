@@ -216,10 +216,11 @@ class SQLiteStore(SQLiteInstances, SQLiteSubjects, SQLiteBudgets, Store):
         where, params = _spend_filters(equal, start, end)
         return await self._call(_list_spend_logs, where, params, limit, offset)
 
-    async def spend_since(self, column: str, value: str, start: datetime) -> float:
+    async def spend_since(self, column: str, value: str, start: datetime, *, model_group: str | None = None) -> float:
         if column not in ("key_hash", "user_id", "team_id"):
             raise ValueError(f"cannot sum spend by {column!r}")
-        where, params = _spend_filters({column: value}, start, None)
+        equal: dict[str, str | None] = {column: value, "model_group": model_group}
+        where, params = _spend_filters(equal, start, None)
         return await self._call(_sum_spend, where, params)
 
     async def daily_spend(

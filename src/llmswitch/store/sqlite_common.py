@@ -76,7 +76,9 @@ def iso(value: datetime) -> str:
 
 
 # one row <-> one record: JSON text for lists and dicts, ISO-8601 UTC text for times, 0/1 for booleans
-JSON_FIELDS = frozenset({"models", "metadata"})
+JSON_FIELDS = frozenset(
+    {"models", "metadata", "aliases", "tags", "model_rpm_limit", "model_tpm_limit", "model_max_budget"}
+)
 TIME_FIELDS = frozenset({"budget_reset_at", "expires", "created_at", "updated_at"})
 
 
