@@ -45,6 +45,7 @@ from llmswitch.server.accounting import estimate_prompt_tokens
 from llmswitch.testing import FakeUpstream, Reply
 
 COOLDOWN_S = 5.0  # the limiter's circuit: Redis is tried again this long after it failed
+OUTAGE_S = 10.0  # how long Redis is away in the test under load
 BODY = {"model": "m-openai", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 1000}
 
 
@@ -286,7 +287,7 @@ def test_under_load_a_redis_cut_and_restored_empty_keeps_the_budget_and_every_re
             poll(lambda: sum(r.status == 200 for r in list(results)) >= 10, timeout=10, what="10 answers")
             pair.redis.stop()
             phase[0] = "outage"
-            time.sleep(3.0)
+            time.sleep(OUTAGE_S)
             pair.redis.start()  # empty
             phase[0] = "after"
             time.sleep(COOLDOWN_S + 2.0)
