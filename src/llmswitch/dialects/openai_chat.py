@@ -247,6 +247,10 @@ def map_usage_in(u: dict[str, Any]) -> ir.Usage:
 
 
 def _count(v: Any) -> int:
+    if type(v) is int:  # a count decoded from JSON: one type check per field, six fields per answer
+        return v
+    if v is None:  # a field the provider does not send
+        return 0
     return int(v) if isinstance(v, int | float) and not isinstance(v, bool) else 0
 
 

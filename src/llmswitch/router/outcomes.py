@@ -104,7 +104,7 @@ class Ask:
         self.attempt_timeout: float | None = None
         self.timeout_cut = False
         self._tokens: int | None = None
-        self._call: tuple[str, HTTPCall] | None = None
+        self._call: tuple[str, HTTPCall, bool] | None = None
         # the caller's names of the parameters dropped for the deployment that served (drop_params)
         self.dropped: tuple[str, ...] = ()
 
@@ -233,14 +233,18 @@ class Outcomes:
         else:
             ask.attempt_timeout, ask.timeout_cut = rem, rem is not None
 
-    def _call(self, t: Target, ask: Ask) -> HTTPCall:
-        # a retry on the same deployment sends the same bytes: encode once
-        if ask._call is not None and ask._call[0] == t.id:
-            return ask._call[1]
+    def _call(self, t: Target, ask: Ask) -> tuple[HTTPCall, bool]:
+        """The call to send to ``t``, and whether it relays the client's body (the fast path)."""
+        # a retry on the same deployment sends the same bytes: encode once (and decide the path once)
+        cached = ask._call
+        if cached is not None and cached[0] == t.id:
+            return cached[1], cached[2]
         assert t.endpoint is not None
+        relayed = False
         if ask.kind == "embedding":
             call = t.provider.embedding_call(ask.req, model=t.model, endpoint=t.endpoint)
         elif self._relayed(t, ask):
+            relayed = True
             assert ask.raw is not None
             ask.dropped = ()
             call = t.provider.passthrough_call(_with_params(ask.raw, t), model=t.model, endpoint=t.endpoint)
@@ -249,8 +253,8 @@ class Outcomes:
             call = t.provider.chat_call(req, model=t.model, endpoint=t.endpoint)
         if t.endpoint.network is not None:
             call = call._replace(network=t.endpoint.network)
-        ask._call = (t.id, call)
-        return call
+        ask._call = (t.id, call, relayed)
+        return call, relayed
 
     @staticmethod
     def _relayed(t: Target, ask: Ask) -> bool:
@@ -261,7 +265,7 @@ class Outcomes:
         if t.endpoint_error is not None:
             raise t.endpoint_error
         self._timeout(t, ask)
-        call = self._call(t, ask)
+        call, relayed = self._call(t, ask)
         timeout = ask.attempt_timeout
         ask.attempts += 1
         t.in_flight += 1
@@ -272,15 +276,12 @@ class Outcomes:
         result: Any
         try:
             if ask.kind == "chat":
-                if self._relayed(t, ask):
+                if relayed:
                     result = await engine.send_raw(t.provider, call, model=t.model, timeout=timeout)
                 else:
                     result = await engine.send_chat(t.provider, call, model=t.model, timeout=timeout)
             elif ask.kind == "stream":
-                passthrough = self._relayed(t, ask)
-                result = await engine.send_stream(
-                    t.provider, call, model=t.model, timeout=timeout, passthrough=passthrough
-                )
+                result = await engine.send_stream(t.provider, call, model=t.model, timeout=timeout, passthrough=relayed)
             else:
                 result = await engine.send_embedding(t.provider, call, model=t.model, timeout=timeout)
         except BaseException as exc:

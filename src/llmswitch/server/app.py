@@ -266,7 +266,7 @@ class Gateway:
             if request.method == "POST":
                 # the key is checked on the head: a refused caller's body is never read, nor invited (our
                 # server and uvicorn send "100 Continue" on the first receive() only)
-                principal = self.keys.authenticate(extract_key(request))
+                principal = self.keys.authenticate(key)
                 if "model" in params:
                     self.authorize_model(principal, params["model"])
                 await request.read_body(self.max_body_bytes)

@@ -8,13 +8,16 @@ listening; setting ``should_exit`` from any thread starts a graceful shutdown wi
 accepting, close idle connections, let in-flight requests and streams finish for ``graceful_timeout``
 seconds, close what is left, then run the lifespan's shutdown. The protocol is in ``h1.py`` and ``h1cycle.py``;
 what a client may send and how long it may take, in ``h1limits.ServerLimits``. With ``ssl`` (an
-``ssl.SSLContext``, see ``server/tls.py``) it serves HTTPS.
+``ssl.SSLContext``, see ``server/tls.py``) it serves HTTPS. With ``freeze_gc`` (``llmswitch serve`` sets it)
+what the app built at startup is frozen out of the garbage collector's passes (``gc.freeze``) once
+the startup is done.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import socket
@@ -49,8 +52,10 @@ class Server:
         loop: LoopKind = "auto",
         limits: ServerLimits | None = None,
         ssl: _ssl.SSLContext | None = None,
+        freeze_gc: bool = False,
     ) -> None:
         self.app = app
+        self.freeze_gc = freeze_gc
         self.limits = limits if limits is not None else ServerLimits(keep_alive_timeout=keep_alive_timeout)
         self.ssl = ssl
         self.host = host
@@ -95,6 +100,12 @@ class Server:
             return
         if lifespan.supported:
             state.app_state = lifespan.state
+        if self.freeze_gc:
+            # what startup built (modules, the price table, the config, the key cache) lives as long as the
+            # process: kept out of the collector's full passes, which would walk all of it every few
+            # thousand requests; garbage from startup is collected first, so none of it is kept
+            gc.collect()
+            gc.freeze()
         try:
             server = await self._listen(loop, state)
         except OSError as exc:

@@ -349,7 +349,9 @@ def _serve(sock: socket.socket, graceful_seconds: float, edge: _Edge | None = No
     edge = edge or _Edge()
     context = edge.tls.context() if edge.tls is not None else None
     try:
-        Server(create_app(), sock=sock, graceful_timeout=graceful_seconds, limits=edge.limits, ssl=context).run()
+        Server(
+            create_app(), sock=sock, graceful_timeout=graceful_seconds, limits=edge.limits, ssl=context, freeze_gc=True
+        ).run()
     finally:
         _flush_logs()
 
