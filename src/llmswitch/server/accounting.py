@@ -14,19 +14,23 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import msgspec
 
 from llmswitch import ir
 from llmswitch.cost import price_for
 from llmswitch.errors import APIStatusError, RateLimitError, ServiceUnavailableError
 from llmswitch.limits import BudgetPeriod, LimiterError, SubjectLimits, rate_limit_headers
 from llmswitch.limits.errors import BudgetsUnavailableError
-from llmswitch.limits.model_limits import load_model_spend, model_limits_for_key, parse_model_subject
+from llmswitch.limits.model_limits import model_limits_for_key, parse_model_subject
+from llmswitch.server.estimates import (
+    estimate_embedding_tokens,
+    estimate_prompt_tokens,
+    tokens_of_chars,
+    usage_so_far,
+)
 from llmswitch.server.journals import Adopter, adopt_orphans, open_own_journal, remove_journal_dir
 from llmswitch.server.pricing import (
     DEFAULT_MAX_OUTPUT_TOKENS,
@@ -37,6 +41,7 @@ from llmswitch.server.pricing import (
     overrides_of,
     reserve_estimate,
 )
+from llmswitch.server.spend_loader import spend_loader_for
 from llmswitch.spend.framing import SpendLine, decode_line, encode_line, encode_spend_line
 from llmswitch.store.errors import StoreError
 from llmswitch.store.records import CallType, SpendRecord
@@ -53,50 +58,6 @@ _MISSING: Any = object()
 
 class BudgetExceededError(APIStatusError):
     """A request refused because a key's, user's or team's budget is spent."""
-
-
-def estimate_prompt_tokens(req: ir.Request) -> int:
-    """A cheap upper-ish estimate (about four characters a token) used for tpm and budget reservations."""
-    chars = 0
-    for m in req.messages:
-        for p in m.content:
-            text = getattr(p, "text", None)
-            if isinstance(text, str):
-                chars += len(text)
-            elif isinstance(p, ir.ToolCallPart):
-                chars += len(p.arguments) + len(p.name)
-            else:
-                chars += 1000  # an image or a file: a flat allowance
-    return chars // 4 + 4 * len(req.messages) + 1
-
-
-def estimate_embedding_tokens(req: ir.EmbeddingRequest) -> int:
-    """The same estimate for the texts of an embedding request."""
-    return sum(len(text) for text in req.input) // 4 + len(req.input)
-
-
-def tokens_of_chars(chars: int) -> int:
-    """Tokens of ``chars`` characters of text, at the estimate's four characters a token, rounded up."""
-    return -(-chars // 4)
-
-
-def usage_so_far(req: ir.Request, reported: ir.Usage | None, delivered_chars: int) -> tuple[ir.Usage, bool]:
-    """What a stream that ended before its final usage (a client hang-up, an upstream cut, a shutdown)
-    used, and whether that is an estimate: the input tokens as the provider reported them, else counted
-    locally as the reservation counts them; the output as reported, or the text relayed if more."""
-    output = tokens_of_chars(delivered_chars)
-    if reported is not None and reported.input_tokens > 0 and reported.output_tokens >= output:
-        return reported, False
-    if reported is None:
-        return ir.Usage(input_tokens=estimate_prompt_tokens(req), output_tokens=output), True
-    return (
-        msgspec.structs.replace(
-            reported,
-            input_tokens=reported.input_tokens or estimate_prompt_tokens(req),
-            output_tokens=max(reported.output_tokens, output),
-        ),
-        True,
-    )
 
 
 class Accounting:
@@ -687,58 +648,13 @@ def _subject_limits(kind: str, sub: Any) -> SubjectLimits:
     )
 
 
-def spend_loader_for(
-    store: Any,
-    before: Callable[[], Awaitable[None]] | None = None,
-    *,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> Any:
-    """The limiter's way to learn what a subject has spent in its current budget period (after a
-    restart, a Redis that lost its state, or while Redis is away): the stored spend, which is the
-    current period's (see :mod:`llmswitch.store.budget_periods`); the spend records since the period
-    began when the store has not started the period yet. ``before`` is awaited first (this process's
-    journal shipped, see :meth:`Accounting.ship_pending`); ``clock`` tells the time (tests set it)."""
-    columns = {"key": "key_hash", "user": "user_id", "team": "team_id"}
-
-    async def load(subject: str) -> tuple[float, Any] | None:
-        if before is not None:
-            await before()
-        kind, _, ident = subject.partition(":")
-        on_model = parse_model_subject(subject)
-        if on_model is not None:
-            return await load_model_spend(store, *on_model)
-        if kind == "key":
-            rec = await store.get_key(ident)
-        elif kind in ("user", "team") and hasattr(store, "get_subject"):
-            rec = await store.get_subject(kind, ident)
-        else:
-            return None
-        if rec is None:
-            return None
-        duration = rec.budget_duration
-        if duration is None:
-            return rec.spend, rec.budget_reset_at
-        now = clock()
-        if rec.budget_reset_at is not None and rec.budget_reset_at > now:
-            # the store keeps the current period's spend (an admin's reset of it included)
-            return rec.spend, rec.budget_reset_at
-        period = BudgetPeriod(duration, rec.budget_reset_at)
-        # the window's own start, counted from the anchor: a month back from its end is not it when the
-        # anchor's day is one a month lacks (Jan 31 + 1mo is Feb 28; a month before Mar 31 is not Feb 28)
-        end, start = period.end_at(now), period.start_at(now)
-        if end is None or start is None:
-            return rec.spend, rec.budget_reset_at
-        spent = await store.spend_since(columns[kind], ident, start)
-        return spent, end
-
-    return load
-
-
 __all__: Sequence[str] = (
     "Accounting",
     "BudgetExceededError",
     "cost_header",
     "estimate_embedding_tokens",
     "estimate_prompt_tokens",
+    "spend_loader_for",
+    "tokens_of_chars",
     "usage_so_far",
 )
