@@ -28,9 +28,10 @@ from llmswitch.router.outcomes import Route
 from llmswitch.router.router import Router
 from llmswitch.server import auth, http
 from llmswitch.server.accesslog import AccessLog
-from llmswitch.server.accounting import Accounting, _spend_record
+from llmswitch.server.accounting import Accounting
 from llmswitch.server.auth import KeyCache, Principal
 from llmswitch.server.pricing import DEFAULT_MAX_OUTPUT_TOKENS, deployment_of, reserve_estimate
+from llmswitch.server.spend_records import spend_record
 from llmswitch.spend import Journal
 from llmswitch.spend.framing import decode_line, encode_line
 from llmswitch.store import KeyRecord, generate_key
@@ -103,7 +104,7 @@ def test_the_journaled_line_is_the_checked_records_line(tmp_path: Path, case: di
         price = deployment_of(route).price
         assert price is not None
         cost = cost_of(usage, price)
-    expected = _spend_record(request, status, route, usage, cost, error, stream, 0.0)
+    expected = spend_record(request, status, route, usage, cost, error, stream, 0.0)
     # time and latency are when each was made; everything else is the checked record's, to the byte
     same = structs.replace(expected, time=got.time, latency_ms=got.latency_ms)
     assert encode_line(same) == line + b"\n"

@@ -37,14 +37,17 @@ from llmswitch.server.pricing import (
     Deployment,
     cost_header,
     cost_of_usage,
+    dearer,
     deployment_of,
     overrides_of,
+    reachable_deployments,
     reserve_estimate,
 )
 from llmswitch.server.spend_loader import spend_loader_for
+from llmswitch.server.spend_records import record_metadata, spend_record
 from llmswitch.spend.framing import SpendLine, decode_line, encode_line, encode_spend_line
 from llmswitch.store.errors import StoreError
-from llmswitch.store.records import CallType, SpendRecord
+from llmswitch.store.records import CallType
 
 if TYPE_CHECKING:
     from llmswitch.limits import Limiter, Reservation
@@ -220,10 +223,10 @@ class Accounting:
             return best
         prices: list[Any] = []
         try:
-            for t in _reachable(router, group):
+            for t in reachable_deployments(router, group):
                 p = price_for(t.model, t.provider.name, overrides_of(t))
-                if p is not None and not any(_dearer(q, p) for q in prices):
-                    prices = [q for q in prices if not _dearer(p, q)] + [p]
+                if p is not None and not any(dearer(q, p) for q in prices):
+                    prices = [q for q in prices if not dearer(p, q)] + [p]
         except Exception:
             prices = []
         best = tuple(prices) or None
@@ -365,7 +368,7 @@ class Accounting:
                 )
                 if line is None:  # a value that needs the full check (and may fail it, loudly)
                     line = encode_line(
-                        _spend_record(request, status, route, usage, cost, error, stream, started, estimated, call_type)
+                        spend_record(request, status, route, usage, cost, error, stream, started, estimated, call_type)
                     )
                 if not journal.append_nowait(line):
                     commit = line
@@ -511,7 +514,7 @@ class Accounting:
                 None if error is None else type(error).__name__,
                 False,
                 stream,
-                _record_metadata(rec, rid, spend_id),
+                record_metadata(rec, rid, spend_id),
                 call_type,
                 estimated,
             )
@@ -522,7 +525,6 @@ _OPTIONAL_STR = (str, type(None))
 # longer than any request runs (the default request timeout is 600 s)
 _MAX_HOLD_S = 6 * 3600.0
 _MAX_COUNT = 2**63 - 1
-_NO_METADATA: dict[str, Any] = {}
 
 
 class _KeyPlan:
@@ -540,82 +542,6 @@ class _KeyPlan:
         fields = (getattr(record, "key_alias", None), self.user_id, self.team_id)
         # None: a value that is not a string, for the spend record's full check to refuse
         self.spend_fields = fields if all(type(v) in _OPTIONAL_STR for v in fields) else None
-
-
-def _spend_record(
-    request: Request,
-    status: int,
-    route: Any,
-    usage: ir.Usage | None,
-    cost: float | None,
-    error: BaseException | None,
-    stream: bool,
-    started: float,
-    estimated: bool = False,
-    call_type: CallType = "chat",
-) -> SpendRecord:
-    """The request's record for :func:`encode_line`, which checks every value."""
-    principal = request.state.get("principal")
-    rec = getattr(principal, "record", None)
-    u = usage or ir.Usage()
-    return SpendRecord(
-        request_id=request.state["spend_id"],
-        key_hash=getattr(principal, "key_hash", None) or None,
-        key_alias=getattr(rec, "key_alias", None),
-        user_id=getattr(rec, "user_id", None),
-        team_id=getattr(rec, "team_id", None),
-        model_group=request.state.get("model"),
-        deployment_id=getattr(route, "id", None),
-        provider=str(getattr(route, "provider", "")) or None,
-        model=getattr(route, "model", None),
-        input_tokens=u.input_tokens,
-        output_tokens=u.output_tokens,
-        cache_read_tokens=u.cache_read_tokens,
-        cache_write_tokens=u.cache_write_tokens,
-        reasoning_tokens=u.reasoning_tokens,
-        cost=cost,
-        latency_ms=round((time.perf_counter() - started) * 1000, 3),
-        ttft_ms=request.state.get("ttft_ms"),
-        status=status,
-        error_class=type(error).__name__ if error is not None else None,
-        stream=stream,
-        metadata=_record_metadata(rec, request.state.get("request_id"), request.state["spend_id"]),
-        call_type=call_type,
-        estimated=estimated,
-    )
-
-
-def _reachable(router: Any, group: str) -> list[Any]:
-    """The deployments a request for ``group`` may be served by: its group's, then its fallbacks'."""
-    targets = list(router.deployments(group))
-    fallbacks = getattr(router, "fallbacks", None)
-    if fallbacks:
-        resolved = getattr(router, "aliases", {}).get(group, group)
-        for reason in ("error", "context", "content_policy"):
-            for other in fallbacks.chain(resolved, reason):
-                targets.extend(router.deployments(other))
-    return targets
-
-
-def _dearer(a: Any, b: Any) -> bool:
-    """Whether price ``a`` costs at least what ``b`` does for every request (so ``b`` need not be kept)."""
-    ra, rb = a.rates(), b.rates()
-    if a.tiers or b.tiers:
-        return a is b
-    return bool(ra.input >= rb.input and max(ra.output, ra.reasoning) >= max(rb.output, rb.reasoning))
-
-
-def _record_metadata(rec: Any, rid: Any, spend_id: str) -> dict[str, Any]:
-    # the client's own request id when it differs from ours, and the key's tags (LiteLLM's request_tags)
-    tags = getattr(rec, "tags", None)
-    if not tags and (rid is None or rid == spend_id):
-        return _NO_METADATA
-    out: dict[str, Any] = {}
-    if rid is not None and rid != spend_id:
-        out["client_request_id"] = rid
-    if tags:
-        out["tags"] = tags
-    return out
 
 
 def _subject_name(subject: str, principal: Principal) -> str:

@@ -102,3 +102,23 @@ def reserve_estimate(
 
 def cost_header(cost: float | None) -> dict[str, str]:
     return {} if cost is None else {"x-llmswitch-cost": cost_text(cost)}
+
+
+def reachable_deployments(router: Any, group: str) -> list[Any]:
+    """The deployments a request for ``group`` may be served by: its group's, then its fallbacks'."""
+    targets = list(router.deployments(group))
+    fallbacks = getattr(router, "fallbacks", None)
+    if fallbacks:
+        resolved = getattr(router, "aliases", {}).get(group, group)
+        for reason in ("error", "context", "content_policy"):
+            for other in fallbacks.chain(resolved, reason):
+                targets.extend(router.deployments(other))
+    return targets
+
+
+def dearer(a: Any, b: Any) -> bool:
+    """Whether price ``a`` costs at least what ``b`` does for every request (so ``b`` need not be kept)."""
+    ra, rb = a.rates(), b.rates()
+    if a.tiers or b.tiers:
+        return a is b
+    return bool(ra.input >= rb.input and max(ra.output, ra.reasoning) >= max(rb.output, rb.reasoning))

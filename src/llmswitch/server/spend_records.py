@@ -1,0 +1,71 @@
+"""The spend record of one request, as the gateway journals it: who asked, what answered, what it used
+and cost, and the metadata LiteLLM's spend logs show (the client's own request id, the key's tags)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from llmswitch import ir
+from llmswitch.store.records import CallType, SpendRecord
+
+if TYPE_CHECKING:
+    from llmswitch.server.http import Request
+
+NO_METADATA: dict[str, Any] = {}
+
+
+def spend_record(
+    request: Request,
+    status: int,
+    route: Any,
+    usage: ir.Usage | None,
+    cost: float | None,
+    error: BaseException | None,
+    stream: bool,
+    started: float,
+    estimated: bool = False,
+    call_type: CallType = "chat",
+) -> SpendRecord:
+    """The request's record for :func:`encode_line`, which checks every value."""
+    principal = request.state.get("principal")
+    rec = getattr(principal, "record", None)
+    u = usage or ir.Usage()
+    return SpendRecord(
+        request_id=request.state["spend_id"],
+        key_hash=getattr(principal, "key_hash", None) or None,
+        key_alias=getattr(rec, "key_alias", None),
+        user_id=getattr(rec, "user_id", None),
+        team_id=getattr(rec, "team_id", None),
+        model_group=request.state.get("model"),
+        deployment_id=getattr(route, "id", None),
+        provider=str(getattr(route, "provider", "")) or None,
+        model=getattr(route, "model", None),
+        input_tokens=u.input_tokens,
+        output_tokens=u.output_tokens,
+        cache_read_tokens=u.cache_read_tokens,
+        cache_write_tokens=u.cache_write_tokens,
+        reasoning_tokens=u.reasoning_tokens,
+        cost=cost,
+        latency_ms=round((time.perf_counter() - started) * 1000, 3),
+        ttft_ms=request.state.get("ttft_ms"),
+        status=status,
+        error_class=type(error).__name__ if error is not None else None,
+        stream=stream,
+        metadata=record_metadata(rec, request.state.get("request_id"), request.state["spend_id"]),
+        call_type=call_type,
+        estimated=estimated,
+    )
+
+
+def record_metadata(rec: Any, rid: Any, spend_id: str) -> dict[str, Any]:
+    # the client's own request id when it differs from ours, and the key's tags (LiteLLM's request_tags)
+    tags = getattr(rec, "tags", None)
+    if not tags and (rid is None or rid == spend_id):
+        return NO_METADATA
+    out: dict[str, Any] = {}
+    if rid is not None and rid != spend_id:
+        out["client_request_id"] = rid
+    if tags:
+        out["tags"] = tags
+    return out
