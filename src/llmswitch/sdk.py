@@ -21,6 +21,7 @@ from llmswitch.network import network_from
 from llmswitch.providers import params, resolve_model
 from llmswitch.router.retry import RetryPolicy
 from llmswitch.structured import normalize_response_format, parse_content
+from llmswitch.telemetry import traces_sdk
 
 # keywords that configure the call rather than being sent to the provider
 _CALL_KEYS = (
@@ -90,17 +91,25 @@ class _Call:
         self.policy = RetryPolicy(num_retries=num_retries)
 
     async def run(self) -> results.ModelResponse:
-        resp = await engine.chat(
-            self.provider,
-            self.request,
-            model=self.model_id,
-            endpoint=self.endpoint,
-            timeout=self.timeout,
-            policy=self.policy,
-        )
+        span = traces_sdk.begin("chat", self.model_id, self.provider.name)
+        try:
+            resp = await engine.chat(
+                self.provider,
+                self.request,
+                model=self.model_id,
+                endpoint=self.endpoint,
+                timeout=self.timeout,
+                policy=self.policy,
+            )
+        except BaseException as exc:
+            if span is not None:
+                span.failed(exc)
+            raise
         out = convert.model_response(resp)
         _mark(out, self.hidden_params())
         out.cost = cost_for_response(resp.model or self.model_id, self.provider.name, resp.usage, self.price_overrides)
+        if span is not None:
+            span.done(usage=resp.usage, response_model=resp.model, cost=out.cost)
         if self.parse_into is not None:
             for c in out.choices:
                 if c.finish_reason != "tool_calls" or c.message.content:
@@ -112,16 +121,25 @@ class _Call:
         return {"custom_llm_provider": self.provider.name, "dropped_params": list(self.dropped)}
 
     async def stream(self) -> AsyncIterator[results.ModelResponseStream]:
-        s = await engine.chat_stream(
-            self.provider,
-            self.request,
-            model=self.model_id,
-            endpoint=self.endpoint,
-            timeout=self.timeout,
-            policy=self.policy,
-        )
+        span = traces_sdk.begin("chat", self.model_id, self.provider.name)
+        try:
+            s = await engine.chat_stream(
+                self.provider,
+                self.request,
+                model=self.model_id,
+                endpoint=self.endpoint,
+                timeout=self.timeout,
+                policy=self.policy,
+            )
+        except BaseException as exc:
+            if span is not None:
+                span.failed(exc)
+            raise
+        if span is not None:
+            span.sent()
         encoder: StreamEncoder | None = None
         hidden = self.hidden_params()
+        failure: BaseException | None = None
         try:
             async for ev in s.events():
                 if encoder is None:
@@ -141,8 +159,16 @@ class _Call:
                         last.model or self.model_id, self.provider.name, usage, self.price_overrides
                     )
                     yield last
+        except BaseException as exc:
+            failure = exc
+            raise
         finally:
             s.close()
+            if span is not None:
+                if failure is not None and not isinstance(failure, GeneratorExit):
+                    span.failed(failure)
+                else:
+                    span.done(usage=s.usage, response_model=s.meta.model)
 
 
 def _mark(result: Any, hidden: dict[str, Any]) -> None:

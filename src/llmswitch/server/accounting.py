@@ -48,6 +48,7 @@ from llmswitch.server.spend_records import record_metadata, spend_record
 from llmswitch.spend.framing import SpendLine, decode_line, encode_line, encode_spend_line
 from llmswitch.store.errors import StoreError
 from llmswitch.store.records import CallType
+from llmswitch.telemetry import traces
 
 if TYPE_CHECKING:
     from llmswitch.limits import Limiter, Reservation
@@ -244,6 +245,18 @@ class Accounting:
         """Admit the request against its limits; raise a 429 or a budget error naming the limit, or a 503
         when what the limits need (the store, for a budget's spend) cannot be reached, or when the spend
         journal cannot write (fail closed: an answer whose record would be lost is not started)."""
+        if traces.ACTIVE is not None and self.limiter is not None:
+            with traces.step("limiter", **{"llmswitch.limiter": self.limiter.name}):
+                return await self._admit(principal, req, request, price_hint)
+        return await self._admit(principal, req, request, price_hint)
+
+    async def _admit(
+        self,
+        principal: Principal,
+        req: ir.Request | ir.EmbeddingRequest,
+        request: Request,
+        price_hint: Any,
+    ) -> Reservation | None:
         journal = self.journal
         if journal is not None and journal.failing:
             raise ServiceUnavailableError(
@@ -359,6 +372,7 @@ class Accounting:
         cost = None
         if usage is not None and served is not None and served.price is not None:
             cost = cost_of_usage(served.price, usage)
+            request.state["cost"] = cost  # for the access log and the callbacks
         commit = None
         journal = self.journal
         if journal is not None and (usage is not None or error is not None):

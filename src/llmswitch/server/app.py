@@ -41,6 +41,7 @@ from llmswitch.server.embeddings import handle_embeddings, handle_models
 from llmswitch.server.faces import Face
 from llmswitch.server.subjects import SubjectCache
 from llmswitch.store.errors import StoreConnectionError, StoreMigrationError
+from llmswitch.telemetry.callbacks import Telemetry
 
 log = logging.getLogger("llmswitch.server")
 
@@ -78,8 +79,12 @@ class Gateway:
         accounting: Accounting | None = None,
         on_startup: list[Callable[[], Awaitable[None]]] | None = None,
         on_shutdown: list[Callable[[], Awaitable[None]]] | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.router = router
+        # traces, callbacks, alerts (llmswitch.telemetry); without any, attempts still make the log's trail
+        self.telemetry = telemetry or Telemetry()
+        self.telemetry.attach(router)
         self.master_key = master_key
         self.store = store
         self.keys = KeyCache(store, master_key)
@@ -184,6 +189,8 @@ class Gateway:
         await self.budget_resets.stop()
         with contextlib.suppress(Exception):
             await self.accounting.stop()
+        with contextlib.suppress(Exception):
+            await self.telemetry.close()
         if self.store is not None:
             await self.store.close()
         from llmswitch import transport
@@ -255,6 +262,7 @@ class Gateway:
         face = route[1] if route is not None else unsupported.face_for(request)
         task = asyncio.current_task()
         watch = _Watch(request, task)
+        traced = self.telemetry.begin(request)
         try:
             if route is None:
                 raise unsupported.refusal(request, self._routes)
@@ -300,6 +308,8 @@ class Gateway:
                 await self._send_error(send_tracked, face, exc, request)
         finally:
             watch.disarm()
+            if traced is not None:
+                self.telemetry.end(request, status_box[0], traced)
             self.access.record(request, status_box[0], time.perf_counter() - started)
 
     async def _send_error(self, send: http.Send, face: Face, exc: BaseException, request: http.Request) -> None:

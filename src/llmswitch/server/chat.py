@@ -45,6 +45,8 @@ async def handle_chat(
     principal = gw.keys.authenticate(gw.key_of(request))
     request.state["principal"] = principal
     body = parse_json(request.body)
+    if gw.telemetry.pre_call_hooks:  # a custom callback's async_pre_call_hook may change or refuse it
+        body = await gw.telemetry.pre_call(principal, body)
     req = face.decode_request(body, model=model)
     if stream is not None:
         req.stream = stream

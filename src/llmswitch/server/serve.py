@@ -82,6 +82,7 @@ def build_gateway(cfg: Any) -> Gateway:
         on_shutdown.append(watch.stop)
     return Gateway(
         router=router,
+        telemetry=_telemetry(cfg),
         master_key=srv.master_key,
         store=store,
         accounting=accounting,
@@ -90,6 +91,22 @@ def build_gateway(cfg: Any) -> Gateway:
         on_startup=on_startup,
         on_shutdown=on_shutdown,
     )
+
+
+def _telemetry(cfg: Any) -> Any:
+    """Traces, callbacks and alerting as the config asks (``None``: none); tracing is installed for the
+    process, so in-process SDK calls are traced too."""
+    settings = getattr(cfg.server, "telemetry", None)
+    if settings is None or not settings.any:
+        return None
+    from llmswitch.telemetry import traces
+    from llmswitch.telemetry.callbacks import build_telemetry
+
+    base_dir = os.path.dirname(os.path.abspath(cfg.source)) if cfg.source else None
+    telemetry = build_telemetry(settings, base_dir=base_dir)
+    if telemetry is not None and telemetry.tracing is not None:
+        traces.install(telemetry.tracing)
+    return telemetry
 
 
 def _accounting(cfg: Any, store: Any) -> Accounting:
