@@ -127,7 +127,9 @@ class Telemetry:
             else:
                 trail.append(a)
         if self.tracing is not None:
-            traces.attempt_done(a)
+            # a relayed stream's usage is read by the server, not the router: the request's is the attempt's
+            usage = state.get("usage") if state is not None and a.usage is None and a.outcome == "ok" else None
+            traces.attempt_done(a, usage)
         if self.alerts is not None:
             self.alerts.attempt(a)
 

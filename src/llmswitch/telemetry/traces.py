@@ -166,7 +166,7 @@ class RequestSpan:
         ctx = span.get_span_context()
         return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
 
-    def attempt_done(self, a: Attempt) -> None:
+    def attempt_done(self, a: Attempt, usage: Any = None) -> None:
         """The router's record of the attempt in flight: its attributes, then its end."""
         span = self._attempt
         if span is None:
@@ -189,9 +189,10 @@ class RequestSpan:
                 "llmswitch.retry": last is not None and last.deployment == a.deployment,
                 "llmswitch.fallback": a.group != self._first_group,
             }
-            if a.usage is not None:
-                attrs["gen_ai.usage.input_tokens"] = a.usage.input_tokens
-                attrs["gen_ai.usage.output_tokens"] = a.usage.output_tokens
+            usage = a.usage or usage
+            if usage is not None:
+                attrs["gen_ai.usage.input_tokens"] = usage.input_tokens
+                attrs["gen_ai.usage.output_tokens"] = usage.output_tokens
             if a.status is not None:
                 attrs["http.response.status_code"] = a.status
             if a.error is not None:
@@ -315,11 +316,12 @@ def outbound_traceparent(url: str) -> str | None:
     return rs.start_attempt(url)
 
 
-def attempt_done(a: Attempt) -> None:
-    """The router's ``on_attempt`` record of the attempt in flight, for the request of this task."""
+def attempt_done(a: Attempt, usage: Any = None) -> None:
+    """The router's ``on_attempt`` record of the attempt in flight, for the request of this task
+    (``usage``: the attempt's, when the record has none)."""
     rs = _current.get()
     if rs is not None and not a.probe:
-        rs.attempt_done(a)
+        rs.attempt_done(a, usage)
 
 
 class _NoSpan:
