@@ -171,7 +171,7 @@ class Telemetry:
                 traces.leave(span_token)
         state = request.state
         error = state.get("error")
-        if self.alerts is not None and error is not None and getattr(error, "error_type", None) == "budget_exceeded":
+        if self.alerts is not None and error is not None and getattr(error, "type", None) == "budget_exceeded":
             self.alerts.budget_refused(error, state.get("principal"))
         rs: traces.RequestSpan | None = state.get("trace")
         body: Any = None
