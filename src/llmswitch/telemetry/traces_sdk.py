@@ -21,7 +21,7 @@ from llmswitch.telemetry import traces
 
 log = logging.getLogger("llmswitch.telemetry")
 
-_built_for: tuple[Any, ...] | None = None
+_untraced: tuple[Any, ...] | None = None
 
 
 def sdk_tracing() -> traces.Tracing | None:
@@ -38,27 +38,34 @@ def sdk_tracing() -> traces.Tracing | None:
     )
     if not any(lists):
         return None
-    global _built_for
+    global _untraced
     key = tuple(tuple(x) if isinstance(x, list | tuple) else x for x in lists)
-    if key == _built_for:  # already tried with these lists (and tracing was not wanted, or failed)
+    if key == _untraced:  # these lists name no tracing callback: not worth reading again
         return None
-    _built_for = key
     from llmswitch.telemetry.callbacks import TRACE_NAMES, callback_names
 
     names = callback_names(*(x if isinstance(x, list | tuple) else () for x in lists))
     if not names & TRACE_NAMES:
+        _untraced = key
         return None
     import os
 
     from llmswitch.telemetry.traces import capture_content_from
     from llmswitch.telemetry.traces_export import build_tracing
 
+    from llmswitch.errors import ConfigError
+
     off = getattr(llmswitch, "turn_off_message_logging", None)
-    tracing = build_tracing(
-        otel=bool(names & {"otel", "opentelemetry"}),
-        langfuse=bool(names & {"langfuse", "langfuse_otel"}),
-        capture_content=capture_content_from(off if isinstance(off, bool) else None, os.environ),
-    )
+    try:
+        tracing = build_tracing(
+            otel=bool(names & {"otel", "opentelemetry"}),
+            langfuse=bool(names & {"langfuse", "langfuse_otel"}),
+            capture_content=capture_content_from(off if isinstance(off, bool) else None, os.environ),
+        )
+    except ConfigError as exc:  # said once; the calls themselves go on untraced
+        log.warning("llmswitch.callbacks: tracing left off: %s", exc)
+        _untraced = key
+        return None
     traces.install(tracing)
     return tracing
 
