@@ -47,14 +47,16 @@ def test_a_step_is_a_no_op_when_tracing_is_off() -> None:
 
 
 def test_steps_and_attempts_are_children_of_the_request_span() -> None:
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+    from llmswitch.telemetry.callbacks_queue import BoundedQueue
+    from llmswitch.telemetry.traces_export import Converter
+
     memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracing = traces.Tracing(provider, [], capture_content=False)
+    convert = Converter(Resource.create({"service.name": "t"}))
+    queue = BoundedQueue("memory", lambda batch: memory.export(convert(batch)), interval=0.01)
+    tracing = traces.Tracing([queue], capture_content=False)
     traces.install(tracing)
     rs = tracing.start_request("chat", "g", traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
     token = traces.enter(rs)
@@ -66,12 +68,28 @@ def test_steps_and_attempts_are_children_of_the_request_span() -> None:
         traces.leave(token)
     assert traces.outbound_traceparent("https://api.example.com/v1") is None  # outside the request: no span
     rs.end(status=502)
+    assert tracing.flush(5)
     from opentelemetry.trace import SpanKind
 
     spans = {s.kind: s for s in memory.get_finished_spans()}
     request, guard, attempt = spans[SpanKind.SERVER], spans[SpanKind.INTERNAL], spans[SpanKind.CLIENT]
     assert guard.parent.span_id == request.context.span_id == attempt.parent.span_id
+    assert request.parent.span_id == 0x00F067AA0BA902B7 and request.parent.is_remote
     assert guard.attributes["error.type"] == "RuntimeError" and guard.attributes["llmswitch.guardrail"] == "pii"
     assert (attempt.attributes["server.address"], attempt.attributes["server.port"]) == ("api.example.com", 8443)
     assert header == f"00-4bf92f3577b34da6a3ce929d0e0e4736-{attempt.context.span_id:016x}-01"
     assert request.attributes["error.type"] == "502"
+    assert request.status.status_code.name == "ERROR" and attempt.status.status_code.name == "UNSET"
+
+
+def test_an_unsampled_caller_is_followed_and_nothing_is_exported() -> None:
+    exported: list[object] = []
+    from llmswitch.telemetry.callbacks_queue import BoundedQueue
+
+    queue = BoundedQueue("memory", exported.extend, interval=0.01)
+    tracing = traces.Tracing([queue], capture_content=False)
+    rs = tracing.start_request("chat", "g", traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")
+    header = rs.start_attempt("http://127.0.0.1:1/v1")
+    rs.end(status=200)
+    assert header.startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-") and header.endswith("-00")
+    assert tracing.flush(5) and exported == []

@@ -75,7 +75,7 @@ def test_the_example_exports_request_and_attempt_spans_with_genai_attributes(
     assert attempt.name == "chat gpt-4o-mini"
     assert b["gen_ai.provider.name"] == "openai" and b["gen_ai.request.model"] == "gpt-4o-mini"
     assert b["llmswitch.model_group"] == "observed" and b["llmswitch.attempt"] == 1
-    assert b["server.address"] == "127.0.0.1" and b["llmswitch.attempt.outcome"] == "ok"
+    assert b["server.address"] == "127.0.0.1" and "error.type" not in b and attempt.status_code == 0
     assert b["gen_ai.usage.input_tokens"] == a["gen_ai.usage.input_tokens"]
     # the upstream request named the attempt span as its parent
     (sent,) = up.requests
@@ -161,7 +161,7 @@ litellm_settings:""",
     attempts = sorted(by_kind(spans, Span.CLIENT), key=lambda s: s.attributes["llmswitch.attempt"])
     assert [s.parent_id for s in attempts] == [server.span_id] * 3
     assert [
-        (s.attributes["llmswitch.model_group"], s.attributes["llmswitch.retry"], s.attributes["llmswitch.fallback"])
+        (s.attributes["llmswitch.model_group"], "llmswitch.retry" in s.attributes, "llmswitch.fallback" in s.attributes)
         for s in attempts
     ] == [("observed", False, False), ("observed", True, False), ("backup", False, True)]
     assert [s.attributes.get("error.type") for s in attempts] == ["ServiceUnavailableError"] * 2 + [None]

@@ -52,6 +52,7 @@ class BoundedQueue:
         self._items: collections.deque[Any] = collections.deque()
         self._wake = threading.Event()
         self._stopping = False
+        self._flushing = 0
         self._flushed = threading.Condition()
         self._busy = False
         self.dropped = 0
@@ -82,14 +83,15 @@ class BoundedQueue:
 
     def _run(self) -> None:
         while True:
-            self._wake.wait(self._interval)
+            woken = self._wake.wait(self._interval)
             self._wake.clear()
-            self._drain()
+            # woken by a full batch: full batches only (the rest waits for more, or for the interval)
+            self._drain(everything=not woken or self._flushing > 0 or self._stopping)
             if self._stopping:
                 return
 
-    def _drain(self) -> None:
-        while self._items:
+    def _drain(self, everything: bool = True) -> None:
+        while self._items and (everything or len(self._items) >= self._batch):
             batch: list[Any] = []
             while self._items and len(batch) < self._batch:
                 batch.append(self._items.popleft())
@@ -109,15 +111,19 @@ class BoundedQueue:
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until what was offered so far is exported (or ``timeout``); True when it all went."""
         end = time.monotonic() + timeout
-        self._wake.set()
-        with self._flushed:
-            while self._items or self._busy:
-                left = end - time.monotonic()
-                if left <= 0:
-                    return False
-                self._wake.set()
-                self._flushed.wait(min(left, 0.05))
-        return True
+        self._flushing += 1
+        try:
+            self._wake.set()
+            with self._flushed:
+                while self._items or self._busy:
+                    left = end - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._wake.set()
+                    self._flushed.wait(min(left, 0.05))
+            return True
+        finally:
+            self._flushing -= 1
 
     def close(self, timeout: float = 5.0) -> None:
         """Export what is queued (within ``timeout``), then stop the thread; later offers are dropped."""

@@ -8,6 +8,13 @@ a W3C ``traceparent`` naming that attempt span. A caller's ``traceparent`` makes
 Steps inside the gateway (the limiter; the cache and guardrails where they run) get spans through
 :func:`step`.
 
+Spans are recorded on the request path as small plain records (ids, times, attributes); the exporter's
+thread turns them into the OpenTelemetry SDK's ``ReadableSpan`` and hands them to the official OTLP
+exporter (:mod:`.traces_export`). The SDK's live ``Span`` (a lock, attribute validation and a processor
+call per attribute set) would cost the event loop several times more per request. Sampling follows the
+caller's ``traceparent`` flag; a request without one is decided by the SDK's sampler from
+``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG``.
+
 Tracing off costs one module-global check per site. Message content is recorded only when asked
 (``turn_off_message_logging: false``, or ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``; see
 :func:`capture_content_from`); keys and secrets never are.
@@ -19,16 +26,17 @@ Tracing off costs one module-global check per site. Message content is recorded 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.trace import Span
-
     from llmswitch.router.attempts import Attempt
     from llmswitch.telemetry.callbacks_queue import BoundedQueue
+
+Kind = Literal["server", "client", "internal"]
 
 # the tracing of this process, installed by the gateway or the SDK's first traced call (None: off)
 ACTIVE: Tracing | None = None
@@ -74,21 +82,71 @@ def provider_name(provider: str | None) -> str:
     return PROVIDER_NAMES.get(provider or "", provider or "unknown")
 
 
+class SpanRecord:
+    """One span as recorded on the request path: what the exporter needs, nothing more. Attributes are
+    plain values (str, bool, int, float); an unsampled span records none and is never exported."""
+
+    __slots__ = ("attributes", "end_ns", "error", "kind", "name", "parent_id", "remote_parent", "sampled", "span_id",
+                 "start_ns", "trace_id")  # fmt: skip
+
+    def __init__(
+        self,
+        name: str,
+        kind: Kind,
+        trace_id: int,
+        parent_id: int,
+        sampled: bool,
+        attributes: dict[str, Any] | None = None,
+        remote_parent: bool = False,
+    ) -> None:
+        self.name = name
+        self.kind: Kind = kind
+        self.trace_id = trace_id
+        self.span_id = random.getrandbits(64) or 1
+        self.parent_id = parent_id  # 0: a root span
+        self.remote_parent = remote_parent
+        self.sampled = sampled
+        self.attributes: dict[str, Any] = attributes if attributes is not None and sampled else {}
+        self.error = False
+        self.start_ns = time.time_ns()
+        self.end_ns = 0
+
+    def is_recording(self) -> bool:
+        return self.sampled and not self.end_ns
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        if self.sampled and value is not None:
+            self.attributes[key] = value
+
+    def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        if self.sampled:
+            self.attributes.update(attributes)
+
+    def update_name(self, name: str) -> None:
+        self.name = name
+
+    def fail(self) -> None:
+        self.error = True
+
+    @property
+    def traceparent(self) -> str:
+        return f"00-{self.trace_id:032x}-{self.span_id:016x}-{'01' if self.sampled else '00'}"
+
+
 class Tracing:
-    """A tracer provider with its exporters (each behind a bounded queue), and what to record."""
+    """Where this process's spans go (``sinks``: each gets every ended, sampled span) and what to record."""
 
-    def __init__(self, provider: TracerProvider, queues: list[BoundedQueue], *, capture_content: bool) -> None:
-        from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
-
-        from llmswitch import __version__
-
-        self.provider = provider
+    def __init__(
+        self,
+        queues: list[BoundedQueue],
+        *,
+        capture_content: bool,
+        sampler: Callable[[int, str], bool] | None = None,
+    ) -> None:
         self.queues = queues
         self.capture_content = capture_content
-        self.tracer = provider.get_tracer("llmswitch", __version__)
-        self._kinds = SpanKind
-        self._error = Status(StatusCode.ERROR)
-        self._in_context = set_span_in_context
+        # decides a root span (no caller's traceparent): trace id and name -> sampled
+        self._sample = sampler or (lambda trace_id, name: True)
 
     def start_request(
         self,
@@ -97,18 +155,38 @@ class Tracing:
         *,
         traceparent: str | None = None,
         server: bool = True,
-        parent: Any = None,
+        parent: tuple[int, int, bool] | None = None,
     ) -> RequestSpan:
-        """A request's span: a child of the caller's ``traceparent`` (or of ``parent``, a context)."""
+        """A request's span: a child of the caller's ``traceparent`` (or of ``parent``: trace id, span id,
+        sampled), else the root of a new trace."""
+        name = f"{operation} {model}" if model else operation
+        remote = False
         if traceparent:
-            parent = _parent_context(traceparent)
-        span = self.tracer.start_span(
-            f"{operation} {model}" if model else operation,
-            context=parent,
-            kind=self._kinds.SERVER if server else self._kinds.CLIENT,
-            attributes={"gen_ai.operation.name": operation, "gen_ai.request.model": model or ""},
+            parsed = _parse(traceparent)
+            if parsed is not None:
+                parent, remote = parsed, True
+        if parent is not None:
+            trace_id, parent_id, sampled = parent
+        else:
+            trace_id, parent_id = random.getrandbits(128) or 1, 0
+            sampled = self._sample(trace_id, name)
+        attrs = {"gen_ai.operation.name": operation}
+        if model:
+            attrs["gen_ai.request.model"] = model
+        span = SpanRecord(
+            name, "server" if server else "client", trace_id, parent_id, sampled, attrs, remote_parent=remote
         )
         return RequestSpan(self, span, operation, model)
+
+    def child(self, parent: SpanRecord, name: str, kind: Kind, attributes: dict[str, Any] | None = None) -> SpanRecord:
+        return SpanRecord(name, kind, parent.trace_id, parent.span_id, parent.sampled, attributes)
+
+    def finish(self, span: SpanRecord) -> None:
+        """End ``span`` and hand it to the exporters (sampled spans only)."""
+        span.end_ns = time.time_ns()
+        if span.sampled:
+            for q in self.queues:
+                q.offer(span)
 
     def flush(self, timeout: float = 5.0) -> bool:
         return all(q.flush(timeout) for q in self.queues)
@@ -126,12 +204,12 @@ class RequestSpan:
 
     __slots__ = ("_attempt", "_first_group", "_last", "model", "operation", "span", "tracing")
 
-    def __init__(self, tracing: Tracing, span: Span, operation: str, model: str | None) -> None:
+    def __init__(self, tracing: Tracing, span: SpanRecord, operation: str, model: str | None) -> None:
         self.tracing = tracing
         self.span = span
         self.operation = operation
         self.model = model
-        self._attempt: Span | None = None
+        self._attempt: SpanRecord | None = None
         self._first_group: str | None = None
         self._last: Attempt | None = None
 
@@ -139,32 +217,29 @@ class RequestSpan:
 
     @property
     def trace_id(self) -> str:
-        return f"{self.span.get_span_context().trace_id:032x}"
+        return f"{self.span.trace_id:032x}"
 
     @property
     def span_id(self) -> str:
-        return f"{self.span.get_span_context().span_id:016x}"
+        return f"{self.span.span_id:016x}"
 
     # ------------------------------------------------------------ attempts
 
     def start_attempt(self, url: str) -> str:
         """Open the span of a call about to be sent to ``url``; the ``traceparent`` header naming it."""
-        if self._attempt is not None:  # the previous one was never told (the SDK's retries): it failed
-            self._attempt.set_status(self.tracing._error)
-            self._attempt.end()
         t = self.tracing
-        host, port = _address(url)
-        span = t.tracer.start_span(
-            f"{self.operation} {self.model}" if self.model else self.operation,
-            context=t._in_context(self.span),
-            kind=t._kinds.CLIENT,
-            attributes={"gen_ai.operation.name": self.operation, "server.address": host, "server.port": port},
-        )
-        if self.model is not None and self._first_group is None and span.is_recording():
-            span.set_attribute("gen_ai.request.model", self.model)  # the SDK's: no router to tell it
+        if self._attempt is not None:  # the previous one was never told (the SDK's retries): it failed
+            self._attempt.fail()
+            t.finish(self._attempt)
+        attrs: dict[str, Any] | None = None
+        if self.span.sampled:
+            host, port = _address(url)
+            attrs = {"gen_ai.operation.name": self.operation, "server.address": host, "server.port": port}
+            if self.model is not None and self._first_group is None:
+                attrs["gen_ai.request.model"] = self.model  # the SDK's: no router to tell it
+        span = t.child(self.span, f"{self.operation} {self.model}" if self.model else self.operation, "client", attrs)
         self._attempt = span
-        ctx = span.get_span_context()
-        return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
+        return span.traceparent
 
     def attempt_done(self, a: Attempt, usage: Any = None) -> None:
         """The router's record of the attempt in flight: its attributes, then its end."""
@@ -176,19 +251,19 @@ class RequestSpan:
         self._last = a
         if self._first_group is None:
             self._first_group = a.group  # the router serves the group asked for first, fallbacks after
-        if span.is_recording():
-            span.update_name(f"{self.operation} {a.model}")
-            attrs: dict[str, Any] = {
-                "gen_ai.provider.name": provider_name(a.provider),
-                "gen_ai.request.model": a.model,
-                "llmswitch.deployment": a.deployment,
-                "llmswitch.model_group": a.group,
-                "llmswitch.attempt": a.number,
-                "llmswitch.attempt.outcome": a.outcome,
-                # the same deployment again is a retry; a group other than the one asked for, a fallback
-                "llmswitch.retry": last is not None and last.deployment == a.deployment,
-                "llmswitch.fallback": a.group != self._first_group,
-            }
+        if span.sampled:
+            span.name = f"{self.operation} {a.model}"
+            attrs = span.attributes
+            attrs["gen_ai.provider.name"] = provider_name(a.provider)
+            attrs["gen_ai.request.model"] = a.model
+            attrs["llmswitch.deployment"] = a.deployment
+            attrs["llmswitch.model_group"] = a.group
+            attrs["llmswitch.attempt"] = a.number
+            # the same deployment again is a retry; a group other than the one asked for, a fallback
+            if last is not None and last.deployment == a.deployment:
+                attrs["llmswitch.retry"] = True
+            if a.group != self._first_group:
+                attrs["llmswitch.fallback"] = True
             usage = a.usage or usage
             if usage is not None:
                 attrs["gen_ai.usage.input_tokens"] = usage.input_tokens
@@ -197,9 +272,11 @@ class RequestSpan:
                 attrs["http.response.status_code"] = a.status
             if a.error is not None:
                 attrs["error.type"] = a.error
-                span.set_status(self.tracing._error)
-            span.set_attributes(attrs)
-        span.end()
+                span.error = True
+            elif a.outcome != "ok":
+                attrs["error.type"] = a.outcome
+                span.error = True
+        self.tracing.finish(span)
 
     @property
     def last_attempt(self) -> Attempt | None:
@@ -218,17 +295,20 @@ class RequestSpan:
         cost: float | None = None,
         attributes: dict[str, Any] | None = None,
     ) -> None:
+        t = self.tracing
         attempt = self._attempt
         if attempt is not None:  # an SDK call's last attempt (the router tells its own)
             self._attempt = None
             if error is not None:
                 attempt.set_attribute("error.type", type(error).__name__)
-                attempt.set_status(self.tracing._error)
-            attempt.end()
+                attempt.error = True
+            t.finish(attempt)
         span = self.span
-        if span.is_recording():
+        if span.sampled:
             last = self._last
-            attrs: dict[str, Any] = dict(attributes) if attributes else {}
+            attrs = span.attributes
+            if attributes:
+                attrs.update(attributes)
             prov = provider or (last.provider if last is not None else None)
             if prov:
                 attrs["gen_ai.provider.name"] = provider_name(prov)
@@ -252,12 +332,11 @@ class RequestSpan:
                 attrs["http.response.status_code"] = status
             if error is not None:
                 attrs["error.type"] = type(error).__name__
-                span.set_status(self.tracing._error)
+                span.error = True
             elif status is not None and status >= 500:
                 attrs["error.type"] = str(status)
-                span.set_status(self.tracing._error)
-            span.set_attributes(attrs)
-        span.end()
+                span.error = True
+        t.finish(span)
 
 
 def _address(url: str) -> tuple[str, int]:
@@ -270,26 +349,26 @@ def _address(url: str) -> tuple[str, int]:
         return "", 0
 
 
-def _parent_context(traceparent: str) -> Any:
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-
-    return TraceContextTextMapPropagator().extract({"traceparent": traceparent})
+def _parse(traceparent: str) -> tuple[int, int, bool] | None:
+    """(trace id, span id, sampled) of a valid W3C ``traceparent`` (version 00, or a later one read as 00)."""
+    value = traceparent.strip()
+    if len(value) < 55 or value[2] != "-" or value[35] != "-" or value[52] != "-" or value[:2] == "ff":
+        return None
+    try:
+        trace_id, span_id, flags = int(value[3:35], 16), int(value[36:52], 16), int(value[53:55], 16)
+    except ValueError:
+        return None
+    if not trace_id or not span_id or (value[:2] == "00" and len(value) != 55):
+        return None
+    return trace_id, span_id, bool(flags & 1)
 
 
 def parse_traceparent(value: str | None) -> tuple[str, str] | None:
     """(trace id, parent span id) of a valid W3C ``traceparent``, else None (for logs, tracing on or off)."""
-    if not value or len(value) < 55:
+    parsed = _parse(value) if value else None
+    if parsed is None:
         return None
-    parts = value.strip().split("-")
-    if len(parts) < 4 or len(parts[1]) != 32 or len(parts[2]) != 16:
-        return None
-    trace_id, span_id = parts[1].lower(), parts[2].lower()
-    try:
-        if int(trace_id, 16) == 0 or int(span_id, 16) == 0:
-            return None
-    except ValueError:
-        return None
-    return trace_id, span_id
+    return f"{parsed[0]:032x}", f"{parsed[1]:016x}"
 
 
 # ---------------------------------------------------------------- the request in this task
@@ -324,17 +403,7 @@ def attempt_done(a: Attempt, usage: Any = None) -> None:
         rs.attempt_done(a, usage)
 
 
-class _NoSpan:
-    """What :func:`step` yields when tracing is off: takes attributes, records nothing."""
-
-    def set_attribute(self, key: str, value: Any) -> None:
-        return None
-
-    def set_attributes(self, attributes: dict[str, Any]) -> None:
-        return None
-
-
-_NO_SPAN = _NoSpan()
+_NO_SPAN = SpanRecord("", "internal", 1, 0, False)  # what :func:`step` yields when tracing is off
 
 
 @contextlib.contextmanager
@@ -351,17 +420,15 @@ def step(name: str, **attributes: Any) -> Iterator[Any]:
         yield _NO_SPAN
         return
     t = rs.tracing
-    span = t.tracer.start_span(
-        name, context=t._in_context(rs.span), kind=t._kinds.INTERNAL, attributes=attributes or None
-    )
+    span = t.child(rs.span, name, "internal", dict(attributes) if attributes else None)
     try:
         yield span
     except BaseException as exc:
         span.set_attribute("error.type", type(exc).__name__)
-        span.set_status(t._error)
+        span.error = True
         raise
     finally:
-        span.end()
+        t.finish(span)
 
 
 def install(tracing: Tracing | None) -> None:

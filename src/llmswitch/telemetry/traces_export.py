@@ -3,7 +3,8 @@ Langfuse (the ``"langfuse"`` callback, through Langfuse's OpenTelemetry endpoint
 
 Each exporter runs behind its own :class:`~llmswitch.telemetry.callbacks_queue.BoundedQueue`, not the
 SDK's ``BatchSpanProcessor``: a full queue drops spans with a counter (and a warning a minute), and an
-export never runs on the event loop.
+export never runs on the event loop. The queue's thread turns the request path's span records into the
+SDK's ``ReadableSpan`` (:class:`Converter`) for the official exporter.
 
     >>> tracing = build_tracing(otel=True, langfuse=False, capture_content=False)  # doctest: +SKIP
 """
@@ -13,14 +14,12 @@ from __future__ import annotations
 import base64
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
-
-from opentelemetry.sdk.trace import SpanProcessor
 
 from llmswitch.errors import ConfigError
 from llmswitch.telemetry.callbacks_queue import BoundedQueue
-from llmswitch.telemetry.traces import Tracing, _truthy
+from llmswitch.telemetry.traces import SpanRecord, Tracing, _truthy
 
 log = logging.getLogger("llmswitch.telemetry")
 
@@ -38,11 +37,9 @@ def build_tracing(
     if not (otel or langfuse) or _truthy(env.get("OTEL_SDK_DISABLED")):
         return None
     from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
 
     # OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES are read by Resource.create
     resource = Resource.create({} if env.get("OTEL_SERVICE_NAME") else {"service.name": "llmswitch"})
-    provider = TracerProvider(resource=resource)  # the sampler from OTEL_TRACES_SAMPLER / _ARG
     queues: list[BoundedQueue] = []
     exporters: list[tuple[str, Any]] = []
     if otel:
@@ -51,12 +48,68 @@ def build_tracing(
             exporters.append(("otel-spans", exporter))
     if langfuse:
         exporters.append(("langfuse-spans", _langfuse_exporter(env)))
+    convert = Converter(resource)
     for name, exporter in exporters:
-        queue = _queue_for(name, exporter, env)
-        provider.add_span_processor(_Queued(queue))
-        queues.append(queue)
+        queues.append(_queue_for(name, exporter, env, convert))
     _quiet_exporter_logs()
-    return Tracing(provider, queues, capture_content=capture_content)
+    return Tracing(queues, capture_content=capture_content, sampler=_root_sampler())
+
+
+def _root_sampler() -> Callable[[int, str], bool]:
+    """The SDK's sampler from ``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG``, for a request that
+    comes without a traceparent (one that has one follows its sampled flag)."""
+    from opentelemetry.sdk.trace.sampling import Decision, _get_from_env_or_default
+
+    sampler = _get_from_env_or_default()
+    if type(sampler).__name__ in ("ParentBased", "StaticSampler") and sampler.get_description() in (
+        "ParentBased{root:AlwaysOnSampler,remoteParentSampled:AlwaysOnSampler,remoteParentNotSampled:"
+        "AlwaysOffSampler,localParentSampled:AlwaysOnSampler,localParentNotSampled:AlwaysOffSampler}",
+        "AlwaysOnSampler",
+    ):
+        return lambda trace_id, name: True  # the default: every root is sampled, no call needed
+    sample = Decision.RECORD_AND_SAMPLE
+    return lambda trace_id, name: sampler.should_sample(None, trace_id, name).decision is sample
+
+
+class Converter:
+    """Span records as the SDK's ``ReadableSpan`` (in the exporter's thread, off the request path)."""
+
+    def __init__(self, resource: Any) -> None:
+        from opentelemetry.sdk.trace import ReadableSpan
+        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+        from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+        from llmswitch import __version__
+
+        self._readable = ReadableSpan
+        self._context = SpanContext
+        self._sampled = TraceFlags(TraceFlags.SAMPLED)
+        self._kinds = {"server": SpanKind.SERVER, "client": SpanKind.CLIENT, "internal": SpanKind.INTERNAL}
+        self._error = Status(StatusCode.ERROR)
+        self._unset = Status(StatusCode.UNSET)
+        self._scope = InstrumentationScope("llmswitch", __version__)
+        self.resource = resource
+
+    def __call__(self, records: list[SpanRecord]) -> list[Any]:
+        ctx, sampled = self._context, self._sampled
+        out = []
+        for r in records:
+            parent = ctx(r.trace_id, r.parent_id, r.remote_parent, sampled) if r.parent_id else None
+            out.append(
+                self._readable(
+                    r.name,
+                    context=ctx(r.trace_id, r.span_id, False, sampled),
+                    parent=parent,
+                    resource=self.resource,
+                    attributes={k: v for k, v in r.attributes.items() if v is not None},
+                    kind=self._kinds[r.kind],
+                    status=self._error if r.error else self._unset,
+                    start_time=r.start_ns,
+                    end_time=r.end_ns,
+                    instrumentation_scope=self._scope,
+                )
+            )
+        return out
 
 
 def _otel_exporter(env: Mapping[str, str]) -> Any:
@@ -105,11 +158,11 @@ def _langfuse_exporter(env: Mapping[str, str]) -> Any:
     return OTLPSpanExporter(endpoint=langfuse_endpoint(env), headers={"Authorization": f"Basic {token}"})
 
 
-def _queue_for(name: str, exporter: Any, env: Mapping[str, str]) -> BoundedQueue:
+def _queue_for(name: str, exporter: Any, env: Mapping[str, str], convert: Converter) -> BoundedQueue:
     from opentelemetry.sdk.trace.export import SpanExportResult
 
-    def export(batch: list[Any]) -> None:
-        if exporter.export(batch) is not SpanExportResult.SUCCESS:
+    def export(batch: list[SpanRecord]) -> None:
+        if exporter.export(convert(batch)) is not SpanExportResult.SUCCESS:
             raise ConnectionError("the collector did not take the batch")
 
     return BoundedQueue(
@@ -138,20 +191,3 @@ def _quiet_exporter_logs() -> None:
     # the exporter logs each failed batch; the queue counts them and warns once a minute instead
     for name in ("opentelemetry.exporter", "opentelemetry.sdk._shared_internal"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
-
-
-class _Queued(SpanProcessor):
-    """A span processor that hands ended spans to a bounded queue (nothing else on the request path)."""
-
-    def __init__(self, queue: BoundedQueue) -> None:
-        self.queue = queue
-
-    def on_end(self, span: Any) -> None:
-        if span.context.trace_flags.sampled:
-            self.queue.offer(span)
-
-    def shutdown(self) -> None:
-        self.queue.close()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self.queue.flush(timeout_millis / 1000)

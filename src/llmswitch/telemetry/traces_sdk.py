@@ -50,10 +50,9 @@ def sdk_tracing() -> traces.Tracing | None:
         return None
     import os
 
+    from llmswitch.errors import ConfigError
     from llmswitch.telemetry.traces import capture_content_from
     from llmswitch.telemetry.traces_export import build_tracing
-
-    from llmswitch.errors import ConfigError
 
     off = getattr(llmswitch, "turn_off_message_logging", None)
     try:
@@ -102,11 +101,15 @@ def begin(operation: str, model: str, provider: str) -> SDKSpan | None:
         return None
     rs = tracing.start_request(operation, model, traceparent=None, server=False, parent=_caller_context())
     rs.span.set_attribute("gen_ai.provider.name", traces.provider_name(provider))
+    rs.span.kind = "client"
     return SDKSpan(rs, traces.enter(rs))
 
 
-def _caller_context() -> Any:
-    # the application's own current span (OpenTelemetry's context), if it has one
-    from opentelemetry import context
+def _caller_context() -> tuple[int, int, bool] | None:
+    """(trace id, span id, sampled) of the application's own current OpenTelemetry span, if it has one."""
+    from opentelemetry import trace
 
-    return context.get_current()
+    ctx = trace.get_current_span().get_span_context()
+    if not ctx.is_valid:
+        return None
+    return ctx.trace_id, ctx.span_id, ctx.trace_flags.sampled
