@@ -93,17 +93,23 @@ def build_gateway(cfg: Any) -> Gateway:
     )
 
 
-def _telemetry(cfg: Any) -> Any:
-    """Traces, callbacks and alerting as the config asks (``None``: none); tracing is installed for the
-    process, so in-process SDK calls are traced too."""
+def _build_telemetry(cfg: Any) -> Any:
     settings = getattr(cfg.server, "telemetry", None)
     if settings is None or not settings.any:
         return None
-    from llmswitch.telemetry import traces
     from llmswitch.telemetry.callbacks import build_telemetry
 
+    # a custom callback's module is looked up beside the config file first, as LiteLLM does
     base_dir = os.path.dirname(os.path.abspath(cfg.source)) if cfg.source else None
-    telemetry = build_telemetry(settings, base_dir=base_dir)
+    return build_telemetry(settings, base_dir=base_dir)
+
+
+def _telemetry(cfg: Any) -> Any:
+    """Traces, callbacks and alerting as the config asks (``None``: none); tracing is installed for the
+    process, so in-process SDK calls are traced too."""
+    from llmswitch.telemetry import traces
+
+    telemetry = _build_telemetry(cfg)
     if telemetry is not None and telemetry.tracing is not None:
         traces.install(telemetry.tracing)
     return telemetry
@@ -286,6 +292,7 @@ def _preflight(config_path: str | None, demo_upstream: str | None) -> Any:
         missing = missing_extras(needs)
         if missing:
             raise StartupError("; ".join(missing), EXIT_CONFIG)
+        _build_telemetry(cfg)  # a callback that cannot load stops here, said once (nothing of it starts)
         threads = set(threading.enumerate())
         from llmswitch.server.instances import require_shared_from
 
