@@ -97,7 +97,7 @@ def _build_telemetry(cfg: Any) -> Any:
     settings = getattr(cfg.server, "telemetry", None)
     if settings is None or not settings.any:
         return None
-    from llmswitch.telemetry.callbacks import build_telemetry
+    from llmswitch.telemetry.callbacks_build import build_telemetry
 
     # a custom callback's module is looked up beside the config file first, as LiteLLM does
     base_dir = os.path.dirname(os.path.abspath(cfg.source)) if cfg.source else None
