@@ -52,18 +52,19 @@ def build_telemetry(
         log.warning("callback 'langfuse' left out: set LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY to export to it")
         names -= {"langfuse", "langfuse_otel"}
     if names & TRACE_NAMES:
+        from llmswitch.telemetry.traces_export import build_tracing
+
         try:
-            from llmswitch.telemetry.traces_export import build_tracing
+            tracing = build_tracing(
+                otel=bool(names & {"otel", "opentelemetry"}),
+                langfuse=bool(names & {"langfuse", "langfuse_otel"}),
+                capture_content=content,
+                env=env,
+            )
         except ImportError as exc:
             raise ConfigError(
                 "the 'otel' and 'langfuse' callbacks need OpenTelemetry: pip install 'llmswitch[otel]'"
             ) from exc
-        tracing = build_tracing(
-            otel=bool(names & {"otel", "opentelemetry"}),
-            langfuse=bool(names & {"langfuse", "langfuse_otel"}),
-            capture_content=content,
-            env=env,
-        )
     webhook = None
     if names & WEBHOOK_NAMES:
         url = env.get("GENERIC_LOGGER_ENDPOINT") or env.get("LLMSWITCH_CALLBACK_WEBHOOK_URL")
