@@ -64,6 +64,8 @@ def test_the_applications_current_span_is_the_parent(up: FakeUpstream, collector
             return f"{span.get_span_context().span_id:016x}"
 
     parent = asyncio.run(main())
+    assert traces.ACTIVE is not None
+    traces.ACTIVE.flush()  # the loop that recorded the spans has ended: they go out now (or at exit)
     spans = collector.wait_spans(2)
     (call,) = [s for s in spans if s.name == "chat gpt-4o-mini" and s.parent_id == parent]
     assert call.attributes["gen_ai.operation.name"] == "chat"

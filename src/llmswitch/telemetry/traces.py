@@ -25,8 +25,10 @@ Tracing off costs one module-global check per site. Message content is recorded 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
@@ -133,8 +135,20 @@ class SpanRecord:
         return f"00-{self.trace_id:032x}-{self.span_id:016x}-{'01' if self.sampled else '00'}"
 
 
+# ended spans wait this long on the event loop, then are encoded this many at a time per callback
+ENCODE_DELAY_S = 0.05
+ENCODE_SLICE = 64
+
+
 class Tracing:
-    """Where this process's spans go (``sinks``: each gets every ended, sampled span) and what to record."""
+    """Where this process's spans go and what to record.
+
+    With ``encode`` (span records -> an OTLP request's bytes), ended spans are encoded on the event loop,
+    ``ENCODE_SLICE`` at a time in callbacks of their own, and each queue gets the bytes to send: the
+    queues' threads then only wait on sockets. Encoding in those threads instead costs the event loop
+    more than the encoding itself, as the two threads take the GIL from each other at every system call.
+    Without ``encode`` the queues get the span records.
+    """
 
     def __init__(
         self,
@@ -142,11 +156,16 @@ class Tracing:
         *,
         capture_content: bool,
         sampler: Callable[[int, str], bool] | None = None,
+        encode: Callable[[list[SpanRecord]], Any] | None = None,
     ) -> None:
         self.queues = queues
         self.capture_content = capture_content
         # decides a root span (no caller's traceparent): trace id and name -> sampled
         self._sample = sampler or (lambda trace_id, name: True)
+        self._encode = encode
+        self._pending: list[SpanRecord] = []
+        self._scheduled: asyncio.AbstractEventLoop | None = None  # the loop an encoding callback waits on
+        self._lock = threading.Lock()  # flush() may encode from another thread than the loop's
 
     def start_request(
         self,
@@ -184,14 +203,59 @@ class Tracing:
     def finish(self, span: SpanRecord) -> None:
         """End ``span`` and hand it to the exporters (sampled spans only)."""
         span.end_ns = time.time_ns()
-        if span.sampled:
+        if not span.sampled:
+            return
+        if self._encode is None:
             for q in self.queues:
                 q.offer(span)
+            return
+        self._pending.append(span)
+        scheduled = self._scheduled
+        if scheduled is None or scheduled.is_closed():  # (a loop that ended, e.g. an SDK user's asyncio.run)
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no event loop here: encode now
+                self._encode_pending(everything=True)
+                return
+            self._scheduled = loop
+            loop.call_later(ENCODE_DELAY_S, self._encode_slice)
+
+    def _encode_slice(self) -> None:
+        self._encode_pending(everything=False)
+        if self._pending:
+            asyncio.get_running_loop().call_soon(self._encode_slice)
+        else:
+            self._scheduled = None
+
+    def _encode_pending(self, *, everything: bool) -> None:
+        encode = self._encode
+        assert encode is not None
+        while True:
+            with self._lock:
+                batch = self._pending[:ENCODE_SLICE]
+                del self._pending[:ENCODE_SLICE]
+                if not batch:
+                    return
+                try:
+                    data = encode(batch)
+                except Exception:  # a value the encoder refuses: that batch is lost, never the request
+                    for q in self.queues:
+                        q.failed += len(batch)
+                    data = None
+            if data is not None:
+                for q in self.queues:
+                    q.offer(data)
+            if not everything:
+                return
 
     def flush(self, timeout: float = 5.0) -> bool:
+        if self._encode is not None:
+            self._encode_pending(everything=True)
         return all(q.flush(timeout) for q in self.queues)
 
     def shutdown(self, timeout: float = 5.0) -> None:
+        if self._encode is not None:
+            self._encode_pending(everything=True)
         for q in self.queues:
             q.close(timeout)
 
@@ -439,5 +503,12 @@ def install(tracing: Tracing | None) -> None:
     previous = ACTIVE
     ACTIVE = tracing
     transport.trace_header = outbound_traceparent if tracing is not None else None
+    if tracing is not None:
+        import atexit
+
+        atexit.register(tracing.shutdown, 2.0)  # an SDK user's script: what it traced goes out as it exits
     if previous is not None and previous is not tracing:
+        import atexit
+
+        atexit.unregister(previous.shutdown)
         previous.shutdown(timeout=1.0)

@@ -19,7 +19,7 @@ from typing import Any
 
 from llmswitch.errors import ConfigError
 from llmswitch.telemetry.callbacks_queue import BoundedQueue
-from llmswitch.telemetry.traces import SpanRecord, Tracing, _truthy
+from llmswitch.telemetry.traces import ENCODE_SLICE, SpanRecord, Tracing, _truthy
 
 log = logging.getLogger("llmswitch.telemetry")
 
@@ -49,10 +49,28 @@ def build_tracing(
     if langfuse:
         exporters.append(("langfuse-spans", _langfuse_exporter(env)))
     convert = Converter(resource)
+    # the OTLP/HTTP exporter can send bytes encoded beforehand (on the event loop, see Tracing): its own
+    # client, endpoint, headers, compression and retries; other exporters (gRPC, console) take spans
+    encoded = all(_byte_sender(exporter) is not None for _, exporter in exporters)
     for name, exporter in exporters:
-        queues.append(_queue_for(name, exporter, env, convert))
+        queues.append(_queue_for(name, exporter, env, convert, encoded))
     _quiet_exporter_logs()
-    return Tracing(queues, capture_content=capture_content, sampler=_root_sampler())
+    encode = None
+    if encoded:
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+        def encode(records: list[SpanRecord]) -> bytes:
+            data: bytes = encode_spans(convert(records)).SerializePartialToString()
+            return data
+
+    return Tracing(queues, capture_content=capture_content, sampler=_root_sampler(), encode=encode)
+
+
+def _byte_sender(exporter: Any) -> Callable[[bytes], Any] | None:
+    """The OTLP/HTTP exporter's own sender of serialized requests (with its retries), if it has one."""
+    client = getattr(exporter, "_client", None)
+    send = getattr(client, "export", None)
+    return send if callable(send) else None
 
 
 def _root_sampler() -> Callable[[int, str], bool]:
@@ -158,8 +176,26 @@ def _langfuse_exporter(env: Mapping[str, str]) -> Any:
     return OTLPSpanExporter(endpoint=langfuse_endpoint(env), headers={"Authorization": f"Basic {token}"})
 
 
-def _queue_for(name: str, exporter: Any, env: Mapping[str, str], convert: Converter) -> BoundedQueue:
+def _queue_for(name: str, exporter: Any, env: Mapping[str, str], convert: Converter, encoded: bool) -> BoundedQueue:
     from opentelemetry.sdk.trace.export import SpanExportResult
+
+    max_spans = _int(env, "OTEL_BSP_MAX_QUEUE_SIZE", 2048)
+    interval = _int(env, "OTEL_BSP_SCHEDULE_DELAY", 1000) / 1000
+    if encoded:
+        send = _byte_sender(exporter)
+        assert send is not None
+
+        def send_encoded(batch: list[bytes]) -> None:
+            # each item is one OTLP request of up to ENCODE_SLICE spans
+            for data in batch:
+                result = send(data)
+                if not getattr(result, "success", False):
+                    raise ConnectionError("the collector did not take the batch")
+
+        # the queue holds encoded requests: its bound in spans, counted in requests of ENCODE_SLICE spans
+        return BoundedQueue(
+            name, send_encoded, max_queue=max(1, max_spans // ENCODE_SLICE), batch_size=8, interval=interval
+        )
 
     def export(batch: list[SpanRecord]) -> None:
         if exporter.export(convert(batch)) is not SpanExportResult.SUCCESS:
@@ -168,9 +204,9 @@ def _queue_for(name: str, exporter: Any, env: Mapping[str, str], convert: Conver
     return BoundedQueue(
         name,
         export,
-        max_queue=_int(env, "OTEL_BSP_MAX_QUEUE_SIZE", 2048),
+        max_queue=max_spans,
         batch_size=_int(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512),
-        interval=_int(env, "OTEL_BSP_SCHEDULE_DELAY", 1000) / 1000,
+        interval=interval,
     )
 
 
