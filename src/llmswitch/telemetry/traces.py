@@ -137,7 +137,7 @@ class SpanRecord:
 
 # ended spans wait this long on the event loop, then are encoded this many at a time per callback
 ENCODE_DELAY_S = 0.05
-ENCODE_SLICE = 64
+ENCODE_SLICE = 256
 
 
 class Tracing:

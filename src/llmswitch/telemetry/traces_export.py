@@ -57,11 +57,10 @@ def build_tracing(
     _quiet_exporter_logs()
     encode = None
     if encoded:
-        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+        from llmswitch import __version__
+        from llmswitch.telemetry.traces_otlp import Encoder
 
-        def encode(records: list[SpanRecord]) -> bytes:
-            data: bytes = encode_spans(convert(records)).SerializePartialToString()
-            return data
+        encode = Encoder(dict(resource.attributes), "llmswitch", __version__).encode
 
     return Tracing(queues, capture_content=capture_content, sampler=_root_sampler(), encode=encode)
 
