@@ -117,6 +117,9 @@ ACCEPTS: dict[str, Accepts] = {
     "openrouter": Accepts(_OPENAI_TOP_K),
 }
 
+# Vertex AI serves Gemini's API: what Gemini takes, it takes
+ACCEPTS["vertex_ai"] = ACCEPTS["gemini"]
+
 # OpenAI extras at their default value: they ask nothing of any provider (clients send them anyway)
 _ASKS_NOTHING: dict[str, tuple[Any, ...]] = {
     "store": (False,),

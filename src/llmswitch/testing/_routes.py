@@ -79,6 +79,39 @@ def build_app(host: Host) -> web.Application:
         message = f"Method {method!r} of models/{model} is not served by the fake upstream."
         return error_response(GEMINI, APIStatusError(message, status_code=404, error_type="NOT_FOUND"), rec.number)
 
+    async def oauth_token(request: web.Request) -> web.StreamResponse:
+        # Google's token endpoint for a service account's JWT-bearer grant (Vertex AI's credentials)
+        form = await request.post()
+        grant, assertion = form.get("grant_type"), form.get("assertion")
+        issued: list[str] = getattr(host, "tokens", [])
+        if (
+            grant != "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            or not assertion
+            or getattr(host, "refuse_tokens", False)
+        ):
+            body = {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
+            return web.json_response(body, status=400)
+        getattr(host, "grants", []).append(str(assertion))
+        token = f"ya29.fake-{len(issued) + 1}"
+        issued.append(token)
+        ttl = getattr(host, "token_ttl", 3600)
+        return web.json_response({"access_token": token, "expires_in": ttl, "token_type": "Bearer"})
+
+    async def vertex_model_method(request: web.Request) -> web.StreamResponse:
+        # Vertex AI: Gemini's methods under a project's publisher path, for a token the fake issued
+        auth = request.headers.get("authorization", "")
+        if not auth.startswith("Bearer ") or auth[7:] not in getattr(host, "tokens", []):
+            rec = await _record(request, host, GEMINI)
+            message = "Request had invalid authentication credentials. Expected OAuth 2 access token."
+            return error_response(
+                GEMINI, APIStatusError(message, status_code=401, error_type="UNAUTHENTICATED"), rec.number
+            )
+        return await gemini_model_method(request)
+
+    app.router.add_post("/token", oauth_token)
+    app.router.add_post(
+        "/v1/projects/{project}/locations/{location}/publishers/google/models/{target}", vertex_model_method
+    )
     for prefix in ("/v1", ""):
         app.router.add_post(f"{prefix}/chat/completions", openai_chat)
         app.router.add_post(f"{prefix}/embeddings", openai_embeddings)
