@@ -20,6 +20,7 @@ _IMPORTS: dict[str, str] = {
     "anthropic": "llmswitch.providers.anthropic:AnthropicProvider",
     "gemini": "llmswitch.providers.gemini:GeminiProvider",
     "vertex_ai": "llmswitch.providers.vertex:VertexProvider",
+    "bedrock": "llmswitch.providers.bedrock:BedrockProvider",
     # Ollama's native API (its preset row still says where it runs for config_from_env)
     "ollama": "llmswitch.providers.ollama:OllamaProvider",
     "ollama_chat": "llmswitch.providers.ollama:OllamaChatProvider",
