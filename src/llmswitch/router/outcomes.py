@@ -251,8 +251,8 @@ class Outcomes:
         else:
             req = _request_for(ask.req, t, ask, self.router.settings.drop_params)
             call = t.provider.chat_call(req, model=t.model, endpoint=t.endpoint)
-        if t.endpoint.network is not None:
-            call = call._replace(network=t.endpoint.network)
+        if t.endpoint.network is not None or t.endpoint.auth is not None:
+            call = call._replace(network=t.endpoint.network, auth=t.endpoint.auth)
         ask._call = (t.id, call, relayed)
         return call, relayed
 
