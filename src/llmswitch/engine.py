@@ -366,6 +366,28 @@ async def open_chat_stream(
     return await _with_retries(once, policy, Deadline(timeout), provider)
 
 
+async def open_raw_stream(
+    provider: Provider,
+    call: HTTPCall,
+    *,
+    model: str,
+    timeout: float | None,
+    policy: RetryPolicy,
+) -> transport.StreamResponse:
+    """Open a stream whose bytes the caller reads itself (an API the IR does not stand between, such as
+    OpenAI's Responses events); an error status, or failing to connect, is retried like any attempt."""
+
+    async def once(t: float | None) -> transport.StreamResponse:
+        c = await _authorized(provider, call, t) if call.auth is not None else call
+        resp = await transport.open_stream(c, timeout=t, provider=provider.name)
+        if resp.status >= 400:
+            body = await resp.read()
+            raise provider.decode_error(resp.status, resp.headers, body, model=model)
+        return resp
+
+    return await _with_retries(once, policy, Deadline(timeout), provider)
+
+
 async def embedding(
     provider: Provider,
     req: ir.EmbeddingRequest,

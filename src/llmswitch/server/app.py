@@ -29,6 +29,7 @@ from llmswitch.server import (
     gemini_embed,
     health,
     http,
+    responses,
     spend_routes,
     unsupported,
 )
@@ -225,6 +226,10 @@ class Gateway:
         found = self._routes.get((method, path))
         if found is not None:
             return found[0], found[1], {}
+        if path.startswith(("/v1/responses", "/responses")):
+            served = responses.route(method, path)
+            if served is not None:
+                return served[0], faces.OPENAI, served[1]
         if method == "POST" and path.startswith(("/v1beta/models/", "/v1/models/")) and ":" in path:
             model, _, verb = path.split("/models/", 1)[1].rpartition(":")
             if verb in ("generateContent", "streamGenerateContent") and model:

@@ -156,6 +156,16 @@ OLLAMA = Face(
 )
 
 
+# OpenAI's Responses API: Response objects, typed stream events
+RESPONSES = Face(
+    name="openai_responses",
+    modules=_modules("openai_responses"),
+    json_type="application/json",
+    sse_type="text/event-stream; charset=utf-8",
+    request_id_header="x-request-id",
+    response_id_prefix="resp_",
+    call_id_prefix="call_",
+)
 # Amazon Bedrock Runtime's Converse API: JSON answers, AWS event-stream frames for streams
 BEDROCK = Face(
     name="bedrock",

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from llmswitch import ir
 from llmswitch.testing._reply import last_user_text
 
-FaceName = Literal["openai", "anthropic", "gemini", "ollama", "bedrock"]
+FaceName = Literal["openai", "anthropic", "gemini", "ollama", "bedrock", "openai_responses"]
 
 
 @dataclass

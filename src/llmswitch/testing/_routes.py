@@ -33,6 +33,7 @@ from llmswitch.testing._faces import (
     GEMINI,
     OLLAMA,
     OPENAI,
+    RESPONSES,
     DialectUnavailable,
     Face,
     Framer,
@@ -61,6 +62,9 @@ def build_app(host: Host) -> web.Application:
 
     async def ollama_embed(request: web.Request) -> web.StreamResponse:
         return await _embeddings.ollama(request, host, await _record(request, host, OLLAMA))
+
+    async def openai_responses(request: web.Request) -> web.StreamResponse:
+        return await _chat(request, host, RESPONSES)
 
     async def openai_embeddings(request: web.Request) -> web.StreamResponse:
         return await _embeddings.openai(request, host, await _record(request, host, OPENAI))
@@ -141,6 +145,7 @@ def build_app(host: Host) -> web.Application:
     for prefix in ("/v1", ""):
         app.router.add_post(f"{prefix}/chat/completions", openai_chat)
         app.router.add_post(f"{prefix}/embeddings", openai_embeddings)
+        app.router.add_post(f"{prefix}/responses", openai_responses)
         app.router.add_get(f"{prefix}/models", openai_models)
     app.router.add_post("/v1/messages", anthropic_messages)
     app.router.add_post("/v1/messages/count_tokens", anthropic_count_tokens)
