@@ -72,7 +72,7 @@ class _Call:
         # what the provider cannot take is mapped, dropped (drop_params=True, or llmswitch.drop_params) or refused
         self.request, self.dropped = params.apply(
             openai_chat.decode_request(body),
-            self.provider.name,
+            self.provider.policy or self.provider.name,
             model=self.model_id,
             deployment=model,
             drop=_global_drop_params(),
