@@ -106,8 +106,7 @@ general_settings:
   store_path: "{tmp_path / "k.db"}"
 """
     up.script(Reply(text="via responses"), Reply(text="streamed via responses"))
-    with ServedGateway(config) as gw:
-        c = openai.OpenAI(base_url=f"{gw.url}/v1", api_key=MASTER_KEY, max_retries=0)
+    with ServedGateway(config) as gw, openai.OpenAI(base_url=f"{gw.url}/v1", api_key=MASTER_KEY, max_retries=0) as c:
         r = c.chat.completions.create(model="pro", messages=[{"role": "user", "content": "hi"}])
         assert r.choices[0].message.content == "via responses"
         s = c.chat.completions.create(model="pro", messages=[{"role": "user", "content": "hi"}], stream=True)
