@@ -163,7 +163,9 @@ def _tool_choice_out(tc: ir.ToolChoice) -> dict[str, Any]:
     if tc.mode == "tool":
         return {"mode": "ANY", "allowedFunctionNames": [tc.name]}
     out: dict[str, Any] = {"mode": {"auto": "AUTO", "required": "ANY", "none": "NONE"}[tc.mode]}
-    if tc.allowed and tc.mode == "required":
+    if tc.allowed and tc.mode in ("auto", "required"):
+        # narrowed to some functions: ANY must call one of them; VALIDATED may answer in words instead
+        out["mode"] = "ANY" if tc.mode == "required" else "VALIDATED"
         out["allowedFunctionNames"] = list(tc.allowed)
     return out
 
