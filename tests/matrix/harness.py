@@ -50,7 +50,12 @@ MODELS = {
     "gemini": "gemini/gemini-2.5-flash",
     "ollama": "ollama/qwen3:14b",
 }
+# also served: ``ollama_chat/``, always Ollama's native API (``ollama/`` is native too, but under an
+# api_base ending in /v1 the OpenAI-compatible one, so the policy lets it take only what both take)
+MORE_MODELS = {"ollama_chat": "ollama_chat/qwen3:14b"}
 KEYS = {family: f"sk-up-{family}-matrix" for family in FAMILIES}
+# the fake upstream's face that answers each family
+FACE = {"ollama_chat": "ollama"}
 
 
 def base_of(up: FakeUpstream, family: str) -> str:
@@ -62,8 +67,8 @@ def gateway_config(up: FakeUpstream, store: str) -> str:
     """``m-<family>`` deployments refuse what they cannot take; ``d-<family>`` ones drop it (``drop_params``)."""
     rows = []
     for prefix, extra in (("m", ""), ("d", "\n      drop_params: true")):
-        for family, model in MODELS.items():
-            key = "" if family == "ollama" else f"\n      api_key: {KEYS[family]}"
+        for family, model in (MODELS | MORE_MODELS).items():
+            key = "" if family.startswith("ollama") else f"\n      api_key: {KEYS[family]}"
             rows.append(
                 f"""  - model_name: {prefix}-{family}
     litellm_params:
@@ -279,10 +284,10 @@ def _ask_sdk(up: FakeUpstream, group: str, kwargs: dict[str, Any], *, stream: bo
     seen = Seen()
     try:
         result = llmswitch.completion(
-            MODELS[family],
+            (MODELS | MORE_MODELS)[family],
             stream=stream,
             api_base=base_of(up, family),
-            api_key=KEYS[family],
+            api_key=KEYS.get(family),
             num_retries=0,
             **kwargs,
         )
@@ -474,7 +479,78 @@ def the_request(up: FakeUpstream, family: str) -> RecordedRequest:
     chats = [r for r in up.requests if r.method == "POST"]
     assert len(chats) == 1, [r.path for r in chats]
     (rec,) = chats
-    assert rec.face == family, (rec.face, rec.path)
+    assert rec.face == FACE.get(family, family), (rec.face, rec.path)
     problems = upstream_problems(rec)
     assert not problems, (problems, rec.json)
     return rec
+
+
+# ---------------------------------------------------------------- a provider's own answer, byte for byte
+# (for what a scripted Reply cannot say: refusals, logprobs, audio, custom tool calls), as its API documents it
+
+OPENAI_HEAD = {"id": "chatcmpl-matrix1", "created": 1764979200, "model": "gpt-4o-mini-2024-07-18"}
+OPENAI_USAGE = {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}
+
+
+def openai_answer(message: dict[str, Any], *, logprobs: Any = None, finish: str = "stop") -> str:
+    """A Chat Completions response body (``message`` gets ``role`` and ``content: null`` unless given)."""
+    msg = {"role": "assistant", "content": None, "refusal": None, **message}
+    choice = {"index": 0, "message": msg, "logprobs": logprobs, "finish_reason": finish}
+    body = {**OPENAI_HEAD, "object": "chat.completion", "choices": [choice], "usage": OPENAI_USAGE}
+    return json.dumps(body | {"system_fingerprint": "fp_matrix"})
+
+
+def openai_stream(deltas: list[dict[str, Any]], *, logprobs: list[Any] | None = None, finish: str = "stop") -> str:
+    """A Chat Completions stream: one chunk per delta (with ``logprobs[i]`` when given), the finish, the usage."""
+    head = {**OPENAI_HEAD, "object": "chat.completion.chunk", "system_fingerprint": "fp_matrix"}
+    chunks = []
+    for i, delta in enumerate(deltas):
+        lp = logprobs[i] if logprobs is not None else None
+        chunks.append(head | {"choices": [{"index": 0, "delta": delta, "logprobs": lp, "finish_reason": None}]})
+    chunks.append(head | {"choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": finish}]})
+    chunks.append(head | {"choices": [], "usage": OPENAI_USAGE})
+    return "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+
+
+GEMINI_USAGE = {"promptTokenCount": 9, "candidatesTokenCount": 4, "totalTokenCount": 13}
+
+
+def gemini_candidate(parts: list[dict[str, Any]], finish: str | None = None, **more: Any) -> dict[str, Any]:
+    cand: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0, **more}
+    if finish is not None:
+        cand["finishReason"] = finish
+    return cand
+
+
+def gemini_answer(*candidates: dict[str, Any]) -> str:
+    """A generateContent response body."""
+    body = {"candidates": list(candidates), "usageMetadata": GEMINI_USAGE, "modelVersion": "gemini-2.5-flash"}
+    return json.dumps(body | {"responseId": "matrix-gemini-1"})
+
+
+def gemini_stream(*candidates: dict[str, Any]) -> str:
+    """A streamGenerateContent (``alt=sse``) body: one chunk per candidate; usage rides on each."""
+    chunks = [
+        {"candidates": [c], "usageMetadata": GEMINI_USAGE, "modelVersion": "gemini-2.5-flash", "responseId": "m-g-1"}
+        for c in candidates
+    ]
+    return "".join(f"data: {json.dumps(c)}\r\n\r\n" for c in chunks)
+
+
+def ollama_lines(*messages: dict[str, Any], **last: Any) -> list[dict[str, Any]]:
+    """/api/chat answer objects, one per message fragment; the last one is ``done`` with ``last``'s fields."""
+    base = {"model": "qwen3:14b", "created_at": "2026-12-06T00:00:00Z"}
+    out = [base | {"message": {"role": "assistant", "content": "", **m}, "done": False} for m in messages]
+    out[-1] |= {"done": True, "done_reason": "stop", "prompt_eval_count": 9, "eval_count": 4, **last}
+    return out
+
+
+def ollama_answer(*messages: dict[str, Any], **last: Any) -> str:
+    """A non-streamed /api/chat body: the fragments' text joined into one message."""
+    lines = ollama_lines(*messages, **last)
+    whole = lines[-1] | {"message": {"role": "assistant", "content": "".join(m.get("content", "") for m in messages)}}
+    return json.dumps(whole)
+
+
+def ollama_stream(*messages: dict[str, Any], **last: Any) -> str:
+    return "".join(json.dumps(line) + "\n" for line in ollama_lines(*messages, **last))
