@@ -194,7 +194,11 @@ def test_logprobs_map_to_openai_shape_and_back() -> None:
             {
                 "token": "Hi",
                 "logprob": -0.1,
-                "top_logprobs": [{"token": "Hi", "logprob": -0.1}, {"token": "Yo", "logprob": -2.5}],
+                "bytes": [72, 105],  # OpenAI's token entries always have the UTF-8 bytes
+                "top_logprobs": [
+                    {"token": "Hi", "logprob": -0.1, "bytes": [72, 105]},
+                    {"token": "Yo", "logprob": -2.5, "bytes": [89, 111]},
+                ],
             }
         ]
     }

@@ -298,11 +298,13 @@ class StreamEncoder:
         if ev.redacted_reasoning is not None:
             out.append(self._open_block("other", {"type": "redacted_thinking", "data": ev.redacted_reasoning}))
             out.append(self._close_block())
-        if ev.text:
+        # Anthropic has no refusal field: what the model said when it refused (OpenAI's) is shown as text
+        text = ev.text if ev.refusal is None else (ev.text or "") + ev.refusal
+        if text:
             if self._open != "text":
                 out.append(self._open_block("text", {"type": "text", "text": ""}))
-            out.append(self._delta(self._index, {"type": "text_delta", "text": ev.text}))
-            self._text.append(ev.text)
+            out.append(self._delta(self._index, {"type": "text_delta", "text": text}))
+            self._text.append(text)
         if ev.citations:
             out.append(self._citations(ev.citations))
         elif ev.citations is not None and self._open == "text":

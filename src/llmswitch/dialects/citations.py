@@ -94,12 +94,13 @@ def openai_out(citations: Iterable[tuple[int, int, ir.Citation]]) -> tuple[list[
     return annotations, others
 
 
-def message_spans(parts: list[ir.Part]) -> list[tuple[int, int, ir.Citation]]:
-    """Every citation of a message's text parts, with its span in the text of all of them joined."""
+def message_spans(parts: list[ir.Part], *, refusals: bool = True) -> list[tuple[int, int, ir.Citation]]:
+    """Every citation of a message's text parts, with its span in the text of all of them joined
+    (``refusals``: whether a refusal is part of that text, as where a dialect shows it as text)."""
     out: list[tuple[int, int, ir.Citation]] = []
     offset = 0
     for p in parts:
-        if not isinstance(p, ir.TextPart):
+        if not isinstance(p, ir.TextPart) or (p.refusal and not refusals):
             continue
         for c in p.citations or ():
             start, end = _span(c, len(p.text))

@@ -164,12 +164,17 @@ def logprobs_in(lr: Any) -> dict[str, Any] | None:
         alts = top.get("candidates") or []
         content.append(
             {
-                "token": ch.get("token", ""),
-                "logprob": ch.get("logProbability", 0.0),
-                "top_logprobs": [{"token": a.get("token", ""), "logprob": a.get("logProbability", 0.0)} for a in alts],
+                **_token_in(ch),
+                "top_logprobs": [_token_in(a) for a in alts if isinstance(a, dict)],
             }
         )
     return {"content": content}
+
+
+def _token_in(t: dict[str, Any]) -> dict[str, Any]:
+    # OpenAI's token entries always carry the token's UTF-8 bytes
+    token = str(t.get("token", ""))
+    return {"token": token, "logprob": t.get("logProbability", 0.0), "bytes": list(token.encode())}
 
 
 def logprobs_out(lp: Any) -> dict[str, Any] | None:

@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from llmswitch import ir
 from llmswitch.dialects import citations
 from llmswitch.dialects._json import dumps, loads_lenient
@@ -24,6 +26,7 @@ from llmswitch.dialects.gemini_response import (
     created_from,
     encode_candidate,
     finish_reason_in,
+    logprobs_in,
     map_usage_in,
     map_usage_out,
 )
@@ -236,6 +239,11 @@ class StreamDecoder:
                 events.append(ir.StreamEvent(choice=ci, tool_calls=[delta]))
             else:
                 events.append(ir.StreamEvent(choice=ci, provider_part=ir.ProviderPart(provider="gemini", block=p)))
+        logprobs = logprobs_in(cand.get("logprobsResult"))
+        if logprobs is not None:
+            if not events:
+                events.append(ir.StreamEvent(choice=ci))
+            events[-1].logprobs = logprobs
         native_finish = cand.get("finishReason")
         metadata = candidate_metadata(cand)
         if native_finish or metadata:
@@ -289,6 +297,9 @@ class StreamEncoder:
     def encode(self, ev: ir.StreamEvent) -> bytes:
         if ev.usage is not None:
             self._usage = ev.usage
+        if ev.refusal is not None:
+            # Gemini has no refusal of its own: the client sees what the model said as text
+            ev = msgspec.structs.replace(ev, text=(ev.text or "") + ev.refusal, refusal=None)
         feedback = (ev.provider_specific or {}).get("promptFeedback")
         if feedback is not None:
             # a prompt blocked before any candidate: Gemini says so with promptFeedback alone
@@ -346,7 +357,7 @@ class StreamEncoder:
         meta = ev.provider_specific
         if ev.finish_reason is not None:
             meta = self._grounding(ev.choice, meta)
-        cand = encode_candidate(ev.choice, [], ev.finish_reason, ev.native_finish_reason, meta)
+        cand = encode_candidate(ev.choice, [], ev.finish_reason, ev.native_finish_reason, meta, ev.logprobs)
         if wire:
             cand = {"content": {"parts": wire, "role": "model"}, **cand}
         if len(cand) == 1:  # only the index: nothing to say

@@ -24,6 +24,7 @@ from llmswitch.dialects._json import split_data_url
 from llmswitch.dialects.openai_errors import decode_error, encode_error
 from llmswitch.dialects.openai_messages import map_messages_out, reasoning_in
 from llmswitch.dialects.openai_request import SAMPLING_KEYS, decode_request
+from llmswitch.dialects.openai_tools import tool_choice_out
 
 __all__ = [
     "decode_error",
@@ -86,15 +87,8 @@ def encode_request(
             body["stream_options"] = {"include_usage": True}
     if req.tools:
         body["tools"] = [_tool_out(t) for t in req.tools]
-    tc = req.tool_choice
-    if tc is not None:
-        if tc.mode == "tool":
-            body["tool_choice"] = {"type": "function", "function": {"name": tc.name}}
-        elif tc.allowed and tc.mode in ("auto", "required"):
-            tools = [{"type": "function", "function": {"name": n}} for n in tc.allowed]
-            body["tool_choice"] = {"type": "allowed_tools", "allowed_tools": {"mode": tc.mode, "tools": tools}}
-        else:
-            body["tool_choice"] = tc.mode
+    if req.tool_choice is not None:
+        body["tool_choice"] = tool_choice_out(req.tool_choice, req.tools)
     if req.parallel_tool_calls is not None and req.tools:
         body["parallel_tool_calls"] = req.parallel_tool_calls
     rf = req.response_format
@@ -161,6 +155,7 @@ def decode_response(body: dict[str, Any]) -> ir.Response:
                 native_finish_reason=native,
                 logprobs=c.get("logprobs"),
                 provider_specific=_provider_fields(c, msg),
+                audio=msg.get("audio") or None,
             )
         )
     usage_raw = body.get("usage") or (body.get("x_groq") or {}).get("usage")
@@ -177,8 +172,6 @@ def decode_response(body: dict[str, Any]) -> ir.Response:
 
 def _provider_fields(choice: dict[str, Any], msg: dict[str, Any]) -> dict[str, Any] | None:
     out = {k: choice[k] for k in ("content_filter_results", "native_finish_reason") if choice.get(k) is not None}
-    if msg.get("refusal"):
-        out["refusal"] = msg["refusal"]
     if msg.get("annotations") and not (isinstance(msg.get("content"), str) and msg["content"]):
         out["annotations"] = msg["annotations"]  # no text to cite: kept as they came
     return out or None
@@ -197,7 +190,13 @@ def _message_parts_in(msg: dict[str, Any]) -> list[ir.Part]:
             parts.append(ir.TextPart(text=content, citations=citations.openai_in(msg.get("annotations")) or None))
     elif isinstance(content, list):
         parts.extend(content_list_in(content))
+    refusal = msg.get("refusal")
+    if isinstance(refusal, str) and refusal:
+        parts.append(ir.TextPart(text=refusal, refusal=True))
     for tc in msg.get("tool_calls") or []:
+        if tc.get("type") == "custom":
+            parts.append(custom_call_in(tc))
+            continue
         fn = tc.get("function") or {}
         args = fn.get("arguments")
         parts.append(
@@ -209,6 +208,17 @@ def _message_parts_in(msg: dict[str, Any]) -> list[ir.Part]:
             )
         )
     return parts
+
+
+def custom_call_in(tc: dict[str, Any]) -> ir.ToolCallPart:
+    """A call of an OpenAI custom tool: its free-form ``input`` is carried as the arguments text."""
+    custom = tc.get("custom") or {}
+    return ir.ToolCallPart(
+        id=str(tc.get("id") or ""),
+        name=str(custom.get("name") or ""),
+        arguments=str(custom.get("input") or ""),
+        custom=True,
+    )
 
 
 def content_list_in(content: list[Any]) -> list[ir.Part]:
@@ -307,8 +317,11 @@ def map_usage_out(u: ir.Usage) -> dict[str, Any]:
 
 def encode_message(parts: list[ir.Part]) -> dict[str, Any]:
     """An assistant message in OpenAI JSON, with LiteLLM's reasoning fields where there is reasoning."""
-    text = "".join(p.text for p in parts if isinstance(p, ir.TextPart))
+    text = "".join(p.text for p in parts if isinstance(p, ir.TextPart) and not p.refusal)
     msg: dict[str, Any] = {"role": "assistant", "content": text or None}
+    refusal = "".join(p.text for p in parts if isinstance(p, ir.TextPart) and p.refusal)
+    if refusal:
+        msg["refusal"] = refusal
     calls = [p for p in parts if isinstance(p, ir.ToolCallPart)]
     if calls:
         msg["tool_calls"] = [_tool_call_out(c) for c in calls]
@@ -321,7 +334,7 @@ def encode_message(parts: list[ir.Part]) -> dict[str, Any]:
     specific = [p.block | {"provider": p.provider} for p in parts if isinstance(p, ir.ProviderPart)]
     if specific:
         msg["provider_specific_fields"] = {"blocks": specific}
-    annotations, others = citations.openai_out(citations.message_spans(parts))
+    annotations, others = citations.openai_out(citations.message_spans(parts, refusals=False))
     if annotations:
         msg["annotations"] = annotations
     if others:
@@ -343,6 +356,8 @@ def _thinking_block(p: ir.ReasoningPart | ir.RedactedReasoningPart) -> dict[str,
 
 
 def _tool_call_out(c: ir.ToolCallPart) -> dict[str, Any]:
+    if c.custom:
+        return {"id": c.id, "type": "custom", "custom": {"name": c.name, "input": c.arguments}}
     out: dict[str, Any] = {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
     if c.provider_specific:
         out["provider_specific_fields"] = c.provider_specific
@@ -353,9 +368,9 @@ def encode_response(resp: ir.Response) -> dict[str, Any]:
     choices = []
     for c in resp.choices:
         msg = encode_message(c.parts)
+        if c.audio is not None:
+            msg["audio"] = c.audio
         if c.provider_specific:
-            if c.provider_specific.get("refusal"):
-                msg["refusal"] = c.provider_specific["refusal"]
             if c.provider_specific.get("annotations") and "annotations" not in msg:
                 msg["annotations"] = c.provider_specific["annotations"]
             extra = {k: v for k, v in c.provider_specific.items() if k not in ("refusal", "annotations")}

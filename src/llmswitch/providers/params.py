@@ -37,6 +37,7 @@ from llmswitch import ir
 from llmswitch.dialects import anthropic_messages, gemini_request, ollama_chat, openai_request, web_search
 from llmswitch.dialects.content_support import unsupported_content, unsupported_tool_choice, without
 from llmswitch.dialects.drop_params import CALL_KEYS
+from llmswitch.dialects.openai_tools import unsupported_custom_tools, without_custom_tools
 from llmswitch.dialects.thinking import DYNAMIC, effort_for_budget
 from llmswitch.errors import UnsupportedParamsError
 
@@ -169,11 +170,12 @@ def apply(
     more = list(additional) + list(req.additional_drop_params or ())
     content = unsupported_content(req, dialect) if dialect is not None and req.messages else []
     choice = unsupported_tool_choice(req, dialect) if dialect is not None else None
+    custom = unsupported_custom_tools(req, dialect) if dialect is not None else []
     search, tools, extra = web_search.take(req.tools, req.extra, req.client_dialect)
     if accepts is None:
         # a provider without a row takes every parameter; another format's extras still mean nothing to it
         foreign = req.extra and req.extra_dialect not in (None, dialect)
-        if not more and not content and choice is None and not foreign and search is None:
+        if not more and not content and choice is None and not custom and not foreign and search is None:
             return _without_settings(req), ()
         accepts = _ANYTHING
     changes: dict[str, Any] = {}
@@ -216,6 +218,10 @@ def apply(
         # with drop_params the choice stays, over every tool (Anthropic's "any" for a required choice)
         (dropped if drop else refused).append(choice)
         changes["tool_choice"] = msgspec.structs.replace(req.tool_choice, allowed=None)
+    if custom:
+        # OpenAI's custom tools (free-form input) have no counterpart in another API
+        (dropped if drop else refused).extend(custom)
+        changes.update(without_custom_tools(msgspec.structs.replace(req, **changes) if changes else req))
     if search is not None and search.where in more:
         dropped.append(search.where)  # additional_drop_params names it
     elif search is not None and dialect is not None:
@@ -375,7 +381,8 @@ def passthrough_blockers(provider: str, additional: frozenset[str] = frozenset()
     found = _blockers.get(key)
     if found is None:
         accepts = ACCEPTS.get(provider)
-        keys = set(CALL_KEYS) | set(additional)
+        # the legacy functions are answered as function_call whoever serves them: always the full path
+        keys = set(CALL_KEYS) | set(additional) | {"functions", "function_call"}
         if accepts is not None:
             keys |= accepts.rejects | set(accepts.renames)
             for name in PARAMS - accepts.params:
