@@ -24,6 +24,7 @@ from llmswitch.dialects import (
     gemini_stream,
     openai_chat,
     openai_chat_stream,
+    web_search,
 )
 
 SPECS = Path(__file__).resolve().parents[2].parent / "shared" / "specs"
@@ -179,8 +180,9 @@ def assert_openai_annotations(annotations: Any) -> None:
     Draft202012Validator(schema["annotations"]).validate(annotations)
 
 
-def test_doctests() -> None:
-    result = doctest.testmod(citations)
+@pytest.mark.parametrize("module", [citations, web_search], ids=lambda m: m.__name__)
+def test_doctests(module: Any) -> None:
+    result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
 
 
