@@ -7,12 +7,15 @@ models, Anthropic's web_search tool and document citations, Gemini's Google Sear
 from __future__ import annotations
 
 import doctest
+import itertools
 import json
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from llmswitch import ir
@@ -494,3 +497,81 @@ def test_pause_turn_in_an_openai_stream_chunk() -> None:
     }
     plain = enc.chunk(ir.StreamEvent(finish_reason="stop", native_finish_reason="end_turn"))
     assert plain is not None and "provider_specific_fields" not in plain["choices"][0]
+
+
+# ---------------------------------------------------------------- round trips (properties)
+
+_texts = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40)
+
+
+@st.composite
+def cited_openai_bodies(draw: st.DrawFn) -> tuple[str, list[tuple[int, int, str]]]:
+    """A content and non-overlapping cited spans of it, each with its own URL."""
+    text = draw(_texts)
+    cuts = sorted(set(draw(st.lists(st.integers(0, len(text)), max_size=6))))
+    pairs = [(a, b) for a, b in itertools.pairwise(cuts) if a < b]
+    chosen = draw(st.lists(st.sampled_from(pairs), unique=True, max_size=3)) if pairs else []
+    return text, [(a, b, f"https://s{i}.example/") for i, (a, b) in enumerate(sorted(chosen))]
+
+
+def _openai_body(text: str, spans: list[tuple[int, int, str]]) -> dict[str, Any]:
+    anns = [
+        {"type": "url_citation", "url_citation": {"end_index": b, "start_index": a, "title": "t", "url": u}}
+        for a, b, u in spans
+    ]
+    msg = {"role": "assistant", "content": text, "annotations": anns}
+    return {**OPENAI_BODY, "choices": [{"index": 0, "message": msg, "finish_reason": "stop"}]}
+
+
+def _spans_of(msg: dict[str, Any]) -> list[tuple[int, int, str]]:
+    return sorted(
+        (a["url_citation"]["start_index"], a["url_citation"]["end_index"], a["url_citation"]["url"])
+        for a in msg.get("annotations") or ()
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(cited_openai_bodies())
+def test_openai_citations_survive_a_trip_through_anthropic_blocks(case: tuple[str, list[tuple[int, int, str]]]) -> None:
+    text, spans = case
+    anthropic = anthropic_messages.encode_response(openai_chat.decode_response(_openai_body(text, spans)))
+    for block in anthropic["content"]:
+        for c in block.get("citations", ()):
+            assert c["cited_text"] == block["text"]  # each cited span is a block of its own
+    back = openai_chat.encode_response(anthropic_messages.decode_response(anthropic))["choices"][0]["message"]
+    assert back["content"] == text
+    assert _spans_of(back) == sorted(spans)
+
+
+@settings(max_examples=150, deadline=None)
+@given(cited_openai_bodies())
+def test_openai_citations_survive_a_trip_through_gemini_byte_offsets(
+    case: tuple[str, list[tuple[int, int, str]]],
+) -> None:
+    text, spans = case
+    g = gemini.encode_response(openai_chat.decode_response(_openai_body(text, spans)))
+    for s in g["candidates"][0].get("groundingMetadata", {}).get("groundingSupports", ()):
+        seg = s["segment"]
+        assert text.encode()[seg["startIndex"] : seg["endIndex"]].decode() == seg["text"]
+    back = openai_chat.encode_response(gemini.decode_response(g))["choices"][0]["message"]
+    assert back["content"] == text
+    assert _spans_of(back) == sorted(spans)
+
+
+def test_gemini_citation_metadata_reaches_an_openai_client() -> None:
+    """Recitation sources (Vertex AI names the list ``citations``), offsets in bytes."""
+    text = "Ünïcode first. Then a quoted line."
+    start = len("Ünïcode first. ".encode())
+    cand = {
+        "content": {"role": "model", "parts": [{"text": text}]},
+        "finishReason": "STOP",
+        "citationMetadata": {
+            "citations": [
+                {"startIndex": start, "endIndex": len(text.encode()), "uri": "https://q.example/", "license": "mit"}
+            ]
+        },
+    }
+    msg = openai_chat.encode_response(gemini.decode_response({"candidates": [cand]}))["choices"][0]["message"]
+    (a,) = msg["annotations"]
+    assert text[a["url_citation"]["start_index"] : a["url_citation"]["end_index"]] == "Then a quoted line."
+    assert_openai_annotations(msg["annotations"])
