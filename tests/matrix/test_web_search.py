@@ -267,3 +267,10 @@ def test_same_dialect_web_search_goes_as_written(gw: ServedGateway, up: FakeUpst
     seen = ask("anthropic", "m-anthropic", search_ask(anthropic_tool=tool), gw=gw)
     assert seen.status == 200, seen.error
     assert the_request(up, "anthropic").json["tools"] == [{"type": "web_search_20250305", "name": "web_search", **tool}]
+
+
+def test_a_malformed_location_is_a_400_naming_it(gw: ServedGateway, up: FakeUpstream) -> None:
+    seen = ask("openai", "m-anthropic", search_ask(openai_options={"user_location": "London"}), gw=gw)
+    assert seen.status == 400
+    assert "web_search_options.user_location" in seen.error
+    assert up.requests == []

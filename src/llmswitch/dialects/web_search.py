@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from llmswitch import ir
+from llmswitch.dialects._json import invalid
 
 OPTIONS_KEY = "web_search_options"
 ANTHROPIC_TOOL = "web_search_20250305"
@@ -151,8 +152,10 @@ def _read(s: Search) -> tuple[dict[str, Any], list[str]]:
         if common is None:
             unsupported.append(f"{s.where}.{key}")
         elif common == "user_location":
-            loc = value.get("approximate") if s.dialect == "openai_chat" else value
-            fields = {k: v for k, v in (loc or {}).items() if k != "type" and v is not None}
+            loc = value.get("approximate") if s.dialect == "openai_chat" and isinstance(value, dict) else value
+            if not isinstance(loc, dict):
+                raise invalid(f"{s.where}.{key}", "must be an approximate location object")
+            fields = {k: v for k, v in loc.items() if k != "type" and v is not None}
             if fields:
                 ask[common] = fields
         else:
