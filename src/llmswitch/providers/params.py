@@ -110,7 +110,12 @@ ACCEPTS: dict[str, Accepts] = {
     "ollama_chat": Accepts(_OLLAMA_NATIVE, extras=ollama_chat.EXTRA_KEYS),
     # ollama/ is the native API, or under an api_base ending in /v1 the OpenAI-compatible one
     # (docs.ollama.com/api/openai-compatibility: no logit_bias, n or logprobs): what both take
-    "ollama": Accepts(_OLLAMA_NATIVE - {"top_k", "logprobs", "top_logprobs"}),
+    # (vendor extras pass, as to any OpenAI-compatible server, but OpenAI's spoken answers and predicted
+    # outputs have no meaning in either API)
+    "ollama": Accepts(
+        _OLLAMA_NATIVE - {"top_k", "logprobs", "top_logprobs"},
+        rejects=frozenset({"modalities", "audio", "prediction", "web_search_options"}),
+    ),
     "xai": Accepts(_OPENAI),
     "hosted_vllm": Accepts(_OPENAI_TOP_K),
     "together_ai": Accepts(_OPENAI_TOP_K),
