@@ -99,9 +99,8 @@ def _can_carry(p: ir.FilePart, dialect: str) -> bool:
         if media not in ("", "application/pdf", "text/plain"):
             return False  # Chat Completions reads PDF files only (plain text goes as a text part)
         return p.data is not None or p.file_id is not None
-    if dialect == "ollama_chat":
-        return False  # Ollama's /api/chat takes text and images only
-    return True
+    # Ollama's /api/chat takes text and images only
+    return dialect != "ollama_chat"
 
 
 def _caller_field(dialect: str | None, message: int, part: int) -> str:
