@@ -85,6 +85,10 @@ _OPENAI = PARAMS - {"top_k", "thinking_budget"}
 # OpenAI-compatible servers that also document top_k (vLLM, Together, Fireworks, OpenRouter)
 _OPENAI_TOP_K = _OPENAI | {"top_k"}
 _OLLAMA_NATIVE = _OPENAI_TOP_K - {"logit_bias", "n", "parallel_tool_calls"}
+# OpenAI's own body keys (spoken answers, predicted outputs, storage, tiers, web search)
+_OPENAI_ONLY = frozenset(
+    ("store", "service_tier", "prediction", "modalities", "audio", "web_search_options", "safety_identifier")
+)
 
 ACCEPTS: dict[str, Accepts] = {
     "openai": Accepts(_OPENAI, rejects=frozenset({"thinking"})),
@@ -110,7 +114,9 @@ ACCEPTS: dict[str, Accepts] = {
     "ollama_chat": Accepts(_OLLAMA_NATIVE, extras=ollama_chat.EXTRA_KEYS),
     # ollama/ is the native API, or under an api_base ending in /v1 the OpenAI-compatible one
     # (docs.ollama.com/api/openai-compatibility: no logit_bias, n or logprobs): what both take
-    "ollama": Accepts(_OLLAMA_NATIVE - {"top_k", "logprobs", "top_logprobs"}),
+    # (vendor extras pass, as to any OpenAI-compatible server, but OpenAI's own fields have no meaning in
+    # either API)
+    "ollama": Accepts(_OLLAMA_NATIVE - {"top_k", "logprobs", "top_logprobs"}, rejects=_OPENAI_ONLY),
     "xai": Accepts(_OPENAI),
     "hosted_vllm": Accepts(_OPENAI_TOP_K),
     "together_ai": Accepts(_OPENAI_TOP_K),
