@@ -39,6 +39,7 @@ from llmswitch.server.budget_resets import BudgetResets
 from llmswitch.server.chat import handle_chat
 from llmswitch.server.embeddings import handle_embeddings, handle_models
 from llmswitch.server.faces import Face
+from llmswitch.server.lost_attempts import note_timeout
 from llmswitch.server.subjects import SubjectCache
 from llmswitch.store.errors import StoreConnectionError, StoreMigrationError
 
@@ -80,6 +81,9 @@ class Gateway:
         on_shutdown: list[Callable[[], Awaitable[None]]] | None = None,
     ) -> None:
         self.router = router
+        if getattr(router, "on_timeout", False) is None:
+            # a timed-out attempt the provider may bill is recorded (llmswitch.server.lost_attempts)
+            router.on_timeout = note_timeout(router)
         self.master_key = master_key
         self.store = store
         self.keys = KeyCache(store, master_key)
