@@ -25,6 +25,7 @@ from llmswitch.dialects import (
     citations,
     gemini,
     gemini_stream,
+    native_finish,
     openai_chat,
     openai_chat_stream,
     web_search,
@@ -183,7 +184,7 @@ def assert_openai_annotations(annotations: Any) -> None:
     Draft202012Validator(schema["annotations"]).validate(annotations)
 
 
-@pytest.mark.parametrize("module", [citations, web_search], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [citations, web_search, native_finish], ids=lambda m: m.__name__)
 def test_doctests(module: Any) -> None:
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

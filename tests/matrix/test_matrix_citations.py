@@ -16,6 +16,7 @@ import json
 from typing import Any
 
 import pytest
+from gateway_harness import chat_request
 from harness import Ask, Seen, ServedGateway, ask, openai_answer, openai_stream, plain, the_request
 
 from llmswitch.testing import FakeUpstream, Reply
@@ -318,7 +319,16 @@ def test_pause_turn_reaches_every_client(gw: ServedGateway, up: FakeUpstream, cl
         assert seen.finish == "pause_turn"  # as Anthropic said it
         assert [b.type for b in seen.raw[0].content] == ["text", "server_tool_use", "web_search_tool_result"]
     elif client == "gemini":
-        assert seen.finish == "STOP"  # Gemini has no word for it
+        assert seen.finish == "STOP"  # Gemini has no word for it: it is told in the finish message, which
+        # google-genai does not read (a REST client does)
+        up.script(
+            Reply(body=anthropic_stream(content, "pause_turn") if stream else anthropic_answer(content, "pause_turn"))
+        )
+        path, body = chat_request("gemini", "m-anthropic", QUESTION, stream=stream)
+        r = gw.call("POST", path, body)
+        frames = [json.loads(f[len(b"data: ") :]) for f in r.body.split(b"\r\n\r\n") if f] if stream else [r.json()]
+        told = [c.get("finishMessage") for f in frames for c in f.get("candidates", ()) if "finishReason" in c]
+        assert told == ["pause_turn"]
     else:
         assert seen.finish == "stop"
         fields = [_get(choice, "provider_specific_fields") for r in seen.raw for choice in r.choices]

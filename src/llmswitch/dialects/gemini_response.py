@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from llmswitch import ir
-from llmswitch.dialects import citations
+from llmswitch.dialects import citations, native_finish
 from llmswitch.dialects.gemini_messages import part_in, parts_out
 
 # Gemini's finish reasons. Every block is content_filter, OTHER included: Gemini uses it for blocks
@@ -320,6 +320,8 @@ def encode_candidate(
     fr = finish_reason_out(finish, native)
     if fr is not None:
         cand["finishReason"] = fr
+        if native not in _FINISH_REASON_MAP and native_finish.telling(native) is not None:
+            cand["finishMessage"] = native  # another provider's own reason (pause_turn …): Gemini has no word for it
     cand["index"] = index
     lr = logprobs_out(logprobs)
     if lr is not None:

@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from llmswitch import ir
-from llmswitch.dialects import citations
+from llmswitch.dialects import citations, native_finish
 from llmswitch.dialects._json import split_data_url
 from llmswitch.dialects.openai_errors import decode_error, encode_error
 from llmswitch.dialects.openai_messages import map_messages_out, reasoning_in
@@ -60,17 +60,11 @@ def finish_reason_in(native: str | None) -> ir.FinishReason | None:
     return _FINISH_REASON_MAP.get(native, "stop")
 
 
-# native finish reasons that OpenAI's five say all there is to say of
-_PLAIN_NATIVE = frozenset((*_FINISH_REASON_MAP, "STOP", "MAX_TOKENS"))
-
-
 def native_finish_out(native: str | None) -> dict[str, str] | None:
-    """LiteLLM's ``provider_specific_fields`` telling a provider's own finish reason where OpenAI's word
-    hides what the caller must act on: Anthropic's ``pause_turn`` (send the turn back to let a server
-    tool go on), ``refusal``, ``model_context_window_exceeded``, Gemini's ``SAFETY``, ``RECITATION`` …"""
-    if native is None or native in _PLAIN_NATIVE:
-        return None
-    return {"native_finish_reason": native}
+    """LiteLLM's ``provider_specific_fields`` with a provider's own finish reason where OpenAI's word hides
+    what the caller must act on (``dialects.native_finish``): Anthropic's ``pause_turn`` …"""
+    told = native_finish.telling(native)
+    return None if told is None else {"native_finish_reason": told}
 
 
 # ---------------------------------------------------------------- IR -> provider request (client side)
