@@ -34,6 +34,8 @@ _GEMINI_KEYS = ("googleSearch", "google_search")
 ANY_MODEL = frozenset(("openrouter",))
 # OpenAI's own API takes it only for its search models
 SEARCH_MODEL_PROVIDERS = frozenset(("openai", "azure"))
+# Gemini deployments whose googleSearch takes excludeDomains (Vertex AI's; the Gemini API's has none)
+EXCLUDE_DOMAINS = frozenset(("vertex_ai",))
 # Anthropic tool fields that say nothing to the search itself
 _ANTHROPIC_FORM = frozenset(("type", "name", "cache_control"))
 
@@ -113,7 +115,10 @@ def place(s: Search, dialect: str, *, provider: str, model: str, known: bool = T
             tool["user_location"] = {"type": "approximate", **ask.pop("user_location")}
         return Placed([_tool(tool)], {}, unsupported + [_name(s, k) for k in ask])
     if dialect == "gemini":
-        return Placed([_tool({"googleSearch": {}})], {}, unsupported + [_name(s, k) for k in ask])
+        search: dict[str, Any] = {}
+        if provider in EXCLUDE_DOMAINS and "blocked_domains" in ask:
+            search["excludeDomains"] = ask.pop("blocked_domains")
+        return Placed([_tool({"googleSearch": search})], {}, unsupported + [_name(s, k) for k in ask])
     options: dict[str, Any] = {}
     if "user_location" in ask:
         options["user_location"] = {"type": "approximate", "approximate": ask.pop("user_location")}
