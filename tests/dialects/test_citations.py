@@ -576,3 +576,11 @@ def test_gemini_citation_metadata_reaches_an_openai_client() -> None:
     (a,) = msg["annotations"]
     assert text[a["url_citation"]["start_index"] : a["url_citation"]["end_index"]] == "Then a quoted line."
     assert_openai_annotations(msg["annotations"])
+
+
+def test_openai_annotations_past_the_content_go_back_as_they_came() -> None:
+    """The full path does not correct an upstream's offsets: the fast path relays them unchanged."""
+    body = json.loads(json.dumps(OPENAI_BODY))
+    body["choices"][0]["message"]["annotations"][0]["url_citation"]["end_index"] = len(OPENAI_TEXT) + 5
+    msg = openai_chat.encode_response(openai_chat.decode_response(body))["choices"][0]["message"]
+    assert msg["annotations"] == body["choices"][0]["message"]["annotations"]

@@ -33,6 +33,8 @@ import itertools
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
+
 from llmswitch import ir
 
 # Anthropic's citation kinds: only these go back to Anthropic
@@ -103,7 +105,8 @@ def message_spans(parts: list[ir.Part], *, refusals: bool = True) -> list[tuple[
         if not isinstance(p, ir.TextPart) or (p.refusal and not refusals):
             continue
         for c in p.citations or ():
-            start, end = _span(c, len(p.text))
+            # offsets a provider gave are kept as given (an OpenAI annotation goes back unchanged)
+            start, end = (c.start, c.end) if c.start is not None and c.end is not None else _span(c, len(p.text))
             out.append((offset + start, offset + end, c))
         offset += len(p.text)
     return out
@@ -209,7 +212,7 @@ def gemini_in(meta: dict[str, Any] | None, texts: list[str]) -> list[list[ir.Cit
         k = next((i for i, b in enumerate(bounds) if start < b), len(texts) - 1)
         base = bounds[k] - len(texts[k])
         s, e = max(start - base, 0), min(max(end, start) - base, len(texts[k]))
-        out[k].append(ir.Citation(url=c.url, title=c.title, cited_text=c.cited_text, start=s, end=e, provider="gemini"))
+        out[k].append(msgspec.structs.replace(c, start=s, end=e, provider="gemini"))
 
     gm = meta.get("groundingMetadata")
     if isinstance(gm, dict):
@@ -224,7 +227,9 @@ def gemini_in(meta: dict[str, Any] | None, texts: list[str]) -> list[list[ir.Cit
                 chunk = chunks[i] if isinstance(i, int) and 0 <= i < len(chunks) else None
                 src = _chunk_source(chunk)
                 if src is not None:
-                    cite = ir.Citation(url=src[0], title=src[1], cited_text=_str(seg.get("text")))
+                    # a source without a URL (a retrieved document) is kept as Gemini described it
+                    native = chunk if src[0] is None else None
+                    cite = ir.Citation(url=src[0], title=src[1], cited_text=_str(seg.get("text")), native=native)
                     place(seg.get("startIndex"), seg.get("endIndex"), cite)
     cm = meta.get("citationMetadata")
     if isinstance(cm, dict):
