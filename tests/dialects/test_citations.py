@@ -584,3 +584,13 @@ def test_openai_annotations_past_the_content_go_back_as_they_came() -> None:
     body["choices"][0]["message"]["annotations"][0]["url_citation"]["end_index"] = len(OPENAI_TEXT) + 5
     msg = openai_chat.encode_response(openai_chat.decode_response(body))["choices"][0]["message"]
     assert msg["annotations"] == body["choices"][0]["message"]["annotations"]
+
+
+def test_grounding_repeated_on_later_chunks_is_told_once() -> None:
+    cand = {**GEMINI_BODY["candidates"][0]}
+    first = {**cand, "finishReason": None, "content": {"role": "model", "parts": [{"text": GEMINI_TEXT}]}}
+    last = {**cand, "content": {"role": "model", "parts": [{"text": ""}]}}
+    raw = b"".join(b"data: " + json.dumps({"candidates": [c]}).encode() + b"\r\n\r\n" for c in (first, last))
+    d = gemini_stream.StreamDecoder()
+    events = d.feed(raw) + d.close()
+    assert len([c for e in events for c in e.citations or ()]) == 3

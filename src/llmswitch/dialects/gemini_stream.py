@@ -119,6 +119,7 @@ class StreamDecoder:
         self._usage: ir.Usage | None = None
         self._error: APIStatusError | None = None
         self._texts: dict[int, list[str]] = {}  # candidate -> its text so far (grounding's offsets are in it)
+        self._told: dict[int, set[tuple[Any, ...]]] = {}  # candidate -> citations already decoded
 
     def feed(self, chunk: bytes) -> list[ir.StreamEvent]:
         return self._guarded(self._feed, chunk)
@@ -255,7 +256,14 @@ class StreamDecoder:
             last.provider_specific = metadata
             if metadata is not None and ("groundingMetadata" in metadata or "citationMetadata" in metadata):
                 text = "".join(self._texts.get(ci, ()))
-                last.citations = citations.gemini_in(metadata, [text])[0] or None
+                told = self._told.setdefault(ci, set())
+                fresh = []
+                for c in citations.gemini_in(metadata, [text])[0]:
+                    key = (c.start, c.end, c.url, c.title)
+                    if key not in told:  # metadata repeated on a later chunk is told once
+                        told.add(key)
+                        fresh.append(c)
+                last.citations = fresh or None
         if events and ci not in self._started:
             self._started.add(ci)
             events[0].role = "assistant"
