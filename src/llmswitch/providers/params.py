@@ -193,7 +193,12 @@ def apply(
     content = unsupported_content(req, dialect) if dialect is not None and req.messages else []
     choice = unsupported_tool_choice(req, dialect) if dialect is not None else None
     custom = unsupported_custom_tools(req, dialect) if dialect is not None else []
-    search, tools, extra = web_search.take(req.tools, req.extra, req.client_dialect)
+    # a web search is put back in the target's format below; with no format named it is left as it is
+    search, tools, extra = (
+        web_search.take(req.tools, req.extra, req.client_dialect)
+        if dialect is not None
+        else (None, req.tools, req.extra)
+    )
     if accepts is None:
         # a provider without a row takes every parameter; another format's extras still mean nothing to it
         foreign = req.extra and req.extra_dialect not in (None, dialect)
