@@ -16,6 +16,7 @@ from llmswitch._sync import SyncIterator, run
 from llmswitch.cost import cost_for_response, usage_from_wire
 from llmswitch.dialects import openai_chat
 from llmswitch.dialects.openai_chat_stream import StreamEncoder
+from llmswitch.dialects.openai_tools import FunctionCallChunks
 from llmswitch.errors import APIError, ConfigError
 from llmswitch.network import network_from
 from llmswitch.providers import params, resolve_model
@@ -102,7 +103,7 @@ class _Call:
             timeout=self.timeout,
             policy=self.policy,
         )
-        out = convert.model_response(resp)
+        out = convert.model_response(resp, legacy_functions=self.request.legacy_functions)
         _mark(out, self.hidden_params())
         out.cost = cost_for_response(resp.model or self.model_id, self.provider.name, resp.usage, self.price_overrides)
         if self.parse_into is not None:
@@ -124,7 +125,7 @@ class _Call:
             timeout=self.timeout,
             policy=self.policy,
         )
-        encoder: StreamEncoder | None = None
+        encoder: StreamEncoder | FunctionCallChunks | None = None
         hidden = self.hidden_params()
         # a structured reply: each chunk's ``parsed`` is what the JSON so far says, the last the whole object
         structured = PartialParser(self.parse_into) if self.wants_json else None
@@ -132,6 +133,8 @@ class _Call:
             async for ev in s.events():
                 if encoder is None:
                     encoder = StreamEncoder(s.meta, include_usage=self.user_wants_usage)
+                    if self.request.legacy_functions:
+                        encoder = FunctionCallChunks(encoder)
                 chunk = encoder.chunk(ev)
                 if chunk is not None:
                     out = convert.stream_chunk(chunk)

@@ -128,7 +128,7 @@ async def handle_chat(
             body_out = resp
         else:
             request.state["usage"] = resp.usage
-            body_out = dumps(face.encode_response(resp))
+            body_out = dumps(face.encode_response(resp, legacy_functions=req.legacy_functions))
         cost = await before_last_byte(route)
         await http.send_bytes(send, 200, body_out, headers=_route_headers(route) | cost_header(cost))
     except BaseException as exc:
@@ -247,7 +247,12 @@ async def _stream(
             if request.disconnected:
                 break
             if encoder is None:
-                encoder = face.stream_encoder(s.meta, include_usage=req.include_usage, json_array=json_array)
+                encoder = face.stream_encoder(
+                    s.meta,
+                    include_usage=req.include_usage,
+                    json_array=json_array,
+                    legacy_functions=req.legacy_functions,
+                )
                 request.state["ttft_ms"] = (time.perf_counter() - t0) * 1000
             if ev.usage is not None:
                 request.state["usage"] = ev.usage
@@ -256,6 +261,8 @@ async def _stream(
                 chars += len(ev.text)
             if ev.reasoning:
                 chars += len(ev.reasoning)
+            if ev.refusal:
+                chars += len(ev.refusal)
             if ev.tool_calls:
                 for call in ev.tool_calls:
                     chars += len(call.arguments) + len(call.name or "")
@@ -266,7 +273,9 @@ async def _stream(
             request.state["status_note"] = "client disconnected"
             return
         if encoder is None:
-            encoder = face.stream_encoder(s.meta, include_usage=req.include_usage, json_array=json_array)
+            encoder = face.stream_encoder(
+                s.meta, include_usage=req.include_usage, json_array=json_array, legacy_functions=req.legacy_functions
+            )
         tail = encoder.close()
         await before_last_byte(target)
         await http.end_stream(send, tail)
