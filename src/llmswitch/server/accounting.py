@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from llmswitch.server.auth import Principal
     from llmswitch.server.http import Request
     from llmswitch.spend import Journal, Shipper
+    from llmswitch.telemetry.metrics import Metrics
 
 log = logging.getLogger("llmswitch.accounting")
 _MISSING: Any = object()
@@ -100,6 +101,7 @@ class Accounting:
         self._held: set[Reservation] = set()  # by identity: a reservation's hash is its id
         self._renew_every_s = renew_every_s
         self._renewer: asyncio.Task[None] | None = None
+        self.metrics: Metrics | None = None  # the gateway's, when metrics are on
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -244,6 +246,8 @@ class Accounting:
         """Admit the request against its limits; raise a 429 or a budget error naming the limit, or a 503
         when what the limits need (the store, for a budget's spend) cannot be reached, or when the spend
         journal cannot write (fail closed: an answer whose record would be lost is not started)."""
+        if self.metrics is not None:
+            self.metrics.begin(req.model, type(req) is ir.Request and req.stream)
         journal = self.journal
         if journal is not None and journal.failing:
             raise ServiceUnavailableError(
@@ -298,6 +302,8 @@ class Accounting:
             self._held.add(result)  # one without leases costs the renewer nothing (renew() skips it)
             return result
         ref = result.which_limit
+        if self.metrics is not None:
+            self.metrics.note_refusal(ref.kind, ref.subject, principal)
         headers = rate_limit_headers(result.decision)
         message = result.message.replace(ref.subject, _subject_name(ref.subject, principal))
         if ref.kind == "max_budget":
@@ -388,6 +394,8 @@ class Accounting:
                     settle = (reservation, charge, tokens)
             except Exception as exc:  # limits must never fail an answered request
                 log.warning("settling limits failed: %s", exc)
+        if self.metrics is not None:
+            self.metrics.note_finish(request.state, status, route, served, usage, cost, error, started, call_type)
         if commit is not None or settle is not None:
             done = asyncio.ensure_future(self._complete(request, commit, settle))
             self._finishing.add(done)

@@ -29,6 +29,7 @@ from llmswitch.server import (
     gemini_embed,
     health,
     http,
+    metrics_route,
     spend_routes,
     unsupported,
 )
@@ -41,6 +42,8 @@ from llmswitch.server.embeddings import handle_embeddings, handle_models
 from llmswitch.server.faces import Face
 from llmswitch.server.subjects import SubjectCache
 from llmswitch.store.errors import StoreConnectionError, StoreMigrationError
+from llmswitch.telemetry.metrics import Metrics
+from llmswitch.telemetry.metrics_collect import attach_metrics
 
 log = logging.getLogger("llmswitch.server")
 
@@ -78,6 +81,8 @@ class Gateway:
         accounting: Accounting | None = None,
         on_startup: list[Callable[[], Awaitable[None]]] | None = None,
         on_shutdown: list[Callable[[], Awaitable[None]]] | None = None,
+        metrics: bool | Metrics = True,
+        require_auth_for_metrics: bool = False,
     ) -> None:
         self.router = router
         self.master_key = master_key
@@ -111,10 +116,15 @@ class Gateway:
             ("GET", "/health/liveness"): (health.liveliness, faces.OPENAI),
             ("GET", "/health/readiness"): (health.readiness, faces.OPENAI),
             ("GET", "/health"): (health.health, faces.OPENAI),
+            ("GET", "/metrics"): (metrics_route.handle, faces.OPENAI),
             **{route: (handler, faces.OPENAI) for route, handler in admin.ROUTES.items()},
             **{route: (handler, faces.OPENAI) for route, handler in spend_routes.ROUTES.items()},
             **{route: (handler, faces.OPENAI) for route, handler in admin_teams.ROUTES.items()},
         }
+        # Prometheus metrics (on unless turned off): see llmswitch.telemetry.metrics
+        self.require_auth_for_metrics = require_auth_for_metrics
+        self.metrics: Metrics | None = (Metrics() if metrics is True else metrics) or None
+        self.metrics_collector = attach_metrics(self, self.metrics) if self.metrics is not None else None
 
     # ---------------------------------------------------------------- helpers for handlers
 
@@ -300,6 +310,8 @@ class Gateway:
                 await self._send_error(send_tracked, face, exc, request)
         finally:
             watch.disarm()
+            if self.metrics is not None:
+                self.metrics.note_end()
             self.access.record(request, status_box[0], time.perf_counter() - started)
 
     async def _send_error(self, send: http.Send, face: Face, exc: BaseException, request: http.Request) -> None:
