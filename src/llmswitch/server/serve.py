@@ -89,7 +89,14 @@ def build_gateway(cfg: Any) -> Gateway:
         request_timeout=rs.request_timeout if rs.request_timeout is not None else 600.0,
         on_startup=on_startup,
         on_shutdown=on_shutdown,
+        metrics=_metrics_on(),
+        require_auth_for_metrics=srv.require_auth_for_metrics_endpoint,
     )
+
+
+def _metrics_on() -> bool:
+    """``LLMSWITCH_METRICS``: ``off`` (or 0, false, no) turns the Prometheus metrics off; on by default."""
+    return os.environ.get("LLMSWITCH_METRICS", "on").strip().lower() not in ("off", "0", "false", "no")
 
 
 def _accounting(cfg: Any, store: Any) -> Accounting:
