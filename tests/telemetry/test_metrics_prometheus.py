@@ -306,7 +306,11 @@ def test_prometheus_scrapes_two_workers_and_every_dashboard_and_alert_query_eval
         wait_for(gw.ready, "the gateway")
         for _ in range(6):  # whichever worker answers the scrape, the dead one's counts are in it
             text = call(gw.port, "GET", "/metrics", key=MASTER_KEY).body.decode()
-            total = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("llmswitch_requests_total"))
+            total = sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith("llmswitch_requests_total")
+            )
             assert total == len(answered)
         assert call(gw.port, "GET", "/metrics", key=None).status == 401
 

@@ -270,8 +270,8 @@ class Metrics:
         if rec is not None:
             alias = caps["key_alias"](str(getattr(rec, "key_alias", None) or getattr(rec, "key_name", None) or ""))
             team = caps["team"](str(getattr(rec, "team_id", None) or ""))
-        elif getattr(principal, "is_master", False):
-            alias = "master"
+        elif getattr(principal, "is_master", False) and getattr(principal, "key_hash", ""):
+            alias = "master"  # (a gateway without a master key authenticates nobody: no alias)
         s.labels = (g, dep, provider, alias, team)
         op = _OPERATION.get(call_type, call_type)
         s.server = (op, provider, g, model)

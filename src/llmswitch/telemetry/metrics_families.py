@@ -61,7 +61,7 @@ FAMILIES: tuple[Family, ...] = (
         "llmswitch_requests",
         "counter",
         (*WHO, "status_code", "error_type"),
-        "Requests that reached admission, by outcome (status_code 429/400 for limit and budget refusals).",
+        "Requests admitted and ended, by status and error class (limit refusals: llmswitch_limit_refusals_total).",
     ),
     Family(
         "gen_ai_server_request_duration_seconds",
