@@ -184,6 +184,7 @@ def test_workers_files_add_up_and_a_gone_workers_gauges_drop_out(tmp_path: Path)
             for _ in range(n):
                 m.note_cache("g", hit=True, saved_usd=0.5)
             m.values[m.in_flight] += n
+            m.flush()  # as each worker's collector does every second
         text = a.render().decode()
         assert total(text, "llmswitch_cache_lookups_total", result="hit") == 7
         assert total(text, "llmswitch_cache_saved_usd_total") == 3.5
@@ -193,6 +194,7 @@ def test_workers_files_add_up_and_a_gone_workers_gauges_drop_out(tmp_path: Path)
         c = Metrics(str(tmp_path))  # its replacement
         try:
             c.note_cache("g", hit=False)
+            c.flush()
             for m in (a, c):  # whichever worker answers the scrape
                 text = m.render().decode()
                 assert total(text, "llmswitch_cache_lookups_total", result="hit") == 7  # the totals stay
@@ -209,6 +211,7 @@ def test_a_half_written_keys_line_is_passed_over(tmp_path: Path) -> None:
     a, b = Metrics(str(tmp_path)), Metrics(str(tmp_path))
     try:
         b.note_cache("g", hit=True)
+        b.flush()
         assert b.slots.path is not None
         with open(b.slots.path[:-3] + ".keys", "ab") as f:
             f.write(b'[99,1,"llmswitch_cache_lookups",["g","exa')  # a worker killed mid-line

@@ -247,7 +247,7 @@ class Accounting:
         when what the limits need (the store, for a budget's spend) cannot be reached, or when the spend
         journal cannot write (fail closed: an answer whose record would be lost is not started)."""
         if self.metrics is not None:
-            self.metrics.begin(req.model, type(req) is ir.Request and req.stream)
+            self.metrics.begin(request.state, type(req) is ir.Request and req.stream)
         journal = self.journal
         if journal is not None and journal.failing:
             raise ServiceUnavailableError(

@@ -311,7 +311,7 @@ class Gateway:
         finally:
             watch.disarm()
             if self.metrics is not None:
-                self.metrics.note_end()
+                self.metrics.note_end(request.state)
             self.access.record(request, status_box[0], time.perf_counter() - started)
 
     async def _send_error(self, send: http.Send, face: Face, exc: BaseException, request: http.Request) -> None:

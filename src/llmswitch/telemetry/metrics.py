@@ -12,7 +12,7 @@ The server and the router tell a :class:`Metrics` what happened through one call
 Everything else (breakers, deployment health, budgets, the spend journal, Redis and the database) is
 read from the gateway's state when a scrape comes and every few seconds (``metrics_collect.py``).
 
-Each update adds to a double in a slot array (``metrics_store.py``); the slots of one request's series
+Each update adds to a float in a list of slots (``metrics_store.py``); the slots of one request's series
 (its model group, deployment, key and team) are found with one dict lookup and kept in a
 :class:`_Series`, so a request costs a handful of ``values[i] += x``. Label values are capped
 (:class:`Capped`): model names from wildcard routes, deployments, key aliases and teams past their cap
@@ -41,8 +41,9 @@ DEFAULT_CAPS = {"model_group": 200, "deployment": 500, "key_alias": 2000, "team"
 _TOKEN_TYPES = ("input", "output", "cache_read", "cache_write", "reasoning")
 _OPERATION = {"chat": "chat", "embeddings": "embeddings"}
 
-# the request in progress in this task: its upstream time and the groups its attempts went to
-_TALLY: contextvars.ContextVar[_Tally | None] = contextvars.ContextVar("llmswitch_metrics_tally", default=None)
+# the request in progress in this task (its request.state), for the attempt hook to add its upstream time
+# ("_metrics_upstream") and the group of its last attempt ("_metrics_group") to
+_STATE: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("llmswitch_metrics_state", default=None)
 
 # the gateway's Metrics, for code that has no gateway at hand (note_cache); the last one built wins
 _current: Metrics | None = None
@@ -73,63 +74,42 @@ class Capped:
         return value
 
 
-class _Tally:
-    __slots__ = ("group", "last_group", "open", "stream", "upstream")
-
-    def __init__(self, group: str, stream: bool) -> None:
-        self.group = group
-        self.stream = stream
-        self.upstream = 0.0
-        self.last_group = ""
-        self.open = True
-
-
 class _Series:
-    """The slots one kind of request writes: its group, deployment, key and team."""
+    """The slots one kind of request writes: its group, deployment, key, team, status and error class."""
 
     __slots__ = (
         "cost",
-        "durations",
-        "group",
-        "labels",
+        "duration",
         "overhead",
         "rec",
-        "requests",
+        "request",
         "served",
-        "server",
         "tok_in_hist",
         "tok_out_hist",
         "tokens",
         "ttft",
     )
 
-    labels: tuple[str, ...]
-    server: tuple[str, ...]
+    request: int
+    duration: int
     tokens: tuple[int, ...]
     tok_in_hist: int
     tok_out_hist: int
     cost: int
     ttft: int
     overhead: int
-    group: str
 
     def __init__(self, served: Any, rec: Any) -> None:
         self.served = served
         self.rec = rec
-        self.requests: dict[tuple[int, str], int] = {}
-        self.durations: dict[str, int] = {}
 
 
 class _AttemptSeries:
-    __slots__ = ("client", "durations", "labels", "outcomes", "retries")
+    __slots__ = ("attempt", "duration", "retries")
 
-    labels: tuple[str, ...]
-    client: tuple[str, ...]
+    attempt: int
+    duration: int
     retries: int
-
-    def __init__(self) -> None:
-        self.outcomes: dict[tuple[str, str], int] = {}
-        self.durations: dict[str, int] = {}
 
 
 class Metrics:
@@ -143,8 +123,8 @@ class Metrics:
         caps = {**DEFAULT_CAPS, **(caps or {})}
         self.caps = {name: Capped(n) for name, n in caps.items()}
         self.aliases: dict[str, str] = {}
-        self._series: dict[tuple[str, int, int, str], _Series] = {}
-        self._attempts: dict[tuple[str, str, str, str], _AttemptSeries] = {}
+        self._series: dict[tuple[str, int, int, str, int, str], _Series] = {}
+        self._attempts: dict[tuple[str, str, str, str, str, bool], _AttemptSeries] = {}
         slot = self.slots.slot
         self.in_flight = slot("llmswitch_requests_in_flight", ())
         self.streams_in_flight = slot("llmswitch_streams_in_flight", ())
@@ -160,26 +140,26 @@ class Metrics:
 
     # ------------------------------------------------------------ the request's life
 
-    def begin(self, group: str, stream: bool) -> None:
-        """A request is being admitted (``Accounting.admit``)."""
-        _TALLY.set(_Tally(group, stream))
+    def begin(self, state: dict[str, Any], stream: bool) -> None:
+        """A request is being admitted (``Accounting.admit``); ``state`` is its ``request.state``."""
+        _STATE.set(state)
+        state["_metrics"] = 2 if stream else 1  # open: 1, a stream: 2, closed: 0
         v = self.values
         v[self.in_flight] += 1
         if stream:
             v[self.streams_in_flight] += 1
 
-    def note_end(self) -> None:
+    def note_end(self, state: dict[str, Any]) -> None:
         """The app is done with the request: close it if :meth:`note_finish` did not (a refusal, an outage)."""
-        tally = _TALLY.get()
-        if tally is not None and tally.open:
-            self._close(tally)
+        if state.get("_metrics"):
+            self._close(state)
 
-    def _close(self, tally: _Tally) -> None:
-        tally.open = False
+    def _close(self, state: dict[str, Any]) -> None:
         v = self.values
         v[self.in_flight] -= 1
-        if tally.stream:
+        if state["_metrics"] == 2:
             v[self.streams_in_flight] -= 1
+        state["_metrics"] = 0
 
     def note_finish(
         self,
@@ -197,33 +177,30 @@ class Metrics:
         elapsed = time.perf_counter() - started
         if usage is not None or error is not None:
             self.recorded += 1
-        principal = state.get("principal")
-        rec = getattr(principal, "record", None)
+        rec = getattr(state.get("principal"), "record", None)
         group = state.get("model") or ""
-        s = self._series.get((group, id(served), id(rec), call_type))
-        if s is None or s.served is not served or s.rec is not rec:
-            s = self._new_series(group, served, rec, principal, call_type)
-        v = self.values
         err = "" if error is None else type(error).__name__
-        slot = s.requests.get((status, err))
-        if slot is None:
-            slot = s.requests[(status, err)] = self.slots.slot("llmswitch_requests", (*s.labels, str(status), err))
-        v[slot] += 1
-        base = s.durations.get(err)
-        if base is None:
-            base = s.durations[err] = self.slots.slot("gen_ai_server_request_duration_seconds", (*s.server, err), 16)
-        v[base + bisect_left(_DURATION, elapsed)] += 1
-        v[base + 15] += elapsed
+        key = (group, id(served), id(rec), call_type, status, err)
+        s = self._series.get(key)
+        if s is None or s.served is not served or s.rec is not rec:
+            s = self._new_series(key, served, rec, state.get("principal"))
+        v = self.values
+        v[s.request] += 1
+        i = s.duration
+        v[i + bisect_left(_DURATION, elapsed)] += 1
+        v[i + 15] += elapsed
         if usage is not None:
             t = s.tokens
             n = usage.input_tokens
             v[t[0]] += n
-            v[s.tok_in_hist + bisect_left(_TOKENS, n)] += 1
-            v[s.tok_in_hist + 15] += n
+            i = s.tok_in_hist
+            v[i + bisect_left(_TOKENS, n)] += 1
+            v[i + 15] += n
             n = usage.output_tokens
             v[t[1]] += n
-            v[s.tok_out_hist + bisect_left(_TOKENS, n)] += 1
-            v[s.tok_out_hist + 15] += n
+            i = s.tok_out_hist
+            v[i + bisect_left(_TOKENS, n)] += 1
+            v[i + 15] += n
             if usage.cache_read_tokens:
                 v[t[2]] += usage.cache_read_tokens
             if usage.cache_write_tokens:
@@ -237,28 +214,31 @@ class Metrics:
             x = ttft_ms / 1000
             v[s.ttft + bisect_left(_TTFT, x)] += 1
             v[s.ttft + 17] += x
-        tally = _TALLY.get()
-        if tally is not None:
-            if tally.open:
-                self._close(tally)
-            if route is not None:
-                if route.attempts == 1 and tally.upstream:
-                    x = elapsed - tally.upstream
-                    v[s.overhead + bisect_left(_OVERHEAD, x)] += 1
-                    v[s.overhead + 13] += x
+        if state.get("_metrics"):
+            self._close(state)
+        if route is not None:
+            upstream = state.get("_metrics_upstream")
+            if upstream and route.attempts == 1:
+                x = elapsed - upstream
+                v[s.overhead + bisect_left(_OVERHEAD, x)] += 1
+                v[s.overhead + 13] += x
+            if route.group != route.requested:
                 primary = self.aliases.get(route.requested, route.requested)
                 if route.group != primary:
                     self._fallback(primary, route.group, "success")
-            elif tally.last_group and tally.last_group != self.aliases.get(group, group):
-                self._fallback(self.aliases.get(group, group), tally.last_group, "failure")
+        else:
+            last = state.get("_metrics_group")
+            if last is not None and last != self.aliases.get(group, group):
+                self._fallback(self.aliases.get(group, group), last, "failure")
 
     def _fallback(self, group: str, fallback: str, outcome: str) -> None:
         cap = self.caps["model_group"]
         self.values[self.slots.slot("llmswitch_fallbacks", (cap(group), cap(fallback), outcome))] += 1
 
-    def _new_series(self, group: str, served: Any, rec: Any, principal: Any, call_type: str) -> _Series:
+    def _new_series(self, key: tuple[str, int, int, str, int, str], served: Any, rec: Any, principal: Any) -> _Series:
         if len(self._series) > 50_000:
             self._series.clear()  # key records change (a new one per update): keep the live ones only
+        group, _, _, call_type, status, err = key
         caps = self.caps
         s = _Series(served, rec)
         g = caps["model_group"](group)
@@ -272,53 +252,46 @@ class Metrics:
             team = caps["team"](str(getattr(rec, "team_id", None) or ""))
         elif getattr(principal, "is_master", False) and getattr(principal, "key_hash", ""):
             alias = "master"  # (a gateway without a master key authenticates nobody: no alias)
-        s.labels = (g, dep, provider, alias, team)
+        labels = (g, dep, provider, alias, team)
         op = _OPERATION.get(call_type, call_type)
-        s.server = (op, provider, g, model)
+        server = (op, provider, g, model)
         slot = self.slots.slot
-        s.tokens = tuple(slot("llmswitch_tokens", (*s.labels, kind)) for kind in _TOKEN_TYPES)
+        s.request = slot("llmswitch_requests", (*labels, str(status), err))
+        s.duration = slot("gen_ai_server_request_duration_seconds", (*server, err), 16)
+        s.tokens = tuple(slot("llmswitch_tokens", (*labels, kind)) for kind in _TOKEN_TYPES)
         client = (op, provider, model, g, dep)
         s.tok_in_hist = slot("gen_ai_client_token_usage", (*client, "input"), 16)
         s.tok_out_hist = slot("gen_ai_client_token_usage", (*client, "output"), 16)
-        s.cost = slot("llmswitch_spend_usd", s.labels)
-        s.ttft = slot("gen_ai_server_time_to_first_token_seconds", s.server, 18)
+        s.cost = slot("llmswitch_spend_usd", labels)
+        s.ttft = slot("gen_ai_server_time_to_first_token_seconds", server, 18)
         s.overhead = slot("llmswitch_gateway_overhead_seconds", (g,), 14)
-        s.group = g
-        self._series[(group, id(served), id(rec), call_type)] = s
+        self._series[key] = s
         return s
 
     # ------------------------------------------------------------ upstream attempts
 
     def note_attempt(self, a: Any) -> None:
         """The router's ``on_attempt`` hook: one call sent upstream (see ``llmswitch.router.attempts``)."""
-        key = (a.group, a.deployment, a.provider, a.model)
+        err = a.error or ""
+        key = (a.group, a.deployment, a.model, a.outcome, err, a.probe)
         s = self._attempts.get(key)
         if s is None:
             s = self._new_attempt_series(a, key)
-        err = a.error or ""
-        slot = s.outcomes.get((a.outcome, err))
-        if slot is None:
-            slot = s.outcomes[(a.outcome, err)] = self.slots.slot(
-                "llmswitch_upstream_attempts", (*s.labels, a.outcome, err)
-            )
         v = self.values
-        v[slot] += 1
-        base = s.durations.get(err)
-        if base is None:
-            base = s.durations[err] = self.slots.slot("gen_ai_client_operation_duration_seconds", (*s.client, err), 16)
+        v[s.attempt] += 1
         elapsed = a.elapsed
-        v[base + bisect_left(_DURATION, elapsed)] += 1
-        v[base + 15] += elapsed
+        v[s.duration + bisect_left(_DURATION, elapsed)] += 1
+        v[s.duration + 15] += elapsed
         if a.probe:
             return
-        tally = _TALLY.get()
-        if tally is not None:
-            tally.upstream += elapsed
-            if a.number > 1 and a.group == tally.last_group:
+        state = _STATE.get()
+        if state is not None:
+            state["_metrics_upstream"] = state.get("_metrics_upstream", 0.0) + elapsed
+            if a.number > 1 and state.get("_metrics_group") == a.group:
                 v[s.retries] += 1
-            tally.last_group = a.group
+            state["_metrics_group"] = a.group
 
-    def _new_attempt_series(self, a: Any, key: tuple[str, str, str, str]) -> _AttemptSeries:
+    def _new_attempt_series(self, a: Any, key: tuple[str, str, str, str, str, bool]) -> _AttemptSeries:
         if len(self._attempts) > 50_000:
             self._attempts.clear()
         caps = self.caps
@@ -326,9 +299,12 @@ class Metrics:
         g = "" if a.probe else caps["model_group"](a.group)
         dep = caps["deployment"](a.deployment)
         provider = str(a.provider)
-        s.labels = (g, dep, provider)
-        s.client = ("chat", provider, caps["deployment"](a.model), g, dep)
-        s.retries = self.slots.slot("llmswitch_retries", s.labels)
+        labels = (g, dep, provider)
+        err = key[4]
+        s.attempt = self.slots.slot("llmswitch_upstream_attempts", (*labels, a.outcome, err))
+        client = ("chat", provider, caps["deployment"](a.model), g, dep)
+        s.duration = self.slots.slot("gen_ai_client_operation_duration_seconds", (*client, err), 16)
+        s.retries = self.slots.slot("llmswitch_retries", labels)
         self._attempts[key] = s
         return s
 
@@ -372,6 +348,10 @@ class Metrics:
         if self.slots.directory is not None:
             snaps += metrics_store.other_snapshots(self.slots.directory, self.slots.path)
         return metrics_render.render(snaps, BY_NAME, openmetrics=openmetrics)
+
+    def flush(self) -> None:
+        """Make this worker's values visible to the others' scrapes (see ``metrics_store.py``)."""
+        self.slots.flush()
 
     def close(self) -> None:
         global _current

@@ -2,8 +2,8 @@
 Redis and the database.
 
 Nothing here runs per request. :class:`Collector` reads the state when a scrape comes (into this
-worker's slots) and every ``EVERY_S`` seconds in the background, so that a scrape answered by another
-worker sees this one's state as of a few seconds ago at most.
+worker's slots) and every ``EVERY_S`` seconds in the background, then writes this worker's values to
+its file, so that a scrape answered by another worker sees this one as of a second ago at most.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from llmswitch.telemetry.metrics import Metrics
 
 log = logging.getLogger("llmswitch.metrics")
 
-EVERY_S = 2.0
+EVERY_S = 1.0
 # budgets read per collection at most (each one a limiter read: a Redis call with Redis limits)
 MAX_BUDGETS = 1000
 _STATE = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
@@ -44,11 +44,15 @@ class Collector:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        with contextlib.suppress(Exception):
+            await self.collect()
+        self.metrics.flush()  # a worker that stops loses nothing it counted
 
     async def _run(self) -> None:
         while True:
             try:
                 await self.collect()
+                self.metrics.flush()
             except Exception as exc:  # metrics must never take the gateway down
                 log.warning("collecting metrics failed: %s", exc)
             await asyncio.sleep(EVERY_S)

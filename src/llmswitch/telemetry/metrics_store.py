@@ -1,20 +1,21 @@
 """Where one process's metric values live, and how a scrape reads every worker's.
 
-Values are doubles in a fixed array of slots. A series (a metric with one set of label values) gets
+Values are floats in one Python list of slots. A series (a metric with one set of label values) gets
 its slots on first use: a counter or gauge one, a histogram one per bucket plus one for the sum. On
-the hot path an update is ``values[slot] += x`` on a ``memoryview``: no lock (one event loop writes),
-nothing allocated.
+the hot path an update is ``values[slot] += x``: no lock (one event loop writes), nothing allocated
+(a list item costs about a third of a ``memoryview`` item over shared memory, measured).
 
-With several workers (``llmswitch serve --workers N``) the array is a file of its own per process in a
-shared directory (``LLMSWITCH_METRICS_DIR``, made by the supervisor), mapped into memory, and beside
-it a ``.keys`` file naming each slot (one JSON line appended per new series, before the slot is
-written). Whichever worker answers a scrape reads every worker's files and adds them up, so one scrape
-sees all workers at once. A worker holds a shared ``flock`` on its file while it lives; a file nobody
-holds belongs to a worker that has exited (or was killed): its counters and histograms still count,
-so totals never go back when a worker is replaced, and its gauges (in-flight requests...) no longer do.
-Everything counted up to the moment a worker dies is in its file: the kernel keeps the mapped pages.
+With several workers (``llmswitch serve --workers N``) each process also has a file of its own in a
+shared directory (``LLMSWITCH_METRICS_DIR``, made by the supervisor): :meth:`Slots.flush` writes the
+values there (every second, from the metrics collector, and when the worker stops), and a ``.keys`` file
+beside it names each slot (one JSON line appended per new series). Whichever worker answers a scrape
+reads its own values from memory and the others' files, and adds them up, so one scrape sees all
+workers. A worker holds a shared ``flock`` on its file while it lives; a file nobody holds belongs to a
+worker that has exited (or was killed): its counters and histograms still count, so totals never go
+back when a worker is replaced, and its gauges (in-flight requests...) no longer do. A worker killed
+with SIGKILL loses what it counted since its last flush (a second at most); one that stops loses nothing.
 
-With one process the array is anonymous memory and nothing touches the disk.
+With one process nothing touches the disk.
 """
 
 from __future__ import annotations
@@ -22,16 +23,15 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import mmap
 import os
 import time
+from array import array
 from pathlib import Path
 from typing import Any
 
-# 2**16 doubles: 512 KiB of address space per process (a sparse file: pages untouched cost nothing).
-# Cardinality caps (metrics.py) keep a gateway far below it; a series past it is counted in slot 0,
-# which nothing reads, rather than failing a request.
-CAPACITY = 1 << 16
+# slots per process at most (8 bytes each in its file). Cardinality caps (metrics.py) keep a gateway far
+# below it; a series past it is counted in a sink slot that nothing reads, rather than failing a request.
+CAPACITY = 1 << 18
 ENV_DIR = "LLMSWITCH_METRICS_DIR"
 
 # (family, label values, width): what a slot (or, for a histogram, a run of slots) holds
@@ -41,59 +41,57 @@ SeriesKey = tuple[str, tuple[str, ...]]
 class Slots:
     """One process's values. ``values[i]`` is slot ``i``; :meth:`slot` hands out slots per series."""
 
-    __slots__ = ("_fd", "_keys", "_map", "_next", "directory", "index", "path", "values")
+    __slots__ = ("_fd", "_keys", "directory", "index", "path", "values")
 
     def __init__(self, directory: str | None = None) -> None:
         self.directory = directory
         self.index: dict[SeriesKey, int] = {}
-        self._next = 1  # slot 0: the sink for series past CAPACITY
+        self.values: list[float] = [0.0] * _SINK_WIDTH  # the sink: slots 0.._SINK_WIDTH-1, never read
         self._keys: Any = None
         self._fd: int | None = None
         self.path: str | None = None
-        size = CAPACITY * 8
-        if directory is None:
-            self._map = mmap.mmap(-1, size)
-        else:
+        if directory is not None:
             os.makedirs(directory, exist_ok=True)
             # the pid and a clock reading: a pid the kernel hands out again names another file
             base = os.path.join(directory, f"{os.getpid()}-{time.time_ns()}")
             fd = os.open(base + ".db", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-            os.ftruncate(fd, size)
             fcntl.flock(fd, fcntl.LOCK_SH)  # "alive" for as long as this process is
             self._fd = fd
             self.path = base + ".db"
-            self._map = mmap.mmap(fd, size)
             self._keys = open(base + ".keys", "ab", buffering=0)  # noqa: SIM115 - kept open for the process's life
-        self.values = memoryview(self._map).cast("d")
 
     def slot(self, family: str, labels: tuple[str, ...], width: int = 1) -> int:
         """The first of ``width`` slots for this series, given out once and named in the keys file."""
         key = (family, labels)
         i = self.index.get(key)
         if i is None:
-            i = self._next
+            i = len(self.values)
             if i + width > CAPACITY:
-                return 0 if width == 1 else self._sink(width)
-            self._next = i + width
+                return 0
+            self.values.extend([0.0] * width)
             if self._keys is not None:
-                # written before any value: a reader never meets a slot it cannot name
                 self._keys.write(json.dumps([i, width, family, labels], separators=(",", ":")).encode() + b"\n")
             self.index[key] = i
         return i
 
-    def _sink(self, width: int) -> int:
-        # past CAPACITY: a histogram's run of slots at the very end, shared by every such series, never read
-        return CAPACITY - width
+    def flush(self) -> None:
+        """Write the values to this process's file, for the other workers' scrapes (no-op without one)."""
+        if self._fd is not None:
+            os.pwrite(self._fd, array("d", self.values).tobytes(), 0)
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.values.release()
-            self._map.close()
         if self._keys is not None:
             self._keys.close()
+            self._keys = None
         if self._fd is not None:
-            os.close(self._fd)
+            with contextlib.suppress(OSError):
+                self.flush()
+            os.close(self._fd)  # the lock goes with it: this worker now reads as gone
             self._fd = None
+
+
+# the sink's width: room for the widest histogram
+_SINK_WIDTH = 18
 
 
 class Snapshot:
@@ -109,7 +107,7 @@ class Snapshot:
 def own_snapshot(slots: Slots, widths: dict[str, int]) -> Snapshot:
     snap = Snapshot(alive=True)
     values = slots.values
-    for (family, labels), i in slots.index.items():
+    for (family, labels), i in list(slots.index.items()):
         width = widths.get(family, 1)
         snap.series[(family, labels)] = list(values[i : i + width])
     return snap
@@ -155,11 +153,11 @@ def _read(db: Path) -> Snapshot | None:
             entries.append((i, width, family, tuple(labels)))
             end = max(end, i + width)
         raw = os.pread(fd, end * 8, 0)
-        values = memoryview(raw).cast("d") if len(raw) == end * 8 else memoryview(b"").cast("d")
-        if len(values) < end:
-            return snap
+        values = array("d")
+        values.frombytes(raw[: len(raw) - len(raw) % 8])
         for i, width, family, labels in entries:
-            snap.series[(family, labels)] = list(values[i : i + width])
+            if i + width <= len(values):  # a series made since the worker's last flush: in the next one
+                snap.series[(family, labels)] = values[i : i + width].tolist()
         return snap
     finally:
         os.close(fd)
