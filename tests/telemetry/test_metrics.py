@@ -220,3 +220,19 @@ def test_a_half_written_keys_line_is_passed_over(tmp_path: Path) -> None:
     finally:
         a.close()
         b.close()
+
+
+@pytest.mark.parametrize("face", ["fast path", "full path"])
+def test_time_to_first_token_counts_the_upstreams_wait(face: str, tmp_path: Path) -> None:
+    # the upstream waits 0.15 s between its headers and its first token: the client waits at least that
+    with FakeUpstream() as up:
+        up.responder = lambda rec: Reply(ttft=0.15, usage=(10, 4))
+        with served(up, tmp_path) as gw:
+            extra: dict[str, object] = {"stream": True}
+            if face == "full path":
+                extra["stream_options"] = {"include_usage": True}
+                extra["logit_bias"] = {}  # a parameter the fast path does not relay as is
+            assert chat(gw, "ok", **extra) == 200
+            text = gw.call("GET", "/metrics", key=None).body.decode()
+    assert total(text, "gen_ai_server_time_to_first_token_seconds_count") == 1
+    assert total(text, "gen_ai_server_time_to_first_token_seconds_sum") >= 0.15
