@@ -20,7 +20,10 @@ from llmswitch.telemetry.metrics import Metrics
 log = logging.getLogger("llmswitch.metrics")
 
 EVERY_S = 1.0
-# budgets read per collection at most (each one a limiter read: a Redis call with Redis limits)
+# budgets are read at each scrape, and in the background every BUDGETS_EVERY collections: each one is a
+# limiter read (a Redis call with Redis limits); a worker's older reading loses to the scraping worker's
+# fresh one (spend combines by max, what remains by min)
+BUDGETS_EVERY = 15
 MAX_BUDGETS = 1000
 _STATE = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
 
@@ -49,18 +52,21 @@ class Collector:
         self.metrics.flush()  # a worker that stops loses nothing it counted
 
     async def _run(self) -> None:
+        n = 0
         while True:
+            budgets, n = n % BUDGETS_EVERY == 0, n + 1
             try:
-                await self.collect()
+                await self.collect(budgets=budgets)
                 self.metrics.flush()
             except Exception as exc:  # metrics must never take the gateway down
                 log.warning("collecting metrics failed: %s", exc)
             await asyncio.sleep(EVERY_S)
 
-    async def collect(self) -> None:
+    async def collect(self, *, budgets: bool = True) -> None:
         self.deployments()
         self.spend()
-        await self.budgets()
+        if budgets:
+            await self.budgets()
 
     def deployments(self) -> None:
         m = self.metrics
