@@ -180,6 +180,8 @@ class Gateway:
         await self.subjects.start()
         await self.budget_resets.start()
         await self.accounting.start()
+        if self.metrics_collector is not None:
+            await self.metrics_collector.start()
         for fn in self._on_startup:
             await fn()
         self.ready = True
@@ -189,6 +191,8 @@ class Gateway:
         for fn in self._on_shutdown:
             with contextlib.suppress(Exception):
                 await fn()
+        if self.metrics_collector is not None:
+            await self.metrics_collector.stop()
         await self.keys.stop()
         await self.subjects.stop()
         await self.budget_resets.stop()

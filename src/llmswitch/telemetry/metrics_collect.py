@@ -154,7 +154,7 @@ def _budgeted(gateway: Any) -> Iterator[tuple[str, str, str, Any]]:
 
 def attach_metrics(gateway: Any, metrics: Metrics) -> Collector:
     """Wire ``metrics`` into a gateway: its accounting's hooks, its router's ``on_attempt`` (after any hook
-    already there), the config's names exempt from the label caps, and the background collection."""
+    already there), the config's names exempt from the label caps; the collector, for the gateway to start."""
     router = gateway.router
     targets = list(_targets(router))
     metrics.know(
@@ -164,10 +164,7 @@ def attach_metrics(gateway: Any, metrics: Metrics) -> Collector:
     )
     gateway.accounting.metrics = metrics
     router.on_attempt = chain_hooks(router.on_attempt, metrics.note_attempt)
-    collector = Collector(metrics, gateway)
-    gateway._on_startup.append(collector.start)
-    gateway._on_shutdown.append(collector.stop)
-    return collector
+    return Collector(metrics, gateway)
 
 
 def chain_hooks(first: Callable[[Any], None] | None, then: Callable[[Any], None]) -> Callable[[Any], None]:
