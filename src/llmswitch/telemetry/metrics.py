@@ -77,27 +77,11 @@ class Capped:
 class _Series:
     """The slots one kind of request writes: its group, deployment, key, team, status and error class."""
 
-    __slots__ = (
-        "cost",
-        "duration",
-        "overhead",
-        "rec",
-        "request",
-        "served",
-        "tok_in_hist",
-        "tok_out_hist",
-        "tokens",
-        "ttft",
-    )
+    __slots__ = ("rec", "served", "slots")
 
-    request: int
-    duration: int
-    tokens: tuple[int, ...]
-    tok_in_hist: int
-    tok_out_hist: int
-    cost: int
-    ttft: int
-    overhead: int
+    # requests, duration histogram, tokens (5 in a row), input and output token histograms, spend, TTFT
+    # histogram, overhead histogram
+    slots: tuple[int, int, int, int, int, int, int, int]
 
     def __init__(self, served: Any, rec: Any) -> None:
         self.served = served
@@ -105,11 +89,10 @@ class _Series:
 
 
 class _AttemptSeries:
-    __slots__ = ("attempt", "duration", "retries")
+    __slots__ = ("slots",)
 
-    attempt: int
-    duration: int
-    retries: int
+    # attempts (this outcome and error class), the upstream duration histogram, retries
+    slots: tuple[int, int, int]
 
 
 class Metrics:
@@ -172,9 +155,12 @@ class Metrics:
         error: BaseException | None,
         started: float,
         call_type: str,
+        *,
+        _now: Any = time.perf_counter,
+        _bisect: Any = bisect_left,
     ) -> None:
         """A request's end, with its spend record's values (``Accounting.finish``)."""
-        elapsed = time.perf_counter() - started
+        elapsed = _now() - started
         if usage is not None or error is not None:
             self.recorded += 1
         rec = getattr(state.get("principal"), "record", None)
@@ -184,44 +170,41 @@ class Metrics:
         s = self._series.get(key)
         if s is None or s.served is not served or s.rec is not rec:
             s = self._new_series(key, served, rec, state.get("principal"))
+        request, duration, tokens, tok_in, tok_out, spend, ttft, overhead = s.slots
         v = self.values
-        v[s.request] += 1
-        i = s.duration
-        v[i + bisect_left(_DURATION, elapsed)] += 1
-        v[i + 15] += elapsed
+        v[request] += 1
+        v[duration + _bisect(_DURATION, elapsed)] += 1
+        v[duration + 15] += elapsed
         if usage is not None:
-            t = s.tokens
             n = usage.input_tokens
-            v[t[0]] += n
-            i = s.tok_in_hist
-            v[i + bisect_left(_TOKENS, n)] += 1
-            v[i + 15] += n
+            v[tokens] += n
+            v[tok_in + _bisect(_TOKENS, n)] += 1
+            v[tok_in + 15] += n
             n = usage.output_tokens
-            v[t[1]] += n
-            i = s.tok_out_hist
-            v[i + bisect_left(_TOKENS, n)] += 1
-            v[i + 15] += n
+            v[tokens + 1] += n
+            v[tok_out + _bisect(_TOKENS, n)] += 1
+            v[tok_out + 15] += n
             if usage.cache_read_tokens:
-                v[t[2]] += usage.cache_read_tokens
+                v[tokens + 2] += usage.cache_read_tokens
             if usage.cache_write_tokens:
-                v[t[3]] += usage.cache_write_tokens
+                v[tokens + 3] += usage.cache_write_tokens
             if usage.reasoning_tokens:
-                v[t[4]] += usage.reasoning_tokens
+                v[tokens + 4] += usage.reasoning_tokens
         if cost:
-            v[s.cost] += cost
+            v[spend] += cost
         ttft_ms = state.get("ttft_ms")
         if ttft_ms is not None:
             x = ttft_ms / 1000
-            v[s.ttft + bisect_left(_TTFT, x)] += 1
-            v[s.ttft + 17] += x
+            v[ttft + _bisect(_TTFT, x)] += 1
+            v[ttft + 17] += x
         if state.get("_metrics"):
             self._close(state)
         if route is not None:
             upstream = state.get("_metrics_upstream")
             if upstream and route.attempts == 1:
                 x = elapsed - upstream
-                v[s.overhead + bisect_left(_OVERHEAD, x)] += 1
-                v[s.overhead + 13] += x
+                v[overhead + _bisect(_OVERHEAD, x)] += 1
+                v[overhead + 13] += x
             if route.group != route.requested:
                 primary = self.aliases.get(route.requested, route.requested)
                 if route.group != primary:
@@ -256,39 +239,44 @@ class Metrics:
         op = _OPERATION.get(call_type, call_type)
         server = (op, provider, g, model)
         slot = self.slots.slot
-        s.request = slot("llmswitch_requests", (*labels, str(status), err))
-        s.duration = slot("gen_ai_server_request_duration_seconds", (*server, err), 16)
-        s.tokens = tuple(slot("llmswitch_tokens", (*labels, kind)) for kind in _TOKEN_TYPES)
         client = (op, provider, model, g, dep)
-        s.tok_in_hist = slot("gen_ai_client_token_usage", (*client, "input"), 16)
-        s.tok_out_hist = slot("gen_ai_client_token_usage", (*client, "output"), 16)
-        s.cost = slot("llmswitch_spend_usd", labels)
-        s.ttft = slot("gen_ai_server_time_to_first_token_seconds", server, 18)
-        s.overhead = slot("llmswitch_gateway_overhead_seconds", (g,), 14)
+        # the five token kinds in consecutive slots (one series each), so note_finish adds an offset
+        tokens = self.slots.run("llmswitch_tokens", [(*labels, kind) for kind in _TOKEN_TYPES])
+        s.slots = (
+            slot("llmswitch_requests", (*labels, str(status), err)),
+            slot("gen_ai_server_request_duration_seconds", (*server, err), 16),
+            tokens,
+            slot("gen_ai_client_token_usage", (*client, "input"), 16),
+            slot("gen_ai_client_token_usage", (*client, "output"), 16),
+            slot("llmswitch_spend_usd", labels),
+            slot("gen_ai_server_time_to_first_token_seconds", server, 18),
+            slot("llmswitch_gateway_overhead_seconds", (g,), 14),
+        )
         self._series[key] = s
         return s
 
     # ------------------------------------------------------------ upstream attempts
 
-    def note_attempt(self, a: Any) -> None:
+    def note_attempt(self, a: Any, *, _bisect: Any = bisect_left) -> None:
         """The router's ``on_attempt`` hook: one call sent upstream (see ``llmswitch.router.attempts``)."""
         err = a.error or ""
         key = (a.group, a.deployment, a.model, a.outcome, err, a.probe)
         s = self._attempts.get(key)
         if s is None:
             s = self._new_attempt_series(a, key)
+        attempt, duration, retries = s.slots
         v = self.values
-        v[s.attempt] += 1
+        v[attempt] += 1
         elapsed = a.elapsed
-        v[s.duration + bisect_left(_DURATION, elapsed)] += 1
-        v[s.duration + 15] += elapsed
+        v[duration + _bisect(_DURATION, elapsed)] += 1
+        v[duration + 15] += elapsed
         if a.probe:
             return
         state = _STATE.get()
         if state is not None:
             state["_metrics_upstream"] = state.get("_metrics_upstream", 0.0) + elapsed
             if a.number > 1 and state.get("_metrics_group") == a.group:
-                v[s.retries] += 1
+                v[retries] += 1
             state["_metrics_group"] = a.group
 
     def _new_attempt_series(self, a: Any, key: tuple[str, str, str, str, str, bool]) -> _AttemptSeries:
@@ -301,10 +289,12 @@ class Metrics:
         provider = str(a.provider)
         labels = (g, dep, provider)
         err = key[4]
-        s.attempt = self.slots.slot("llmswitch_upstream_attempts", (*labels, a.outcome, err))
         client = ("chat", provider, caps["deployment"](a.model), g, dep)
-        s.duration = self.slots.slot("gen_ai_client_operation_duration_seconds", (*client, err), 16)
-        s.retries = self.slots.slot("llmswitch_retries", labels)
+        s.slots = (
+            self.slots.slot("llmswitch_upstream_attempts", (*labels, a.outcome, err)),
+            self.slots.slot("gen_ai_client_operation_duration_seconds", (*client, err), 16),
+            self.slots.slot("llmswitch_retries", labels),
+        )
         self._attempts[key] = s
         return s
 

@@ -74,6 +74,25 @@ class Slots:
             self.index[key] = i
         return i
 
+    def run(self, family: str, series: list[tuple[str, ...]]) -> int:
+        """Slots for several one-slot series of ``family``, consecutive: the first's index. Series given
+        out before (one at a time) are moved to the run; their old slots are left behind, unread."""
+        first = self.index.get((family, series[0]))
+        if first is not None and all(self.index.get((family, labels)) == first + i for i, labels in enumerate(series)):
+            return first
+        if len(self.values) + len(series) > CAPACITY:
+            return 0
+        first = len(self.values)
+        for i, labels in enumerate(series):
+            old = self.index.pop((family, labels), None)
+            self.values.append(self.values[old] if old is not None else 0.0)
+            if old is not None:
+                self.values[old] = 0.0
+            self.index[(family, labels)] = first + i
+            if self._keys is not None:
+                self._keys.write(json.dumps([first + i, 1, family, labels], separators=(",", ":")).encode() + b"\n")
+        return first
+
     def flush(self) -> None:
         """Write the values to this process's file, for the other workers' scrapes (no-op without one)."""
         if self._fd is not None:
