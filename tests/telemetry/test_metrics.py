@@ -29,8 +29,8 @@ def samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
     return out
 
 
-def total(text: str, name: str, **match: str) -> float:
-    return sum(v for labels, v in samples(text, name) if all(labels.get(k, "") == w for k, w in match.items()))
+def total(text: str, metric: str, **match: str) -> float:
+    return sum(v for labels, v in samples(text, metric) if all(labels.get(k, "") == w for k, w in match.items()))
 
 
 @pytest.mark.parametrize(
@@ -120,6 +120,7 @@ def test_a_request_an_attempt_and_a_refusal_are_counted(upstream: FakeUpstream, 
     assert total(text, "llmswitch_requests_in_flight") == 0
     assert total(text, "llmswitch_streams_in_flight") == 0
     assert total(text, "llmswitch_database_up") == 1
+    assert total(text, "llmswitch_limit_configured", subject="key", name="alice", limit="rpm") == 3
 
 
 def test_label_values_are_capped_and_never_request_ids(upstream: FakeUpstream, tmp_path: Path) -> None:

@@ -108,10 +108,16 @@ class Collector:
         m = self.metrics
         limiter = self.gateway.accounting.limiter
         caps = m.caps
-        for n, (kind, subject, name, record) in enumerate(_budgeted(self.gateway)):
+        for n, (kind, subject, name, record) in enumerate(_limited(self.gateway)):
             if n >= MAX_BUDGETS:
                 break
             label = caps["key_alias"](name) if kind == "key" else caps["team"](name)
+            for limit, field in _LIMITS:
+                value = getattr(record, field, None)
+                if value is not None:
+                    m.set_gauge("llmswitch_limit_configured", (kind, label, limit), float(value))
+            if getattr(record, "max_budget", None) is None:
+                continue
             ceiling = float(record.max_budget)
             spent = float(getattr(record, "spend", 0.0) or 0.0)
             if limiter is not None:
@@ -139,16 +145,23 @@ def _targets(router: Any) -> Iterator[Any]:
                 yield t
 
 
-def _budgeted(gateway: Any) -> Iterator[tuple[str, str, str, Any]]:
-    """(kind, limiter subject, label name, record) of each key and team with a budget."""
+_LIMITS = (("rpm", "rpm_limit"), ("tpm", "tpm_limit"), ("parallel", "max_parallel_requests"))
+
+
+def _has_limits(rec: Any) -> bool:
+    return getattr(rec, "max_budget", None) is not None or any(getattr(rec, f, None) is not None for _, f in _LIMITS)
+
+
+def _limited(gateway: Any) -> Iterator[tuple[str, str, str, Any]]:
+    """(kind, limiter subject, label name, record) of each key and team with a budget or a rate limit."""
     keys = getattr(gateway.keys, "_keys", {})
     for rec in list(keys.values()):
-        if getattr(rec, "max_budget", None) is not None:
+        if _has_limits(rec):
             name = getattr(rec, "key_alias", None) or getattr(rec, "key_name", None) or ""
             yield "key", f"key:{rec.token_hash}", str(name), rec
     subjects = getattr(gateway.subjects, "_subjects", {})
     for (kind, ident), rec in list(subjects.items()):
-        if kind == "team" and getattr(rec, "max_budget", None) is not None:
+        if kind == "team" and _has_limits(rec):
             yield "team", f"team:{ident}", str(ident), rec
 
 

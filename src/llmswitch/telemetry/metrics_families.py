@@ -152,6 +152,13 @@ FAMILIES: tuple[Family, ...] = (
         "A key's or team's spend this period, reservations in flight included (max over workers).",
         combine="max",
     ),
+    Family(
+        "llmswitch_limit_configured",
+        "gauge",
+        ("subject", "name", "limit"),
+        "A key's or team's rate limits as configured: limit rpm, tpm or parallel (max_parallel_requests).",
+        combine="max",
+    ),
     # ---- cache (fed through note_cache)
     Family(
         "llmswitch_cache_lookups",
