@@ -246,6 +246,15 @@ def test_prometheus_scrapes_two_workers_and_every_dashboard_and_alert_query_eval
 
         prom = Prometheus(binary, tmp_path, gw.port)
         wait_for(prom.ready, "Prometheus")
+        # both workers listening (each new connection may go to either), before the traffic
+        seen: set[str] = set()
+
+        def both_workers() -> bool:
+            r = call(gw.port, "GET", "/health/liveliness", key=None, timeout=5)
+            seen.add(r.headers["x-llmswitch-request-id"][:12])
+            return len(seen) == 2
+
+        wait_for(both_workers, "both workers answering")
 
         sent: list[tuple[int, int, int, str]] = []
         for i in range(10):
