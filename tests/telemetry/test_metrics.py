@@ -237,3 +237,26 @@ def test_time_to_first_token_counts_the_upstreams_wait(face: str, tmp_path: Path
             text = gw.call("GET", "/metrics", key=None).body.decode()
     assert total(text, "gen_ai_server_time_to_first_token_seconds_count") == 1
     assert total(text, "gen_ai_server_time_to_first_token_seconds_sum") >= 0.15
+
+
+def test_promtool_finds_nothing_to_lint_in_the_exposition(upstream: FakeUpstream, tmp_path: Path) -> None:
+    # naming conventions (units, _total on counters...), types and help texts, as `promtool check metrics` lints them
+    import os
+    import shutil
+    import subprocess
+
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("promtool is missing: .ci/run installs Debian's prometheus package")
+        pytest.skip("promtool is not installed (apt-get install prometheus)")
+    with served(upstream, tmp_path) as gw:
+        key = gw.new_key(key_alias="a", rpm_limit=3, max_budget=5)
+        assert chat(gw, "ok", key) == 200
+        assert chat(gw, "ok", key, stream=True) == 200
+        assert chat(gw, "down", key) == 503
+        assert chat(gw, "ok", key) == 429
+        text = gw.call("GET", "/metrics", key=None).body
+    out = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, check=False)
+    assert (out.returncode, out.stdout, out.stderr) == (0, b"", b"")
+    assert text.count(b"# TYPE ") >= 20
