@@ -13,6 +13,7 @@ import math
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -102,8 +103,16 @@ class Gateway:
         config = tmp / "config.yaml"
         config.write_text(CONFIG.format(base=up.openai_base, master=MASTER_KEY, store=tmp / "keys.db"))
         self.log = tmp / "serve.log"
-        env = {**os.environ, "LLMSWITCH_JOURNAL_DIR": str(tmp / "journal")}
-        env.pop("LLMSWITCH_METRICS_DIR", None)
+        # the workers' metrics directory, holding a previous run's file: emptied at start, removed at stop
+        self.metrics_dir = tmp / "metrics"
+        self.metrics_dir.mkdir()
+        (self.metrics_dir / "1-1.keys").write_text('[18,1,"llmswitch_requests",["observed","","","","","200",""]]\n')
+        (self.metrics_dir / "1-1.db").write_bytes(b"\0" * 18 * 8 + struct.pack("d", 1000.0))
+        env = {
+            **os.environ,
+            "LLMSWITCH_JOURNAL_DIR": str(tmp / "journal"),
+            "LLMSWITCH_METRICS_DIR": str(self.metrics_dir),
+        }
         argv = [str(LLMSWITCH), "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(self.port)]
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen([*argv, "--workers", "2"], stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -346,3 +355,4 @@ def test_prometheus_scrapes_two_workers_and_every_dashboard_and_alert_query_eval
             prom.stop()
         gw.stop()
     assert "Traceback" not in gw.log.read_text()
+    assert not gw.metrics_dir.exists()
