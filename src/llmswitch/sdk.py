@@ -63,6 +63,7 @@ class _Call:
         self.wants_json = rf is not None and rf.get("type") in ("json_schema", "json_object")
         self.provider, self.model_id = resolve_model(model, call_opts.get("custom_llm_provider"))
         settings = _settings_of(self.provider, kwargs)
+        self.provider = self.provider.for_settings(settings)
         body: dict[str, Any] = {"model": model, "messages": messages}
         if rf is not None:
             body["response_format"] = rf
