@@ -206,3 +206,41 @@ def test_a_hanging_collector_costs_no_request_and_a_full_queue_drops_with_a_coun
             assert statuses == [200] * 10
             # the queue holds OTEL_BSP_MAX_QUEUE_SIZE spans' worth of requests (one, here); the rest is dropped
             assert stats["dropped"] >= 1 and stats["queued"] <= 1
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "operation"),
+    [
+        (
+            "/v1/messages",
+            {"model": "observed", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]},
+            "chat",
+        ),
+        (
+            "/v1beta/models/observed:generateContent",
+            {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
+            "chat",
+        ),
+        ("/v1/embeddings", {"model": "observed", "input": ["hi"]}, "embeddings"),
+    ],
+)
+def test_every_client_dialect_and_embeddings_are_traced(
+    up: FakeUpstream,
+    collector: OTLPReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+    body: dict[str, object],
+    operation: str,
+) -> None:
+    example_env(monkeypatch, up, collector.url)
+    with ServedGateway(load_config(EXAMPLE)) as gw:
+        headers = {"x-api-key": MASTER} if path.startswith("/v1/messages") else {"x-goog-api-key": MASTER}
+        r = call(gw.port, "POST", path, body, key=MASTER, headers=headers)
+        assert r.status == 200, r.body
+        spans = collector.wait_spans(2)
+    (server,) = by_kind(spans, Span.SERVER)
+    (attempt,) = by_kind(spans, Span.CLIENT)
+    assert server.name == f"{operation} observed" and attempt.parent_id == server.span_id
+    assert server.attributes["gen_ai.operation.name"] == operation
+    assert server.attributes["gen_ai.usage.input_tokens"] > 0
+    assert up.requests[0].headers["traceparent"].split("-")[2] == attempt.span_id
