@@ -146,3 +146,32 @@ def test_asking_to_speak_elsewhere_is_refused_or_dropped(
     assert kept.text == "Hello there!"
     assert {"modalities", "audio"} <= dropped(kept)
     assert "modalities" not in body and "audio" not in body
+
+
+SPOKEN_HISTORY = [
+    {"role": "user", "content": "Say hello."},
+    {"role": "assistant", "content": None, "audio": {"id": "audio_m1"}},
+    {"role": "user", "content": "Again, slower."},
+]
+
+
+@pytest.mark.parametrize(("client", "path"), OPENAI_PATHS)
+def test_an_earlier_spoken_answer_goes_back_to_openai_by_its_id(
+    gw: ServedGateway, up: FakeUpstream, client: str, path: str
+) -> None:
+    up.script(audio_reply(False))
+    ask_ = Ask(openai={**AUDIO_ASK.openai, "messages": SPOKEN_HISTORY})  # type: ignore[dict-item]
+    seen, body = ask_openai_family(client, path, ask_, stream=False, gw=gw, up=up)
+    assert seen.audio == AUDIO
+    assert body["messages"][1] == {"role": "assistant", "content": None, "audio": {"id": "audio_m1"}}
+
+
+@pytest.mark.parametrize("family", ["anthropic", "gemini", "ollama"])
+def test_an_earlier_spoken_answer_elsewhere_is_refused_or_dropped(
+    gw: ServedGateway, up: FakeUpstream, family: str
+) -> None:
+    up.script(Reply(text="Hello… there."))
+    refused, kept, body = refused_then_dropped("openai", family, Ask(openai={"messages": SPOKEN_HISTORY}), gw=gw, up=up)
+    assert "messages[1].audio" in refused.error
+    assert (kept.text, dropped(kept)) == ("Hello… there.", {"messages[1].audio"})
+    assert "audio_m1" not in str(body)
