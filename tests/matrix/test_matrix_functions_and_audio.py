@@ -29,6 +29,8 @@ from harness import (
     the_request,
 )
 
+import llmswitch
+import llmswitch.results
 from llmswitch.testing import FakeUpstream, Reply
 
 PARAMS = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
@@ -66,6 +68,12 @@ def test_legacy_function_callers_get_function_call_back(
     assert (name, json.loads(arguments)) == ("get_weather", {"city": "Paris"})
     assert seen.finish == "function_call"
     assert tools_sent(family, the_request(up, family).json) == ["get_weather"]
+    if client == "sdk" and stream:
+        built = llmswitch.stream_chunk_builder(seen.raw).choices[0].message
+        assert (built.function_call, built.tool_calls) == (
+            llmswitch.results.Function(name=name, arguments=arguments),
+            None,
+        )
 
 
 @pytest.mark.parametrize("family", ["openai", "anthropic", "gemini"])

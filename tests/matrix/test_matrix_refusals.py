@@ -23,6 +23,7 @@ from harness import (
     the_request,
 )
 
+import llmswitch
 from llmswitch.testing import FakeUpstream, Reply
 
 REFUSAL = "I'm sorry, I can't help with that — ünïcödé ✓"
@@ -64,6 +65,9 @@ def test_an_openai_refusal_reaches_every_client(
     else:
         assert seen.text == REFUSAL  # no refusal field in these APIs: it is what the model said
     assert seen.finish == FINISH[client]
+    if client == "sdk" and stream:
+        # LiteLLM's helper adds the chunks up to the whole answer
+        assert llmswitch.stream_chunk_builder(seen.raw).choices[0].message.refusal == REFUSAL
     the_request(up, "openai")
     assert ("x-llmswitch-deployment" in seen.headers) is (client != "sdk")
 
