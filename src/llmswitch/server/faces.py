@@ -17,7 +17,7 @@ from llmswitch.dialects._json import dumps
 from llmswitch.dialects.openai_tools import FunctionCallChunks, functions_response
 from llmswitch.dialects.sse import encode_event
 
-FaceName = Literal["openai", "anthropic", "gemini"]
+FaceName = Literal["openai", "anthropic", "gemini", "openai_responses"]
 
 # where each dialect's StreamEncoder lives (a dialect may keep streams in a module of their own)
 _STREAM_MODULES: dict[FaceName, str] = {
