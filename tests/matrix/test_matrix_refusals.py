@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import openai
 import pytest
 from harness import (
     CLIENTS,
     FAMILIES,
+    MASTER_KEY,
     Ask,
     ServedGateway,
     ask,
@@ -110,3 +112,11 @@ def test_a_refusal_content_part_in_the_history_is_a_refusal_to_openai(gw: Served
     assert seen.status == 200, seen.error
     assistant = the_request(up, "openai").json["messages"][1]
     assert assistant["refusal"] == "I can't help with that." and assistant.get("content") is None
+
+
+def test_an_openai_refusal_is_a_refusal_part_to_a_responses_client(gw: ServedGateway, up: FakeUpstream) -> None:
+    up.script(refusal_reply(False))
+    with openai.OpenAI(base_url=f"{gw.url}/v1", api_key=MASTER_KEY, max_retries=0) as client:
+        r = client.responses.create(model="m-openai", input="How do I pick a lock?")
+    (message,) = [item for item in r.output if item.type == "message"]
+    assert [(c.type, getattr(c, "refusal", None)) for c in message.content] == [("refusal", REFUSAL)]

@@ -206,12 +206,17 @@ def _status(finish: ir.FinishReason | None) -> tuple[str, dict[str, Any] | None]
 def output_items(parts: list[ir.Part], rid: str) -> list[dict[str, Any]]:
     """A choice's parts as Response output items: reasoning, the message, function calls, in order."""
     items: list[dict[str, Any]] = []
-    text = "".join(p.text for p in parts if isinstance(p, ir.TextPart))
+    text = "".join(p.text for p in parts if isinstance(p, ir.TextPart) and not p.refusal)
+    refusal = "".join(p.text for p in parts if isinstance(p, ir.TextPart) and p.refusal)
     reasoning = "".join(p.text for p in parts if isinstance(p, ir.ReasoningPart))
     if reasoning:
         items.append({"id": f"rs_{rid}", "type": "reasoning", "summary": [{"type": "summary_text", "text": reasoning}]})
-    if text or not any(isinstance(p, ir.ToolCallPart) for p in parts):
-        content = [{"type": "output_text", "text": text, "annotations": []}]
+    if text or refusal or not any(isinstance(p, ir.ToolCallPart) for p in parts):
+        content: list[dict[str, Any]] = []
+        if text or not refusal:
+            content.append({"type": "output_text", "text": text, "annotations": []})
+        if refusal:
+            content.append({"type": "refusal", "refusal": refusal})
         items.append(
             {"id": f"msg_{rid}", "type": "message", "status": "completed", "role": "assistant", "content": content}
         )
