@@ -120,3 +120,15 @@ def test_an_openai_refusal_is_a_refusal_part_to_a_responses_client(gw: ServedGat
         r = client.responses.create(model="m-openai", input="How do I pick a lock?")
     (message,) = [item for item in r.output if item.type == "message"]
     assert [(c.type, getattr(c, "refusal", None)) for c in message.content] == [("refusal", REFUSAL)]
+
+
+def test_a_streamed_openai_refusal_is_a_refusal_part_to_a_responses_client(gw: ServedGateway, up: FakeUpstream) -> None:
+    up.script(refusal_reply(True))
+    with openai.OpenAI(base_url=f"{gw.url}/v1", api_key=MASTER_KEY, max_retries=0) as client:
+        events = list(client.responses.create(model="m-openai", input="How do I pick a lock?", stream=True))
+    deltas = "".join(e.delta for e in events if e.type == "response.refusal.delta")
+    (done,) = [e for e in events if e.type == "response.refusal.done"]
+    assert deltas == done.refusal == REFUSAL
+    final = events[-1].response
+    (message,) = [item for item in final.output if item.type == "message"]
+    assert [(c.type, getattr(c, "refusal", None)) for c in message.content] == [("refusal", REFUSAL)]

@@ -320,7 +320,10 @@ class StreamEncoder:
         if item["type"] == "message":
             part = item["content"][0]
             common = {"item_id": item["id"], "output_index": index, "content_index": 0}
-            out += self._event("response.output_text.done", {**common, "text": part["text"], "logprobs": []})
+            if part["type"] == "refusal":
+                out += self._event("response.refusal.done", {**common, "refusal": part["refusal"]})
+            else:
+                out += self._event("response.output_text.done", {**common, "text": part["text"], "logprobs": []})
             out += self._event("response.content_part.done", {**common, "part": part})
         elif item["type"] == "reasoning":
             part = item["summary"][0]
@@ -372,6 +375,8 @@ class StreamEncoder:
                 {"item_id": self._open["id"], "output_index": self._items.index(self._open), "content_index": 0,
                  "delta": ev.text, "logprobs": []},
             )  # fmt: skip
+        if ev.refusal:
+            out += self._refusal(ev.refusal)
         for call in ev.tool_calls or []:
             fc = self._calls.get(call.index)
             if fc is None:
@@ -394,6 +399,24 @@ class StreamEncoder:
         if ev.usage is not None:
             self._usage = ev.usage
         return out
+
+    def _refusal(self, delta: str) -> bytes:
+        """A refusal streams as a message whose one part is a ``refusal`` (OpenAI's ``response.refusal.*``)."""
+        out = b""
+        item = self._open
+        if item is None or item["type"] != "message" or item["content"][0]["type"] != "refusal":
+            item = {"id": f"msg_{self._key}_{len(self._items)}", "type": "message", "status": "in_progress",
+                    "role": "assistant", "content": []}  # fmt: skip
+            out += self._close_open() + self._add(item)
+            part = {"type": "refusal", "refusal": ""}
+            item["content"] = [part]
+            out += self._event(
+                "response.content_part.added",
+                {"item_id": item["id"], "output_index": len(self._items) - 1, "content_index": 0, "part": dict(part)},
+            )  # fmt: skip
+        item["content"][0]["refusal"] += delta
+        common = {"item_id": item["id"], "output_index": self._items.index(item), "content_index": 0}
+        return out + self._event("response.refusal.delta", {**common, "delta": delta})
 
     def close(self) -> bytes:
         out = self._begin() + self._close_open()
