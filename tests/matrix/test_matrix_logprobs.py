@@ -110,6 +110,8 @@ def test_logprobs_reach_the_client(gw: ServedGateway, up: FakeUpstream, client: 
     assert seen.text == TEXT
     assert tokens_seen(seen) == [(t, lp) for t, lp, _ in TOKENS]
     assert asked_upstream(family, the_request(up, family).json) == (True, 2)
+    if (client, family, stream) == ("gemini", "gemini", False):
+        assert seen.raw[0].candidates[0].avg_logprobs == -0.29  # Gemini's own average comes back too
     if client != "gemini":
         # the alternatives come along, in OpenAI's shape (with each token's bytes)
         assert [[a["token"] for a in t["top_logprobs"]] for t in seen.logprobs or []] == [
