@@ -183,3 +183,12 @@ def test_an_earlier_spoken_answer_elsewhere_is_refused_or_dropped(
     assert "messages[1].audio" in refused.error
     assert (kept.text, dropped(kept)) == ("Hello… there.", {"messages[1].audio"})
     assert "audio_m1" not in str(body)
+
+
+def test_a_named_legacy_function_call_to_ollama_names_function_call(gw: ServedGateway, up: FakeUpstream) -> None:
+    up.script(Reply(tool_calls=[("get_weather", {"city": "Paris"})]))
+    refused, kept, body = refused_then_dropped("openai", "ollama", legacy_ask({"name": "get_weather"}), gw=gw, up=up)
+    assert "'function_call'" in refused.error
+    assert dropped(kept) == {"function_call"}
+    assert kept.function_call is not None and kept.function_call[0] == "get_weather"
+    assert [t["function"]["name"] for t in body["tools"]] == ["get_weather"]

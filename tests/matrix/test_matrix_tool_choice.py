@@ -183,3 +183,33 @@ def test_custom_tools_elsewhere_are_refused_or_dropped(
     assert {"tools[1]", "tool_choice"} <= dropped(kept)
     assert "run_python" not in json.dumps(body)
     assert "get_weather" in json.dumps(body["tools"])
+
+
+OLLAMA_FIELD = {"openai": "tool_choice", "sdk": "tool_choice", "gemini": "toolConfig.functionCallingConfig.mode"}
+
+
+@pytest.mark.parametrize("client", ["openai", "gemini", "sdk"])
+def test_ollama_cannot_be_made_to_call_a_tool_refused_or_offered_only_those(
+    gw: ServedGateway, up: FakeUpstream, client: str
+) -> None:
+    up.script(Reply(tool_calls=[("get_time", {"city": "Paris"})]))
+    refused, kept, body = refused_then_dropped(client, "ollama", allowed_ask("required"), gw=gw, up=up)
+    assert f"'{OLLAMA_FIELD[client]}'" in refused.error
+    assert dropped(kept) == {OLLAMA_FIELD[client]}
+    assert sent_choice("ollama", body) == sorted(ALLOWED)  # with drop_params: it may call (only) those
+    assert [n for n, _ in kept.tool_calls] == ["get_time"]
+
+
+def test_a_named_choice_to_ollama_offers_only_that_tool(gw: ServedGateway, up: FakeUpstream) -> None:
+    named = Ask(
+        openai={
+            "messages": [{"role": "user", "content": PROMPT}],
+            "tools": TOOLS,
+            "tool_choice": {"type": "function", "function": {"name": "get_time"}},
+        }
+    )
+    up.script(Reply(tool_calls=[("get_time", {"city": "Paris"})]))
+    refused, kept, body = refused_then_dropped("openai", "ollama", named, gw=gw, up=up)
+    assert "'tool_choice'" in refused.error
+    assert dropped(kept) == {"tool_choice"}
+    assert sent_choice("ollama", body) == ["get_time"]

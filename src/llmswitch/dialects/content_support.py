@@ -117,10 +117,29 @@ def _caller_field(dialect: str | None, message: int, part: int) -> str:
 
 def unsupported_tool_choice(req: ir.Request, dialect: str) -> str | None:
     """The caller's field for a tool choice ``dialect`` cannot express, else None: Anthropic's
-    ``tool_choice`` names one tool or any, never a set of them (Gemini's ``allowedFunctionNames``)."""
+    ``tool_choice`` names one tool or any, never a set of them (Gemini's ``allowedFunctionNames``);
+    Ollama has no tool choice at all, so cannot be made to call a tool (``auto`` over some tools is
+    offering it only those, and ``none`` offering none)."""
     tc = req.tool_choice
-    if tc is None or not tc.allowed or dialect != "anthropic_messages":
+    if tc is None:
+        return None
+    if dialect == "ollama_chat" and req.tools and tc.mode in ("required", "tool"):
+        if req.client_dialect == "gemini":
+            return "toolConfig.functionCallingConfig.mode"
+        if req.client_dialect == "anthropic_messages":
+            return "tool_choice"
+        return "function_call" if req.legacy_functions else "tool_choice"
+    if not tc.allowed or dialect != "anthropic_messages":
         return None
     if req.client_dialect == "gemini":
         return "toolConfig.functionCallingConfig.allowedFunctionNames"
     return "tool_choice.allowed_tools"
+
+
+def choice_without_narrowing(tc: ir.ToolChoice, dialect: str) -> ir.ToolChoice:
+    """The tool choice left when what :func:`unsupported_tool_choice` found is dropped: for Anthropic the
+    same choice over every tool; for Ollama the model may call (only) the tools it was to choose from."""
+    if dialect == "ollama_chat":
+        allowed = [tc.name] if tc.mode == "tool" and tc.name else tc.allowed
+        return ir.ToolChoice(mode="auto", allowed=allowed, parallel=tc.parallel)
+    return msgspec.structs.replace(tc, allowed=None)
