@@ -29,13 +29,36 @@ FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
 
 
+class Citation(msgspec.Struct, omit_defaults=True):
+    """A source that a span of an answer rests on: a web page, or a place in a document of the request.
+
+    OpenAI's ``url_citation`` annotations, Anthropic's citation locations and Gemini's grounding and
+    citation metadata all read as this. ``start`` / ``end`` are character offsets of the cited span in
+    the text of the :class:`TextPart` that carries it (both None: the whole part); on a
+    :class:`StreamEvent`, offsets in the text of the choice streamed so far. ``native`` is the
+    provider's own form, given back unchanged to ``provider`` (an Anthropic ``encrypted_index``, a
+    document's page numbers …).
+
+        >>> Citation(url="https://example.com", title="Example", start=0, end=5).url
+        'https://example.com'
+    """
+
+    url: str | None = None
+    title: str | None = None
+    cited_text: str | None = None
+    start: int | None = None
+    end: int | None = None
+    provider: str | None = None
+    native: dict[str, Any] | None = None
+
+
 class TextPart(msgspec.Struct, tag="text", omit_defaults=True):
     """Text the model wrote, or (``refusal``) its refusal: OpenAI's ``refusal`` field, which a dialect
     without one shows as text."""
 
     text: str
     cache_control: dict[str, Any] | None = None
-    citations: list[dict[str, Any]] | None = None
+    citations: list[Citation] | None = None
     refusal: bool = False
 
 
@@ -339,6 +362,9 @@ class StreamEvent(msgspec.Struct, omit_defaults=True):
     logprobs: dict[str, Any] | None = None
     # a fragment of OpenAI's spoken answer (``delta.audio``)
     audio: dict[str, Any] | None = None
+    # sources of text streamed so far (offsets in the choice's text: see Citation); an empty list marks
+    # where text that will be cited begins (Anthropic cites whole blocks, and says so before their text)
+    citations: list[Citation] | None = None
 
 
 class StreamMeta(msgspec.Struct, omit_defaults=True):

@@ -175,6 +175,7 @@ class Delta(_Result):
     audio: dict[str, Any] | None = None
     reasoning_content: str | None = None
     thinking_blocks: list[dict[str, Any]] | None = None
+    annotations: list[dict[str, Any]] | None = None
     provider_specific_fields: dict[str, Any] | None = None
 
 
@@ -183,6 +184,8 @@ class StreamingChoices(_Result):
     delta: Delta
     finish_reason: str | None
     logprobs: Any = None
+    # a provider's own finish reason where OpenAI's word hides it (Anthropic's pause_turn …)
+    provider_specific_fields: dict[str, Any] | None = None
 
 
 class ModelResponseStream(_Result, dict=True):

@@ -153,7 +153,8 @@ def test_candidate_metadata_and_executable_parts_are_kept() -> None:
     assert c.parts == [
         ir.ProviderPart(provider="gemini", block=code),
         ir.ProviderPart(provider="gemini", block=result),
-        ir.TextPart(text="2"),
+        # the recitation source reads as a citation of the text it covers (all of it: no offsets given)
+        ir.TextPart(text="2", citations=[ir.Citation(url="https://b.test", start=0, end=1, provider="gemini")]),
     ]
     assert c.provider_specific == {
         "groundingMetadata": grounding,

@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from llmswitch import ir
+from llmswitch.dialects import citations, native_finish
 from llmswitch.dialects._json import split_data_url
 from llmswitch.dialects.openai_errors import decode_error, encode_error
 from llmswitch.dialects.openai_messages import map_messages_out, reasoning_in
@@ -57,6 +58,13 @@ def finish_reason_in(native: str | None) -> ir.FinishReason | None:
     if native is None:
         return None
     return _FINISH_REASON_MAP.get(native, "stop")
+
+
+def native_finish_out(native: str | None) -> dict[str, str] | None:
+    """LiteLLM's ``provider_specific_fields`` with a provider's own finish reason where OpenAI's word hides
+    what the caller must act on (``dialects.native_finish``): Anthropic's ``pause_turn`` …"""
+    told = native_finish.telling(native)
+    return None if told is None else {"native_finish_reason": told}
 
 
 # ---------------------------------------------------------------- IR -> provider request (client side)
@@ -158,8 +166,8 @@ def decode_response(body: dict[str, Any]) -> ir.Response:
 
 def _provider_fields(choice: dict[str, Any], msg: dict[str, Any]) -> dict[str, Any] | None:
     out = {k: choice[k] for k in ("content_filter_results", "native_finish_reason") if choice.get(k) is not None}
-    if msg.get("annotations"):
-        out["annotations"] = msg["annotations"]
+    if msg.get("annotations") and not (isinstance(msg.get("content"), str) and msg["content"]):
+        out["annotations"] = msg["annotations"]  # no text to cite: kept as they came
     return out or None
 
 
@@ -172,7 +180,8 @@ def _message_parts_in(msg: dict[str, Any]) -> list[ir.Part]:
     content = msg.get("content")
     if isinstance(content, str):
         if content:
-            parts.append(ir.TextPart(text=content))
+            # annotations' offsets are into the whole content, which is this one part
+            parts.append(ir.TextPart(text=content, citations=citations.openai_in(msg.get("annotations")) or None))
     elif isinstance(content, list):
         parts.extend(content_list_in(content))
     refusal = msg.get("refusal")
@@ -319,9 +328,12 @@ def encode_message(parts: list[ir.Part]) -> dict[str, Any]:
     specific = [p.block | {"provider": p.provider} for p in parts if isinstance(p, ir.ProviderPart)]
     if specific:
         msg["provider_specific_fields"] = {"blocks": specific}
-    citations = [c for p in parts if isinstance(p, ir.TextPart) and p.citations for c in p.citations]
-    if citations:
-        msg["annotations"] = citations
+    annotations, others = citations.openai_out(citations.message_spans(parts, refusals=False))
+    if annotations:
+        msg["annotations"] = annotations
+    if others:
+        # citations of places in documents (Anthropic's): the schema's annotations are URL citations only
+        msg["provider_specific_fields"] = msg.get("provider_specific_fields", {}) | {"citations": others}
     return msg
 
 
@@ -353,10 +365,17 @@ def encode_response(resp: ir.Response) -> dict[str, Any]:
         if c.audio is not None:
             msg["audio"] = c.audio
         if c.provider_specific:
+            if c.provider_specific.get("annotations") and "annotations" not in msg:
+                msg["annotations"] = c.provider_specific["annotations"]
             extra = {k: v for k, v in c.provider_specific.items() if k not in ("refusal", "annotations")}
             if extra:
                 msg["provider_specific_fields"] = msg.get("provider_specific_fields", {}) | extra
-        choices.append({"index": c.index, "message": msg, "logprobs": c.logprobs, "finish_reason": c.finish_reason})
+        choice = {"index": c.index, "message": msg, "logprobs": c.logprobs, "finish_reason": c.finish_reason}
+        native = native_finish_out(c.native_finish_reason)
+        if native is not None:
+            choice["provider_specific_fields"] = native
+            msg["provider_specific_fields"] = msg.get("provider_specific_fields", {}) | native
+        choices.append(choice)
     out: dict[str, Any] = {
         "id": resp.id,
         "object": "chat.completion",

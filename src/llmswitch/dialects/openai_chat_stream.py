@@ -11,8 +11,15 @@ import time
 from typing import Any
 
 from llmswitch import ir
+from llmswitch.dialects import citations
 from llmswitch.dialects._json import dumps, loads_lenient
-from llmswitch.dialects.openai_chat import content_list_in, finish_reason_in, map_usage_in, map_usage_out
+from llmswitch.dialects.openai_chat import (
+    content_list_in,
+    finish_reason_in,
+    map_usage_in,
+    map_usage_out,
+    native_finish_out,
+)
 from llmswitch.dialects.openai_errors import decode_error
 from llmswitch.dialects.sse import SSEParser, encode_event
 from llmswitch.errors import APIStatusError
@@ -155,6 +162,9 @@ def _choice_event(ch: dict[str, Any]) -> ir.StreamEvent | None:
                 )
             )
         any_set = True
+    if d.get("annotations"):
+        ev.citations = citations.openai_in(d["annotations"]) or None
+        any_set = any_set or ev.citations is not None
     native = ch.get("finish_reason")
     if native:
         ev.finish_reason = finish_reason_in(native)
@@ -178,6 +188,11 @@ class StreamEncoder:
         self._include_usage = include_usage
         self._usage: ir.Usage | None = None
         self._started: set[int] = set()
+        self._chars: dict[int, int] = {}  # text streamed so far, by choice (where an open citation ends)
+
+    def _span(self, choice: int, c: ir.Citation) -> tuple[int, int]:
+        end = self._chars.get(choice, 0)
+        return (c.start if c.start is not None else 0), (c.end if c.end is not None else end)
 
     def chunk(self, ev: ir.StreamEvent) -> dict[str, Any] | None:
         """The chunk dict for one event (None when it only carries usage, which goes out last)."""
@@ -210,13 +225,27 @@ class StreamEncoder:
             delta["provider_specific_fields"] = {
                 "blocks": [ev.provider_part.block | {"provider": ev.provider_part.provider}]
             }
+        if ev.citations:
+            spans = [(*self._span(ev.choice, c), c) for c in ev.citations]
+            annotations, others = citations.openai_out(spans)
+            if annotations:
+                delta["annotations"] = annotations
+            if others:
+                delta["provider_specific_fields"] = delta.get("provider_specific_fields", {}) | {"citations": others}
+        if ev.text:
+            self._chars[ev.choice] = self._chars.get(ev.choice, 0) + len(ev.text)
         if not delta and ev.finish_reason is None and ev.logprobs is None:
             return None
-        out = self._head | {
-            "choices": [
-                {"index": ev.choice, "delta": delta, "logprobs": ev.logprobs, "finish_reason": ev.finish_reason}
-            ]
+        choice: dict[str, Any] = {
+            "index": ev.choice,
+            "delta": delta,
+            "logprobs": ev.logprobs,
+            "finish_reason": ev.finish_reason,
         }
+        native = native_finish_out(ev.native_finish_reason) if ev.finish_reason is not None else None
+        if native is not None:
+            choice["provider_specific_fields"] = native
+        out = self._head | {"choices": [choice]}
         if self._include_usage:
             out["usage"] = None  # as OpenAI sends it: every chunk has the key, the last one the numbers
         return out

@@ -34,7 +34,14 @@ from typing import Any, NamedTuple
 import msgspec
 
 from llmswitch import ir
-from llmswitch.dialects import anthropic_messages, bedrock_converse, gemini_request, ollama_chat, openai_request
+from llmswitch.dialects import (
+    anthropic_messages,
+    bedrock_converse,
+    gemini_request,
+    ollama_chat,
+    openai_request,
+    web_search,
+)
 from llmswitch.dialects.content_support import (
     choice_without_narrowing,
     unsupported_content,
@@ -191,19 +198,23 @@ def apply(
     content = unsupported_content(req, dialect) if dialect is not None and req.messages else []
     choice = unsupported_tool_choice(req, dialect) if dialect is not None else None
     custom = unsupported_custom_tools(req, dialect) if dialect is not None else []
+    # a web search is put back in the target's format below; with no format named it is left as it is
+    search, tools, extra = (
+        web_search.take(req.tools, req.extra, req.client_dialect)
+        if dialect is not None
+        else (None, req.tools, req.extra)
+    )
     if accepts is None:
         # a provider without a row takes every parameter; another format's extras still mean nothing to it
-        if (
-            not more
-            and not content
-            and choice is None
-            and not custom
-            and not (req.extra and req.extra_dialect not in (None, dialect))
-        ):
+        foreign = req.extra and req.extra_dialect not in (None, dialect)
+        if not more and not content and choice is None and not custom and not foreign and search is None:
             return _without_settings(req), ()
         accepts = _ANYTHING
     changes: dict[str, Any] = {}
-    extra = dict(req.extra) if req.extra else None
+    if search is not None:
+        # taken out here, put back at the end in the target's own format (or refused or dropped)
+        changes["tools"] = tools or None
+    extra = dict(extra) if extra else None
     dropped: list[str] = []
     refused: list[str] = []
     drop = drop or bool(req.drop_params)
@@ -244,6 +255,17 @@ def apply(
         # OpenAI's custom tools (free-form input) have no counterpart in another API
         (dropped if drop else refused).extend(custom)
         changes.update(without_custom_tools(msgspec.structs.replace(req, **changes) if changes else req))
+    if search is not None and search.where in more:
+        dropped.append(search.where)  # additional_drop_params names it
+    elif search is not None and dialect is not None:
+        placed = web_search.place(search, dialect, provider=provider, model=model, known=provider in ACCEPTS)
+        (dropped if drop else refused).extend(placed.unsupported)
+        if placed.tools:
+            changes["tools"] = [*(changes.get("tools") or ()), *placed.tools]
+        if placed.extra:
+            extra = {**(extra or {}), **placed.extra}
+            if req.extra_dialect not in (None, dialect):
+                changes["extra_dialect"] = dialect  # what is left is in the target's format now
     if refused:
         raise _unsupported(refused, provider, model, deployment)
     if (extra or None) != req.extra:
@@ -400,5 +422,7 @@ def passthrough_blockers(provider: str, additional: frozenset[str] = frozenset()
                 keys.add(caller_field(name, None))
                 if name == "max_tokens":
                     keys.add("max_completion_tokens")
+            if provider not in web_search.ANY_MODEL:
+                keys.add(web_search.OPTIONS_KEY)  # which models can search is the policy's to say
         found = _blockers[key] = frozenset(keys)
     return found

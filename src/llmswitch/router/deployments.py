@@ -110,7 +110,9 @@ class Target:
         # that make an OpenAI body take the full path to be checked (computed once, not per request)
         self.drop_params = drop_params
         self.additional_drop_params = tuple(additional_drop_params)
-        self.passthrough_blockers = passthrough_blockers(provider.name, frozenset(self.additional_drop_params))
+        self.passthrough_blockers = passthrough_blockers(
+            provider.policy or provider.name, frozenset(self.additional_drop_params)
+        )
         self.rpm = rpm
         self.tpm = tpm
         self.model_info: Mapping[str, Any] = model_info or {}
@@ -297,6 +299,7 @@ class Spec:
             params = fields["params"]
             args = {**args, "settings": {k: _env(v) for k, v in params.items() if k in keys}}
             fields = {**fields, "params": {k: v for k, v in params.items() if k not in keys}}
+            provider = provider.for_settings(args["settings"])
         try:
             endpoint = provider.endpoint(**args)
         except AuthenticationError as exc:
