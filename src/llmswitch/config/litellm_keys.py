@@ -19,7 +19,7 @@ LITELLM_SETTINGS = frozenset({
     "turn_off_message_logging", "redact_user_api_key_info", "langfuse_default_tags", "json_logs", "set_verbose",
     "redact_messages_in_exceptions", "log_raw_request_response", "default_redis_batch_cache_expiry",
     # caching
-    "cache", "cache_params", "enable_caching_on_provider_specific_optional_params",
+    "enable_caching_on_provider_specific_optional_params",
     # request shaping
     "modify_params", "enable_preview_features", "force_ipv4", "max_parallel_requests",
     "return_response_headers", "enable_json_schema_validation", "disable_add_transform_inline_image_block",
