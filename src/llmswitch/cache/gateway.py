@@ -65,7 +65,14 @@ class ResponseCache:
 
     async def start(self) -> None:
         if self.settings.semantic and self.semantic is None:
-            self.semantic = load_semantic(self.settings, self._embed)
+            from llmswitch.errors import ConfigError
+
+            try:
+                self.semantic = load_semantic(self.settings, self._embed)
+            except ConfigError as exc:
+                # `llmswitch serve` and `config check` refuse this config; an app started otherwise (uvicorn,
+                # tests) serves with the exact cache alone rather than not at all, and says so
+                log.error("%s; serving with the exact cache only", exc)
 
     async def stop(self, timeout_s: float = 2.0) -> None:
         if self._pending:
