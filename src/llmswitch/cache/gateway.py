@@ -175,9 +175,9 @@ class ResponseCache:
                 from llmswitch.dialects._json import loads
 
                 response = openai_chat.decode_response(loads(response))
-            if not _cacheable(response):
+            if not cacheable(response):
                 return
-            await self._put(plan, new_answer(response, plan.group, route), req)
+            await self.put(plan, new_answer(response, plan.group, route), req)
         except Exception as exc:
             self.stores_failed += 1
             log.warning("could not cache an answer: %s", exc)
@@ -203,14 +203,14 @@ class ResponseCache:
             if usage is not None:
                 events = [*events, ir.StreamEvent(usage=usage)]
             response = gather(meta or ir.StreamMeta(), events)
-            if response is None or not _cacheable(response):
+            if response is None or not cacheable(response):
                 return
-            await self._put(plan, new_answer(response, plan.group, route), req)
+            await self.put(plan, new_answer(response, plan.group, route), req)
         except Exception as exc:
             self.stores_failed += 1
             log.warning("could not cache a streamed answer: %s", exc)
 
-    async def _put(self, plan: Plan, answer: Answer, req: ir.Request) -> None:
+    async def put(self, plan: Plan, answer: Answer, req: ir.Request) -> None:
         stored = await self.exact.put(plan.key, answer, plan.ttl)
         if stored and self.semantic is not None:
             parts = semantic_parts(plan.partition, plan.namespace, plan.group, req)
@@ -229,7 +229,7 @@ class ResponseCache:
         }
 
 
-def _cacheable(response: ir.Response) -> bool:
+def cacheable(response: ir.Response) -> bool:
     """Only finished answers: a cut, filtered or failed one is not worth replaying."""
     return bool(response.choices) and all(c.finish_reason in ("stop", "length", "tool_calls") for c in response.choices)
 
