@@ -153,6 +153,8 @@ def gather(meta: ir.StreamMeta, events: Iterable[ir.StreamEvent]) -> ir.Response
             d = drafts[ev.choice] = _ChoiceDraft()
         if ev.reasoning:
             d.flush_text()
+            if d.signature is not None:  # a signed block is over: this is the next one
+                d.flush_reasoning()
             d.reasoning.append(ev.reasoning)
         if ev.reasoning_signature:
             d.signature = ev.reasoning_signature
