@@ -85,6 +85,11 @@ class ResponseCache:
         with contextlib.suppress(Exception):
             await self.exact.aclose()
 
+    @property
+    def pending_stores(self) -> int:
+        """Stores started and not finished yet."""
+        return len(self._pending)
+
     async def drain(self) -> None:
         """Wait for the stores started so far (tests, shutdown)."""
         while self._pending:
