@@ -13,6 +13,7 @@ from typing import Any
 
 from llmswitch import convert, engine, ir, results
 from llmswitch._sync import SyncIterator, run
+from llmswitch.cache import prompt as prompt_cache
 from llmswitch.cache import sdk_hits as sdk_cache
 from llmswitch.cost import cost_for_response, usage_from_wire
 from llmswitch.dialects import openai_chat
@@ -55,6 +56,10 @@ class _Call:
         # LiteLLM's per-call cache controls (``cache={...}``, ``caching=False``): the cache's, not the provider's
         self.cache_controls: Any = False if kwargs.pop("caching", None) is False else kwargs.pop("cache", None)
         kwargs.pop("cache", None)
+        # LiteLLM's cache breakpoints (and our prompt_cache="auto"): placed here, never sent as parameters
+        prompt_settings: dict[str, Any] = {
+            k: kwargs.pop(k) for k in ("cache_control_injection_points", "prompt_cache") if k in kwargs
+        }
         # LiteLLM's per-call price keywords price the answer; they are not for the provider
         self.price_overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in _PRICE_KEYS} or None
         api_base = kwargs.pop("api_base", None) or call_opts.get("base_url")
@@ -80,6 +85,10 @@ class _Call:
             drop=_global_drop_params(),
             dialect=self.provider.dialect,
         )
+        if prompt_settings:
+            self.request = prompt_cache.apply_prompt_cache(
+                self.request, prompt_settings, self.provider.dialect, self.model_id
+            )
         self.user_wants_usage = self.request.include_usage
         self.endpoint = self.provider.endpoint(
             api_base=api_base,
