@@ -1,19 +1,14 @@
-"""Fixtures for the cache's tests: a real Redis at 127.0.0.1:6379 (keys under a namespace of the test's own),
-and a redis-server of the test's own on a free port, to stop."""
+"""Fixtures for the cache's tests: keys under a namespace of the test's own on the real Redis, and a
+redis-server of the test's own (see redis_servers)."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
 import redis
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from redis_servers import REDIS_URL, OwnRedis
 
 
 @pytest.fixture
@@ -27,42 +22,6 @@ def namespace() -> Iterator[str]:
             client.delete(key)
     finally:
         client.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class OwnRedis:
-    """A redis-server process of the test's own (no persistence), which the test may stop."""
-
-    def __init__(self) -> None:
-        exe = shutil.which("redis-server")
-        if exe is None:
-            pytest.fail("redis-server is not installed", pytrace=False)
-        self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc = subprocess.Popen(
-            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                redis.Redis(port=self.port, socket_timeout=0.5).ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "the test's redis-server did not start"
-                time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
 
 
 @pytest.fixture

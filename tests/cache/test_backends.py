@@ -8,7 +8,7 @@ import time
 
 import pytest
 import redis
-from conftest import REDIS_URL, OwnRedis
+from redis_servers import REDIS_URL, OwnRedis
 
 from llmswitch import ir
 from llmswitch.cache.exact import ExactCache

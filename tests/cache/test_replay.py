@@ -59,3 +59,19 @@ def test_garbage_is_no_entry() -> None:
     assert decode_answer(good) is not None
     for junk in (b"", None, b"\x00\xff", b"[]", b'{"response": 1}', good[:-3], b'{"v": 99, "response": {}}', "ok"):
         assert decode_answer(junk) is None
+
+
+def test_a_relayed_openai_body_is_kept_as_bytes_and_decoded_only_when_asked() -> None:
+    body = (
+        b'{"id":"c1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,'
+        b'"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],'
+        b'"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}'
+    )
+    entry = encode_answer(new_answer(body, "g", None))
+    assert body in entry  # embedded as it came, not re-encoded
+    found = decode_answer(entry)
+    assert found is not None and found.relayed and found.response is None
+    resp = found.resolve()
+    assert resp is not None and resp.choices[0].text == "hi" and resp.usage is not None
+    cut = body.replace(b'"finish_reason":"stop"', b'"finish_reason":null')
+    assert decode_answer(encode_answer(new_answer(cut, "g", None))) is None

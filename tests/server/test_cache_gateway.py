@@ -221,3 +221,13 @@ def test_a_gateway_without_a_cache_strips_the_controls_and_says_nothing(gw: Serv
     assert r.status == 200 and "x-llmswitch-cache" not in r.headers
     assert "cache" not in up.requests[0].json
     assert gw.call("GET", "/cache/ping").status == 400
+
+
+def test_an_openai_hit_of_a_relayed_answer_is_the_same_bytes(cgw: ServedGateway, up: FakeUpstream) -> None:
+    key = cgw.new_key()
+    path, body = chat_request("openai", "m-openai", prompt())
+    miss = cgw.call("POST", path, body, key=key)
+    stored(cgw)
+    hit = cgw.call("POST", path, body, key=key)
+    assert (miss.headers["x-llmswitch-cache"], hit.headers["x-llmswitch-cache"]) == ("miss", "hit")
+    assert hit.body == miss.body

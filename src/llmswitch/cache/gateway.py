@@ -26,7 +26,7 @@ from llmswitch.cache.controls import Controls, read_controls
 from llmswitch.cache.exact import ExactCache
 from llmswitch.cache.keys import entry_key, partition_of, semantic_parts
 from llmswitch.cache.preflight import SEMANTIC_MODULE
-from llmswitch.cache.replay import Answer, gather, new_answer
+from llmswitch.cache.replay import FINISHED, Answer, finished_openai, gather, new_answer
 from llmswitch.cache.settings import CacheSettings
 
 log = logging.getLogger("llmswitch.cache")
@@ -129,12 +129,17 @@ class ResponseCache:
             namespace=namespace,
         )
 
-    async def lookup(self, plan: Plan, req: ir.Request) -> Answer | None:
-        """The stored answer for ``plan``: its exact entry, else (semantic types) a safe paraphrase's."""
+    async def lookup(self, plan: Plan, req: ir.Request, *, as_ir: bool = True) -> Answer | None:
+        """The stored answer for ``plan``: its exact entry, else (semantic types) a safe paraphrase's. With
+        ``as_ir`` its IR is ready (``answer.response``); without, an OpenAI body it holds may stay bytes."""
         answer = await self.exact.get(plan.key)
         if answer is None and self.semantic is not None:
             answer = await self._semantic_lookup(plan, req)
-        if answer is not None and plan.max_age is not None and time.time() - answer.created > plan.max_age:
+        if answer is None:
+            return None
+        if plan.max_age is not None and time.time() - answer.created > plan.max_age:
+            return None
+        if (as_ir or not answer.relayed) and answer.resolve() is None:
             return None
         return answer
 
@@ -176,11 +181,10 @@ class ResponseCache:
     async def _store(self, plan: Plan, response: ir.Response | bytes, route: Any, req: ir.Request) -> None:
         try:
             if isinstance(response, bytes):
-                from llmswitch.dialects import openai_chat
-                from llmswitch.dialects._json import loads
-
-                response = openai_chat.decode_response(loads(response))
-            if not cacheable(response):
+                # relayed unread: stored as the bytes they are (a finished answer's), decoded only if ever needed
+                if not finished_openai(response):
+                    return
+            elif not cacheable(response):
                 return
             await self.put(plan, new_answer(response, plan.group, route), req)
         except Exception as exc:
@@ -236,7 +240,7 @@ class ResponseCache:
 
 def cacheable(response: ir.Response) -> bool:
     """Only finished answers: a cut, filtered or failed one is not worth replaying."""
-    return bool(response.choices) and all(c.finish_reason in ("stop", "length", "tool_calls") for c in response.choices)
+    return bool(response.choices) and all(c.finish_reason in FINISHED for c in response.choices)
 
 
 def load_semantic(settings: CacheSettings, embed: Embed | None) -> Any:

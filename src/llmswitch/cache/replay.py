@@ -20,12 +20,19 @@ import msgspec
 from llmswitch import ir
 
 FORMAT = 1
+NO_BODY = msgspec.Raw(b"null")
 
 
 class Answer(msgspec.Struct, omit_defaults=True):
-    """One cache entry: the answer, when it was made, and the deployment that made it (for what a hit saves)."""
+    """One cache entry: the answer, when it was made, and the deployment that made it (for what a hit saves).
 
-    response: ir.Response
+    The answer is either IR (``response``) or, for an answer the gateway relayed from an OpenAI upstream
+    unread (its fast path), that upstream's JSON body as it came (``openai``): stored without decoding it,
+    served to an OpenAI client as the same bytes, and decoded only for a client of another dialect or a stream.
+    """
+
+    response: ir.Response | None = None
+    openai: msgspec.Raw = NO_BODY
     created: float = 0.0
     group: str = ""
     deployment: str | None = None
@@ -33,9 +40,42 @@ class Answer(msgspec.Struct, omit_defaults=True):
     model: str | None = None
     v: int = FORMAT
 
+    @property
+    def relayed(self) -> bool:
+        """Whether the answer is held as an OpenAI body."""
+        return self.openai != NO_BODY
+
+    def resolve(self) -> ir.Response | None:
+        """The answer as IR (decoding a stored OpenAI body once); ``None`` if that body is not one."""
+        if self.response is None and self.relayed:
+            from llmswitch.dialects import openai_chat
+
+            try:
+                body = msgspec.json.decode(self.openai)
+                resp = openai_chat.decode_response(body) if isinstance(body, dict) else None
+            except Exception:
+                resp = None
+            if resp is None or not resp.choices:
+                self.openai = NO_BODY
+                return None
+            self.response = resp
+        return self.response
+
+
+class _Choice(msgspec.Struct):
+    finish_reason: str | None = None
+
+
+class _Finishes(msgspec.Struct):
+    """Just the finish reasons of an OpenAI body (whether it is a whole answer, read without decoding it)."""
+
+    choices: list[_Choice] = msgspec.field(default_factory=list)
+
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(Answer).decode
+_finishes = msgspec.json.Decoder(_Finishes).decode
+FINISHED = frozenset({"stop", "length", "tool_calls"})
 
 
 def encode_answer(answer: Answer) -> bytes:
@@ -51,14 +91,27 @@ def decode_answer(data: bytes | str | None) -> Answer | None:
         answer = _decode(data)
     except (msgspec.DecodeError, UnicodeDecodeError, TypeError, ValueError):
         return None
-    if answer.v != FORMAT or not answer.response.choices:
+    if answer.v != FORMAT:
         return None
-    return answer
+    if answer.response is not None:
+        return answer if answer.response.choices else None
+    return answer if answer.relayed and finished_openai(answer.openai) else None
 
 
-def new_answer(response: ir.Response, group: str, route: object | None) -> Answer:
+def finished_openai(body: bytes | msgspec.Raw) -> bool:
+    """Whether an OpenAI chat completion body is a whole answer (every choice finished normally)."""
+    try:
+        choices = _finishes(body).choices
+    except (msgspec.DecodeError, TypeError, ValueError):
+        return False
+    return bool(choices) and all(c.finish_reason in FINISHED for c in choices)
+
+
+def new_answer(response: ir.Response | bytes, group: str, route: object | None) -> Answer:
+    relayed = isinstance(response, bytes)
     return Answer(
-        response=response,
+        response=None if relayed else response,  # type: ignore[arg-type]
+        openai=msgspec.Raw(response) if relayed else NO_BODY,  # type: ignore[arg-type]
         created=time.time(),
         group=group,
         deployment=_text(getattr(route, "id", None)),

@@ -31,7 +31,7 @@ async def whole_hit(cache: Cache, plan: Plan, req: ir.Request, hidden: dict[str,
     from llmswitch import convert
 
     answer = await cache.response_cache.lookup(plan, req) if plan.read else None
-    if answer is None:
+    if answer is None or answer.response is None:
         return None
     out = convert.model_response(answer.response)
     out._hidden_params = {**hidden, "cache_hit": True, "cache_key": plan.key}  # type: ignore[attr-defined]
@@ -47,7 +47,7 @@ async def stream_hit(
     from llmswitch.dialects.openai_chat_stream import StreamEncoder
 
     answer = await cache.response_cache.lookup(plan, req) if plan.read else None
-    if answer is None:
+    if answer is None or answer.response is None:
         return None
     encoder = StreamEncoder(meta_of(answer.response), include_usage=req.include_usage)
     marks = {**hidden, "cache_hit": True, "cache_key": plan.key}

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmswitch.cache.replay import events_of, meta_of
 from llmswitch.dialects._json import dumps
-from llmswitch.server import http
+from llmswitch.server import fastpath, http
 from llmswitch.server.accounting import cost_header
 
 if TYPE_CHECKING:
@@ -43,9 +43,12 @@ async def serve_hit(
         hint = acc.price_hint(gw.router, req.model) if s.hits_count_spend else None
         reservation = await acc.admit(principal, req, request, price_hint=hint)
     route = route_of(gw, answer)
+    # an OpenAI client asking for a whole answer stored as the upstream's OpenAI body gets those bytes
+    relayed = bytes(answer.openai) if answer.relayed and face.name == "openai" and not req.stream else None
     resp = answer.response
+    usage = fastpath.usage_of_body(relayed) if relayed is not None else resp.usage if resp is not None else None
     state = request.state
-    state["usage"] = resp.usage
+    state["usage"] = usage
     state["deployment"] = answer.deployment
     state["cache_hit"] = True
     headers = cache.headers(plan, hit=True)
@@ -63,7 +66,7 @@ async def serve_hit(
             reservation,
             status=status,
             route=route,
-            usage=resp.usage if error is None else None,
+            usage=usage if error is None else None,
             error=error,
             stream=req.stream,
             started=started,
@@ -72,6 +75,11 @@ async def serve_hit(
         )
 
     try:
+        if relayed is not None:
+            cost = await finish(200)
+            await http.send_bytes(send, 200, relayed, headers=headers | cost_header(cost))
+            return
+        assert resp is not None  # lookup(as_ir=True) resolved it
         if req.stream:
             json_array = face.name == "gemini" and request.query.get("alt") != "sse"
             encoder = face.stream_encoder(meta_of(resp), include_usage=req.include_usage, json_array=json_array)

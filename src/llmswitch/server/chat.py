@@ -69,7 +69,7 @@ async def handle_chat(
     if cache is not None:
         plan = cache.plan(req, principal, cache.controls(cache_controls, request.headers.get("cache-control")))
         if plan is not None:
-            answer = await cache.lookup(plan, req) if plan.read else None
+            answer = await cache.lookup(plan, req, as_ir=req.stream or face.name != "openai") if plan.read else None
             if answer is not None:
                 from llmswitch.server.cache_hits import serve_hit
 
