@@ -158,7 +158,16 @@ class ResponseCache:
         return await self.exact.get(found)
 
     def store(self, plan: Plan, response: ir.Response | bytes, route: Any, req: ir.Request) -> None:
-        """Store a whole answer (IR, or an OpenAI body relayed as bytes) in the background."""
+        """Store a whole answer (IR, or an OpenAI body relayed as bytes): at once in memory, else in the
+        background."""
+        if self.exact.backend.local and self.semantic is None:
+            try:
+                if finished_openai(response) if isinstance(response, bytes) else cacheable(response):
+                    self.exact.put_nowait(plan.key, new_answer(response, plan.group, route), plan.ttl)
+            except Exception as exc:
+                self.stores_failed += 1
+                log.warning("could not cache an answer: %s", exc)
+            return
         self._later(self._store(plan, response, route, req))
 
     def store_stream(
