@@ -54,6 +54,16 @@ class Cache:
         self.settings = settings_from_params({k: v for k, v in given.items() if v is not None})
         self.response_cache = ResponseCache(self.settings)
 
+    async def disconnect(self) -> None:
+        """Close the backend's connections (LiteLLM's ``Cache.disconnect``); the cache reconnects if used again."""
+        await self.response_cache.exact.aclose()
+
+    def close(self) -> None:
+        """:meth:`disconnect` for sync code (the SDK's sync calls keep their connections on a loop of their own)."""
+        from llmswitch._sync import run
+
+        run(self.disconnect())
+
     def plan(self, req: Any, group: str, controls: Any) -> Plan | None:
         from llmswitch.cache.controls import read_controls
 
