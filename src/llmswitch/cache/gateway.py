@@ -182,6 +182,13 @@ class ResponseCache:
         """Store a finished stream (its IR events, or the OpenAI bytes relayed) in the background."""
         self._later(self._store_stream(plan, meta, tap, usage, route, req))
 
+    def stream_finished(self, plan: Plan, req: ir.Request, state: dict[str, Any], disconnected: bool) -> None:
+        """A stream's last byte went out: store the answer the request's tap gathered, unless the stream
+        ended in an error or its client left (``state`` is the gateway's request state)."""
+        tap = state.get("cache_tap")
+        if tap and not disconnected and "error" not in state:
+            self.store_stream(plan, state.get("cache_meta"), tap, state.get("usage"), state.get("route"), req)
+
     def _later(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
         self._pending.add(task)
