@@ -255,3 +255,22 @@ def test_hits_count_tokens_when_configured(up: FakeUpstream, tmp_path: Any) -> N
         stored(gw)
         assert gw.call("POST", path, body, key=key).headers["x-llmswitch-cache"] == "hit"  # 160 tokens now
         assert gw.call("POST", path, body, key=key).status == 429
+
+
+def test_a_keys_own_cache_controls_apply_under_the_requests(cgw: ServedGateway, up: FakeUpstream) -> None:
+    """LiteLLM's per-key cache settings: ``metadata: {"cache": {...}}`` on the key."""
+    never = cgw.new_key(metadata={"cache": {"no-store": True}})
+    path, body = chat_request("openai", "m-openai", prompt())
+    for _ in range(2):
+        assert cgw.call("POST", path, body, key=never).headers["x-llmswitch-cache"] == "miss"
+        stored(cgw)
+    # the request's own control wins over the key's
+    assert (
+        cgw.call("POST", path, dict(body, cache={"no-store": False}), key=never).headers["x-llmswitch-cache"] == "miss"
+    )
+    stored(cgw)
+    assert cgw.call("POST", path, body, key=never).headers["x-llmswitch-cache"] == "hit"
+    broken = cgw.new_key(metadata={"cache": {"ttl": "forever"}})  # not a control: ignored, never a 400
+    r = cgw.call("POST", path, body, key=broken)
+    assert r.status == 200 and r.headers["x-llmswitch-cache"] == "miss"
+    assert len(up.requests) == 4
