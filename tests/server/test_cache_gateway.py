@@ -3,6 +3,7 @@ per-request controls, tenants kept apart, hits in spend logs and limits, the adm
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -67,6 +68,14 @@ def test_the_three_dialects_share_one_entry_and_headers_name_it(cgw: ServedGatew
             assert r.headers["x-llmswitch-cache"] == "hit"
             assert r.headers["x-llmswitch-cache-key"] == entry
             assert q.encode() in r.body  # the fake echoes the prompt
+    # Gemini's stream without alt=sse: one JSON array, arriving in pieces
+    gemini_body = {"contents": [{"role": "user", "parts": [{"text": q}]}], "generationConfig": {"maxOutputTokens": 64}}
+    r = cgw.call("POST", "/v1beta/models/m-openai:streamGenerateContent", gemini_body, key=key)
+    assert r.headers["x-llmswitch-cache"] == "hit" and r.headers["content-type"].startswith("application/json")
+    chunks = json.loads(r.body)
+    parts = [p for c in chunks for cand in c.get("candidates", []) for p in cand.get("content", {}).get("parts", [])]
+    assert q in "".join(p.get("text", "") for p in parts)
+    assert chunks[-1]["usageMetadata"]["totalTokenCount"] > 0
     assert len(up.requests) == 1
 
 
