@@ -105,11 +105,15 @@ class RedisBackend:
         await self._redis().ping()
 
     async def aclose(self) -> None:
+        import asyncio
+
+        # connections belong to the loop they were made on: one of another (closed) loop is only dropped
+        loop = asyncio.get_running_loop()
         lean, self._lean = self._lean, None
-        if lean is not None:
+        if lean is not None and self._lean_loop is loop:
             await lean.aclose()
         client, self._client = self._client, None
-        if client is not None:
+        if client is not None and self._loop is loop:
             await client.aclose()
 
 
