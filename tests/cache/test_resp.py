@@ -69,3 +69,39 @@ def test_the_url_s_db_and_password_are_used() -> None:
     finally:
         redis.Redis(db=5).delete(key)
         admin.close()
+
+
+@pytest.mark.parametrize("junk", [b"HTTP/1.1 400 Bad Request\r\n\r\n", b"?what\r\n", b"$abc\r\n", b"+OK\r\n+OK\r\n"])
+def test_a_server_that_is_not_redis_fails_the_command_and_the_connection(junk: bytes) -> None:
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(junk)
+            conn.recv(65536)  # until the client closes
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+
+    async def main() -> None:
+        client = LeanRedis(f"redis://127.0.0.1:{port}/0")
+        try:
+            async with asyncio.timeout(5):
+                value = await client.get("k")
+        except (RespError, ConnectionError):
+            value = None
+        assert value is None  # nothing read from it is ever taken for an entry
+        assert client._proto is None or client._proto.lost  # and the connection is not used again
+        await client.aclose()
+
+    try:
+        asyncio.run(main())
+    finally:
+        thread.join(timeout=5)
+        listener.close()

@@ -20,6 +20,9 @@ from collections import deque
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+# the most a connection buffers unread: far above any entry the cache stores (max_entry_bytes, 4 MiB)
+MAX_BUFFERED = 256 * 1024 * 1024
+
 
 class RespError(Exception):
     """An error reply from Redis (``-ERR ...``)."""
@@ -72,6 +75,12 @@ class _Protocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
+        if len(self.buf) > MAX_BUFFERED or not self.waiting:
+            # more than any reply we asked for could be, or bytes nobody asked for: not a Redis to trust
+            self._fail(ConnectionError("Redis sent what was not asked for"))
+            if self.transport is not None:
+                self.transport.close()
+            return
         try:
             while self.waiting:
                 found = parse_reply(self.buf)
@@ -86,6 +95,8 @@ class _Protocol(asyncio.Protocol):
                     fut.set_exception(value)
                 else:
                     fut.set_result(value)
+            if self.buf:  # a reply beyond the commands sent would be taken for the next one's
+                raise RespError("more replies than commands")
         except (RespError, ValueError) as exc:  # a stream we cannot read: nothing after it can be trusted
             self._fail(ConnectionError(f"unreadable reply from Redis: {exc}"))
             if self.transport is not None:
