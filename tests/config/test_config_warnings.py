@@ -44,7 +44,6 @@ def test_unsupported_and_unknown_settings_are_each_named_with_their_line() -> No
     assert warnings_of(CONFIG) == [
         "config.yaml:5: model_list[0].litellm_params.api_bse: unknown key, passed to the provider as is; did you mean 'api_base'?",
         "config.yaml:7: model_list[0].model_infoo: unknown key, ignored; did you mean 'model_info'?",
-        "config.yaml:9: litellm_settings.cache: not supported yet, ignored",
         "config.yaml:12: litellm_settings.failure_callback[0]: callback 'sentry' is not supported yet, ignored",
         "config.yaml:13: litellm_settings.num_retry: unknown key, ignored; did you mean 'num_retries'?",
         "config.yaml:14: litellm_settings.fallbacks[0].gpt-4o[0]: 'claude' is not a model group in this config",

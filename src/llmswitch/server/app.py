@@ -16,7 +16,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from llmswitch import procid
 from llmswitch.errors import APIError, APIStatusError, LLMSwitchError, PermissionDeniedError, ServiceUnavailableError
@@ -24,6 +24,7 @@ from llmswitch.router.router import Router
 from llmswitch.server import (
     admin,
     admin_teams,
+    cache_routes,
     count_tokens,
     faces,
     gemini_embed,
@@ -47,6 +48,9 @@ from llmswitch.store.errors import StoreConnectionError, StoreMigrationError
 from llmswitch.telemetry.callbacks import Telemetry
 from llmswitch.telemetry.metrics import Metrics
 from llmswitch.telemetry.metrics_collect import attach_metrics
+
+if TYPE_CHECKING:
+    from llmswitch.cache.gateway import ResponseCache
 
 log = logging.getLogger("llmswitch.server")
 
@@ -86,12 +90,15 @@ class Gateway:
         on_shutdown: list[Callable[[], Awaitable[None]]] | None = None,
         metrics: bool | Metrics = True,
         require_auth_for_metrics: bool = False,
+        cache: ResponseCache | None = None,
         telemetry: Telemetry | None = None,
     ) -> None:
         self.router = router
         if getattr(router, "on_timeout", False) is None:
             # a timed-out attempt the provider may bill is recorded (llmswitch.server.lost_attempts)
             router.on_timeout = note_timeout(router)
+        # the response cache (docs/caching.md); None: off, and a request pays one attribute read for it
+        self.cache = cache
         # traces, callbacks, alerts (llmswitch.telemetry); without any, attempts still make the log's trail
         self.telemetry = telemetry or Telemetry()
         self.telemetry.attach(router)
@@ -130,6 +137,7 @@ class Gateway:
             **{route: (handler, faces.OPENAI) for route, handler in admin.ROUTES.items()},
             **{route: (handler, faces.OPENAI) for route, handler in spend_routes.ROUTES.items()},
             **{route: (handler, faces.OPENAI) for route, handler in admin_teams.ROUTES.items()},
+            **{route: (handler, faces.OPENAI) for route, handler in cache_routes.ROUTES.items()},
         }
         # Prometheus metrics (on unless turned off): see llmswitch.telemetry.metrics
         self.require_auth_for_metrics = require_auth_for_metrics
@@ -192,6 +200,8 @@ class Gateway:
         await self.accounting.start()
         if self.metrics_collector is not None:
             await self.metrics_collector.start()
+        if self.cache is not None:
+            await self.cache.start()
         for fn in self._on_startup:
             await fn()
         self.ready = True
@@ -206,6 +216,9 @@ class Gateway:
         await self.keys.stop()
         await self.subjects.stop()
         await self.budget_resets.stop()
+        if self.cache is not None:
+            with contextlib.suppress(Exception):
+                await self.cache.stop()
         with contextlib.suppress(Exception):
             await self.accounting.stop()
         with contextlib.suppress(Exception):
