@@ -83,6 +83,18 @@ def test_one_attempt_is_no_trail_and_an_absent_cache_is_no_field() -> None:
     assert "attempts" not in line and "cache" not in line and "trace_id" not in line
 
 
+@pytest.mark.parametrize(
+    ("state", "status"),
+    [({"cache_hit": True}, "hit"), ({"cache_headers": {}}, "miss"), ({"cache": "bypass"}, "bypass"), ({}, None)],
+)
+def test_the_cache_verdict(state: dict[str, Any], status: str | None) -> None:
+    out = io.StringIO()
+    log = AccessLog(stream=out, sample=1.0, bodies=False)
+    log.record(FakeRequest({"request_id": "r", **state}), 200, 0.1)  # type: ignore[arg-type]
+    (line,) = lines(log, out)
+    assert line.get("cache") == status
+
+
 def test_sampling_keeps_a_share_of_successes_and_every_failure() -> None:
     out = io.StringIO()
     log = AccessLog(stream=out, sample=0.25, bodies=False)

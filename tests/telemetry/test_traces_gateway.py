@@ -244,3 +244,19 @@ def test_every_client_dialect_and_embeddings_are_traced(
     assert server.attributes["gen_ai.operation.name"] == operation
     assert server.attributes["gen_ai.usage.input_tokens"] > 0
     assert up.requests[0].headers["traceparent"].split("-")[2] == attempt.span_id
+
+
+def test_the_cache_verdict_is_on_the_request_span(
+    up: FakeUpstream, collector: OTLPReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    example_env(monkeypatch, up, collector.url)
+    text = EXAMPLE.read_text().replace('  callbacks: ["otel"]', '  callbacks: ["otel"]\n  cache: true')
+    check = parse_config(text, "observability.yaml")
+    assert check.config is not None, check.problems
+    with ServedGateway(check.config) as gw:
+        assert chat(gw) == 200
+        assert chat(gw) == 200  # the same request again: answered from the cache, nothing sent upstream
+        spans = collector.wait_spans(3)
+    servers = sorted(by_kind(spans, Span.SERVER), key=lambda s: s.attributes["llmswitch.cache"], reverse=True)
+    assert [s.attributes["llmswitch.cache"] for s in servers] == ["miss", "hit"]
+    assert len(up.requests) == 1 and len(by_kind(spans, Span.CLIENT)) == 1

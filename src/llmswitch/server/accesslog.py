@@ -70,6 +70,17 @@ def _encode_lines(lines: list[_AccessLine]) -> bytes:
         return bytes(out)
 
 
+def cache_status(state: dict[str, Any]) -> str | None:
+    """The response cache's verdict on a request: ``"hit"``, ``"miss"`` (it was cacheable and looked up),
+    or None when the cache did not run for it (off, or the request not cacheable)."""
+    status = state.get("cache")
+    if status is not None:
+        return str(status)
+    if state.get("cache_hit"):
+        return "hit"
+    return "miss" if "cache_headers" in state else None
+
+
 def _attempt(a: Any) -> dict[str, Any]:
     entry: dict[str, Any] = {"deployment": a.deployment, "outcome": a.outcome, "ms": round(a.elapsed * 1000, 3)}
     if a.error is not None:
@@ -208,7 +219,7 @@ class AccessLog:
             None if err is None else type(err).__name__,
             None if err is None else str(err)[:300],
             st.get("cost"),
-            st.get("cache"),
+            cache_status(st),
             st.get("trace_id"),
             st.get("span_id"),
             # the retry/fallback trail, when there was more than the one attempt

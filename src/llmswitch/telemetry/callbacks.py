@@ -32,6 +32,7 @@ from llmswitch.config.telemetry_fields import (
     TRACE_CALLBACKS,
     WEBHOOK_CALLBACKS,
 )
+from llmswitch.server.accesslog import cache_status
 from llmswitch.telemetry import traces
 from llmswitch.telemetry.callbacks_payload import standard_payload
 
@@ -187,8 +188,9 @@ class Telemetry:
                     from llmswitch.dialects._json import dumps
 
                     attrs["gen_ai.input.messages"] = dumps(content).decode()
-            if "cache" in state:
-                attrs["llmswitch.cache"] = str(state["cache"])
+            cache = cache_status(state)
+            if cache is not None:
+                attrs["llmswitch.cache"] = cache
             rs.end(status=status, error=error, usage=state.get("usage"), cost=state.get("cost"), attributes=attrs)
         if self._logs:
             self._log(request, status, error, body)

@@ -11,6 +11,8 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+from llmswitch.server.accesslog import cache_status
+
 # request-body fields that are the caller's parameters (LiteLLM's model_parameters), not content
 _PARAMETERS = (
     "temperature",
@@ -44,6 +46,7 @@ def standard_payload(
     """The payload of a request whose state is ``state`` (``body``: its decoded JSON body, if any)."""
     principal = state.get("principal")
     rec = getattr(principal, "record", None)
+    cache = cache_status(state)
     usage = state.get("usage")
     error = state.get("error")
     trail = state.get("trail") or ()
@@ -85,7 +88,7 @@ def standard_payload(
             "requester_custom_headers": None,
             "attempts": [_attempt_entry(a) for a in trail],
         },
-        "cache_hit": state.get("cache") == "hit" if "cache" in state else None,
+        "cache_hit": None if cache is None else cache == "hit",
         "request_tags": list(getattr(rec, "tags", None) or ()),
         "end_user": body.get("user") if isinstance(body, dict) and isinstance(body.get("user"), str) else None,
         "model_parameters": params,
