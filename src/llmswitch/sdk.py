@@ -60,6 +60,7 @@ class _Call:
         if num_retries is None:
             num_retries = call_opts.get("max_retries", 2)
         rf, self.parse_into = normalize_response_format(kwargs.pop("response_format", None))
+        self.guardrails = _guardrails(kwargs.pop("guardrails", None))
         self.provider, self.model_id = resolve_model(model, call_opts.get("custom_llm_provider"))
         body: dict[str, Any] = {"model": model, "messages": messages}
         if rf is not None:
@@ -90,6 +91,8 @@ class _Call:
         self.policy = RetryPolicy(num_retries=num_retries)
 
     async def run(self) -> results.ModelResponse:
+        if self.guardrails is not None:
+            await self.guardrails.pre_call(self.request)
         resp = await engine.chat(
             self.provider,
             self.request,
@@ -98,6 +101,8 @@ class _Call:
             timeout=self.timeout,
             policy=self.policy,
         )
+        if self.guardrails is not None:
+            resp = await self.guardrails.post_call(resp)
         out = convert.model_response(resp)
         _mark(out, self.hidden_params())
         out.cost = cost_for_response(resp.model or self.model_id, self.provider.name, resp.usage, self.price_overrides)
@@ -112,6 +117,10 @@ class _Call:
         return {"custom_llm_provider": self.provider.name, "dropped_params": list(self.dropped)}
 
     async def stream(self) -> AsyncIterator[results.ModelResponseStream]:
+        guard = None
+        if self.guardrails is not None:
+            await self.guardrails.pre_call(self.request)
+            guard = self.guardrails.stream()
         s = await engine.chat_stream(
             self.provider,
             self.request,
@@ -126,11 +135,20 @@ class _Call:
             async for ev in s.events():
                 if encoder is None:
                     encoder = StreamEncoder(s.meta, include_usage=self.user_wants_usage)
+                if guard is not None:
+                    checked = guard.feed(ev)
+                    if checked is None:
+                        continue
+                    ev = checked
                 chunk = encoder.chunk(ev)
                 if chunk is not None:
                     out = convert.stream_chunk(chunk)
                     _mark(out, hidden)
                     yield out
+            if encoder is not None and guard is not None and (held := await guard.close()) is not None:
+                chunk = encoder.chunk(held)
+                if chunk is not None:
+                    yield convert.stream_chunk(chunk)
             if encoder is not None:
                 tail = encoder.usage_chunk()
                 if tail is not None:
@@ -143,6 +161,18 @@ class _Call:
                     yield last
         finally:
             s.close()
+
+
+def _guardrails(requested: Any) -> Any:
+    """The call's guardrails run (``guardrails=[...]`` and the configured ``default_on`` ones), or ``None``;
+    the guardrails package is imported only when some are configured or asked for."""
+    import sys
+
+    if requested is None and "llmswitch.guardrails.sdk" not in sys.modules:
+        return None
+    from llmswitch.guardrails.sdk import start_for_call
+
+    return start_for_call(requested)
 
 
 def _mark(result: Any, hidden: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from llmswitch import procid
 from llmswitch.errors import APIError, APIStatusError, LLMSwitchError, PermissionDeniedError, ServiceUnavailableError
+from llmswitch.guardrails.run import Guardrails
 from llmswitch.router.router import Router
 from llmswitch.server import (
     admin,
@@ -78,8 +79,10 @@ class Gateway:
         accounting: Accounting | None = None,
         on_startup: list[Callable[[], Awaitable[None]]] | None = None,
         on_shutdown: list[Callable[[], Awaitable[None]]] | None = None,
+        guardrails: Guardrails | None = None,
     ) -> None:
         self.router = router
+        self.guardrails = guardrails  # None: no guardrail configured, nothing to check per request
         self.master_key = master_key
         self.store = store
         self.keys = KeyCache(store, master_key)

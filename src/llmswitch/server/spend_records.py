@@ -52,20 +52,25 @@ def spend_record(
         status=status,
         error_class=type(error).__name__ if error is not None else None,
         stream=stream,
-        metadata=record_metadata(rec, request.state.get("request_id"), request.state["spend_id"]),
+        metadata=record_metadata(
+            rec, request.state.get("request_id"), request.state["spend_id"], request.state.get("guardrails")
+        ),
         call_type=call_type,
         estimated=estimated,
     )
 
 
-def record_metadata(rec: Any, rid: Any, spend_id: str) -> dict[str, Any]:
-    # the client's own request id when it differs from ours, and the key's tags (LiteLLM's request_tags)
+def record_metadata(rec: Any, rid: Any, spend_id: str, guardrails: Any = None) -> dict[str, Any]:
+    # the client's own request id when it differs from ours, the key's tags (LiteLLM's request_tags), and
+    # the guardrails' decisions (names, actions and kinds found with counts: never a value)
     tags = getattr(rec, "tags", None)
-    if not tags and (rid is None or rid == spend_id):
+    if not tags and (rid is None or rid == spend_id) and not guardrails:
         return NO_METADATA
     out: dict[str, Any] = {}
     if rid is not None and rid != spend_id:
         out["client_request_id"] = rid
     if tags:
         out["tags"] = tags
+    if guardrails:
+        out["guardrails"] = guardrails
     return out
