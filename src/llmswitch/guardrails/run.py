@@ -30,11 +30,13 @@ STREAM_WINDOW = 256
 
 
 class Guardrails:
-    """The configured guardrails, by name; ``default_on`` ones run on every request."""
+    """The configured guardrails, by name; ``default_on`` ones run on every request, the others when a
+    key, its team or the request names them; all in the order they are configured."""
 
     def __init__(self, items: Sequence[Guardrail]) -> None:
         self.by_name = {g.name: g for g in items}
         self.defaults = tuple(g for g in items if g.default_on)
+        self._order = {g.name: i for i, g in enumerate(items)}
 
     def __len__(self) -> int:
         return len(self.by_name)
@@ -72,6 +74,8 @@ class Guardrails:
             g = self.by_name.get(name)
             if g is not None and g not in chosen:
                 chosen.append(g)
+        # in the config's order, whoever asked for them: a refusal listed before a mask sees the values
+        chosen.sort(key=lambda g: self._order[g.name])
         return Run(tuple(chosen), metadata)
 
 
@@ -233,7 +237,8 @@ class StreamGuard:
 
     def feed(self, ev: ir.StreamEvent) -> ir.StreamEvent | None:
         """The event to send in place of ``ev`` (its text possibly held back or rewritten), or ``None``."""
-        finishing = ev.finish_reason is not None or ev.usage is not None
+        # Gemini repeats the usage on every chunk: only the finish reason says the text is complete
+        finishing = ev.finish_reason is not None
         if ev.text is None and not finishing:
             return ev
         i = ev.choice

@@ -65,11 +65,11 @@ class Words(TextScanner):
     def check_now(self, texts: Sequence[str], context: Context) -> Outcome:
         outcome = super().check_now(texts, context)
         allowed = self.allowed
-        if allowed is not None and context.phase == "input" and not outcome.blocked and texts:
-            if not any(allowed.search(t) for t in texts):
-                found = dict(outcome.found)
-                found["OFF_TOPIC"] = 1
-                return Outcome(found=found, blocked=True, reason="the prompt is outside the allowed topics")
+        on_topic = allowed is None or context.phase != "input" or not texts or any(allowed.search(t) for t in texts)
+        if not on_topic and not outcome.blocked:
+            found = dict(outcome.found)
+            found["OFF_TOPIC"] = 1
+            return Outcome(found=found, blocked=True, reason="the prompt is outside the allowed topics")
         return outcome
 
 

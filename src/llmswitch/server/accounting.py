@@ -514,7 +514,7 @@ class Accounting:
                 None if error is None else type(error).__name__,
                 False,
                 stream,
-                record_metadata(rec, rid, spend_id),
+                record_metadata(rec, rid, spend_id, state.get("guardrails")),
                 call_type,
                 estimated,
             )
