@@ -29,14 +29,14 @@ _SSN_BARE = re.compile(
     r"(?i)\b(?:ssn|social security(?: number| no\.?)?)\D{0,20}?((?!000|666|9\d\d)\d{3}(?!00)\d{2}(?!0000)\d{4})\b"
 )
 _PHONE = re.compile(
-    r"(?<![\w+/.-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,5}\)[ .-]?)?\d{1,5}(?:[ .-]\d{2,5}){1,5}(?![\w/-]|\.\d)"
+    r"(?<![\w+/.-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,5}\)[ .-]?)?\d{1,5}(?:[ .-]\d{2,6}){1,5}(?![\w/-]|\.\d)"
 )
 _PHONE_PLUS = re.compile(r"(?<![\w+])\+\d{8,15}(?!\w)")
 _PHONE_BARE = re.compile(
     r"(?i)\b(?:phone|call|tel|telephone|mobile|cell|text|whatsapp|sms|fax|number)\b\D{0,16}?(?<!\d)(\d{10,11})(?!\d)"
 )
 _DATE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}")
-_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.]|\.\d)")
+_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\d|\.\d)")
 _IPV6 = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])")
 # length of a valid IBAN, by country (the registry's most common ones; others need 15-34 characters)
 _IBAN_LENGTHS = {
@@ -106,21 +106,34 @@ def _ips(text: str) -> list[tuple[int, int]]:
     if "." in text:
         for m in _IPV4.finditer(text):
             try:
-                ipaddress.IPv4Address(m.group())
+                ip4 = ipaddress.IPv4Address(m.group())
             except ValueError:
                 continue
-            out.append(m.span())
+            if not (ip4.is_unspecified or ip4.is_loopback):  # 0.0.0.0 and 127.0.0.1 say nothing of anyone
+                out.append(m.span())
     if "::" in text or text.count(":") >= 4:
         for m in _IPV6.finditer(text):
             value = m.group()
             if value.count(":") < 2 or not any(c.isdigit() or c in "abcdefABCDEF" for c in value):
                 continue
             try:
-                ipaddress.IPv6Address(value)
+                ip6 = ipaddress.IPv6Address(value)
             except ValueError:
                 continue
-            out.append(m.span())
+            if not (ip6.is_unspecified or ip6.is_loopback):
+                out.append(m.span())
     return out
+
+
+def _is_date(value: str) -> bool:
+    """A date (and maybe a time after it), not a number: 2024-03-15, 12.03.2024, 2024-03-15 14."""
+    m = _DATE.match(value)
+    if m is None:
+        return False
+    a, b, c = (int(p) for p in re.split(r"[-./]", m.group()))
+    if a > 31:  # year first
+        return 1 <= b <= 12 and 1 <= c <= 31
+    return (1 <= a <= 31 and 1 <= b <= 12) or (1 <= a <= 12 and 1 <= b <= 31)
 
 
 def _phones(text: str) -> list[tuple[int, int]]:
@@ -128,7 +141,7 @@ def _phones(text: str) -> list[tuple[int, int]]:
     for m in _PHONE.finditer(text):
         value = m.group()
         digits = sum(c.isdigit() for c in value)
-        if not 8 <= digits <= 15 or _DATE.fullmatch(value):
+        if not 8 <= digits <= 15 or _is_date(value):
             continue
         # a bare "12 345" is a number in prose; a phone number has a country code, an area code in
         # brackets, or at least three groups

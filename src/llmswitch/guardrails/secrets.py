@@ -50,9 +50,17 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str], int], ...] = (
     ("JWT", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), 0),
     ("NPM_TOKEN", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b"), 0),
     ("PYPI_TOKEN", re.compile(r"\bpypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,}"), 0),
-    ("TWILIO_KEY", re.compile(r"\bSK[0-9a-fA-F]{32}\b"), 0),
+    ("TWILIO_API_KEY", re.compile(r"\bSK[0-9a-fA-F]{32}\b"), 0),
     ("SENDGRID_KEY", re.compile(r"\bSG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}\b"), 0),
-    ("URL_CREDENTIALS", re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,20}://[^\s:/@]{1,64}:([^\s/@]{3,128})@"), 1),
+    ("URL_CREDENTIALS", re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,20}://[^\s:/@]{0,64}:([^\s/@]{3,128})@"), 1),
+    (
+        "PASSWORD",
+        re.compile(
+            r"(?i)\b(?:password|passwd|passphrase|secret|api[_ -]?key|client[_ -]?secret|token)\b\s*(?:=|:|:=)\s*"
+            r"([\"'])([^\"'\n]{6,128})\1"
+        ),
+        2,
+    ),
     (
         "PASSWORD",
         re.compile(
@@ -64,7 +72,7 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str], int], ...] = (
 )
 _QUICK = re.compile(
     r"PRIVATE KEY|AKIA|ASIA|ABIA|ACCA|AROA|AIDA|gh[pousr]_|github_pat_|glpat-|sk-|xox|hooks\.slack|_live_|_test_|AIza|"
-    r"eyJ|npm_|pypi-|SK[0-9a-f]|SG\.|://|(?i:passw|pwd|secret|key|token)"
+    r"eyJ|npm_|pypi-|SK[0-9a-f]|SG\.|://|(?i:pass|pwd|secret|key|token)"
 )
 
 
