@@ -62,7 +62,10 @@ def score(plugins: bool) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     "plugins",
-    [False, pytest.param(True, marks=pytest.mark.skipif(not plugins_available(), reason="detect-secrets not installed"))],
+    [
+        False,
+        pytest.param(True, marks=pytest.mark.skipif(not plugins_available(), reason="detect-secrets not installed")),
+    ],
     ids=["builtin", "with-detect-secrets"],
 )
 def test_corpus_recall_and_false_positives(plugins: bool) -> None:
@@ -80,3 +83,20 @@ def test_the_corpus_is_what_it_says() -> None:
         for item in load(name):
             assert item["values"] and all(v in item["text"] for _, v in item["values"])
     assert all("values" not in item for item in load("clean.jsonl"))
+
+
+def test_held_out_corpus() -> None:
+    """A second corpus written after the detectors and never tuned against: its figures (reported in
+    docs/guardrails.md with its misses) are the honest estimate; this only guards against regressions."""
+    hits = total = 0
+    for item in load("holdout.jsonl"):
+        found = scan(item["text"], plugins_available())
+        for _, value in item["values"]:
+            start = item["text"].index(value)
+            total += 1
+            hits += any(f.start <= start and start + len(value) <= f.end for f in found)
+    clean = load("holdout_clean.jsonl")
+    flagged = sum(1 for item in clean if scan(item["text"], plugins_available()))
+    print(f"held out: recall {hits}/{total}, clean prompts flagged {flagged}/{len(clean)}")
+    assert (total, len(clean)) == (23, 15)
+    assert hits >= 19 and flagged <= 1

@@ -14,6 +14,7 @@ is cleaned as HTML, so it is meant for answers a page renders as HTML or Markdow
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -29,6 +30,7 @@ _SAFE_DATA = re.compile(r"data:image/(?:png|gif|jpe?g|webp);base64,[A-Za-z0-9+/=
 _CONTROL = re.compile(r"[\x00-\x20\x7f]+")
 _TOKEN = re.compile(r"<[A-Z][A-Z0-9_]*_\d+>")
 _HELD = re.compile(r"llmswitchmask(\d+)x")
+_ATTR_URL = re.compile(r'\s(href|src|cite|action|formaction|longdesc)="([^"]*)"')
 
 
 def url_is_safe(url: str) -> bool:
@@ -37,9 +39,9 @@ def url_is_safe(url: str) -> bool:
     >>> url_is_safe("https://example.com"), url_is_safe(" jav&#x09;ascript:alert(1)"), url_is_safe("JaVaScRiPt:x")
     (True, False, False)
     """
-    import html
-
-    cleaned = _CONTROL.sub("", html.unescape(html.unescape(url)))
+    # entities decoded twice, control characters and spaces dropped, and quotes old browsers took as
+    # delimiters (`javascript:...`) stripped, as a lenient parser would read it
+    cleaned = _CONTROL.sub("", html.unescape(html.unescape(url))).lstrip("`'\"")
     scheme, sep, _ = cleaned.partition(":")
     if not sep or "/" in scheme or "?" in scheme or "#" in scheme:
         return True  # relative: no scheme before the first path character
@@ -102,6 +104,8 @@ class Sanitizer(Guardrail):
                 return f"llmswitchmask{len(tokens) - 1}x"
 
             cleaned = self._nh3.clean(_TOKEN.sub(hold, text), **self._options)
+            # a second look at URLs nh3 kept as relative that a lenient browser might not (`javascript:`)
+            cleaned = _ATTR_URL.sub(lambda m: m.group(0) if url_is_safe(html.unescape(m.group(2))) else "", cleaned)
             if tokens:
                 cleaned = _HELD.sub(lambda m: tokens[int(m.group(1))], cleaned)
             if cleaned != text:
