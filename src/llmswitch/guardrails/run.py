@@ -75,6 +75,8 @@ class Guardrails:
             if g is not None and g not in chosen:
                 chosen.append(g)
         # in the config's order, whoever asked for them: a refusal listed before a mask sees the values
+        if not chosen:
+            return None
         chosen.sort(key=lambda g: self._order[g.name])
         return Run(tuple(chosen), metadata)
 
