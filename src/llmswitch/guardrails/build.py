@@ -39,9 +39,8 @@ def _pii(name: str, modes: frozenset[str], default_on: bool, p: dict[str, Any]) 
 
     secrets = None
     if p.get("secrets"):
-        secrets = _secrets(
-            name, modes, default_on, {"action": p["secrets"] if isinstance(p["secrets"], str) else "mask"}
-        )
+        action = p["secrets"] if isinstance(p["secrets"], str) else "mask"
+        secrets = _secrets(name, modes, default_on, {"action": action, "detector": p.get("secrets_detector", "auto")})
     return PersonalData(
         name,
         modes=modes,

@@ -70,10 +70,29 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str], int], ...] = (
         1,
     ),
 )
-_QUICK = re.compile(
-    r"PRIVATE KEY|AKIA|ASIA|ABIA|ACCA|AROA|AIDA|gh[pousr]_|github_pat_|glpat-|sk-|xox|hooks\.slack|_live_|_test_|AIza|"
-    r"eyJ|npm_|pypi-|SK[0-9a-f]|SG\.|://|(?i:pass|pwd|secret|key|token)"
-)
+# literal fragments one of which a pattern's match must contain: a pattern runs only when its fragment
+# is in the text (a substring test costs far less than a regex scan of 2 KB); None: lower-cased text
+_HINTS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "PRIVATE_KEY": (("PRIVATE KEY",), False),
+    "AWS_ACCESS_KEY": (("AKIA", "ASIA", "ABIA", "ACCA", "AROA", "AIDA"), False),
+    "AWS_SECRET_KEY": (("aws",), True),
+    "GITHUB_TOKEN": (("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), False),
+    "GITLAB_TOKEN": (("glpat-",), False),
+    "OPENAI_API_KEY": (("T3BlbkFJ",), False),
+    "ANTHROPIC_API_KEY": (("sk-ant-",), False),
+    "API_KEY": (("sk-",), False),
+    "SLACK_TOKEN": (("xox",), False),
+    "SLACK_WEBHOOK": (("hooks.slack.com",), False),
+    "STRIPE_KEY": (("_live_", "_test_"), False),
+    "GOOGLE_API_KEY": (("AIza",), False),
+    "JWT": (("eyJ",), False),
+    "NPM_TOKEN": (("npm_",), False),
+    "PYPI_TOKEN": (("pypi-",), False),
+    "TWILIO_API_KEY": (("SK",), False),
+    "SENDGRID_KEY": (("SG.",), False),
+    "URL_CREDENTIALS": (("://",), False),
+    "PASSWORD": (("pass", "pwd", "secret", "key", "token"), True),
+}
 
 
 def _strong(value: str) -> bool:
@@ -87,15 +106,19 @@ def _strong(value: str) -> bool:
 def detect_secrets_in(text: str, *, plugins: bool = False) -> list[Finding]:
     """Spans of credentials in ``text``; ``plugins`` also runs detect-secrets' regex plugins."""
     found: list[Finding] = []
-    if _QUICK.search(text):
-        for kind, pattern, group in _PATTERNS:
-            for m in pattern.finditer(text):
-                start, end = m.span(group)
-                if start < 0 or end <= start:
-                    continue
-                if kind == "PASSWORD" and not _strong(m.group(group)):
-                    continue
-                found.append(Finding(kind, start, end))
+    lowered = text.lower()
+    for kind, pattern, group in _PATTERNS:
+        hints, lower = _HINTS[kind]
+        where = lowered if lower else text
+        if not any(h in where for h in hints):
+            continue
+        for m in pattern.finditer(text):
+            start, end = m.span(group)
+            if start < 0 or end <= start:
+                continue
+            if kind == "PASSWORD" and not _strong(m.group(group)):
+                continue
+            found.append(Finding(kind, start, end))
     if plugins:
         found += _plugin_findings(text)
     return _without_overlaps(found)
