@@ -62,6 +62,7 @@ class _Call:
         rf, self.parse_into = normalize_response_format(kwargs.pop("response_format", None))
         self.guardrails = _guardrails(kwargs.pop("guardrails", None))
         self.provider, self.model_id = resolve_model(model, call_opts.get("custom_llm_provider"))
+        settings = _settings_of(self.provider, kwargs)
         body: dict[str, Any] = {"model": model, "messages": messages}
         if rf is not None:
             body["response_format"] = rf
@@ -84,6 +85,7 @@ class _Call:
             extra_headers=call_opts.get("extra_headers") or call_opts.get("headers"),
             api_version=call_opts.get("api_version"),
             network=network_from(call_opts, model),
+            settings=settings,
         )
         self.timeout = float(timeout) if timeout is not None else None
         if not isinstance(num_retries, int) or num_retries < 0:
@@ -161,6 +163,14 @@ class _Call:
                     yield last
         finally:
             s.close()
+
+
+def _settings_of(provider: Any, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """The provider's own settings (a cloud's project, region, credentials), taken out of ``kwargs``."""
+    keys = provider.settings_keys
+    if not keys:
+        return None
+    return {k: kwargs.pop(k) for k in list(kwargs) if k in keys and kwargs[k] is not None} or None
 
 
 def _guardrails(requested: Any) -> Any:
@@ -307,6 +317,7 @@ async def aembedding(
     """
     call_opts = {k: provider_extras.pop(k) for k in _CALL_KEYS if k in provider_extras}
     provider, model_id = resolve_model(model, call_opts.get("custom_llm_provider"))
+    settings = _settings_of(provider, provider_extras)
     texts = [input] if isinstance(input, str) else list(input)
     if not texts or not all(isinstance(t, str) for t in texts):
         raise ConfigError("input must be a string or a non-empty list of strings")
@@ -326,6 +337,7 @@ async def aembedding(
         extra_headers=call_opts.get("extra_headers"),
         api_version=call_opts.get("api_version"),
         network=network_from(call_opts, model),
+        settings=settings,
     )
     resp = await engine.embedding(
         provider,

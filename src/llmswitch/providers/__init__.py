@@ -19,6 +19,8 @@ _IMPORTS: dict[str, str] = {
     "azure": "llmswitch.providers.azure:AzureProvider",
     "anthropic": "llmswitch.providers.anthropic:AnthropicProvider",
     "gemini": "llmswitch.providers.gemini:GeminiProvider",
+    "vertex_ai": "llmswitch.providers.vertex:VertexProvider",
+    "bedrock": "llmswitch.providers.bedrock:BedrockProvider",
     # Ollama's native API (its preset row still says where it runs for config_from_env)
     "ollama": "llmswitch.providers.ollama:OllamaProvider",
     "ollama_chat": "llmswitch.providers.ollama:OllamaChatProvider",

@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from llmswitch import ir
-from llmswitch.dialects import anthropic_messages, gemini_request, ollama_chat, openai_request
+from llmswitch.dialects import anthropic_messages, bedrock_converse, gemini_request, ollama_chat, openai_request
 from llmswitch.dialects.content_support import unsupported_content, unsupported_tool_choice, without
 from llmswitch.dialects.drop_params import CALL_KEYS
 from llmswitch.dialects.thinking import DYNAMIC, effort_for_budget
@@ -116,6 +116,15 @@ ACCEPTS: dict[str, Accepts] = {
     "fireworks_ai": Accepts(_OPENAI_TOP_K),
     "openrouter": Accepts(_OPENAI_TOP_K),
 }
+
+# Vertex AI serves Gemini's API: what Gemini takes, it takes
+ACCEPTS["vertex_ai"] = ACCEPTS["gemini"]
+# Bedrock's Converse API (docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html):
+# inferenceConfig's four, tools, and top_k / Anthropic's thinking through additionalModelRequestFields
+ACCEPTS["bedrock"] = Accepts(
+    frozenset(("temperature", "top_p", "top_k", "max_tokens", "stop", "thinking_budget", "tools", "tool_choice")),
+    extras=bedrock_converse.EXTRA_KEYS,
+)
 
 # OpenAI extras at their default value: they ask nothing of any provider (clients send them anyway)
 _ASKS_NOTHING: dict[str, tuple[Any, ...]] = {

@@ -290,6 +290,13 @@ class Spec:
                 **args,
                 "extra_headers": {"OpenAI-Organization": self.organization, **(args["extra_headers"] or {})},
             }
+        fields = self.fields
+        keys = getattr(provider, "settings_keys", None)
+        if keys and not keys.isdisjoint(fields["params"]):
+            # where and as whom to call (a cloud's project, region, credentials) are not body fields
+            params = fields["params"]
+            args = {**args, "settings": {k: _env(v) for k, v in params.items() if k in keys}}
+            fields = {**fields, "params": {k: v for k, v in params.items() if k not in keys}}
         try:
             endpoint = provider.endpoint(**args)
         except AuthenticationError as exc:
@@ -304,7 +311,7 @@ class Spec:
             endpoint=endpoint,
             endpoint_error=endpoint_error,
             breaker=breaker,
-            **self.fields,
+            **fields,
         )
 
 

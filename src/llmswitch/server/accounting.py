@@ -25,6 +25,7 @@ from llmswitch.errors import APIStatusError, RateLimitError, ServiceUnavailableE
 from llmswitch.limits import BudgetPeriod, LimiterError, SubjectLimits, rate_limit_headers
 from llmswitch.limits.errors import BudgetsUnavailableError
 from llmswitch.limits.model_limits import model_limits_for_key, parse_model_subject
+from llmswitch.server import lost_attempts
 from llmswitch.server.estimates import (
     estimate_embedding_tokens,
     estimate_prompt_tokens,
@@ -32,6 +33,7 @@ from llmswitch.server.estimates import (
     usage_so_far,
 )
 from llmswitch.server.journals import Adopter, adopt_orphans, open_own_journal, remove_journal_dir
+from llmswitch.server.lost_attempts import lost_records
 from llmswitch.server.pricing import (
     DEFAULT_MAX_OUTPUT_TOKENS,
     Deployment,
@@ -244,6 +246,8 @@ class Accounting:
         """Admit the request against its limits; raise a 429 or a budget error naming the limit, or a 503
         when what the limits need (the store, for a budget's spend) cannot be reached, or when the spend
         journal cannot write (fail closed: an answer whose record would be lost is not started)."""
+        # the router's timed-out attempts (the provider may bill them) are this request's: lost_attempts.py
+        lost_attempts.current.set((request, req))
         journal = self.journal
         if journal is not None and journal.failing:
             raise ServiceUnavailableError(
@@ -359,7 +363,7 @@ class Accounting:
         cost = None
         if usage is not None and served is not None and served.price is not None:
             cost = cost_of_usage(served.price, usage)
-        commit = None
+        commit: list[bytes] | None = None
         journal = self.journal
         if journal is not None and (usage is not None or error is not None):
             try:
@@ -371,10 +375,15 @@ class Accounting:
                         spend_record(request, status, route, usage, cost, error, stream, started, estimated, call_type)
                     )
                 if not journal.append_nowait(line):
-                    commit = line
+                    commit = [line]
             except Exception as exc:
                 # the answer is already computed; losing its record is logged loudly, never hidden
                 log.error("could not journal spend record %s: %s", request.state.get("spend_id"), exc)
+        lost_cost, lost_tokens = 0.0, 0
+        if "lost_attempts" in request.state:
+            lost_cost, lost_tokens, more = self._journal_lost(request, started, stream, call_type)
+            if more:
+                commit = [*commit, *more] if commit is not None else more
         settle: tuple[Reservation, float, int | None] | None = None
         tokens: int | None
         limiter = self.limiter
@@ -383,6 +392,8 @@ class Accounting:
             charge, tokens = 0.0, 0
             if error is None or usage is not None:
                 charge, tokens = cost or 0.0, (usage.total_tokens if usage is not None else None)
+            if lost_tokens:
+                charge, tokens = charge + lost_cost, (tokens or 0) + lost_tokens
             try:
                 if not limiter.settle_nowait(reservation, charge, actual_tokens=tokens):
                     settle = (reservation, charge, tokens)
@@ -395,15 +406,40 @@ class Accounting:
             await asyncio.shield(done)
         return cost
 
-    async def _complete(
-        self, request: Request, line: bytes | None, settle: tuple[Reservation, float, int | None] | None
-    ) -> None:
-        """The awaited half of :meth:`finish`: the journal commit, then the settlement."""
-        if line is not None and self.journal is not None:
+    def _journal_lost(
+        self, request: Request, started: float, stream: bool, call_type: CallType
+    ) -> tuple[float, int, list[bytes]]:
+        """Journal the request's timed-out attempts (:mod:`llmswitch.server.lost_attempts`): their cost
+        and tokens, for the settlement, and the lines still to commit."""
+        cost, tokens, pending = 0.0, 0, list[bytes]()
+        try:
+            records = lost_records(request, started, stream, call_type)
+        except Exception as exc:
+            log.error("could not price the timed-out attempts of %s: %s", request.state.get("spend_id"), exc)
+            return cost, tokens, pending
+        for rec in records:
+            cost += rec.cost or 0.0
+            tokens += rec.input_tokens
+            if self.journal is None:
+                continue
             try:
-                await self.journal.append_encoded(line)
+                line = encode_line(rec)
+                if not self.journal.append_nowait(line):
+                    pending.append(line)
             except Exception as exc:
-                log.error("could not journal spend record %s: %s", request.state.get("spend_id"), exc)
+                log.error("could not journal spend record %s: %s", rec.request_id, exc)
+        return cost, tokens, pending
+
+    async def _complete(
+        self, request: Request, lines: list[bytes] | None, settle: tuple[Reservation, float, int | None] | None
+    ) -> None:
+        """The awaited half of :meth:`finish`: the journal commits, then the settlement."""
+        if lines and self.journal is not None:
+            for line in lines:
+                try:
+                    await self.journal.append_encoded(line)
+                except Exception as exc:
+                    log.error("could not journal spend record %s: %s", request.state.get("spend_id"), exc)
         if settle is not None and self.limiter is not None:
             reservation, charge, tokens = settle
             try:

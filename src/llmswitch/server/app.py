@@ -30,6 +30,7 @@ from llmswitch.server import (
     gemini_embed,
     health,
     http,
+    responses,
     spend_routes,
     unsupported,
 )
@@ -40,6 +41,7 @@ from llmswitch.server.budget_resets import BudgetResets
 from llmswitch.server.chat import handle_chat
 from llmswitch.server.embeddings import handle_embeddings, handle_models
 from llmswitch.server.faces import Face
+from llmswitch.server.lost_attempts import note_timeout
 from llmswitch.server.subjects import SubjectCache
 from llmswitch.store.errors import StoreConnectionError, StoreMigrationError
 
@@ -83,6 +85,9 @@ class Gateway:
     ) -> None:
         self.router = router
         self.guardrails = guardrails  # None: no guardrail configured, nothing to check per request
+        if getattr(router, "on_timeout", False) is None:
+            # a timed-out attempt the provider may bill is recorded (llmswitch.server.lost_attempts)
+            router.on_timeout = note_timeout(router)
         self.master_key = master_key
         self.store = store
         self.keys = KeyCache(store, master_key)
@@ -224,6 +229,10 @@ class Gateway:
         found = self._routes.get((method, path))
         if found is not None:
             return found[0], found[1], {}
+        if path.startswith(("/v1/responses", "/responses")):
+            served = responses.route(method, path)
+            if served is not None:
+                return served[0], faces.OPENAI, served[1]
         if method == "POST" and path.startswith(("/v1beta/models/", "/v1/models/")) and ":" in path:
             model, _, verb = path.split("/models/", 1)[1].rpartition(":")
             if verb in ("generateContent", "streamGenerateContent") and model:

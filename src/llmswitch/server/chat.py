@@ -18,6 +18,7 @@ from llmswitch.errors import APIError
 from llmswitch.guardrails.gateway import start_for_request
 from llmswitch.server import fastpath, http
 from llmswitch.server.accounting import cost_header, usage_so_far
+from llmswitch.server.spend_records import failure_status
 
 if TYPE_CHECKING:
     from llmswitch.guardrails.run import Run
@@ -142,7 +143,7 @@ async def handle_chat(
         await http.send_bytes(send, 200, body_out, headers=_route_headers(route) | cost_header(cost))
     except BaseException as exc:
         if not finished:
-            await ended_early(getattr(exc, "status_code", None) or (499 if request.disconnected else 500), exc)
+            await ended_early(failure_status(exc, request.disconnected), exc)
         raise
 
 

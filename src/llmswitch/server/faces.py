@@ -16,7 +16,7 @@ from llmswitch import ir
 from llmswitch.dialects._json import dumps
 from llmswitch.dialects.sse import encode_event
 
-FaceName = Literal["openai", "anthropic", "gemini"]
+FaceName = Literal["openai", "anthropic", "gemini", "openai_responses"]
 
 # where each dialect's StreamEncoder lives (a dialect may keep streams in a module of their own)
 _STREAM_MODULES: dict[FaceName, str] = {

@@ -84,10 +84,11 @@ def _fault_response(face: Face, reply: Reply, number: int) -> web.StreamResponse
         headers["content-type"] = reply.content_type or "text/plain; charset=utf-8"
         return web.Response(status=reply.status, body=raw, headers=headers)
     try:
-        _, body = face.encode_error(to_error(reply))
+        error = to_error(reply)
+        _, body = face.encode_error(error)
     except DialectUnavailable as exc:
         return text_response(501, str(exc))
-    return json_response(reply.status, body, face, headers)
+    return json_response(reply.status, body, face, {**face.error_headers(error), **headers})
 
 
 def error_response(face: Face, exc: APIStatusError, number: int) -> web.StreamResponse:
