@@ -93,9 +93,10 @@ class _Call:
         self.policy = RetryPolicy(num_retries=num_retries)
 
     async def run(self) -> results.ModelResponse:
-        if self.guardrails is not None:
-            await self.guardrails.pre_call(self.request)
-        resp = await engine.chat(
+        guard = self.guardrails
+        if guard is not None:
+            await guard.pre_call(self.request)
+        call = engine.chat(
             self.provider,
             self.request,
             model=self.model_id,
@@ -103,8 +104,9 @@ class _Call:
             timeout=self.timeout,
             policy=self.policy,
         )
-        if self.guardrails is not None:
-            resp = await self.guardrails.post_call(resp)
+        resp = await (guard.during_call(call) if guard is not None else call)
+        if guard is not None:
+            resp = await guard.post_call(resp)
         out = convert.model_response(resp)
         _mark(out, self.hidden_params())
         out.cost = cost_for_response(resp.model or self.model_id, self.provider.name, resp.usage, self.price_overrides)
@@ -123,7 +125,7 @@ class _Call:
         if self.guardrails is not None:
             await self.guardrails.pre_call(self.request)
             guard = self.guardrails.stream()
-        s = await engine.chat_stream(
+        opening = engine.chat_stream(
             self.provider,
             self.request,
             model=self.model_id,
@@ -131,6 +133,7 @@ class _Call:
             timeout=self.timeout,
             policy=self.policy,
         )
+        s = await (self.guardrails.during_call(opening) if self.guardrails is not None else opening)
         encoder: StreamEncoder | None = None
         hidden = self.hidden_params()
         try:

@@ -79,3 +79,23 @@ def test_guardrail_objects_and_unknown_names(up: FakeUpstream) -> None:
 def test_without_guardrails_nothing_changes(up: FakeUpstream) -> None:
     llmswitch.completion("openai/gpt-4o-mini", PROMPT, api_base=up.openai_base, api_key="t")
     assert sent(up) == PROMPT[0]["content"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_during_call_guardrail_refuses_in_the_sdk(up: FakeUpstream, stream: bool) -> None:
+    falcon = {
+        "guardrail_name": "falcon",
+        "litellm_params": {"guardrail": "banned_keywords", "mode": "during_call", "banned_keywords_list": ["falcon"]},
+    }
+    up.script(Reply(latency=0.2))
+    with pytest.raises(GuardrailBlocked, match="falcon"):
+        r = llmswitch.completion(
+            "openai/gpt-4o-mini",
+            [{"role": "user", "content": "about falcon"}],
+            api_base=up.openai_base,
+            api_key="t",
+            guardrails=[falcon],
+            stream=stream,
+        )
+        if stream:
+            list(r)
