@@ -246,6 +246,16 @@ def test_a_during_call_guardrail_refuses_before_the_client_sees_anything(
 def test_decisions_are_in_the_spend_record_and_no_value_is_anywhere(
     gw: ServedGateway, up: FakeUpstream, workdir: Path, logs: _Collect
 ) -> None:
+    refused = gw.call(
+        "POST",
+        "/v1/chat/completions",
+        {
+            "model": GROUPS["openai"],
+            "messages": [{"role": "user", "content": f"pay {CARD}"}],
+            "guardrails": ["no-cards"],
+        },
+    )
+    assert refused.status == 400
     r = gw.call(
         "POST", "/v1/chat/completions", {"model": GROUPS["openai"], "messages": [{"role": "user", "content": PROMPT}]}
     )
@@ -277,3 +287,14 @@ def test_decisions_are_in_the_spend_record_and_no_value_is_anywhere(
         for f in files:
             assert value.encode() not in f.read_bytes(), (value, f)
     assert json.dumps(rows)
+
+
+def test_the_responses_api_is_guarded_too(gw: ServedGateway, up: FakeUpstream) -> None:
+    r = gw.call("POST", "/v1/responses", {"model": GROUPS["openai"], "input": PROMPT, "store": False})
+    assert r.status == 200, r.body
+    sent = upstream_prompt(up)
+    assert EMAIL not in sent and "<EMAIL_ADDRESS_1>" in sent
+    refused = gw.call(
+        "POST", "/v1/responses", {"model": GROUPS["openai"], "input": f"pay with {CARD}", "guardrails": ["no-cards"]}
+    )
+    assert refused.status == 400 and "no-cards" in refused.json()["error"]["message"]
