@@ -137,7 +137,9 @@ async def aresponses(
         return ResponseObject(data)
     # any other provider: the request as the IR reads it, answered through its chat API
     req = openai_responses.decode_request(body)
-    req, _dropped = params.apply(req, provider.name, model=model_id, deployment=model, dialect=provider.dialect)
+    req, _dropped = params.apply(
+        req, provider.policy or provider.name, model=model_id, deployment=model, dialect=provider.dialect
+    )
     if stream:
         return _translated_stream(provider, req, model_id, endpoint, t, policy, body)
     resp = await engine.chat(provider, req, model=model_id, endpoint=endpoint, timeout=t, policy=policy)

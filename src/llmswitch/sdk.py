@@ -20,7 +20,7 @@ from llmswitch.errors import APIError, ConfigError
 from llmswitch.network import network_from
 from llmswitch.providers import params, resolve_model
 from llmswitch.router.retry import RetryPolicy
-from llmswitch.structured import normalize_response_format, parse_content
+from llmswitch.structured import PartialParser, normalize_response_format, parse_content
 
 # keywords that configure the call rather than being sent to the provider
 _CALL_KEYS = (
@@ -61,6 +61,7 @@ class _Call:
             num_retries = call_opts.get("max_retries", 2)
         rf, self.parse_into = normalize_response_format(kwargs.pop("response_format", None))
         self.guardrails = _guardrails(kwargs.pop("guardrails", None))
+        self.wants_json = rf is not None and rf.get("type") in ("json_schema", "json_object")
         self.provider, self.model_id = resolve_model(model, call_opts.get("custom_llm_provider"))
         settings = _settings_of(self.provider, kwargs)
         body: dict[str, Any] = {"model": model, "messages": messages}
@@ -72,7 +73,7 @@ class _Call:
         # what the provider cannot take is mapped, dropped (drop_params=True, or llmswitch.drop_params) or refused
         self.request, self.dropped = params.apply(
             openai_chat.decode_request(body),
-            self.provider.name,
+            self.provider.policy or self.provider.name,
             model=self.model_id,
             deployment=model,
             drop=_global_drop_params(),
@@ -136,6 +137,8 @@ class _Call:
         s = await (self.guardrails.during_call(opening) if self.guardrails is not None else opening)
         encoder: StreamEncoder | None = None
         hidden = self.hidden_params()
+        # a structured reply: each chunk's ``parsed`` is what the JSON so far says, the last the whole object
+        structured = PartialParser(self.parse_into) if self.wants_json else None
         try:
             async for ev in s.events():
                 if encoder is None:
@@ -149,11 +152,17 @@ class _Call:
                 if chunk is not None:
                     out = convert.stream_chunk(chunk)
                     _mark(out, hidden)
+                    if structured is not None and out.choices:
+                        _parse_chunk(out, structured)
                     yield out
             if encoder is not None and guard is not None and (held := await guard.close()) is not None:
                 chunk = encoder.chunk(held)
                 if chunk is not None:
-                    yield convert.stream_chunk(chunk)
+                    out = convert.stream_chunk(chunk)
+                    _mark(out, hidden)
+                    if structured is not None and out.choices:
+                        _parse_chunk(out, structured)
+                    yield out
             if encoder is not None:
                 tail = encoder.usage_chunk()
                 if tail is not None:
@@ -174,6 +183,16 @@ def _settings_of(provider: Any, kwargs: dict[str, Any]) -> dict[str, Any] | None
     if not keys:
         return None
     return {k: kwargs.pop(k) for k in list(kwargs) if k in keys and kwargs[k] is not None} or None
+
+
+def _parse_chunk(chunk: Any, parser: PartialParser) -> None:
+    """``chunk.parsed``: the structured reply so far; on the chunk that finishes it, the validated whole."""
+    choice = chunk.choices[0]
+    delta = choice.delta.content
+    parsed = parser.feed(delta) if delta else parser.partial() if parser.text else None
+    if choice.finish_reason is not None and (choice.finish_reason != "tool_calls" or parser.text):
+        parsed = parser.finish()
+    chunk.parsed = parsed
 
 
 def _guardrails(requested: Any) -> Any:

@@ -186,3 +186,44 @@ def test_the_default_root_is_the_location_s_regional_host(location: str, root: s
 def test_a_credentials_value_that_is_neither_json_nor_a_file_is_a_config_error() -> None:
     with pytest.raises(llmswitch.ConfigError, match="neither a JSON key nor a file"):
         get_provider("vertex_ai").endpoint(settings={"vertex_project": "p", "vertex_credentials": "/no/such/key.json"})
+
+
+def test_claude_on_vertex_speaks_anthropic_s_api_at_raw_predict(up: FakeUpstream, private_key: str) -> None:
+    sa = service_account(up, private_key, email="claude@test-project-7.iam.gserviceaccount.com")
+    up.script(Reply(text="Claude here", usage=(6, 2)), Reply(text="streamed Claude"))
+    kw: dict[str, Any] = {
+        "vertex_project": PROJECT,
+        "vertex_location": LOCATION,
+        "vertex_credentials": sa,
+        "api_base": up.vertex_base,
+    }
+    r = llmswitch.completion("vertex_ai/claude-sonnet-4@20250514", MSGS, num_retries=0, max_tokens=30, **kw)
+    assert r.choices[0].message.content == "Claude here"
+    chunks = llmswitch.completion("vertex_ai/claude-sonnet-4@20250514", MSGS, stream=True, num_retries=0, **kw)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "streamed Claude"
+    whole, streamed = up.requests
+    base = f"/v1/projects/{PROJECT}/locations/{LOCATION}/publishers/anthropic/models/claude-sonnet-4@20250514"
+    assert whole.path == f"{base}:rawPredict" and streamed.path == f"{base}:streamRawPredict"
+    assert whole.json["anthropic_version"] == "vertex-2023-10-16" and "model" not in whole.json
+    assert whole.json["max_tokens"] == 30 and "stream" not in whole.json and streamed.json["stream"] is True
+    # one token for Gemini and Claude models alike: the credentials are the same
+    assert whole.headers["authorization"] == streamed.headers["authorization"] == f"Bearer {up.tokens[0]}"
+
+
+def test_claude_on_vertex_takes_what_anthropic_takes(up: FakeUpstream, private_key: str) -> None:
+    sa = service_account(up, private_key, email="policy@test-project-7.iam.gserviceaccount.com")
+    # top_k and parallel_tool_calls: Anthropic's API takes them (Gemini's policy would refuse the latter)
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    llmswitch.completion(
+        "vertex_ai/claude-sonnet-4@20250514",
+        MSGS,
+        vertex_project=PROJECT,
+        vertex_credentials=sa,
+        api_base=up.vertex_base,
+        num_retries=0,
+        top_k=3,
+        tools=tools,
+        parallel_tool_calls=False,
+    )
+    body = up.requests[0].json
+    assert body["top_k"] == 3 and body["tool_choice"]["disable_parallel_tool_use"] is True

@@ -75,6 +75,12 @@ class Provider:
     # keywords (LiteLLM's names) that say where and as whom to call, rather than what to send: taken out
     # of the call's keywords or the deployment's litellm_params and given to endpoint(settings=...)
     settings_keys: frozenset[str] = frozenset()
+    # the row of the parameter policy (providers/params.py) this provider's API follows; None: its name
+    policy: str | None = None
+
+    def for_model(self, model: str) -> Provider:
+        """The provider that serves ``model`` (a cloud that hosts several vendors' APIs picks one)."""
+        return self
 
     def own_extras(self, req: ir.Request) -> ir.Request:
         """``req`` without extras written for another provider's format (they would be rejected)."""

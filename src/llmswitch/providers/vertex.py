@@ -25,9 +25,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from llmswitch import ir
+from llmswitch.dialects import anthropic_messages
+from llmswitch.dialects._json import dumps
 from llmswitch.errors import ConfigError
 from llmswitch.network import Network
-from llmswitch.providers.base import Endpoint, HTTPCall, merge_headers
+from llmswitch.providers import get_provider
+from llmswitch.providers.anthropic import AnthropicProvider
+from llmswitch.providers.base import Endpoint, HTTPCall, Provider, merge_headers
 from llmswitch.providers.gemini import GeminiProvider
 from llmswitch.providers.google_credentials import GoogleToken, load_credentials
 from llmswitch.providers.paths import path_segment
@@ -49,8 +53,16 @@ class VertexProvider(GeminiProvider):
     api_version = "v1"
     settings_keys = frozenset(("vertex_project", "vertex_location", "vertex_credentials", *_ALIASES))
 
+    publisher = "google"
+
     def __init__(self) -> None:
         self._tokens: dict[str | None, GoogleToken] = {}
+
+    def for_model(self, model: str) -> Provider:
+        """Claude models on Vertex AI speak Anthropic's API (:class:`VertexAnthropicProvider`)."""
+        if model.startswith("claude"):
+            return vertex_anthropic()
+        return self
 
     def endpoint(
         self,
@@ -87,7 +99,7 @@ class VertexProvider(GeminiProvider):
             root = f"{root}/{api_version or self.api_version}"
         p = path_segment(str(project), provider=self.name, what="project", whole=str(project))
         loc = path_segment(str(location), provider=self.name, what="location", whole=str(location))
-        base = f"{root}/projects/{p}/locations/{loc}/publishers/google"
+        base = f"{root}/projects/{p}/locations/{loc}/publishers/{self.publisher}"
         return Endpoint(base, api_key, extra_headers, api_version, network, token)
 
     def _token_for(self, source: Any, project: str | None) -> GoogleToken:
@@ -120,3 +132,65 @@ class VertexProvider(GeminiProvider):
 
     def embedding_call(self, req: ir.EmbeddingRequest, *, model: str, endpoint: Endpoint) -> HTTPCall:
         raise ConfigError(f"provider {self.name!r} does not offer embeddings through llmswitch yet")
+
+
+class VertexAnthropicProvider(AnthropicProvider):
+    """``vertex_ai/claude-…``: Anthropic's Messages API on Vertex AI, at the model's ``:rawPredict`` and
+    ``:streamRawPredict`` under the project's ``publishers/anthropic`` path. The body is Anthropic's with
+    ``anthropic_version: vertex-2023-10-16`` and no ``model`` (it is in the URL); a stream says
+    ``stream: true`` in the body as well. Credentials, project and location as for Gemini models, with
+    the same tokens."""
+
+    name = "vertex_ai"
+    policy = "anthropic"
+    default_api_base = ""
+    api_key_env: tuple[str, ...] = ()
+    api_base_env = ("VERTEXAI_API_BASE",)
+    requires_api_key = False
+    settings_keys = VertexProvider.settings_keys
+
+    def endpoint(self, **kwargs: Any) -> Endpoint:
+        return _CLAUDE_ENDPOINTS.endpoint(**kwargs)
+
+    def chat_call(self, req: ir.Request, *, model: str, endpoint: Endpoint) -> HTTPCall:
+        body = self.chat_body(self.own_extras(req), model)
+        betas = anthropic_messages.required_betas(body)
+        body.pop("model", None)
+        body["anthropic_version"] = VERTEX_ANTHROPIC_VERSION
+        if betas:
+            body["anthropic_beta"] = betas
+        if req.stream:
+            body["stream"] = True
+        headers = {
+            "content-type": "application/json",
+            "accept": "text/event-stream" if req.stream else "application/json",
+        }
+        name = path_segment(model, provider=self.name, what="model", whole=model)
+        method = "streamRawPredict" if req.stream else "rawPredict"
+        return HTTPCall(
+            f"{endpoint.api_base}/models/{name}:{method}", merge_headers(headers, endpoint.extra_headers), dumps(body)
+        )
+
+
+VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
+
+
+class _ClaudeEndpoints(VertexProvider):
+    publisher = "anthropic"
+
+    def _token_for(self, source: Any, project: str | None) -> GoogleToken:
+        # the same credentials share one token whichever publisher's models they call
+        vertex = get_provider("vertex_ai")
+        assert isinstance(vertex, VertexProvider)
+        return vertex._token_for(source, project)
+
+
+_CLAUDE_ENDPOINTS = _ClaudeEndpoints()
+_claude: VertexAnthropicProvider | None = None
+
+
+def vertex_anthropic() -> VertexAnthropicProvider:
+    global _claude
+    if _claude is None:
+        _claude = VertexAnthropicProvider()
+    return _claude

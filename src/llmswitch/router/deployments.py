@@ -110,7 +110,9 @@ class Target:
         # that make an OpenAI body take the full path to be checked (computed once, not per request)
         self.drop_params = drop_params
         self.additional_drop_params = tuple(additional_drop_params)
-        self.passthrough_blockers = passthrough_blockers(provider.name, frozenset(self.additional_drop_params))
+        self.passthrough_blockers = passthrough_blockers(
+            provider.policy or provider.name, frozenset(self.additional_drop_params)
+        )
         self.rpm = rpm
         self.tpm = tpm
         self.model_info: Mapping[str, Any] = model_info or {}

@@ -202,7 +202,7 @@ def _request_for(req: ir.Request, t: Target, ask: Ask, drop: bool) -> ir.Request
     # what the deployment cannot take is mapped, dropped or refused before anything is sent
     req, ask.dropped = params.apply(
         req,
-        t.provider.name,
+        t.provider.policy or t.provider.name,
         model=t.model,
         deployment=t.group,
         drop=drop or t.drop_params,

@@ -138,6 +138,32 @@ def build_app(host: Host) -> web.Application:
         )  # fmt: skip
 
     app.router.add_post("/model/{model}/{operation}", bedrock_operation)
+
+    async def vertex_anthropic(request: web.Request) -> web.StreamResponse:
+        # Claude on Vertex AI: Anthropic's body (the model in the path, Vertex's version string) at
+        # :rawPredict and :streamRawPredict, for a token the fake issued
+        model, _, method = request.match_info["target"].partition(":")
+        auth = request.headers.get("authorization", "")
+        if not auth.startswith("Bearer ") or auth[7:] not in getattr(host, "tokens", []):
+            rec = await _record(request, host, ANTHROPIC, model=model)
+            error = APIStatusError(
+                "invalid authentication credentials", status_code=401, error_type="authentication_error"
+            )
+            return error_response(ANTHROPIC, error, rec.number)
+        if method not in ("rawPredict", "streamRawPredict"):
+            rec = await _record(request, host, ANTHROPIC, model=model)
+            return error_response(ANTHROPIC, APIStatusError(f"no method {method!r}", status_code=404), rec.number)
+
+        def as_messages_api(body: dict[str, Any]) -> dict[str, Any]:
+            return {"model": model, **{k: v for k, v in body.items() if k != "anthropic_version"}}
+
+        return await _chat(
+            request, host, ANTHROPIC, model=model, stream=method == "streamRawPredict", adapt=as_messages_api
+        )
+
+    app.router.add_post(
+        "/v1/projects/{project}/locations/{location}/publishers/anthropic/models/{target}", vertex_anthropic
+    )
     app.router.add_post("/token", oauth_token)
     app.router.add_post(
         "/v1/projects/{project}/locations/{location}/publishers/google/models/{target}", vertex_model_method
