@@ -3,6 +3,10 @@ each problem, and built into the gateway."""
 
 from __future__ import annotations
 
+import sys
+
+import pytest
+
 from llmswitch.config import parse_config
 from llmswitch.server.serve import build_gateway
 
@@ -65,3 +69,18 @@ def test_no_guardrails_no_cost() -> None:
     check = parse_config(BASE, "config.yaml", env={})
     assert check.config is not None and check.config.guardrails == ()
     assert build_gateway(check.config).guardrails is None
+
+
+def test_a_missing_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "nh3", None)  # as if the guardrails extra were not installed
+    text = (
+        BASE
+        + """guardrails:
+  - guardrail_name: html
+    litellm_params: {guardrail: html_sanitizer, mode: post_call}
+"""
+    )
+    check = parse_config(text, "config.yaml", env={})
+    assert [str(p) for p in check.problems] == [
+        "config.yaml:5: guardrails[0]: guardrail 'html': needs nh3: pip install 'llmswitch[guardrails]'"
+    ]

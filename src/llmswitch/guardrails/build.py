@@ -179,9 +179,13 @@ def build_guardrail(spec: GuardrailSpec) -> Guardrail:
     try:
         return factory(spec.name, frozenset(spec.modes), spec.default_on, dict(spec.params))
     except ImportError as exc:
-        raise ImportError(
-            f"guardrail {spec.name!r} needs {exc.name or 'a package'}: pip install 'llmswitch[guardrails]'"
-        ) from exc
+        if (exc.name or "").split(".")[0] not in _EXTRA_MODULES:
+            raise
+        raise ImportError(f"needs {exc.name}: pip install 'llmswitch[guardrails]'", name=exc.name) from exc
+
+
+# what the `guardrails` extra installs, by import name
+_EXTRA_MODULES = frozenset({"nh3", "detect_secrets", "jsonschema"})
 
 
 def spec_from_litellm(entry: Mapping[str, Any]) -> GuardrailSpec:
