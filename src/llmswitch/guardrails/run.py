@@ -234,6 +234,7 @@ class StreamGuard:
         self.piecewise = [g for g in run._in("post_call") if g.synchronous and not g.whole_answer]
         self.at_end = [g for g in run._in("post_call") if not g.synchronous or g.whole_answer]
         self.logging = run._in("logging_only")
+        self.keep_text = bool(self.at_end or self.logging)
         self.found: dict[str, dict[str, int]] = {}
         self.changed: set[str] = set()
 
@@ -245,7 +246,8 @@ class StreamGuard:
             return ev
         i = ev.choice
         pending = self.pending.get(i, "") + (ev.text or "")
-        self.text.setdefault(i, []).append(ev.text or "")
+        if self.keep_text:  # the whole answer, for the checks that need it at the end
+            self.text.setdefault(i, []).append(ev.text or "")
         cut = len(pending) if finishing else self._cut(pending)
         head, self.pending[i] = pending[:cut], pending[cut:]
         head = self._apply(head)
