@@ -16,6 +16,7 @@ from llmswitch._sync import SyncIterator, run
 from llmswitch.cost import cost_for_response, usage_from_wire
 from llmswitch.dialects import openai_chat
 from llmswitch.dialects.openai_chat_stream import StreamEncoder
+from llmswitch.dialects.openai_tools import FunctionCallChunks
 from llmswitch.errors import APIError, ConfigError
 from llmswitch.network import network_from
 from llmswitch.providers import params, resolve_model
@@ -64,6 +65,7 @@ class _Call:
         self.wants_json = rf is not None and rf.get("type") in ("json_schema", "json_object")
         self.provider, self.model_id = resolve_model(model, call_opts.get("custom_llm_provider"))
         settings = _settings_of(self.provider, kwargs)
+        self.provider = self.provider.for_settings(settings)
         body: dict[str, Any] = {"model": model, "messages": messages}
         if rf is not None:
             body["response_format"] = rf
@@ -108,7 +110,7 @@ class _Call:
         resp = await (guard.during_call(call) if guard is not None else call)
         if guard is not None:
             resp = await guard.post_call(resp)
-        out = convert.model_response(resp)
+        out = convert.model_response(resp, legacy_functions=self.request.legacy_functions)
         _mark(out, self.hidden_params())
         out.cost = cost_for_response(resp.model or self.model_id, self.provider.name, resp.usage, self.price_overrides)
         if self.parse_into is not None:
@@ -135,7 +137,7 @@ class _Call:
             policy=self.policy,
         )
         s = await (self.guardrails.during_call(opening) if self.guardrails is not None else opening)
-        encoder: StreamEncoder | None = None
+        encoder: StreamEncoder | FunctionCallChunks | None = None
         hidden = self.hidden_params()
         # a structured reply: each chunk's ``parsed`` is what the JSON so far says, the last the whole object
         structured = PartialParser(self.parse_into) if self.wants_json else None
@@ -143,6 +145,8 @@ class _Call:
             async for ev in s.events():
                 if encoder is None:
                     encoder = StreamEncoder(s.meta, include_usage=self.user_wants_usage)
+                    if self.request.legacy_functions:
+                        encoder = FunctionCallChunks(encoder)
                 if guard is not None:
                     checked = guard.feed(ev)
                     if checked is None:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import anthropic
 import openai
 import pytest
+from conftest import Closing
 from gateway_harness import MASTER_KEY, ServedGateway
 
 from llmswitch.testing import FakeUpstream, Reply
@@ -45,9 +46,11 @@ router_settings:
         os.environ.pop("LLMSWITCH_TEST_AWS_SECRET", None)
 
 
-def test_openai_clients_reach_converse_whole_and_streamed(gw: ServedGateway, up: FakeUpstream) -> None:
+def test_openai_clients_reach_converse_whole_and_streamed(
+    gw: ServedGateway, up: FakeUpstream, closing: Closing
+) -> None:
     up.script(Reply(text="from nova", usage=(8, 2)), Reply(text="streamed nova"))
-    oc = openai.OpenAI(base_url=f"{gw.url}/v1", api_key=MASTER_KEY, max_retries=0)
+    oc = closing(openai.OpenAI(base_url=f"{gw.url}/v1", api_key=MASTER_KEY, max_retries=0))
     r = oc.chat.completions.create(model="on-bedrock", messages=[{"role": "user", "content": "hi"}])
     assert r.choices[0].message.content == "from nova"
     stream = oc.chat.completions.create(model="on-bedrock", messages=[{"role": "user", "content": "hi"}], stream=True)
@@ -60,9 +63,11 @@ def test_openai_clients_reach_converse_whole_and_streamed(gw: ServedGateway, up:
     assert "gw-test-secret" not in str([r.headers for r in up.requests])
 
 
-def test_anthropic_clients_reach_invoke_model_whole_and_streamed(gw: ServedGateway, up: FakeUpstream) -> None:
+def test_anthropic_clients_reach_invoke_model_whole_and_streamed(
+    gw: ServedGateway, up: FakeUpstream, closing: Closing
+) -> None:
     up.script(Reply(text="claude on bedrock"), Reply(text="claude streamed"))
-    ac = anthropic.Anthropic(base_url=gw.url, api_key=MASTER_KEY, max_retries=0)
+    ac = closing(anthropic.Anthropic(base_url=gw.url, api_key=MASTER_KEY, max_retries=0))
     m = ac.messages.create(model="claude-invoke", max_tokens=64, messages=[{"role": "user", "content": "hi"}])
     assert m.content[0].text == "claude on bedrock"  # type: ignore[union-attr]
     with ac.messages.stream(model="claude-invoke", max_tokens=64, messages=[{"role": "user", "content": "hi"}]) as s:
@@ -72,8 +77,8 @@ def test_anthropic_clients_reach_invoke_model_whole_and_streamed(gw: ServedGatew
     assert whole.json["anthropic_version"] == "bedrock-2023-05-31" and "model" not in whole.json
 
 
-def test_a_throttled_deployment_answers_the_client_429(gw: ServedGateway, up: FakeUpstream) -> None:
+def test_a_throttled_deployment_answers_the_client_429(gw: ServedGateway, up: FakeUpstream, closing: Closing) -> None:
     up.script(Reply(status=429, message="Too many requests, please wait", error_type="ThrottlingException"))
-    oc = openai.OpenAI(base_url=f"{gw.url}/v1", api_key=MASTER_KEY, max_retries=0)
+    oc = closing(openai.OpenAI(base_url=f"{gw.url}/v1", api_key=MASTER_KEY, max_retries=0))
     with pytest.raises(openai.RateLimitError):
         oc.chat.completions.create(model="on-bedrock", messages=[{"role": "user", "content": "hi"}])

@@ -15,6 +15,7 @@ from typing import Any
 
 import openai
 import pytest
+from conftest import Closing
 from gateway_harness import ServedGateway
 from money_harness import served
 from multi_harness import key_info, price, priced_config, spend_logs, wait_logged
@@ -43,8 +44,8 @@ def prompt_tokens(group: str) -> int:
     return estimate_prompt_tokens(ir.Request(model=group, messages=[msg]))
 
 
-def client(gw: ServedGateway, key: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"http://127.0.0.1:{gw.port}/v1", api_key=key, max_retries=0, timeout=15)
+def client(closing: Closing, gw: ServedGateway, key: str) -> openai.OpenAI:
+    return closing(openai.OpenAI(base_url=f"http://127.0.0.1:{gw.port}/v1", api_key=key, max_retries=0, timeout=15))
 
 
 def by_id(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -54,11 +55,11 @@ def by_id(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize("group", ["m-openai", "m-anthropic"], ids=["fast-path", "full-path"])
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
 def test_a_timed_out_attempt_then_an_answer_is_recorded_once_beside_the_answer(
-    gw: ServedGateway, up: FakeUpstream, group: str, stream: bool
+    gw: ServedGateway, up: FakeUpstream, group: str, stream: bool, closing: Closing
 ) -> None:
     key = gw.new_key(key_alias=f"timeout-{uuid.uuid4().hex[:8]}", max_budget=50.0)
     up.script(Reply(text="too late", latency=SLOW, usage=(500, 5)), Reply(text="on time", usage=(400, 7)))
-    c = client(gw, key)
+    c = client(closing, gw, key)
     messages: Any = [{"role": "user", "content": PROMPT}]
     if stream:
         raw = c.chat.completions.with_raw_response.create(model=group, messages=messages, stream=True)
@@ -86,10 +87,12 @@ def test_a_timed_out_attempt_then_an_answer_is_recorded_once_beside_the_answer(
     assert key_info(gw.port, key)["spend"] == pytest.approx(expected, rel=1e-9)
 
 
-def test_every_timed_out_attempt_of_a_failed_request_is_recorded_once(gw: ServedGateway, up: FakeUpstream) -> None:
+def test_every_timed_out_attempt_of_a_failed_request_is_recorded_once(
+    gw: ServedGateway, up: FakeUpstream, closing: Closing
+) -> None:
     key = gw.new_key(key_alias=f"timeout-{uuid.uuid4().hex[:8]}", max_budget=50.0)
     up.script(Reply(text="late", latency=SLOW, usage=(500, 5)), Reply(text="later", latency=SLOW, usage=(500, 5)))
-    c = client(gw, key)
+    c = client(closing, gw, key)
     with pytest.raises(openai.APIStatusError) as failed:
         c.chat.completions.create(model="m-openai", messages=[{"role": "user", "content": PROMPT}])
     assert "timed out" in str(failed.value), failed.value
@@ -109,9 +112,9 @@ def test_every_timed_out_attempt_of_a_failed_request_is_recorded_once(gw: Served
     assert len(spend_logs(gw.port, key)) == 3
 
 
-def test_an_answer_without_a_timeout_has_one_record(gw: ServedGateway, up: FakeUpstream) -> None:
+def test_an_answer_without_a_timeout_has_one_record(gw: ServedGateway, up: FakeUpstream, closing: Closing) -> None:
     key = gw.new_key(key_alias=f"timeout-{uuid.uuid4().hex[:8]}", max_budget=50.0)
     up.script(Reply(text="quick", usage=(10, 2)))
-    client(gw, key).chat.completions.create(model="m-openai", messages=[{"role": "user", "content": "hi"}])
+    client(closing, gw, key).chat.completions.create(model="m-openai", messages=[{"role": "user", "content": "hi"}])
     [row] = wait_logged(gw.port, key, 1, timeout=5)
     assert "~t" not in row["request_id"] and row["status"] == 200

@@ -29,10 +29,12 @@ def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iter
 @pytest.mark.parametrize("group", ["m-openai", "m-anthropic", "m-gemini"])
 def test_the_stream_helper_sees_the_story_grow_then_whole(gw: ServedGateway, up: FakeUpstream, group: str) -> None:
     up.script(Reply(text='{"title": "The Tortoise and the Hare", "moral": "Slow and steady"}', chunk_size=6))
-    c = openai.OpenAI(base_url=f"{gw.url}/v1", api_key=MASTER_KEY, max_retries=0)
     snapshots = []
     messages = [{"role": "user", "content": "A fable"}]
-    with c.beta.chat.completions.stream(model=group, messages=messages, response_format=Story) as s:  # type: ignore[arg-type]
+    with (
+        openai.OpenAI(base_url=f"{gw.url}/v1", api_key=MASTER_KEY, max_retries=0) as c,
+        c.beta.chat.completions.stream(model=group, messages=messages, response_format=Story) as s,  # type: ignore[arg-type]
+    ):
         for ev in s:
             if ev.type == "content.delta" and ev.parsed is not None:
                 snapshots.append(dict(ev.parsed))

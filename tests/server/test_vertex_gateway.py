@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import anthropic
 import openai
 import pytest
+from conftest import Closing
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from gateway_harness import MASTER_KEY, ServedGateway
@@ -61,13 +62,15 @@ router_settings:
         os.environ.pop("LLMSWITCH_TEST_VERTEX_SA2", None)
 
 
-def test_openai_and_anthropic_clients_reach_a_vertex_deployment(gw: ServedGateway, up: FakeUpstream) -> None:
+def test_openai_and_anthropic_clients_reach_a_vertex_deployment(
+    gw: ServedGateway, up: FakeUpstream, closing: Closing
+) -> None:
     up.script(Reply(text="from vertex", usage=(12, 3)), Reply(text="again from vertex"))
-    oc = openai.OpenAI(base_url=f"{gw.url}/v1", api_key=MASTER_KEY, max_retries=0)
+    oc = closing(openai.OpenAI(base_url=f"{gw.url}/v1", api_key=MASTER_KEY, max_retries=0))
     r = oc.chat.completions.create(model="on-vertex", messages=[{"role": "user", "content": "hi"}])
     assert r.choices[0].message.content == "from vertex"
     assert (r.usage.prompt_tokens, r.usage.completion_tokens) == (12, 3)  # type: ignore[union-attr]
-    ac = anthropic.Anthropic(base_url=gw.url, api_key=MASTER_KEY, max_retries=0)
+    ac = closing(anthropic.Anthropic(base_url=gw.url, api_key=MASTER_KEY, max_retries=0))
     m = ac.messages.create(model="on-vertex", max_tokens=50, messages=[{"role": "user", "content": "hi"}])
     assert m.content[0].text == "again from vertex"  # type: ignore[union-attr]
     first, second = up.requests
@@ -81,10 +84,10 @@ def test_openai_and_anthropic_clients_reach_a_vertex_deployment(gw: ServedGatewa
 
 
 def test_credentials_google_refuses_are_the_gateway_s_problem_not_the_client_s(
-    gw: ServedGateway, up: FakeUpstream
+    gw: ServedGateway, up: FakeUpstream, closing: Closing
 ) -> None:
     up.refuse_tokens = True
-    oc = openai.OpenAI(base_url=f"{gw.url}/v1", api_key=MASTER_KEY, max_retries=0)
+    oc = closing(openai.OpenAI(base_url=f"{gw.url}/v1", api_key=MASTER_KEY, max_retries=0))
     try:
         with pytest.raises(openai.APIStatusError) as err:
             oc.chat.completions.create(model="vertex-other", messages=[{"role": "user", "content": "hi"}])

@@ -82,6 +82,10 @@ class Provider:
         """The provider that serves ``model`` (a cloud that hosts several vendors' APIs picks one)."""
         return self
 
+    def for_settings(self, settings: Mapping[str, Any] | None) -> Provider:
+        """The provider a deployment's settings choose (``use_responses_api`` picks OpenAI's Responses API)."""
+        return self
+
     def own_extras(self, req: ir.Request) -> ir.Request:
         """``req`` without extras written for another provider's format (they would be rejected)."""
         if not req.extra or req.extra_dialect in (None, self.dialect):

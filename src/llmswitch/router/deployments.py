@@ -299,6 +299,7 @@ class Spec:
             params = fields["params"]
             args = {**args, "settings": {k: _env(v) for k, v in params.items() if k in keys}}
             fields = {**fields, "params": {k: v for k, v in params.items() if k not in keys}}
+            provider = provider.for_settings(args["settings"])
         try:
             endpoint = provider.endpoint(**args)
         except AuthenticationError as exc:

@@ -138,7 +138,7 @@ async def handle_chat(
             request.state["usage"] = resp.usage
             if run is not None:
                 resp = await run.post_call(resp)
-            body_out = dumps(face.encode_response(resp))
+            body_out = dumps(face.encode_response(resp, legacy_functions=req.legacy_functions))
         cost = await before_last_byte(route)
         await http.send_bytes(send, 200, body_out, headers=_route_headers(route) | cost_header(cost))
     except BaseException as exc:
@@ -260,7 +260,12 @@ async def _stream(
             if request.disconnected:
                 break
             if encoder is None:
-                encoder = face.stream_encoder(s.meta, include_usage=req.include_usage, json_array=json_array)
+                encoder = face.stream_encoder(
+                    s.meta,
+                    include_usage=req.include_usage,
+                    json_array=json_array,
+                    legacy_functions=req.legacy_functions,
+                )
                 request.state["ttft_ms"] = (time.perf_counter() - t0) * 1000
             if guard is not None:
                 checked = guard.feed(ev)
@@ -274,6 +279,8 @@ async def _stream(
                 chars += len(ev.text)
             if ev.reasoning:
                 chars += len(ev.reasoning)
+            if ev.refusal:
+                chars += len(ev.refusal)
             if ev.tool_calls:
                 for call in ev.tool_calls:
                     chars += len(call.arguments) + len(call.name or "")
@@ -284,7 +291,9 @@ async def _stream(
             request.state["status_note"] = "client disconnected"
             return
         if encoder is None:
-            encoder = face.stream_encoder(s.meta, include_usage=req.include_usage, json_array=json_array)
+            encoder = face.stream_encoder(
+                s.meta, include_usage=req.include_usage, json_array=json_array, legacy_functions=req.legacy_functions
+            )
         if guard is not None and (held := await guard.close()) is not None:
             await http.stream_chunk(send, encoder.encode(held))
         tail = encoder.close()
