@@ -104,12 +104,20 @@ class ResponsesFace(faces.Face):
     def decode_request(self, body: Any, *, model: str | None = None) -> ir.Request:
         return openai_responses.decode_request(body)
 
-    def encode_response(self, resp: ir.Response) -> dict[str, Any]:
+    def encode_response(self, resp: ir.Response, *, legacy_functions: bool | None = None) -> dict[str, Any]:
+        # legacy_functions is the Chat Completions face's (``functions``): the Responses API has none
         out = openai_responses.encode_response(resp, self.body)
         self._keep(out)
         return out
 
-    def stream_encoder(self, meta: ir.StreamMeta, *, include_usage: bool, json_array: bool = False) -> Any:
+    def stream_encoder(
+        self,
+        meta: ir.StreamMeta,
+        *,
+        include_usage: bool,
+        json_array: bool = False,
+        legacy_functions: bool | None = None,
+    ) -> Any:
         self._encoder = _Storing(self, meta)
         return self._encoder
 
