@@ -13,9 +13,11 @@ import time
 from pathlib import Path
 
 import openai
-from gateway_harness import call, free_port
 
 from llmswitch.testing import FakeUpstream, Reply
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))  # the gateway harness of tests/server
+from gateway_harness import call, free_port
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "guardrails.yaml"
 LLMSWITCH = Path(sys.executable).with_name("llmswitch")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,12 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+from google import genai
+from google.genai import types as gtypes
+
+from llmswitch.testing import FakeUpstream, Reply
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))  # the gateway harness of tests/server
 from gateway_harness import (
     FACES,
     GROUPS,
@@ -25,10 +32,6 @@ from gateway_harness import (
     gateway_config,
     sent_upstream,
 )
-from google import genai
-from google.genai import types as gtypes
-
-from llmswitch.testing import FakeUpstream, Reply
 
 EMAIL = "grace.hopper@navy-example.org"
 AWS = "AKIAQWERTYUIOP123456"
