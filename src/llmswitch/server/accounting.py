@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from llmswitch.server.auth import Principal
     from llmswitch.server.http import Request
     from llmswitch.spend import Journal, Shipper
+    from llmswitch.telemetry.metrics import Metrics
 
 log = logging.getLogger("llmswitch.accounting")
 _MISSING: Any = object()
@@ -102,6 +103,7 @@ class Accounting:
         self._held: set[Reservation] = set()  # by identity: a reservation's hash is its id
         self._renew_every_s = renew_every_s
         self._renewer: asyncio.Task[None] | None = None
+        self.metrics: Metrics | None = None  # the gateway's, when metrics are on
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -248,6 +250,8 @@ class Accounting:
         journal cannot write (fail closed: an answer whose record would be lost is not started)."""
         # the router's timed-out attempts (the provider may bill them) are this request's: lost_attempts.py
         lost_attempts.current.set((request, req))
+        if self.metrics is not None:
+            self.metrics.begin(request.state, type(req) is ir.Request and req.stream)
         journal = self.journal
         if journal is not None and journal.failing:
             raise ServiceUnavailableError(
@@ -302,6 +306,8 @@ class Accounting:
             self._held.add(result)  # one without leases costs the renewer nothing (renew() skips it)
             return result
         ref = result.which_limit
+        if self.metrics is not None:
+            self.metrics.note_refusal(ref.kind, ref.subject, principal)
         headers = rate_limit_headers(result.decision)
         message = result.message.replace(ref.subject, _subject_name(ref.subject, principal))
         if ref.kind == "max_budget":
@@ -399,6 +405,8 @@ class Accounting:
                     settle = (reservation, charge, tokens)
             except Exception as exc:  # limits must never fail an answered request
                 log.warning("settling limits failed: %s", exc)
+        if self.metrics is not None:
+            self.metrics.note_finish(request.state, status, route, served, usage, cost, error, started, call_type)
         if commit is not None or settle is not None:
             done = asyncio.ensure_future(self._complete(request, commit, settle))
             self._finishing.add(done)

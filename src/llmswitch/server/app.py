@@ -30,6 +30,7 @@ from llmswitch.server import (
     gemini_embed,
     health,
     http,
+    metrics_route,
     responses,
     spend_routes,
     unsupported,
@@ -44,6 +45,8 @@ from llmswitch.server.faces import Face
 from llmswitch.server.lost_attempts import note_timeout
 from llmswitch.server.subjects import SubjectCache
 from llmswitch.store.errors import StoreConnectionError, StoreMigrationError
+from llmswitch.telemetry.metrics import Metrics
+from llmswitch.telemetry.metrics_collect import attach_metrics
 
 log = logging.getLogger("llmswitch.server")
 
@@ -82,6 +85,8 @@ class Gateway:
         on_startup: list[Callable[[], Awaitable[None]]] | None = None,
         on_shutdown: list[Callable[[], Awaitable[None]]] | None = None,
         guardrails: Guardrails | None = None,
+        metrics: bool | Metrics = True,
+        require_auth_for_metrics: bool = False,
     ) -> None:
         self.router = router
         self.guardrails = guardrails  # None: no guardrail configured, nothing to check per request
@@ -119,10 +124,15 @@ class Gateway:
             ("GET", "/health/liveness"): (health.liveliness, faces.OPENAI),
             ("GET", "/health/readiness"): (health.readiness, faces.OPENAI),
             ("GET", "/health"): (health.health, faces.OPENAI),
+            ("GET", "/metrics"): (metrics_route.handle, faces.OPENAI),
             **{route: (handler, faces.OPENAI) for route, handler in admin.ROUTES.items()},
             **{route: (handler, faces.OPENAI) for route, handler in spend_routes.ROUTES.items()},
             **{route: (handler, faces.OPENAI) for route, handler in admin_teams.ROUTES.items()},
         }
+        # Prometheus metrics (on unless turned off): see llmswitch.telemetry.metrics
+        self.require_auth_for_metrics = require_auth_for_metrics
+        self.metrics: Metrics | None = (Metrics() if metrics is True else metrics) or None
+        self.metrics_collector = attach_metrics(self, self.metrics) if self.metrics is not None else None
 
     # ---------------------------------------------------------------- helpers for handlers
 
@@ -178,6 +188,8 @@ class Gateway:
         await self.subjects.start()
         await self.budget_resets.start()
         await self.accounting.start()
+        if self.metrics_collector is not None:
+            await self.metrics_collector.start()
         for fn in self._on_startup:
             await fn()
         self.ready = True
@@ -187,6 +199,8 @@ class Gateway:
         for fn in self._on_shutdown:
             with contextlib.suppress(Exception):
                 await fn()
+        if self.metrics_collector is not None:
+            await self.metrics_collector.stop()
         await self.keys.stop()
         await self.subjects.stop()
         await self.budget_resets.stop()
@@ -312,6 +326,8 @@ class Gateway:
                 await self._send_error(send_tracked, face, exc, request)
         finally:
             watch.disarm()
+            if self.metrics is not None:
+                self.metrics.note_end(request.state)
             self.access.record(request, status_box[0], time.perf_counter() - started)
 
     async def _send_error(self, send: http.Send, face: Face, exc: BaseException, request: http.Request) -> None:

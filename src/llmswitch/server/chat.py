@@ -67,7 +67,7 @@ async def handle_chat(
     raw = body if face.name == "openai" else None
     run = start_for_request(gw, request, principal, requested) if gw.guardrails is not None or requested else None
     acc = gw.accounting
-    started = time.perf_counter()
+    started = request.state["admitted_at"] = time.perf_counter()  # time to first token counts from here
     reservation = await acc.admit(principal, req, request, price_hint=acc.price_hint(gw.router, req.model))
     finished = False
     route: Any = None
@@ -255,7 +255,7 @@ async def _stream(
             send, headers=_route_headers(target), content_type=b"application/json" if json_array else None
         )
         started = True
-        t0 = time.perf_counter()
+        t0 = request.state.get("admitted_at") or time.perf_counter()
         async for ev in s.events():
             if request.disconnected:
                 break

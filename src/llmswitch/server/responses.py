@@ -105,7 +105,6 @@ class ResponsesFace(faces.Face):
         return openai_responses.decode_request(body)
 
     def encode_response(self, resp: ir.Response, *, legacy_functions: bool | None = None) -> dict[str, Any]:
-        # legacy_functions is the Chat Completions face's (``functions``): the Responses API has none
         out = openai_responses.encode_response(resp, self.body)
         self._keep(out)
         return out
