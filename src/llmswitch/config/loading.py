@@ -90,7 +90,14 @@ def parse_config(text: str, file: str = "<config>", *, env: MutableMapping[str, 
         if not deployments and not ctx.errors:
             ctx.warn((), "no deployments: every request will be answered 404 (model not found)")
         config = GatewayConfig(
-            tuple(deployments), router, server, tuple(_in_file_order(ctx.warnings)), file, form, guardrails
+            tuple(deployments),
+            router,
+            server,
+            tuple(_in_file_order(ctx.warnings)),
+            file,
+            form,
+            guardrails,
+            cache=ctx.cache,
         )
     problems = _in_file_order(ctx.errors)
     return ConfigCheck(None if problems else config, problems, _in_file_order(ctx.warnings))

@@ -226,6 +226,8 @@ class GatewayConfig:
     form: Literal["litellm", "native", "env"] = field(default="litellm", compare=False)
     guardrails: tuple[GuardrailSpec, ...] = ()
     """LiteLLM's ``guardrails:`` entries, checked (see :mod:`llmswitch.guardrails`)."""
+    cache: Any = None
+    """The response cache (a :class:`llmswitch.cache.CacheSettings`), ``None`` when caching is off."""
 
     @cached_property
     def groups(self) -> Mapping[str, tuple[Deployment, ...]]:

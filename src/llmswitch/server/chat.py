@@ -16,7 +16,7 @@ from llmswitch import ir
 from llmswitch.dialects._json import dumps, invalid, loads
 from llmswitch.errors import APIError
 from llmswitch.guardrails.gateway import start_for_request
-from llmswitch.server import fastpath, http
+from llmswitch.server import cache_hits, fastpath, http
 from llmswitch.server.accounting import cost_header, usage_so_far
 from llmswitch.server.spend_records import failure_status
 
@@ -50,6 +50,8 @@ async def handle_chat(
     body = parse_json(request.body)
     # LiteLLM's per-request guardrails: the gateway's to read, never forwarded
     requested = body.pop("guardrails", None) if type(body) is dict and "guardrails" in body else None
+    # LiteLLM's per-request cache controls are the gateway's, never the provider's
+    cache_controls = body.pop("cache", None) if type(body) is dict and "cache" in body else None
     req = face.decode_request(body, model=model)
     if stream is not None:
         req.stream = stream
@@ -68,6 +70,13 @@ async def handle_chat(
     run = start_for_request(gw, request, principal, requested) if gw.guardrails is not None or requested else None
     acc = gw.accounting
     started = request.state["admitted_at"] = time.perf_counter()  # time to first token counts from here
+    cache = gw.cache
+    plan = None
+    # a guarded request neither reads nor writes the cache: a cached answer would skip its guardrails
+    if cache is not None and run is None:  # answered from the cache, or told how to store the answer (docs/caching.md)
+        plan = await cache_hits.answer_from_cache(gw, request, send, face, req, principal, cache_controls, started)
+        if plan is cache_hits.SERVED:
+            return
     reservation = await acc.admit(principal, req, request, price_hint=acc.price_hint(gw.router, req.model))
     finished = False
     route: Any = None
@@ -124,6 +133,8 @@ async def handle_chat(
             raw = None  # a masked prompt is re-encoded, and an answer to check is decoded
         if req.stream:
             await _stream(gw, request, send, face, req, timeout, raw, before_last_byte, run)
+            if plan is not None and cache is not None and finished:
+                cache.stream_finished(plan, req, request.state, request.disconnected)
             if not finished:
                 error = request.state.get("error")
                 await ended_early(499 if request.disconnected else getattr(error, "status_code", None) or 502, error)
@@ -140,7 +151,9 @@ async def handle_chat(
                 resp = await run.post_call(resp)
             body_out = dumps(face.encode_response(resp, legacy_functions=req.legacy_functions))
         cost = await before_last_byte(route)
-        await http.send_bytes(send, 200, body_out, headers=_route_headers(route) | cost_header(cost))
+        await http.send_bytes(send, 200, body_out, headers=_route_headers(route, request) | cost_header(cost))
+        if plan is not None and cache is not None and plan.write:
+            cache.store(plan, resp, route, req)
     except BaseException as exc:
         if not finished:
             await ended_early(failure_status(exc, request.disconnected), exc)
@@ -204,9 +217,10 @@ def _request_timeout(body: Any, default: float | None) -> float | None:
     return default
 
 
-def _route_headers(route: Any) -> dict[str, str]:
+def _route_headers(route: Any, request: Request | None = None) -> dict[str, str]:
     """What the router did (``route`` is a ``llmswitch.router.Route``): deployment, group, attempts, and
-    the parameters dropped because the deployment cannot take them (``drop_params``)."""
+    the parameters dropped because the deployment cannot take them (``drop_params``); and what the cache
+    did, when it was asked."""
     headers = {
         "x-llmswitch-deployment": str(route.id),
         "x-llmswitch-model": str(route.model),
@@ -215,6 +229,10 @@ def _route_headers(route: Any) -> dict[str, str]:
     }
     if route.dropped_params:
         headers["x-llmswitch-dropped-params"] = ", ".join(route.dropped_params)
+    if request is not None:
+        cached = request.state.get("cache_headers")
+        if cached:
+            headers.update(cached)
     return headers
 
 
@@ -241,18 +259,22 @@ async def _stream(
             send,
             face,
             include_usage=req.include_usage,
-            headers=_route_headers(target),
+            headers=_route_headers(target, request),
             provider=str(getattr(target, "provider", "provider")),
             before_last_byte=lambda: before_last_byte(target),
+            keep=request.state.get("cache_tap"),
         )
         return
     started = False
     encoder: Any = None
     chars = 0
+    tap: list[Any] | None = request.state.get("cache_tap")
+    if tap is not None:
+        request.state["cache_meta"] = s.meta
     try:
         json_array = face.name == "gemini" and request.query.get("alt") != "sse"
         await http.start_stream(
-            send, headers=_route_headers(target), content_type=b"application/json" if json_array else None
+            send, headers=_route_headers(target, request), content_type=b"application/json" if json_array else None
         )
         started = True
         t0 = request.state.get("admitted_at") or time.perf_counter()
@@ -284,6 +306,8 @@ async def _stream(
             if ev.tool_calls:
                 for call in ev.tool_calls:
                     chars += len(call.arguments) + len(call.name or "")
+            if tap is not None:
+                tap.append(ev)
             data = encoder.encode(ev)
             if data:
                 await http.stream_chunk(send, data)
