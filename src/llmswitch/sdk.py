@@ -71,6 +71,7 @@ class _Call:
         if num_retries is None:
             num_retries = call_opts.get("max_retries", 2)
         rf, self.parse_into = normalize_response_format(kwargs.pop("response_format", None))
+        self.guardrails = _guardrails(kwargs.pop("guardrails", None))
         self.wants_json = rf is not None and rf.get("type") in ("json_schema", "json_object")
         self.provider, self.model_id = resolve_model(model, call_opts.get("custom_llm_provider"))
         settings = _settings_of(self.provider, kwargs)
@@ -110,7 +111,11 @@ class _Call:
         self.policy = RetryPolicy(num_retries=num_retries)
 
     async def run(self) -> results.ModelResponse:
-        cached = sdk_cache.active_cache()
+        guard = self.guardrails
+        if guard is not None:
+            await guard.pre_call(self.request)
+        # a guarded call neither reads nor writes the cache (a cached answer would skip its guardrails)
+        cached = sdk_cache.active_cache() if guard is None else None
         plan = cached.plan(self.request, self.cache_group, self.cache_controls) if cached is not None else None
         if plan is not None and cached is not None:
             hit = await sdk_cache.whole_hit(cached, plan, self.request, self.hidden_params())
@@ -118,7 +123,7 @@ class _Call:
                 return hit
         span = traces_sdk.begin("chat", self.model_id, self.provider.name)
         try:
-            resp = await engine.chat(
+            call = engine.chat(
                 self.provider,
                 self.request,
                 model=self.model_id,
@@ -126,6 +131,9 @@ class _Call:
                 timeout=self.timeout,
                 policy=self.policy,
             )
+            resp = await (guard.during_call(call) if guard is not None else call)
+            if guard is not None:
+                resp = await guard.post_call(resp)
         except BaseException as exc:
             if span is not None:
                 span.failed(exc)
@@ -148,7 +156,12 @@ class _Call:
         return {"custom_llm_provider": self.provider.name, "dropped_params": list(self.dropped)}
 
     async def stream(self) -> AsyncIterator[results.ModelResponseStream]:
-        cached = sdk_cache.active_cache()
+        guard = None
+        if self.guardrails is not None:
+            await self.guardrails.pre_call(self.request)
+            guard = self.guardrails.stream()
+        # a guarded call neither reads nor writes the cache (a cached answer would skip its guardrails)
+        cached = sdk_cache.active_cache() if self.guardrails is None else None
         plan = cached.plan(self.request, self.cache_group, self.cache_controls) if cached is not None else None
         if plan is not None and cached is not None:
             replay = await sdk_cache.stream_hit(cached, plan, self.request, self.hidden_params())
@@ -158,7 +171,7 @@ class _Call:
                 return
         span = traces_sdk.begin("chat", self.model_id, self.provider.name)
         try:
-            s = await engine.chat_stream(
+            opening = engine.chat_stream(
                 self.provider,
                 self.request,
                 model=self.model_id,
@@ -166,6 +179,7 @@ class _Call:
                 timeout=self.timeout,
                 policy=self.policy,
             )
+            s = await (self.guardrails.during_call(opening) if self.guardrails is not None else opening)
         except BaseException as exc:
             if span is not None:
                 span.failed(exc)
@@ -186,7 +200,20 @@ class _Call:
                     encoder = StreamEncoder(s.meta, include_usage=self.user_wants_usage)
                     if self.request.legacy_functions:
                         encoder = FunctionCallChunks(encoder)
+                if guard is not None:
+                    checked = guard.feed(ev)
+                    if checked is None:
+                        continue
+                    ev = checked
                 chunk = encoder.chunk(ev)
+                if chunk is not None:
+                    out = convert.stream_chunk(chunk)
+                    _mark(out, hidden)
+                    if structured is not None and out.choices:
+                        _parse_chunk(out, structured)
+                    yield out
+            if encoder is not None and guard is not None and (held := await guard.close()) is not None:
+                chunk = encoder.chunk(held)
                 if chunk is not None:
                     out = convert.stream_chunk(chunk)
                     _mark(out, hidden)
@@ -233,6 +260,18 @@ def _parse_chunk(chunk: Any, parser: PartialParser) -> None:
     if choice.finish_reason is not None and (choice.finish_reason != "tool_calls" or parser.text):
         parsed = parser.finish()
     chunk.parsed = parsed
+
+
+def _guardrails(requested: Any) -> Any:
+    """The call's guardrails run (``guardrails=[...]`` and the configured ``default_on`` ones), or ``None``;
+    the guardrails package is imported only when some are configured or asked for."""
+    import sys
+
+    if requested is None and "llmswitch.guardrails.sdk" not in sys.modules:
+        return None
+    from llmswitch.guardrails.sdk import start_for_call
+
+    return start_for_call(requested)
 
 
 def _mark(result: Any, hidden: dict[str, Any]) -> None:

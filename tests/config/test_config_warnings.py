@@ -27,8 +27,8 @@ general_settings:
   alerting: ["slack"]
   ui_access_mode: admin_only
   shiny_new_thing: true
-guardrails:
-  - guardrail_name: x
+mcp_servers:
+  - server_name: x
 whatever: 1
 """
 
@@ -52,7 +52,7 @@ def test_unsupported_and_unknown_settings_are_each_named_with_their_line() -> No
         "did you mean 'RateLimitErrorRetries'?",
         "config.yaml:21: general_settings.ui_access_mode: not supported yet, ignored",
         "config.yaml:22: general_settings.shiny_new_thing: unknown key, ignored",
-        "config.yaml:23: guardrails: not supported yet, ignored",
+        "config.yaml:23: mcp_servers: not supported yet, ignored",
         "config.yaml:25: whatever: unknown key, ignored",
     ]
 

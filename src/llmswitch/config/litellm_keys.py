@@ -8,7 +8,7 @@ Taken from LiteLLM's proxy docs (docs.litellm.ai/docs/proxy/config_settings and 
 from __future__ import annotations
 
 TOP_LEVEL = frozenset({
-    "callback_settings", "guardrails", "mcp_servers", "mcp_tools", "assistant_settings", "files_settings",
+    "callback_settings", "mcp_servers", "mcp_tools", "assistant_settings", "files_settings",
     "finetune_settings", "vector_store_registry", "search_tools", "include", "prompts", "pass_through_endpoints",
     "model_group_settings",
 })  # fmt: skip

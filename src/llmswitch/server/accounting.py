@@ -589,7 +589,7 @@ class Accounting:
                 None if error is None else type(error).__name__,
                 state.get("cache_hit") is True,
                 stream,
-                record_metadata(rec, rid, spend_id),
+                record_metadata(rec, rid, spend_id, state.get("guardrails")),
                 call_type,
                 estimated,
                 saved,

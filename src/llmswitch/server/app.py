@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from llmswitch import procid
 from llmswitch.errors import APIError, APIStatusError, LLMSwitchError, PermissionDeniedError, ServiceUnavailableError
+from llmswitch.guardrails.run import Guardrails
 from llmswitch.router.router import Router
 from llmswitch.server import (
     admin,
@@ -88,12 +89,14 @@ class Gateway:
         accounting: Accounting | None = None,
         on_startup: list[Callable[[], Awaitable[None]]] | None = None,
         on_shutdown: list[Callable[[], Awaitable[None]]] | None = None,
+        guardrails: Guardrails | None = None,
         metrics: bool | Metrics = True,
         require_auth_for_metrics: bool = False,
         cache: ResponseCache | None = None,
         telemetry: Telemetry | None = None,
     ) -> None:
         self.router = router
+        self.guardrails = guardrails  # None: no guardrail configured, nothing to check per request
         if getattr(router, "on_timeout", False) is None:
             # a timed-out attempt the provider may bill is recorded (llmswitch.server.lost_attempts)
             router.on_timeout = note_timeout(router)

@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any
 from llmswitch import ir
 from llmswitch.dialects._json import dumps, invalid, loads
 from llmswitch.errors import APIError
+from llmswitch.guardrails.gateway import start_for_request
 from llmswitch.server import cache_hits, fastpath, http
 from llmswitch.server.accounting import cost_header, usage_so_far
 from llmswitch.server.spend_records import failure_status
 
 if TYPE_CHECKING:
+    from llmswitch.guardrails.run import Run
     from llmswitch.server.app import Gateway
     from llmswitch.server.faces import Face
     from llmswitch.server.http import Request, Send
@@ -48,6 +50,8 @@ async def handle_chat(
     body = parse_json(request.body)
     if gw.telemetry.pre_call_hooks:  # a custom callback's async_pre_call_hook may change or refuse it
         body = await gw.telemetry.pre_call(principal, body)
+    # LiteLLM's per-request guardrails: the gateway's to read, never forwarded
+    requested = body.pop("guardrails", None) if type(body) is dict and "guardrails" in body else None
     # LiteLLM's per-request cache controls are the gateway's, never the provider's
     cache_controls = body.pop("cache", None) if type(body) is dict and "cache" in body else None
     req = face.decode_request(body, model=model)
@@ -65,11 +69,13 @@ async def handle_chat(
         body = {k: v for k, v in body.items() if k not in _GATEWAY_ONLY}
     # the fast path: an OpenAI client reaching a plain OpenAI upstream is relayed, not re-encoded
     raw = body if face.name == "openai" else None
+    run = start_for_request(gw, request, principal, requested) if gw.guardrails is not None or requested else None
     acc = gw.accounting
     started = request.state["admitted_at"] = time.perf_counter()  # time to first token counts from here
     cache = gw.cache
     plan = None
-    if cache is not None:  # answered from the cache, or told how to store the answer (docs/caching.md)
+    # a guarded request neither reads nor writes the cache: a cached answer would skip its guardrails
+    if cache is not None and run is None:  # answered from the cache, or told how to store the answer (docs/caching.md)
         plan = await cache_hits.answer_from_cache(gw, request, send, face, req, principal, cache_controls, started)
         if plan is cache_hits.SERVED:
             return
@@ -125,21 +131,26 @@ async def handle_chat(
         )
 
     try:
+        if run is not None and (await run.pre_call(req) or run.reads_answer):
+            raw = None  # a masked prompt is re-encoded, and an answer to check is decoded
         if req.stream:
-            await _stream(gw, request, send, face, req, timeout, raw, before_last_byte)
+            await _stream(gw, request, send, face, req, timeout, raw, before_last_byte, run)
             if plan is not None and cache is not None and finished:
                 cache.stream_finished(plan, req, request.state, request.disconnected)
             if not finished:
                 error = request.state.get("error")
                 await ended_early(499 if request.disconnected else getattr(error, "status_code", None) or 502, error)
             return
-        resp, route = await gw.router.chat(req, timeout=timeout, raw=raw)
+        call = gw.router.chat(req, timeout=timeout, raw=raw)
+        resp, route = await (run.during_call(call) if run is not None else call)
         request.state["deployment"] = route.id
         if isinstance(resp, bytes):
             request.state["usage"] = fastpath.usage_of_body(resp)
             body_out = resp
         else:
             request.state["usage"] = resp.usage
+            if run is not None:
+                resp = await run.post_call(resp)
             body_out = dumps(face.encode_response(resp, legacy_functions=req.legacy_functions))
         cost = await before_last_byte(route)
         await http.send_bytes(send, 200, body_out, headers=_route_headers(route, request) | cost_header(cost))
@@ -236,8 +247,11 @@ async def _stream(
     timeout: float | None,
     raw: dict[str, Any] | None,
     before_last_byte: Callable[[Any], Awaitable[Any]],
+    run: Run | None = None,
 ) -> None:
-    s, target = await gw.router.chat_stream(req, timeout=timeout, raw=raw)
+    opening = gw.router.chat_stream(req, timeout=timeout, raw=raw)
+    s, target = await (run.during_call(opening) if run is not None else opening)
+    guard = run.stream() if run is not None else None
     request.state["deployment"] = target.id
     request.state["route"] = target
     if s.passthrough:
@@ -277,6 +291,11 @@ async def _stream(
                     legacy_functions=req.legacy_functions,
                 )
                 request.state["ttft_ms"] = (time.perf_counter() - t0) * 1000
+            if guard is not None:
+                checked = guard.feed(ev)
+                if checked is None:
+                    continue
+                ev = checked
             if ev.usage is not None:
                 request.state["usage"] = ev.usage
             # counted for a stream that ends before its usage: what it used is charged
@@ -301,6 +320,8 @@ async def _stream(
             encoder = face.stream_encoder(
                 s.meta, include_usage=req.include_usage, json_array=json_array, legacy_functions=req.legacy_functions
             )
+        if guard is not None and (held := await guard.close()) is not None:
+            await http.stream_chunk(send, encoder.encode(held))
         tail = encoder.close()
         await before_last_byte(target)
         await http.end_stream(send, tail)

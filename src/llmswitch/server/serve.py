@@ -95,10 +95,21 @@ def build_gateway(cfg: Any) -> Gateway:
         request_timeout=rs.request_timeout if rs.request_timeout is not None else 600.0,
         on_startup=on_startup,
         on_shutdown=on_shutdown,
+        guardrails=_guardrails(cfg),
         metrics=_metrics_on(),
         require_auth_for_metrics=srv.require_auth_for_metrics_endpoint,
         cache=cache,
     )
+
+
+def _guardrails(cfg: Any) -> Any:
+    """The config's ``guardrails:`` (checked when it was loaded), or ``None`` when there are none."""
+    specs = getattr(cfg, "guardrails", ())
+    if not specs:
+        return None
+    from llmswitch.guardrails import from_config
+
+    return from_config(specs)
 
 
 def _metrics_on() -> bool:

@@ -56,7 +56,9 @@ def spend_record(
         cache_hit=request.state.get("cache_hit") is True,
         cache_saved_cost=cache_saved_cost,
         stream=stream,
-        metadata=record_metadata(rec, request.state.get("request_id"), request.state["spend_id"]),
+        metadata=record_metadata(
+            rec, request.state.get("request_id"), request.state["spend_id"], request.state.get("guardrails")
+        ),
         call_type=call_type,
         estimated=estimated,
     )
@@ -73,14 +75,17 @@ def failure_status(exc: BaseException, disconnected: bool) -> int:
     return 502 if isinstance(exc, APIError) else 500
 
 
-def record_metadata(rec: Any, rid: Any, spend_id: str) -> dict[str, Any]:
-    # the client's own request id when it differs from ours, and the key's tags (LiteLLM's request_tags)
+def record_metadata(rec: Any, rid: Any, spend_id: str, guardrails: Any = None) -> dict[str, Any]:
+    # the client's own request id when it differs from ours, the key's tags (LiteLLM's request_tags), and
+    # the guardrails' decisions (names, actions and kinds found with counts: never a value)
     tags = getattr(rec, "tags", None)
-    if not tags and (rid is None or rid == spend_id):
+    if not tags and (rid is None or rid == spend_id) and not guardrails:
         return NO_METADATA
     out: dict[str, Any] = {}
     if rid is not None and rid != spend_id:
         out["client_request_id"] = rid
     if tags:
         out["tags"] = tags
+    if guardrails:
+        out["guardrails"] = guardrails
     return out

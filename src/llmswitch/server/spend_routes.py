@@ -68,6 +68,7 @@ def _log_out(r: Any) -> dict[str, Any]:
         "call_type": "aembedding" if r.call_type == "embeddings" else "acompletion",
         "estimated": r.estimated,
         "request_tags": r.metadata.get("tags", []),
+        "guardrails": r.metadata.get("guardrails", []),
     }
 
 
