@@ -1,0 +1,1 @@
+"""Response caching: the exact cache and, in ``cache.semantic``, the semantic index."""
