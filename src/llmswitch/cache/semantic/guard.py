@@ -35,18 +35,17 @@ __all__ = ["same_meaning", "words"]
 
 # words whose presence or absence does not change what a query asks
 _IGNORED = frozenset(
-    "a an the is are was were be been being am do does did s ' \" ` "
+    "a an the is are was were be been being am do does did s ' \" ` "  # noqa: SIM905 (a word list)
     "also then just please really actually currently still now already ever even".split()
 )
 
 # words that carry a phrase's role with it when the phrase moves
 _MARKERS = frozenset(
-    """about above across after against along among around as at before behind below beneath
-    beside between beyond but by despite during except for from in inside into like near of off on
-    onto out outside over past since than through throughout till to toward towards under until
-    unto upon via with within without and or nor so yet because although though while when
-    whenever where wherever whereas if unless whether once that which who whom whose what why
-    how""".split()
+    "about above across after against along among around as at before behind below beneath "  # noqa: SIM905
+    "beside between beyond but by despite during except for from in inside into like near of off on "
+    "onto out outside over past since than through throughout till to toward towards under until "
+    "unto upon via with within without and or nor so yet because although though while when "
+    "whenever where wherever whereas if unless whether once that which who whom whose what why how".split()
 )
 
 _MIN_SPAN = 2

@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from llmswitch.cache.semantic.wordpiece import WordPiece
 
-__all__ = ["LocalEmbedder", "MODEL_ID"]
+__all__ = ["MODEL_ID", "LocalEmbedder"]
 
 MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 _MAX_TOKENS = 256  # the model's max_seq_length in sentence-transformers
@@ -62,14 +62,17 @@ class LocalEmbedder:
         try:
             import onnxruntime as ort
         except ImportError as exc:
-            raise ImportError("the local semantic-cache model needs onnxruntime: pip install 'llmswitch[semantic]'") from exc
+            raise ImportError(
+                "the local semantic-cache model needs onnxruntime: pip install 'llmswitch[semantic]'"
+            ) from exc
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        session = ort.InferenceSession(
-            str(path or _default_model_path()), options, providers=["CPUExecutionProvider"]
-        )
+        model_path = path or _default_model_path()
+        if not model_path.is_file():
+            raise FileNotFoundError(f"the semantic-cache model file {model_path} does not exist")
+        session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         return cls(session, WordPiece.load_default())
 
     def embed_sync(self, texts: list[str]) -> npt.NDArray[np.float32]:

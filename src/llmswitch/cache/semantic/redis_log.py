@@ -30,7 +30,9 @@ _BLOCK_MS = 1000
 _BATCH = 1000
 
 
-def _encode(scope: str, query: str, entry_key: str, vector: npt.NDArray[np.float32], expires_at: float) -> dict[str, Any]:
+def _encode(
+    scope: str, query: str, entry_key: str, vector: npt.NDArray[np.float32], expires_at: float
+) -> dict[str, Any]:
     return {
         "s": scope,
         "q": query,
@@ -57,7 +59,9 @@ class RedisLog:
         self._apply = apply
         self._writer: Any = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         # the follower blocks up to _BLOCK_MS inside XREAD: its socket must wait longer than that
-        self._reader: Any = Redis.from_url(url, socket_timeout=timeout + _BLOCK_MS / 1000, socket_connect_timeout=timeout)
+        self._reader: Any = Redis.from_url(
+            url, socket_timeout=timeout + _BLOCK_MS / 1000, socket_connect_timeout=timeout
+        )
         self._last_id = "0-0"
         self._task: asyncio.Task[None] | None = None
         self._caught_up = asyncio.Event()
