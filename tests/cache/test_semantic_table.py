@@ -87,3 +87,25 @@ def test_many_adds_and_removals_keep_search_exact() -> None:
 def test_max_entries_must_be_positive() -> None:
     with pytest.raises(ValueError):
         VectorTable(0)
+
+
+@pytest.mark.parametrize("threshold", [0.8, 0.9, 0.97])
+def test_the_prefilter_of_large_scopes_finds_what_an_exact_scan_finds(threshold: float) -> None:
+    rng = np.random.default_rng(11)
+    dim, rows = 384, 6000
+    base = rng.standard_normal((rows, dim)).astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    table = VectorTable(rows)
+    for i, v in enumerate(base):
+        table.add("s", f"q{i}", f"k{i}", v, math.inf)
+    for i in range(0, rows, 250):
+        # queries near stored rows, at cosines spread around the threshold
+        noise = rng.standard_normal(dim).astype(np.float32)
+        noise -= (noise @ base[i]) * base[i]
+        noise /= np.linalg.norm(noise)
+        angle = rng.uniform(0.0, 0.7)
+        query = (np.cos(angle) * base[i] + np.sin(angle) * noise).astype(np.float32)
+        exact = base @ query
+        expected = {f"k{j}" for j in np.flatnonzero(exact >= threshold)}
+        found = {c.entry_key for c in table.search("s", query, threshold, limit=50, now=0)}
+        assert found == expected

@@ -35,8 +35,6 @@ logger = logging.getLogger("llmswitch.cache.semantic")
 
 Embed = Callable[[list[str]], Awaitable[list[list[float]]]]
 
-# above this many rows in a scope, the matrix product runs in a worker thread, off the event loop
-_OFFLOAD_ROWS = 20_000
 # candidates the guard examines per lookup, the most similar first
 _CANDIDATES = 8
 # recently embedded queries, so the add after a miss does not embed the same text again
@@ -108,19 +106,13 @@ class SemanticIndex:
         self._started()
         now = self._clock()
         self.table.expire(now)
-        rows = self.table.rows(scope)
-        if rows == 0:
+        if self.table.rows(scope) == 0:
             return None  # nothing to compare with: skip the embedding
         vector = await self._vector(query)
         if vector is None:
             return None
-        if rows > _OFFLOAD_ROWS:
-            sims = await asyncio.to_thread(self.table.similarities, scope, vector)
-        else:
-            sims = self.table.similarities(scope, vector)
-        if sims is None:
-            return None
-        for candidate in self.table.pick(scope, vector, sims, self.threshold, _CANDIDATES, self._clock()):
+        # about a millisecond at 100k rows (table.py), so it runs on the event loop
+        for candidate in self.table.search(scope, vector, self.threshold, _CANDIDATES, self._clock()):
             if same_meaning(candidate.query, query):
                 return candidate.entry_key
         return None
