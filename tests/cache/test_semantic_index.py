@@ -167,10 +167,9 @@ def _unit() -> np.ndarray:
         {"similarity_threshold": 1.5},
         {"similarity_threshold": "high"},
         {"ttl": 0},
-        {"semantic_max_entries": 0},
-        {"semantic_max_entries": 2.5},
-        {"semantic_backend": "qdrant"},
-        {"semantic_backend": "redis"},
+        {"max_vectors": 0},
+        {"max_vectors": 2.5},
+        {"max_entries": "many"},
     ],
 )
 def test_build_semantic_refuses_bad_params(params: dict[str, object]) -> None:
@@ -180,7 +179,7 @@ def test_build_semantic_refuses_bad_params(params: dict[str, object]) -> None:
 
 
 def test_processes_share_entries_through_redis(namespace: str) -> None:
-    params = {"type": "redis-semantic", "namespace": namespace, "ttl": 600, "semantic_max_entries": 3}
+    params = {"type": "redis-semantic", "namespace": namespace, "ttl": 600, "max_vectors": 3}
 
     async def run() -> None:
         first = build_semantic(params, embed=None, redis_url=REDIS_URL)
@@ -238,3 +237,19 @@ def test_redis_away_costs_no_request(local_embed: LocalEmbedder) -> None:
             await index.aclose()
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    ("params", "max_entries", "ttl"),
+    [
+        ({}, 10_000, 86_400.0),
+        ({"max_entries": 5, "default_in_memory_ttl": 30}, 5, 30.0),
+        ({"max_vectors": 7, "max_entries": 5, "ttl": "60", "default_in_memory_ttl": 30}, 7, 60.0),
+    ],
+)
+def test_build_semantic_reads_the_cache_params_it_shares_with_the_exact_cache(
+    params: dict[str, object], max_entries: int, ttl: float
+) -> None:
+    _calls, embed = bag_embed_calls()
+    index = build_semantic(params, embed=embed, redis_url=None)  # type: ignore[arg-type]
+    assert (index.table.max_entries, index.ttl, index.threshold) == (max_entries, ttl, 0.9)
