@@ -13,6 +13,8 @@ from typing import Any
 
 from llmswitch import convert, engine, ir, results
 from llmswitch._sync import SyncIterator, run
+from llmswitch.cache import prompt as prompt_cache
+from llmswitch.cache import sdk_hits as sdk_cache
 from llmswitch.cost import cost_for_response, usage_from_wire
 from llmswitch.dialects import openai_chat
 from llmswitch.dialects.openai_chat_stream import StreamEncoder
@@ -51,6 +53,13 @@ class _Call:
         kwargs: dict[str, Any],
     ) -> None:
         call_opts = {k: kwargs.pop(k) for k in _CALL_KEYS if k in kwargs}
+        # LiteLLM's per-call cache controls (``cache={...}``, ``caching=False``): the cache's, not the provider's
+        self.cache_controls: Any = False if kwargs.pop("caching", None) is False else kwargs.pop("cache", None)
+        kwargs.pop("cache", None)
+        # LiteLLM's cache breakpoints (and our prompt_cache="auto"): placed here, never sent as parameters
+        prompt_settings: dict[str, Any] = {
+            k: kwargs.pop(k) for k in ("cache_control_injection_points", "prompt_cache") if k in kwargs
+        }
         # LiteLLM's per-call price keywords price the answer; they are not for the provider
         self.price_overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in _PRICE_KEYS} or None
         api_base = kwargs.pop("api_base", None) or call_opts.get("base_url")
@@ -76,6 +85,10 @@ class _Call:
             drop=_global_drop_params(),
             dialect=self.provider.dialect,
         )
+        if prompt_settings:
+            self.request = prompt_cache.apply_prompt_cache(
+                self.request, prompt_settings, self.provider.dialect, self.model_id
+            )
         self.user_wants_usage = self.request.include_usage
         self.endpoint = self.provider.endpoint(
             api_base=api_base,
@@ -85,11 +98,18 @@ class _Call:
             network=network_from(call_opts, model),
         )
         self.timeout = float(timeout) if timeout is not None else None
+        self.cache_group = f"{model}@{api_base or ''}"
         if not isinstance(num_retries, int) or num_retries < 0:
             raise ConfigError("num_retries must be a non-negative integer")
         self.policy = RetryPolicy(num_retries=num_retries)
 
     async def run(self) -> results.ModelResponse:
+        cached = sdk_cache.active_cache()
+        plan = cached.plan(self.request, self.cache_group, self.cache_controls) if cached is not None else None
+        if plan is not None and cached is not None:
+            hit = await sdk_cache.whole_hit(cached, plan, self.request, self.hidden_params())
+            if hit is not None:
+                return hit
         resp = await engine.chat(
             self.provider,
             self.request,
@@ -105,6 +125,8 @@ class _Call:
             for c in out.choices:
                 if c.finish_reason != "tool_calls" or c.message.content:
                     c.message.parsed = parse_content(c.message.content, self.parse_into)
+        if plan is not None and cached is not None and plan.write:
+            await sdk_cache.store(cached, plan, resp, self.request)
         return out
 
     def hidden_params(self) -> dict[str, Any]:
@@ -112,6 +134,14 @@ class _Call:
         return {"custom_llm_provider": self.provider.name, "dropped_params": list(self.dropped)}
 
     async def stream(self) -> AsyncIterator[results.ModelResponseStream]:
+        cached = sdk_cache.active_cache()
+        plan = cached.plan(self.request, self.cache_group, self.cache_controls) if cached is not None else None
+        if plan is not None and cached is not None:
+            replay = await sdk_cache.stream_hit(cached, plan, self.request, self.hidden_params())
+            if replay is not None:
+                for replayed in replay:
+                    yield replayed
+                return
         s = await engine.chat_stream(
             self.provider,
             self.request,
@@ -122,8 +152,11 @@ class _Call:
         )
         encoder: StreamEncoder | None = None
         hidden = self.hidden_params()
+        tap: list[ir.StreamEvent] | None = [] if plan is not None and plan.write else None
         try:
             async for ev in s.events():
+                if tap is not None:
+                    tap.append(ev)
                 if encoder is None:
                     encoder = StreamEncoder(s.meta, include_usage=self.user_wants_usage)
                 chunk = encoder.chunk(ev)
@@ -141,6 +174,8 @@ class _Call:
                         last.model or self.model_id, self.provider.name, usage, self.price_overrides
                     )
                     yield last
+            if tap is not None and plan is not None and cached is not None:
+                await sdk_cache.store_stream(cached, plan, s.meta, tap, self.request)
         finally:
             s.close()
 

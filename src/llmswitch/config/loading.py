@@ -86,7 +86,9 @@ def parse_config(text: str, file: str = "<config>", *, env: MutableMapping[str, 
         deployments, router, server = (read_litellm if form == "litellm" else read_native)(ctx, root)
         if not deployments and not ctx.errors:
             ctx.warn((), "no deployments: every request will be answered 404 (model not found)")
-        config = GatewayConfig(tuple(deployments), router, server, tuple(_in_file_order(ctx.warnings)), file, form)
+        config = GatewayConfig(
+            tuple(deployments), router, server, tuple(_in_file_order(ctx.warnings)), file, form, cache=ctx.cache
+        )
     problems = _in_file_order(ctx.errors)
     return ConfigCheck(None if problems else config, problems, _in_file_order(ctx.warnings))
 

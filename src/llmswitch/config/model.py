@@ -221,6 +221,8 @@ class GatewayConfig:
     source: str | None = field(default=None, compare=False)
     """The file it was loaded from; ``None`` when built from the environment."""
     form: Literal["litellm", "native", "env"] = field(default="litellm", compare=False)
+    cache: Any = None
+    """The response cache (a :class:`llmswitch.cache.CacheSettings`), ``None`` when caching is off."""
 
     @cached_property
     def groups(self) -> Mapping[str, tuple[Deployment, ...]]:

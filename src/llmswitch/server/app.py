@@ -16,7 +16,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from llmswitch import procid
 from llmswitch.errors import APIError, APIStatusError, LLMSwitchError, PermissionDeniedError, ServiceUnavailableError
@@ -24,6 +24,7 @@ from llmswitch.router.router import Router
 from llmswitch.server import (
     admin,
     admin_teams,
+    cache_routes,
     count_tokens,
     faces,
     gemini_embed,
@@ -41,6 +42,9 @@ from llmswitch.server.embeddings import handle_embeddings, handle_models
 from llmswitch.server.faces import Face
 from llmswitch.server.subjects import SubjectCache
 from llmswitch.store.errors import StoreConnectionError, StoreMigrationError
+
+if TYPE_CHECKING:
+    from llmswitch.cache.gateway import ResponseCache
 
 log = logging.getLogger("llmswitch.server")
 
@@ -78,8 +82,11 @@ class Gateway:
         accounting: Accounting | None = None,
         on_startup: list[Callable[[], Awaitable[None]]] | None = None,
         on_shutdown: list[Callable[[], Awaitable[None]]] | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         self.router = router
+        # the response cache (docs/caching.md); None: off, and a request pays one attribute read for it
+        self.cache = cache
         self.master_key = master_key
         self.store = store
         self.keys = KeyCache(store, master_key)
@@ -114,6 +121,7 @@ class Gateway:
             **{route: (handler, faces.OPENAI) for route, handler in admin.ROUTES.items()},
             **{route: (handler, faces.OPENAI) for route, handler in spend_routes.ROUTES.items()},
             **{route: (handler, faces.OPENAI) for route, handler in admin_teams.ROUTES.items()},
+            **{route: (handler, faces.OPENAI) for route, handler in cache_routes.ROUTES.items()},
         }
 
     # ---------------------------------------------------------------- helpers for handlers
@@ -170,6 +178,8 @@ class Gateway:
         await self.subjects.start()
         await self.budget_resets.start()
         await self.accounting.start()
+        if self.cache is not None:
+            await self.cache.start()
         for fn in self._on_startup:
             await fn()
         self.ready = True
@@ -182,6 +192,9 @@ class Gateway:
         await self.keys.stop()
         await self.subjects.stop()
         await self.budget_resets.stop()
+        if self.cache is not None:
+            with contextlib.suppress(Exception):
+                await self.cache.stop()
         with contextlib.suppress(Exception):
             await self.accounting.stop()
         if self.store is not None:

@@ -45,6 +45,8 @@ async def handle_chat(
     principal = gw.keys.authenticate(gw.key_of(request))
     request.state["principal"] = principal
     body = parse_json(request.body)
+    # LiteLLM's per-request cache controls are the gateway's, never the provider's
+    cache_controls = body.pop("cache", None) if type(body) is dict and "cache" in body else None
     req = face.decode_request(body, model=model)
     if stream is not None:
         req.stream = stream
@@ -62,6 +64,20 @@ async def handle_chat(
     raw = body if face.name == "openai" else None
     acc = gw.accounting
     started = time.perf_counter()
+    cache = gw.cache
+    plan = None
+    if cache is not None:
+        plan = cache.plan(req, principal, cache.controls(cache_controls, request.headers.get("cache-control")))
+        if plan is not None:
+            answer = await cache.lookup(plan, req, as_ir=req.stream or face.name != "openai") if plan.read else None
+            if answer is not None:
+                from llmswitch.server.cache_hits import serve_hit
+
+                await serve_hit(gw, request, send, face, req, principal, plan, answer, started)
+                return
+            request.state["cache_headers"] = cache.headers(plan, hit=False)
+            if req.stream and plan.write:
+                request.state["cache_tap"] = []
     reservation = await acc.admit(principal, req, request, price_hint=acc.price_hint(gw.router, req.model))
     finished = False
     route: Any = None
@@ -116,6 +132,11 @@ async def handle_chat(
     try:
         if req.stream:
             await _stream(gw, request, send, face, req, timeout, raw, before_last_byte)
+            if plan is not None and finished and "error" not in request.state and not request.disconnected:
+                tap = request.state.get("cache_tap")
+                if tap:
+                    state = request.state
+                    cache.store_stream(plan, state.get("cache_meta"), tap, state.get("usage"), state.get("route"), req)  # type: ignore[union-attr]
             if not finished:
                 error = request.state.get("error")
                 await ended_early(499 if request.disconnected else getattr(error, "status_code", None) or 502, error)
@@ -129,7 +150,9 @@ async def handle_chat(
             request.state["usage"] = resp.usage
             body_out = dumps(face.encode_response(resp))
         cost = await before_last_byte(route)
-        await http.send_bytes(send, 200, body_out, headers=_route_headers(route) | cost_header(cost))
+        await http.send_bytes(send, 200, body_out, headers=_route_headers(route, request) | cost_header(cost))
+        if plan is not None and plan.write:
+            cache.store(plan, resp, route, req)  # type: ignore[union-attr]
     except BaseException as exc:
         if not finished:
             await ended_early(getattr(exc, "status_code", None) or (499 if request.disconnected else 500), exc)
@@ -193,9 +216,10 @@ def _request_timeout(body: Any, default: float | None) -> float | None:
     return default
 
 
-def _route_headers(route: Any) -> dict[str, str]:
+def _route_headers(route: Any, request: Request | None = None) -> dict[str, str]:
     """What the router did (``route`` is a ``llmswitch.router.Route``): deployment, group, attempts, and
-    the parameters dropped because the deployment cannot take them (``drop_params``)."""
+    the parameters dropped because the deployment cannot take them (``drop_params``); and what the cache
+    did, when it was asked."""
     headers = {
         "x-llmswitch-deployment": str(route.id),
         "x-llmswitch-model": str(route.model),
@@ -204,6 +228,10 @@ def _route_headers(route: Any) -> dict[str, str]:
     }
     if route.dropped_params:
         headers["x-llmswitch-dropped-params"] = ", ".join(route.dropped_params)
+    if request is not None:
+        cached = request.state.get("cache_headers")
+        if cached:
+            headers.update(cached)
     return headers
 
 
@@ -227,18 +255,22 @@ async def _stream(
             send,
             face,
             include_usage=req.include_usage,
-            headers=_route_headers(target),
+            headers=_route_headers(target, request),
             provider=str(getattr(target, "provider", "provider")),
             before_last_byte=lambda: before_last_byte(target),
+            keep=request.state.get("cache_tap"),
         )
         return
     started = False
     encoder: Any = None
     chars = 0
+    tap: list[Any] | None = request.state.get("cache_tap")
+    if tap is not None:
+        request.state["cache_meta"] = s.meta
     try:
         json_array = face.name == "gemini" and request.query.get("alt") != "sse"
         await http.start_stream(
-            send, headers=_route_headers(target), content_type=b"application/json" if json_array else None
+            send, headers=_route_headers(target, request), content_type=b"application/json" if json_array else None
         )
         started = True
         t0 = time.perf_counter()
@@ -258,6 +290,8 @@ async def _stream(
             if ev.tool_calls:
                 for call in ev.tool_calls:
                     chars += len(call.arguments) + len(call.name or "")
+            if tap is not None:
+                tap.append(ev)
             data = encoder.encode(ev)
             if data:
                 await http.stream_chunk(send, data)

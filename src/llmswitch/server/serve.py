@@ -80,6 +80,11 @@ def build_gateway(cfg: Any) -> Gateway:
         )
         on_startup.insert(0, watch.start)
         on_shutdown.append(watch.stop)
+    cache = None
+    if getattr(cfg, "cache", None) is not None:
+        from llmswitch.cache.gateway import gateway_cache
+
+        cache = gateway_cache(cfg.cache, router)
     return Gateway(
         router=router,
         master_key=srv.master_key,
@@ -89,6 +94,7 @@ def build_gateway(cfg: Any) -> Gateway:
         request_timeout=rs.request_timeout if rs.request_timeout is not None else 600.0,
         on_startup=on_startup,
         on_shutdown=on_shutdown,
+        cache=cache,
     )
 
 
@@ -266,7 +272,9 @@ def _preflight(config_path: str | None, demo_upstream: str | None) -> Any:
         else:
             cfg = cfgmod.load_config(config_path) if config_path else cfgmod.config_from_env()
         needs = backends_of(cfg)
-        missing = missing_extras(needs)
+        from llmswitch.cache.preflight import missing_for_cache
+
+        missing = missing_extras(needs) + missing_for_cache(cfg)
         if missing:
             raise StartupError("; ".join(missing), EXIT_CONFIG)
         threads = set(threading.enumerate())

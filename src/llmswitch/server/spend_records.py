@@ -26,6 +26,7 @@ def spend_record(
     started: float,
     estimated: bool = False,
     call_type: CallType = "chat",
+    cache_saved_cost: float | None = None,
 ) -> SpendRecord:
     """The request's record for :func:`encode_line`, which checks every value."""
     principal = request.state.get("principal")
@@ -51,6 +52,8 @@ def spend_record(
         ttft_ms=request.state.get("ttft_ms"),
         status=status,
         error_class=type(error).__name__ if error is not None else None,
+        cache_hit=request.state.get("cache_hit") is True,
+        cache_saved_cost=cache_saved_cost,
         stream=stream,
         metadata=record_metadata(rec, request.state.get("request_id"), request.state["spend_id"]),
         call_type=call_type,

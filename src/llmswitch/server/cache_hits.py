@@ -1,0 +1,114 @@
+"""A chat request answered from the cache: whole, or replayed as a stream in the caller's dialect.
+
+A hit is admitted against the caller's limits as the config says (``hits_count_requests``: by default it
+counts as a request, its tokens and money do not), costs nothing, and its spend record says
+``cache_hit`` with the cost it saved (the price of the deployment that first made the answer).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from llmswitch.cache.replay import events_of, meta_of
+from llmswitch.dialects._json import dumps
+from llmswitch.server import fastpath, http
+from llmswitch.server.accounting import cost_header
+
+if TYPE_CHECKING:
+    from llmswitch import ir
+    from llmswitch.cache.gateway import Plan
+    from llmswitch.cache.replay import Answer
+    from llmswitch.server.app import Gateway
+    from llmswitch.server.faces import Face
+
+
+async def serve_hit(
+    gw: Gateway,
+    request: http.Request,
+    send: http.Send,
+    face: Face,
+    req: ir.Request,
+    principal: Any,
+    plan: Plan,
+    answer: Answer,
+    started: float,
+) -> None:
+    cache = gw.cache
+    assert cache is not None
+    s = cache.settings
+    acc = gw.accounting
+    reservation = None
+    if s.hits_count_requests:
+        hint = acc.price_hint(gw.router, req.model) if s.hits_count_spend else None
+        reservation = await acc.admit(principal, req, request, price_hint=hint)
+    route = route_of(gw, answer)
+    # an OpenAI client asking for a whole answer stored as the upstream's OpenAI body gets those bytes
+    relayed = bytes(answer.openai) if answer.relayed and face.name == "openai" and not req.stream else None
+    resp = answer.response
+    usage = fastpath.usage_of_body(relayed) if relayed is not None else resp.usage if resp is not None else None
+    state = request.state
+    state["usage"] = usage
+    state["deployment"] = answer.deployment
+    state["cache_hit"] = True
+    headers = cache.headers(plan, hit=True)
+    headers["x-llmswitch-model-group"] = plan.group
+    if answer.deployment:
+        headers["x-llmswitch-deployment"] = answer.deployment
+    headers["x-llmswitch-attempts"] = "0"
+    finished = False
+
+    async def finish(status: int, error: BaseException | None = None) -> float | None:
+        nonlocal finished
+        finished = True
+        return await acc.finish(
+            request,
+            reservation,
+            status=status,
+            route=route,
+            usage=usage if error is None else None,
+            error=error,
+            stream=req.stream,
+            started=started,
+            cache_hit=True,
+            hit_counts=(s.hits_count_tokens, s.hits_count_spend),
+        )
+
+    try:
+        if relayed is not None:
+            cost = await finish(200)
+            await http.send_bytes(send, 200, relayed, headers=headers | cost_header(cost))
+            return
+        assert resp is not None  # lookup(as_ir=True) resolved it
+        if req.stream:
+            json_array = face.name == "gemini" and request.query.get("alt") != "sse"
+            encoder = face.stream_encoder(meta_of(resp), include_usage=req.include_usage, json_array=json_array)
+            data = b"".join([encoder.encode(ev) for ev in events_of(resp)]) + encoder.close()
+            await http.start_stream(send, headers=headers, content_type=b"application/json" if json_array else None)
+            state["ttft_ms"] = (time.perf_counter() - started) * 1000
+            await finish(200)
+            await http.end_stream(send, data)
+        else:
+            body = dumps(face.encode_response(resp))
+            cost = await finish(200)
+            await http.send_bytes(send, 200, body, headers=headers | cost_header(cost))
+    except BaseException as exc:
+        if not finished:
+            await finish(getattr(exc, "status_code", None) or (499 if request.disconnected else 500), exc)
+        raise
+
+
+def route_of(gw: Gateway, answer: Answer) -> Any:
+    """The deployment that made the answer, as the router names it (for its price), if it is still configured."""
+    if not answer.deployment:
+        return None
+    from llmswitch.router.outcomes import Route
+
+    try:
+        targets = gw.router.deployments(answer.group)
+    except Exception:
+        return None
+    for t in targets:
+        if t.id == answer.deployment:
+            return Route(t, t.group, 0, answer.group)
+    return None
