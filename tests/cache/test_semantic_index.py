@@ -19,6 +19,7 @@ import redis
 
 from llmswitch.cache.semantic import SemanticIndex, build_semantic
 from llmswitch.cache.semantic.local_model import LocalEmbedder
+from llmswitch.errors import ConfigError
 
 REDIS_URL = os.environ.get("LLMSWITCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -174,7 +175,7 @@ def _unit() -> np.ndarray:
 )
 def test_build_semantic_refuses_bad_params(params: dict[str, object]) -> None:
     _calls, embed = bag_embed_calls()
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="cache_params"):
         build_semantic(params, embed=embed, redis_url=None)  # type: ignore[arg-type]
 
 
@@ -253,3 +254,8 @@ def test_build_semantic_reads_the_cache_params_it_shares_with_the_exact_cache(
     _calls, embed = bag_embed_calls()
     index = build_semantic(params, embed=embed, redis_url=None)  # type: ignore[arg-type]
     assert (index.table.max_entries, index.ttl, index.threshold) == (max_entries, ttl, 0.9)
+
+
+def test_a_local_model_that_cannot_load_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="local model"):
+        build_semantic({"local_model": "/nonexistent/model.onnx"}, embed=None, redis_url=None)

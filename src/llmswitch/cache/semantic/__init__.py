@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmswitch.cache.semantic.index import Embed, SemanticIndex
+from llmswitch.errors import ConfigError
 
 __all__ = ["DEFAULT_MAX_ENTRIES", "DEFAULT_THRESHOLD", "DEFAULT_TTL_S", "Embed", "SemanticIndex", "build_semantic"]
 
@@ -36,24 +37,27 @@ def _number(cache_params: dict[str, Any], names: tuple[str, ...], default: float
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise ValueError(f"cache_params.{name} must be a number, got {value!r}")
+            raise ConfigError(f"cache_params.{name} must be a number, got {value!r}")
         try:
             return float(value)
         except ValueError as exc:
-            raise ValueError(f"cache_params.{name} must be a number, got {value!r}") from exc
+            raise ConfigError(f"cache_params.{name} must be a number, got {value!r}") from exc
     return default
 
 
 def build_semantic(cache_params: dict[str, Any], *, embed: Embed | None, redis_url: str | None) -> SemanticIndex:
     """A semantic index as ``cache_params`` describe it: shared through Redis when ``redis_url`` is
-    given, else in this process; embedding with ``embed``, else with the local model."""
+    given, else in this process; embedding with ``embed``, else with the local model.
+
+    Raises ``ConfigError`` (a ``ValueError``) for a value it cannot use or a local model that cannot load.
+    """
     threshold = _number(cache_params, ("similarity_threshold",), DEFAULT_THRESHOLD)
     ttl = _number(cache_params, ("ttl", "default_in_redis_ttl", "default_in_memory_ttl"), DEFAULT_TTL_S)
     if ttl <= 0:
-        raise ValueError(f"cache_params.ttl must be positive, got {ttl}")
+        raise ConfigError(f"cache_params.ttl must be positive, got {ttl}")
     max_entries = _number(cache_params, ("max_vectors", "max_entries", "max_size_in_memory"), DEFAULT_MAX_ENTRIES)
     if max_entries < 1 or max_entries != int(max_entries):
-        raise ValueError(f"cache_params.max_vectors must be a positive integer, got {max_entries}")
+        raise ConfigError(f"cache_params.max_vectors must be a positive integer, got {max_entries}")
 
     if embed is None:
         from pathlib import Path
@@ -61,7 +65,10 @@ def build_semantic(cache_params: dict[str, Any], *, embed: Embed | None, redis_u
         from llmswitch.cache.semantic.local_model import MODEL_ID, LocalEmbedder
 
         local_model = cache_params.get("local_model")
-        embed = LocalEmbedder.load(Path(str(local_model)) if local_model else None).embed
+        try:
+            embed = LocalEmbedder.load(Path(str(local_model)) if local_model else None).embed
+        except (ImportError, FileNotFoundError) as exc:
+            raise ConfigError(f"the semantic cache's local model cannot load: {exc}") from exc
         model_tag = f"local-{MODEL_ID}" if not local_model else f"local-{Path(str(local_model)).name}"
     else:
         model_tag = str(

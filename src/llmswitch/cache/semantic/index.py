@@ -28,6 +28,7 @@ import numpy.typing as npt
 from llmswitch.cache.semantic.guard import same_meaning
 from llmswitch.cache.semantic.redis_log import RedisLog
 from llmswitch.cache.semantic.table import VectorTable
+from llmswitch.errors import ConfigError
 
 __all__ = ["Embed", "SemanticIndex"]
 
@@ -57,7 +58,7 @@ class SemanticIndex:
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not -1.0 <= threshold <= 1.0:
-            raise ValueError(f"similarity_threshold must be within [-1, 1], got {threshold}")
+            raise ConfigError(f"cache_params.similarity_threshold must be within [-1, 1], got {threshold}")
         self.threshold = threshold
         self.ttl = ttl
         self._embed = embed
