@@ -6,7 +6,8 @@ paraphrase pairs (PAWS) reach 0.99 while meaning something else. So a candidate 
 similarity is served only when a rule that cannot be fooled that way agrees too:
 
 1. The same words. After lower-casing, dropping punctuation, articles, forms of "be"/"do" and a
-   few fillers ("please", "also", "just"…), and folding a plural "s", both queries hold the same
+   few fillers ("please", "also", "just"…), spelling contractions out ("don't" as "do not") and
+   numbers up to twenty as digits, and folding a plural "s", both queries hold the same
    multiset of words: every number, name, negation, preposition and content word is in both.
    A substituted word ("hotels" for "homes"), an added "not", "11" for "12": no hit.
 2. In the same order, up to one move of a phrase. The word sequences are equal, or equal after
@@ -64,9 +65,42 @@ def _fold(word: str) -> str:
     return word[:-1]
 
 
+# one spelling for what is written two ways: contractions, and numbers up to twenty in words
+_NOT_BASES = {"can": "can", "won": "will", "ain": "", "shan": "shall"}
+_CLITICS = {"ll": "will", "ve": "have", "re": "are", "m": "am"}
+_NUMBERS = {
+    word: str(n)
+    for n, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "  # noqa: SIM905
+        "sixteen seventeen eighteen nineteen twenty".split()
+    )
+}
+_NUMBERS.update({"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60", "seventy": "70", "eighty": "80"})
+_NUMBERS.update({"ninety": "90", "hundred": "100", "thousand": "1000", "cannot": "can not"})
+
+
+def _spelled(tokens: list[str]) -> list[str]:
+    out: list[str] = []
+    for i, token in enumerate(tokens):
+        if token == "'":
+            continue  # punctuation, dropped anyway; the word before it stays last in ``out``
+        if i >= 2 and tokens[i - 1] == "'":
+            # "don't" -> don ' t, "we'll" -> we ' ll (BERT splits at the apostrophe)
+            if token == "t" and out and out[-1].endswith("n"):
+                stem = out.pop()
+                base = _NOT_BASES.get(stem, stem[:-1])
+                out.extend([base, "not"] if base else ["not"])
+                continue
+            if token in _CLITICS:
+                out.append(_CLITICS[token])
+                continue
+        out.extend(_NUMBERS.get(token, token).split())
+    return out
+
+
 def words(text: str) -> list[str]:
     """The words of ``text`` the check compares, in order."""
-    return [_fold(w) for w in basic_tokens(text) if w.isalnum() and w not in _IGNORED]
+    return [_fold(w) for w in _spelled(basic_tokens(text)) if w.isalnum() and w not in _IGNORED]
 
 
 def _one_phrase_move(a: list[str], b: list[str]) -> bool:
