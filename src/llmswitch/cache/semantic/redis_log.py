@@ -27,7 +27,9 @@ __all__ = ["RedisLog"]
 logger = logging.getLogger("llmswitch.cache.semantic")
 
 _BLOCK_MS = 1000
-_BATCH = 1000
+# entries applied per event-loop turn: a batch costs ~100 µs an entry (codes, bookkeeping), so a large
+# log loading at start never holds the loop for more than a few tens of milliseconds at a time
+_BATCH = 200
 
 
 def _encode(
@@ -122,6 +124,7 @@ class RedisLog:
             start = "(" + self._last_id
             if len(batch) < _BATCH:
                 break
+            await asyncio.sleep(0)
 
     async def _follow(self) -> None:
         backoff = 0.25
