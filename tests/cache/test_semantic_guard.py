@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from llmswitch.cache.semantic.guard import same_meaning, words
+from llmswitch.cache.semantic.guard import same_meaning, word_bag, words
 
 # (cached query, new query): the same question, worded as users reword without changing it
 SAME = [
@@ -51,6 +51,12 @@ def test_rewordings_that_keep_the_question_pass(cached: str, query: str) -> None
     assert same_meaning(query, cached)
 
 
+@pytest.mark.parametrize(("cached", "query"), SAME + DIFFERENT)
+def test_queries_that_may_match_share_their_word_bag(cached: str, query: str) -> None:
+    # the index rules a lookup out by its word bag before embedding it: that must never lose a match
+    assert word_bag(cached) == word_bag(query) or not same_meaning(cached, query)
+
+
 @pytest.mark.parametrize(("cached", "query"), DIFFERENT)
 def test_swaps_substitutions_and_negations_do_not_pass(cached: str, query: str) -> None:
     assert not same_meaning(cached, query)
@@ -72,6 +78,7 @@ def test_adversarial_paraphrase_pairs_rarely_pass() -> None:
     with PAWS.open(newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[1:]
     passed = [int(label) for s1, s2, label in rows if same_meaning(s1, s2)]
+    assert all(word_bag(s1) == word_bag(s2) for s1, s2, _ in rows if same_meaning(s1, s2))
     positives = sum(int(label) for _, _, label in rows)
     assert len(passed) >= 30
     assert sum(passed) / len(passed) >= 0.99

@@ -123,7 +123,12 @@ def test_a_remote_embedding_is_normalised_and_the_guard_still_decides() -> None:
             assert await index.lookup("s", "is 5 greater than 3") is None
             assert calls == []  # an empty scope is a miss without an embedding call
             await index.add("s", "is 5 greater than 3", "k1")
+            embedded = len(calls)
+            # words no cached question has: a miss without an embedding call
+            assert await index.lookup("s", "is 5 smaller than 3") is None
+            assert len(calls) == embedded
             assert await index.lookup("s", "Is 5 greater than 3?") == "k1"
+            assert len(calls) == embedded + 1
             # cosine 1.0 for the same bag of words; the order check refuses it
             assert await index.lookup("s", "is 3 greater than 5") is None
         finally:

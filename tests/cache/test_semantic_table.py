@@ -109,3 +109,18 @@ def test_the_prefilter_of_large_scopes_finds_what_an_exact_scan_finds(threshold:
         expected = {f"k{j}" for j in np.flatnonzero(exact >= threshold)}
         found = {c.entry_key for c in table.search("s", query, threshold, limit=50, now=0)}
         assert found == expected
+
+
+def test_word_bags_are_counted_per_scope_through_replacement_eviction_and_expiry() -> None:
+    table = VectorTable(2, bag_of=lambda query: " ".join(sorted(query.split())))
+    table.add("s", "paris to nyc", "k1", unit(1, 0), expires_at=100)
+    table.add("s", "nyc to paris", "k2", unit(1, 0.1), expires_at=200)
+    assert table.has_bag("s", "nyc paris to")
+    assert not table.has_bag("other", "nyc paris to")
+    table.add("s", "paris to nyc", "k3", unit(1, 0), expires_at=300)  # replaces k1
+    table.expire(250)  # k2 goes; k3 keeps the bag alive
+    assert table.has_bag("s", "nyc paris to")
+    table.add("s", "rome", "k4", unit(0, 1), expires_at=400)
+    table.add("s", "oslo", "k5", unit(0, 1), expires_at=500)  # evicts k3, the oldest
+    assert not table.has_bag("s", "nyc paris to")
+    assert table.has_bag("s", "rome") and table.has_bag("s", "oslo")

@@ -32,7 +32,7 @@ from collections import Counter
 
 from llmswitch.cache.semantic.wordpiece import basic_tokens
 
-__all__ = ["same_meaning", "words"]
+__all__ = ["same_meaning", "word_bag", "words"]
 
 # words whose presence or absence does not change what a query asks
 _IGNORED = frozenset(
@@ -101,6 +101,15 @@ def _spelled(tokens: list[str]) -> list[str]:
 def words(text: str) -> list[str]:
     """The words of ``text`` the check compares, in order."""
     return [_fold(w) for w in _spelled(basic_tokens(text)) if w.isalnum() and w not in _IGNORED]
+
+
+def word_bag(text: str) -> str:
+    """What two queries share whenever ``same_meaning`` holds for them: their words, sorted.
+
+    The index keeps these per scope, so a question whose words no cached question has is a miss
+    at once, without embedding it.
+    """
+    return " ".join(sorted(words(text)))
 
 
 def _one_phrase_move(a: list[str], b: list[str]) -> bool:

@@ -16,7 +16,8 @@ for those alone. Small scopes skip the prefilter. docs/benchmarks.md has the fig
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -128,15 +129,22 @@ class _Entry:
     entry_key: str
     expires_at: float
     row: int
+    bag: str
 
 
 class VectorTable:
-    """Unit vectors by scope; at most ``max_entries`` in all, each living until its expiry."""
+    """Unit vectors by scope; at most ``max_entries`` in all, each living until its expiry.
 
-    def __init__(self, max_entries: int) -> None:
+    ``bag_of`` maps a query to a key that every query able to match it shares (the guard's
+    ``word_bag``); the table counts them per scope so ``has_bag`` can rule a lookup out at once.
+    """
+
+    def __init__(self, max_entries: int, bag_of: Callable[[str], str] = lambda query: "") -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self.max_entries = max_entries
+        self._bag_of = bag_of
+        self._bags: Counter[tuple[str, str]] = Counter()
         self._scopes: dict[str, _Scope] = {}
         self._entries: OrderedDict[int, _Entry] = OrderedDict()
         self._by_query: dict[tuple[str, str], int] = {}
@@ -144,6 +152,10 @@ class VectorTable:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def has_bag(self, scope: str, bag: str) -> bool:
+        """Whether some entry of ``scope`` has this ``bag_of`` key (expired ones included)."""
+        return (scope, bag) in self._bags
 
     def rows(self, scope: str) -> int:
         table = self._scopes.get(scope)
@@ -164,8 +176,10 @@ class VectorTable:
         entry_id = self._next_id
         self._next_id += 1
         row = table.append(entry_id, vector)
-        self._entries[entry_id] = _Entry(scope, query, entry_key, expires_at, row)
+        bag = self._bag_of(query)
+        self._entries[entry_id] = _Entry(scope, query, entry_key, expires_at, row, bag)
         self._by_query[(scope, query)] = entry_id
+        self._bags[(scope, bag)] += 1
         while len(self._entries) > self.max_entries:
             self._remove(next(iter(self._entries)))
 
@@ -201,10 +215,14 @@ class VectorTable:
         self._scopes.clear()
         self._entries.clear()
         self._by_query.clear()
+        self._bags.clear()
 
     def _remove(self, entry_id: int) -> None:
         entry = self._entries.pop(entry_id)
         del self._by_query[(entry.scope, entry.query)]
+        self._bags[(entry.scope, entry.bag)] -= 1
+        if not self._bags[(entry.scope, entry.bag)]:
+            del self._bags[(entry.scope, entry.bag)]
         table = self._scopes[entry.scope]
         moved = table.remove(entry.row)
         if moved is not None:
