@@ -11,7 +11,9 @@ requests in turns of ``--block``, alternating between targets so drift falls on 
 - ``floor``: the same request, forwarded to nginx and back (the floor caches nothing);
 - ``hit``: the same request to the cached gateway (answered from the cache after its first);
 - ``uncached`` and ``miss``: a request with a new prompt each time (the same size), to the gateway without
-  and with the cache: the difference is what a miss costs (key, lookup, the store after the answer).
+  and with the cache: the difference is what a miss costs (key, lookup, the store after the answer);
+- ``bypass``: the same to the cached gateway but with ``temperature: 0.5`` (not cached): the same process
+  as ``miss``, so ``miss - bypass`` is the cache's own work on a miss with the least noise.
 
 Then wrk at 32 connections: requests/s of the floor and of cache hits. Prints p50/p90/p99 and the goals.
 
@@ -43,7 +45,7 @@ GOAL_MISS_ADDED_P50_MS = 0.1
 
 
 @contextlib.contextmanager
-def floor(up: h.Upstream) -> Iterator[str]:
+def floor(up: h.Upstream) -> Iterator[tuple[str, int]]:
     """``floor.py`` under uvicorn (the project venv has uvicorn, uvloop, httptools, aiohttp, msgspec)."""
     port = h.free_port()
     env = dict(os.environ, UP=f"http://127.0.0.1:{up.json_port}", UPS=f"http://127.0.0.1:{up.sse_port}")
@@ -52,14 +54,16 @@ def floor(up: h.Upstream) -> Iterator[str]:
     proc = subprocess.Popen(cmd, cwd=h.SHARED, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         h.wait_port(port)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", proc.pid
     finally:
         proc.terminate()
         proc.wait(10)
 
 
-def body(prompt: str) -> bytes:
-    return json.dumps({"model": "bench", "messages": [{"role": "user", "content": prompt}]}).encode()
+def body(prompt: str, temperature: float = 0) -> bytes:
+    return json.dumps(
+        {"model": "bench", "messages": [{"role": "user", "content": prompt}], "temperature": temperature}
+    ).encode()
 
 
 async def one(session: aiohttp.ClientSession, url: str, data: bytes, key: str, expect: str | None) -> float:
@@ -74,14 +78,27 @@ async def one(session: aiohttp.ClientSession, url: str, data: bytes, key: str, e
     return (time.perf_counter() - t0) * 1000
 
 
-async def measure(targets: dict[str, tuple[str, str, str | None]], n: int, block: int) -> dict[str, list[float]]:
-    """``targets``: name -> (url, key, expected x-llmswitch-cache or None); 'uncached' and 'miss' get new prompts."""
+def cpu_ns(pid: int) -> int:
+    """CPU time a process (all its threads) has run, in ns (``/proc/<pid>/task/*/schedstat``)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += int((task / "schedstat").read_text().split()[0])
+    return total
+
+
+async def measure(
+    targets: dict[str, tuple[str, str, str | None]], n: int, block: int, pids: dict[str, int], cpu: dict[str, int]
+) -> dict[str, list[float]]:
+    """``targets``: name -> (url, key, expected x-llmswitch-cache or None); 'uncached' and 'miss' get new prompts.
+    ``cpu`` gets the CPU time (ns) the serving process (``pids``) spent in each target's turns."""
     fixed = body(h.MESSAGES[0]["content"])
     counter = iter(range(10**9))
 
     def data_for(name: str) -> bytes:
-        if name in ("uncached", "miss"):
-            return body(f"Hello there, how are you? {next(counter):012d} {uuid.uuid4().hex[:8]}")
+        if name in ("uncached", "miss", "bypass"):
+            prompt = f"Hello there, how are you? {next(counter):012d} {uuid.uuid4().hex[:8]}"
+            return body(prompt, 0.5 if name == "bypass" else 0)
         return fixed
 
     times: dict[str, list[float]] = {name: [] for name in targets}
@@ -95,8 +112,10 @@ async def measure(targets: dict[str, tuple[str, str, str | None]], n: int, block
         while done < n:
             size = min(block, n - done)
             for name, (url, key, expect) in targets.items():
+                before = cpu_ns(pids[name])
                 for _ in range(size):
                     times[name].append(await one(sessions[name], url, data_for(name), key, expect))
+                cpu[name] = cpu.get(name, 0) + cpu_ns(pids[name]) - before
             done += size
     finally:
         for s in sessions.values():
@@ -124,7 +143,7 @@ def main() -> int:
     namespace = f"bench-{uuid.uuid4().hex[:8]}"
     with (
         h.upstream() as up,
-        floor(up) as floor_base,
+        floor(up) as (floor_base, floor_pid),
         h.gateway(up.config_yaml("plain")) as plain,
         h.gateway(up.config_yaml("cached", extra=cache_yaml(a.backend, namespace))) as cached,
     ):
@@ -136,8 +155,11 @@ def main() -> int:
             "hit": (cached.base + path, cached_key, "hit"),
             "uncached": (plain.base + path, plain_key, None),
             "miss": (cached.base + path, cached_key, "miss"),
+            "bypass": (cached.base + path, cached_key, None),
         }
-        times = asyncio.run(measure(targets, a.n, a.block))
+        pids = {"floor": floor_pid, "hit": cached.pid, "uncached": plain.pid, "miss": cached.pid, "bypass": cached.pid}
+        cpu: dict[str, int] = {}
+        times = asyncio.run(measure(targets, a.n, a.block, pids, cpu))
         script_floor = h.wrk_script(up.work, "bench", False, "sk-floor")
         script_hit = h.wrk_script(up.work, "bench", False, cached_key)
         rps = {"floor": [], "hit": []}  # type: dict[str, list[float]]
@@ -153,11 +175,18 @@ def main() -> int:
                 client.delete(k)
     print(f"cache ({a.backend}): {a.n} sequential requests per target, 1 connection each; {h.machine()}")
     rows = {name: {p: h.percentile(ts, p) for p in (50, 90, 99)} for name, ts in times.items()}
-    print(f"{'':10s} {'p50 ms':>8s} {'p90 ms':>8s} {'p99 ms':>8s}")
+    cpu_us = {name: cpu[name] / 1000 / a.n for name in targets}
+    print(f"{'':10s} {'p50 ms':>8s} {'p90 ms':>8s} {'p99 ms':>8s} {'CPU us/req':>11s}")
     for name, r in rows.items():
-        print(f"{name:10s} {r[50]:8.3f} {r[90]:8.3f} {r[99]:8.3f}")
+        print(f"{name:10s} {r[50]:8.3f} {r[90]:8.3f} {r[99]:8.3f} {cpu_us[name]:11.1f}")
     miss_added = rows["miss"][50] - rows["uncached"][50]
+    print(f"miss - bypass, p50: {rows['miss'][50] - rows['bypass'][50]:+.3f} ms")
     hit_vs_floor = rows["hit"][50] / rows["floor"][50]
+    print(
+        f"CPU of the serving process per request: miss - uncached {cpu_us['miss'] - cpu_us['uncached']:+.1f} us, "
+        f"miss - bypass {cpu_us['miss'] - cpu_us['bypass']:+.1f} us, "
+        f"hit / floor {cpu_us['hit'] / cpu_us['floor']:.2f}x (the floor's excludes nginx's; so do the gateway's)"
+    )
     rps_med = {name: h.median(v) for name, v in rps.items()}
     print(f"miss - uncached, p50: {miss_added:+.3f} ms   hit / floor, p50: {hit_vs_floor:.2f}x")
     print(f"32 connections, req/s (median of 2): floor {rps_med['floor']:.0f}, hit {rps_med['hit']:.0f}")
@@ -168,7 +197,14 @@ def main() -> int:
     if a.json:
         Path(a.json).write_text(
             json.dumps(
-                {"backend": a.backend, "n": a.n, "percentiles_ms": rows, "rps": rps, "miss_added_p50_ms": miss_added},
+                {
+                    "backend": a.backend,
+                    "n": a.n,
+                    "percentiles_ms": rows,
+                    "cpu_us_per_request": cpu_us,
+                    "rps": rps,
+                    "miss_added_p50_ms": miss_added,
+                },
                 indent=1,
             )
         )

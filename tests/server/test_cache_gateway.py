@@ -231,3 +231,27 @@ def test_an_openai_hit_of_a_relayed_answer_is_the_same_bytes(cgw: ServedGateway,
     hit = cgw.call("POST", path, body, key=key)
     assert (miss.headers["x-llmswitch-cache"], hit.headers["x-llmswitch-cache"]) == ("miss", "hit")
     assert hit.body == miss.body
+
+
+def test_hits_cost_no_tokens_against_a_tpm_limit(cgw: ServedGateway, up: FakeUpstream) -> None:
+    key = cgw.new_key(tpm_limit=100)
+    up.script(Reply(text="tokens", usage=(60, 20)))
+    path, body = chat_request("openai", "m-openai", prompt())
+    assert cgw.call("POST", path, body, key=key).status == 200  # 80 of the minute's 100 tokens
+    stored(cgw)
+    for _ in range(5):  # each hit would be 80 more if hits counted their tokens
+        r = cgw.call("POST", path, body, key=key)
+        assert r.status == 200 and r.headers["x-llmswitch-cache"] == "hit", r.body
+    assert len(up.requests) == 1
+
+
+def test_hits_count_tokens_when_configured(up: FakeUpstream, tmp_path: Any) -> None:
+    config = cache_config(up, str(tmp_path / "keys.db"), hits_count_tokens=True)
+    with ServedGateway(config) as gw:
+        key = gw.new_key(tpm_limit=100)
+        up.script(Reply(text="tokens", usage=(60, 20)))
+        path, body = chat_request("openai", "m-openai", prompt())
+        assert gw.call("POST", path, body, key=key).status == 200
+        stored(gw)
+        assert gw.call("POST", path, body, key=key).headers["x-llmswitch-cache"] == "hit"  # 160 tokens now
+        assert gw.call("POST", path, body, key=key).status == 429

@@ -40,9 +40,13 @@ class ExactCache:
     def available(self) -> bool:
         return not self._down or time.monotonic() >= self._down_until
 
-    def get_nowait(self, key: str) -> Answer | None:
-        """A memory backend's answer at once (the caller checks ``backend.local`` first)."""
-        return decode_answer(self.backend.get_nowait(key))
+    def put_nowait(self, key: str, answer: Answer, ttl: float) -> bool:
+        """:meth:`put` for a local backend (the caller checks ``backend.local`` first)."""
+        data = encode_answer(answer)
+        if len(data) > self.settings.max_entry_bytes:
+            return False
+        self.backend.set_nowait(key, data, ttl)
+        return True
 
     async def get(self, key: str) -> Answer | None:
         """The entry under ``key``, or ``None``: not there, unreadable, or the backend failing or slow."""
@@ -65,6 +69,9 @@ class ExactCache:
         data = encode_answer(answer)
         if len(data) > self.settings.max_entry_bytes:
             return False
+        if self.backend.local:
+            self.backend.set_nowait(key, data, ttl)
+            return True
         if self._down and time.monotonic() < self._down_until:
             return False
         try:

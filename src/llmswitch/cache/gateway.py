@@ -158,8 +158,14 @@ class ResponseCache:
         return await self.exact.get(found)
 
     def store(self, plan: Plan, response: ir.Response | bytes, route: Any, req: ir.Request) -> None:
-        """Store a whole answer (IR, or an OpenAI body relayed as bytes) in the background."""
-        self._later(self._store(plan, response, route, req))
+        """Store a whole answer (IR, or an OpenAI body relayed as bytes): at once in memory, else in the
+        background. An answer cut, filtered or failed is not stored."""
+        if self.exact.backend.local and self.semantic is None:
+            answer = self._answer(plan, lambda: response, route)
+            if answer is not None:
+                self.exact.put_nowait(plan.key, answer, plan.ttl)
+            return
+        self._later(self._store(plan, lambda: response, route, req))
 
     def store_stream(
         self,
@@ -171,53 +177,40 @@ class ResponseCache:
         req: ir.Request,
     ) -> None:
         """Store a finished stream (its IR events, or the OpenAI bytes relayed) in the background."""
-        self._later(self._store_stream(plan, meta, tap, usage, route, req))
+        self._later(self._store(plan, lambda: _gathered(meta, tap, usage), route, req))
+
+    def stream_finished(self, plan: Plan, req: ir.Request, state: dict[str, Any], disconnected: bool) -> None:
+        """A stream's last byte went out: store the answer the request's tap gathered, unless the stream
+        ended in an error or its client left (``state`` is the gateway's request state)."""
+        tap = state.get("cache_tap")
+        if tap and not disconnected and "error" not in state:
+            self.store_stream(plan, state.get("cache_meta"), tap, state.get("usage"), state.get("route"), req)
 
     def _later(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _store(self, plan: Plan, response: ir.Response | bytes, route: Any, req: ir.Request) -> None:
+    def _answer(self, plan: Plan, make: Callable[[], ir.Response | bytes | None], route: Any) -> Answer | None:
+        """The entry to store for what ``make`` returns, if it is a whole answer; never raises."""
         try:
-            if isinstance(response, bytes):
-                # relayed unread: stored as the bytes they are (a finished answer's), decoded only if ever needed
-                if not finished_openai(response):
-                    return
-            elif not cacheable(response):
-                return
-            await self.put(plan, new_answer(response, plan.group, route), req)
+            response = make()
+            if response is None:
+                return None
+            # relayed unread: stored as the bytes they are (a finished answer's), decoded only if ever needed
+            whole = finished_openai(response) if isinstance(response, bytes) else cacheable(response)
+            return new_answer(response, plan.group, route) if whole else None
         except Exception as exc:
             self.stores_failed += 1
             log.warning("could not cache an answer: %s", exc)
+            return None
 
-    async def _store_stream(
-        self,
-        plan: Plan,
-        meta: ir.StreamMeta | None,
-        tap: list[Any],
-        usage: ir.Usage | None,
-        route: Any,
-        req: ir.Request,
+    async def _store(
+        self, plan: Plan, make: Callable[[], ir.Response | bytes | None], route: Any, req: ir.Request
     ) -> None:
-        try:
-            if tap and isinstance(tap[0], bytes):
-                from llmswitch.dialects.openai_chat_stream import StreamDecoder
-
-                decoder = StreamDecoder()
-                events = decoder.feed(b"".join(tap)) + decoder.close()
-                meta = decoder.meta
-            else:
-                events = tap
-            if usage is not None:
-                events = [*events, ir.StreamEvent(usage=usage)]
-            response = gather(meta or ir.StreamMeta(), events)
-            if response is None or not cacheable(response):
-                return
-            await self.put(plan, new_answer(response, plan.group, route), req)
-        except Exception as exc:
-            self.stores_failed += 1
-            log.warning("could not cache a streamed answer: %s", exc)
+        answer = self._answer(plan, make, route)
+        if answer is not None:
+            await self.put(plan, answer, req)
 
     async def put(self, plan: Plan, answer: Answer, req: ir.Request) -> None:
         stored = await self.exact.put(plan.key, answer, plan.ttl)
@@ -285,3 +278,18 @@ def gateway_cache(settings: CacheSettings, router: Any) -> ResponseCache:
     an embedding model group, else with the local model."""
     group = embedding_model_of(settings) if settings.semantic else None
     return ResponseCache(settings, embed=router_embed(router, group) if group else None)
+
+
+def _gathered(meta: ir.StreamMeta | None, tap: list[Any], usage: ir.Usage | None) -> ir.Response | None:
+    """The whole answer of a finished stream: from its IR events, or from the OpenAI bytes relayed."""
+    if tap and isinstance(tap[0], bytes):
+        from llmswitch.dialects.openai_chat_stream import StreamDecoder
+
+        decoder = StreamDecoder()
+        events = decoder.feed(b"".join(tap)) + decoder.close()
+        meta = decoder.meta
+    else:
+        events = tap
+    if usage is not None:
+        events = [*events, ir.StreamEvent(usage=usage)]
+    return gather(meta or ir.StreamMeta(), events)

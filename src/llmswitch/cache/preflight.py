@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from llmswitch.server.preflight import _importable
 
 SEMANTIC_MODULE = "llmswitch.cache.semantic"
 
@@ -22,11 +23,3 @@ def missing_for_cache(cfg: Any) -> list[str]:
             "use type local, redis or disk"
         )
     return out
-
-
-def _importable(module: str) -> bool:
-    try:
-        importlib.import_module(module)
-    except ImportError:
-        return False
-    return True

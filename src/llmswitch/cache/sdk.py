@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmswitch.cache.gateway import Plan, ResponseCache
+from llmswitch.cache.gateway import Embed, Plan, ResponseCache, embedding_model_of, load_semantic
 from llmswitch.cache.settings import settings_from_params
 
 
@@ -53,6 +53,20 @@ class Cache:
         }
         self.settings = settings_from_params({k: v for k, v in given.items() if v is not None})
         self.response_cache = ResponseCache(self.settings)
+        if self.settings.semantic:
+            # the index embeds with the named model through llmswitch.aembedding, else with the local model
+            model = embedding_model_of(self.settings)
+            self.response_cache.semantic = load_semantic(self.settings, _sdk_embed(model) if model else None)
+
+    async def disconnect(self) -> None:
+        """Close the backend's connections (LiteLLM's ``Cache.disconnect``); the cache reconnects if used again."""
+        await self.response_cache.exact.aclose()
+
+    def close(self) -> None:
+        """:meth:`disconnect` for sync code (the SDK's sync calls keep their connections on a loop of their own)."""
+        from llmswitch._sync import run
+
+        run(self.disconnect())
 
     def plan(self, req: Any, group: str, controls: Any) -> Plan | None:
         from llmswitch.cache.controls import read_controls
@@ -64,3 +78,13 @@ class Cache:
 
         keyed = msgspec.structs.replace(req, model=group)
         return self.response_cache.plan(keyed, None, read_controls(body_cache, None))
+
+
+def _sdk_embed(model: str) -> Embed:
+    async def embed(texts: list[str]) -> list[list[float]]:
+        from llmswitch.sdk import aembedding
+
+        resp = await aembedding(model, list(texts))
+        return [d.embedding for d in sorted(resp.data, key=lambda d: d.index)]
+
+    return embed

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from llmswitch.cache.gateway import Plan
 from llmswitch.cache.replay import events_of, meta_of
 from llmswitch.dialects._json import dumps
 from llmswitch.server import fastpath, http
@@ -17,10 +18,40 @@ from llmswitch.server.accounting import cost_header
 
 if TYPE_CHECKING:
     from llmswitch import ir
-    from llmswitch.cache.gateway import Plan
     from llmswitch.cache.replay import Answer
     from llmswitch.server.app import Gateway
     from llmswitch.server.faces import Face
+
+
+# what answer_from_cache returns when it has answered the request itself
+SERVED = Plan(key="", group="", read=False, write=False, ttl=0.0, max_age=None, partition="", namespace="")
+
+
+async def answer_from_cache(
+    gw: Gateway,
+    request: http.Request,
+    send: http.Send,
+    face: Face,
+    req: ir.Request,
+    principal: Any,
+    body_controls: Any,
+    started: float,
+) -> Plan | None:
+    """Answer ``req`` from the cache if it can (then :data:`SERVED`); else the request's :class:`Plan` (its
+    miss headers and, for a stream to store, its tap set in the request's state), or ``None``: not cached."""
+    cache = gw.cache
+    assert cache is not None
+    plan = cache.plan(req, principal, cache.controls(body_controls, request.headers.get("cache-control")))
+    if plan is None:
+        return None
+    answer = await cache.lookup(plan, req, as_ir=req.stream or face.name != "openai") if plan.read else None
+    if answer is not None:
+        await serve_hit(gw, request, send, face, req, principal, plan, answer, started)
+        return SERVED
+    request.state["cache_headers"] = cache.headers(plan, hit=False)
+    if req.stream and plan.write:
+        request.state["cache_tap"] = []
+    return plan
 
 
 async def serve_hit(

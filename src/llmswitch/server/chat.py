@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from llmswitch import ir
 from llmswitch.dialects._json import dumps, invalid, loads
 from llmswitch.errors import APIError
-from llmswitch.server import fastpath, http
+from llmswitch.server import cache_hits, fastpath, http
 from llmswitch.server.accounting import cost_header, usage_so_far
 
 if TYPE_CHECKING:
@@ -66,18 +66,10 @@ async def handle_chat(
     started = time.perf_counter()
     cache = gw.cache
     plan = None
-    if cache is not None:
-        plan = cache.plan(req, principal, cache.controls(cache_controls, request.headers.get("cache-control")))
-        if plan is not None:
-            answer = await cache.lookup(plan, req, as_ir=req.stream or face.name != "openai") if plan.read else None
-            if answer is not None:
-                from llmswitch.server.cache_hits import serve_hit
-
-                await serve_hit(gw, request, send, face, req, principal, plan, answer, started)
-                return
-            request.state["cache_headers"] = cache.headers(plan, hit=False)
-            if req.stream and plan.write:
-                request.state["cache_tap"] = []
+    if cache is not None:  # answered from the cache, or told how to store the answer (docs/caching.md)
+        plan = await cache_hits.answer_from_cache(gw, request, send, face, req, principal, cache_controls, started)
+        if plan is cache_hits.SERVED:
+            return
     reservation = await acc.admit(principal, req, request, price_hint=acc.price_hint(gw.router, req.model))
     finished = False
     route: Any = None
@@ -132,11 +124,8 @@ async def handle_chat(
     try:
         if req.stream:
             await _stream(gw, request, send, face, req, timeout, raw, before_last_byte)
-            if plan is not None and finished and "error" not in request.state and not request.disconnected:
-                tap = request.state.get("cache_tap")
-                if tap:
-                    state = request.state
-                    cache.store_stream(plan, state.get("cache_meta"), tap, state.get("usage"), state.get("route"), req)  # type: ignore[union-attr]
+            if plan is not None and cache is not None and finished:
+                cache.stream_finished(plan, req, request.state, request.disconnected)
             if not finished:
                 error = request.state.get("error")
                 await ended_early(499 if request.disconnected else getattr(error, "status_code", None) or 502, error)
@@ -151,8 +140,8 @@ async def handle_chat(
             body_out = dumps(face.encode_response(resp))
         cost = await before_last_byte(route)
         await http.send_bytes(send, 200, body_out, headers=_route_headers(route, request) | cost_header(cost))
-        if plan is not None and plan.write:
-            cache.store(plan, resp, route, req)  # type: ignore[union-attr]
+        if plan is not None and cache is not None and plan.write:
+            cache.store(plan, resp, route, req)
     except BaseException as exc:
         if not finished:
             await ended_early(getattr(exc, "status_code", None) or (499 if request.disconnected else 500), exc)

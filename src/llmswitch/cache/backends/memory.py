@@ -35,6 +35,9 @@ class MemoryBackend:
         return self.get_nowait(key)
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
+        self.set_nowait(key, value, ttl)
+
+    def set_nowait(self, key: str, value: bytes, ttl: float) -> None:
         if key in self._entries:
             self._drop(key)
         self._entries[key] = (self._now() + ttl, value)

@@ -37,6 +37,9 @@ class RedisBackend:
             self._client, self._loop = _connect(self.settings), loop
         return self._client
 
+    def set_nowait(self, key: str, value: bytes, ttl: float) -> None:
+        raise NotImplementedError("only a local backend stores at once")
+
     def get_nowait(self, key: str) -> bytes | None:
         raise NotImplementedError("Redis is read over the network")
 

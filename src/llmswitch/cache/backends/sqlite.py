@@ -44,6 +44,9 @@ class SQLiteBackend:
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
+    def set_nowait(self, key: str, value: bytes, ttl: float) -> None:
+        raise NotImplementedError("only a local backend stores at once")
+
     def get_nowait(self, key: str) -> bytes | None:
         raise NotImplementedError("the disk cache is read on its own thread")
 
