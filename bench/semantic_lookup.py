@@ -134,7 +134,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     if args.redis:
         namespace = f"bench-{uuid.uuid4().hex[:8]}"
         url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-        key = f"llmswitch:semantic:{namespace}:log"
+        key = f"{namespace}:llmswitch:semantic:bench:log"
         writer = SemanticIndex(
             model.embed, threshold=DEFAULT_THRESHOLD, ttl=3600, max_entries=args.entries, redis_url=url, redis_key=key
         )

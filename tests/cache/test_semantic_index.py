@@ -38,7 +38,7 @@ def namespace() -> Iterator[str]:
     except redis.RedisError as exc:
         pytest.fail(f"Redis is not reachable at {REDIS_URL} ({exc}); .ci/run starts it")
     yield name
-    for key in client.scan_iter(match=f"llmswitch:semantic:{name}:*"):
+    for key in client.scan_iter(match=f"{name}:llmswitch:semantic:*"):
         client.delete(key)
     client.close()
 
@@ -216,7 +216,7 @@ def test_processes_share_entries_through_redis(namespace: str) -> None:
             finally:
                 await late.aclose()
             client = redis.Redis.from_url(REDIS_URL)
-            keys = list(client.scan_iter(match=f"llmswitch:semantic:{namespace}:*"))
+            keys = list(client.scan_iter(match=f"{namespace}:llmswitch:semantic:*"))
             assert len(keys) == 1
             assert client.xlen(keys[0]) == 3
             assert 0 < client.pttl(keys[0]) <= 600_000

@@ -76,7 +76,8 @@ def build_semantic(cache_params: dict[str, Any], *, embed: Embed | None, redis_u
         )
     namespace = cache_params.get("namespace")
     # vectors of different models must never meet: the model is part of the shared key
-    redis_key = ":".join(["llmswitch", "semantic", *([str(namespace)] if namespace else []), model_tag, "log"])
+    # the namespace prefixes every key, as LiteLLM's (and the exact cache's) do
+    redis_key = ":".join([*([str(namespace)] if namespace else []), "llmswitch", "semantic", model_tag, "log"])
     return SemanticIndex(
         embed,
         threshold=threshold,
