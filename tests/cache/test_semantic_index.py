@@ -264,3 +264,34 @@ def test_build_semantic_reads_the_cache_params_it_shares_with_the_exact_cache(
 def test_a_local_model_that_cannot_load_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="local model"):
         build_semantic({"local_model": "/nonexistent/model.onnx"}, embed=None, redis_url=None)
+
+
+def test_a_shared_index_keeps_following_redis_across_event_loops(namespace: str) -> None:
+    # sync code may call asyncio.run per request: each run is a new loop, the index outlives them
+    params = {"namespace": namespace, "ttl": 600}
+    index = build_semantic(params, embed=None, redis_url=REDIS_URL)
+    watcher = build_semantic(params, embed=None, redis_url=REDIS_URL)
+
+    async def add(query: str, key: str) -> None:
+        assert await index.wait_ready(5)
+        await index.add("s", query, key)
+
+    async def seen_by_watcher(query: str) -> str | None:
+        assert await watcher.wait_ready(5)
+        for _ in range(100):
+            found = await watcher.lookup("s", query)
+            if found is not None:
+                return found
+            await asyncio.sleep(0.02)
+        return None
+
+    asyncio.run(add("What is the speed of light in a vacuum?", "k1"))
+    asyncio.run(add("How many moons does Jupiter have?", "k2"))  # a new loop: new connections
+    assert asyncio.run(seen_by_watcher("how many moons does jupiter have")) == "k2"
+    assert asyncio.run(seen_by_watcher("what's the speed of light in a vacuum")) == "k1"
+    client = redis.Redis.from_url(REDIS_URL)
+    (key,) = client.scan_iter(match=f"{namespace}:llmswitch:semantic:*")
+    assert client.xlen(key) == 2
+    client.close()
+    asyncio.run(index.aclose())
+    asyncio.run(watcher.aclose())

@@ -73,7 +73,9 @@ class LocalEmbedder:
         if not model_path.is_file():
             raise FileNotFoundError(f"the semantic-cache model file {model_path} does not exist")
         session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-        return cls(session, WordPiece.load_default())
+        embedder = cls(session, WordPiece.load_default())
+        embedder.embed_sync(["warm up"])  # the first run sets kernels up: not on a request's time
+        return embedder
 
     def embed_sync(self, texts: list[str]) -> npt.NDArray[np.float32]:
         """Unit vectors, one row per text (blocking: call from a worker thread)."""

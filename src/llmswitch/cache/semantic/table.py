@@ -16,6 +16,7 @@ for those alone. Small scopes skip the prefilter. docs/benchmarks.md has the fig
 from __future__ import annotations
 
 import math
+import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -137,6 +138,7 @@ class VectorTable:
 
     ``bag_of`` maps a query to a key that every query able to match it shares (the guard's
     ``word_bag``); the table counts them per scope so ``has_bag`` can rule a lookup out at once.
+    Thread-safe: the Redis follower adds from its own thread while the event loop searches.
     """
 
     def __init__(self, max_entries: int, bag_of: Callable[[str], str] = lambda query: "") -> None:
@@ -145,77 +147,85 @@ class VectorTable:
         self.max_entries = max_entries
         self._bag_of = bag_of
         self._bags: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
         self._scopes: dict[str, _Scope] = {}
         self._entries: OrderedDict[int, _Entry] = OrderedDict()
         self._by_query: dict[tuple[str, str], int] = {}
         self._next_id = 0
 
     def __len__(self) -> int:
-        return len(self._entries)
+        with self._lock:
+            return len(self._entries)
 
     def has_bag(self, scope: str, bag: str) -> bool:
         """Whether some entry of ``scope`` has this ``bag_of`` key (expired ones included)."""
-        return (scope, bag) in self._bags
+        with self._lock:
+            return (scope, bag) in self._bags
 
     def rows(self, scope: str) -> int:
-        table = self._scopes.get(scope)
-        return 0 if table is None else table.count
+        with self._lock:
+            table = self._scopes.get(scope)
+            return 0 if table is None else table.count
 
     def add(self, scope: str, query: str, entry_key: str, vector: Vector, expires_at: float) -> None:
-        old = self._by_query.get((scope, query))
-        if old is not None:
-            self._remove(old)
-        table = self._scopes.get(scope)
-        if table is not None and table.dim != len(vector):
-            # the embedding model changed under a live table: the old vectors cannot be compared
-            for entry_id in list(table.ids):
-                self._remove(entry_id)
-            table = None
-        if table is None:
-            table = self._scopes[scope] = _Scope.empty(len(vector))
-        entry_id = self._next_id
-        self._next_id += 1
-        row = table.append(entry_id, vector)
-        bag = self._bag_of(query)
-        self._entries[entry_id] = _Entry(scope, query, entry_key, expires_at, row, bag)
-        self._by_query[(scope, query)] = entry_id
-        self._bags[(scope, bag)] += 1
-        while len(self._entries) > self.max_entries:
-            self._remove(next(iter(self._entries)))
+        bag = self._bag_of(query)  # outside the lock: it tokenizes
+        with self._lock:
+            old = self._by_query.get((scope, query))
+            if old is not None:
+                self._remove(old)
+            table = self._scopes.get(scope)
+            if table is not None and table.dim != len(vector):
+                # the embedding model changed under a live table: the old vectors cannot be compared
+                for entry_id in list(table.ids):
+                    self._remove(entry_id)
+                table = None
+            if table is None:
+                table = self._scopes[scope] = _Scope.empty(len(vector))
+            entry_id = self._next_id
+            self._next_id += 1
+            row = table.append(entry_id, vector)
+            self._entries[entry_id] = _Entry(scope, query, entry_key, expires_at, row, bag)
+            self._by_query[(scope, query)] = entry_id
+            self._bags[(scope, bag)] += 1
+            while len(self._entries) > self.max_entries:
+                self._remove(next(iter(self._entries)))
 
     def expire(self, now: float) -> None:
         """Drop entries whose time has come (the oldest first; stops at the first live one)."""
-        while self._entries:
-            entry_id, entry = next(iter(self._entries.items()))
-            if entry.expires_at > now:
-                return
-            self._remove(entry_id)
+        with self._lock:
+            while self._entries:
+                entry_id, entry = next(iter(self._entries.items()))
+                if entry.expires_at > now:
+                    return
+                self._remove(entry_id)
 
     def search(self, scope: str, vector: Vector, threshold: float, limit: int, now: float) -> list[Candidate]:
         """Up to ``limit`` live entries of ``scope`` at or above ``threshold``, the most similar first."""
-        table = self._scopes.get(scope)
-        if table is None or table.count == 0 or table.dim != len(vector):
-            return []
-        rows = table.candidate_rows(vector, threshold)
-        sims = table.vectors[rows] @ vector
-        keep = sims >= threshold
-        rows, sims = rows[keep], sims[keep]
-        if len(rows) > limit:
-            best = np.argpartition(-sims, limit)[:limit]
-            rows, sims = rows[best], sims[best]
-        found: list[Candidate] = []
-        for row, similarity in zip(rows.tolist(), sims.tolist(), strict=True):
-            entry = self._entries[table.ids[row]]
-            if entry.expires_at > now:
-                found.append(Candidate(similarity, entry.query, entry.entry_key))
-        found.sort(key=lambda c: -c.similarity)
-        return found
+        with self._lock:
+            table = self._scopes.get(scope)
+            if table is None or table.count == 0 or table.dim != len(vector):
+                return []
+            rows = table.candidate_rows(vector, threshold)
+            sims = table.vectors[rows] @ vector
+            keep = sims >= threshold
+            rows, sims = rows[keep], sims[keep]
+            if len(rows) > limit:
+                best = np.argpartition(-sims, limit)[:limit]
+                rows, sims = rows[best], sims[best]
+            found: list[Candidate] = []
+            for row, similarity in zip(rows.tolist(), sims.tolist(), strict=True):
+                entry = self._entries[table.ids[row]]
+                if entry.expires_at > now:
+                    found.append(Candidate(similarity, entry.query, entry.entry_key))
+            found.sort(key=lambda c: -c.similarity)
+            return found
 
     def clear(self) -> None:
-        self._scopes.clear()
-        self._entries.clear()
-        self._by_query.clear()
-        self._bags.clear()
+        with self._lock:
+            self._scopes.clear()
+            self._entries.clear()
+            self._by_query.clear()
+            self._bags.clear()
 
     def _remove(self, entry_id: int) -> None:
         entry = self._entries.pop(entry_id)
