@@ -109,7 +109,8 @@ def test_a_redis_gone_away_is_a_miss_in_bounded_time_then_skipped(
     own_redis: OwnRedis, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def main() -> None:
-        cache = ExactCache(settings_from_params({"type": "redis", "url": own_redis.url, "timeout": 0.2}))
+        params = {"type": "redis", "url": own_redis.url, "timeout": 0.2, "default_in_memory_ttl": 0}
+        cache = ExactCache(settings_from_params(params))
         assert await cache.put(K1, answer(), 60)  # type: ignore[arg-type]
         assert await cache.get(K1) is not None
         own_redis.stop()
@@ -169,3 +170,20 @@ def test_a_redis_that_accepts_and_never_answers_is_a_miss_within_the_timeout() -
         for conn in held:
             conn.close()
         listener.close()
+
+
+def test_entries_are_kept_near_for_a_while_so_repeated_hits_skip_redis(own_redis: OwnRedis) -> None:
+    async def main() -> None:
+        settings = settings_from_params({"type": "redis", "url": own_redis.url, "default_in_memory_ttl": 0.3})
+        writer, reader = ExactCache(settings), ExactCache(settings)  # two gateways on one Redis
+        assert await writer.put(K1, answer("near"), 60)  # type: ignore[arg-type]
+        assert await reader.get(K1) is not None  # from Redis; now near the reader too
+        own_redis.stop()
+        found = await reader.get(K1)  # Redis is away: the near copy answers
+        assert found is not None and found.response is not None and found.response.choices[0].text == "near"
+        await asyncio.sleep(0.35)
+        assert await reader.get(K1) is None  # the near copy lived default_in_memory_ttl seconds
+        await writer.aclose()
+        await reader.aclose()
+
+    asyncio.run(main())

@@ -3,6 +3,7 @@ per-request controls, tenants kept apart, hits in spend logs and limits, the adm
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -67,6 +68,14 @@ def test_the_three_dialects_share_one_entry_and_headers_name_it(cgw: ServedGatew
             assert r.headers["x-llmswitch-cache"] == "hit"
             assert r.headers["x-llmswitch-cache-key"] == entry
             assert q.encode() in r.body  # the fake echoes the prompt
+    # Gemini's stream without alt=sse: one JSON array, arriving in pieces
+    gemini_body = {"contents": [{"role": "user", "parts": [{"text": q}]}], "generationConfig": {"maxOutputTokens": 64}}
+    r = cgw.call("POST", "/v1beta/models/m-openai:streamGenerateContent", gemini_body, key=key)
+    assert r.headers["x-llmswitch-cache"] == "hit" and r.headers["content-type"].startswith("application/json")
+    chunks = json.loads(r.body)
+    parts = [p for c in chunks for cand in c.get("candidates", []) for p in cand.get("content", {}).get("parts", [])]
+    assert q in "".join(p.get("text", "") for p in parts)
+    assert chunks[-1]["usageMetadata"]["totalTokenCount"] > 0
     assert len(up.requests) == 1
 
 
@@ -255,3 +264,22 @@ def test_hits_count_tokens_when_configured(up: FakeUpstream, tmp_path: Any) -> N
         stored(gw)
         assert gw.call("POST", path, body, key=key).headers["x-llmswitch-cache"] == "hit"  # 160 tokens now
         assert gw.call("POST", path, body, key=key).status == 429
+
+
+def test_a_keys_own_cache_controls_apply_under_the_requests(cgw: ServedGateway, up: FakeUpstream) -> None:
+    """LiteLLM's per-key cache settings: ``metadata: {"cache": {...}}`` on the key."""
+    never = cgw.new_key(metadata={"cache": {"no-store": True}})
+    path, body = chat_request("openai", "m-openai", prompt())
+    for _ in range(2):
+        assert cgw.call("POST", path, body, key=never).headers["x-llmswitch-cache"] == "miss"
+        stored(cgw)
+    # the request's own control wins over the key's
+    assert (
+        cgw.call("POST", path, dict(body, cache={"no-store": False}), key=never).headers["x-llmswitch-cache"] == "miss"
+    )
+    stored(cgw)
+    assert cgw.call("POST", path, body, key=never).headers["x-llmswitch-cache"] == "hit"
+    broken = cgw.new_key(metadata={"cache": {"ttl": "forever"}})  # not a control: ignored, never a 400
+    r = cgw.call("POST", path, body, key=broken)
+    assert r.status == 200 and r.headers["x-llmswitch-cache"] == "miss"
+    assert len(up.requests) == 4

@@ -86,12 +86,19 @@ class CuttableProxy:
 
 def test_redis_cut_mid_load_costs_no_request(up: FakeUpstream, tmp_path: Path, namespace: str) -> None:
     proxy = CuttableProxy()
-    config = cache_config(up, str(tmp_path / "keys.db"), type="redis", url=proxy.url, namespace=namespace, timeout=0.2)
+    config = cache_config(
+        up, str(tmp_path / "keys.db"), type="redis", url=proxy.url, namespace=namespace, timeout=0.2,
+        default_in_memory_ttl=60,
+    )  # fmt: skip
     prompts = [f"question {i} {uuid.uuid4().hex}" for i in range(10)]
+    fresh = [f"asked once {i} {uuid.uuid4().hex}" for i in range(120)]
     with ServedGateway(config) as gw:
+        cutter = threading.Thread(target=proxy.cut)
 
         def one(i: int) -> tuple[int, str | None, float]:
-            path, body = chat_request("openai", "m-openai", prompts[i % len(prompts)])
+            if i == 130:  # Redis goes away with requests in flight on every client thread
+                cutter.start()
+            path, body = chat_request("openai", "m-openai", prompts[i % len(prompts)] if i < 100 else fresh[i - 100])
             t0 = time.perf_counter()
             r = call(gw.port, "POST", path, body, timeout=10)
             return r.status, r.headers.get("x-llmswitch-cache"), time.perf_counter() - t0
@@ -99,12 +106,15 @@ def test_redis_cut_mid_load_costs_no_request(up: FakeUpstream, tmp_path: Path, n
         with ThreadPoolExecutor(4) as pool:
             before = list(pool.map(one, range(20)))  # 10 misses, then hits from Redis
             stored(gw)
-            proxy.cut()
-            after = list(pool.map(one, range(40)))
-    assert all(status == 200 for status, _, _ in before + after)
+            during = list(pool.map(one, range(100, 180)))
+            cutter.join()
+            known = list(pool.map(one, range(20)))  # answered from this gateway's near copies
+            after = list(pool.map(one, range(180, 220)))  # new questions: Redis away, answered upstream
+    assert all(status == 200 for status, _, _ in before + during + known + after)
     assert any(state == "hit" for _, state, _ in before)
-    assert all(state == "miss" for _, state, _ in after[4:])  # Redis away: answered upstream, uncached
-    assert max(seconds for _, _, seconds in after) < 2.0
+    assert all(state == "hit" for _, state, _ in known)
+    assert all(state == "miss" for _, state, _ in during + after)
+    assert max(seconds for _, _, seconds in during + after) < 2.0
 
 
 def test_examples_cache_yaml_as_written(up: FakeUpstream, tmp_path: Path) -> None:

@@ -1,5 +1,8 @@
 """The exact cache: entries by key in a backend, never failing nor holding up a request.
 
+Entries of a remote backend (Redis, SQLite) are also kept in this process's memory for ``near_ttl`` seconds
+(LiteLLM's in-memory layer in front of Redis), so an answer asked again and again costs no round trip.
+
 A backend that errs or is slow (Redis away, garbage in a key) makes a lookup a miss within
 ``settings.timeout`` seconds, and the cache then stops asking it for a while (1 s, doubling to 30 s) so
 requests go on uncached at full speed; the outage is logged once, and its end too.
@@ -16,6 +19,7 @@ import time
 from typing import TYPE_CHECKING
 
 from llmswitch.cache.backends import Backend, open_backend
+from llmswitch.cache.backends.memory import MemoryBackend
 from llmswitch.cache.replay import Answer, decode_answer, encode_answer
 
 if TYPE_CHECKING:
@@ -32,6 +36,10 @@ class ExactCache:
     def __init__(self, settings: CacheSettings, backend: Backend | None = None) -> None:
         self.settings = settings
         self.backend = backend if backend is not None else open_backend(settings)
+        # a remote backend's entries are also kept here briefly, so repeated hits cost no round trip
+        self.near: MemoryBackend | None = None
+        if not self.backend.local and settings.near_ttl > 0:
+            self.near = MemoryBackend(settings)
         self._down_until = 0.0
         self._backoff = _BACKOFF_MIN_S
         self._down = False
@@ -53,6 +61,11 @@ class ExactCache:
         backend = self.backend
         if backend.local:
             return decode_answer(backend.get_nowait(key))
+        near = self.near
+        if near is not None:
+            found = decode_answer(near.get_nowait(key))
+            if found is not None:
+                return found
         if self._down and time.monotonic() < self._down_until:
             return None
         try:
@@ -62,7 +75,10 @@ class ExactCache:
             self._failed(exc)
             return None
         self._recovered()
-        return decode_answer(data)
+        answer = decode_answer(data)
+        if answer is not None and near is not None and data is not None:
+            near.set_nowait(key, data, self.settings.near_ttl)
+        return answer
 
     async def put(self, key: str, answer: Answer, ttl: float) -> bool:
         """Store ``answer``; False when it is too large or the backend fails (logged, never raised)."""
@@ -72,6 +88,8 @@ class ExactCache:
         if self.backend.local:
             self.backend.set_nowait(key, data, ttl)
             return True
+        if self.near is not None:
+            self.near.set_nowait(key, data, min(ttl, self.settings.near_ttl))
         if self._down and time.monotonic() < self._down_until:
             return False
         try:
@@ -106,9 +124,13 @@ class ExactCache:
     # ---------------------------------------------------------------- admin (errors raised to the caller)
 
     async def delete(self, keys: list[str]) -> int:
+        if self.near is not None:
+            await self.near.delete(keys)
         return await self.backend.delete(keys)
 
     async def flush(self) -> int:
+        if self.near is not None:
+            await self.near.flush()
         return await self.backend.flush()
 
     async def ping(self) -> None:

@@ -86,6 +86,9 @@ class CacheSettings:
     hits_count_spend: bool = False
     timeout: float = 0.25
     """Seconds a Redis lookup may take before the request goes on uncached."""
+    near_ttl: float = 5.0
+    """Seconds a Redis entry is also kept in this process's memory (LiteLLM's ``default_in_memory_ttl`` of its
+    Redis-and-memory cache): repeated hits skip Redis; another instance's delete reaches it within this."""
     params: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -125,9 +128,12 @@ def settings_from_params(params: Mapping[str, Any], env: Mapping[str, str] | Non
     if kind not in CACHE_TYPES:
         raise CacheSettingError("type", f"expected one of {', '.join(CACHE_TYPES)}, got {kind!r}")
     out: dict[str, Any] = {"type": kind, "params": p}
-    ttl = p.get("ttl", p.get("default_in_redis_ttl" if kind == "redis" else "default_in_memory_ttl"))
+    ttl = p.get("ttl", p.get("default_in_redis_ttl" if kind != "local" else "default_in_memory_ttl"))
     if ttl is not None:
         out["ttl"] = _seconds("ttl", ttl)
+    if kind != "local" and p.get("default_in_memory_ttl") is not None:
+        near = _number("default_in_memory_ttl", p["default_in_memory_ttl"])
+        out["near_ttl"] = min(near, MAX_TTL_S)
     if p.get("namespace") is not None:
         out["namespace"] = _text("namespace", p["namespace"])
     types = p.get("supported_call_types")

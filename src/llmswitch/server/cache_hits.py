@@ -10,9 +10,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from llmswitch.cache.controls import read_controls
 from llmswitch.cache.gateway import Plan
 from llmswitch.cache.replay import events_of, meta_of
 from llmswitch.dialects._json import dumps
+from llmswitch.errors import APIError
 from llmswitch.server import fastpath, http
 from llmswitch.server.accounting import cost_header
 
@@ -41,6 +43,9 @@ async def answer_from_cache(
     miss headers and, for a stream to store, its tap set in the request's state), or ``None``: not cached."""
     cache = gw.cache
     assert cache is not None
+    key_controls = _key_controls(principal)
+    if key_controls is not None:  # the key's own (LiteLLM's metadata.cache), under the request's
+        body_controls = {**key_controls, **body_controls} if isinstance(body_controls, dict) else key_controls
     plan = cache.plan(req, principal, cache.controls(body_controls, request.headers.get("cache-control")))
     if plan is None:
         return None
@@ -52,6 +57,20 @@ async def answer_from_cache(
     if req.stream and plan.write:
         request.state["cache_tap"] = []
     return plan
+
+
+def _key_controls(principal: Any) -> dict[str, Any] | None:
+    """A virtual key's cache controls (``metadata: {"cache": {...}}``, as LiteLLM's per-key cache settings);
+    ``None`` when it has none, or ones that are not valid controls (the key's, not the caller's mistake)."""
+    metadata = getattr(getattr(principal, "record", None), "metadata", None)
+    found = metadata.get("cache") if isinstance(metadata, dict) else None
+    if not isinstance(found, dict) or not found:
+        return None
+    try:
+        read_controls(found, None)
+    except APIError:
+        return None
+    return found
 
 
 async def serve_hit(

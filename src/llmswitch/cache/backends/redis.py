@@ -1,5 +1,8 @@
 """Entries in Redis (LiteLLM's ``type: redis``): one server by URL, a cluster, or a master found by sentinels.
 
+``GET`` and ``SET`` go through the lean client of ``resp.py`` (redis-py costs ~90 µs of CPU a command) for a
+plain ``redis://`` URL; the rest, and clusters, sentinels and TLS, through redis-py.
+
 Keys are ``[<namespace>:]llmswitch:cache:<entry key>``, so ``flush`` deletes only this cache's entries (by
 ``SCAN``, never ``FLUSHDB``: the same Redis may hold the gateway's limits). Every call is bounded by the
 socket timeouts; the caller (:class:`llmswitch.cache.exact.ExactCache`) adds its own deadline and stops
@@ -9,6 +12,8 @@ asking a Redis that failed for a while.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from llmswitch.cache.backends.resp import LeanRedis, lean_url
 
 if TYPE_CHECKING:
     from llmswitch.cache.settings import CacheSettings
@@ -27,6 +32,12 @@ class RedisBackend:
         self.prefix = key_prefix(settings.namespace)
         self._client: Any = None
         self._loop: Any = None
+        # GET and SET, on every request, through the lean client where it serves the URL (see resp.py)
+        self._lean: LeanRedis | None = None
+        self._lean_loop: Any = None
+        self._use_lean = (
+            lean_url(settings.redis_url) and not settings.redis_cluster_nodes and not settings.sentinel_nodes
+        )
 
     def _redis(self) -> Any:
         import asyncio
@@ -43,12 +54,30 @@ class RedisBackend:
     def get_nowait(self, key: str) -> bytes | None:
         raise NotImplementedError("Redis is read over the network")
 
+    def _fast(self) -> LeanRedis | None:
+        if not self._use_lean:
+            return None
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        if self._lean is None or self._lean_loop is not loop:
+            assert self.settings.redis_url is not None
+            timeout = max(self.settings.timeout, 0.05) * 4
+            self._lean, self._lean_loop = LeanRedis(self.settings.redis_url, connect_timeout=timeout), loop
+        return self._lean
+
     async def get(self, key: str) -> bytes | None:
-        value = await self._redis().get(self.prefix + key)
+        fast = self._fast()
+        value = await (fast.get(self.prefix + key) if fast is not None else self._redis().get(self.prefix + key))
         return value if isinstance(value, bytes) else None
 
     async def set(self, key: str, value: bytes, ttl: float) -> None:
-        await self._redis().set(self.prefix + key, value, px=max(1, int(ttl * 1000)))
+        px = max(1, int(ttl * 1000))
+        fast = self._fast()
+        if fast is not None:
+            await fast.set(self.prefix + key, value, px=px)
+        else:
+            await self._redis().set(self.prefix + key, value, px=px)
 
     async def delete(self, keys: list[str]) -> int:
         if not keys:
@@ -76,8 +105,15 @@ class RedisBackend:
         await self._redis().ping()
 
     async def aclose(self) -> None:
+        import asyncio
+
+        # connections belong to the loop they were made on: one of another (closed) loop is only dropped
+        loop = asyncio.get_running_loop()
+        lean, self._lean = self._lean, None
+        if lean is not None and self._lean_loop is loop:
+            await lean.aclose()
         client, self._client = self._client, None
-        if client is not None:
+        if client is not None and self._loop is loop:
             await client.aclose()
 
 
