@@ -83,3 +83,14 @@ def test_adversarial_paraphrase_pairs_rarely_pass() -> None:
     assert len(passed) >= 30
     assert sum(passed) / len(passed) >= 0.99
     assert sum(passed) / positives >= 0.05
+
+
+def test_long_queries_match_only_in_the_same_order_and_quickly() -> None:
+    import time
+
+    words_a = [f"w{i}" for i in range(2000)]
+    moved = words_a[1000:] + words_a[:1000]
+    started = time.monotonic()
+    assert same_meaning(" ".join(words_a), " ".join(words_a).upper())
+    assert not same_meaning(" ".join(["from", *words_a]), " ".join(["from", *moved]))
+    assert time.monotonic() - started < 2

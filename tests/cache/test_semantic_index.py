@@ -295,3 +295,19 @@ def test_a_shared_index_keeps_following_redis_across_event_loops(namespace: str)
     client.close()
     asyncio.run(index.aclose())
     asyncio.run(watcher.aclose())
+
+
+def test_questions_longer_than_the_limit_are_left_to_the_exact_cache() -> None:
+    from llmswitch.cache.semantic.index import MAX_QUERY_CHARS
+
+    calls, embed = bag_embed_calls()
+    long = "why " * (MAX_QUERY_CHARS // 4 + 1)
+
+    async def run() -> None:
+        index = build_semantic({}, embed=embed, redis_url=None)  # type: ignore[arg-type]
+        await index.add("s", long, "k")
+        assert await index.lookup("s", long) is None
+        assert calls == [] and len(index.table) == 0
+        await index.aclose()
+
+    asyncio.run(run())

@@ -50,6 +50,8 @@ _MARKERS = frozenset(
 )
 
 _MIN_SPAN = 2
+# past this many words only the same order counts: the phrase-move search is quadratic
+_MAX_MOVE_WORDS = 256
 
 
 def _fold(word: str) -> str:
@@ -133,6 +135,6 @@ def same_meaning(cached: str, query: str) -> bool:
         return False  # nothing to compare: only the exact cache may answer such a query
     if a == b:
         return True
-    if Counter(a) != Counter(b):
+    if len(a) > _MAX_MOVE_WORDS or Counter(a) != Counter(b):
         return False
     return _one_phrase_move(a, b)

@@ -30,7 +30,7 @@ from llmswitch.cache.semantic.redis_log import RedisLog
 from llmswitch.cache.semantic.table import VectorTable
 from llmswitch.errors import ConfigError
 
-__all__ = ["Embed", "SemanticIndex"]
+__all__ = ["MAX_QUERY_CHARS", "Embed", "SemanticIndex"]
 
 logger = logging.getLogger("llmswitch.cache.semantic")
 
@@ -40,6 +40,9 @@ Embed = Callable[[list[str]], Awaitable[list[list[float]]]]
 _CANDIDATES = 8
 # recently embedded queries, so the add after a miss does not embed the same text again
 _RECENT_VECTORS = 1024
+# longer questions are left to the exact cache: the model reads only their first 256 tokens, and
+# tokenizing a body of megabytes on the event loop would stall every other request
+MAX_QUERY_CHARS = 8192
 
 
 class SemanticIndex:
@@ -105,6 +108,8 @@ class SemanticIndex:
     async def lookup(self, scope: str, query: str) -> str | None:
         """The entry key of a cached query in ``scope`` that says what ``query`` says, else None."""
         self._started()
+        if len(query) > MAX_QUERY_CHARS:
+            return None
         now = self._clock()
         self.table.expire(now)
         if not self.table.has_bag(scope, word_bag(query)):
@@ -123,6 +128,8 @@ class SemanticIndex:
     async def add(self, scope: str, query: str, entry_key: str) -> None:
         """Remember that ``entry_key`` answers ``query`` in ``scope`` (shared when Redis is set)."""
         self._started()
+        if len(query) > MAX_QUERY_CHARS:
+            return
         vector = await self._vector(query)
         if vector is None:
             return
