@@ -94,3 +94,12 @@ def test_long_queries_match_only_in_the_same_order_and_quickly() -> None:
     assert same_meaning(" ".join(words_a), " ".join(words_a).upper())
     assert not same_meaning(" ".join(["from", *words_a]), " ".join(["from", *moved]))
     assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize("module", ["llmswitch.cache.semantic.guard", "llmswitch.cache.semantic.wordpiece"])
+def test_docstring_examples(module: str) -> None:
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
