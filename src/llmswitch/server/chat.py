@@ -16,7 +16,8 @@ from llmswitch import ir
 from llmswitch.dialects._json import dumps, invalid, loads
 from llmswitch.errors import APIError
 from llmswitch.server import fastpath, http
-from llmswitch.server.accounting import cost_header, usage_so_far
+from llmswitch.server.accounting import usage_so_far
+from llmswitch.server.amounts import cost_text
 
 if TYPE_CHECKING:
     from llmswitch.server.app import Gateway
@@ -129,7 +130,7 @@ async def handle_chat(
             request.state["usage"] = resp.usage
             body_out = dumps(face.encode_response(resp))
         cost = await before_last_byte(route)
-        await http.send_bytes(send, 200, body_out, headers=_route_headers(route) | cost_header(cost))
+        await http.send_bytes(send, 200, body_out, raw_headers=_with_cost(_route_headers(route), cost))
     except BaseException as exc:
         if not finished:
             await ended_early(getattr(exc, "status_code", None) or (499 if request.disconnected else 500), exc)
@@ -193,9 +194,23 @@ def _request_timeout(body: Any, default: float | None) -> float | None:
     return default
 
 
-def _route_headers(route: Any) -> dict[str, str]:
+def _route_headers(route: Any) -> list[tuple[bytes, bytes]]:
     """What the router did (``route`` is a ``llmswitch.router.Route``): deployment, group, attempts, and
-    the parameters dropped because the deployment cannot take them (``drop_params``)."""
+    the parameters dropped because the deployment cannot take them (``drop_params``); encoded once per
+    set of values (one per deployment, mostly), not per answer. The list is shared: never change it."""
+    values = (route.id, route.model, route.group, route.attempts, route.dropped_params)
+    try:
+        return _ROUTE_HEADERS[values]
+    except KeyError:
+        encoded = _ROUTE_HEADERS[values] = _encode_route_headers(route)
+        if len(_ROUTE_HEADERS) > _ROUTE_HEADERS_MAX:
+            _ROUTE_HEADERS.clear()
+        return encoded
+    except TypeError:  # a value that cannot be a key
+        return _encode_route_headers(route)
+
+
+def _encode_route_headers(route: Any) -> list[tuple[bytes, bytes]]:
     headers = {
         "x-llmswitch-deployment": str(route.id),
         "x-llmswitch-model": str(route.model),
@@ -204,7 +219,18 @@ def _route_headers(route: Any) -> dict[str, str]:
     }
     if route.dropped_params:
         headers["x-llmswitch-dropped-params"] = ", ".join(route.dropped_params)
-    return headers
+    return http.header_list(headers)
+
+
+# (deployment id, model, group, attempts, dropped params) -> their headers, encoded
+_ROUTE_HEADERS: dict[tuple[Any, ...], list[tuple[bytes, bytes]]] = {}
+_ROUTE_HEADERS_MAX = 4096
+
+
+def _with_cost(headers: list[tuple[bytes, bytes]], cost: float | None) -> list[tuple[bytes, bytes]]:
+    if cost is None:
+        return headers
+    return [*headers, (b"x-llmswitch-cost", cost_text(cost).encode())]
 
 
 async def _stream(
@@ -238,7 +264,7 @@ async def _stream(
     try:
         json_array = face.name == "gemini" and request.query.get("alt") != "sse"
         await http.start_stream(
-            send, headers=_route_headers(target), content_type=b"application/json" if json_array else None
+            send, raw_headers=_route_headers(target), content_type=b"application/json" if json_array else None
         )
         started = True
         t0 = time.perf_counter()

@@ -48,7 +48,7 @@ async def relay_stream(
     face: Face,
     *,
     include_usage: bool,
-    headers: dict[str, str],
+    headers: http.RawHeaders,
     provider: str = "provider",
     before_last_byte: Callable[[], Awaitable[Any]] | None = None,
 ) -> None:
@@ -62,7 +62,7 @@ async def relay_stream(
     sample: list[bytes] = []
     sampled = relayed = 0
     try:
-        await http.start_stream(send, headers=headers)
+        await http.start_stream(send, raw_headers=headers)
         started = True
         async for chunk in s.raw_chunks():
             data = pending + chunk if pending else chunk
