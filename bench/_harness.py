@@ -168,9 +168,7 @@ class Gateway:
 
 
 @contextlib.contextmanager
-def gateway(
-    config: Path, workers: int = 1, ready_model: str = "bench", src: Path | None = None
-) -> Iterator[Gateway]:
+def gateway(config: Path, workers: int = 1, ready_model: str = "bench", src: Path | None = None) -> Iterator[Gateway]:
     """``llmswitch serve`` on a free port, in the config's directory (its SQLite store and journal go there);
     ``src``: another copy of the package's ``src`` directory to run instead of the checkout's (PYTHONPATH
     comes before the venv's editable install)."""

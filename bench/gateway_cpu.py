@@ -32,9 +32,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import _harness as h  # noqa: E402
+import _harness as h
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -90,7 +88,20 @@ def main() -> int:
                 if args.profile == name and r == args.rounds - 1:
                     out = Path(tempfile.gettempdir()) / f"gateway-cpu-{name}.txt"
                     spy = subprocess.Popen(
-                        [args.py_spy, "record", "-p", str(gw.pid), "-o", str(out), "-r", "500", "-f", "raw", "--threads", "--nonblocking"],
+                        [
+                            args.py_spy,
+                            "record",
+                            "-p",
+                            str(gw.pid),
+                            "-o",
+                            str(out),
+                            "-r",
+                            "500",
+                            "-f",
+                            "raw",
+                            "--threads",
+                            "--nonblocking",
+                        ],
                         stdout=subprocess.DEVNULL,
                         stderr=subprocess.DEVNULL,
                     )

@@ -37,10 +37,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import _harness as h  # noqa: E402
-from gateway_cpu import exported  # noqa: E402
+import _harness as h
+from gateway_cpu import exported
 
 
 async def drive(port: int, key: str, model: str, stream: bool, n: int, conns: int) -> int:
@@ -48,7 +46,12 @@ async def drive(port: int, key: str, model: str, stream: bool, n: int, conns: in
     body = json.dumps({"model": model, "stream": stream, "messages": h.MESSAGES}).encode()
     request = (
         b"POST /v1/chat/completions HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-        b"Authorization: Bearer " + key.encode() + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        b"Authorization: Bearer "
+        + key.encode()
+        + b"\r\nContent-Length: "
+        + str(len(body)).encode()
+        + b"\r\n\r\n"
+        + body
     )
     left = n
     ok = 0
