@@ -11,9 +11,10 @@ exported with ``git archive``, or ``work``: the checkout's ``src``) runs as ``ll
 store, journal and shipper on) under ``valgrind --tool=callgrind --instr-atstart=no`` against one nginx
 upstream. A raw asyncio client sends ``--warmup`` requests over ``--conns`` keep-alive connections (one
 request at a time on each), then instrumentation is switched on (``callgrind_control -i on``) for ``-n``
-more, and the count is dumped. Every thread of the process is counted (the spend shipper's too); the
-kernel's side of each system call is not. Prints instructions per request and each version against the
-first. ``callgrind_annotate`` reads the kept files for a per-function breakdown.
+more, and the count is dumped. Every thread of the process is counted (the spend shipper's too), and the event
+loop's thread alone (the shipper's and the access log's work per record depends on how many records a
+batch holds, so on timing); the kernel's side of each system call is not. Prints instructions per request
+and each version against the first. ``callgrind_annotate`` reads the kept files for a per-function breakdown.
 
 Valgrind runs the gateway about 50x slower, so timeouts and batch sizes (the shipper's, the loop's
 events per wake-up) differ from a real run: compare versions with one another, not with CPU time.
@@ -92,6 +93,7 @@ def under_callgrind(config: Path, src: Path | None, out: Path) -> Iterator[tuple
         "valgrind",
         "--tool=callgrind",
         "--instr-atstart=no",
+        "--separate-threads=yes",
         f"--callgrind-out-file={out}",
         str(h.LLMSWITCH),
         "serve",
@@ -129,7 +131,7 @@ def main() -> int:
     parser.add_argument("--rev", action="append", default=[], help="NAME=REV (a commit) or 'work'; repeatable")
     parser.add_argument("-n", type=int, default=2000, help="requests counted")
     parser.add_argument("--warmup", type=int, default=300)
-    parser.add_argument("--conns", type=int, default=8)
+    parser.add_argument("--conns", type=int, default=2)
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep callgrind's output files (their paths are printed)")
     args = parser.parse_args()
@@ -140,7 +142,7 @@ def main() -> int:
     model = "bench-stream" if args.stream else "bench"
     keep = Path(tempfile.mkdtemp(prefix="llmswitch-callgrind-")) if args.keep else None
     print(h.machine())
-    results: dict[str, float] = {}
+    results: dict[str, tuple[float, float]] = {}
     with h.upstream() as up:
         for spec in revs:
             name, _, rev = spec.partition("=")
@@ -170,13 +172,16 @@ def main() -> int:
                 seconds = time.monotonic() - t0
                 if ok != args.n:
                     raise RuntimeError(f"{name}: {args.n - ok} requests were not answered 200")
-            # the dump asked for (out.1); the file written at exit (out) holds the shutdown, not counted
+            # the dump asked for (out.1-NN, one file per thread; 01 is the event loop's); the files written at
+            # exit (out-NN) hold the shutdown, not counted
             dumps = sorted(out.parent.glob(out.name + ".*"))
-            total = sum(total_instructions(p) for p in dumps)
-            results[name] = total / args.n
-            first = next(iter(results.values()))
+            per_thread = {p.name.rpartition("-")[2]: total_instructions(p) for p in dumps}
+            total, loop = sum(per_thread.values()) / args.n, per_thread.get("01", 0) / args.n
+            results[name] = (total, loop)
+            first_total, first_loop = next(iter(results.values()))
             print(
-                f"{name:>8}: {results[name] / 1e3:8.1f} k instructions/request ({results[name] / first:.3f}x)"
+                f"{name:>8}: {total / 1e3:8.1f} k instructions/request ({total / first_total:.3f}x), "
+                f"{loop / 1e3:8.1f} k in the event loop's thread ({loop / first_loop:.3f}x)"
                 f"  [{args.n} requests in {seconds:.0f} s under valgrind]"
             )
             if keep:

@@ -59,8 +59,11 @@ def spend_record(
 
 
 def record_metadata(rec: Any, rid: Any, spend_id: str) -> dict[str, Any]:
+    return metadata_of(getattr(rec, "tags", None), rid, spend_id)
+
+
+def metadata_of(tags: Any, rid: Any, spend_id: str) -> dict[str, Any]:
     # the client's own request id when it differs from ours, and the key's tags (LiteLLM's request_tags)
-    tags = getattr(rec, "tags", None)
     if not tags and (rid is None or rid == spend_id):
         return NO_METADATA
     out: dict[str, Any] = {}
