@@ -122,14 +122,19 @@ async def handle_chat(
                 await ended_early(499 if request.disconnected else getattr(error, "status_code", None) or 502, error)
             return
         resp, route = await gw.router.chat(req, timeout=timeout, raw=raw)
-        request.state["deployment"] = route.id
+        state = request.state
+        state["deployment"] = route.id
         if isinstance(resp, bytes):
-            request.state["usage"] = fastpath.usage_of_body(resp)
+            usage = state["usage"] = fastpath.usage_of_body(resp)
             body_out = resp
         else:
-            request.state["usage"] = resp.usage
+            usage = state["usage"] = resp.usage
             body_out = dumps(face.encode_response(resp))
-        cost = await before_last_byte(route)
+        # before_last_byte's work, without its coroutine (it runs once per answer)
+        finished = True
+        cost = await acc.finish(
+            request, reservation, status=200, route=route, usage=usage, stream=False, started=started
+        )
         await http.send_bytes(send, 200, body_out, raw_headers=_with_cost(_route_headers(route), cost))
     except BaseException as exc:
         if not finished:
