@@ -18,6 +18,12 @@ user and kernel; the kernel's part, mostly the syncs of each commit, is shown ap
 the round until the store has them all, per record.
 
 Reports the median and the best of the rounds: event-loop CPU µs per request, shipper CPU µs per record.
+
+``--metrics both`` (the default) alternates rounds with the gateway's Prometheus metrics on and off
+(``llmswitch.telemetry.metrics``): on, each request also opens and closes its metrics tally, counts its
+end (``Accounting.finish``) and one upstream attempt through the router's ``on_attempt`` hook (an
+``Attempt`` built as the router builds it when a hook is set), and the difference of the two medians is
+what metrics cost per request. ``--metrics on`` / ``off`` runs one setting only.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ import uvloop
 from llmswitch import config as cfgmod
 from llmswitch.dialects._json import loads
 from llmswitch.limits import open_limiter
+from llmswitch.router.attempts import Attempt, outcome_of
 from llmswitch.router.outcomes import Route
 from llmswitch.router.router import Router
 from llmswitch.server import faces, fastpath, http
@@ -48,6 +55,7 @@ from llmswitch.server.auth import KeyCache, extract_key
 from llmswitch.server.subjects import SubjectCache
 from llmswitch.store import KeyRecord, open_store
 from llmswitch.store.keys import generate_key
+from llmswitch.telemetry.metrics import Metrics
 
 # the gateway benchmark's config, in ../shared beside the checkout
 CONFIG = str(Path(__file__).resolve().parents[2] / "shared" / "bench" / "config.yaml")
@@ -86,7 +94,14 @@ def _request(key: str) -> http.Request:
 
 
 async def _round(
-    n: int, key: str, keys: KeyCache, acc: Accounting, router: Router, access: AccessLog, route: Route
+    n: int,
+    key: str,
+    keys: KeyCache,
+    acc: Accounting,
+    router: Router,
+    access: AccessLog,
+    route: Route,
+    metrics: Metrics | None = None,
 ) -> float:
     """CPU seconds of the event loop's thread for ``n`` requests' accounting (wall time varies with
     whatever else the machine runs; the thread's CPU time much less)."""
@@ -95,6 +110,9 @@ async def _round(
     req = face.decode_request(loads(BODY))
     model = req.model
     usage = fastpath.usage_of_body(ANSWER)  # the fast path's work, not accounting's: once
+    acc.metrics = metrics
+    hook = metrics.note_attempt if metrics is not None else None
+    t = route.target
     t0 = time.thread_time()
     for request in requests:
         started = time.perf_counter()
@@ -103,7 +121,23 @@ async def _round(
         request.state["principal"] = principal
         request.state["model"] = model
         reservation = await acc.admit(principal, req, request, price_hint=acc.price_hint(router, model))
-        # ... the router answered
+        # ... the router answered, and told its on_attempt hook (Outcomes._tell) when one is set
+        if hook is not None:
+            outcome, error, status = outcome_of(None)
+            hook(
+                Attempt(
+                    deployment=t.id,
+                    group=t.group,
+                    provider=t.provider.name,
+                    model=t.model,
+                    number=1,
+                    outcome=outcome,
+                    elapsed=0.0004,
+                    error=error,
+                    status=status,
+                    usage=usage,
+                )
+            )
         request.state["deployment"] = route.id
         request.state["usage"] = usage
         await acc.finish(
@@ -116,6 +150,8 @@ async def _round(
             started=started,
         )
         # Gateway._http's finally
+        if metrics is not None:
+            metrics.note_end(request.state)
         access.record(request, 200, time.perf_counter() - started)
     return time.thread_time() - t0
 
@@ -146,24 +182,31 @@ async def main(args: argparse.Namespace, devnull: Any) -> None:
         router = Router.from_config(cfgmod.load_config(CONFIG))
         route = Route(router.deployments("bench")[0], "bench", 1, "bench")
         access = AccessLog(stream=devnull)
+        metrics = Metrics()
+        settings = {"both": (metrics, None), "on": (metrics,), "off": (None,)}[args.metrics]
         # warm up: the budget is loaded from the store on the first admission, prices resolved once
-        await _round(200, key, keys, acc, router, access, route)
-        await _ship(acc, 200)
+        for m in settings:
+            await _round(200, key, keys, acc, router, access, route, m)
+        await _ship(acc, 200 * len(settings))
 
         loop_us: list[float] = []
         ship_us: list[float] = []
-        for r in range(args.rounds):
+        by_setting: dict[bool, list[float]] = {True: [], False: []}
+        for r in range(args.rounds * len(settings)):
+            m = settings[r % len(settings)]
             profiler = cProfile.Profile() if args.profile and r == 0 else None
             if profiler is not None:
                 profiler.enable()
-            seconds = await _round(args.n, key, keys, acc, router, access, route)
+            seconds = await _round(args.n, key, keys, acc, router, access, route, m)
             if profiler is not None:
                 profiler.disable()
             cpu = await _ship(acc, args.n)
             loop_us.append(seconds / args.n * 1e6)
             ship_us.append(cpu / args.n * 1e6)
+            by_setting[m is not None].append(loop_us[-1])
             print(
-                f"round {r + 1}: event loop {loop_us[-1]:6.1f} µs/request   shipper {ship_us[-1]:6.1f} µs/record "
+                f"round {r + 1} (metrics {'on' if m is not None else 'off'}): event loop {loop_us[-1]:6.1f} µs/request"
+                f"   shipper {ship_us[-1]:6.1f} µs/record "
                 f"(kernel {_ship_sys[-1] / args.n * 1e6:.1f})"
             )
             if profiler is not None:
@@ -175,6 +218,9 @@ async def main(args: argparse.Namespace, devnull: Any) -> None:
             f"shipper {statistics.median(ship_us):.1f} ({min(ship_us):.1f}) µs/record "
             f"({stats.shipped} shipped in {stats.batches} batches)"
         )
+        if by_setting[True] and by_setting[False]:
+            on, off = statistics.median(by_setting[True]), statistics.median(by_setting[False])
+            print(f"metrics: event loop {on:.1f} µs/request on, {off:.1f} off (medians): {on - off:+.1f} µs/request")
         spent = await store.get_key(KeyRecord.for_key(key).token_hash)
         assert spent is not None and spent.spend > 0
         await acc.stop()
@@ -187,6 +233,7 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--profile", action="store_true", help="cProfile the first round")
     parser.add_argument("--top", type=int, default=30, help="functions shown by --profile")
+    parser.add_argument("--metrics", choices=("both", "on", "off"), default="both", help="Prometheus metrics")
     # as configure_logging sets it: the access log writes its records at level info
     logging.getLogger("llmswitch").setLevel(logging.INFO)
     with open(os.devnull, "w") as devnull:

@@ -22,6 +22,8 @@ _EXPORTS: dict[str, str] = {
     "aembedding": "llmswitch.sdk",
     "token_counter": "llmswitch.sdk",
     "atoken_counter": "llmswitch.sdk",
+    "responses": "llmswitch.responses_api",
+    "aresponses": "llmswitch.responses_api",
     "function_tool": "llmswitch.tools",
     "run_tools": "llmswitch.tools",
     "arun_tools": "llmswitch.tools",
@@ -83,6 +85,7 @@ __all__ = [
     "__version__",
     "acompletion",
     "aembedding",
+    "aresponses",
     "arun_tools",
     "atoken_counter",
     "completion",
@@ -90,6 +93,7 @@ __all__ = [
     "embedding",
     "function_tool",
     "register_provider",
+    "responses",
     "run_tools",
     "stream_chunk_builder",
     "token_counter",
@@ -133,6 +137,7 @@ if TYPE_CHECKING:
         UnsupportedParamsError,
     )
     from llmswitch.providers import register_provider
+    from llmswitch.responses_api import aresponses, responses
     from llmswitch.results import EmbeddingResponse, ModelResponse, ModelResponseStream
     from llmswitch.sdk import acompletion, aembedding, atoken_counter, completion, embedding, token_counter
     from llmswitch.tools import arun_tools, function_tool, run_tools, stream_chunk_builder

@@ -9,10 +9,12 @@ import msgspec
 from llmswitch import ir, results
 from llmswitch.dialects import openai_chat
 from llmswitch.dialects.openai_chat import map_usage_out
+from llmswitch.dialects.openai_tools import functions_response
 
 
-def model_response(resp: ir.Response) -> results.ModelResponse:
-    return msgspec.convert(openai_chat.encode_response(resp), results.ModelResponse)
+def model_response(resp: ir.Response, *, legacy_functions: bool | None = None) -> results.ModelResponse:
+    body = openai_chat.encode_response(resp)
+    return msgspec.convert(functions_response(body) if legacy_functions else body, results.ModelResponse)
 
 
 def usage(u: ir.Usage) -> results.Usage:

@@ -57,11 +57,16 @@ class Deadline:
 
 
 def with_network(call: HTTPCall, endpoint: Endpoint) -> HTTPCall:
-    """``call`` carrying its endpoint's proxy / TLS settings (providers build calls without them)."""
-    return call if endpoint.network is None else call._replace(network=endpoint.network)
+    """``call`` carrying its endpoint's proxy / TLS settings and credentials (providers build calls
+    without them)."""
+    if endpoint.network is None and endpoint.auth is None:
+        return call
+    return call._replace(network=endpoint.network, auth=endpoint.auth)
 
 
 async def send_chat(provider: Provider, call: HTTPCall, *, model: str, timeout: float | None) -> ir.Response:
+    if call.auth is not None:
+        call = await _authorized(provider, call, timeout)
     raw = await transport.send(call, timeout=timeout, provider=provider.name)
     if raw.status >= 400:
         raise provider.decode_error(raw.status, raw.headers, raw.body, model=model)
@@ -70,6 +75,8 @@ async def send_chat(provider: Provider, call: HTTPCall, *, model: str, timeout: 
 
 async def send_raw(provider: Provider, call: HTTPCall, *, model: str, timeout: float | None) -> bytes:
     """The fast path: a body already in the provider's dialect; its answer's bytes unchanged."""
+    if call.auth is not None:
+        call = await _authorized(provider, call, timeout)
     raw = await transport.send(call, timeout=timeout, provider=provider.name)
     if raw.status >= 400:
         raise provider.decode_error(raw.status, raw.headers, raw.body, model=model)
@@ -79,6 +86,8 @@ async def send_raw(provider: Provider, call: HTTPCall, *, model: str, timeout: f
 async def send_embedding(
     provider: Provider, call: HTTPCall, *, model: str, timeout: float | None
 ) -> ir.EmbeddingResponse:
+    if call.auth is not None:
+        call = await _authorized(provider, call, timeout)
     raw = await transport.send(call, timeout=timeout, provider=provider.name)
     if raw.status >= 400:
         raise provider.decode_error(raw.status, raw.headers, raw.body, model=model)
@@ -91,6 +100,8 @@ async def send_stream(
     """Open a stream and read up to its first content event, all within ``timeout``."""
     try:
         async with asyncio.timeout(timeout):
+            if call.auth is not None:
+                call = await call.auth.authorize(call)
             resp = await transport.open_stream(call, timeout=timeout, provider=provider.name)
             if resp.status >= 400:
                 body = await resp.read()
@@ -105,6 +116,18 @@ async def send_stream(
             return s
     except TimeoutError as exc:
         raise APITimeoutError(f"{provider.name}: no answer within {timeout:.3g} s", provider=provider.name) from exc
+
+
+async def _authorized(provider: Provider, call: HTTPCall, timeout: float | None) -> HTTPCall:
+    """``call`` with its credentials applied (a token fetched when it must be), within ``timeout``."""
+    assert call.auth is not None
+    try:
+        async with asyncio.timeout(timeout):
+            return await call.auth.authorize(call)
+    except TimeoutError as exc:
+        raise APITimeoutError(
+            f"{provider.name}: no credentials within {timeout:.3g} s", provider=provider.name
+        ) from exc
 
 
 def _has_content(ev: ir.StreamEvent) -> bool:
@@ -339,6 +362,28 @@ async def open_chat_stream(
 
     async def once(t: float | None) -> ChatStream:
         return await send_stream(provider, call, model=model, timeout=t)
+
+    return await _with_retries(once, policy, Deadline(timeout), provider)
+
+
+async def open_raw_stream(
+    provider: Provider,
+    call: HTTPCall,
+    *,
+    model: str,
+    timeout: float | None,
+    policy: RetryPolicy,
+) -> transport.StreamResponse:
+    """Open a stream whose bytes the caller reads itself (an API the IR does not stand between, such as
+    OpenAI's Responses events); an error status, or failing to connect, is retried like any attempt."""
+
+    async def once(t: float | None) -> transport.StreamResponse:
+        c = await _authorized(provider, call, t) if call.auth is not None else call
+        resp = await transport.open_stream(c, timeout=t, provider=provider.name)
+        if resp.status >= 400:
+            body = await resp.read()
+            raise provider.decode_error(resp.status, resp.headers, body, model=model)
+        return resp
 
     return await _with_retries(once, policy, Deadline(timeout), provider)
 

@@ -193,6 +193,8 @@ def error_for_status(
     low = f"{text} {code or ''} {error_type or ''}".lower()
     if any(w in low for w in _AUTH_WORDS) or error_type == "authentication_error":
         return AuthenticationError
+    if code == "model_not_found":  # OpenAI's Responses API says it with a 400
+        return NotFoundError
     if status in (400, 413, 422) or (status < 500 and status not in (401, 403, 404, 408, 409, 429)):
         if any(w in low for w in _CONTEXT_WORDS) or (status == 413 and "token" in low):
             return ContextWindowExceededError

@@ -29,10 +29,37 @@ FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
 
 
+class Citation(msgspec.Struct, omit_defaults=True):
+    """A source that a span of an answer rests on: a web page, or a place in a document of the request.
+
+    OpenAI's ``url_citation`` annotations, Anthropic's citation locations and Gemini's grounding and
+    citation metadata all read as this. ``start`` / ``end`` are character offsets of the cited span in
+    the text of the :class:`TextPart` that carries it (both None: the whole part); on a
+    :class:`StreamEvent`, offsets in the text of the choice streamed so far. ``native`` is the
+    provider's own form, given back unchanged to ``provider`` (an Anthropic ``encrypted_index``, a
+    document's page numbers …).
+
+        >>> Citation(url="https://example.com", title="Example", start=0, end=5).url
+        'https://example.com'
+    """
+
+    url: str | None = None
+    title: str | None = None
+    cited_text: str | None = None
+    start: int | None = None
+    end: int | None = None
+    provider: str | None = None
+    native: dict[str, Any] | None = None
+
+
 class TextPart(msgspec.Struct, tag="text", omit_defaults=True):
+    """Text the model wrote, or (``refusal``) its refusal: OpenAI's ``refusal`` field, which a dialect
+    without one shows as text."""
+
     text: str
     cache_control: dict[str, Any] | None = None
-    citations: list[dict[str, Any]] | None = None
+    citations: list[Citation] | None = None
+    refusal: bool = False
 
 
 class ImagePart(msgspec.Struct, tag="image", omit_defaults=True):
@@ -73,6 +100,8 @@ class ToolCallPart(msgspec.Struct, tag="tool_call", omit_defaults=True):
     # e.g. Gemini's ``thought_signature``, which must be sent back on the next turn
     provider_specific: dict[str, Any] | None = None
     cache_control: dict[str, Any] | None = None
+    # an OpenAI custom tool's call: ``arguments`` is its free-form ``input``, not JSON
+    custom: bool = False
 
 
 class ToolResultPart(msgspec.Struct, tag="tool_result", omit_defaults=True):
@@ -217,6 +246,8 @@ class Request(msgspec.Struct, omit_defaults=True):
     # refuse the request; always drop these. Settings of the call, never sent to a provider.
     drop_params: bool | None = None
     additional_drop_params: list[str] | None = None
+    # the caller wrote OpenAI's legacy ``functions`` / ``function_call``: its answer says ``function_call``
+    legacy_functions: bool | None = None
 
     @property
     def system_text(self) -> str:
@@ -268,10 +299,12 @@ class Choice(msgspec.Struct, omit_defaults=True):
     native_finish_reason: str | None = None
     logprobs: Any = None
     provider_specific: dict[str, Any] | None = None
+    # OpenAI's spoken answer (``message.audio``: id, data, transcript, expires_at), as sent
+    audio: dict[str, Any] | None = None
 
     @property
     def text(self) -> str:
-        return "".join(p.text for p in self.parts if isinstance(p, TextPart))
+        return "".join(p.text for p in self.parts if isinstance(p, TextPart) and not p.refusal)
 
     @property
     def reasoning(self) -> str:
@@ -301,6 +334,7 @@ class ToolCallDelta(msgspec.Struct, omit_defaults=True):
     name: str | None = None
     arguments: str = ""
     provider_specific: dict[str, Any] | None = None
+    custom: bool = False
 
 
 class StreamEvent(msgspec.Struct, omit_defaults=True):
@@ -322,6 +356,15 @@ class StreamEvent(msgspec.Struct, omit_defaults=True):
     usage: Usage | None = None
     provider_part: ProviderPart | None = None
     provider_specific: dict[str, Any] | None = None
+    # OpenAI's ``delta.refusal`` (shown as text by a dialect without one)
+    refusal: str | None = None
+    # the log probabilities of this event's tokens, in OpenAI's shape (``{"content": [...]}``)
+    logprobs: dict[str, Any] | None = None
+    # a fragment of OpenAI's spoken answer (``delta.audio``)
+    audio: dict[str, Any] | None = None
+    # sources of text streamed so far (offsets in the choice's text: see Citation); an empty list marks
+    # where text that will be cited begins (Anthropic cites whole blocks, and says so before their text)
+    citations: list[Citation] | None = None
 
 
 class StreamMeta(msgspec.Struct, omit_defaults=True):

@@ -74,8 +74,10 @@ class Function(_Result):
 
 class ChatCompletionMessageToolCall(_Result):
     id: str
-    function: Function
     type: str
+    function: Function | None = None
+    # a custom tool's call: {"name", "input"}
+    custom: dict[str, Any] | None = None
     provider_specific_fields: dict[str, Any] | None = None
 
 
@@ -110,6 +112,10 @@ class Message(_Result):
     role: str
     tool_calls: list[ChatCompletionMessageToolCall] | None = None
     refusal: str | None = None
+    # the legacy function calling's answer (to callers of ``functions``)
+    function_call: Function | None = None
+    # a spoken answer: id, data (base64), transcript, expires_at
+    audio: dict[str, Any] | None = None
     reasoning_content: str | None = None
     # reasoning blocks with their signatures, to be sent back unchanged on the next turn
     thinking_blocks: list[dict[str, Any]] | None = None
@@ -151,7 +157,13 @@ class ChatCompletionDeltaToolCall(_Result):
     function: Function | None = None
     id: str | None = None
     type: str | None = None
+    custom: dict[str, Any] | None = None
     provider_specific_fields: dict[str, Any] | None = None
+
+
+class FunctionDelta(_Result):
+    name: str | None = None
+    arguments: str | None = None
 
 
 class Delta(_Result):
@@ -159,8 +171,11 @@ class Delta(_Result):
     content: str | None = None
     tool_calls: list[ChatCompletionDeltaToolCall] | None = None
     refusal: str | None = None
+    function_call: FunctionDelta | None = None
+    audio: dict[str, Any] | None = None
     reasoning_content: str | None = None
     thinking_blocks: list[dict[str, Any]] | None = None
+    annotations: list[dict[str, Any]] | None = None
     provider_specific_fields: dict[str, Any] | None = None
 
 
@@ -169,6 +184,8 @@ class StreamingChoices(_Result):
     delta: Delta
     finish_reason: str | None
     logprobs: Any = None
+    # a provider's own finish reason where OpenAI's word hides it (Anthropic's pause_turn …)
+    provider_specific_fields: dict[str, Any] | None = None
 
 
 class ModelResponseStream(_Result, dict=True):

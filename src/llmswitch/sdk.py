@@ -16,11 +16,12 @@ from llmswitch._sync import SyncIterator, run
 from llmswitch.cost import cost_for_response, usage_from_wire
 from llmswitch.dialects import openai_chat
 from llmswitch.dialects.openai_chat_stream import StreamEncoder
+from llmswitch.dialects.openai_tools import FunctionCallChunks
 from llmswitch.errors import APIError, ConfigError
 from llmswitch.network import network_from
 from llmswitch.providers import params, resolve_model
 from llmswitch.router.retry import RetryPolicy
-from llmswitch.structured import normalize_response_format, parse_content
+from llmswitch.structured import PartialParser, normalize_response_format, parse_content
 
 # keywords that configure the call rather than being sent to the provider
 _CALL_KEYS = (
@@ -60,7 +61,10 @@ class _Call:
         if num_retries is None:
             num_retries = call_opts.get("max_retries", 2)
         rf, self.parse_into = normalize_response_format(kwargs.pop("response_format", None))
+        self.wants_json = rf is not None and rf.get("type") in ("json_schema", "json_object")
         self.provider, self.model_id = resolve_model(model, call_opts.get("custom_llm_provider"))
+        settings = _settings_of(self.provider, kwargs)
+        self.provider = self.provider.for_settings(settings)
         body: dict[str, Any] = {"model": model, "messages": messages}
         if rf is not None:
             body["response_format"] = rf
@@ -70,7 +74,7 @@ class _Call:
         # what the provider cannot take is mapped, dropped (drop_params=True, or llmswitch.drop_params) or refused
         self.request, self.dropped = params.apply(
             openai_chat.decode_request(body),
-            self.provider.name,
+            self.provider.policy or self.provider.name,
             model=self.model_id,
             deployment=model,
             drop=_global_drop_params(),
@@ -83,6 +87,7 @@ class _Call:
             extra_headers=call_opts.get("extra_headers") or call_opts.get("headers"),
             api_version=call_opts.get("api_version"),
             network=network_from(call_opts, model),
+            settings=settings,
         )
         self.timeout = float(timeout) if timeout is not None else None
         if not isinstance(num_retries, int) or num_retries < 0:
@@ -98,7 +103,7 @@ class _Call:
             timeout=self.timeout,
             policy=self.policy,
         )
-        out = convert.model_response(resp)
+        out = convert.model_response(resp, legacy_functions=self.request.legacy_functions)
         _mark(out, self.hidden_params())
         out.cost = cost_for_response(resp.model or self.model_id, self.provider.name, resp.usage, self.price_overrides)
         if self.parse_into is not None:
@@ -120,16 +125,22 @@ class _Call:
             timeout=self.timeout,
             policy=self.policy,
         )
-        encoder: StreamEncoder | None = None
+        encoder: StreamEncoder | FunctionCallChunks | None = None
         hidden = self.hidden_params()
+        # a structured reply: each chunk's ``parsed`` is what the JSON so far says, the last the whole object
+        structured = PartialParser(self.parse_into) if self.wants_json else None
         try:
             async for ev in s.events():
                 if encoder is None:
                     encoder = StreamEncoder(s.meta, include_usage=self.user_wants_usage)
+                    if self.request.legacy_functions:
+                        encoder = FunctionCallChunks(encoder)
                 chunk = encoder.chunk(ev)
                 if chunk is not None:
                     out = convert.stream_chunk(chunk)
                     _mark(out, hidden)
+                    if structured is not None and out.choices:
+                        _parse_chunk(out, structured)
                     yield out
             if encoder is not None:
                 tail = encoder.usage_chunk()
@@ -143,6 +154,24 @@ class _Call:
                     yield last
         finally:
             s.close()
+
+
+def _settings_of(provider: Any, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """The provider's own settings (a cloud's project, region, credentials), taken out of ``kwargs``."""
+    keys = provider.settings_keys
+    if not keys:
+        return None
+    return {k: kwargs.pop(k) for k in list(kwargs) if k in keys and kwargs[k] is not None} or None
+
+
+def _parse_chunk(chunk: Any, parser: PartialParser) -> None:
+    """``chunk.parsed``: the structured reply so far; on the chunk that finishes it, the validated whole."""
+    choice = chunk.choices[0]
+    delta = choice.delta.content
+    parsed = parser.feed(delta) if delta else parser.partial() if parser.text else None
+    if choice.finish_reason is not None and (choice.finish_reason != "tool_calls" or parser.text):
+        parsed = parser.finish()
+    chunk.parsed = parsed
 
 
 def _mark(result: Any, hidden: dict[str, Any]) -> None:
@@ -277,6 +306,7 @@ async def aembedding(
     """
     call_opts = {k: provider_extras.pop(k) for k in _CALL_KEYS if k in provider_extras}
     provider, model_id = resolve_model(model, call_opts.get("custom_llm_provider"))
+    settings = _settings_of(provider, provider_extras)
     texts = [input] if isinstance(input, str) else list(input)
     if not texts or not all(isinstance(t, str) for t in texts):
         raise ConfigError("input must be a string or a non-empty list of strings")
@@ -296,6 +326,7 @@ async def aembedding(
         extra_headers=call_opts.get("extra_headers"),
         api_version=call_opts.get("api_version"),
         network=network_from(call_opts, model),
+        settings=settings,
     )
     resp = await engine.embedding(
         provider,

@@ -80,3 +80,57 @@ def parse_content(content: str | None, cls: type) -> Any:
         return cls.model_validate_json(content)  # type: ignore[attr-defined]
     except Exception as exc:
         raise ResponseParseError(f"the model's reply is not a valid {cls.__name__}: {exc}", content=content) from exc
+
+
+class PartialParser:
+    """A structured reply read as it streams: :meth:`feed` gives what the JSON so far says (never raising
+    on JSON that is not finished), :meth:`finish` the validated object once it is whole.
+
+    For a Pydantic class a partial value is an instance built without validation, its fields filled as
+    they arrive (a string field grows with its text); for a JSON-schema format, a dict.
+
+        >>> from pydantic import BaseModel
+        >>> class Story(BaseModel):
+        ...     title: str
+        ...     moral: str
+        >>> p = PartialParser(Story)
+        >>> p.feed('{"title": "The Fox", "mor')
+        Story(title='The Fox')
+        >>> p.feed('al": "Be kind"}')
+        Story(title='The Fox', moral='Be kind')
+    """
+
+    def __init__(self, cls: type | None) -> None:
+        self.cls = cls
+        self.text = ""
+
+    def feed(self, delta: str) -> Any:
+        self.text += delta
+        return self.partial()
+
+    def partial(self) -> Any:
+        import pydantic_core
+
+        try:
+            data = pydantic_core.from_json(self.text, allow_partial="trailing-strings")
+        except ValueError:
+            return None  # nothing that reads as JSON yet (or text before it)
+        cls = self.cls
+        if cls is None or not isinstance(data, dict):
+            return data
+        fields = getattr(cls, "model_fields", {})
+        try:
+            return cls.model_validate(data)  # type: ignore[attr-defined]
+        except Exception:
+            return cls.model_construct(**{k: v for k, v in data.items() if k in fields})  # type: ignore[attr-defined]
+
+    def finish(self) -> Any:
+        """The whole reply validated (``ResponseParseError`` when it does not fit)."""
+        if self.cls is None:
+            import json
+
+            try:
+                return json.loads(self.text)
+            except ValueError as exc:
+                raise ResponseParseError(f"the model's reply is not valid JSON: {exc}", content=self.text) from exc
+        return parse_content(self.text, self.cls)

@@ -120,9 +120,10 @@ async def arun_tools(
             r.messages = transcript
             return r
         for call in msg.tool_calls:
-            fn = table.get(call.function.name or "")
-            if fn is None:
-                content, is_error = f"Error: no tool named {call.function.name!r}", True
+            name = call.function.name if call.function is not None else (call.custom or {}).get("name")
+            fn = table.get(name or "")
+            if fn is None or call.function is None:
+                content, is_error = f"Error: no tool named {name!r}", True
             else:
                 content, is_error = await _execute(fn, call.function.arguments)
             reply: dict[str, Any] = {"role": "tool", "tool_call_id": call.id, "content": content}

@@ -67,9 +67,9 @@ model_list:
   - model_name: gpt-4o
     litellm_params:
       model: gpt-4o
-      custom_llm_provider: bedrock
+      custom_llm_provider: sagemaker
 """,
-        "config.yaml:5: model_list[0].litellm_params.custom_llm_provider: unknown provider 'bedrock'",
+        "config.yaml:5: model_list[0].litellm_params.custom_llm_provider: unknown provider 'sagemaker'",
         id="unknown-custom-llm-provider",
     ),
     pytest.param(

@@ -181,7 +181,6 @@ def test_redis_from_environment_references() -> None:
 
 def test_unsupported_providers_are_positioned_errors_and_nothing_else() -> None:
     cases = {
-        "configs_quick_start.yaml": [13, 22],  # the two bedrock/ deployments
         "configs_load_balancing.yaml": [6, 12, 17],  # the three huggingface/ deployments
     }
     for name, lines in cases.items():
@@ -190,6 +189,18 @@ def test_unsupported_providers_are_positioned_errors_and_nothing_else() -> None:
         assert config is None
         assert [p.line for p in problems] == lines
         assert all(p.key.endswith("litellm_params.model") and "unknown provider" in p.message for p in problems)
+
+
+def test_the_quick_start_s_bedrock_deployments_keep_their_region_out_of_the_body() -> None:
+    cfg = load_config(DOCS / "configs_quick_start.yaml", env=dict(ENV))
+    rows = [d for d in cfg.deployments if d.model_name == "anthropic-claude"]
+    assert len(rows) == 1 and (rows[0].provider, rows[0].model) == ("bedrock", "anthropic.claude-instant-v1")
+    from llmswitch.router.router import Router
+
+    router = Router.from_config(cfg)
+    [target] = router.deployments("anthropic-claude")
+    assert target.provider.name == "bedrock" and "aws_region_name" not in target.params
+    assert target.endpoint is not None and target.endpoint.api_base == "https://bedrock-runtime.us-east-1.amazonaws.com"
 
 
 @pytest.mark.parametrize(

@@ -273,7 +273,7 @@ def test_cache_control_passes_through_everywhere() -> None:
         (ir.ToolCallPart(id="call:1/x", name="f", arguments="not json"), {"type": "tool_use", "id": "call_1_x", "name": "f", "input": {}}),
         (ir.ToolResultPart(tool_call_id="t", content=[text("a"), ir.ImagePart(data="iVBOR", media_type="image/png")], is_error=True), {"type": "tool_result", "tool_use_id": "t", "content": [{"type": "text", "text": "a"}, {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBOR"}}], "is_error": True}),
         (ir.ToolResultPart(tool_call_id="t"), {"type": "tool_result", "tool_use_id": "t"}),
-        (text("cited", citations=[{"type": "char_location", "cited_text": "x", "document_index": 0, "start_char_index": 0, "end_char_index": 1}, {"type": "url_citation", "url": "u"}]), {"type": "text", "text": "cited", "citations": [{"type": "char_location", "cited_text": "x", "document_index": 0, "start_char_index": 0, "end_char_index": 1}]}),
+        (text("cited", citations=[ir.Citation(provider="anthropic", native={"type": "char_location", "cited_text": "x", "document_index": 0, "start_char_index": 0, "end_char_index": 1}), ir.Citation(url="u", provider="openai", native={"type": "url_citation", "url_citation": {"url": "u"}})]), {"type": "text", "text": "cited", "citations": [{"type": "char_location", "cited_text": "x", "document_index": 0, "start_char_index": 0, "end_char_index": 1}]}),
     ],
 )
 def test_block_out(part: ir.Part, block: dict[str, Any] | None) -> None:
@@ -839,9 +839,9 @@ def test_stream_server_tool_blocks_and_citations() -> None:
         block={"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "cats"}},
     )
     assert parts[1].block["type"] == "web_search_tool_result"
-    assert [e.provider_specific for e in got if e.provider_specific] == [
-        {"citation": {"type": "web_search_result_location", "url": "u"}}
-    ]
+    # the citation is told at the end of its block, over the block's text ("Cats.", at 0-5)
+    native = {"type": "web_search_result_location", "url": "u"}
+    assert [e.citations for e in got if e.citations] == [[ir.Citation(url="u", start=0, end=5, native=native)]]
     # tool index counts tool_use blocks only, not Anthropic's block index
     assert [d.index for e in got for d in e.tool_calls or ()] == [0, 0]
     last = got[-1]
@@ -1057,13 +1057,19 @@ def responses(draw: st.DrawFn) -> ir.Response:
                     citations=st.none()
                     | st.just(
                         [
-                            {
-                                "type": "char_location",
-                                "cited_text": "c",
-                                "document_index": 0,
-                                "start_char_index": 0,
-                                "end_char_index": 1,
-                            }
+                            ir.Citation(
+                                title="d",
+                                cited_text="c",
+                                provider="anthropic",
+                                native={
+                                    "type": "char_location",
+                                    "cited_text": "c",
+                                    "document_index": 0,
+                                    "document_title": "d",
+                                    "start_char_index": 0,
+                                    "end_char_index": 1,
+                                },
+                            )
                         ]
                     ),
                 ),

@@ -153,7 +153,8 @@ def test_candidate_metadata_and_executable_parts_are_kept() -> None:
     assert c.parts == [
         ir.ProviderPart(provider="gemini", block=code),
         ir.ProviderPart(provider="gemini", block=result),
-        ir.TextPart(text="2"),
+        # the recitation source reads as a citation of the text it covers (all of it: no offsets given)
+        ir.TextPart(text="2", citations=[ir.Citation(url="https://b.test", start=0, end=1, provider="gemini")]),
     ]
     assert c.provider_specific == {
         "groundingMetadata": grounding,
@@ -193,7 +194,11 @@ def test_logprobs_map_to_openai_shape_and_back() -> None:
             {
                 "token": "Hi",
                 "logprob": -0.1,
-                "top_logprobs": [{"token": "Hi", "logprob": -0.1}, {"token": "Yo", "logprob": -2.5}],
+                "bytes": [72, 105],  # OpenAI's token entries always have the UTF-8 bytes
+                "top_logprobs": [
+                    {"token": "Hi", "logprob": -0.1, "bytes": [72, 105]},
+                    {"token": "Yo", "logprob": -2.5, "bytes": [89, 111]},
+                ],
             }
         ]
     }

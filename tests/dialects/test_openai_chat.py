@@ -585,6 +585,8 @@ def choices(draw: st.DrawFn, index: int) -> ir.Choice:
         parts.append(ir.ReasoningPart(draw(texts)))
     if draw(st.booleans()):
         parts.append(ir.TextPart(draw(texts)))
+    if draw(st.booleans()):
+        parts.append(ir.TextPart(draw(texts), refusal=True))
     calls = st.builds(
         ir.ToolCallPart,
         id=names,
@@ -598,7 +600,7 @@ def choices(draw: st.DrawFn, index: int) -> ir.Choice:
         parts=parts,
         finish_reason=draw(st.none() | st.sampled_from(["stop", "length", "tool_calls", "content_filter", "error"])),
         logprobs=draw(st.none() | st.just({"content": [], "refusal": None})),
-        provider_specific=draw(st.none() | texts.map(lambda t: {"refusal": t})),
+        audio=draw(st.none() | st.fixed_dictionaries({"id": names, "data": texts, "transcript": texts})),
     )
 
 
@@ -838,12 +840,15 @@ def test_decode_response_keeps_what_has_no_common_meaning() -> None:
     body = _body({"content": None, "refusal": "I can't help with that.", "annotations": [{"type": "url_citation"}]})
     body["choices"][0]["content_filter_results"] = {"hate": {"filtered": False, "severity": "safe"}}
     body["choices"][0]["native_finish_reason"] = "end_turn"
-    assert openai_chat.decode_response(body).choices[0].provider_specific == {
+    choice = openai_chat.decode_response(body).choices[0]
+    assert choice.provider_specific == {
         "content_filter_results": {"hate": {"filtered": False, "severity": "safe"}},
         "native_finish_reason": "end_turn",
-        "refusal": "I can't help with that.",
         "annotations": [{"type": "url_citation"}],
     }
+    # a refusal is what the model said, marked as such (other dialects show it as text)
+    assert choice.parts == [ir.TextPart("I can't help with that.", refusal=True)]
+    assert choice.text == ""
 
 
 def test_openrouter_leading_whitespace_body_decodes() -> None:

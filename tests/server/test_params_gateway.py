@@ -307,7 +307,7 @@ def test_a_gemini_dynamic_budget_reaches_anthropic_as_the_documented_default(
         ("prediction", {"type": "content", "content": "x"}),
         ("modalities", ["text", "audio"]),
         ("audio", {"voice": "alloy", "format": "wav"}),
-        ("web_search_options", {}),
+        # web_search_options is mapped to their web search tools (tests/matrix/test_matrix_web_search.py)
         ("safety_identifier", "u-1"),
     ],
 )

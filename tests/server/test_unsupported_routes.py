@@ -37,7 +37,7 @@ def openai_client(gw: ServedGateway, sent: list[httpx.Request]) -> openai.OpenAI
         (lambda c: c.completions.create(model="m-openai", prompt="hi"), "POST /v1/completions"),
         (lambda c: c.files.list(), "GET /v1/files"),
         (lambda c: c.batches.list(), "GET /v1/batches"),
-        (lambda c: c.responses.create(model="m-openai", input="hi"), "POST /v1/responses"),
+        (lambda c: c.responses.input_tokens.count(model="m-openai", input="hi"), "POST /v1/responses/input_tokens"),
         (lambda c: c.audio.speech.create(model="tts-1", voice="alloy", input="hi"), "POST /v1/audio/speech"),
         (lambda c: c.fine_tuning.jobs.list(), "GET /v1/fine_tuning/jobs"),
         (lambda c: c.models.retrieve("m-openai"), "GET /v1/models/m-openai"),

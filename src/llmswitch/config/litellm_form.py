@@ -232,6 +232,8 @@ def _server(root: Section) -> ServerSettings:
         "background_health_checks": gs.flag("background_health_checks"),
         "health_check_interval": gs.number("health_check_interval", positive=True),
         "require_shared_limits": gs.flag("require_shared_limits"),
+        # LiteLLM's: GET /metrics needs a key the gateway accepts (open by default, as in LiteLLM)
+        "require_auth_for_metrics_endpoint": gs.flag("require_auth_for_metrics_endpoint"),
     }
     max_mb = gs.number("max_request_size_mb", positive=True)
     if max_mb is not None:

@@ -202,6 +202,8 @@ class ServerSettings:
     """Seconds between those probes (default 300)."""
     require_shared_limits: bool = False
     """Refuse to start when other instances use the store and limits are per-process (no Redis)."""
+    require_auth_for_metrics_endpoint: bool = False
+    """``GET /metrics`` needs a key the gateway accepts (LiteLLM's setting; open by default, as there)."""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 from llmswitch import ir
+from llmswitch.dialects import citations
 from llmswitch.dialects._json import dumps, invalid, parse_json_arguments, split_data_url
 
 _FINISH_REASON_MAP: dict[str, ir.FinishReason] = {
@@ -40,9 +41,6 @@ _STOP_REASON_FOR: dict[str, str] = {
 # the tool a model without native structured outputs is made to call; its input is the answer
 RESPONSE_TOOL = "llmswitch_response"
 
-_CITATION_TYPES = frozenset(
-    ("char_location", "page_location", "content_block_location", "web_search_result_location", "search_result_location")
-)
 _IMAGE_MAGIC = (("/9j/", "image/jpeg"), ("iVBOR", "image/png"), ("R0lGOD", "image/gif"), ("UklGR", "image/webp"))
 
 
@@ -109,8 +107,8 @@ def _media_out(p: ir.ImagePart | ir.FilePart) -> dict[str, Any] | None:
 
 def _text_out(p: ir.TextPart) -> dict[str, Any]:
     block: dict[str, Any] = {"type": "text", "text": p.text}
-    # only Anthropic's own citation kinds can go back; other providers' annotations cannot
-    cites = [c for c in p.citations or () if isinstance(c, dict) and c.get("type") in _CITATION_TYPES]
+    # only Anthropic's own citations can go back; other providers' annotations cannot
+    cites = [x for c in p.citations or () if (x := citations.anthropic_out(c, p.text, to_anthropic=True)) is not None]
     if cites:
         block["citations"] = cites
     return with_cache(block, p.cache_control)
@@ -178,7 +176,9 @@ def block_in(b: Any, where: str) -> ir.Part:
         raise invalid(where, "must be a content block object with a 'type'")
     kind, cc = b["type"], b.get("cache_control")
     if kind == "text":
-        return ir.TextPart(text=_str(b, "text", where), cache_control=cc, citations=b.get("citations") or None)
+        return ir.TextPart(
+            text=_str(b, "text", where), cache_control=cc, citations=citations.anthropic_in(b.get("citations"))
+        )
     if kind == "image":
         src = _source_in(b, where)
         if src["type"] == "base64":
@@ -387,12 +387,20 @@ def stop_reason_out(finish: ir.FinishReason | None, native: str | None) -> str:
     return _STOP_REASON_FOR.get(finish or "stop", "end_turn")
 
 
-def response_block(p: ir.Part) -> dict[str, Any] | None:
-    """One IR part as a block of a response ``content`` (signatures always present, as the SDK expects)."""
+def response_blocks(p: ir.Part) -> list[dict[str, Any]]:
+    """One IR part as blocks of a response ``content`` (signatures always present, as the SDK expects;
+    cited text cut into blocks at its cited spans, as Anthropic cites whole blocks)."""
     if isinstance(p, ir.ReasoningPart):
-        return {"type": "thinking", "thinking": p.text, "signature": p.signature or ""}
+        return [{"type": "thinking", "thinking": p.text, "signature": p.signature or ""}]
     if isinstance(p, ir.TextPart):
-        return {"type": "text", "text": p.text, **({"citations": p.citations} if p.citations else {})}
+        if not p.citations:
+            return [{"type": "text", "text": p.text}]
+        out = []
+        for text, cites in citations.split_blocks(p):
+            wire = [x for c in cites if (x := citations.anthropic_out(c, text, to_anthropic=False)) is not None]
+            out.append({"type": "text", "text": text, **({"citations": wire} if wire else {})})
+        return out
     if isinstance(p, ir.ToolResultPart | ir.ImagePart | ir.FilePart):
-        return None
-    return block_out(p)
+        return []
+    b = block_out(p)
+    return [] if b is None else [b]

@@ -42,7 +42,7 @@ from llmswitch.dialects.anthropic_content import (
     map_messages_out,
     map_usage_in,
     map_usage_out,
-    response_block,
+    response_blocks,
     stop_reason_out,
     with_cache,
 )
@@ -505,7 +505,7 @@ def encode_response(resp: ir.Response) -> dict[str, Any]:
         "type": "message",
         "role": "assistant",
         "model": resp.model,
-        "content": [b for b in map(response_block, c.parts) if b is not None],
+        "content": [b for p in c.parts for b in response_blocks(p)],
         "stop_reason": stop_reason_out(c.finish_reason, c.native_finish_reason),
         "stop_sequence": (c.provider_specific or {}).get("stop_sequence"),
         "usage": map_usage_out(resp.usage or ir.Usage()),

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from llmswitch import ir
+from llmswitch.dialects import citations
 from llmswitch.dialects._json import dumps, loads_lenient
 from llmswitch.dialects.anthropic_content import (
     RESPONSE_TOOL,
@@ -33,13 +36,15 @@ __all__ = ["StreamDecoder", "StreamEncoder"]
 class _Block:
     """What an open content block is, for reading its deltas."""
 
-    __slots__ = ("block", "json", "kind", "tool")
+    __slots__ = ("block", "citations", "json", "kind", "start", "tool")
 
-    def __init__(self, kind: str, tool: int = -1, block: dict[str, Any] | None = None) -> None:
+    def __init__(self, kind: str, tool: int = -1, block: dict[str, Any] | None = None, start: int = 0) -> None:
         self.kind = kind  # text | thinking | tool | answer (the RESPONSE_TOOL) | provider | other
         self.tool = tool
         self.block = block
         self.json = ""
+        self.start = start  # where a text block begins in the answer's text
+        self.citations: list[ir.Citation] = []
 
 
 class StreamDecoder:
@@ -62,6 +67,7 @@ class StreamDecoder:
         self._answered = False
         self._usage: dict[str, Any] = {}
         self._error: APIStatusError | None = None
+        self._chars = 0  # text of the answer so far: cited spans are told in it
 
     def feed(self, chunk: bytes) -> list[ir.StreamEvent]:
         return self._read(self._sse.feed(chunk))
@@ -119,9 +125,10 @@ class StreamDecoder:
         idx, cb = ev.get("index", 0), ev.get("content_block") or {}
         kind = cb.get("type")
         if kind == "text":
-            self._blocks[idx] = _Block("text")
+            blk = self._blocks[idx] = _Block("text", start=self._chars)
+            blk.citations.extend(citations.anthropic_in(cb.get("citations")) or ())
             if cb.get("text"):
-                out.append(ir.StreamEvent(text=cb["text"]))
+                out.append(self._text(cb["text"]))
         elif kind == "thinking":
             self._blocks[idx] = _Block("thinking")
             if cb.get("thinking") or cb.get("signature"):
@@ -137,7 +144,7 @@ class StreamDecoder:
             self._blocks[idx] = _Block("answer")
             self._answered = True
             if cb.get("input"):
-                out.append(ir.StreamEvent(text=dumps(cb["input"]).decode()))
+                out.append(self._text(dumps(cb["input"]).decode()))
         elif kind == "tool_use":
             self._blocks[idx] = _Block("tool", self._tools)
             args = dumps(cb["input"]).decode() if cb.get("input") else ""
@@ -158,14 +165,19 @@ class StreamDecoder:
         kind = d.get("type")
         if kind == "text_delta":
             if d.get("text"):
-                out.append(ir.StreamEvent(text=d["text"]))
+                out.append(self._text(d["text"]))
         elif kind == "thinking_delta":
             if d.get("thinking"):
                 out.append(ir.StreamEvent(reasoning=d["thinking"]))
         elif kind == "signature_delta":
             out.append(ir.StreamEvent(reasoning_signature=str(d.get("signature") or "")))
         elif kind == "citations_delta":
-            out.append(ir.StreamEvent(provider_specific={"citation": d.get("citation")}))
+            blk = self._blocks.get(ev.get("index", 0))
+            if blk is not None and isinstance(d.get("citation"), dict):
+                # told when the block's text is known, at its end: the citation covers the whole block
+                if not blk.citations and self._chars == blk.start:
+                    out.append(ir.StreamEvent(citations=[]))  # where the cited block begins
+                blk.citations.append(citations.anthropic_one(d["citation"]))
         elif kind == "input_json_delta":
             frag = d.get("partial_json") or ""
             blk = self._blocks.get(ev.get("index", 0))
@@ -174,12 +186,19 @@ class StreamDecoder:
             if blk.kind == "tool":
                 out.append(ir.StreamEvent(tool_calls=[ir.ToolCallDelta(index=blk.tool, arguments=frag)]))
             elif blk.kind == "answer":
-                out.append(ir.StreamEvent(text=frag))
+                out.append(self._text(frag))
             else:
                 blk.json += frag
 
+    def _text(self, text: str) -> ir.StreamEvent:
+        self._chars += len(text)
+        return ir.StreamEvent(text=text)
+
     def _stop(self, ev: dict[str, Any], out: list[ir.StreamEvent]) -> None:
         blk = self._blocks.pop(ev.get("index", 0), None)
+        if blk is not None and blk.citations:
+            span = {"start": blk.start, "end": self._chars}
+            out.append(ir.StreamEvent(citations=[msgspec.structs.replace(c, **span) for c in blk.citations]))
         if blk is None or blk.kind != "provider" or blk.block is None:
             return
         if blk.json:
@@ -226,6 +245,7 @@ class StreamEncoder:
         self._native: str | None = None
         self._stop_sequence: str | None = None
         self._usage: ir.Usage | None = None
+        self._text: list[str] = []  # the answer's text so far, for the text a citation covers
 
     def _message_start(self) -> bytes:
         self._started = True
@@ -278,10 +298,17 @@ class StreamEncoder:
         if ev.redacted_reasoning is not None:
             out.append(self._open_block("other", {"type": "redacted_thinking", "data": ev.redacted_reasoning}))
             out.append(self._close_block())
-        if ev.text:
+        # Anthropic has no refusal field: what the model said when it refused (OpenAI's) is shown as text
+        text = ev.text if ev.refusal is None else (ev.text or "") + ev.refusal
+        if text:
             if self._open != "text":
                 out.append(self._open_block("text", {"type": "text", "text": ""}))
-            out.append(self._delta(self._index, {"type": "text_delta", "text": ev.text}))
+            out.append(self._delta(self._index, {"type": "text_delta", "text": text}))
+            self._text.append(text)
+        if ev.citations:
+            out.append(self._citations(ev.citations))
+        elif ev.citations is not None and self._open == "text":
+            out.append(self._close_block())  # a cited block begins: its text goes in a block of its own
         for tc in ev.tool_calls or ():
             index = self._tool_blocks.get(tc.index)
             if index is None:
@@ -302,6 +329,24 @@ class StreamEncoder:
             self._finish, self._native = ev.finish_reason, ev.native_finish_reason
         if ev.provider_specific and isinstance(ev.provider_specific.get("stop_sequence"), str):
             self._stop_sequence = ev.provider_specific["stop_sequence"]
+        return b"".join(out)
+
+    def _citations(self, cites: list[ir.Citation]) -> bytes:
+        """``citations_delta`` events on the open text block (a new one if none is open), which then ends:
+        Anthropic cites whole blocks, so text after a cited span goes in a block of its own."""
+        text = "".join(self._text)
+        self._text = [text]
+        wire = []
+        for c in cites:
+            span = text[c.start or 0 : len(text) if c.end is None else c.end]
+            w = citations.anthropic_out(c, span, to_anthropic=False)
+            if w is not None:
+                wire.append(w)
+        if not wire:
+            return b""
+        out = [] if self._open == "text" else [self._open_block("text", {"type": "text", "text": ""})]
+        out.extend(self._delta(self._index, {"type": "citations_delta", "citation": w}) for w in wire)
+        out.append(self._close_block())
         return b"".join(out)
 
     def close(self) -> bytes:

@@ -10,6 +10,7 @@ silently while the client gets a 200:
 - Gemini takes files inline or by URI, but has no document citations, and no file id of another API.
 - Only Anthropic takes a document made of the caller's own content blocks (``source.type: content``).
 - Anthropic takes no audio or video, and cannot narrow a tool choice to some of the tools.
+- Ollama's ``/api/chat`` takes text and images only: no documents, audio or video.
 
     >>> req = ir.Request(model="m", messages=[ir.Message(role="user", content=[ir.FilePart(url="https://x/a.pdf")])])
     >>> [f.field for f in unsupported_content(req, "openai_chat")]
@@ -98,7 +99,8 @@ def _can_carry(p: ir.FilePart, dialect: str) -> bool:
         if media not in ("", "application/pdf", "text/plain"):
             return False  # Chat Completions reads PDF files only (plain text goes as a text part)
         return p.data is not None or p.file_id is not None
-    return True
+    # Ollama's /api/chat takes text and images only
+    return dialect != "ollama_chat"
 
 
 def _caller_field(dialect: str | None, message: int, part: int) -> str:

@@ -163,7 +163,9 @@ def _tool_choice_out(tc: ir.ToolChoice) -> dict[str, Any]:
     if tc.mode == "tool":
         return {"mode": "ANY", "allowedFunctionNames": [tc.name]}
     out: dict[str, Any] = {"mode": {"auto": "AUTO", "required": "ANY", "none": "NONE"}[tc.mode]}
-    if tc.allowed and tc.mode == "required":
+    if tc.allowed and tc.mode in ("auto", "required"):
+        # narrowed to some functions: ANY must call one of them; VALIDATED may answer in words instead
+        out["mode"] = "ANY" if tc.mode == "required" else "VALIDATED"
         out["allowedFunctionNames"] = list(tc.allowed)
     return out
 
@@ -261,7 +263,8 @@ def _tool_choice_in(raw: Any) -> ir.ToolChoice | None:
     names = get(fcc, "allowedFunctionNames")
     if mode == "ANY" and isinstance(names, list) and len(names) == 1 and isinstance(names[0], str):
         return ir.ToolChoice(mode="tool", name=names[0])
-    allowed = [n for n in names if isinstance(n, str)] if mode == "ANY" and isinstance(names, list) else None
+    narrowing = mode in ("ANY", "VALIDATED") and isinstance(names, list)
+    allowed = [n for n in names if isinstance(n, str)] if narrowing else None
     return ir.ToolChoice(
         mode="required" if mode == "ANY" else "none" if mode == "NONE" else "auto", allowed=allowed or None
     )
@@ -276,7 +279,9 @@ def _tool_config_extra(tc: Any) -> dict[str, Any] | None:
     mode = str(fcc.get("mode", "AUTO")).upper() if isinstance(fcc, dict) else "AUTO"
     more = {_camel(k) for k in tc} - {"functionCallingConfig"}
     more |= {_camel(k) for k in fcc} - {"mode", "allowedFunctionNames"} if isinstance(fcc, dict) else set()
-    return tc if more or mode == "VALIDATED" else None
+    # VALIDATED over some functions is OpenAI's allowed_tools in auto mode (a tool choice); over all of
+    # them it has no counterpart
+    return tc if more or (mode == "VALIDATED" and not get(fcc, "allowedFunctionNames")) else None
 
 
 def _generation_config_in(gc: Any, req: ir.Request) -> dict[str, Any]:

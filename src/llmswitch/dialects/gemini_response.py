@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from llmswitch import ir
+from llmswitch.dialects import citations, native_finish
 from llmswitch.dialects.gemini_messages import part_in, parts_out
 
 # Gemini's finish reasons. Every block is content_filter, OTHER included: Gemini uses it for blocks
@@ -138,13 +139,17 @@ def _candidate_in(c: dict[str, Any], pos: int, rid: str) -> ir.Choice:
             calls += sum(isinstance(x, ir.ToolCallPart) for x in got)
             parts.extend(got)
     native = c.get("finishReason")
+    meta = candidate_metadata(c)
+    if meta is not None and ("groundingMetadata" in meta or "citationMetadata" in meta):
+        texts = [p.text for p in parts if isinstance(p, ir.TextPart)]
+        citations.attach(parts, citations.gemini_in(meta, texts))
     return ir.Choice(
         index=index,
         parts=parts,
         finish_reason=finish_reason_in(native, has_calls=calls > 0),
         native_finish_reason=native,
         logprobs=logprobs_in(c.get("logprobsResult")),
-        provider_specific=candidate_metadata(c),
+        provider_specific=meta,
     )
 
 
@@ -159,12 +164,17 @@ def logprobs_in(lr: Any) -> dict[str, Any] | None:
         alts = top.get("candidates") or []
         content.append(
             {
-                "token": ch.get("token", ""),
-                "logprob": ch.get("logProbability", 0.0),
-                "top_logprobs": [{"token": a.get("token", ""), "logprob": a.get("logProbability", 0.0)} for a in alts],
+                **_token_in(ch),
+                "top_logprobs": [_token_in(a) for a in alts if isinstance(a, dict)],
             }
         )
     return {"content": content}
+
+
+def _token_in(t: dict[str, Any]) -> dict[str, Any]:
+    # OpenAI's token entries always carry the token's UTF-8 bytes
+    token = str(t.get("token", ""))
+    return {"token": token, "logprob": t.get("logProbability", 0.0), "bytes": list(token.encode())}
 
 
 def logprobs_out(lp: Any) -> dict[str, Any] | None:
@@ -310,6 +320,8 @@ def encode_candidate(
     fr = finish_reason_out(finish, native)
     if fr is not None:
         cand["finishReason"] = fr
+        if native not in _FINISH_REASON_MAP and native_finish.telling(native) is not None:
+            cand["finishMessage"] = native  # another provider's own reason (pause_turn …): Gemini has no word for it
     cand["index"] = index
     lr = logprobs_out(logprobs)
     if lr is not None:
@@ -317,4 +329,10 @@ def encode_candidate(
     for k in _CANDIDATE_KEYS:
         if meta and k in meta:
             cand[k] = meta[k]
+    if "groundingMetadata" not in cand:
+        # another provider's citations (and Anthropic's web searches) as Gemini's grounding
+        text = "".join(p.text for p in parts if isinstance(p, ir.TextPart))
+        gm = citations.gemini_out(text, citations.message_spans(parts), citations.search_queries(parts))
+        if gm is not None:
+            cand["groundingMetadata"] = gm
     return cand

@@ -14,7 +14,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from llmswitch import ir
+from llmswitch.dialects import citations
 from llmswitch.dialects._json import dumps, loads_lenient
 from llmswitch.dialects.gemini_errors import decode_error
 from llmswitch.dialects.gemini_messages import get, parts_out, tool_call_id
@@ -23,6 +26,7 @@ from llmswitch.dialects.gemini_response import (
     created_from,
     encode_candidate,
     finish_reason_in,
+    logprobs_in,
     map_usage_in,
     map_usage_out,
 )
@@ -114,6 +118,8 @@ class StreamDecoder:
         self._started: set[int] = set()
         self._usage: ir.Usage | None = None
         self._error: APIStatusError | None = None
+        self._texts: dict[int, list[str]] = {}  # candidate -> its text so far (grounding's offsets are in it)
+        self._told: dict[int, set[tuple[Any, ...]]] = {}  # candidate -> citations already decoded
 
     def feed(self, chunk: bytes) -> list[ir.StreamEvent]:
         return self._guarded(self._feed, chunk)
@@ -215,6 +221,7 @@ class StreamDecoder:
                         events.append(ir.StreamEvent(choice=ci, reasoning=text, reasoning_signature=sig))
                 elif text or sig:
                     events.append(ir.StreamEvent(choice=ci, text=text, reasoning_signature=sig))
+                    self._texts.setdefault(ci, []).append(text)
             elif isinstance(fc, dict):
                 n = self._calls.get(ci, 0)
                 self._calls[ci] = n + 1
@@ -233,6 +240,11 @@ class StreamDecoder:
                 events.append(ir.StreamEvent(choice=ci, tool_calls=[delta]))
             else:
                 events.append(ir.StreamEvent(choice=ci, provider_part=ir.ProviderPart(provider="gemini", block=p)))
+        logprobs = logprobs_in(cand.get("logprobsResult"))
+        if logprobs is not None:
+            if not events:
+                events.append(ir.StreamEvent(choice=ci))
+            events[-1].logprobs = logprobs
         native_finish = cand.get("finishReason")
         metadata = candidate_metadata(cand)
         if native_finish or metadata:
@@ -242,6 +254,16 @@ class StreamDecoder:
             last.finish_reason = finish_reason_in(native_finish, has_calls=self._calls.get(ci, 0) > 0)
             last.native_finish_reason = native_finish
             last.provider_specific = metadata
+            if metadata is not None and ("groundingMetadata" in metadata or "citationMetadata" in metadata):
+                text = "".join(self._texts.get(ci, ()))
+                told = self._told.setdefault(ci, set())
+                fresh = []
+                for c in citations.gemini_in(metadata, [text])[0]:
+                    key = (c.start, c.end, c.url, c.title)
+                    if key not in told:  # metadata repeated on a later chunk is told once
+                        told.add(key)
+                        fresh.append(c)
+                last.citations = fresh or None
         if events and ci not in self._started:
             self._started.add(ci)
             events[0].role = "assistant"
@@ -275,10 +297,17 @@ class StreamEncoder:
         self._calls: dict[int, dict[int, _PendingCall]] = {}
         self._sent_calls: set[tuple[int, int]] = set()  # (choice, index) of calls already written
         self._held: dict[str, Any] | None = None
+        # by choice: text so far, and other providers' citations and web searches not yet told
+        self._texts: dict[int, list[str]] = {}
+        self._cites: dict[int, list[ir.Citation]] = {}
+        self._queries: dict[int, list[str]] = {}
 
     def encode(self, ev: ir.StreamEvent) -> bytes:
         if ev.usage is not None:
             self._usage = ev.usage
+        if ev.refusal is not None:
+            # Gemini has no refusal of its own: the client sees what the model said as text
+            ev = msgspec.structs.replace(ev, text=(ev.text or "") + ev.refusal, refusal=None)
         feedback = (ev.provider_specific or {}).get("promptFeedback")
         if feedback is not None:
             # a prompt blocked before any candidate: Gemini says so with promptFeedback alone
@@ -301,6 +330,10 @@ class StreamEncoder:
                 out += self._flush_held() + self._frame(
                     {"candidates": [{"content": {"parts": parts, "role": "model"}, "index": choice}]}
                 )
+        for choice in sorted(set(self._cites) | set(self._queries)):
+            meta = self._grounding(choice, None)
+            if meta is not None:
+                out += self._flush_held() + self._frame({"candidates": [{"index": choice, **meta}]})
         out += self._flush_held()
         if self._include_usage and self._usage is not None and self._usage != self._usage_sent:
             out += self._frame({})
@@ -321,15 +354,34 @@ class StreamEncoder:
             wire.append({"text": ev.text, "thoughtSignature": sig} if sig else {"text": ev.text})
         if ev.provider_part is not None:
             wire.extend(parts_out([ev.provider_part]))
+            self._queries.setdefault(ev.choice, []).extend(citations.search_queries([ev.provider_part]))
+        if ev.text:
+            self._texts.setdefault(ev.choice, []).append(ev.text)
+        if ev.citations:
+            self._cites.setdefault(ev.choice, []).extend(ev.citations)
         for d in ev.tool_calls or ():
             self._add_call(ev.choice, d)
         wire += self._take_calls(ev.choice, done=ev.finish_reason is not None)
-        cand = encode_candidate(ev.choice, [], ev.finish_reason, ev.native_finish_reason, ev.provider_specific)
+        meta = ev.provider_specific
+        if ev.finish_reason is not None:
+            meta = self._grounding(ev.choice, meta)
+        cand = encode_candidate(ev.choice, [], ev.finish_reason, ev.native_finish_reason, meta, ev.logprobs)
         if wire:
             cand = {"content": {"parts": wire, "role": "model"}, **cand}
         if len(cand) == 1:  # only the index: nothing to say
             return None
         return cand
+
+    def _grounding(self, choice: int, meta: dict[str, Any] | None) -> dict[str, Any] | None:
+        """``meta`` with the grounding of the choice's citations from other providers, told once, at its end
+        (where Gemini tells its own)."""
+        cites, queries = self._cites.pop(choice, []), self._queries.pop(choice, [])
+        if meta is not None and "groundingMetadata" in meta:
+            return meta
+        text = "".join(self._texts.get(choice, ()))
+        spans = [(c.start or 0, len(text) if c.end is None else c.end, c) for c in cites]
+        gm = citations.gemini_out(text, spans, queries)
+        return meta if gm is None else {**(meta or {}), "groundingMetadata": gm}
 
     def _add_call(self, choice: int, d: ir.ToolCallDelta) -> None:
         if (choice, d.index) in self._sent_calls:

@@ -155,8 +155,12 @@ def _map_tools(req: ir.Request) -> list[dict[str, Any]]:
         return []  # Ollama has no tool_choice; offering no tools is what "none" means
     if choice is not None and choice.mode in ("required", "tool"):
         raise _unsupported("tool_choice", req.model)
+    # a choice narrowed to some tools (OpenAI's allowed_tools in auto mode): Ollama is offered only those
+    allowed = set(choice.allowed) if choice is not None and choice.allowed else None
     out = []
     for t in req.tools:
+        if allowed is not None and t.name not in allowed:
+            continue
         if t.builtin is not None:
             raise _unsupported("tools", req.model)
         fn: dict[str, Any] = {"name": t.name, "parameters": t.parameters or {"type": "object", "properties": {}}}

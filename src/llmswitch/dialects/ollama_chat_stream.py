@@ -15,7 +15,13 @@ from typing import Any
 
 from llmswitch import ir
 from llmswitch.dialects._json import loads_lenient
-from llmswitch.dialects.ollama_chat import finish_reason_in, map_tool_calls_in, map_usage_in, response_id
+from llmswitch.dialects.ollama_chat import (
+    finish_reason_in,
+    logprobs_in,
+    map_tool_calls_in,
+    map_usage_in,
+    response_id,
+)
 from llmswitch.dialects.openai_errors import decode_error
 from llmswitch.errors import APIStatusError
 
@@ -86,6 +92,8 @@ class StreamDecoder:
                 for k, p in enumerate(calls)
             ]
             self._calls += len(calls)
+        if isinstance(c.get("logprobs"), list) and c["logprobs"]:
+            ev.logprobs = logprobs_in(c["logprobs"])
         if c.get("done"):
             native = c.get("done_reason")
             ev.finish_reason = finish_reason_in(native or "stop", self._calls > 0)

@@ -19,10 +19,12 @@ import time
 from typing import Any
 
 from llmswitch import ir
+from llmswitch.dialects import citations, native_finish
 from llmswitch.dialects._json import split_data_url
 from llmswitch.dialects.openai_errors import decode_error, encode_error
 from llmswitch.dialects.openai_messages import map_messages_out, reasoning_in
 from llmswitch.dialects.openai_request import SAMPLING_KEYS, decode_request
+from llmswitch.dialects.openai_tools import tool_choice_out
 
 __all__ = [
     "decode_error",
@@ -58,6 +60,13 @@ def finish_reason_in(native: str | None) -> ir.FinishReason | None:
     return _FINISH_REASON_MAP.get(native, "stop")
 
 
+def native_finish_out(native: str | None) -> dict[str, str] | None:
+    """LiteLLM's ``provider_specific_fields`` with a provider's own finish reason where OpenAI's word hides
+    what the caller must act on (``dialects.native_finish``): Anthropic's ``pause_turn`` …"""
+    told = native_finish.telling(native)
+    return None if told is None else {"native_finish_reason": told}
+
+
 # ---------------------------------------------------------------- IR -> provider request (client side)
 
 
@@ -72,15 +81,8 @@ def encode_request(
             body["stream_options"] = {"include_usage": True}
     if req.tools:
         body["tools"] = [_tool_out(t) for t in req.tools]
-    tc = req.tool_choice
-    if tc is not None:
-        if tc.mode == "tool":
-            body["tool_choice"] = {"type": "function", "function": {"name": tc.name}}
-        elif tc.allowed and tc.mode in ("auto", "required"):
-            tools = [{"type": "function", "function": {"name": n}} for n in tc.allowed]
-            body["tool_choice"] = {"type": "allowed_tools", "allowed_tools": {"mode": tc.mode, "tools": tools}}
-        else:
-            body["tool_choice"] = tc.mode
+    if req.tool_choice is not None:
+        body["tool_choice"] = tool_choice_out(req.tool_choice, req.tools)
     if req.parallel_tool_calls is not None and req.tools:
         body["parallel_tool_calls"] = req.parallel_tool_calls
     rf = req.response_format
@@ -147,6 +149,7 @@ def decode_response(body: dict[str, Any]) -> ir.Response:
                 native_finish_reason=native,
                 logprobs=c.get("logprobs"),
                 provider_specific=_provider_fields(c, msg),
+                audio=msg.get("audio") or None,
             )
         )
     usage_raw = body.get("usage") or (body.get("x_groq") or {}).get("usage")
@@ -163,10 +166,8 @@ def decode_response(body: dict[str, Any]) -> ir.Response:
 
 def _provider_fields(choice: dict[str, Any], msg: dict[str, Any]) -> dict[str, Any] | None:
     out = {k: choice[k] for k in ("content_filter_results", "native_finish_reason") if choice.get(k) is not None}
-    if msg.get("refusal"):
-        out["refusal"] = msg["refusal"]
-    if msg.get("annotations"):
-        out["annotations"] = msg["annotations"]
+    if msg.get("annotations") and not (isinstance(msg.get("content"), str) and msg["content"]):
+        out["annotations"] = msg["annotations"]  # no text to cite: kept as they came
     return out or None
 
 
@@ -179,10 +180,17 @@ def _message_parts_in(msg: dict[str, Any]) -> list[ir.Part]:
     content = msg.get("content")
     if isinstance(content, str):
         if content:
-            parts.append(ir.TextPart(text=content))
+            # annotations' offsets are into the whole content, which is this one part
+            parts.append(ir.TextPart(text=content, citations=citations.openai_in(msg.get("annotations")) or None))
     elif isinstance(content, list):
         parts.extend(content_list_in(content))
+    refusal = msg.get("refusal")
+    if isinstance(refusal, str) and refusal:
+        parts.append(ir.TextPart(text=refusal, refusal=True))
     for tc in msg.get("tool_calls") or []:
+        if tc.get("type") == "custom":
+            parts.append(custom_call_in(tc))
+            continue
         fn = tc.get("function") or {}
         args = fn.get("arguments")
         parts.append(
@@ -194,6 +202,17 @@ def _message_parts_in(msg: dict[str, Any]) -> list[ir.Part]:
             )
         )
     return parts
+
+
+def custom_call_in(tc: dict[str, Any]) -> ir.ToolCallPart:
+    """A call of an OpenAI custom tool: its free-form ``input`` is carried as the arguments text."""
+    custom = tc.get("custom") or {}
+    return ir.ToolCallPart(
+        id=str(tc.get("id") or ""),
+        name=str(custom.get("name") or ""),
+        arguments=str(custom.get("input") or ""),
+        custom=True,
+    )
 
 
 def content_list_in(content: list[Any]) -> list[ir.Part]:
@@ -292,8 +311,11 @@ def map_usage_out(u: ir.Usage) -> dict[str, Any]:
 
 def encode_message(parts: list[ir.Part]) -> dict[str, Any]:
     """An assistant message in OpenAI JSON, with LiteLLM's reasoning fields where there is reasoning."""
-    text = "".join(p.text for p in parts if isinstance(p, ir.TextPart))
+    text = "".join(p.text for p in parts if isinstance(p, ir.TextPart) and not p.refusal)
     msg: dict[str, Any] = {"role": "assistant", "content": text or None}
+    refusal = "".join(p.text for p in parts if isinstance(p, ir.TextPart) and p.refusal)
+    if refusal:
+        msg["refusal"] = refusal
     calls = [p for p in parts if isinstance(p, ir.ToolCallPart)]
     if calls:
         msg["tool_calls"] = [_tool_call_out(c) for c in calls]
@@ -306,9 +328,12 @@ def encode_message(parts: list[ir.Part]) -> dict[str, Any]:
     specific = [p.block | {"provider": p.provider} for p in parts if isinstance(p, ir.ProviderPart)]
     if specific:
         msg["provider_specific_fields"] = {"blocks": specific}
-    citations = [c for p in parts if isinstance(p, ir.TextPart) and p.citations for c in p.citations]
-    if citations:
-        msg["annotations"] = citations
+    annotations, others = citations.openai_out(citations.message_spans(parts, refusals=False))
+    if annotations:
+        msg["annotations"] = annotations
+    if others:
+        # citations of places in documents (Anthropic's): the schema's annotations are URL citations only
+        msg["provider_specific_fields"] = msg.get("provider_specific_fields", {}) | {"citations": others}
     return msg
 
 
@@ -325,6 +350,8 @@ def _thinking_block(p: ir.ReasoningPart | ir.RedactedReasoningPart) -> dict[str,
 
 
 def _tool_call_out(c: ir.ToolCallPart) -> dict[str, Any]:
+    if c.custom:
+        return {"id": c.id, "type": "custom", "custom": {"name": c.name, "input": c.arguments}}
     out: dict[str, Any] = {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
     if c.provider_specific:
         out["provider_specific_fields"] = c.provider_specific
@@ -335,13 +362,20 @@ def encode_response(resp: ir.Response) -> dict[str, Any]:
     choices = []
     for c in resp.choices:
         msg = encode_message(c.parts)
+        if c.audio is not None:
+            msg["audio"] = c.audio
         if c.provider_specific:
-            if c.provider_specific.get("refusal"):
-                msg["refusal"] = c.provider_specific["refusal"]
+            if c.provider_specific.get("annotations") and "annotations" not in msg:
+                msg["annotations"] = c.provider_specific["annotations"]
             extra = {k: v for k, v in c.provider_specific.items() if k not in ("refusal", "annotations")}
             if extra:
                 msg["provider_specific_fields"] = msg.get("provider_specific_fields", {}) | extra
-        choices.append({"index": c.index, "message": msg, "logprobs": c.logprobs, "finish_reason": c.finish_reason})
+        choice = {"index": c.index, "message": msg, "logprobs": c.logprobs, "finish_reason": c.finish_reason}
+        native = native_finish_out(c.native_finish_reason)
+        if native is not None:
+            choice["provider_specific_fields"] = native
+            msg["provider_specific_fields"] = msg.get("provider_specific_fields", {}) | native
+        choices.append(choice)
     out: dict[str, Any] = {
         "id": resp.id,
         "object": "chat.completion",

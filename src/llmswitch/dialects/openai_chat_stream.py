@@ -11,8 +11,15 @@ import time
 from typing import Any
 
 from llmswitch import ir
+from llmswitch.dialects import citations
 from llmswitch.dialects._json import dumps, loads_lenient
-from llmswitch.dialects.openai_chat import content_list_in, finish_reason_in, map_usage_in, map_usage_out
+from llmswitch.dialects.openai_chat import (
+    content_list_in,
+    finish_reason_in,
+    map_usage_in,
+    map_usage_out,
+    native_finish_out,
+)
 from llmswitch.dialects.openai_errors import decode_error
 from llmswitch.dialects.sse import SSEParser, encode_event
 from llmswitch.errors import APIStatusError
@@ -101,6 +108,18 @@ def _choice_event(ch: dict[str, Any]) -> ir.StreamEvent | None:
         if think:
             ev.reasoning = think
         any_set = any_set or bool(text or think)
+    refusal = d.get("refusal")
+    if isinstance(refusal, str) and refusal:
+        ev.refusal = refusal
+        any_set = True
+    lp = ch.get("logprobs")
+    if isinstance(lp, dict) and (lp.get("content") or lp.get("refusal")):
+        ev.logprobs = lp
+        any_set = True
+    audio = d.get("audio")
+    if isinstance(audio, dict) and audio:
+        ev.audio = audio
+        any_set = True
     reasoning = d.get("reasoning_content") or d.get("reasoning")
     if isinstance(reasoning, str) and reasoning:
         ev.reasoning = (ev.reasoning or "") + reasoning
@@ -119,6 +138,18 @@ def _choice_event(ch: dict[str, Any]) -> ir.StreamEvent | None:
     if calls:
         ev.tool_calls = []
         for pos, tc in enumerate(calls):
+            custom = tc.get("custom")
+            if isinstance(custom, dict):
+                ev.tool_calls.append(
+                    ir.ToolCallDelta(
+                        index=int(tc.get("index", pos)),
+                        id=tc.get("id"),
+                        name=custom.get("name"),
+                        arguments=str(custom.get("input") or ""),
+                        custom=True,
+                    )
+                )
+                continue
             fn = tc.get("function") or {}
             args = fn.get("arguments")
             ev.tool_calls.append(
@@ -131,6 +162,9 @@ def _choice_event(ch: dict[str, Any]) -> ir.StreamEvent | None:
                 )
             )
         any_set = True
+    if d.get("annotations"):
+        ev.citations = citations.openai_in(d["annotations"]) or None
+        any_set = any_set or ev.citations is not None
     native = ch.get("finish_reason")
     if native:
         ev.finish_reason = finish_reason_in(native)
@@ -154,6 +188,11 @@ class StreamEncoder:
         self._include_usage = include_usage
         self._usage: ir.Usage | None = None
         self._started: set[int] = set()
+        self._chars: dict[int, int] = {}  # text streamed so far, by choice (where an open citation ends)
+
+    def _span(self, choice: int, c: ir.Citation) -> tuple[int, int]:
+        end = self._chars.get(choice, 0)
+        return (c.start if c.start is not None else 0), (c.end if c.end is not None else end)
 
     def chunk(self, ev: ir.StreamEvent) -> dict[str, Any] | None:
         """The chunk dict for one event (None when it only carries usage, which goes out last)."""
@@ -163,10 +202,14 @@ class StreamEncoder:
         if ev.choice not in self._started:
             self._started.add(ev.choice)
             delta["role"] = "assistant"
-            if ev.text is None and ev.tool_calls is None and ev.reasoning is None:
+            if ev.text is None and ev.tool_calls is None and ev.reasoning is None and ev.refusal is None:
                 delta["content"] = ""
         if ev.text is not None:
             delta["content"] = ev.text
+        if ev.refusal is not None:
+            delta["refusal"] = ev.refusal
+        if ev.audio is not None:
+            delta["audio"] = ev.audio
         if ev.reasoning is not None:
             delta["reasoning_content"] = ev.reasoning
         if ev.reasoning_signature is not None or ev.redacted_reasoning is not None:
@@ -182,11 +225,27 @@ class StreamEncoder:
             delta["provider_specific_fields"] = {
                 "blocks": [ev.provider_part.block | {"provider": ev.provider_part.provider}]
             }
-        if not delta and ev.finish_reason is None:
+        if ev.citations:
+            spans = [(*self._span(ev.choice, c), c) for c in ev.citations]
+            annotations, others = citations.openai_out(spans)
+            if annotations:
+                delta["annotations"] = annotations
+            if others:
+                delta["provider_specific_fields"] = delta.get("provider_specific_fields", {}) | {"citations": others}
+        if ev.text:
+            self._chars[ev.choice] = self._chars.get(ev.choice, 0) + len(ev.text)
+        if not delta and ev.finish_reason is None and ev.logprobs is None:
             return None
-        out = self._head | {
-            "choices": [{"index": ev.choice, "delta": delta, "logprobs": None, "finish_reason": ev.finish_reason}]
+        choice: dict[str, Any] = {
+            "index": ev.choice,
+            "delta": delta,
+            "logprobs": ev.logprobs,
+            "finish_reason": ev.finish_reason,
         }
+        native = native_finish_out(ev.native_finish_reason) if ev.finish_reason is not None else None
+        if native is not None:
+            choice["provider_specific_fields"] = native
+        out = self._head | {"choices": [choice]}
         if self._include_usage:
             out["usage"] = None  # as OpenAI sends it: every chunk has the key, the last one the numbers
         return out
@@ -208,6 +267,15 @@ class StreamEncoder:
 
 def _tool_delta_out(t: ir.ToolCallDelta) -> dict[str, Any]:
     d: dict[str, Any] = {"index": t.index}
+    if t.custom:
+        if t.id is not None:
+            d["id"] = t.id
+            d["type"] = "custom"
+        custom: dict[str, Any] = {"input": t.arguments}
+        if t.name is not None:
+            custom["name"] = t.name
+        d["custom"] = custom
+        return d
     fn: dict[str, Any] = {"arguments": t.arguments}
     if t.id is not None:
         d["id"] = t.id

@@ -57,6 +57,14 @@ def map_messages_in(messages: list[Any]) -> list[ir.Message]:
             parts.extend(reasoning_in(m, where))
         parts.extend(_parts_in(m.get("content"), where, allow_media=role == "user"))
         if role == "assistant":
+            refusal = m.get("refusal")
+            if (
+                isinstance(refusal, str)
+                and refusal
+                and not any(isinstance(p, ir.TextPart) and p.refusal for p in parts)
+            ):
+                # what the model said when it refused: OpenAI takes it back as such, the others as its text
+                parts.append(ir.TextPart(text=refusal, refusal=True))
             parts.extend(_tool_calls_in(m, where))
             parts.extend(_provider_blocks_in(m))
             if not parts and m.get("content") is None and "tool_calls" not in m and "function_call" not in m:
@@ -113,6 +121,13 @@ def _tool_calls_in(m: dict[str, Any], where: str) -> list[ir.Part]:
     out: list[ir.Part] = []
     for j, raw in enumerate(calls):
         tc = as_dict(raw, f"{where}.tool_calls[{j}]")
+        if tc.get("type") == "custom" and isinstance(tc.get("custom"), dict):
+            custom = tc["custom"]
+            name, text = custom.get("name"), custom.get("input")
+            if not isinstance(name, str) or not isinstance(text, str):
+                raise invalid(f"{where}.tool_calls[{j}].custom", "needs a name and an input")
+            out.append(ir.ToolCallPart(id=str(tc.get("id") or f"call_{j}"), name=name, arguments=text, custom=True))
+            continue
         fn = tc.get("function")
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
             raise invalid(f"{where}.tool_calls[{j}].function", "needs a name and arguments")
@@ -186,7 +201,7 @@ def _parts_in(content: Any, where: str, *, allow_media: bool) -> list[ir.Part]:
         elif kind in ("thinking", "redacted_thinking"):
             continue  # reasoning is read from thinking_blocks / reasoning_content
         elif kind == "refusal":
-            out.append(ir.TextPart(text=str(p.get("refusal") or "")))
+            out.append(ir.TextPart(text=str(p.get("refusal") or ""), refusal=True))
         else:
             raise invalid(f"{pw}.type", f"unknown content part type {kind!r}")
         if not allow_media and isinstance(out[-1], ir.ImagePart | ir.FilePart):
@@ -207,14 +222,14 @@ def map_messages_out(messages: list[ir.Message]) -> list[dict[str, Any]]:
             continue
         msg: dict[str, Any] = {"role": m.role}
         if m.role == "assistant":
-            visible = [p for p in m.content if isinstance(p, ir.TextPart)]
+            visible = [p for p in m.content if isinstance(p, ir.TextPart) and not p.refusal]
+            refusal = "".join(p.text for p in m.content if isinstance(p, ir.TextPart) and p.refusal)
             calls = [p for p in m.content if isinstance(p, ir.ToolCallPart)]
             msg["content"] = _content_out(visible) if visible else None
+            if refusal:
+                msg["refusal"] = refusal
             if calls:
-                msg["tool_calls"] = [
-                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                    for c in calls
-                ]
+                msg["tool_calls"] = [_call_out(c) for c in calls]
         else:
             parts = [p for p in m.content if isinstance(p, ir.TextPart | ir.ImagePart | ir.FilePart)]
             msg["content"] = _content_out(parts)
@@ -228,6 +243,12 @@ def map_messages_out(messages: list[ir.Message]) -> list[dict[str, Any]]:
             msg["name"] = m.name
         out.append(msg)
     return out
+
+
+def _call_out(c: ir.ToolCallPart) -> dict[str, Any]:
+    if c.custom:
+        return {"id": c.id, "type": "custom", "custom": {"name": c.name, "input": c.arguments}}
+    return {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
 
 
 def _content_out(parts: list[Any]) -> str | list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from llmswitch import ir
 from llmswitch.dialects._json import invalid
 from llmswitch.dialects.drop_params import CALL_KEYS, read_drop_params
 from llmswitch.dialects.openai_messages import map_messages_in
+from llmswitch.dialects.openai_tools import tool_choice_in, tool_name
 
 SAMPLING_KEYS = (
     "temperature",
@@ -95,8 +96,11 @@ def _settings_in(body: dict[str, Any], rest: set[str], req: ir.Request) -> None:
         req.include_usage = bool(so.get("include_usage"))
     if "tools" in rest or "functions" in rest:
         req.tools = _tools_in(body)
+        if body.get("tools") is None and body.get("functions") is not None:
+            req.legacy_functions = True
     if "tool_choice" in rest or "function_call" in rest:
-        req.tool_choice = _tool_choice_in(body.get("tool_choice", body.get("function_call")))
+        key = "tool_choice" if "tool_choice" in body else "function_call"
+        req.tool_choice = tool_choice_in(body.get(key), key)
     if "parallel_tool_calls" in rest:
         req.parallel_tool_calls = _opt(body, "parallel_tool_calls", bool)
         if req.tool_choice is not None and req.parallel_tool_calls is not None:
@@ -189,8 +193,9 @@ def _tools_in(body: dict[str, Any]) -> list[ir.Tool] | None:
         if not isinstance(t, dict):
             raise invalid(f"tools[{i}]", "must be an object")
         if t.get("type", "function") != "function" or "function" not in t:
-            # a provider-native tool (web search, code execution …), passed through as is
-            tools.append(ir.Tool(name=str(t.get("name") or t.get("type") or "builtin"), builtin=t))
+            # a provider-native tool (web search, code execution …) or a custom one, passed through as is
+            name = tool_name(t) or t.get("name") or t.get("type") or "builtin"
+            tools.append(ir.Tool(name=str(name), builtin=t))
             continue
         fn = t["function"]
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
@@ -208,20 +213,6 @@ def _tools_in(body: dict[str, Any]) -> list[ir.Tool] | None:
             )
         )
     return tools
-
-
-def _tool_choice_in(raw: Any) -> ir.ToolChoice | None:
-    if raw is None:
-        return None
-    if raw in ("auto", "none", "required"):
-        return ir.ToolChoice(mode=raw)
-    if raw == "any":
-        return ir.ToolChoice(mode="required")
-    if isinstance(raw, dict):
-        name = (raw.get("function") or {}).get("name") if raw.get("type") == "function" else raw.get("name")
-        if isinstance(name, str) and name:
-            return ir.ToolChoice(mode="tool", name=name)
-    raise invalid("tool_choice", "must be 'auto', 'none', 'required' or {'type': 'function', 'function': {'name': …}}")
 
 
 def _response_format_in(raw: Any) -> ir.ResponseFormat | None:

@@ -19,6 +19,8 @@ _IMPORTS: dict[str, str] = {
     "azure": "llmswitch.providers.azure:AzureProvider",
     "anthropic": "llmswitch.providers.anthropic:AnthropicProvider",
     "gemini": "llmswitch.providers.gemini:GeminiProvider",
+    "vertex_ai": "llmswitch.providers.vertex:VertexProvider",
+    "bedrock": "llmswitch.providers.bedrock:BedrockProvider",
     # Ollama's native API (its preset row still says where it runs for config_from_env)
     "ollama": "llmswitch.providers.ollama:OllamaProvider",
     "ollama_chat": "llmswitch.providers.ollama:OllamaChatProvider",
@@ -85,11 +87,11 @@ def resolve_model(model: str, provider: str | None = None) -> tuple[Provider, st
         prefix, _, rest = model.partition("/")
         if prefix == provider and rest:
             model = rest
-        return get_provider(provider), model
+        return get_provider(provider).for_model(model), model
     prefix, sep, rest = model.partition("/")
     if sep and rest:
         try:
-            return get_provider(prefix), rest
+            return get_provider(prefix).for_model(rest), rest
         except ConfigError:
             pass
     bare = provider_name_for(model)

@@ -30,8 +30,8 @@ class AnthropicProvider(Provider):
     name = "anthropic"
     dialect = "anthropic_messages"
     default_api_base = "https://api.anthropic.com"
-    api_key_env = ("ANTHROPIC_API_KEY",)
-    api_base_env = ("ANTHROPIC_API_BASE", "ANTHROPIC_BASE_URL")
+    api_key_env: tuple[str, ...] = ("ANTHROPIC_API_KEY",)
+    api_base_env: tuple[str, ...] = ("ANTHROPIC_API_BASE", "ANTHROPIC_BASE_URL")
     supports_embeddings = False
     api_version = "2023-06-01"
     # None: the dialect's per-model default (see anthropic_messages._max_tokens)

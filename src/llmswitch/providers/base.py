@@ -27,6 +27,15 @@ class HTTPCall(NamedTuple):
     body: bytes
     method: str = "POST"
     network: Network | None = None  # the deployment's proxy / TLS settings (None: the process's)
+    auth: Authorizer | None = None  # credentials applied when the call is sent (a token, a signature)
+
+
+class Authorizer(Protocol):
+    """Credentials that must be applied as a call is sent, each attempt anew: an OAuth token fetched and
+    refreshed before it expires (Vertex AI), a signature over the exact bytes and the time (Bedrock's
+    Signature V4). The transport sends what :meth:`authorize` returns."""
+
+    async def authorize(self, call: HTTPCall) -> HTTPCall: ...
 
 
 class StreamDecoder(Protocol):
@@ -47,6 +56,7 @@ class Endpoint(NamedTuple):
     extra_headers: Mapping[str, str] | None = None
     api_version: str | None = None
     network: Network | None = None  # copied onto every HTTPCall made for this endpoint
+    auth: Authorizer | None = None  # a cloud provider's credentials (see Provider.settings_keys)
 
 
 class Provider:
@@ -62,6 +72,19 @@ class Provider:
     passthrough: bool = False
     # the wire format this provider speaks (a module name in llmswitch.dialects)
     dialect: str = "openai_chat"
+    # keywords (LiteLLM's names) that say where and as whom to call, rather than what to send: taken out
+    # of the call's keywords or the deployment's litellm_params and given to endpoint(settings=...)
+    settings_keys: frozenset[str] = frozenset()
+    # the row of the parameter policy (providers/params.py) this provider's API follows; None: its name
+    policy: str | None = None
+
+    def for_model(self, model: str) -> Provider:
+        """The provider that serves ``model`` (a cloud that hosts several vendors' APIs picks one)."""
+        return self
+
+    def for_settings(self, settings: Mapping[str, Any] | None) -> Provider:
+        """The provider a deployment's settings choose (``use_responses_api`` picks OpenAI's Responses API)."""
+        return self
 
     def own_extras(self, req: ir.Request) -> ir.Request:
         """``req`` without extras written for another provider's format (they would be rejected)."""
@@ -77,7 +100,10 @@ class Provider:
         extra_headers: Mapping[str, str] | None = None,
         api_version: str | None = None,
         network: Network | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> Endpoint:
+        if settings:
+            raise ConfigError(f"provider {self.name!r} takes no settings {', '.join(sorted(settings))}")
         base = api_base or _first_env(self.api_base_env) or self.default_api_base
         if not base:
             raise ConfigError(

@@ -34,7 +34,7 @@ class GeminiProvider(Provider):
     name = "gemini"
     dialect = "gemini"
     default_api_base = "https://generativelanguage.googleapis.com"
-    api_key_env = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    api_key_env: tuple[str, ...] = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
     api_base_env = ("GEMINI_API_BASE",)
     api_version = "v1beta"
 

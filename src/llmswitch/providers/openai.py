@@ -27,6 +27,27 @@ class OpenAIProvider(Provider):
     # answers exactly in OpenAI's format (no vendor quirks), so a client speaking OpenAI can be
     # served its bytes as they are: the gateway's fast path
     passthrough = True
+    # LiteLLM's switch to OpenAI's Responses API for a deployment's chat requests (see for_settings)
+    settings_keys = frozenset(("use_responses_api",))
+
+    def for_model(self, model: str) -> Provider:
+        """``openai/responses/<model>``: the Responses API (:mod:`llmswitch.providers.openai_responses`)."""
+        if self.name == "openai" and model.startswith("responses/"):
+            from llmswitch.providers.openai_responses import responses_provider
+
+            return responses_provider()
+        return self
+
+    def for_settings(self, settings: Mapping[str, Any] | None) -> Provider:
+        if self.name == "openai" and settings and settings.get("use_responses_api") in (True, "true", "True"):
+            from llmswitch.providers.openai_responses import responses_provider
+
+            return responses_provider()
+        return self
+
+    def endpoint(self, *, settings: Mapping[str, Any] | None = None, **kwargs: Any) -> Endpoint:
+        # use_responses_api chose the provider (for_settings); the endpoint is the same
+        return super().endpoint(**kwargs)
 
     def auth_headers(self, endpoint: Endpoint) -> dict[str, str]:
         h = {"content-type": "application/json", "accept": "application/json"}

@@ -34,9 +34,17 @@ from typing import Any, NamedTuple
 import msgspec
 
 from llmswitch import ir
-from llmswitch.dialects import anthropic_messages, gemini_request, ollama_chat, openai_request
+from llmswitch.dialects import (
+    anthropic_messages,
+    bedrock_converse,
+    gemini_request,
+    ollama_chat,
+    openai_request,
+    web_search,
+)
 from llmswitch.dialects.content_support import unsupported_content, unsupported_tool_choice, without
 from llmswitch.dialects.drop_params import CALL_KEYS
+from llmswitch.dialects.openai_tools import unsupported_custom_tools, without_custom_tools
 from llmswitch.dialects.thinking import DYNAMIC, effort_for_budget
 from llmswitch.errors import UnsupportedParamsError
 
@@ -84,6 +92,10 @@ _OPENAI = PARAMS - {"top_k", "thinking_budget"}
 # OpenAI-compatible servers that also document top_k (vLLM, Together, Fireworks, OpenRouter)
 _OPENAI_TOP_K = _OPENAI | {"top_k"}
 _OLLAMA_NATIVE = _OPENAI_TOP_K - {"logit_bias", "n", "parallel_tool_calls"}
+# OpenAI's own body keys (spoken answers, predicted outputs, storage, tiers, web search)
+_OPENAI_ONLY = frozenset(
+    ("store", "service_tier", "prediction", "modalities", "audio", "web_search_options", "safety_identifier")
+)
 
 ACCEPTS: dict[str, Accepts] = {
     "openai": Accepts(_OPENAI, rejects=frozenset({"thinking"})),
@@ -109,13 +121,24 @@ ACCEPTS: dict[str, Accepts] = {
     "ollama_chat": Accepts(_OLLAMA_NATIVE, extras=ollama_chat.EXTRA_KEYS),
     # ollama/ is the native API, or under an api_base ending in /v1 the OpenAI-compatible one
     # (docs.ollama.com/api/openai-compatibility: no logit_bias, n or logprobs): what both take
-    "ollama": Accepts(_OLLAMA_NATIVE - {"top_k", "logprobs", "top_logprobs"}),
+    # (vendor extras pass, as to any OpenAI-compatible server, but OpenAI's own fields have no meaning in
+    # either API)
+    "ollama": Accepts(_OLLAMA_NATIVE - {"top_k", "logprobs", "top_logprobs"}, rejects=_OPENAI_ONLY),
     "xai": Accepts(_OPENAI),
     "hosted_vllm": Accepts(_OPENAI_TOP_K),
     "together_ai": Accepts(_OPENAI_TOP_K),
     "fireworks_ai": Accepts(_OPENAI_TOP_K),
     "openrouter": Accepts(_OPENAI_TOP_K),
 }
+
+# Vertex AI serves Gemini's API: what Gemini takes, it takes
+ACCEPTS["vertex_ai"] = ACCEPTS["gemini"]
+# Bedrock's Converse API (docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html):
+# inferenceConfig's four, tools, and top_k / Anthropic's thinking through additionalModelRequestFields
+ACCEPTS["bedrock"] = Accepts(
+    frozenset(("temperature", "top_p", "top_k", "max_tokens", "stop", "thinking_budget", "tools", "tool_choice")),
+    extras=bedrock_converse.EXTRA_KEYS,
+)
 
 # OpenAI extras at their default value: they ask nothing of any provider (clients send them anyway)
 _ASKS_NOTHING: dict[str, tuple[Any, ...]] = {
@@ -169,13 +192,24 @@ def apply(
     more = list(additional) + list(req.additional_drop_params or ())
     content = unsupported_content(req, dialect) if dialect is not None and req.messages else []
     choice = unsupported_tool_choice(req, dialect) if dialect is not None else None
+    custom = unsupported_custom_tools(req, dialect) if dialect is not None else []
+    # a web search is put back in the target's format below; with no format named it is left as it is
+    search, tools, extra = (
+        web_search.take(req.tools, req.extra, req.client_dialect)
+        if dialect is not None
+        else (None, req.tools, req.extra)
+    )
     if accepts is None:
         # a provider without a row takes every parameter; another format's extras still mean nothing to it
-        if not more and not content and choice is None and not (req.extra and req.extra_dialect not in (None, dialect)):
+        foreign = req.extra and req.extra_dialect not in (None, dialect)
+        if not more and not content and choice is None and not custom and not foreign and search is None:
             return _without_settings(req), ()
         accepts = _ANYTHING
     changes: dict[str, Any] = {}
-    extra = dict(req.extra) if req.extra else None
+    if search is not None:
+        # taken out here, put back at the end in the target's own format (or refused or dropped)
+        changes["tools"] = tools or None
+    extra = dict(extra) if extra else None
     dropped: list[str] = []
     refused: list[str] = []
     drop = drop or bool(req.drop_params)
@@ -211,6 +245,21 @@ def apply(
         # with drop_params the choice stays, over every tool (Anthropic's "any" for a required choice)
         (dropped if drop else refused).append(choice)
         changes["tool_choice"] = msgspec.structs.replace(req.tool_choice, allowed=None)
+    if custom:
+        # OpenAI's custom tools (free-form input) have no counterpart in another API
+        (dropped if drop else refused).extend(custom)
+        changes.update(without_custom_tools(msgspec.structs.replace(req, **changes) if changes else req))
+    if search is not None and search.where in more:
+        dropped.append(search.where)  # additional_drop_params names it
+    elif search is not None and dialect is not None:
+        placed = web_search.place(search, dialect, provider=provider, model=model, known=provider in ACCEPTS)
+        (dropped if drop else refused).extend(placed.unsupported)
+        if placed.tools:
+            changes["tools"] = [*(changes.get("tools") or ()), *placed.tools]
+        if placed.extra:
+            extra = {**(extra or {}), **placed.extra}
+            if req.extra_dialect not in (None, dialect):
+                changes["extra_dialect"] = dialect  # what is left is in the target's format now
     if refused:
         raise _unsupported(refused, provider, model, deployment)
     if (extra or None) != req.extra:
@@ -359,12 +408,15 @@ def passthrough_blockers(provider: str, additional: frozenset[str] = frozenset()
     found = _blockers.get(key)
     if found is None:
         accepts = ACCEPTS.get(provider)
-        keys = set(CALL_KEYS) | set(additional)
+        # the legacy functions are answered as function_call whoever serves them: always the full path
+        keys = set(CALL_KEYS) | set(additional) | {"functions", "function_call"}
         if accepts is not None:
             keys |= accepts.rejects | set(accepts.renames)
             for name in PARAMS - accepts.params:
                 keys.add(caller_field(name, None))
                 if name == "max_tokens":
                     keys.add("max_completion_tokens")
+            if provider not in web_search.ANY_MODEL:
+                keys.add(web_search.OPTIONS_KEY)  # which models can search is the policy's to say
         found = _blockers[key] = frozenset(keys)
     return found

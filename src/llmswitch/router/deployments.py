@@ -110,7 +110,9 @@ class Target:
         # that make an OpenAI body take the full path to be checked (computed once, not per request)
         self.drop_params = drop_params
         self.additional_drop_params = tuple(additional_drop_params)
-        self.passthrough_blockers = passthrough_blockers(provider.name, frozenset(self.additional_drop_params))
+        self.passthrough_blockers = passthrough_blockers(
+            provider.policy or provider.name, frozenset(self.additional_drop_params)
+        )
         self.rpm = rpm
         self.tpm = tpm
         self.model_info: Mapping[str, Any] = model_info or {}
@@ -290,6 +292,14 @@ class Spec:
                 **args,
                 "extra_headers": {"OpenAI-Organization": self.organization, **(args["extra_headers"] or {})},
             }
+        fields = self.fields
+        keys = getattr(provider, "settings_keys", None)
+        if keys and not keys.isdisjoint(fields["params"]):
+            # where and as whom to call (a cloud's project, region, credentials) are not body fields
+            params = fields["params"]
+            args = {**args, "settings": {k: _env(v) for k, v in params.items() if k in keys}}
+            fields = {**fields, "params": {k: v for k, v in params.items() if k not in keys}}
+            provider = provider.for_settings(args["settings"])
         try:
             endpoint = provider.endpoint(**args)
         except AuthenticationError as exc:
@@ -304,7 +314,7 @@ class Spec:
             endpoint=endpoint,
             endpoint_error=endpoint_error,
             breaker=breaker,
-            **self.fields,
+            **fields,
         )
 
 

@@ -27,7 +27,7 @@ from llmswitch.errors import (
 )
 from llmswitch.providers import params
 from llmswitch.providers.base import HTTPCall
-from llmswitch.router.attempts import Attempt, outcome_of, tell
+from llmswitch.router.attempts import Attempt, AttemptHook, outcome_of, tell
 from llmswitch.router.deployments import Target
 from llmswitch.router.retry import classify, error_class, retry_after_of
 from llmswitch.router.strategies import MostHeadroom
@@ -202,7 +202,7 @@ def _request_for(req: ir.Request, t: Target, ask: Ask, drop: bool) -> ir.Request
     # what the deployment cannot take is mapped, dropped or refused before anything is sent
     req, ask.dropped = params.apply(
         req,
-        t.provider.name,
+        t.provider.policy or t.provider.name,
         model=t.model,
         deployment=t.group,
         drop=drop or t.drop_params,
@@ -251,8 +251,8 @@ class Outcomes:
         else:
             req = _request_for(ask.req, t, ask, self.router.settings.drop_params)
             call = t.provider.chat_call(req, model=t.model, endpoint=t.endpoint)
-        if t.endpoint.network is not None:
-            call = call._replace(network=t.endpoint.network)
+        if t.endpoint.network is not None or t.endpoint.auth is not None:
+            call = call._replace(network=t.endpoint.network, auth=t.endpoint.auth)
         ask._call = (t.id, call, relayed)
         return call, relayed
 
@@ -291,6 +291,8 @@ class Outcomes:
                 t.breaker.release(generation)
             if self.router.on_attempt is not None:
                 self._tell(t, ask, time.perf_counter() - started, exc, None)
+            if isinstance(exc, APITimeoutError) and self.router.on_timeout is not None and not ask.probe:
+                self._tell(t, ask, time.perf_counter() - started, exc, None, self.router.on_timeout)
             raise
         elapsed = time.perf_counter() - started
         t.successes += 1
@@ -308,9 +310,18 @@ class Outcomes:
                 self._tell(t, ask, elapsed, None, _usage_of(result))
         return result
 
-    def _tell(self, t: Target, ask: Ask, elapsed: float, exc: BaseException | None, usage: ir.Usage | None) -> None:
-        """The attempt's one record, to the router's ``on_attempt`` hook."""
-        hook = self.router.on_attempt
+    def _tell(
+        self,
+        t: Target,
+        ask: Ask,
+        elapsed: float,
+        exc: BaseException | None,
+        usage: ir.Usage | None,
+        hook: AttemptHook | None = None,
+    ) -> None:
+        """The attempt's one record, to the router's ``on_attempt`` hook (or ``hook``)."""
+        if hook is None:
+            hook = self.router.on_attempt
         assert hook is not None
         outcome, error, status = outcome_of(exc)
         record = Attempt(

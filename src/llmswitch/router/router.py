@@ -65,7 +65,9 @@ class Router(completions.CompletionMethods):
     rows or flat dicts; ``settings`` a config ``RouterSettings``; keywords (LiteLLM's names) override
     it. ``clock``, ``sleep`` and ``rng`` are injectable so tests step through cooldowns and backoff
     without waiting; ``usage`` (rpm/tpm counters) and ``cost_source`` (prices) are pluggable;
-    ``on_attempt`` is told about every call sent upstream, once (:mod:`llmswitch.router.attempts`).
+    ``on_attempt`` is told about every call sent upstream, once (:mod:`llmswitch.router.attempts`);
+    ``on_timeout`` only about those that timed out after they were sent (work a provider may bill though
+    no answer came back), so that accounting for them costs the answered ones nothing.
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class Router(completions.CompletionMethods):
         cost_source: CostSource = model_info_cost,
         strategy: Strategy | None = None,
         on_attempt: AttemptHook | None = None,
+        on_timeout: AttemptHook | None = None,
         **options: Any,
     ) -> None:
         if strategy is not None:
@@ -93,6 +96,8 @@ class Router(completions.CompletionMethods):
         self.cost_source = cost_source
         # told once about every call sent upstream (llmswitch.router.attempts), answered or not
         self.on_attempt = on_attempt
+        # told once about every call sent upstream that timed out (the provider may have billed it)
+        self.on_timeout = on_timeout
         self.strategy: Strategy = strategy_for(s.strategy, rng=rng, usage=self.usage)
         self.num_retries = s.num_retries
         self.timeout = s.timeout

@@ -25,6 +25,7 @@ from llmswitch.errors import APIStatusError, RateLimitError, ServiceUnavailableE
 from llmswitch.limits import BudgetPeriod, LimiterError, SubjectLimits, rate_limit_headers
 from llmswitch.limits.errors import BudgetsUnavailableError
 from llmswitch.limits.model_limits import model_limits_for_key, parse_model_subject
+from llmswitch.server import lost_attempts
 from llmswitch.server.estimates import (
     estimate_embedding_tokens,
     estimate_prompt_tokens,
@@ -32,6 +33,7 @@ from llmswitch.server.estimates import (
     usage_so_far,
 )
 from llmswitch.server.journals import Adopter, adopt_orphans, open_own_journal, remove_journal_dir
+from llmswitch.server.lost_attempts import lost_records
 from llmswitch.server.pricing import (
     DEFAULT_MAX_OUTPUT_TOKENS,
     Deployment,
@@ -54,6 +56,7 @@ if TYPE_CHECKING:
     from llmswitch.server.auth import Principal
     from llmswitch.server.http import Request
     from llmswitch.spend import Journal, Shipper
+    from llmswitch.telemetry.metrics import Metrics
 
 log = logging.getLogger("llmswitch.accounting")
 _MISSING: Any = object()
@@ -100,6 +103,7 @@ class Accounting:
         self._held: set[Reservation] = set()  # by identity: a reservation's hash is its id
         self._renew_every_s = renew_every_s
         self._renewer: asyncio.Task[None] | None = None
+        self.metrics: Metrics | None = None  # the gateway's, when metrics are on
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -244,6 +248,10 @@ class Accounting:
         """Admit the request against its limits; raise a 429 or a budget error naming the limit, or a 503
         when what the limits need (the store, for a budget's spend) cannot be reached, or when the spend
         journal cannot write (fail closed: an answer whose record would be lost is not started)."""
+        # the router's timed-out attempts (the provider may bill them) are this request's: lost_attempts.py
+        lost_attempts.current.set((request, req))
+        if self.metrics is not None:
+            self.metrics.begin(request.state, type(req) is ir.Request and req.stream)
         journal = self.journal
         if journal is not None and journal.failing:
             raise ServiceUnavailableError(
@@ -298,6 +306,8 @@ class Accounting:
             self._held.add(result)  # one without leases costs the renewer nothing (renew() skips it)
             return result
         ref = result.which_limit
+        if self.metrics is not None:
+            self.metrics.note_refusal(ref.kind, ref.subject, principal)
         headers = rate_limit_headers(result.decision)
         message = result.message.replace(ref.subject, _subject_name(ref.subject, principal))
         if ref.kind == "max_budget":
@@ -359,7 +369,7 @@ class Accounting:
         cost = None
         if usage is not None and served is not None and served.price is not None:
             cost = cost_of_usage(served.price, usage)
-        commit = None
+        commit: list[bytes] | None = None
         journal = self.journal
         if journal is not None and (usage is not None or error is not None):
             try:
@@ -371,10 +381,15 @@ class Accounting:
                         spend_record(request, status, route, usage, cost, error, stream, started, estimated, call_type)
                     )
                 if not journal.append_nowait(line):
-                    commit = line
+                    commit = [line]
             except Exception as exc:
                 # the answer is already computed; losing its record is logged loudly, never hidden
                 log.error("could not journal spend record %s: %s", request.state.get("spend_id"), exc)
+        lost_cost, lost_tokens = 0.0, 0
+        if "lost_attempts" in request.state:
+            lost_cost, lost_tokens, more = self._journal_lost(request, started, stream, call_type)
+            if more:
+                commit = [*commit, *more] if commit is not None else more
         settle: tuple[Reservation, float, int | None] | None = None
         tokens: int | None
         limiter = self.limiter
@@ -383,11 +398,15 @@ class Accounting:
             charge, tokens = 0.0, 0
             if error is None or usage is not None:
                 charge, tokens = cost or 0.0, (usage.total_tokens if usage is not None else None)
+            if lost_tokens:
+                charge, tokens = charge + lost_cost, (tokens or 0) + lost_tokens
             try:
                 if not limiter.settle_nowait(reservation, charge, actual_tokens=tokens):
                     settle = (reservation, charge, tokens)
             except Exception as exc:  # limits must never fail an answered request
                 log.warning("settling limits failed: %s", exc)
+        if self.metrics is not None:
+            self.metrics.note_finish(request.state, status, route, served, usage, cost, error, started, call_type)
         if commit is not None or settle is not None:
             done = asyncio.ensure_future(self._complete(request, commit, settle))
             self._finishing.add(done)
@@ -395,15 +414,40 @@ class Accounting:
             await asyncio.shield(done)
         return cost
 
-    async def _complete(
-        self, request: Request, line: bytes | None, settle: tuple[Reservation, float, int | None] | None
-    ) -> None:
-        """The awaited half of :meth:`finish`: the journal commit, then the settlement."""
-        if line is not None and self.journal is not None:
+    def _journal_lost(
+        self, request: Request, started: float, stream: bool, call_type: CallType
+    ) -> tuple[float, int, list[bytes]]:
+        """Journal the request's timed-out attempts (:mod:`llmswitch.server.lost_attempts`): their cost
+        and tokens, for the settlement, and the lines still to commit."""
+        cost, tokens, pending = 0.0, 0, list[bytes]()
+        try:
+            records = lost_records(request, started, stream, call_type)
+        except Exception as exc:
+            log.error("could not price the timed-out attempts of %s: %s", request.state.get("spend_id"), exc)
+            return cost, tokens, pending
+        for rec in records:
+            cost += rec.cost or 0.0
+            tokens += rec.input_tokens
+            if self.journal is None:
+                continue
             try:
-                await self.journal.append_encoded(line)
+                line = encode_line(rec)
+                if not self.journal.append_nowait(line):
+                    pending.append(line)
             except Exception as exc:
-                log.error("could not journal spend record %s: %s", request.state.get("spend_id"), exc)
+                log.error("could not journal spend record %s: %s", rec.request_id, exc)
+        return cost, tokens, pending
+
+    async def _complete(
+        self, request: Request, lines: list[bytes] | None, settle: tuple[Reservation, float, int | None] | None
+    ) -> None:
+        """The awaited half of :meth:`finish`: the journal commits, then the settlement."""
+        if lines and self.journal is not None:
+            for line in lines:
+                try:
+                    await self.journal.append_encoded(line)
+                except Exception as exc:
+                    log.error("could not journal spend record %s: %s", request.state.get("spend_id"), exc)
         if settle is not None and self.limiter is not None:
             reservation, charge, tokens = settle
             try:

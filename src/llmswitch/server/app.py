@@ -29,6 +29,8 @@ from llmswitch.server import (
     gemini_embed,
     health,
     http,
+    metrics_route,
+    responses,
     spend_routes,
     unsupported,
 )
@@ -39,8 +41,11 @@ from llmswitch.server.budget_resets import BudgetResets
 from llmswitch.server.chat import handle_chat
 from llmswitch.server.embeddings import handle_embeddings, handle_models
 from llmswitch.server.faces import Face
+from llmswitch.server.lost_attempts import note_timeout
 from llmswitch.server.subjects import SubjectCache
 from llmswitch.store.errors import StoreConnectionError, StoreMigrationError
+from llmswitch.telemetry.metrics import Metrics
+from llmswitch.telemetry.metrics_collect import attach_metrics
 
 log = logging.getLogger("llmswitch.server")
 
@@ -78,8 +83,13 @@ class Gateway:
         accounting: Accounting | None = None,
         on_startup: list[Callable[[], Awaitable[None]]] | None = None,
         on_shutdown: list[Callable[[], Awaitable[None]]] | None = None,
+        metrics: bool | Metrics = True,
+        require_auth_for_metrics: bool = False,
     ) -> None:
         self.router = router
+        if getattr(router, "on_timeout", False) is None:
+            # a timed-out attempt the provider may bill is recorded (llmswitch.server.lost_attempts)
+            router.on_timeout = note_timeout(router)
         self.master_key = master_key
         self.store = store
         self.keys = KeyCache(store, master_key)
@@ -111,10 +121,15 @@ class Gateway:
             ("GET", "/health/liveness"): (health.liveliness, faces.OPENAI),
             ("GET", "/health/readiness"): (health.readiness, faces.OPENAI),
             ("GET", "/health"): (health.health, faces.OPENAI),
+            ("GET", "/metrics"): (metrics_route.handle, faces.OPENAI),
             **{route: (handler, faces.OPENAI) for route, handler in admin.ROUTES.items()},
             **{route: (handler, faces.OPENAI) for route, handler in spend_routes.ROUTES.items()},
             **{route: (handler, faces.OPENAI) for route, handler in admin_teams.ROUTES.items()},
         }
+        # Prometheus metrics (on unless turned off): see llmswitch.telemetry.metrics
+        self.require_auth_for_metrics = require_auth_for_metrics
+        self.metrics: Metrics | None = (Metrics() if metrics is True else metrics) or None
+        self.metrics_collector = attach_metrics(self, self.metrics) if self.metrics is not None else None
 
     # ---------------------------------------------------------------- helpers for handlers
 
@@ -170,6 +185,8 @@ class Gateway:
         await self.subjects.start()
         await self.budget_resets.start()
         await self.accounting.start()
+        if self.metrics_collector is not None:
+            await self.metrics_collector.start()
         for fn in self._on_startup:
             await fn()
         self.ready = True
@@ -179,6 +196,8 @@ class Gateway:
         for fn in self._on_shutdown:
             with contextlib.suppress(Exception):
                 await fn()
+        if self.metrics_collector is not None:
+            await self.metrics_collector.stop()
         await self.keys.stop()
         await self.subjects.stop()
         await self.budget_resets.stop()
@@ -221,6 +240,10 @@ class Gateway:
         found = self._routes.get((method, path))
         if found is not None:
             return found[0], found[1], {}
+        if path.startswith(("/v1/responses", "/responses")):
+            served = responses.route(method, path)
+            if served is not None:
+                return served[0], faces.OPENAI, served[1]
         if method == "POST" and path.startswith(("/v1beta/models/", "/v1/models/")) and ":" in path:
             model, _, verb = path.split("/models/", 1)[1].rpartition(":")
             if verb in ("generateContent", "streamGenerateContent") and model:
@@ -300,6 +323,8 @@ class Gateway:
                 await self._send_error(send_tracked, face, exc, request)
         finally:
             watch.disarm()
+            if self.metrics is not None:
+                self.metrics.note_end(request.state)
             self.access.record(request, status_box[0], time.perf_counter() - started)
 
     async def _send_error(self, send: http.Send, face: Face, exc: BaseException, request: http.Request) -> None:

@@ -18,6 +18,7 @@ from llmswitch.errors import APIError
 from llmswitch.server import fastpath, http
 from llmswitch.server.accounting import usage_so_far
 from llmswitch.server.amounts import cost_text
+from llmswitch.server.spend_records import failure_status
 
 if TYPE_CHECKING:
     from llmswitch.server.app import Gateway
@@ -62,7 +63,7 @@ async def handle_chat(
     # the fast path: an OpenAI client reaching a plain OpenAI upstream is relayed, not re-encoded
     raw = body if face.name == "openai" else None
     acc = gw.accounting
-    started = time.perf_counter()
+    started = request.state["admitted_at"] = time.perf_counter()  # time to first token counts from here
     reservation = await acc.admit(principal, req, request, price_hint=acc.price_hint(gw.router, req.model))
     finished = False
     route: Any = None
@@ -129,7 +130,7 @@ async def handle_chat(
             body_out = resp
         else:
             usage = state["usage"] = resp.usage
-            body_out = dumps(face.encode_response(resp))
+            body_out = dumps(face.encode_response(resp, legacy_functions=req.legacy_functions))
         # before_last_byte's work, without its coroutine (it runs once per answer)
         finished = True
         cost = await acc.finish(
@@ -138,7 +139,7 @@ async def handle_chat(
         await http.send_bytes(send, 200, body_out, raw_headers=_with_cost(_route_headers(route), cost))
     except BaseException as exc:
         if not finished:
-            await ended_early(getattr(exc, "status_code", None) or (499 if request.disconnected else 500), exc)
+            await ended_early(failure_status(exc, request.disconnected), exc)
         raise
 
 
@@ -272,12 +273,17 @@ async def _stream(
             send, raw_headers=_route_headers(target), content_type=b"application/json" if json_array else None
         )
         started = True
-        t0 = time.perf_counter()
+        t0 = request.state.get("admitted_at") or time.perf_counter()
         async for ev in s.events():
             if request.disconnected:
                 break
             if encoder is None:
-                encoder = face.stream_encoder(s.meta, include_usage=req.include_usage, json_array=json_array)
+                encoder = face.stream_encoder(
+                    s.meta,
+                    include_usage=req.include_usage,
+                    json_array=json_array,
+                    legacy_functions=req.legacy_functions,
+                )
                 request.state["ttft_ms"] = (time.perf_counter() - t0) * 1000
             if ev.usage is not None:
                 request.state["usage"] = ev.usage
@@ -286,6 +292,8 @@ async def _stream(
                 chars += len(ev.text)
             if ev.reasoning:
                 chars += len(ev.reasoning)
+            if ev.refusal:
+                chars += len(ev.refusal)
             if ev.tool_calls:
                 for call in ev.tool_calls:
                     chars += len(call.arguments) + len(call.name or "")
@@ -296,7 +304,9 @@ async def _stream(
             request.state["status_note"] = "client disconnected"
             return
         if encoder is None:
-            encoder = face.stream_encoder(s.meta, include_usage=req.include_usage, json_array=json_array)
+            encoder = face.stream_encoder(
+                s.meta, include_usage=req.include_usage, json_array=json_array, legacy_functions=req.legacy_functions
+            )
         tail = encoder.close()
         await before_last_byte(target)
         await http.end_stream(send, tail)

@@ -11,6 +11,7 @@ from llmswitch.dialects._json import dumps, invalid
 from llmswitch.server import http
 from llmswitch.server.accounting import cost_header
 from llmswitch.server.chat import parse_json
+from llmswitch.server.spend_records import failure_status
 
 if TYPE_CHECKING:
     from llmswitch.server.app import Gateway
@@ -61,7 +62,7 @@ async def handle_embeddings(gw: Gateway, request: http.Request, send: http.Send)
     try:
         resp, target = await gw.router.embedding(req, timeout=gw.request_timeout)
     except BaseException as exc:
-        status = getattr(exc, "status_code", None) or (499 if request.disconnected else 500)
+        status = failure_status(exc, request.disconnected)
         await asyncio.shield(
             acc.finish(request, reservation, status=status, error=exc, started=started, call_type="embeddings")
         )

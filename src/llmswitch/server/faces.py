@@ -14,9 +14,10 @@ from typing import Any, Literal
 
 from llmswitch import ir
 from llmswitch.dialects._json import dumps
+from llmswitch.dialects.openai_tools import FunctionCallChunks, functions_response
 from llmswitch.dialects.sse import encode_event
 
-FaceName = Literal["openai", "anthropic", "gemini"]
+FaceName = Literal["openai", "anthropic", "gemini", "openai_responses"]
 
 # where each dialect's StreamEncoder lives (a dialect may keep streams in a module of their own)
 _STREAM_MODULES: dict[FaceName, str] = {
@@ -55,12 +56,22 @@ class Face:
                 req.extra_dialect = req.client_dialect
         return req
 
-    def encode_response(self, resp: ir.Response) -> dict[str, Any]:
+    def encode_response(self, resp: ir.Response, *, legacy_functions: bool | None = None) -> dict[str, Any]:
+        """The answer's body; an OpenAI caller of the legacy ``functions`` gets ``function_call`` in it."""
         out: dict[str, Any] = self.module.encode_response(resp)
-        return out
+        return functions_response(out) if legacy_functions and self.name == "openai" else out
 
-    def stream_encoder(self, meta: ir.StreamMeta, *, include_usage: bool, json_array: bool = False) -> Any:
+    def stream_encoder(
+        self,
+        meta: ir.StreamMeta,
+        *,
+        include_usage: bool,
+        json_array: bool = False,
+        legacy_functions: bool | None = None,
+    ) -> Any:
         encoder = importlib.import_module(_STREAM_MODULES[self.name]).StreamEncoder(meta, include_usage=include_usage)
+        if legacy_functions and self.name == "openai":
+            encoder = FunctionCallChunks(encoder)
         return JSONArrayStream(encoder) if json_array else encoder
 
     def encode_error(self, exc: BaseException) -> tuple[int, dict[str, Any]]:

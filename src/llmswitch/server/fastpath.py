@@ -61,6 +61,8 @@ async def relay_stream(
     # first bytes and the total, so the normal path pays two additions a chunk and no parsing
     sample: list[bytes] = []
     sampled = relayed = 0
+    # from the request's admission (handle_chat): the upstream's wait for its first token counts too
+    t0 = request.state.get("admitted_at") or t0
     try:
         await http.start_stream(send, raw_headers=headers)
         started = True

@@ -89,7 +89,14 @@ def build_gateway(cfg: Any) -> Gateway:
         request_timeout=rs.request_timeout if rs.request_timeout is not None else 600.0,
         on_startup=on_startup,
         on_shutdown=on_shutdown,
+        metrics=_metrics_on(),
+        require_auth_for_metrics=srv.require_auth_for_metrics_endpoint,
     )
+
+
+def _metrics_on() -> bool:
+    """``LLMSWITCH_METRICS``: ``off`` (or 0, false, no) turns the Prometheus metrics off; on by default."""
+    return os.environ.get("LLMSWITCH_METRICS", "on").strip().lower() not in ("off", "0", "false", "no")
 
 
 def _accounting(cfg: Any, store: Any) -> Accounting:
@@ -227,6 +234,7 @@ def run(
         workers = 1
     workers = max(1, workers)
     os.environ["LLMSWITCH_WORKER_COUNT"] = str(workers)
+    metrics_dir = _metrics_dir(workers)
     try:
         cfg = _preflight(config_path, fake.url if fake is not None else None)
         host = _host(host or cfg.server.host, cfg.server.master_key)
@@ -248,6 +256,32 @@ def run(
     finally:
         if fake is not None:
             fake.__exit__(None, None, None)
+        if metrics_dir is not None:
+            from llmswitch.telemetry.metrics_store import remove_directory
+
+            remove_directory(metrics_dir)
+            if os.environ.get("LLMSWITCH_METRICS_DIR_MADE") == metrics_dir:
+                os.environ.pop("LLMSWITCH_METRICS_DIR", None)
+
+
+def _metrics_dir(workers: int) -> str | None:
+    """Several workers write their metrics to files in one directory, read by whichever answers a scrape
+    (llmswitch.telemetry.metrics_store): ``LLMSWITCH_METRICS_DIR``, emptied of a previous run's files, or a
+    temporary one; removed when the gateway stops. ``None`` for one worker (its metrics stay in memory)."""
+    if workers == 1:
+        return None
+    import tempfile
+
+    from llmswitch.telemetry.metrics_store import ENV_DIR, remove_directory
+
+    given = os.environ.get(ENV_DIR)
+    if given:
+        remove_directory(given)
+        os.makedirs(given, exist_ok=True)
+        return given
+    made = tempfile.mkdtemp(prefix="llmswitch-metrics-")
+    os.environ[ENV_DIR] = os.environ["LLMSWITCH_METRICS_DIR_MADE"] = made
+    return made
 
 
 def _preflight(config_path: str | None, demo_upstream: str | None) -> Any:

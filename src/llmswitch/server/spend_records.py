@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from llmswitch import ir
+from llmswitch.errors import APIError
 from llmswitch.store.records import CallType, SpendRecord
 
 if TYPE_CHECKING:
@@ -56,6 +57,17 @@ def spend_record(
         call_type=call_type,
         estimated=estimated,
     )
+
+
+def failure_status(exc: BaseException, disconnected: bool) -> int:
+    """The status a failed request's record carries: the one its client was answered with (an upstream that
+    could not be reached or timed out is a 502, as the error encoders answer it), 499 for a client gone."""
+    status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and status:
+        return status
+    if disconnected:
+        return 499
+    return 502 if isinstance(exc, APIError) else 500
 
 
 def record_metadata(rec: Any, rid: Any, spend_id: str) -> dict[str, Any]:

@@ -60,6 +60,8 @@ async def answer(
             return text_response(503, "the fake upstream stopped while this request hung")
         if reply.is_error:
             return _fault_response(face, reply, number)
+        if reply.body is not None:
+            return _raw_response(face, reply, number, streaming=streaming)
         if reply.cut_after is not None and not streaming:
             # a whole answer is one piece: any cut comes before its first byte
             return _cut(request, web.Response(status=200))
@@ -84,10 +86,20 @@ def _fault_response(face: Face, reply: Reply, number: int) -> web.StreamResponse
         headers["content-type"] = reply.content_type or "text/plain; charset=utf-8"
         return web.Response(status=reply.status, body=raw, headers=headers)
     try:
-        _, body = face.encode_error(to_error(reply))
+        error = to_error(reply)
+        _, body = face.encode_error(error)
     except DialectUnavailable as exc:
         return text_response(501, str(exc))
-    return json_response(reply.status, body, face, headers)
+    return json_response(reply.status, body, face, {**face.error_headers(error), **headers})
+
+
+def _raw_response(face: Face, reply: Reply, number: int, *, streaming: bool) -> web.StreamResponse:
+    """A 2xx answer of the reply's own bytes (a provider's exact wire form), in the face's content type."""
+    assert reply.body is not None
+    headers = reply_headers(reply, face, number)
+    headers["content-type"] = reply.content_type or (face.sse_type if streaming else face.json_type)
+    raw = reply.body.encode() if isinstance(reply.body, str) else reply.body
+    return web.Response(status=reply.status, body=raw, headers=headers)
 
 
 def error_response(face: Face, exc: APIStatusError, number: int) -> web.StreamResponse:

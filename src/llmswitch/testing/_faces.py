@@ -85,6 +85,14 @@ class Face:
         status, body = self._attr("encode_error")(exc)
         return int(status), body
 
+    def error_headers(self, exc: BaseException) -> dict[str, str]:
+        """Headers an error answer carries beside its body (Bedrock: ``X-Amzn-Errortype``)."""
+        try:
+            headers: dict[str, str] = self._attr("error_headers")(exc)
+        except DialectUnavailable:
+            return {}
+        return headers
+
     def decode_embedding_request(self, body: Any, *, model: str) -> ir.EmbeddingRequest:
         req: ir.EmbeddingRequest = self._attr("decode_embedding_request")(body, model=model)
         return req
@@ -145,6 +153,28 @@ OLLAMA = Face(
     request_id_header="x-request-id",
     response_id_prefix="",
     call_id_prefix="call_",
+)
+
+
+# OpenAI's Responses API: Response objects, typed stream events
+RESPONSES = Face(
+    name="openai_responses",
+    modules=_modules("openai_responses"),
+    json_type="application/json",
+    sse_type="text/event-stream; charset=utf-8",
+    request_id_header="x-request-id",
+    response_id_prefix="resp_",
+    call_id_prefix="call_",
+)
+# Amazon Bedrock Runtime's Converse API: JSON answers, AWS event-stream frames for streams
+BEDROCK = Face(
+    name="bedrock",
+    modules=_modules("bedrock_server"),
+    json_type="application/json",
+    sse_type="application/vnd.amazon.eventstream",
+    request_id_header="x-amzn-requestid",
+    response_id_prefix="",
+    call_id_prefix="tooluse_",
 )
 
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from llmswitch import ir
 from llmswitch.testing._reply import last_user_text
 
-FaceName = Literal["openai", "anthropic", "gemini", "ollama"]
+FaceName = Literal["openai", "anthropic", "gemini", "ollama", "bedrock", "openai_responses"]
 
 
 @dataclass
@@ -30,6 +30,8 @@ class RecordedRequest:
     number: int
     model: str | None = None
     chat: ir.Request | None = None
+    path_raw: str = ""
+    """The path as it was sent, percent-encoding kept (``path`` is decoded)."""
 
     @property
     def text(self) -> str:

@@ -60,6 +60,9 @@ class Reply:
     - ``status`` (e.g. 429, 500, 503) answers with the dialect's error envelope carrying ``message``
       (and ``error_type`` / ``code`` where the dialect has them); ``body`` replaces that envelope with
       raw text or bytes (sent as ``content_type``, default ``text/plain``).
+    - ``body`` with a 2xx ``status`` is the whole answer as a provider would send it (a JSON body, or
+      for a streamed request the stream's bytes), sent as ``content_type`` (default: the face's JSON or
+      stream type): for what the reply's fields cannot say.
     - ``retry_after`` (seconds) sets both ``Retry-After`` and ``retry-after-ms``; ``headers`` adds any
       other response headers (use them to send only one of the two).
     - ``latency``: seconds before the status line and headers.

@@ -7,6 +7,7 @@ that dialect's 400, as from the real API) before the next :class:`Reply` is take
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from llmswitch import ir
 from llmswitch.dialects._json import invalid
+from llmswitch.dialects.bedrock_server import ChunkFramer
 from llmswitch.errors import APIStatusError
 from llmswitch.testing import _counting, _embeddings
 from llmswitch.testing._answers import (
@@ -27,9 +29,11 @@ from llmswitch.testing._answers import (
 )
 from llmswitch.testing._faces import (
     ANTHROPIC,
+    BEDROCK,
     GEMINI,
     OLLAMA,
     OPENAI,
+    RESPONSES,
     DialectUnavailable,
     Face,
     Framer,
@@ -59,6 +63,9 @@ def build_app(host: Host) -> web.Application:
     async def ollama_embed(request: web.Request) -> web.StreamResponse:
         return await _embeddings.ollama(request, host, await _record(request, host, OLLAMA))
 
+    async def openai_responses(request: web.Request) -> web.StreamResponse:
+        return await _chat(request, host, RESPONSES)
+
     async def openai_embeddings(request: web.Request) -> web.StreamResponse:
         return await _embeddings.openai(request, host, await _record(request, host, OPENAI))
 
@@ -79,9 +86,92 @@ def build_app(host: Host) -> web.Application:
         message = f"Method {method!r} of models/{model} is not served by the fake upstream."
         return error_response(GEMINI, APIStatusError(message, status_code=404, error_type="NOT_FOUND"), rec.number)
 
+    async def oauth_token(request: web.Request) -> web.StreamResponse:
+        # Google's token endpoint for a service account's JWT-bearer grant (Vertex AI's credentials)
+        form = await request.post()
+        grant, assertion = form.get("grant_type"), form.get("assertion")
+        issued: list[str] = getattr(host, "tokens", [])
+        if (
+            grant != "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            or not assertion
+            or getattr(host, "refuse_tokens", False)
+        ):
+            body = {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
+            return web.json_response(body, status=400)
+        getattr(host, "grants", []).append(str(assertion))
+        token = f"ya29.fake-{len(issued) + 1}"
+        issued.append(token)
+        ttl = getattr(host, "token_ttl", 3600)
+        return web.json_response({"access_token": token, "expires_in": ttl, "token_type": "Bearer"})
+
+    async def vertex_model_method(request: web.Request) -> web.StreamResponse:
+        # Vertex AI: Gemini's methods under a project's publisher path, for a token the fake issued
+        auth = request.headers.get("authorization", "")
+        if not auth.startswith("Bearer ") or auth[7:] not in getattr(host, "tokens", []):
+            rec = await _record(request, host, GEMINI)
+            message = "Request had invalid authentication credentials. Expected OAuth 2 access token."
+            return error_response(
+                GEMINI, APIStatusError(message, status_code=401, error_type="UNAUTHENTICATED"), rec.number
+            )
+        return await gemini_model_method(request)
+
+    async def bedrock_operation(request: web.Request) -> web.StreamResponse:
+        # Bedrock Runtime: Converse for every model, InvokeModel with Anthropic's own body
+        model, operation = request.match_info["model"], request.match_info["operation"]
+        stream = operation.endswith("stream")
+        chunked = ChunkFramer if operation.startswith("invoke") else None
+        face = ANTHROPIC if chunked is not None else BEDROCK
+        if operation not in ("converse", "converse-stream", "invoke", "invoke-with-response-stream"):
+            rec = await _record(request, host, BEDROCK, model=model)
+            message = f"Operation {operation!r} is not served by the fake upstream."
+            return error_response(BEDROCK, APIStatusError(message, status_code=404), rec.number)
+
+        def as_messages_api(body: dict[str, Any]) -> dict[str, Any]:
+            # InvokeModel's Anthropic body: the model is in the path, Bedrock's version string in the body
+            if chunked is None:
+                return body
+            return {"model": model, **{k: v for k, v in body.items() if k != "anthropic_version"}}
+
+        return await _chat(
+            request, host, face, model=model, stream=stream, framer=chunked, stream_type=BEDROCK.sse_type,
+            adapt=as_messages_api,
+        )  # fmt: skip
+
+    app.router.add_post("/model/{model}/{operation}", bedrock_operation)
+
+    async def vertex_anthropic(request: web.Request) -> web.StreamResponse:
+        # Claude on Vertex AI: Anthropic's body (the model in the path, Vertex's version string) at
+        # :rawPredict and :streamRawPredict, for a token the fake issued
+        model, _, method = request.match_info["target"].partition(":")
+        auth = request.headers.get("authorization", "")
+        if not auth.startswith("Bearer ") or auth[7:] not in getattr(host, "tokens", []):
+            rec = await _record(request, host, ANTHROPIC, model=model)
+            error = APIStatusError(
+                "invalid authentication credentials", status_code=401, error_type="authentication_error"
+            )
+            return error_response(ANTHROPIC, error, rec.number)
+        if method not in ("rawPredict", "streamRawPredict"):
+            rec = await _record(request, host, ANTHROPIC, model=model)
+            return error_response(ANTHROPIC, APIStatusError(f"no method {method!r}", status_code=404), rec.number)
+
+        def as_messages_api(body: dict[str, Any]) -> dict[str, Any]:
+            return {"model": model, **{k: v for k, v in body.items() if k != "anthropic_version"}}
+
+        return await _chat(
+            request, host, ANTHROPIC, model=model, stream=method == "streamRawPredict", adapt=as_messages_api
+        )
+
+    app.router.add_post(
+        "/v1/projects/{project}/locations/{location}/publishers/anthropic/models/{target}", vertex_anthropic
+    )
+    app.router.add_post("/token", oauth_token)
+    app.router.add_post(
+        "/v1/projects/{project}/locations/{location}/publishers/google/models/{target}", vertex_model_method
+    )
     for prefix in ("/v1", ""):
         app.router.add_post(f"{prefix}/chat/completions", openai_chat)
         app.router.add_post(f"{prefix}/embeddings", openai_embeddings)
+        app.router.add_post(f"{prefix}/responses", openai_responses)
         app.router.add_get(f"{prefix}/models", openai_models)
     app.router.add_post("/v1/messages", anthropic_messages)
     app.router.add_post("/v1/messages/count_tokens", anthropic_count_tokens)
@@ -109,6 +199,7 @@ async def _record(request: web.Request, host: Host, face: Face, *, model: str | 
         face=face.name,
         number=host.next_number(),
         model=model if model is not None else _body_model(parsed),
+        path_raw=request.raw_path.split("?", 1)[0],
     )
     host.record(rec)
     return rec
@@ -127,12 +218,16 @@ async def _chat(
     model: str | None = None,
     stream: bool | None = None,
     sse: bool = True,
+    framer: Callable[[], Framer] | None = None,
+    stream_type: str | None = None,
+    adapt: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> web.StreamResponse:
     rec = await _record(request, host, face, model=model)
     if not isinstance(rec.json, dict):
         return error_response(face, invalid("body", "the request body must be a JSON object"), rec.number)
+    body = rec.json if adapt is None else adapt(rec.json)
     try:
-        req = face.decode_request(rec.json, model=model)
+        req = face.decode_request(body, model=model)
     except APIStatusError as exc:
         return error_response(face, exc, rec.number)
     except DialectUnavailable as exc:
@@ -164,8 +259,8 @@ async def _chat(
             events = finish_with_last_content(events)
         chunks = [encoder.encode(ev) for ev in events]
         tail = encoder.close()
-        framer: Framer = SSEFramer() if sse else JSONArrayFramer()
-        headers["content-type"] = face.sse_type if sse else face.json_type
-        return await write_stream(request, reply, chunks, tail, framer, headers)
+        out: Framer = framer() if framer is not None else SSEFramer() if sse else JSONArrayFramer()
+        headers["content-type"] = stream_type or (face.sse_type if sse else face.json_type)
+        return await write_stream(request, reply, chunks, tail, out, headers)
 
     return await answer(request, host, face, reply, rec.number, success, streaming=streaming)

@@ -56,6 +56,12 @@ class FakeUpstream:
         self.models: list[str] = list(models)
         self.requests: list[RecordedRequest] = []
         self.disconnects = 0
+        # Vertex AI: the access tokens the fake's OAuth endpoint issued (``token_uri``), their lifetime in
+        # seconds, and whether it refuses every grant
+        self.tokens: list[str] = []
+        self.grants: list[str] = []  # the signed JWT assertions it was given, as sent
+        self.token_ttl = 3600
+        self.refuse_tokens = False
         self._queue: deque[Reply] = deque()
         self._by_model: dict[str, deque[Reply]] = {}
         self._lock = threading.Lock()
@@ -97,6 +103,16 @@ class FakeUpstream:
     def gemini_base(self) -> str:
         """Base URL for the ``google-genai`` SDK (``HttpOptions(base_url=...)``)."""
         return self.url
+
+    @property
+    def vertex_base(self) -> str:
+        """Root for ``vertex_ai/`` models (``api_base=``): the fake serves Vertex AI's publisher paths."""
+        return self.url
+
+    @property
+    def token_uri(self) -> str:
+        """The OAuth token endpoint to put in a test service-account key's ``token_uri``."""
+        return f"{self.url}/token"
 
     # ------------------------------------------------------------ scripting and observing
 

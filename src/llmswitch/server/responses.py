@@ -1,0 +1,201 @@
+"""OpenAI's Responses API on the gateway: ``POST /v1/responses`` on any deployment, whole and streamed,
+``GET`` / ``DELETE /v1/responses/{id}`` and ``GET /v1/responses/{id}/input_items``.
+
+A request is served as a chat request is (:func:`llmswitch.server.chat.handle_chat`: keys, limits, the
+router, spend), read and answered by the Responses face. ``previous_response_id`` continues a stored
+response: its input items and its output are put before the new input. A response is stored unless the
+request says ``store: false``, for the key that made it (another key gets a 404 for it, as for one that
+does not exist).
+
+Stored responses live in this process's memory (the newest ``LLMSWITCH_RESPONSES_STORE_SIZE``, 10,000 by
+default, for ``LLMSWITCH_RESPONSES_STORE_TTL`` seconds, a day by default): a continuation must reach the
+same gateway process (with several workers or instances, route a conversation's requests to one).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from llmswitch import ir
+from llmswitch.dialects import openai_responses
+from llmswitch.dialects._json import dumps, invalid
+from llmswitch.errors import NotFoundError
+from llmswitch.server import faces, http
+from llmswitch.server.chat import handle_chat, parse_json
+
+if TYPE_CHECKING:
+    from llmswitch.server.app import Gateway
+
+
+@dataclass
+class Stored:
+    owner: str
+    input: list[dict[str, Any]]
+    response: dict[str, Any]
+    at: float
+
+
+class ResponseStore:
+    """The newest responses, for their owner, each kept ``ttl`` seconds."""
+
+    def __init__(self, size: int | None = None, ttl: float | None = None) -> None:
+        self.size = size if size is not None else int(os.environ.get("LLMSWITCH_RESPONSES_STORE_SIZE", "10000"))
+        self.ttl = ttl if ttl is not None else float(os.environ.get("LLMSWITCH_RESPONSES_STORE_TTL", "86400"))
+        self._items: OrderedDict[str, Stored] = OrderedDict()
+
+    def put(self, owner: str, input_items: list[dict[str, Any]], response: dict[str, Any]) -> None:
+        self._items[response["id"]] = Stored(owner, input_items, response, time.monotonic())
+        self._items.move_to_end(response["id"])
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def get(self, owner: str, rid: str) -> Stored:
+        got = self._items.get(rid)
+        if got is None or got.owner != owner or time.monotonic() - got.at > self.ttl:
+            raise NotFoundError(
+                f"No response found with id '{rid}'.",
+                status_code=404,
+                provider="llmswitch",
+                error_type="invalid_request_error",
+                param="response_id" if "previous" not in rid else "previous_response_id",
+            )
+        return got
+
+    def delete(self, owner: str, rid: str) -> None:
+        self.get(owner, rid)
+        del self._items[rid]
+
+
+def _store(gw: Gateway) -> ResponseStore:
+    store: ResponseStore | None = getattr(gw, "responses_store", None)
+    if store is None:
+        store = gw.responses_store = ResponseStore()  # type: ignore[attr-defined]
+    return store
+
+
+def _owner(gw: Gateway, request: http.Request) -> str:
+    principal = gw.keys.authenticate(gw.key_of(request))
+    return str(getattr(principal, "key_hash", None) or "master")
+
+
+def _items_of(raw: Any) -> list[dict[str, Any]]:
+    if isinstance(raw, str):
+        return [{"type": "message", "role": "user", "content": raw}]
+    if isinstance(raw, list):
+        return [i for i in raw if isinstance(i, dict)]
+    raise invalid("input", "must be a string or a list of input items")
+
+
+@dataclass
+class ResponsesFace(faces.Face):
+    """The Responses face for one request: it knows the request (a Response echoes its settings) and
+    stores what it answered."""
+
+    body: dict[str, Any] = field(default_factory=dict)
+    owner: str = ""
+    input_items: list[dict[str, Any]] = field(default_factory=list)
+    store: ResponseStore | None = None
+    _encoder: openai_responses.StreamEncoder | None = None
+
+    def decode_request(self, body: Any, *, model: str | None = None) -> ir.Request:
+        return openai_responses.decode_request(body)
+
+    def encode_response(self, resp: ir.Response, *, legacy_functions: bool | None = None) -> dict[str, Any]:
+        out = openai_responses.encode_response(resp, self.body)
+        self._keep(out)
+        return out
+
+    def stream_encoder(
+        self,
+        meta: ir.StreamMeta,
+        *,
+        include_usage: bool,
+        json_array: bool = False,
+        legacy_functions: bool | None = None,
+    ) -> Any:
+        self._encoder = _Storing(self, meta)
+        return self._encoder
+
+    def encode_error(self, exc: BaseException) -> tuple[int, dict[str, Any]]:
+        return faces.OPENAI.encode_error(exc)
+
+    def stream_error(self, exc: BaseException) -> bytes:
+        encoder = self._encoder or openai_responses.StreamEncoder(ir.StreamMeta(), request=self.body)
+        return encoder.error(exc)
+
+    def _keep(self, response: dict[str, Any]) -> None:
+        if self.store is not None and self.body.get("store", True) is not False:
+            self.store.put(self.owner, self.input_items, response)
+
+
+class _Storing(openai_responses.StreamEncoder):
+    def __init__(self, face: ResponsesFace, meta: ir.StreamMeta) -> None:
+        super().__init__(meta, request=face.body)
+        self._face = face
+
+    def close(self) -> bytes:
+        tail = super().close()
+        if self.response is not None:
+            self._face._keep(self.response)
+        return tail
+
+
+async def create(gw: Gateway, request: http.Request, send: http.Send) -> None:
+    owner = _owner(gw, request)
+    body = parse_json(request.body)
+    if not isinstance(body, dict):
+        raise invalid("body", "the request body must be a JSON object")
+    store = _store(gw)
+    items = _items_of(body.get("input"))
+    prev = body.get("previous_response_id")
+    if prev is not None:
+        if not isinstance(prev, str):
+            raise invalid("previous_response_id", "must be a string")
+        before = store.get(owner, prev)
+        items = [*before.input, *before.response.get("output", []), *items]
+    sent = {**body, "input": items}
+    face = ResponsesFace("openai_responses", body=body, owner=owner, input_items=items, store=store)
+    request.body = dumps(sent)
+    await handle_chat(gw, request, send, face)
+
+
+async def retrieve(gw: Gateway, request: http.Request, send: http.Send) -> None:
+    stored = _store(gw).get(_owner(gw, request), request.state["response_id"])
+    await http.send_bytes(send, 200, dumps(stored.response))
+
+
+async def input_items(gw: Gateway, request: http.Request, send: http.Send) -> None:
+    stored = _store(gw).get(_owner(gw, request), request.state["response_id"])
+    data = [dict(i, id=i.get("id") or f"item_{n}") for n, i in enumerate(stored.input)]
+    page = {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None, "has_more": False}  # fmt: skip
+    await http.send_bytes(send, 200, dumps(page))
+
+
+async def delete(gw: Gateway, request: http.Request, send: http.Send) -> None:
+    rid = request.state["response_id"]
+    _store(gw).delete(_owner(gw, request), rid)
+    await http.send_bytes(send, 200, dumps({"id": rid, "object": "response.deleted", "deleted": True}))
+
+
+def route(method: str, path: str) -> tuple[Any, dict[str, Any]] | None:
+    """The handler for a ``/v1/responses…`` path, and what the path says."""
+    for prefix in ("/v1/responses", "/responses"):
+        if path == prefix and method == "POST":
+            return create, {}
+        if path.startswith(prefix + "/"):
+            rest = path[len(prefix) + 1 :]
+            rid, _, tail = rest.partition("/")
+            if not rid.startswith("resp_"):
+                return None
+            if tail == "" and method == "GET":
+                return retrieve, {"response_id": rid}
+            if tail == "" and method == "DELETE":
+                return delete, {"response_id": rid}
+            if tail == "input_items" and method == "GET":
+                return input_items, {"response_id": rid}
+    return None

@@ -1,0 +1,1 @@
+"""Observability: Prometheus metrics (``metrics*.py``), and the rules and dashboards built on them (``deploy/``)."""
