@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "EmbeddingResponse": "llmswitch.results",
     "stream_chunk_builder": "llmswitch.tools",
     "Router": "llmswitch.router.router",
+    "Cache": "llmswitch.cache.sdk",
     "completion_cost": "llmswitch.cost",
 }
 _ERRORS = (
@@ -66,6 +67,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "Cache",
     "ConfigError",
     "ContentPolicyViolationError",
     "ContextWindowExceededError",
@@ -114,6 +116,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from llmswitch.cache.sdk import Cache
     from llmswitch.cost import completion_cost
     from llmswitch.errors import (
         APIConnectionError,

@@ -127,9 +127,11 @@ def _config_check(path: str) -> int:
     cfg, problems, warnings = check_config(path)
     missing: list[str] = []
     if cfg is not None:
+        from llmswitch.cache.preflight import missing_for_cache
         from llmswitch.server.preflight import backends_of, missing_extras
 
-        missing = missing_extras(backends_of(cfg))  # serve would refuse to start: an error here too
+        # serve would refuse to start: an error here too
+        missing = missing_extras(backends_of(cfg)) + missing_for_cache(cfg)
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     for p in [*problems, *missing]:

@@ -139,6 +139,8 @@ def _has_content(ev: ir.StreamEvent) -> bool:
         or ev.redacted_reasoning
         or ev.reasoning_signature
         or ev.provider_part is not None
+        or ev.refusal
+        or ev.audio is not None
     )
 
 
@@ -156,9 +158,9 @@ def _has_finish(prev: bytes, chunk: bytes) -> bool:
 
 StreamEnd = Callable[["ChatStream", "APIError | None"], None]
 
-# an OpenAI chunk carrying content: text or reasoning that is not empty, tool calls, or a finish
+# an OpenAI chunk carrying content: text, reasoning or a refusal that is not empty, tool calls, audio, or a finish
 _RAW_CONTENT = re.compile(
-    rb'"(?:content|reasoning_content|reasoning)":\s?"[^"]|"tool_calls":\s?\[\{|"finish_reason":\s?"'
+    rb'"(?:content|reasoning_content|reasoning|refusal)":\s?"[^"]|"tool_calls":\s?\[\{|"finish_reason":\s?"|"audio":\s?\{'
 )
 
 

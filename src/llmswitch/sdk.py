@@ -13,6 +13,8 @@ from typing import Any
 
 from llmswitch import convert, engine, ir, results
 from llmswitch._sync import SyncIterator, run
+from llmswitch.cache import prompt as prompt_cache
+from llmswitch.cache import sdk_hits as sdk_cache
 from llmswitch.cost import cost_for_response, usage_from_wire
 from llmswitch.dialects import openai_chat
 from llmswitch.dialects.openai_chat_stream import StreamEncoder
@@ -52,6 +54,13 @@ class _Call:
         kwargs: dict[str, Any],
     ) -> None:
         call_opts = {k: kwargs.pop(k) for k in _CALL_KEYS if k in kwargs}
+        # LiteLLM's per-call cache controls (``cache={...}``, ``caching=False``): the cache's, not the provider's
+        self.cache_controls: Any = False if kwargs.pop("caching", None) is False else kwargs.pop("cache", None)
+        kwargs.pop("cache", None)
+        # LiteLLM's cache breakpoints (and our prompt_cache="auto"): placed here, never sent as parameters
+        prompt_settings: dict[str, Any] = {
+            k: kwargs.pop(k) for k in ("cache_control_injection_points", "prompt_cache") if k in kwargs
+        }
         # LiteLLM's per-call price keywords price the answer; they are not for the provider
         self.price_overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in _PRICE_KEYS} or None
         api_base = kwargs.pop("api_base", None) or call_opts.get("base_url")
@@ -61,6 +70,7 @@ class _Call:
         if num_retries is None:
             num_retries = call_opts.get("max_retries", 2)
         rf, self.parse_into = normalize_response_format(kwargs.pop("response_format", None))
+        self.guardrails = _guardrails(kwargs.pop("guardrails", None))
         self.wants_json = rf is not None and rf.get("type") in ("json_schema", "json_object")
         self.provider, self.model_id = resolve_model(model, call_opts.get("custom_llm_provider"))
         settings = _settings_of(self.provider, kwargs)
@@ -80,6 +90,10 @@ class _Call:
             drop=_global_drop_params(),
             dialect=self.provider.dialect,
         )
+        if prompt_settings:
+            self.request = prompt_cache.apply_prompt_cache(
+                self.request, prompt_settings, self.provider.dialect, self.model_id
+            )
         self.user_wants_usage = self.request.include_usage
         self.endpoint = self.provider.endpoint(
             api_base=api_base,
@@ -90,12 +104,23 @@ class _Call:
             settings=settings,
         )
         self.timeout = float(timeout) if timeout is not None else None
+        self.cache_group = f"{model}@{api_base or ''}"
         if not isinstance(num_retries, int) or num_retries < 0:
             raise ConfigError("num_retries must be a non-negative integer")
         self.policy = RetryPolicy(num_retries=num_retries)
 
     async def run(self) -> results.ModelResponse:
-        resp = await engine.chat(
+        guard = self.guardrails
+        if guard is not None:
+            await guard.pre_call(self.request)
+        # a guarded call neither reads nor writes the cache (a cached answer would skip its guardrails)
+        cached = sdk_cache.active_cache() if guard is None else None
+        plan = cached.plan(self.request, self.cache_group, self.cache_controls) if cached is not None else None
+        if plan is not None and cached is not None:
+            hit = await sdk_cache.whole_hit(cached, plan, self.request, self.hidden_params())
+            if hit is not None:
+                return hit
+        call = engine.chat(
             self.provider,
             self.request,
             model=self.model_id,
@@ -103,6 +128,9 @@ class _Call:
             timeout=self.timeout,
             policy=self.policy,
         )
+        resp = await (guard.during_call(call) if guard is not None else call)
+        if guard is not None:
+            resp = await guard.post_call(resp)
         out = convert.model_response(resp, legacy_functions=self.request.legacy_functions)
         _mark(out, self.hidden_params())
         out.cost = cost_for_response(resp.model or self.model_id, self.provider.name, resp.usage, self.price_overrides)
@@ -110,6 +138,8 @@ class _Call:
             for c in out.choices:
                 if c.finish_reason != "tool_calls" or c.message.content:
                     c.message.parsed = parse_content(c.message.content, self.parse_into)
+        if plan is not None and cached is not None and plan.write:
+            await sdk_cache.store(cached, plan, resp, self.request)
         return out
 
     def hidden_params(self) -> dict[str, Any]:
@@ -117,7 +147,20 @@ class _Call:
         return {"custom_llm_provider": self.provider.name, "dropped_params": list(self.dropped)}
 
     async def stream(self) -> AsyncIterator[results.ModelResponseStream]:
-        s = await engine.chat_stream(
+        guard = None
+        if self.guardrails is not None:
+            await self.guardrails.pre_call(self.request)
+            guard = self.guardrails.stream()
+        # a guarded call neither reads nor writes the cache (a cached answer would skip its guardrails)
+        cached = sdk_cache.active_cache() if self.guardrails is None else None
+        plan = cached.plan(self.request, self.cache_group, self.cache_controls) if cached is not None else None
+        if plan is not None and cached is not None:
+            replay = await sdk_cache.stream_hit(cached, plan, self.request, self.hidden_params())
+            if replay is not None:
+                for replayed in replay:
+                    yield replayed
+                return
+        opening = engine.chat_stream(
             self.provider,
             self.request,
             model=self.model_id,
@@ -125,17 +168,34 @@ class _Call:
             timeout=self.timeout,
             policy=self.policy,
         )
+        s = await (self.guardrails.during_call(opening) if self.guardrails is not None else opening)
         encoder: StreamEncoder | FunctionCallChunks | None = None
         hidden = self.hidden_params()
         # a structured reply: each chunk's ``parsed`` is what the JSON so far says, the last the whole object
         structured = PartialParser(self.parse_into) if self.wants_json else None
+        tap: list[ir.StreamEvent] | None = [] if plan is not None and plan.write else None
         try:
             async for ev in s.events():
+                if tap is not None:
+                    tap.append(ev)
                 if encoder is None:
                     encoder = StreamEncoder(s.meta, include_usage=self.user_wants_usage)
                     if self.request.legacy_functions:
                         encoder = FunctionCallChunks(encoder)
+                if guard is not None:
+                    checked = guard.feed(ev)
+                    if checked is None:
+                        continue
+                    ev = checked
                 chunk = encoder.chunk(ev)
+                if chunk is not None:
+                    out = convert.stream_chunk(chunk)
+                    _mark(out, hidden)
+                    if structured is not None and out.choices:
+                        _parse_chunk(out, structured)
+                    yield out
+            if encoder is not None and guard is not None and (held := await guard.close()) is not None:
+                chunk = encoder.chunk(held)
                 if chunk is not None:
                     out = convert.stream_chunk(chunk)
                     _mark(out, hidden)
@@ -152,6 +212,8 @@ class _Call:
                         last.model or self.model_id, self.provider.name, usage, self.price_overrides
                     )
                     yield last
+            if tap is not None and plan is not None and cached is not None:
+                await sdk_cache.store_stream(cached, plan, s.meta, tap, self.request)
         finally:
             s.close()
 
@@ -172,6 +234,18 @@ def _parse_chunk(chunk: Any, parser: PartialParser) -> None:
     if choice.finish_reason is not None and (choice.finish_reason != "tool_calls" or parser.text):
         parsed = parser.finish()
     chunk.parsed = parsed
+
+
+def _guardrails(requested: Any) -> Any:
+    """The call's guardrails run (``guardrails=[...]`` and the configured ``default_on`` ones), or ``None``;
+    the guardrails package is imported only when some are configured or asked for."""
+    import sys
+
+    if requested is None and "llmswitch.guardrails.sdk" not in sys.modules:
+        return None
+    from llmswitch.guardrails.sdk import start_for_call
+
+    return start_for_call(requested)
 
 
 def _mark(result: Any, hidden: dict[str, Any]) -> None:

@@ -155,6 +155,8 @@ def stream_chunk_builder(chunks: Sequence[Any]) -> Any:
         raise ValueError("no chunks to build a response from")
     first = chunks[0]
     content, reasoning, finish, usage = "", "", None, None
+    refusal: str | None = None
+    function_call: list[str] | None = None  # the legacy functions' one call: name, arguments
     calls: dict[int, dict[str, Any]] = {}
     for c in chunks:
         if c.usage is not None:
@@ -163,6 +165,12 @@ def stream_chunk_builder(chunks: Sequence[Any]) -> Any:
             d = ch.delta
             content += d.content or ""
             reasoning += d.reasoning_content or ""
+            if d.refusal is not None:
+                refusal = (refusal or "") + d.refusal
+            if d.function_call is not None:
+                function_call = function_call or ["", ""]
+                function_call[0] += d.function_call.name or ""
+                function_call[1] += d.function_call.arguments or ""
             for t in d.tool_calls or []:
                 slot = calls.setdefault(t.index, {"id": "", "name": "", "arguments": "", "psf": None})
                 slot["id"] = t.id or slot["id"]
@@ -184,6 +192,8 @@ def stream_chunk_builder(chunks: Sequence[Any]) -> Any:
         role="assistant",
         content=content or None,
         tool_calls=tool_calls or None,
+        refusal=refusal,
+        function_call=results.Function(name=function_call[0], arguments=function_call[1]) if function_call else None,
         reasoning_content=reasoning or None,
     )
     return results.ModelResponse(

@@ -27,8 +27,8 @@ general_settings:
   alerting: ["slack"]
   ui_access_mode: admin_only
   shiny_new_thing: true
-guardrails:
-  - guardrail_name: x
+mcp_servers:
+  - server_name: x
 whatever: 1
 """
 
@@ -44,7 +44,6 @@ def test_unsupported_and_unknown_settings_are_each_named_with_their_line() -> No
     assert warnings_of(CONFIG) == [
         "config.yaml:5: model_list[0].litellm_params.api_bse: unknown key, passed to the provider as is; did you mean 'api_base'?",
         "config.yaml:7: model_list[0].model_infoo: unknown key, ignored; did you mean 'model_info'?",
-        "config.yaml:9: litellm_settings.cache: not supported yet, ignored",
         "config.yaml:10: litellm_settings.success_callback: not supported yet, ignored",
         "config.yaml:11: litellm_settings.callbacks: not supported yet, ignored",
         "config.yaml:12: litellm_settings.failure_callback: not supported yet, ignored",
@@ -56,7 +55,7 @@ def test_unsupported_and_unknown_settings_are_each_named_with_their_line() -> No
         "config.yaml:20: general_settings.alerting: not supported yet, ignored",
         "config.yaml:21: general_settings.ui_access_mode: not supported yet, ignored",
         "config.yaml:22: general_settings.shiny_new_thing: unknown key, ignored",
-        "config.yaml:23: guardrails: not supported yet, ignored",
+        "config.yaml:23: mcp_servers: not supported yet, ignored",
         "config.yaml:25: whatever: unknown key, ignored",
     ]
 

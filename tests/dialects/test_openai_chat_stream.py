@@ -37,6 +37,8 @@ class Reading:
     finish: dict[int, tuple[str | None, str | None]] = field(default_factory=dict)
     roles: dict[int, int] = field(default_factory=dict)
     usage: ir.Usage | None = None
+    refusal: dict[int, str] = field(default_factory=dict)
+    logprobs: dict[int, list[Any]] = field(default_factory=dict)
 
 
 def read(events: list[ir.StreamEvent]) -> Reading:
@@ -49,6 +51,10 @@ def read(events: list[ir.StreamEvent]) -> Reading:
             r.text[c] = r.text.get(c, "") + ev.text
         if ev.reasoning:
             r.reasoning[c] = r.reasoning.get(c, "") + ev.reasoning
+        if ev.refusal:
+            r.refusal[c] = r.refusal.get(c, "") + ev.refusal
+        if ev.logprobs:
+            r.logprobs[c] = r.logprobs.get(c, []) + ev.logprobs["content"]
         for t in ev.tool_calls or []:
             slot = r.calls.setdefault((c, t.index), [None, None, ""])
             slot[0] = slot[0] or t.id
@@ -79,9 +85,15 @@ def choice_events(draw: st.DrawFn, choice: int) -> list[ir.StreamEvent]:
     events: list[ir.StreamEvent] = []
     started_calls: set[int] = set()
     for _ in range(draw(st.integers(0, 6))):
-        kind = draw(st.sampled_from(["text", "reasoning", "tool", "empty"]))
+        kind = draw(st.sampled_from(["text", "reasoning", "tool", "refusal", "logprobs", "empty"]))
         if kind == "text":
             events.append(ir.StreamEvent(choice=choice, text=draw(texts)))
+        elif kind == "refusal":
+            events.append(ir.StreamEvent(choice=choice, refusal=draw(texts)))
+        elif kind == "logprobs":
+            token = draw(texts)
+            entry = {"token": token, "logprob": -0.5, "bytes": list(token.encode()), "top_logprobs": []}
+            events.append(ir.StreamEvent(choice=choice, text=token, logprobs={"content": [entry]}))
         elif kind == "reasoning":
             events.append(ir.StreamEvent(choice=choice, reasoning=draw(texts)))
         elif kind == "tool":
@@ -141,6 +153,8 @@ def test_stream_round_trip_with_random_splits(
     want, got = read(events), read(decoded)
     assert got.text == want.text
     assert got.reasoning == want.reasoning
+    assert got.refusal == want.refusal
+    assert got.logprobs == want.logprobs
     assert got.calls == want.calls
     assert got.finish == {c: (f, f) for c, (f, _) in want.finish.items()}
     if want.usage is None:

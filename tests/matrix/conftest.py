@@ -1,28 +1,25 @@
-"""One fake upstream per session and one gateway per module for the matrix (see harness)."""
+"""The matrix's fixtures: the gateway tests' fake upstream (one per session, ``up`` reset for each test), and
+one gateway per module with the matrix's deployments (see harness)."""
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from harness import ServedGateway, gateway_config
 
 from llmswitch.testing import FakeUpstream
 
-
-@pytest.fixture(scope="session")
-def upstream() -> Iterator[FakeUpstream]:
-    with FakeUpstream() as fake:
-        yield fake
-
-
-@pytest.fixture
-def up(upstream: FakeUpstream) -> Iterator[FakeUpstream]:
-    """The shared fake upstream, with nothing scripted or recorded before the test."""
-    upstream.reset()
-    upstream.responder = None
-    yield upstream
-    upstream.reset()
+# the same fixtures as the gateway's own tests (tests/server/conftest.py), not a copy of them
+_where = Path(__file__).resolve().parents[1] / "server" / "conftest.py"
+_spec = importlib.util.spec_from_file_location("server_conftest", _where)
+assert _spec is not None and _spec.loader is not None
+_server = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_server)
+upstream = _server.upstream
+up = _server.up
 
 
 @pytest.fixture(scope="module")

@@ -379,6 +379,41 @@ ASKERS: dict[str, Callable[[ServedGateway, str, dict[str, Any], bool, bool], See
 }
 
 
+# an OpenAI client to an OpenAI deployment is relayed as it is (the fast path) unless the policy must read
+# the body (drop_params in it: the full path), which must show the same; the SDK always takes the full path
+OPENAI_PATHS = [
+    pytest.param("openai", "fast", id="openai-fast"),
+    pytest.param("openai", "full", id="openai-full"),
+    pytest.param("sdk", "full", id="sdk"),
+]
+
+
+def ask_openai_family(
+    client: str, path: str, request: Ask, *, stream: bool, gw: ServedGateway, up: FakeUpstream
+) -> tuple[Seen, dict[str, Any]]:
+    """``request`` from an OpenAI client or the SDK to the OpenAI deployment by ``path`` (see OPENAI_PATHS):
+    the answer (a 200) and the body the upstream received (valid by OpenAI's spec)."""
+    seen = ask(client, "m-openai", request, stream=stream, gw=gw, up=up, drop=path == "full")
+    assert seen.status == 200, seen.error
+    body: dict[str, Any] = the_request(up, "openai").json
+    return seen, body
+
+
+def refused_then_dropped(
+    client: str, family: str, request: Ask, *, gw: ServedGateway, up: FakeUpstream
+) -> tuple[Seen, Seen, dict[str, Any]]:
+    """The policy's two answers to a request ``family`` cannot take all of: from ``m-<family>`` a 400 with
+    nothing sent upstream; from ``d-<family>`` (drop_params) a 200, answered by the reply the test
+    scripted, and the body the upstream received (valid by its provider's rules)."""
+    refused = ask(client, f"m-{family}", request, gw=gw, up=up)
+    assert refused.status == 400, refused
+    assert up.requests == []
+    kept = ask(client, f"d-{family}", request, gw=gw, up=up)
+    assert kept.status == 200, kept.error
+    body: dict[str, Any] = the_request(up, family).json
+    return refused, kept, body
+
+
 def dropped(seen: Seen) -> set[str]:
     """The fields the gateway (header) or the SDK (``_hidden_params``) reported dropped."""
     value = seen.headers.get("x-llmswitch-dropped-params", "")

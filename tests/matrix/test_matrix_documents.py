@@ -12,7 +12,7 @@ import base64
 from typing import Any
 
 import pytest
-from harness import FAMILIES, Ask, ServedGateway, ask, dropped, the_request
+from harness import FAMILIES, Ask, ServedGateway, ask, dropped, refused_then_dropped, the_request
 
 from llmswitch.testing import FakeUpstream, Reply
 
@@ -22,63 +22,47 @@ URL = "https://example.com/report.pdf"
 QUESTION = "Summarize the attachment."
 
 
-def pdf_ask() -> Ask:
-    doc = {
-        "type": "document",
-        "source": {"type": "base64", "media_type": "application/pdf", "data": PDF},
-        "title": "report.pdf",
-    }
-    file_part = {"type": "file", "file": {"file_data": f"data:application/pdf;base64,{PDF}", "filename": "report.pdf"}}
+def attachment_ask(
+    openai_part: dict[str, Any] | None, anthropic_block: dict[str, Any] | None, gemini_part: dict[str, Any]
+) -> Ask:
+    """The question with one attachment after it, as each client writes it (``None``: a client that cannot)."""
+
+    def content(part: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+        return None if part is None else [{"role": "user", "content": [{"type": "text", "text": QUESTION}, part]}]
+
+    openai_messages, anthropic_messages = content(openai_part), content(anthropic_block)
     return Ask(
-        openai={"messages": [{"role": "user", "content": [{"type": "text", "text": QUESTION}, file_part]}]},
-        anthropic={
-            "max_tokens": 256,
-            "messages": [{"role": "user", "content": [{"type": "text", "text": QUESTION}, doc]}],
+        openai={"messages": openai_messages} if openai_messages else None,
+        anthropic={"max_tokens": 256, "messages": anthropic_messages} if anthropic_messages else None,
+        gemini={"contents": [{"role": "user", "parts": [{"text": QUESTION}, gemini_part]}], "config": {}},
+    )
+
+
+def pdf_ask() -> Ask:
+    return attachment_ask(
+        {"type": "file", "file": {"file_data": f"data:application/pdf;base64,{PDF}", "filename": "report.pdf"}},
+        {
+            "type": "document",
+            "source": {"type": "base64", "media_type": "application/pdf", "data": PDF},
+            "title": "report.pdf",
         },
-        gemini={
-            "contents": [
-                {
-                    "role": "user",
-                    "parts": [{"text": QUESTION}, {"inline_data": {"mime_type": "application/pdf", "data": PDF}}],
-                }
-            ],
-            "config": {},
-        },
+        {"inline_data": {"mime_type": "application/pdf", "data": PDF}},
     )
 
 
 def url_ask() -> Ask:
-    doc = {"type": "document", "source": {"type": "url", "url": URL}}
-    return Ask(
-        anthropic={
-            "max_tokens": 256,
-            "messages": [{"role": "user", "content": [{"type": "text", "text": QUESTION}, doc]}],
-        },
-        gemini={
-            "contents": [
-                {
-                    "role": "user",
-                    "parts": [{"text": QUESTION}, {"file_data": {"mime_type": "application/pdf", "file_uri": URL}}],
-                }
-            ],
-            "config": {},
-        },
+    return attachment_ask(
+        None,
+        {"type": "document", "source": {"type": "url", "url": URL}},
+        {"file_data": {"mime_type": "application/pdf", "file_uri": URL}},
     )
 
 
 def audio_ask() -> Ask:
-    audio = {"type": "input_audio", "input_audio": {"data": WAV, "format": "wav"}}
-    return Ask(
-        openai={"messages": [{"role": "user", "content": [{"type": "text", "text": QUESTION}, audio]}]},
-        gemini={
-            "contents": [
-                {
-                    "role": "user",
-                    "parts": [{"text": QUESTION}, {"inline_data": {"mime_type": "audio/wav", "data": WAV}}],
-                }
-            ],
-            "config": {},
-        },
+    return attachment_ask(
+        {"type": "input_audio", "input_audio": {"data": WAV, "format": "wav"}},
+        None,
+        {"inline_data": {"mime_type": "audio/wav", "data": WAV}},
     )
 
 
@@ -120,36 +104,29 @@ CARRIES_PDF = ("openai", "anthropic", "gemini")
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("client", ["openai", "anthropic", "gemini", "sdk"])
 def test_a_pdf(gw: ServedGateway, up: FakeUpstream, client: str, family: str) -> None:
-    if family not in CARRIES_PDF:
-        refused = ask(client, f"m-{family}", pdf_ask(), gw=gw, up=up)
-        assert refused.status == 400 and FIELD[client] in refused.error, refused
-        assert up.requests == []
     up.script(Reply(text="A tiny report."))
-    group = f"m-{family}" if family in CARRIES_PDF else f"d-{family}"
-    seen = ask(client, group, pdf_ask(), gw=gw, up=up)
+    if family not in CARRIES_PDF:
+        refused, kept, body = refused_then_dropped(client, family, pdf_ask(), gw=gw, up=up)
+        assert FIELD[client] in refused.error
+        assert (kept.text, dropped(kept)) == ("A tiny report.", {FIELD[client]})
+        assert body["messages"][0]["content"] == QUESTION
+        return
+    seen = ask(client, f"m-{family}", pdf_ask(), gw=gw, up=up)
     assert (seen.status, seen.text) == (200, "A tiny report."), seen.error
     body = the_request(up, family).json
-    if family in CARRIES_PDF:
-        assert same_part(family, the_attachment(family, body), pdf_expected(family, client)), body
-    else:
-        assert dropped(seen) == {FIELD[client]}
-        assert body["messages"][0]["content"] == QUESTION
+    assert same_part(family, the_attachment(family, body), pdf_expected(family, client)), body
 
 
 @pytest.mark.parametrize("family", ["openai", "anthropic", "gemini"])
 @pytest.mark.parametrize("client", ["anthropic", "gemini"])
 def test_a_document_by_url(gw: ServedGateway, up: FakeUpstream, client: str, family: str) -> None:
+    up.script(Reply(text="ok"))
     if family == "openai":
         # Chat Completions takes files inline or by id, never by URL
-        refused = ask(client, "m-openai", url_ask(), gw=gw)
-        assert refused.status == 400 and FIELD[client] in refused.error
-        assert up.requests == []
-        up.script(Reply(text="ok"))
-        seen = ask(client, "d-openai", url_ask(), gw=gw)
-        assert seen.status == 200 and dropped(seen) == {FIELD[client]}
-        assert URL not in str(the_request(up, "openai").json)
+        refused, kept, body = refused_then_dropped(client, family, url_ask(), gw=gw, up=up)
+        assert FIELD[client] in refused.error and dropped(kept) == {FIELD[client]}
+        assert URL not in str(body)
         return
-    up.script(Reply(text="ok"))
     seen = ask(client, f"m-{family}", url_ask(), gw=gw)
     assert seen.status == 200, seen.error
     part = the_attachment(family, the_request(up, family).json)
@@ -162,19 +139,17 @@ def test_a_document_by_url(gw: ServedGateway, up: FakeUpstream, client: str, fam
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("client", ["openai", "gemini", "sdk"])
 def test_audio(gw: ServedGateway, up: FakeUpstream, client: str, family: str) -> None:
-    carries = family in ("openai", "gemini")
-    if not carries:
-        refused = ask(client, f"m-{family}", audio_ask(), gw=gw, up=up)
-        assert refused.status == 400 and FIELD[client] in refused.error
-        assert up.requests == []
     up.script(Reply(text="A beep."))
-    seen = ask(client, f"{'m' if carries else 'd'}-{family}", audio_ask(), gw=gw, up=up)
-    assert (seen.status, seen.text) == (200, "A beep."), seen.error
-    body = the_request(up, family).json
-    if family == "openai":
-        assert the_attachment(family, body) == {"type": "input_audio", "input_audio": {"data": WAV, "format": "wav"}}
-    elif family == "gemini":
-        assert the_attachment(family, body) == {"inlineData": {"mimeType": "audio/wav", "data": WAV}}
-    else:
-        assert dropped(seen) == {FIELD[client]}
+    if family not in ("openai", "gemini"):
+        refused, kept, body = refused_then_dropped(client, family, audio_ask(), gw=gw, up=up)
+        assert FIELD[client] in refused.error
+        assert (kept.text, dropped(kept)) == ("A beep.", {FIELD[client]})
         assert WAV not in str(body)
+        return
+    seen = ask(client, f"m-{family}", audio_ask(), gw=gw, up=up)
+    assert (seen.status, seen.text) == (200, "A beep."), seen.error
+    expected = {
+        "openai": {"type": "input_audio", "input_audio": {"data": WAV, "format": "wav"}},
+        "gemini": {"inlineData": {"mimeType": "audio/wav", "data": WAV}},
+    }[family]
+    assert the_attachment(family, the_request(up, family).json) == expected

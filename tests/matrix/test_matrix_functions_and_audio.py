@@ -16,16 +16,21 @@ from typing import Any
 import pytest
 from harness import (
     FAMILIES,
+    OPENAI_PATHS,
     Ask,
     ServedGateway,
     ask,
+    ask_openai_family,
     dropped,
     matrix,
     openai_answer,
     openai_stream,
+    refused_then_dropped,
     the_request,
 )
 
+import llmswitch
+import llmswitch.results
 from llmswitch.testing import FakeUpstream, Reply
 
 PARAMS = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
@@ -63,6 +68,12 @@ def test_legacy_function_callers_get_function_call_back(
     assert (name, json.loads(arguments)) == ("get_weather", {"city": "Paris"})
     assert seen.finish == "function_call"
     assert tools_sent(family, the_request(up, family).json) == ["get_weather"]
+    if client == "sdk" and stream:
+        built = llmswitch.stream_chunk_builder(seen.raw).choices[0].message
+        assert (built.function_call, built.tool_calls) == (
+            llmswitch.results.Function(name=name, arguments=arguments),
+            None,
+        )
 
 
 @pytest.mark.parametrize("family", ["openai", "anthropic", "gemini"])
@@ -122,15 +133,13 @@ def audio_reply(stream: bool) -> Reply:
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
-@pytest.mark.parametrize(("client", "path"), [("openai", "fast"), ("openai", "full"), ("sdk", "full")])
+@pytest.mark.parametrize(("client", "path"), OPENAI_PATHS)
 def test_a_spoken_answer_comes_through(
     gw: ServedGateway, up: FakeUpstream, client: str, path: str, stream: bool
 ) -> None:
     up.script(audio_reply(stream))
-    seen = ask(client, "m-openai", AUDIO_ASK, stream=stream, gw=gw, up=up, drop=path == "full")
-    assert seen.status == 200, seen.error
+    seen, body = ask_openai_family(client, path, AUDIO_ASK, stream=stream, gw=gw, up=up)
     assert seen.audio == AUDIO
-    body = the_request(up, "openai").json
     assert (body["modalities"], body["audio"]) == (["text", "audio"], {"voice": "alloy", "format": "wav"})
 
 
@@ -139,13 +148,47 @@ def test_a_spoken_answer_comes_through(
 def test_asking_to_speak_elsewhere_is_refused_or_dropped(
     gw: ServedGateway, up: FakeUpstream, client: str, family: str
 ) -> None:
-    refused = ask(client, f"m-{family}", AUDIO_ASK, gw=gw, up=up)
-    assert refused.status == 400
-    assert "modalities" in refused.error and "audio" in refused.error
-    assert up.requests == []
     up.script(Reply(text="Hello there!"))
-    kept = ask(client, f"d-{family}", AUDIO_ASK, gw=gw, up=up)
-    assert (kept.status, kept.text) == (200, "Hello there!")
+    refused, kept, body = refused_then_dropped(client, family, AUDIO_ASK, gw=gw, up=up)
+    assert "modalities" in refused.error and "audio" in refused.error
+    assert kept.text == "Hello there!"
     assert {"modalities", "audio"} <= dropped(kept)
-    body = the_request(up, family).json
     assert "modalities" not in body and "audio" not in body
+
+
+SPOKEN_HISTORY = [
+    {"role": "user", "content": "Say hello."},
+    {"role": "assistant", "content": None, "audio": {"id": "audio_m1"}},
+    {"role": "user", "content": "Again, slower."},
+]
+
+
+@pytest.mark.parametrize(("client", "path"), OPENAI_PATHS)
+def test_an_earlier_spoken_answer_goes_back_to_openai_by_its_id(
+    gw: ServedGateway, up: FakeUpstream, client: str, path: str
+) -> None:
+    up.script(audio_reply(False))
+    ask_ = Ask(openai={**AUDIO_ASK.openai, "messages": SPOKEN_HISTORY})  # type: ignore[dict-item]
+    seen, body = ask_openai_family(client, path, ask_, stream=False, gw=gw, up=up)
+    assert seen.audio == AUDIO
+    assert body["messages"][1] == {"role": "assistant", "content": None, "audio": {"id": "audio_m1"}}
+
+
+@pytest.mark.parametrize("family", ["anthropic", "gemini", "ollama"])
+def test_an_earlier_spoken_answer_elsewhere_is_refused_or_dropped(
+    gw: ServedGateway, up: FakeUpstream, family: str
+) -> None:
+    up.script(Reply(text="Hello… there."))
+    refused, kept, body = refused_then_dropped("openai", family, Ask(openai={"messages": SPOKEN_HISTORY}), gw=gw, up=up)
+    assert "messages[1].audio" in refused.error
+    assert (kept.text, dropped(kept)) == ("Hello… there.", {"messages[1].audio"})
+    assert "audio_m1" not in str(body)
+
+
+def test_a_named_legacy_function_call_to_ollama_names_function_call(gw: ServedGateway, up: FakeUpstream) -> None:
+    up.script(Reply(tool_calls=[("get_weather", {"city": "Paris"})]))
+    refused, kept, body = refused_then_dropped("openai", "ollama", legacy_ask({"name": "get_weather"}), gw=gw, up=up)
+    assert "'function_call'" in refused.error
+    assert dropped(kept) == {"function_call"}
+    assert kept.function_call is not None and kept.function_call[0] == "get_weather"
+    assert [t["function"]["name"] for t in body["tools"]] == ["get_weather"]

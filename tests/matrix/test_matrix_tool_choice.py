@@ -16,12 +16,15 @@ from typing import Any
 
 import pytest
 from harness import (
+    OPENAI_PATHS,
     Ask,
     ServedGateway,
     ask,
+    ask_openai_family,
     dropped,
     openai_answer,
     openai_stream,
+    refused_then_dropped,
     the_request,
 )
 
@@ -110,15 +113,10 @@ ANTHROPIC_FIELD = {
 def test_anthropic_cannot_narrow_a_choice_refused_or_dropped(
     gw: ServedGateway, up: FakeUpstream, client: str, mode: str
 ) -> None:
-    refused = ask(client, "m-anthropic", allowed_ask(mode), gw=gw, up=up)
-    assert refused.status == 400
-    assert ANTHROPIC_FIELD[client] in refused.error
-    assert up.requests == []
     up.script(Reply(tool_calls=[("get_time", {"city": "Paris"})]))
-    kept = ask(client, "d-anthropic", allowed_ask(mode), gw=gw, up=up)
-    assert kept.status == 200, kept.error
+    refused, kept, body = refused_then_dropped(client, "anthropic", allowed_ask(mode), gw=gw, up=up)
+    assert ANTHROPIC_FIELD[client] in refused.error
     assert ANTHROPIC_FIELD[client] in dropped(kept)
-    body = the_request(up, "anthropic").json
     assert body["tool_choice"] == {"type": {"auto": "auto", "required": "any"}[mode]}
     assert len(body["tools"]) == 3
 
@@ -148,16 +146,14 @@ def custom_call_reply(stream: bool) -> Reply:
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
-@pytest.mark.parametrize(("client", "path"), [("openai", "fast"), ("openai", "full"), ("sdk", "full")])
+@pytest.mark.parametrize(("client", "path"), OPENAI_PATHS)
 def test_custom_tools_go_to_openai_as_written_and_their_calls_come_back(
     gw: ServedGateway, up: FakeUpstream, client: str, path: str, stream: bool
 ) -> None:
     up.script(custom_call_reply(stream))
-    seen = ask(client, "m-openai", CUSTOM_ASK, stream=stream, gw=gw, up=up, drop=path == "full")
-    assert seen.status == 200, seen.error
+    seen, body = ask_openai_family(client, path, CUSTOM_ASK, stream=stream, gw=gw, up=up)
     assert seen.tool_calls == [("run_python", CODE)]
     assert seen.finish == "tool_calls"
-    body = the_request(up, "openai").json
     assert body["tools"][1] == CUSTOM
     assert body["tool_choice"] == {"type": "custom", "custom": {"name": "run_python"}}
 
@@ -181,14 +177,39 @@ def test_a_custom_tool_call_in_the_history_goes_back_to_openai(gw: ServedGateway
 def test_custom_tools_elsewhere_are_refused_or_dropped(
     gw: ServedGateway, up: FakeUpstream, client: str, family: str
 ) -> None:
-    refused = ask(client, f"m-{family}", CUSTOM_ASK, gw=gw, up=up)
-    assert refused.status == 400
-    assert "tools[1]" in refused.error and "tool_choice" in refused.error
-    assert up.requests == []
     up.script(Reply(text="42"))
-    kept = ask(client, f"d-{family}", CUSTOM_ASK, gw=gw, up=up)
-    assert kept.status == 200, kept.error
+    refused, kept, body = refused_then_dropped(client, family, CUSTOM_ASK, gw=gw, up=up)
+    assert "tools[1]" in refused.error and "tool_choice" in refused.error
     assert {"tools[1]", "tool_choice"} <= dropped(kept)
-    body = the_request(up, family).json
     assert "run_python" not in json.dumps(body)
     assert "get_weather" in json.dumps(body["tools"])
+
+
+OLLAMA_FIELD = {"openai": "tool_choice", "sdk": "tool_choice", "gemini": "toolConfig.functionCallingConfig.mode"}
+
+
+@pytest.mark.parametrize("client", ["openai", "gemini", "sdk"])
+def test_ollama_cannot_be_made_to_call_a_tool_refused_or_offered_only_those(
+    gw: ServedGateway, up: FakeUpstream, client: str
+) -> None:
+    up.script(Reply(tool_calls=[("get_time", {"city": "Paris"})]))
+    refused, kept, body = refused_then_dropped(client, "ollama", allowed_ask("required"), gw=gw, up=up)
+    assert f"'{OLLAMA_FIELD[client]}'" in refused.error
+    assert dropped(kept) == {OLLAMA_FIELD[client]}
+    assert sent_choice("ollama", body) == sorted(ALLOWED)  # with drop_params: it may call (only) those
+    assert [n for n, _ in kept.tool_calls] == ["get_time"]
+
+
+def test_a_named_choice_to_ollama_offers_only_that_tool(gw: ServedGateway, up: FakeUpstream) -> None:
+    named = Ask(
+        openai={
+            "messages": [{"role": "user", "content": PROMPT}],
+            "tools": TOOLS,
+            "tool_choice": {"type": "function", "function": {"name": "get_time"}},
+        }
+    )
+    up.script(Reply(tool_calls=[("get_time", {"city": "Paris"})]))
+    refused, kept, body = refused_then_dropped("openai", "ollama", named, gw=gw, up=up)
+    assert "'tool_choice'" in refused.error
+    assert dropped(kept) == {"tool_choice"}
+    assert sent_choice("ollama", body) == ["get_time"]

@@ -5,26 +5,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
-from typing import Any, TypeVar
 
 import asyncpg
 import pytest
-from gateway_harness import POSTGRES_URL, ServedGateway, gateway_config
+from gateway_harness import POSTGRES_URL, Closing, ServedGateway, gateway_config
 
 from llmswitch.testing import FakeUpstream
-
-T = TypeVar("T")
-
-
-class Closing:
-    """SDK clients a test opens, closed when it ends: ``oc = closing(openai.OpenAI(...))``."""
-
-    def __init__(self) -> None:
-        self.opened: list[Any] = []
-
-    def __call__(self, client: T) -> T:
-        self.opened.append(client)
-        return client
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from llmswitch.config import GatewayConfig, parse_config
 from llmswitch.server.app import Gateway
@@ -33,6 +33,20 @@ UPSTREAM_KEYS = {"openai": "sk-up-openai-41d2", "anthropic": "sk-up-anthropic-93
 GROUPS = {"openai": "m-openai", "anthropic": "m-anthropic", "gemini": "m-gemini"}
 UPSTREAM_MODELS = {"openai": "gpt-4o-mini", "anthropic": "claude-sonnet-4-20250514", "gemini": "gemini-2.5-flash"}
 POSTGRES_URL = os.environ.get("LLMSWITCH_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+T = TypeVar("T")
+
+
+class Closing:
+    """SDK clients a test opens, closed when it ends: ``oc = closing(openai.OpenAI(...))``."""
+
+    def __init__(self) -> None:
+        self.opened: list[Any] = []
+
+    def __call__(self, client: T) -> T:
+        self.opened.append(client)
+        return client
 
 
 def free_port() -> int:

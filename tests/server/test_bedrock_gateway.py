@@ -10,8 +10,7 @@ from collections.abc import Iterator
 import anthropic
 import openai
 import pytest
-from conftest import Closing
-from gateway_harness import MASTER_KEY, ServedGateway
+from gateway_harness import MASTER_KEY, Closing, ServedGateway
 
 from llmswitch.testing import FakeUpstream, Reply
 

@@ -9,8 +9,7 @@ from collections.abc import Iterator
 
 import openai
 import pytest
-from conftest import Closing
-from gateway_harness import MASTER_KEY, ServedGateway, gateway_config
+from gateway_harness import MASTER_KEY, Closing, ServedGateway, gateway_config
 
 from llmswitch.testing import FakeUpstream, Reply
 

@@ -15,8 +15,7 @@ from typing import Any
 
 import openai
 import pytest
-from conftest import Closing
-from gateway_harness import ServedGateway
+from gateway_harness import Closing, ServedGateway
 from money_harness import served
 from multi_harness import key_info, price, priced_config, spend_logs, wait_logged
 

@@ -11,10 +11,9 @@ from collections.abc import Iterator
 import anthropic
 import openai
 import pytest
-from conftest import Closing
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from gateway_harness import MASTER_KEY, ServedGateway
+from gateway_harness import MASTER_KEY, Closing, ServedGateway
 
 from llmswitch.testing import FakeUpstream, Reply
 

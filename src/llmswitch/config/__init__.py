@@ -6,7 +6,7 @@
     [('gpt-4o', 'openai', 'gpt-4o'), ('gpt-4o', 'azure', 'my-deployment')]
     >>> for warning in cfg.warnings:  # doctest: +SKIP
     ...     print(warning)
-    config.yaml:21: litellm_settings.cache: not supported yet, ignored
+    config.yaml:21: litellm_settings.callbacks: not supported yet, ignored
 
 Every problem names the file, line and key (``config.yaml:14: model_list[2].litellm_params.rpm:
 expected an integer, got 'fast'``); :func:`load_config` raises :class:`ConfigFileError` listing all of

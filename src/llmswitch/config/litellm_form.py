@@ -21,6 +21,7 @@ from llmswitch.config.build import (
     dedupe_ids,
     read_model_info,
 )
+from llmswitch.config.cache_fields import read_litellm_cache
 from llmswitch.config.deployment_params import warn_unknown_param
 from llmswitch.config.model import Deployment, RouterSettings, ServerSettings
 from llmswitch.config.problems import KeyPath, format_key_path
@@ -205,6 +206,7 @@ def _router(ctx: Context, root: Section, refs: list[tuple[KeyPath, str]]) -> Rou
     ls, rs = root.section("litellm_settings"), root.section("router_settings")
     if ls is not None:
         from_litellm = read_router_fields(ls, LITELLM_SETTINGS, refs)
+        ctx.cache = read_litellm_cache(ls)
         ls.finish(unsupported=litellm_keys.LITELLM_SETTINGS)
     if rs is not None:
         from_router = read_router_fields(rs, ROUTER_SETTINGS, refs)

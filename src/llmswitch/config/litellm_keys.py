@@ -8,7 +8,7 @@ Taken from LiteLLM's proxy docs (docs.litellm.ai/docs/proxy/config_settings and 
 from __future__ import annotations
 
 TOP_LEVEL = frozenset({
-    "callback_settings", "guardrails", "mcp_servers", "mcp_tools", "assistant_settings", "files_settings",
+    "callback_settings", "mcp_servers", "mcp_tools", "assistant_settings", "files_settings",
     "finetune_settings", "vector_store_registry", "search_tools", "include", "prompts", "pass_through_endpoints",
     "model_group_settings",
 })  # fmt: skip
@@ -19,7 +19,7 @@ LITELLM_SETTINGS = frozenset({
     "turn_off_message_logging", "redact_user_api_key_info", "langfuse_default_tags", "json_logs", "set_verbose",
     "redact_messages_in_exceptions", "log_raw_request_response", "default_redis_batch_cache_expiry",
     # caching
-    "cache", "cache_params", "enable_caching_on_provider_specific_optional_params",
+    "enable_caching_on_provider_specific_optional_params",
     # request shaping
     "modify_params", "enable_preview_features", "force_ipv4", "max_parallel_requests",
     "return_response_headers", "enable_json_schema_validation", "disable_add_transform_inline_image_block",
@@ -77,8 +77,8 @@ DEPLOYMENT_PARAMS = frozenset({
     "reasoning_effort", "thinking", "verbosity", "modalities", "audio", "prediction", "service_tier", "store",
     "metadata", "web_search_options", "safety_identifier", "prompt_cache_key", "safety_settings", "dimensions",
     "encoding_format", "input_type", "extra_headers", "extra_body", "headers", "num_retries", "mock_response",
-    "cache_control_injection_points", "merge_reasoning_content_in_choices", "deployment_id", "extra_query",
-    "max_parallel_requests", "litellm_metadata", "cached_content",
+    "cache_control_injection_points", "prompt_cache", "merge_reasoning_content_in_choices", "deployment_id",
+    "extra_query", "max_parallel_requests", "litellm_metadata", "cached_content",
     # local and self-hosted servers' own sampling and loading settings (Ollama, vLLM), passed through
     "num_ctx", "num_predict", "keep_alive", "repeat_penalty", "mirostat", "min_p", "repetition_penalty",
     # Bedrock's own request fields, passed through under their names

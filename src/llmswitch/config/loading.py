@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from llmswitch.config import litellm_keys
+from llmswitch.config.guardrails import read_guardrails
 from llmswitch.config.litellm_form import read_litellm
 from llmswitch.config.model import GatewayConfig
 from llmswitch.config.native_form import TOP_LEVEL as NATIVE_TOP_LEVEL
@@ -23,6 +24,7 @@ from llmswitch.config.reading import Context, Form, Section, describe
 
 LITELLM_TOP_LEVEL = (
     "model_list", "litellm_settings", "router_settings", "general_settings", "environment_variables", "credential_list",
+    "guardrails",
     *sorted(litellm_keys.TOP_LEVEL),
 )  # fmt: skip
 
@@ -83,10 +85,20 @@ def parse_config(text: str, file: str = "<config>", *, env: MutableMapping[str, 
     if form is not None:
         ctx.form = form
         root = Section(ctx, (), doc.data)
+        guardrails = read_guardrails(ctx, root) if form == "litellm" else ()
         deployments, router, server = (read_litellm if form == "litellm" else read_native)(ctx, root)
         if not deployments and not ctx.errors:
             ctx.warn((), "no deployments: every request will be answered 404 (model not found)")
-        config = GatewayConfig(tuple(deployments), router, server, tuple(_in_file_order(ctx.warnings)), file, form)
+        config = GatewayConfig(
+            tuple(deployments),
+            router,
+            server,
+            tuple(_in_file_order(ctx.warnings)),
+            file,
+            form,
+            guardrails,
+            cache=ctx.cache,
+        )
     problems = _in_file_order(ctx.errors)
     return ConfigCheck(None if problems else config, problems, _in_file_order(ctx.warnings))
 

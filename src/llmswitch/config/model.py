@@ -31,6 +31,7 @@ from types import MappingProxyType
 from typing import Any, Literal, get_args
 
 from llmswitch.config.problems import Problem
+from llmswitch.guardrails.build import GuardrailSpec
 
 DEFAULT_MAX_REQUEST_BODY_SIZE = 32 * 1024 * 1024
 """The largest request Anthropic's API takes; a gateway that accepts more only forwards failures."""
@@ -223,6 +224,10 @@ class GatewayConfig:
     source: str | None = field(default=None, compare=False)
     """The file it was loaded from; ``None`` when built from the environment."""
     form: Literal["litellm", "native", "env"] = field(default="litellm", compare=False)
+    guardrails: tuple[GuardrailSpec, ...] = ()
+    """LiteLLM's ``guardrails:`` entries, checked (see :mod:`llmswitch.guardrails`)."""
+    cache: Any = None
+    """The response cache (a :class:`llmswitch.cache.CacheSettings`), ``None`` when caching is off."""
 
     @cached_property
     def groups(self) -> Mapping[str, tuple[Deployment, ...]]:

@@ -17,6 +17,7 @@
     router: {strategy: least-busy, num_retries: 2, timeout: 30, fallbacks: {gpt-4o: [fast]}}
     server: {master_key: ${LLMSWITCH_MASTER_KEY}, database: postgresql://..., max_body_mb: 32}
     redis: redis://localhost:6379/0
+    cache: {type: redis, url: redis://localhost:6379/0, ttl: 600}   # the response cache (docs/caching.md)
 
 ``${NAME}`` and ``${NAME:-default}`` read the environment (``os.environ/NAME`` works too).
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmswitch.config.build import DeploymentDraft, build_deployment, check_group_refs, dedupe_ids, read_model_info
+from llmswitch.config.cache_fields import read_native_cache
 from llmswitch.config.deployment_params import warn_unknown_param
 from llmswitch.config.litellm_keys import DEPLOYMENT_PARAMS
 from llmswitch.config.model import Deployment, RouterSettings, ServerSettings
@@ -35,7 +37,7 @@ from llmswitch.config.router_fields import NATIVE_REDIS, NATIVE_ROUTER, read_rou
 
 MB = 1024 * 1024
 EMPTY_MASTER_KEY = "an empty master key would let anyone in; remove the line to run without one"
-TOP_LEVEL = ("models", "router", "server", "redis")
+TOP_LEVEL = ("models", "router", "server", "redis", "cache")
 
 
 def read_native(ctx: Context, root: Section) -> tuple[list[Deployment], RouterSettings, ServerSettings]:
@@ -56,6 +58,7 @@ def read_native(ctx: Context, root: Section) -> tuple[list[Deployment], RouterSe
         values.update((k, v) for k, (v, _) in read_router_fields(router, NATIVE_ROUTER, refs).items())
         router.finish()
     values.update(_redis(ctx, root))
+    ctx.cache = read_native_cache(ctx, root)
     settings = router_settings(values)
     server = _server(root)
     check_group_refs(ctx, refs, deployments, set(settings.model_group_alias))

@@ -42,6 +42,8 @@ class Context:
         self.form = form
         self.errors: list[Problem] = []
         self.warnings: list[Problem] = []
+        # the response cache's settings, when the form read any (see config/cache_fields.py)
+        self.cache: Any = None
 
     def report(self, severity: Severity, path: KeyPath, message: str, *, at_key: bool = False) -> None:
         pos = self.marks.key_at(path) if at_key else self.marks.value_at(path)

@@ -11,6 +11,7 @@ silently while the client gets a 200:
 - Only Anthropic takes a document made of the caller's own content blocks (``source.type: content``).
 - Anthropic takes no audio or video, and cannot narrow a tool choice to some of the tools.
 - Ollama's ``/api/chat`` takes text and images only: no documents, audio or video.
+- An earlier spoken answer (an assistant message's ``audio`` id) means something to OpenAI alone.
 
     >>> req = ir.Request(model="m", messages=[ir.Message(role="user", content=[ir.FilePart(url="https://x/a.pdf")])])
     >>> [f.field for f in unsupported_content(req, "openai_chat")]
@@ -51,6 +52,10 @@ def unsupported_content(req: ir.Request, dialect: str) -> list[Finding]:
                 and p.block.get("type") == "document"
                 and dialect != "anthropic_messages"
             )
+            if isinstance(p, ir.ProviderPart) and p.provider == "openai" and dialect != "openai_chat":
+                # an earlier spoken answer of OpenAI's, by its id (only an OpenAI caller writes one)
+                found.append(Finding(mi, pi, f"messages[{mi}].audio", "part"))
+                continue
             if not isinstance(p, ir.FilePart) and not foreign_document:
                 continue
             # Anthropic and Gemini callers write the system prompt outside their messages
@@ -81,7 +86,8 @@ def without(req: ir.Request, findings: list[Finding]) -> ir.Request:
             elif hit.drops == "citations" and isinstance(p, ir.FilePart):
                 content.append(msgspec.structs.replace(p, citations=None))
         messages[mi] = msgspec.structs.replace(messages[mi], content=content)
-    return msgspec.structs.replace(req, messages=[m for m in messages if m.content or m.role != "user"])
+    kept = [m for m in messages if m.content or m.role not in ("user", "assistant")]
+    return msgspec.structs.replace(req, messages=kept)
 
 
 def _can_carry(p: ir.FilePart, dialect: str) -> bool:
@@ -111,10 +117,29 @@ def _caller_field(dialect: str | None, message: int, part: int) -> str:
 
 def unsupported_tool_choice(req: ir.Request, dialect: str) -> str | None:
     """The caller's field for a tool choice ``dialect`` cannot express, else None: Anthropic's
-    ``tool_choice`` names one tool or any, never a set of them (Gemini's ``allowedFunctionNames``)."""
+    ``tool_choice`` names one tool or any, never a set of them (Gemini's ``allowedFunctionNames``);
+    Ollama has no tool choice at all, so cannot be made to call a tool (``auto`` over some tools is
+    offering it only those, and ``none`` offering none)."""
     tc = req.tool_choice
-    if tc is None or not tc.allowed or dialect != "anthropic_messages":
+    if tc is None:
+        return None
+    if dialect == "ollama_chat" and req.tools and tc.mode in ("required", "tool"):
+        if req.client_dialect == "gemini":
+            return "toolConfig.functionCallingConfig.mode"
+        if req.client_dialect == "anthropic_messages":
+            return "tool_choice"
+        return "function_call" if req.legacy_functions else "tool_choice"
+    if not tc.allowed or dialect != "anthropic_messages":
         return None
     if req.client_dialect == "gemini":
         return "toolConfig.functionCallingConfig.allowedFunctionNames"
     return "tool_choice.allowed_tools"
+
+
+def choice_without_narrowing(tc: ir.ToolChoice, dialect: str) -> ir.ToolChoice:
+    """The tool choice left when what :func:`unsupported_tool_choice` found is dropped: for Anthropic the
+    same choice over every tool; for Ollama the model may call (only) the tools it was to choose from."""
+    if dialect == "ollama_chat":
+        allowed = [tc.name] if tc.mode == "tool" and tc.name else tc.allowed
+        return ir.ToolChoice(mode="auto", allowed=allowed, parallel=tc.parallel)
+    return msgspec.structs.replace(tc, allowed=None)

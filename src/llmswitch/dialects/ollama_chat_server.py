@@ -112,7 +112,11 @@ _DONE_REASON = {"stop": "stop", "tool_calls": "stop", "length": "length", "conte
 
 def encode_response(resp: ir.Response) -> dict[str, Any]:
     choice = resp.choices[0] if resp.choices else ir.Choice()
-    msg: dict[str, Any] = {"role": "assistant", "content": choice.text}
+    # Ollama has no refusal field: a refusal is what the model said
+    msg: dict[str, Any] = {
+        "role": "assistant",
+        "content": "".join(p.text for p in choice.parts if isinstance(p, ir.TextPart)),
+    }
     if choice.reasoning:
         msg["thinking"] = choice.reasoning
     if choice.tool_calls:
@@ -162,10 +166,11 @@ class StreamEncoder:
             self._usage = ev.usage
         if ev.finish_reason is not None:
             self._finish = ev.finish_reason
-        msg: dict[str, Any] = {"role": "assistant", "content": ev.text or ""}
+        text = (ev.text or "") + (ev.refusal or "")
+        msg: dict[str, Any] = {"role": "assistant", "content": text}
         if ev.reasoning:
             msg["thinking"] = ev.reasoning
-        return self._line(msg, done=False) if ev.text or ev.reasoning else b""
+        return self._line(msg, done=False) if text or ev.reasoning else b""
 
     def close(self) -> bytes:
         msg: dict[str, Any] = {"role": "assistant", "content": ""}

@@ -65,6 +65,10 @@ def map_messages_in(messages: list[Any]) -> list[ir.Message]:
             ):
                 # what the model said when it refused: OpenAI takes it back as such, the others as its text
                 parts.append(ir.TextPart(text=refusal, refusal=True))
+            audio = m.get("audio")
+            if isinstance(audio, dict) and isinstance(audio.get("id"), str):
+                # an earlier spoken answer, by its id: OpenAI's alone (others refuse or drop it by the policy)
+                parts.append(ir.ProviderPart(provider="openai", block={"type": "audio", "audio": {"id": audio["id"]}}))
             parts.extend(_tool_calls_in(m, where))
             parts.extend(_provider_blocks_in(m))
             if not parts and m.get("content") is None and "tool_calls" not in m and "function_call" not in m:
@@ -228,6 +232,9 @@ def map_messages_out(messages: list[ir.Message]) -> list[dict[str, Any]]:
             msg["content"] = _content_out(visible) if visible else None
             if refusal:
                 msg["refusal"] = refusal
+            for p in m.content:
+                if isinstance(p, ir.ProviderPart) and p.provider == "openai" and p.block.get("type") == "audio":
+                    msg["audio"] = p.block["audio"]
             if calls:
                 msg["tool_calls"] = [_call_out(c) for c in calls]
         else:

@@ -206,12 +206,17 @@ def _status(finish: ir.FinishReason | None) -> tuple[str, dict[str, Any] | None]
 def output_items(parts: list[ir.Part], rid: str) -> list[dict[str, Any]]:
     """A choice's parts as Response output items: reasoning, the message, function calls, in order."""
     items: list[dict[str, Any]] = []
-    text = "".join(p.text for p in parts if isinstance(p, ir.TextPart))
+    text = "".join(p.text for p in parts if isinstance(p, ir.TextPart) and not p.refusal)
+    refusal = "".join(p.text for p in parts if isinstance(p, ir.TextPart) and p.refusal)
     reasoning = "".join(p.text for p in parts if isinstance(p, ir.ReasoningPart))
     if reasoning:
         items.append({"id": f"rs_{rid}", "type": "reasoning", "summary": [{"type": "summary_text", "text": reasoning}]})
-    if text or not any(isinstance(p, ir.ToolCallPart) for p in parts):
-        content = [{"type": "output_text", "text": text, "annotations": []}]
+    if text or refusal or not any(isinstance(p, ir.ToolCallPart) for p in parts):
+        content: list[dict[str, Any]] = []
+        if text or not refusal:
+            content.append({"type": "output_text", "text": text, "annotations": []})
+        if refusal:
+            content.append({"type": "refusal", "refusal": refusal})
         items.append(
             {"id": f"msg_{rid}", "type": "message", "status": "completed", "role": "assistant", "content": content}
         )
@@ -315,7 +320,10 @@ class StreamEncoder:
         if item["type"] == "message":
             part = item["content"][0]
             common = {"item_id": item["id"], "output_index": index, "content_index": 0}
-            out += self._event("response.output_text.done", {**common, "text": part["text"], "logprobs": []})
+            if part["type"] == "refusal":
+                out += self._event("response.refusal.done", {**common, "refusal": part["refusal"]})
+            else:
+                out += self._event("response.output_text.done", {**common, "text": part["text"], "logprobs": []})
             out += self._event("response.content_part.done", {**common, "part": part})
         elif item["type"] == "reasoning":
             part = item["summary"][0]
@@ -367,6 +375,8 @@ class StreamEncoder:
                 {"item_id": self._open["id"], "output_index": self._items.index(self._open), "content_index": 0,
                  "delta": ev.text, "logprobs": []},
             )  # fmt: skip
+        if ev.refusal:
+            out += self._refusal(ev.refusal)
         for call in ev.tool_calls or []:
             fc = self._calls.get(call.index)
             if fc is None:
@@ -389,6 +399,24 @@ class StreamEncoder:
         if ev.usage is not None:
             self._usage = ev.usage
         return out
+
+    def _refusal(self, delta: str) -> bytes:
+        """A refusal streams as a message whose one part is a ``refusal`` (OpenAI's ``response.refusal.*``)."""
+        out = b""
+        item = self._open
+        if item is None or item["type"] != "message" or item["content"][0]["type"] != "refusal":
+            item = {"id": f"msg_{self._key}_{len(self._items)}", "type": "message", "status": "in_progress",
+                    "role": "assistant", "content": []}  # fmt: skip
+            out += self._close_open() + self._add(item)
+            part = {"type": "refusal", "refusal": ""}
+            item["content"] = [part]
+            out += self._event(
+                "response.content_part.added",
+                {"item_id": item["id"], "output_index": len(self._items) - 1, "content_index": 0, "part": dict(part)},
+            )  # fmt: skip
+        item["content"][0]["refusal"] += delta
+        common = {"item_id": item["id"], "output_index": self._items.index(item), "content_index": 0}
+        return out + self._event("response.refusal.delta", {**common, "delta": delta})
 
     def close(self) -> bytes:
         out = self._begin() + self._close_open()

@@ -147,7 +147,7 @@ def decode_response(data: dict[str, Any]) -> ir.Response:
                 if c.get("type") == "output_text":
                     parts.append(ir.TextPart(text=c.get("text", "")))
                 elif c.get("type") == "refusal":
-                    parts.append(ir.TextPart(text=c.get("refusal", "")))
+                    parts.append(ir.TextPart(text=c.get("refusal", ""), refusal=True))
         elif kind == "function_call":
             parts.append(
                 ir.ToolCallPart(
@@ -217,6 +217,8 @@ class StreamDecoder:
             out.append(ir.StreamEvent(role="assistant"))
         elif kind == "response.output_text.delta":
             out.append(ir.StreamEvent(text=str(ev.get("delta", ""))))
+        elif kind == "response.refusal.delta":
+            out.append(ir.StreamEvent(refusal=str(ev.get("delta", ""))))
         elif kind in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta"):
             out.append(ir.StreamEvent(reasoning=str(ev.get("delta", ""))))
         elif kind == "response.output_item.added" and (ev.get("item") or {}).get("type") == "function_call":

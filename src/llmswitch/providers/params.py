@@ -42,7 +42,12 @@ from llmswitch.dialects import (
     openai_request,
     web_search,
 )
-from llmswitch.dialects.content_support import unsupported_content, unsupported_tool_choice, without
+from llmswitch.dialects.content_support import (
+    choice_without_narrowing,
+    unsupported_content,
+    unsupported_tool_choice,
+    without,
+)
 from llmswitch.dialects.drop_params import CALL_KEYS
 from llmswitch.dialects.openai_tools import unsupported_custom_tools, without_custom_tools
 from llmswitch.dialects.thinking import DYNAMIC, effort_for_budget
@@ -241,10 +246,11 @@ def apply(
         # documents, audio and options the target's format cannot carry: refused or dropped like parameters
         (dropped if drop else refused).extend(f.field for f in content)
         changes["messages"] = without(req, content).messages
-    if choice is not None and req.tool_choice is not None:
-        # with drop_params the choice stays, over every tool (Anthropic's "any" for a required choice)
+    if choice is not None and req.tool_choice is not None and dialect is not None:
+        # with drop_params the choice stays, over every tool (Anthropic's "any" for a required choice),
+        # or for Ollama, with no choice to make, the tools it was to choose from are offered
         (dropped if drop else refused).append(choice)
-        changes["tool_choice"] = msgspec.structs.replace(req.tool_choice, allowed=None)
+        changes["tool_choice"] = choice_without_narrowing(req.tool_choice, dialect)
     if custom:
         # OpenAI's custom tools (free-form input) have no counterpart in another API
         (dropped if drop else refused).extend(custom)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import msgspec
 
 from llmswitch import engine, ir
+from llmswitch.cache import prompt as prompt_cache
 from llmswitch.errors import (
     APIError,
     APITimeoutError,
@@ -194,8 +195,12 @@ def _usage_of(result: Any) -> ir.Usage | None:
 
 
 def _with_params(body: dict[str, Any], t: Target) -> dict[str, Any]:
-    """The deployment's own parameters under the client's (the client's win)."""
-    return {**t.params, **body} if t.params else body
+    """The deployment's own parameters under the client's (the client's win); prompt-cache settings are the
+    gateway's (an OpenAI upstream caches prefixes by itself)."""
+    if not t.params:
+        return body
+    own = t.params if prompt_cache.SETTINGS.isdisjoint(t.params) else prompt_cache.without_settings(t.params)
+    return {**own, **body}
 
 
 def _request_for(req: ir.Request, t: Target, ask: Ask, drop: bool) -> ir.Request:
@@ -212,6 +217,12 @@ def _request_for(req: ir.Request, t: Target, ask: Ask, drop: bool) -> ir.Request
     if not t.params:
         return req
     extra = dict(t.params)
+    if not prompt_cache.SETTINGS.isdisjoint(extra):
+        # cache breakpoints, for the providers that take them (see llmswitch.cache.prompt)
+        req = prompt_cache.apply_prompt_cache(req, extra, t.provider.dialect, t.model)
+        extra = prompt_cache.without_settings(extra)
+        if not extra:
+            return req
     extra.update(req.extra or {})
     return msgspec.structs.replace(req, extra=extra)
 

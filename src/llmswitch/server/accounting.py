@@ -358,8 +358,14 @@ class Accounting:
         started: float,
         estimated: bool = False,
         call_type: CallType = "chat",
+        cache_hit: bool = False,
+        hit_counts: tuple[bool, bool] = (False, False),
     ) -> float | None:
         """Price the answer, journal its record, settle its reservation; the cost (USD) or None.
+
+        A ``cache_hit`` costs nothing: its record keeps what the answer would have cost as
+        ``cache_saved_cost``, and ``hit_counts`` says whether its tokens and its saved cost still count
+        against the caller's limits (the cache's ``hits_count_tokens`` / ``hits_count_spend``).
 
         The record is journaled first, and whatever must be awaited (a journal commit, a settlement in
         Redis) runs in a task of its own that the request's cancellation cannot stop: a client hanging
@@ -369,16 +375,21 @@ class Accounting:
         cost = None
         if usage is not None and served is not None and served.price is not None:
             cost = cost_of_usage(served.price, usage)
+        saved = None
+        if cache_hit:
+            saved, cost = cost, 0.0
         commit: list[bytes] | None = None
         journal = self.journal
         if journal is not None and (usage is not None or error is not None):
             try:
                 line = self._spend_line(
-                    request, status, served, usage, cost, error, stream, started, estimated, call_type
+                    request, status, served, usage, cost, error, stream, started, estimated, call_type, saved
                 )
                 if line is None:  # a value that needs the full check (and may fail it, loudly)
                     line = encode_line(
-                        spend_record(request, status, route, usage, cost, error, stream, started, estimated, call_type)
+                        spend_record(
+                            request, status, route, usage, cost, error, stream, started, estimated, call_type, saved
+                        )
                     )
                 if not journal.append_nowait(line):
                     commit = [line]
@@ -398,6 +409,9 @@ class Accounting:
             charge, tokens = 0.0, 0
             if error is None or usage is not None:
                 charge, tokens = cost or 0.0, (usage.total_tokens if usage is not None else None)
+            if cache_hit:
+                charge = (saved or 0.0) if hit_counts[1] else 0.0
+                tokens = tokens if hit_counts[0] else 0
             if lost_tokens:
                 charge, tokens = charge + lost_cost, (tokens or 0) + lost_tokens
             try:
@@ -483,6 +497,7 @@ class Accounting:
         started: float,
         estimated: bool,
         call_type: CallType,
+        saved: float | None = None,
     ) -> bytes | None:
         """The request's journal line, built straight from its values; ``None`` when one of them is not
         plainly of its type (values from outside: the upstream's usage, an exception's status, request
@@ -524,11 +539,13 @@ class Accounting:
         model_group = state.get("model")
         ttft_ms = state.get("ttft_ms")
         rid = state.get("request_id")
+        guardrails = state.get("guardrails")
         spend_id = state["spend_id"]
         if (
             (model_group is not None and type(model_group) is not str)
             or (rid is not None and type(rid) is not str)
             or (cost is not None and (type(cost) is not float or cost - cost != 0.0))  # NaN or infinite
+            or (saved is not None and (type(saved) is not float or saved - saved != 0.0))
             or (ttft_ms is not None and type(ttft_ms) is not float)
             or type(status) is not int
             or not 0 <= status <= 999
@@ -557,11 +574,14 @@ class Accounting:
                 ttft_ms,
                 status,
                 None if error is None else type(error).__name__,
-                False,
+                state.get("cache_hit") is True,
                 stream,
-                NO_METADATA if not tags and (rid is None or rid == spend_id) else metadata_of(tags, rid, spend_id),
+                metadata_of(tags, rid, spend_id, guardrails)
+                if tags or guardrails or (rid is not None and rid != spend_id)
+                else NO_METADATA,
                 call_type,
                 estimated,
+                saved,
             )
         )
 

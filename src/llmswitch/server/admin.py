@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmswitch.dialects._json import dumps, invalid
 from llmswitch.errors import APIStatusError, NotFoundError, PermissionDeniedError
+from llmswitch.guardrails.assign import assign_guardrails
 from llmswitch.server import http
 from llmswitch.server.amounts import render_cost
 from llmswitch.server.budget_resets import apply_spend, period_over
@@ -52,7 +53,7 @@ _SETTABLE = (
 _MAX_TAGS, _MAX_TAG_CHARS = 64, 256  # every spend record carries them: kept small
 # Everything /key/generate and /key/update act on; any other field (a LiteLLM one not implemented here,
 # or a typo) is refused by name before anything is written, never answered 200 and ignored.
-_ACCEPTED = frozenset({*_SETTABLE, "key", "duration"})
+_ACCEPTED = frozenset({*_SETTABLE, "key", "duration", "guardrails"})
 
 
 def _store_required(gw: Gateway) -> Any:
@@ -266,6 +267,7 @@ async def key_generate(gw: Gateway, request: http.Request, send: http.Send) -> N
     store = _store_required(gw)
     body = _object(request) if request.body else {}
     fields = _fields(body)
+    assign_guardrails(gw, body, fields)  # LiteLLM keeps a key's guardrails in its metadata
     key = body.get("key") or generate_key()
     if not isinstance(key, str) or len(key) < 8:
         raise invalid("key", "a custom key must be a string of at least 8 characters")
@@ -303,6 +305,11 @@ async def key_update(gw: Gateway, request: http.Request, send: http.Send) -> Non
     body = _object(request)
     token = _token_of(body.get("key"), "key")
     fields = _fields(body)
+    if "guardrails" in body and "metadata" not in fields:
+        current = await store.get_key(token)
+        assign_guardrails(gw, body, fields, current.metadata if current is not None else None)
+    else:
+        assign_guardrails(gw, body, fields)
     try:
         rec = await store.update_key(token, **fields)
     except (TypeError, ValueError) as exc:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmswitch.dialects._json import dumps, invalid
 from llmswitch.errors import APIStatusError, NotFoundError
+from llmswitch.guardrails.assign import assign_guardrails
 from llmswitch.server import http
 from llmswitch.server.admin import _info as key_info
 from llmswitch.server.admin import _object, _require_master, _store_required
@@ -92,8 +93,10 @@ def _new_record(gw: Gateway, request: http.Request, api: SubjectAPI) -> tuple[St
     refuse_unsupported(body, api.accepted(new=True))
     raw_id = body.get(api.id_field)
     sid = str(uuid.uuid4()) if raw_id is None else subject_id(raw_id, api.id_field)
+    fields = subject_fields(body, api)
+    assign_guardrails(gw, body, fields)
     try:
-        rec = SubjectRecord(kind=api.kind, id=sid, **subject_fields(body, api))
+        rec = SubjectRecord(kind=api.kind, id=sid, **fields)
     except ValueError as exc:
         raise invalid("body", str(exc)) from exc
     return store, body, rec
@@ -193,6 +196,9 @@ async def _update(gw: Gateway, request: http.Request, send: http.Send, api: Subj
     refuse_unsupported(body, api.accepted(new=False))
     sid = subject_id(body.get(api.id_field), api.id_field)
     fields = subject_fields(body, api)
+    if "guardrails" in body and "metadata" not in fields:
+        current = await store.get_subject(api.kind, sid)
+        assign_guardrails(gw, body, fields, current.metadata if current is not None else None)
     try:
         rec = await store.update_subject(api.kind, sid, **fields)
     except (TypeError, ValueError) as exc:

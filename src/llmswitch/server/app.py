@@ -16,14 +16,16 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from llmswitch import procid
 from llmswitch.errors import APIError, APIStatusError, LLMSwitchError, PermissionDeniedError, ServiceUnavailableError
+from llmswitch.guardrails.run import Guardrails
 from llmswitch.router.router import Router
 from llmswitch.server import (
     admin,
     admin_teams,
+    cache_routes,
     count_tokens,
     faces,
     gemini_embed,
@@ -46,6 +48,9 @@ from llmswitch.server.subjects import SubjectCache
 from llmswitch.store.errors import StoreConnectionError, StoreMigrationError
 from llmswitch.telemetry.metrics import Metrics
 from llmswitch.telemetry.metrics_collect import attach_metrics
+
+if TYPE_CHECKING:
+    from llmswitch.cache.gateway import ResponseCache
 
 log = logging.getLogger("llmswitch.server")
 
@@ -83,13 +88,18 @@ class Gateway:
         accounting: Accounting | None = None,
         on_startup: list[Callable[[], Awaitable[None]]] | None = None,
         on_shutdown: list[Callable[[], Awaitable[None]]] | None = None,
+        guardrails: Guardrails | None = None,
         metrics: bool | Metrics = True,
         require_auth_for_metrics: bool = False,
+        cache: ResponseCache | None = None,
     ) -> None:
         self.router = router
+        self.guardrails = guardrails  # None: no guardrail configured, nothing to check per request
         if getattr(router, "on_timeout", False) is None:
             # a timed-out attempt the provider may bill is recorded (llmswitch.server.lost_attempts)
             router.on_timeout = note_timeout(router)
+        # the response cache (docs/caching.md); None: off, and a request pays one attribute read for it
+        self.cache = cache
         self.master_key = master_key
         self.store = store
         self.keys = KeyCache(store, master_key)
@@ -125,6 +135,7 @@ class Gateway:
             **{route: (handler, faces.OPENAI) for route, handler in admin.ROUTES.items()},
             **{route: (handler, faces.OPENAI) for route, handler in spend_routes.ROUTES.items()},
             **{route: (handler, faces.OPENAI) for route, handler in admin_teams.ROUTES.items()},
+            **{route: (handler, faces.OPENAI) for route, handler in cache_routes.ROUTES.items()},
         }
         # Prometheus metrics (on unless turned off): see llmswitch.telemetry.metrics
         self.require_auth_for_metrics = require_auth_for_metrics
@@ -187,6 +198,8 @@ class Gateway:
         await self.accounting.start()
         if self.metrics_collector is not None:
             await self.metrics_collector.start()
+        if self.cache is not None:
+            await self.cache.start()
         for fn in self._on_startup:
             await fn()
         self.ready = True
@@ -201,6 +214,9 @@ class Gateway:
         await self.keys.stop()
         await self.subjects.stop()
         await self.budget_resets.stop()
+        if self.cache is not None:
+            with contextlib.suppress(Exception):
+                await self.cache.stop()
         with contextlib.suppress(Exception):
             await self.accounting.stop()
         if self.store is not None:

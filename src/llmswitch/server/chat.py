@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Any
 from llmswitch import ir
 from llmswitch.dialects._json import dumps, invalid, loads
 from llmswitch.errors import APIError
-from llmswitch.server import fastpath, http
+from llmswitch.guardrails.gateway import start_for_request
+from llmswitch.server import cache_hits, fastpath, http
 from llmswitch.server.accounting import usage_so_far
 from llmswitch.server.amounts import cost_text
 from llmswitch.server.spend_records import failure_status
 
 if TYPE_CHECKING:
+    from llmswitch.guardrails.run import Run
     from llmswitch.server.app import Gateway
     from llmswitch.server.faces import Face
     from llmswitch.server.http import Request, Send
@@ -47,6 +49,10 @@ async def handle_chat(
     principal = gw.keys.authenticate(gw.key_of(request))
     request.state["principal"] = principal
     body = parse_json(request.body)
+    # LiteLLM's per-request guardrails: the gateway's to read, never forwarded
+    requested = body.pop("guardrails", None) if type(body) is dict and "guardrails" in body else None
+    # LiteLLM's per-request cache controls are the gateway's, never the provider's
+    cache_controls = body.pop("cache", None) if type(body) is dict and "cache" in body else None
     req = face.decode_request(body, model=model)
     if stream is not None:
         req.stream = stream
@@ -62,8 +68,16 @@ async def handle_chat(
         body = {k: v for k, v in body.items() if k not in _GATEWAY_ONLY}
     # the fast path: an OpenAI client reaching a plain OpenAI upstream is relayed, not re-encoded
     raw = body if face.name == "openai" else None
+    run = start_for_request(gw, request, principal, requested) if gw.guardrails is not None or requested else None
     acc = gw.accounting
     started = request.state["admitted_at"] = time.perf_counter()  # time to first token counts from here
+    cache = gw.cache
+    plan = None
+    # a guarded request neither reads nor writes the cache: a cached answer would skip its guardrails
+    if cache is not None and run is None:  # answered from the cache, or told how to store the answer (docs/caching.md)
+        plan = await cache_hits.answer_from_cache(gw, request, send, face, req, principal, cache_controls, started)
+        if plan is cache_hits.SERVED:
+            return
     reservation = await acc.admit(principal, req, request, price_hint=acc.price_hint(gw.router, req.model))
     finished = False
     route: Any = None
@@ -116,13 +130,18 @@ async def handle_chat(
         )
 
     try:
+        if run is not None and (await run.pre_call(req) or run.reads_answer):
+            raw = None  # a masked prompt is re-encoded, and an answer to check is decoded
         if req.stream:
-            await _stream(gw, request, send, face, req, timeout, raw, before_last_byte)
+            await _stream(gw, request, send, face, req, timeout, raw, before_last_byte, run)
+            if plan is not None and cache is not None and finished:
+                cache.stream_finished(plan, req, request.state, request.disconnected)
             if not finished:
                 error = request.state.get("error")
                 await ended_early(499 if request.disconnected else getattr(error, "status_code", None) or 502, error)
             return
-        resp, route = await gw.router.chat(req, timeout=timeout, raw=raw)
+        call = gw.router.chat(req, timeout=timeout, raw=raw)
+        resp, route = await (run.during_call(call) if run is not None else call)
         state = request.state
         state["deployment"] = route.id
         if isinstance(resp, bytes):
@@ -130,13 +149,17 @@ async def handle_chat(
             body_out = resp
         else:
             usage = state["usage"] = resp.usage
+            if run is not None:
+                resp = await run.post_call(resp)
             body_out = dumps(face.encode_response(resp, legacy_functions=req.legacy_functions))
         # before_last_byte's work, without its coroutine (it runs once per answer)
         finished = True
         cost = await acc.finish(
             request, reservation, status=200, route=route, usage=usage, stream=False, started=started
         )
-        await http.send_bytes(send, 200, body_out, raw_headers=_with_cost(_route_headers(route), cost))
+        await http.send_bytes(send, 200, body_out, raw_headers=_with_cost(_route_headers(route, request), cost))
+        if plan is not None and cache is not None and plan.write:
+            cache.store(plan, resp, route, req)
     except BaseException as exc:
         if not finished:
             await ended_early(failure_status(exc, request.disconnected), exc)
@@ -200,20 +223,24 @@ def _request_timeout(body: Any, default: float | None) -> float | None:
     return default
 
 
-def _route_headers(route: Any) -> list[tuple[bytes, bytes]]:
+def _route_headers(route: Any, request: Request | None = None) -> list[tuple[bytes, bytes]]:
     """What the router did (``route`` is a ``llmswitch.router.Route``): deployment, group, attempts, and
-    the parameters dropped because the deployment cannot take them (``drop_params``); encoded once per
-    set of values (one per deployment, mostly), not per answer. The list is shared: never change it."""
+    the parameters dropped because the deployment cannot take them (``drop_params``), encoded once per set
+    of values (one per deployment, mostly), not per answer; and what the cache did, when it was asked."""
     values = (route.id, route.model, route.group, route.attempts, route.dropped_params)
     try:
-        return _ROUTE_HEADERS[values]
+        encoded = _ROUTE_HEADERS[values]
     except KeyError:
         encoded = _ROUTE_HEADERS[values] = _encode_route_headers(route)
         if len(_ROUTE_HEADERS) > _ROUTE_HEADERS_MAX:
             _ROUTE_HEADERS.clear()
-        return encoded
     except TypeError:  # a value that cannot be a key
-        return _encode_route_headers(route)
+        encoded = _encode_route_headers(route)
+    if request is not None:
+        cached = request.state.get("cache_headers")
+        if cached:
+            return [*encoded, *http.header_list(cached)]
+    return encoded  # shared: never changed
 
 
 def _encode_route_headers(route: Any) -> list[tuple[bytes, bytes]]:
@@ -248,8 +275,11 @@ async def _stream(
     timeout: float | None,
     raw: dict[str, Any] | None,
     before_last_byte: Callable[[Any], Awaitable[Any]],
+    run: Run | None = None,
 ) -> None:
-    s, target = await gw.router.chat_stream(req, timeout=timeout, raw=raw)
+    opening = gw.router.chat_stream(req, timeout=timeout, raw=raw)
+    s, target = await (run.during_call(opening) if run is not None else opening)
+    guard = run.stream() if run is not None else None
     request.state["deployment"] = target.id
     request.state["route"] = target
     if s.passthrough:
@@ -259,18 +289,24 @@ async def _stream(
             send,
             face,
             include_usage=req.include_usage,
-            headers=_route_headers(target),
+            headers=_route_headers(target, request),
             provider=str(getattr(target, "provider", "provider")),
             before_last_byte=lambda: before_last_byte(target),
+            keep=request.state.get("cache_tap"),
         )
         return
     started = False
     encoder: Any = None
     chars = 0
+    tap: list[Any] | None = request.state.get("cache_tap")
+    if tap is not None:
+        request.state["cache_meta"] = s.meta
     try:
         json_array = face.name == "gemini" and request.query.get("alt") != "sse"
         await http.start_stream(
-            send, raw_headers=_route_headers(target), content_type=b"application/json" if json_array else None
+            send,
+            raw_headers=_route_headers(target, request),
+            content_type=b"application/json" if json_array else None,
         )
         started = True
         t0 = request.state.get("admitted_at") or time.perf_counter()
@@ -285,6 +321,11 @@ async def _stream(
                     legacy_functions=req.legacy_functions,
                 )
                 request.state["ttft_ms"] = (time.perf_counter() - t0) * 1000
+            if guard is not None:
+                checked = guard.feed(ev)
+                if checked is None:
+                    continue
+                ev = checked
             if ev.usage is not None:
                 request.state["usage"] = ev.usage
             # counted for a stream that ends before its usage: what it used is charged
@@ -297,6 +338,8 @@ async def _stream(
             if ev.tool_calls:
                 for call in ev.tool_calls:
                     chars += len(call.arguments) + len(call.name or "")
+            if tap is not None:
+                tap.append(ev)
             data = encoder.encode(ev)
             if data:
                 await http.stream_chunk(send, data)
@@ -307,6 +350,8 @@ async def _stream(
             encoder = face.stream_encoder(
                 s.meta, include_usage=req.include_usage, json_array=json_array, legacy_functions=req.legacy_functions
             )
+        if guard is not None and (held := await guard.close()) is not None:
+            await http.stream_chunk(send, encoder.encode(held))
         tail = encoder.close()
         await before_last_byte(target)
         await http.end_stream(send, tail)

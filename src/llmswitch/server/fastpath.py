@@ -51,9 +51,11 @@ async def relay_stream(
     headers: http.RawHeaders,
     provider: str = "provider",
     before_last_byte: Callable[[], Awaitable[Any]] | None = None,
+    keep: list[bytes] | None = None,
 ) -> None:
     """Relay an OpenAI upstream's SSE bytes, whole events at a time, reading none of them but the
-    usage event (``raw_chunks`` itself checks, by a byte search, that the answer was finished)."""
+    usage event (``raw_chunks`` itself checks, by a byte search, that the answer was finished). ``keep``
+    gets every block relayed (the cache stores the answer from them afterwards)."""
     started = False
     pending = b""
     t0 = time.perf_counter()
@@ -79,6 +81,8 @@ async def relay_stream(
                 request.state["ttft_ms"] = (time.perf_counter() - t0) * 1000
             if ready:
                 await http.stream_chunk(send, ready)
+                if keep is not None:
+                    keep.append(ready)
                 relayed += len(ready)
                 if sampled < _SAMPLE_BYTES:
                     sample.append(ready)
@@ -88,6 +92,8 @@ async def relay_stream(
                 pending = _take_usage(pending, request, include_usage)
             if pending:
                 await http.stream_chunk(send, pending)
+                if keep is not None:
+                    keep.append(pending)
         if before_last_byte is not None:
             await before_last_byte()
         await http.end_stream(send)

@@ -80,6 +80,11 @@ def build_gateway(cfg: Any) -> Gateway:
         )
         on_startup.insert(0, watch.start)
         on_shutdown.append(watch.stop)
+    cache = None
+    if getattr(cfg, "cache", None) is not None:
+        from llmswitch.cache.gateway import gateway_cache
+
+        cache = gateway_cache(cfg.cache, router)
     return Gateway(
         router=router,
         master_key=srv.master_key,
@@ -89,9 +94,21 @@ def build_gateway(cfg: Any) -> Gateway:
         request_timeout=rs.request_timeout if rs.request_timeout is not None else 600.0,
         on_startup=on_startup,
         on_shutdown=on_shutdown,
+        guardrails=_guardrails(cfg),
         metrics=_metrics_on(),
         require_auth_for_metrics=srv.require_auth_for_metrics_endpoint,
+        cache=cache,
     )
+
+
+def _guardrails(cfg: Any) -> Any:
+    """The config's ``guardrails:`` (checked when it was loaded), or ``None`` when there are none."""
+    specs = getattr(cfg, "guardrails", ())
+    if not specs:
+        return None
+    from llmswitch.guardrails import from_config
+
+    return from_config(specs)
 
 
 def _metrics_on() -> bool:
@@ -300,7 +317,9 @@ def _preflight(config_path: str | None, demo_upstream: str | None) -> Any:
         else:
             cfg = cfgmod.load_config(config_path) if config_path else cfgmod.config_from_env()
         needs = backends_of(cfg)
-        missing = missing_extras(needs)
+        from llmswitch.cache.preflight import missing_for_cache
+
+        missing = missing_extras(needs) + missing_for_cache(cfg)
         if missing:
             raise StartupError("; ".join(missing), EXIT_CONFIG)
         threads = set(threading.enumerate())

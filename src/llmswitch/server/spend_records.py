@@ -27,6 +27,7 @@ def spend_record(
     started: float,
     estimated: bool = False,
     call_type: CallType = "chat",
+    cache_saved_cost: float | None = None,
 ) -> SpendRecord:
     """The request's record for :func:`encode_line`, which checks every value."""
     principal = request.state.get("principal")
@@ -52,8 +53,12 @@ def spend_record(
         ttft_ms=request.state.get("ttft_ms"),
         status=status,
         error_class=type(error).__name__ if error is not None else None,
+        cache_hit=request.state.get("cache_hit") is True,
+        cache_saved_cost=cache_saved_cost,
         stream=stream,
-        metadata=record_metadata(rec, request.state.get("request_id"), request.state["spend_id"]),
+        metadata=record_metadata(
+            rec, request.state.get("request_id"), request.state["spend_id"], request.state.get("guardrails")
+        ),
         call_type=call_type,
         estimated=estimated,
     )
@@ -70,17 +75,20 @@ def failure_status(exc: BaseException, disconnected: bool) -> int:
     return 502 if isinstance(exc, APIError) else 500
 
 
-def record_metadata(rec: Any, rid: Any, spend_id: str) -> dict[str, Any]:
-    return metadata_of(getattr(rec, "tags", None), rid, spend_id)
+def record_metadata(rec: Any, rid: Any, spend_id: str, guardrails: Any = None) -> dict[str, Any]:
+    return metadata_of(getattr(rec, "tags", None), rid, spend_id, guardrails)
 
 
-def metadata_of(tags: Any, rid: Any, spend_id: str) -> dict[str, Any]:
-    # the client's own request id when it differs from ours, and the key's tags (LiteLLM's request_tags)
-    if not tags and (rid is None or rid == spend_id):
+def metadata_of(tags: Any, rid: Any, spend_id: str, guardrails: Any = None) -> dict[str, Any]:
+    # the client's own request id when it differs from ours, the key's tags (LiteLLM's request_tags), and
+    # the guardrails' decisions (names, actions and kinds found with counts: never a value)
+    if not tags and (rid is None or rid == spend_id) and not guardrails:
         return NO_METADATA
     out: dict[str, Any] = {}
     if rid is not None and rid != spend_id:
         out["client_request_id"] = rid
     if tags:
         out["tags"] = tags
+    if guardrails:
+        out["guardrails"] = guardrails
     return out

@@ -62,11 +62,13 @@ def _log_out(r: Any) -> dict[str, Any]:
         "status": r.status,
         "error_class": r.error_class,
         "cache_hit": r.cache_hit,
+        "cache_saved_cost": r.cache_saved_cost,
         "stream": r.stream,
         # LiteLLM's names for the two kinds of call
         "call_type": "aembedding" if r.call_type == "embeddings" else "acompletion",
         "estimated": r.estimated,
         "request_tags": r.metadata.get("tags", []),
+        "guardrails": r.metadata.get("guardrails", []),
     }
 
 

@@ -81,6 +81,8 @@ class SubjectAPI:
             extra = USER_NEW_FIELDS
         else:
             extra = frozenset({"auto_create_key"})
+        if self.kind == "team":  # LiteLLM's team guardrails, kept in the team's metadata
+            extra |= {"guardrails"}
         return SUBJECT_FIELDS | {self.id_field, self.alias_field} | extra
 
 

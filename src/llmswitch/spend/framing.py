@@ -89,6 +89,7 @@ class SpendLine(msgspec.Struct):
     metadata: dict[str, Any]
     call_type: str
     estimated: bool
+    cache_saved_cost: float | None
 
 
 if tuple(SpendLine.__struct_fields__) != SPEND_FIELDS:  # pragma: no cover - caught by any test run

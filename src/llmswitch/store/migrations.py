@@ -13,8 +13,8 @@ budget columns become NUMERIC; SQLite sums in decimal through functions of its o
 unchanged) and the index the budget period resets read; version 6 two spend-log columns: the kind of
 call (``call_type``) and whether the gateway estimated the record's tokens (``estimated``); version 7
 the live gateway instances; version 8 a key's model aliases (LiteLLM's ``aliases``); version 9 a key's
-``tags``; version 10 its ``soft_budget``; version 11 its per-model limits and budgets; planned next:
-batch jobs.
+``tags``; version 10 its ``soft_budget``; version 11 its per-model limits and budgets; version 12 what a
+cache hit saved (``cache_saved_cost`` of the spend logs); planned next: batch jobs.
 
 How PostgreSQL runs them (see ``postgres_migrate``): on a connection without timeouts, and a
 migration made only of ``CREATE INDEX`` / ``DROP INDEX`` statements concurrently, outside a transaction,
@@ -248,6 +248,7 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(9, "key_tags", ("ALTER TABLE llmswitch_keys ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'",)),
     Migration(10, "key_soft_budget", ("ALTER TABLE llmswitch_keys ADD COLUMN soft_budget REAL",)),
     Migration(11, "key_model_limits", _model_limit_columns("TEXT")),
+    Migration(12, "spend_cache_saved_cost", ("ALTER TABLE llmswitch_spend_logs ADD COLUMN cache_saved_cost REAL",)),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -310,6 +311,11 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     Migration(9, "key_tags", ("ALTER TABLE llmswitch_keys ADD COLUMN tags TEXT[] NOT NULL DEFAULT '{}'",)),
     Migration(10, "key_soft_budget", ("ALTER TABLE llmswitch_keys ADD COLUMN soft_budget NUMERIC",)),
     Migration(11, "key_model_limits", _model_limit_columns("JSONB")),
+    Migration(
+        12,
+        "spend_cache_saved_cost",
+        ("ALTER TABLE llmswitch_spend_logs ADD COLUMN cache_saved_cost DOUBLE PRECISION",),
+    ),
 )
 
 

@@ -77,7 +77,7 @@ _SPEND_ARRAY_TYPES = {
         ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "status"),
         "bigint",
     ),
-    **dict.fromkeys(("cost", "latency_ms", "ttft_ms"), "float8"),
+    **dict.fromkeys(("cost", "latency_ms", "ttft_ms", "cache_saved_cost"), "float8"),
     **dict.fromkeys(("cache_hit", "stream", "estimated"), "boolean"),
 }
 _SPEND_COLUMNS = ", ".join(SPEND_FIELDS)

@@ -193,6 +193,8 @@ class SpendRecord(msgspec.Struct, kw_only=True, frozen=True):
     # last, and with defaults: journal lines written before they existed decode unchanged
     call_type: CallType = "chat"
     estimated: bool = False
+    # a cache hit (``cache_hit``) costs nothing: what the answer cost when it was first made (USD)
+    cache_saved_cost: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.request_id, str) or not self.request_id:
@@ -200,6 +202,9 @@ class SpendRecord(msgspec.Struct, kw_only=True, frozen=True):
         # JSON has no NaN (it would come back as null), and one would poison a key's spend for good
         if isinstance(self.cost, float) and not math.isfinite(self.cost):
             raise ValueError(f"cost must be a finite number or None, got {self.cost!r}")
+        saved = self.cache_saved_cost
+        if isinstance(saved, float) and not math.isfinite(saved):
+            raise ValueError(f"cache_saved_cost must be a finite number or None, got {saved!r}")
         if isinstance(self.time, datetime) and self.time.tzinfo is not UTC:
             aware = self.time.replace(tzinfo=UTC) if self.time.tzinfo is None else self.time.astimezone(UTC)
             structs.force_setattr(self, "time", aware)

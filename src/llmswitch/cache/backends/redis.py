@@ -1,0 +1,152 @@
+"""Entries in Redis (LiteLLM's ``type: redis``): one server by URL, a cluster, or a master found by sentinels.
+
+``GET`` and ``SET`` go through the lean client of ``resp.py`` (redis-py costs ~90 µs of CPU a command) for a
+plain ``redis://`` URL; the rest, and clusters, sentinels and TLS, through redis-py.
+
+Keys are ``[<namespace>:]llmswitch:cache:<entry key>``, so ``flush`` deletes only this cache's entries (by
+``SCAN``, never ``FLUSHDB``: the same Redis may hold the gateway's limits). Every call is bounded by the
+socket timeouts; the caller (:class:`llmswitch.cache.exact.ExactCache`) adds its own deadline and stops
+asking a Redis that failed for a while.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from llmswitch.cache.backends.resp import LeanRedis, lean_url
+
+if TYPE_CHECKING:
+    from llmswitch.cache.settings import CacheSettings
+
+
+def key_prefix(namespace: str | None) -> str:
+    return f"{namespace}:llmswitch:cache:" if namespace else "llmswitch:cache:"
+
+
+class RedisBackend:
+    name = "redis"
+    local = False
+
+    def __init__(self, settings: CacheSettings) -> None:
+        self.settings = settings
+        self.prefix = key_prefix(settings.namespace)
+        self._client: Any = None
+        self._loop: Any = None
+        # GET and SET, on every request, through the lean client where it serves the URL (see resp.py)
+        self._lean: LeanRedis | None = None
+        self._lean_loop: Any = None
+        self._use_lean = (
+            lean_url(settings.redis_url) and not settings.redis_cluster_nodes and not settings.sentinel_nodes
+        )
+
+    def _redis(self) -> Any:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            # a client belongs to the event loop it was made on (the SDK's sync calls run on a loop of their own)
+            self._client, self._loop = _connect(self.settings), loop
+        return self._client
+
+    def set_nowait(self, key: str, value: bytes, ttl: float) -> None:
+        raise NotImplementedError("only a local backend stores at once")
+
+    def get_nowait(self, key: str) -> bytes | None:
+        raise NotImplementedError("Redis is read over the network")
+
+    def _fast(self) -> LeanRedis | None:
+        if not self._use_lean:
+            return None
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        if self._lean is None or self._lean_loop is not loop:
+            assert self.settings.redis_url is not None
+            timeout = max(self.settings.timeout, 0.05) * 4
+            self._lean, self._lean_loop = LeanRedis(self.settings.redis_url, connect_timeout=timeout), loop
+        return self._lean
+
+    async def get(self, key: str) -> bytes | None:
+        fast = self._fast()
+        value = await (fast.get(self.prefix + key) if fast is not None else self._redis().get(self.prefix + key))
+        return value if isinstance(value, bytes) else None
+
+    async def set(self, key: str, value: bytes, ttl: float) -> None:
+        px = max(1, int(ttl * 1000))
+        fast = self._fast()
+        if fast is not None:
+            await fast.set(self.prefix + key, value, px=px)
+        else:
+            await self._redis().set(self.prefix + key, value, px=px)
+
+    async def delete(self, keys: list[str]) -> int:
+        if not keys:
+            return 0
+        client = self._redis()
+        n = 0
+        for key in keys:  # one at a time: keys of a cluster live on different nodes
+            n += int(await client.delete(self.prefix + key))
+        return n
+
+    async def flush(self) -> int:
+        client = self._redis()
+        n = 0
+        batch: list[Any] = []
+        async for key in client.scan_iter(match=_glob_escape(self.prefix) + "*", count=500):
+            batch.append(key)
+            if len(batch) >= 500:
+                n += await _unlink(client, batch)
+                batch = []
+        if batch:
+            n += await _unlink(client, batch)
+        return n
+
+    async def ping(self) -> None:
+        await self._redis().ping()
+
+    async def aclose(self) -> None:
+        import asyncio
+
+        # connections belong to the loop they were made on: one of another (closed) loop is only dropped
+        loop = asyncio.get_running_loop()
+        lean, self._lean = self._lean, None
+        if lean is not None and self._lean_loop is loop:
+            await lean.aclose()
+        client, self._client = self._client, None
+        if client is not None and self._loop is loop:
+            await client.aclose()
+
+
+async def _unlink(client: Any, keys: list[Any]) -> int:
+    n = 0
+    for key in keys:
+        n += int(await client.unlink(key))
+    return n
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def _connect(s: CacheSettings) -> Any:
+    timeouts: dict[str, Any] = {
+        "socket_timeout": max(s.timeout, 0.05) * 4,
+        "socket_connect_timeout": max(s.timeout, 0.05) * 4,
+    }
+    if s.redis_cluster_nodes:
+        from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+        nodes = [ClusterNode(host, port) for host, port in s.redis_cluster_nodes]
+        return RedisCluster(startup_nodes=nodes, password=s.redis_password, **timeouts)
+    if s.sentinel_nodes:
+        from redis.asyncio.sentinel import Sentinel
+
+        sentinel_kwargs = {"password": s.sentinel_password} if s.sentinel_password else None
+        sentinel = Sentinel(
+            list(s.sentinel_nodes), sentinel_kwargs=sentinel_kwargs, password=s.redis_password, **timeouts
+        )
+        return sentinel.master_for(s.sentinel_service or "mymaster")
+    import redis.asyncio
+
+    assert s.redis_url is not None
+    return redis.asyncio.Redis.from_url(s.redis_url, **timeouts)
