@@ -30,7 +30,7 @@ case "$what" in
       echo "install.sh: expected exactly one llmswitch wheel in $dist" >&2
       exit 1
     fi
-    $PIP install -q -c "$lock" "$1[postgres,redis]"
+    $PIP install -q -c "$lock" "$1[postgres,redis,otel]"
     ;;
   *)
     echo "install.sh: unknown step '$what' (wheel or install)" >&2

@@ -24,6 +24,7 @@ from llmswitch.network import network_from
 from llmswitch.providers import params, resolve_model
 from llmswitch.router.retry import RetryPolicy
 from llmswitch.structured import PartialParser, normalize_response_format, parse_content
+from llmswitch.telemetry import traces_sdk
 
 # keywords that configure the call rather than being sent to the provider
 _CALL_KEYS = (
@@ -120,20 +121,28 @@ class _Call:
             hit = await sdk_cache.whole_hit(cached, plan, self.request, self.hidden_params())
             if hit is not None:
                 return hit
-        call = engine.chat(
-            self.provider,
-            self.request,
-            model=self.model_id,
-            endpoint=self.endpoint,
-            timeout=self.timeout,
-            policy=self.policy,
-        )
-        resp = await (guard.during_call(call) if guard is not None else call)
-        if guard is not None:
-            resp = await guard.post_call(resp)
+        span = traces_sdk.begin("chat", self.model_id, self.provider.name)
+        try:
+            call = engine.chat(
+                self.provider,
+                self.request,
+                model=self.model_id,
+                endpoint=self.endpoint,
+                timeout=self.timeout,
+                policy=self.policy,
+            )
+            resp = await (guard.during_call(call) if guard is not None else call)
+            if guard is not None:
+                resp = await guard.post_call(resp)
+        except BaseException as exc:
+            if span is not None:
+                span.failed(exc)
+            raise
         out = convert.model_response(resp, legacy_functions=self.request.legacy_functions)
         _mark(out, self.hidden_params())
         out.cost = cost_for_response(resp.model or self.model_id, self.provider.name, resp.usage, self.price_overrides)
+        if span is not None:
+            span.done(usage=resp.usage, response_model=resp.model, cost=out.cost)
         if self.parse_into is not None:
             for c in out.choices:
                 if c.finish_reason != "tool_calls" or c.message.content:
@@ -160,19 +169,28 @@ class _Call:
                 for replayed in replay:
                     yield replayed
                 return
-        opening = engine.chat_stream(
-            self.provider,
-            self.request,
-            model=self.model_id,
-            endpoint=self.endpoint,
-            timeout=self.timeout,
-            policy=self.policy,
-        )
-        s = await (self.guardrails.during_call(opening) if self.guardrails is not None else opening)
+        span = traces_sdk.begin("chat", self.model_id, self.provider.name)
+        try:
+            opening = engine.chat_stream(
+                self.provider,
+                self.request,
+                model=self.model_id,
+                endpoint=self.endpoint,
+                timeout=self.timeout,
+                policy=self.policy,
+            )
+            s = await (self.guardrails.during_call(opening) if self.guardrails is not None else opening)
+        except BaseException as exc:
+            if span is not None:
+                span.failed(exc)
+            raise
+        if span is not None:
+            span.sent()
         encoder: StreamEncoder | FunctionCallChunks | None = None
         hidden = self.hidden_params()
         # a structured reply: each chunk's ``parsed`` is what the JSON so far says, the last the whole object
         structured = PartialParser(self.parse_into) if self.wants_json else None
+        failure: BaseException | None = None
         tap: list[ir.StreamEvent] | None = [] if plan is not None and plan.write else None
         try:
             async for ev in s.events():
@@ -214,8 +232,16 @@ class _Call:
                     yield last
             if tap is not None and plan is not None and cached is not None:
                 await sdk_cache.store_stream(cached, plan, s.meta, tap, self.request)
+        except BaseException as exc:
+            failure = exc
+            raise
         finally:
             s.close()
+            if span is not None:
+                if failure is not None and not isinstance(failure, GeneratorExit):
+                    span.failed(failure)
+                else:
+                    span.done(usage=s.usage, response_model=s.meta.model)
 
 
 def _settings_of(provider: Any, kwargs: dict[str, Any]) -> dict[str, Any] | None:

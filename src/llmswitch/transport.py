@@ -20,7 +20,7 @@ import asyncio
 import os
 import weakref
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 import httptools
@@ -108,12 +108,25 @@ def _host(url: str) -> str:
     return url.split("://", 1)[-1].split("/", 1)[0]
 
 
+# set by llmswitch.telemetry.traces while tracing is on: opens the attempt's span, returns its traceparent
+trace_header: Callable[[str], str | None] | None = None
+
+
+def _headers(call: HTTPCall) -> dict[str, str]:
+    hook = trace_header
+    if hook is None:
+        return call.headers
+    traceparent = hook(call.url)
+    return call.headers if traceparent is None else {**call.headers, "traceparent": traceparent}
+
+
 async def send(call: HTTPCall, *, timeout: float | None, provider: str | None = None) -> RawResponse:
     """Send a request and read the whole answer; ``timeout`` bounds all of it (connect, send, body)."""
     pool = _pool()
+    headers = call.headers if trace_header is None else _headers(call)
     try:
         conn = await _http1_pool.exchange(
-            pool, call.url, call.method, call.headers, call.body, timeout, stream=False, network=call.network
+            pool, call.url, call.method, headers, call.body, timeout, stream=False, network=call.network
         )
     except _NETWORK_ERRORS as exc:
         raise _connection_error(exc, call.url, provider) from exc
@@ -194,9 +207,10 @@ async def open_stream(call: HTTPCall, *, timeout: float | None, provider: str | 
     ``timeout`` bounds connecting, the wait for headers and each later wait for bytes.
     """
     pool = _pool()
+    headers = call.headers if trace_header is None else _headers(call)
     try:
         conn = await _http1_pool.exchange(
-            pool, call.url, call.method, call.headers, call.body, timeout, stream=True, network=call.network
+            pool, call.url, call.method, headers, call.body, timeout, stream=True, network=call.network
         )
     except _NETWORK_ERRORS as exc:
         raise _connection_error(exc, call.url, provider) from exc

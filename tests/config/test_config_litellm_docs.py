@@ -161,7 +161,6 @@ def test_prod_sample_server_settings_and_warnings() -> None:
     assert cfg.server.master_key == "sk-1234" and cfg.server.database_pool_limit == 10
     assert cfg.router.timeout == 600.0
     assert [w.key for w in cfg.warnings] == [
-        "general_settings.alerting",
         "general_settings.proxy_batch_write_at",
         "general_settings.disable_spend_logs",
         "general_settings.disable_error_logs",
@@ -170,6 +169,11 @@ def test_prod_sample_server_settings_and_warnings() -> None:
         "litellm_settings.json_logs",
     ]
     assert {w.message for w in cfg.warnings} == {"not supported yet, ignored"}
+
+
+def test_prod_sample_alerting_is_read() -> None:
+    cfg = load_config(DOCS / "prod_best_practices.yaml", env={})
+    assert cfg.server.telemetry.alerting == ("slack",)
 
 
 def test_redis_from_environment_references() -> None:

@@ -44,15 +44,12 @@ def test_unsupported_and_unknown_settings_are_each_named_with_their_line() -> No
     assert warnings_of(CONFIG) == [
         "config.yaml:5: model_list[0].litellm_params.api_bse: unknown key, passed to the provider as is; did you mean 'api_base'?",
         "config.yaml:7: model_list[0].model_infoo: unknown key, ignored; did you mean 'model_info'?",
-        "config.yaml:10: litellm_settings.success_callback: not supported yet, ignored",
-        "config.yaml:11: litellm_settings.callbacks: not supported yet, ignored",
-        "config.yaml:12: litellm_settings.failure_callback: not supported yet, ignored",
+        "config.yaml:12: litellm_settings.failure_callback[0]: callback 'sentry' is not supported yet, ignored",
         "config.yaml:13: litellm_settings.num_retry: unknown key, ignored; did you mean 'num_retries'?",
         "config.yaml:14: litellm_settings.fallbacks[0].gpt-4o[0]: 'claude' is not a model group in this config",
         "config.yaml:16: router_settings.routing_stratgy: unknown key, ignored; did you mean 'routing_strategy'?",
         "config.yaml:17: router_settings.retry_policy.RateLimitErrorRetry: unknown error class, ignored; "
         "did you mean 'RateLimitErrorRetries'?",
-        "config.yaml:20: general_settings.alerting: not supported yet, ignored",
         "config.yaml:21: general_settings.ui_access_mode: not supported yet, ignored",
         "config.yaml:22: general_settings.shiny_new_thing: unknown key, ignored",
         "config.yaml:23: mcp_servers: not supported yet, ignored",

@@ -29,6 +29,7 @@ from llmswitch.config.model import (
     RouterSettings,
     RoutingStrategy,
     ServerSettings,
+    TelemetrySettings,
 )
 from llmswitch.config.problems import ConfigFileError, Problem
 
@@ -43,6 +44,7 @@ __all__ = [
     "RouterSettings",
     "RoutingStrategy",
     "ServerSettings",
+    "TelemetrySettings",
     "check_config",
     "config_from_env",
     "load_config",

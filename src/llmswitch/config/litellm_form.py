@@ -23,10 +23,11 @@ from llmswitch.config.build import (
 )
 from llmswitch.config.cache_fields import read_litellm_cache
 from llmswitch.config.deployment_params import warn_unknown_param
-from llmswitch.config.model import Deployment, RouterSettings, ServerSettings
+from llmswitch.config.model import Deployment, RouterSettings, ServerSettings, TelemetrySettings
 from llmswitch.config.problems import KeyPath, format_key_path
 from llmswitch.config.reading import Context, Invalid, Section, describe, to_text
 from llmswitch.config.router_fields import LITELLM_SETTINGS, ROUTER_SETTINGS, read_router_fields, router_settings
+from llmswitch.config.telemetry_fields import read_alerting, read_callbacks
 
 MB = 1024 * 1024
 EMPTY_MASTER_KEY = "an empty master key would let anyone in; remove the line to run without one"
@@ -53,8 +54,8 @@ def read_litellm(ctx: Context, root: Section) -> tuple[list[Deployment], RouterS
                     built.append((dep, draft))
     deployments = dedupe_ids(ctx, built)
     refs: list[tuple[KeyPath, str]] = []
-    router = _router(ctx, root, refs)
-    server = _server(root)
+    router, callbacks = _router(ctx, root, refs)
+    server = _server(root, callbacks)
     check_group_refs(ctx, refs, deployments, set(router.model_group_alias))
     root.finish(unsupported=litellm_keys.TOP_LEVEL)
     return deployments, router, server
@@ -200,13 +201,16 @@ def _per_organization(ctx: Context, draft: DeploymentDraft, orgs: Any, path: Key
     ]
 
 
-def _router(ctx: Context, root: Section, refs: list[tuple[KeyPath, str]]) -> RouterSettings:
+def _router(ctx: Context, root: Section, refs: list[tuple[KeyPath, str]]) -> tuple[RouterSettings, dict[str, Any]]:
+    """The router's settings, and the callback settings of ``litellm_settings`` (for the server's)."""
     from_litellm: dict[str, tuple[Any, KeyPath]] = {}
     from_router: dict[str, tuple[Any, KeyPath]] = {}
+    callbacks: dict[str, Any] = {}
     ls, rs = root.section("litellm_settings"), root.section("router_settings")
     if ls is not None:
         from_litellm = read_router_fields(ls, LITELLM_SETTINGS, refs)
         ctx.cache = read_litellm_cache(ls)
+        callbacks = read_callbacks(ls)
         ls.finish(unsupported=litellm_keys.LITELLM_SETTINGS)
     if rs is not None:
         from_router = read_router_fields(rs, ROUTER_SETTINGS, refs)
@@ -216,13 +220,13 @@ def _router(ctx: Context, root: Section, refs: list[tuple[KeyPath, str]]) -> Rou
             where = format_key_path(from_router[name][1])
             ctx.warn(from_litellm[name][1], f"overridden by {where}, as LiteLLM does")
     merged = {**from_litellm, **from_router}
-    return router_settings({name: value for name, (value, _) in merged.items()})
+    return router_settings({name: value for name, (value, _) in merged.items()}), callbacks
 
 
-def _server(root: Section) -> ServerSettings:
+def _server(root: Section, callbacks: dict[str, Any]) -> ServerSettings:
     gs = root.section("general_settings")
     if gs is None:
-        return ServerSettings()
+        return ServerSettings(telemetry=TelemetrySettings(**callbacks)) if callbacks else ServerSettings()
     values: dict[str, Any] = {
         # Strict: a missing key or URL would start the gateway without auth, or on another database.
         "master_key": gs.text("master_key", strict=True, secret=True, if_empty=EMPTY_MASTER_KEY),
@@ -240,5 +244,8 @@ def _server(root: Section) -> ServerSettings:
     max_mb = gs.number("max_request_size_mb", positive=True)
     if max_mb is not None:
         values["max_request_body_size"] = int(max_mb * MB)
+    telemetry = {**callbacks, **read_alerting(gs)}
+    if telemetry:
+        values["telemetry"] = TelemetrySettings(**telemetry)
     gs.finish(unsupported=litellm_keys.GENERAL_SETTINGS)
     return ServerSettings(**{k: v for k, v in values.items() if v is not None})

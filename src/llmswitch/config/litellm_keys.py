@@ -15,8 +15,7 @@ TOP_LEVEL = frozenset({
 
 LITELLM_SETTINGS = frozenset({
     # logging and callbacks
-    "success_callback", "failure_callback", "callbacks", "service_callback", "service_callbacks",
-    "turn_off_message_logging", "redact_user_api_key_info", "langfuse_default_tags", "json_logs", "set_verbose",
+    "service_callback", "service_callbacks", "redact_user_api_key_info", "langfuse_default_tags", "json_logs", "set_verbose",
     "redact_messages_in_exceptions", "log_raw_request_response", "default_redis_batch_cache_expiry",
     # caching
     "enable_caching_on_provider_specific_optional_params",
@@ -56,7 +55,7 @@ GENERAL_SETTINGS = frozenset({
     "maximum_spend_logs_retention_period", "maximum_spend_logs_retention_interval", "user_mcp_management_mode",
     "allow_requests_on_db_unavailable", "max_parallel_requests", "global_max_parallel_requests",
     "infer_model_from_keys", "health_check_details",
-    "alerting", "alerting_threshold", "alerting_args", "alert_types", "alert_to_webhook_url",
+    "alerting_threshold",
     "spend_report_frequency", "use_client_credentials_pass_through_routes", "pass_through_endpoints",
     "service_account_settings", "store_model_in_db", "supported_db_objects", "max_response_size_mb",
     "proxy_budget_rescheduler_min_time", "proxy_budget_rescheduler_max_time", "proxy_batch_write_at",

@@ -180,6 +180,27 @@ class RouterSettings:
 
 
 @dataclass(frozen=True)
+class TelemetrySettings:
+    """Callbacks and alerting (LiteLLM's ``litellm_settings`` callback lists and ``general_settings``
+    alerting keys); see docs/observability.md."""
+
+    success_callback: tuple[str, ...] = ()
+    failure_callback: tuple[str, ...] = ()
+    callbacks: tuple[str, ...] = ()
+    turn_off_message_logging: bool | None = None
+    """True: no message content in any export; False: content in spans and callbacks' payloads; unset:
+    content only with ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``."""
+    alerting: tuple[str, ...] = ()
+    alert_types: tuple[str, ...] | None = None
+    alerting_args: Mapping[str, Any] = field(default_factory=_empty)
+    alert_to_webhook_url: Mapping[str, str] = field(default_factory=_empty)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.success_callback or self.failure_callback or self.callbacks or self.alerting)
+
+
+@dataclass(frozen=True)
 class ServerSettings:
     """The gateway process: auth, storage, limits on what it accepts, where it listens."""
 
@@ -205,6 +226,8 @@ class ServerSettings:
     """Refuse to start when other instances use the store and limits are per-process (no Redis)."""
     require_auth_for_metrics_endpoint: bool = False
     """``GET /metrics`` needs a key the gateway accepts (LiteLLM's setting; open by default, as there)."""
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    """Callbacks (traces, webhooks, custom loggers) and alerting."""
 
 
 @dataclass(frozen=True)

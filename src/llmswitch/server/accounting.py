@@ -50,6 +50,7 @@ from llmswitch.server.spend_records import NO_METADATA, metadata_of, spend_recor
 from llmswitch.spend.framing import SpendLine, decode_line, encode_line, encode_spend_line
 from llmswitch.store.errors import StoreError
 from llmswitch.store.records import CallType
+from llmswitch.telemetry import traces
 
 if TYPE_CHECKING:
     from llmswitch.limits import Limiter, Reservation
@@ -252,6 +253,18 @@ class Accounting:
         lost_attempts.current.set((request, req))
         if self.metrics is not None:
             self.metrics.begin(request.state, type(req) is ir.Request and req.stream)
+        if traces.ACTIVE is not None and self.limiter is not None:
+            with traces.step("limiter", **{"llmswitch.limiter": self.limiter.name}):
+                return await self._admit(principal, req, request, price_hint)
+        return await self._admit(principal, req, request, price_hint)
+
+    async def _admit(
+        self,
+        principal: Principal,
+        req: ir.Request | ir.EmbeddingRequest,
+        request: Request,
+        price_hint: Any,
+    ) -> Reservation | None:
         journal = self.journal
         if journal is not None and journal.failing:
             raise ServiceUnavailableError(
@@ -378,6 +391,8 @@ class Accounting:
         saved = None
         if cache_hit:
             saved, cost = cost, 0.0
+        if cost is not None:
+            request.state["cost"] = cost  # for the access log and the callbacks
         commit: list[bytes] | None = None
         journal = self.journal
         if journal is not None and (usage is not None or error is not None):

@@ -46,6 +46,7 @@ from llmswitch.server.faces import Face
 from llmswitch.server.lost_attempts import note_timeout
 from llmswitch.server.subjects import SubjectCache
 from llmswitch.store.errors import StoreConnectionError, StoreMigrationError
+from llmswitch.telemetry.callbacks import Telemetry
 from llmswitch.telemetry.metrics import Metrics
 from llmswitch.telemetry.metrics_collect import attach_metrics
 
@@ -92,6 +93,7 @@ class Gateway:
         metrics: bool | Metrics = True,
         require_auth_for_metrics: bool = False,
         cache: ResponseCache | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.router = router
         self.guardrails = guardrails  # None: no guardrail configured, nothing to check per request
@@ -100,6 +102,9 @@ class Gateway:
             router.on_timeout = note_timeout(router)
         # the response cache (docs/caching.md); None: off, and a request pays one attribute read for it
         self.cache = cache
+        # traces, callbacks, alerts (llmswitch.telemetry); without any, attempts still make the log's trail
+        self.telemetry = telemetry or Telemetry()
+        self.telemetry.attach(router)
         self.master_key = master_key
         self.store = store
         self.keys = KeyCache(store, master_key)
@@ -219,6 +224,8 @@ class Gateway:
                 await self.cache.stop()
         with contextlib.suppress(Exception):
             await self.accounting.stop()
+        with contextlib.suppress(Exception):
+            await self.telemetry.close()
         if self.store is not None:
             await self.store.close()
         from llmswitch import transport
@@ -294,6 +301,7 @@ class Gateway:
         face = route[1] if route is not None else unsupported.face_for(request)
         task = asyncio.current_task()
         watch = _Watch(request, task)
+        traced = self.telemetry.begin(request)
         try:
             if route is None:
                 raise unsupported.refusal(request, self._routes)
@@ -339,6 +347,8 @@ class Gateway:
                 await self._send_error(send_tracked, face, exc, request)
         finally:
             watch.disarm()
+            if traced is not None:
+                self.telemetry.end(request, status_box[0], traced)
             if self.metrics is not None:
                 self.metrics.note_end(request.state)
             self.access.record(request, status_box[0], time.perf_counter() - started)

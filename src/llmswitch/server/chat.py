@@ -49,6 +49,8 @@ async def handle_chat(
     principal = gw.keys.authenticate(gw.key_of(request))
     request.state["principal"] = principal
     body = parse_json(request.body)
+    if gw.telemetry.pre_call_hooks:  # a custom callback's async_pre_call_hook may change or refuse it
+        body = await gw.telemetry.pre_call(principal, body)
     # LiteLLM's per-request guardrails: the gateway's to read, never forwarded
     requested = body.pop("guardrails", None) if type(body) is dict and "guardrails" in body else None
     # LiteLLM's per-request cache controls are the gateway's, never the provider's

@@ -87,6 +87,7 @@ def build_gateway(cfg: Any) -> Gateway:
         cache = gateway_cache(cfg.cache, router)
     return Gateway(
         router=router,
+        telemetry=_telemetry(cfg),
         master_key=srv.master_key,
         store=store,
         accounting=accounting,
@@ -114,6 +115,28 @@ def _guardrails(cfg: Any) -> Any:
 def _metrics_on() -> bool:
     """``LLMSWITCH_METRICS``: ``off`` (or 0, false, no) turns the Prometheus metrics off; on by default."""
     return os.environ.get("LLMSWITCH_METRICS", "on").strip().lower() not in ("off", "0", "false", "no")
+
+
+def _build_telemetry(cfg: Any) -> Any:
+    settings = getattr(cfg.server, "telemetry", None)
+    if settings is None or not settings.any:
+        return None
+    from llmswitch.telemetry.callbacks_build import build_telemetry
+
+    # a custom callback's module is looked up beside the config file first, as LiteLLM does
+    base_dir = os.path.dirname(os.path.abspath(cfg.source)) if cfg.source else None
+    return build_telemetry(settings, base_dir=base_dir)
+
+
+def _telemetry(cfg: Any) -> Any:
+    """Traces, callbacks and alerting as the config asks (``None``: none); tracing is installed for the
+    process, so in-process SDK calls are traced too."""
+    from llmswitch.telemetry import traces
+
+    telemetry = _build_telemetry(cfg)
+    if telemetry is not None and telemetry.tracing is not None:
+        traces.install(telemetry.tracing)
+    return telemetry
 
 
 def _accounting(cfg: Any, store: Any) -> Accounting:
@@ -322,6 +345,7 @@ def _preflight(config_path: str | None, demo_upstream: str | None) -> Any:
         missing = missing_extras(needs) + missing_for_cache(cfg)
         if missing:
             raise StartupError("; ".join(missing), EXIT_CONFIG)
+        _build_telemetry(cfg)  # a callback that cannot load stops here, said once (nothing of it starts)
         threads = set(threading.enumerate())
         from llmswitch.server.instances import require_shared_from
 
