@@ -168,12 +168,16 @@ class Gateway:
 
 
 @contextlib.contextmanager
-def gateway(config: Path, workers: int = 1, ready_model: str = "bench") -> Iterator[Gateway]:
-    """``llmswitch serve`` on a free port, in the config's directory (its SQLite store and journal go there)."""
+def gateway(config: Path, workers: int = 1, ready_model: str = "bench", src: Path | None = None) -> Iterator[Gateway]:
+    """``llmswitch serve`` on a free port, in the config's directory (its SQLite store and journal go there);
+    ``src``: another copy of the package's ``src`` directory to run instead of the checkout's (PYTHONPATH
+    comes before the venv's editable install)."""
     port = free_port()
     work = config.parent
     log = work / f"llmswitch-{port}.log"
     env = {k: v for k, v in os.environ.items() if k not in _ENV_DROP}
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     if workers > 1 and "database_url:" not in config.read_text():
         # several workers opening a new SQLite store at once can race to switch it to WAL ("database is
         # locked", and the supervisor stops): create it in WAL mode first

@@ -38,14 +38,14 @@ def to_nanos(amount: float | int | Decimal) -> int:
     binary fraction just above it. Raises ``ValueError`` for a negative, infinite or NaN amount.
     """
     if type(amount) is float:
-        if not 0.0 <= amount < math.inf:
-            raise ValueError(f"costs must be finite non-negative numbers, got {amount!r}")
-        if amount < _FAST_BELOW_USD:
+        if 0.0 <= amount < _FAST_BELOW_USD:  # the common case first: one comparison chain (NaN fails it)
             n = round(amount * NANOS_PER_USD)
             # n / 1e9 is the double nearest to n nano-dollars: when that is the amount, the amount means
             # exactly n (a binary product like 0.005 * 1e9 may be 4999999.999999999 before the round)
             if n / NANOS_PER_USD == amount:
                 return n
+        elif not 0.0 <= amount < math.inf:
+            raise ValueError(f"costs must be finite non-negative numbers, got {amount!r}")
         return _decimal_nanos(Decimal(repr(amount)))
     if isinstance(amount, bool):
         raise ValueError(f"costs must be finite non-negative numbers, got {amount!r}")

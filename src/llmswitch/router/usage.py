@@ -84,7 +84,14 @@ class LocalUsage:
         return m, now / WINDOW - epoch
 
     def add(self, key: str, *, requests: int = 0, tokens: int = 0) -> None:
-        m, _ = self._minute(key)
+        # once per attempt: a known key in the current minute takes no call beyond the clock's
+        m = self._minutes.get(key)
+        if m is None:
+            m, _ = self._minute(key)
+        else:
+            epoch = int(self.clock() // WINDOW)
+            if epoch != m.epoch:
+                m.roll(epoch)
         m.cur_requests += requests
         m.cur_tokens += tokens
 

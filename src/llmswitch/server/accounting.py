@@ -46,7 +46,7 @@ from llmswitch.server.pricing import (
     reserve_estimate,
 )
 from llmswitch.server.spend_loader import spend_loader_for
-from llmswitch.server.spend_records import record_metadata, spend_record
+from llmswitch.server.spend_records import NO_METADATA, metadata_of, spend_record
 from llmswitch.spend.framing import SpendLine, decode_line, encode_line, encode_spend_line
 from llmswitch.store.errors import StoreError
 from llmswitch.store.records import CallType
@@ -529,8 +529,9 @@ class Accounting:
             if who is None:
                 return None
             key_alias, user_id, team_id = who
+            tags = plan.tags
         else:
-            key_alias = user_id = team_id = None
+            key_alias = user_id = team_id = tags = None
         if served is not None:
             if not served.plain:
                 return None
@@ -553,6 +554,7 @@ class Accounting:
         model_group = state.get("model")
         ttft_ms = state.get("ttft_ms")
         rid = state.get("request_id")
+        guardrails = state.get("guardrails")
         spend_id = state["spend_id"]
         if (
             (model_group is not None and type(model_group) is not str)
@@ -589,7 +591,9 @@ class Accounting:
                 None if error is None else type(error).__name__,
                 state.get("cache_hit") is True,
                 stream,
-                record_metadata(rec, rid, spend_id, state.get("guardrails")),
+                metadata_of(tags, rid, spend_id, guardrails)
+                if tags or guardrails or (rid is not None and rid != spend_id)
+                else NO_METADATA,
                 call_type,
                 estimated,
                 saved,
@@ -606,7 +610,7 @@ _MAX_COUNT = 2**63 - 1
 class _KeyPlan:
     """What admitting and recording a key's requests needs, worked out once per key record."""
 
-    __slots__ = ("has_subjects", "limits", "model_limits", "record", "spend_fields", "team_id", "user_id")
+    __slots__ = ("has_subjects", "limits", "model_limits", "record", "spend_fields", "tags", "team_id", "user_id")
 
     def __init__(self, record: Any, limits: tuple[SubjectLimits, ...]) -> None:
         self.record = record
@@ -615,6 +619,7 @@ class _KeyPlan:
         self.user_id = getattr(record, "user_id", None)
         self.team_id = getattr(record, "team_id", None)
         self.has_subjects = bool(self.user_id or self.team_id)
+        self.tags = getattr(record, "tags", None)  # for the spend record's metadata: read once per key record
         fields = (getattr(record, "key_alias", None), self.user_id, self.team_id)
         # None: a value that is not a string, for the spend record's full check to refuse
         self.spend_fields = fields if all(type(v) in _OPTIONAL_STR for v in fields) else None

@@ -17,7 +17,8 @@ from llmswitch.dialects._json import dumps, invalid, loads
 from llmswitch.errors import APIError
 from llmswitch.guardrails.gateway import start_for_request
 from llmswitch.server import cache_hits, fastpath, http
-from llmswitch.server.accounting import cost_header, usage_so_far
+from llmswitch.server.accounting import usage_so_far
+from llmswitch.server.amounts import cost_text
 from llmswitch.server.spend_records import failure_status
 
 if TYPE_CHECKING:
@@ -143,17 +144,22 @@ async def handle_chat(
             return
         call = gw.router.chat(req, timeout=timeout, raw=raw)
         resp, route = await (run.during_call(call) if run is not None else call)
-        request.state["deployment"] = route.id
+        state = request.state
+        state["deployment"] = route.id
         if isinstance(resp, bytes):
-            request.state["usage"] = fastpath.usage_of_body(resp)
+            usage = state["usage"] = fastpath.usage_of_body(resp)
             body_out = resp
         else:
-            request.state["usage"] = resp.usage
+            usage = state["usage"] = resp.usage
             if run is not None:
                 resp = await run.post_call(resp)
             body_out = dumps(face.encode_response(resp, legacy_functions=req.legacy_functions))
-        cost = await before_last_byte(route)
-        await http.send_bytes(send, 200, body_out, headers=_route_headers(route, request) | cost_header(cost))
+        # before_last_byte's work, without its coroutine (it runs once per answer)
+        finished = True
+        cost = await acc.finish(
+            request, reservation, status=200, route=route, usage=usage, stream=False, started=started
+        )
+        await http.send_bytes(send, 200, body_out, raw_headers=_with_cost(_route_headers(route, request), cost))
         if plan is not None and cache is not None and plan.write:
             cache.store(plan, resp, route, req)
     except BaseException as exc:
@@ -219,10 +225,27 @@ def _request_timeout(body: Any, default: float | None) -> float | None:
     return default
 
 
-def _route_headers(route: Any, request: Request | None = None) -> dict[str, str]:
+def _route_headers(route: Any, request: Request | None = None) -> list[tuple[bytes, bytes]]:
     """What the router did (``route`` is a ``llmswitch.router.Route``): deployment, group, attempts, and
-    the parameters dropped because the deployment cannot take them (``drop_params``); and what the cache
-    did, when it was asked."""
+    the parameters dropped because the deployment cannot take them (``drop_params``), encoded once per set
+    of values (one per deployment, mostly), not per answer; and what the cache did, when it was asked."""
+    values = (route.id, route.model, route.group, route.attempts, route.dropped_params)
+    try:
+        encoded = _ROUTE_HEADERS[values]
+    except KeyError:
+        encoded = _ROUTE_HEADERS[values] = _encode_route_headers(route)
+        if len(_ROUTE_HEADERS) > _ROUTE_HEADERS_MAX:
+            _ROUTE_HEADERS.clear()
+    except TypeError:  # a value that cannot be a key
+        encoded = _encode_route_headers(route)
+    if request is not None:
+        cached = request.state.get("cache_headers")
+        if cached:
+            return [*encoded, *http.header_list(cached)]
+    return encoded  # shared: never changed
+
+
+def _encode_route_headers(route: Any) -> list[tuple[bytes, bytes]]:
     headers = {
         "x-llmswitch-deployment": str(route.id),
         "x-llmswitch-model": str(route.model),
@@ -231,11 +254,18 @@ def _route_headers(route: Any, request: Request | None = None) -> dict[str, str]
     }
     if route.dropped_params:
         headers["x-llmswitch-dropped-params"] = ", ".join(route.dropped_params)
-    if request is not None:
-        cached = request.state.get("cache_headers")
-        if cached:
-            headers.update(cached)
-    return headers
+    return http.header_list(headers)
+
+
+# (deployment id, model, group, attempts, dropped params) -> their headers, encoded
+_ROUTE_HEADERS: dict[tuple[Any, ...], list[tuple[bytes, bytes]]] = {}
+_ROUTE_HEADERS_MAX = 4096
+
+
+def _with_cost(headers: list[tuple[bytes, bytes]], cost: float | None) -> list[tuple[bytes, bytes]]:
+    if cost is None:
+        return headers
+    return [*headers, (b"x-llmswitch-cost", cost_text(cost).encode())]
 
 
 async def _stream(
@@ -276,7 +306,9 @@ async def _stream(
     try:
         json_array = face.name == "gemini" and request.query.get("alt") != "sse"
         await http.start_stream(
-            send, headers=_route_headers(target, request), content_type=b"application/json" if json_array else None
+            send,
+            raw_headers=_route_headers(target, request),
+            content_type=b"application/json" if json_array else None,
         )
         started = True
         t0 = request.state.get("admitted_at") or time.perf_counter()

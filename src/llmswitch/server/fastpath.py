@@ -48,7 +48,7 @@ async def relay_stream(
     face: Face,
     *,
     include_usage: bool,
-    headers: dict[str, str],
+    headers: http.RawHeaders,
     provider: str = "provider",
     before_last_byte: Callable[[], Awaitable[Any]] | None = None,
     keep: list[bytes] | None = None,
@@ -66,7 +66,7 @@ async def relay_stream(
     # from the request's admission (handle_chat): the upstream's wait for its first token counts too
     t0 = request.state.get("admitted_at") or t0
     try:
-        await http.start_stream(send, headers=headers)
+        await http.start_stream(send, raw_headers=headers)
         started = True
         async for chunk in s.raw_chunks():
             data = pending + chunk if pending else chunk

@@ -161,10 +161,29 @@ class HttpProtocol(Guard, asyncio.Protocol):
                 if not self._lingering:
                     self._close()
             return
-        if len(data) <= FEED_SLICE:
-            self._feed(data)
-        else:
+        n = len(data)
+        if n > FEED_SLICE:
             self._feed_slices(memoryview(data))
+            return
+        # _feed, inlined for the common case (a whole small request in one read): one call less per read
+        self._chunk_len = n
+        if self._in_head:
+            self._partial += n
+        elif self._body_open:
+            self._stalled += n
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._stop_parsing()
+            return
+        except httptools.HttpParserError:
+            self._reject(self._refusal)
+            return
+        if self._in_head:
+            if self._partial > self._limits.max_head_bytes:
+                self._reject(431)
+        elif self._body_open and self._stalled > self._limits.max_head_bytes:
+            self._reject(431)
 
     def _feed_slices(self, view: memoryview) -> None:
         # one large write must not queue more requests than a slice can hold: when too many wait, the rest

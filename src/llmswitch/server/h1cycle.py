@@ -31,7 +31,9 @@ _NO_BODY_STATUS = frozenset({204, 304})
 _FRAMING_HEADERS = frozenset({b"content-length", b"connection", b"transfer-encoding"})
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _BAD_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # control characters but HTAB
-_NAMES_SEEN: set[bytes] = set()  # header names already found to be tokens: apps send the same few
+# header names already found to be tokens (apps send the same few): each one's lowercase name when it is a
+# framing header, else b""
+_NAMES_SEEN: dict[bytes, bytes] = {}
 _NAMES_SEEN_MAX = 1024
 _VALUES_SEEN: set[bytes] = set()  # ... and values found clean (content types, lengths): a set lookup is cheaper
 _VALUES_SEEN_MAX = 4096
@@ -230,11 +232,14 @@ class Cycle:
             raise RuntimeError(f"invalid HTTP status {status!r}")
         head = [line]
         for name, value in message.get("headers", ()):
-            if name not in _NAMES_SEEN:
+            framing = _NAMES_SEEN.get(name)
+            if framing is None:
                 if not _TOKEN.fullmatch(name):
                     raise RuntimeError(f"invalid response header name {name!r}: not a token")
+                lowered = name.lower()
+                framing = lowered if lowered in _FRAMING_HEADERS else b""
                 if len(_NAMES_SEEN) < _NAMES_SEEN_MAX:
-                    _NAMES_SEEN.add(name)
+                    _NAMES_SEEN[name] = framing
             # letters and digits alone (ids, lengths) hold no control character: proved by one C call, and
             # kept out of the set, which the unique ids of every answer would otherwise fill
             if not value.isalnum() and value not in _VALUES_SEEN:
@@ -242,8 +247,8 @@ class Cycle:
                     raise RuntimeError(f"invalid response header {name!r}: a control character in its value")
                 if len(value) <= 64 and len(_VALUES_SEEN) < _VALUES_SEEN_MAX:
                     _VALUES_SEEN.add(value)
-            lname = name.lower()
-            if lname in _FRAMING_HEADERS:
+            if framing:
+                lname = framing
                 if lname == b"content-length":
                     if self.length_given or not value.isdigit():
                         raise RuntimeError(f"invalid response content-length {value!r}")

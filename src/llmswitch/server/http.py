@@ -7,7 +7,7 @@ every request of every user (DESIGN.md, hot-path rules).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -82,7 +82,11 @@ _JSON = (b"content-type", b"application/json")
 _SSE_HEADERS = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
 
 
-def _header_list(headers: dict[str, str] | None) -> list[tuple[bytes, bytes]]:
+RawHeaders = Sequence[tuple[bytes, bytes]]
+
+
+def header_list(headers: dict[str, str] | None) -> list[tuple[bytes, bytes]]:
+    """``headers`` as ASGI wants them: (name, value) byte pairs, latin-1."""
     if not headers:
         return []
     return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
@@ -95,17 +99,28 @@ async def send_bytes(
     *,
     content_type: bytes = b"application/json",
     headers: dict[str, str] | None = None,
+    raw_headers: RawHeaders = (),
 ) -> None:
-    hl = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *_header_list(headers)]
+    """A whole response; ``raw_headers`` are already encoded (a caller's cached ones), ``headers`` not."""
+    hl = [(b"content-type", content_type), (b"content-length", b"%d" % len(body)), *raw_headers]
+    if headers:
+        hl += header_list(headers)
     await send({"type": "http.response.start", "status": status, "headers": hl})
     await send({"type": "http.response.body", "body": body})
 
 
 async def start_stream(
-    send: Send, status: int = 200, headers: dict[str, str] | None = None, content_type: bytes | None = None
+    send: Send,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    content_type: bytes | None = None,
+    raw_headers: RawHeaders = (),
 ) -> None:
     base = _SSE_HEADERS if content_type is None else [(b"content-type", content_type), *_SSE_HEADERS[1:]]
-    await send({"type": "http.response.start", "status": status, "headers": base + _header_list(headers)})
+    hl = [*base, *raw_headers]
+    if headers:
+        hl += header_list(headers)
+    await send({"type": "http.response.start", "status": status, "headers": hl})
 
 
 async def stream_chunk(send: Send, data: bytes) -> None:

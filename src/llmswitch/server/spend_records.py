@@ -76,9 +76,12 @@ def failure_status(exc: BaseException, disconnected: bool) -> int:
 
 
 def record_metadata(rec: Any, rid: Any, spend_id: str, guardrails: Any = None) -> dict[str, Any]:
+    return metadata_of(getattr(rec, "tags", None), rid, spend_id, guardrails)
+
+
+def metadata_of(tags: Any, rid: Any, spend_id: str, guardrails: Any = None) -> dict[str, Any]:
     # the client's own request id when it differs from ours, the key's tags (LiteLLM's request_tags), and
     # the guardrails' decisions (names, actions and kinds found with counts: never a value)
-    tags = getattr(rec, "tags", None)
     if not tags and (rid is None or rid == spend_id) and not guardrails:
         return NO_METADATA
     out: dict[str, Any] = {}
