@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from llmswitch import ir
 from llmswitch.errors import APIError, APITimeoutError
@@ -31,6 +31,8 @@ class Attempt:
     answer came back (``outcome`` ``"timeout"`` or ``"cancelled"``)."""
 
     __slots__ = (
+        "_answer",
+        "_usage",
         "deployment",
         "elapsed",
         "error",
@@ -41,7 +43,6 @@ class Attempt:
         "probe",
         "provider",
         "status",
-        "usage",
     )
 
     def __init__(
@@ -58,6 +59,7 @@ class Attempt:
         status: int | None = None,
         usage: ir.Usage | None = None,
         probe: bool = False,
+        answer: Any = None,
     ) -> None:
         self.deployment = deployment
         self.group = group
@@ -69,10 +71,20 @@ class Attempt:
         self.elapsed = elapsed
         self.error = error
         self.status = status
-        self.usage = usage
-        """Tokens the provider reported (answers only; a timed-out attempt's are unknown)."""
+        self._usage = usage
+        # the answer whose usage is read only if someone asks (a relayed body is parsed again for it)
+        self._answer = answer
         self.probe = probe
         """A background health check (``start_health_checks``), no client's request."""
+
+    @property
+    def usage(self) -> ir.Usage | None:
+        """Tokens the provider reported (answers only; a timed-out attempt's are unknown)."""
+        if self._answer is not None:
+            from llmswitch.router.outcomes import usage_of
+
+            self._usage, self._answer = usage_of(self._answer), None
+        return self._usage
 
     def __repr__(self) -> str:
         return f"<Attempt {self.number} {self.deployment} {self.outcome}{f' {self.error}' if self.error else ''}>"

@@ -177,7 +177,7 @@ def _body_tokens(body: bytes) -> int | None:
     return total if isinstance(total, int) else None
 
 
-def _usage_of(result: Any) -> ir.Usage | None:
+def usage_of(result: Any) -> ir.Usage | None:
     """An answer's usage: the IR's, or read from the relayed OpenAI body."""
     if not isinstance(result, bytes):
         usage = getattr(result, "usage", None)
@@ -318,7 +318,7 @@ class Outcomes:
             if reserved or t.tpm:
                 self._settle(t, reserved, result)
             if self.router.on_attempt is not None:
-                self._tell(t, ask, elapsed, None, _usage_of(result))
+                self._tell(t, ask, elapsed, None, None, answer=result)
         return result
 
     def _tell(
@@ -329,8 +329,10 @@ class Outcomes:
         exc: BaseException | None,
         usage: ir.Usage | None,
         hook: AttemptHook | None = None,
+        answer: Any = None,
     ) -> None:
-        """The attempt's one record, to the router's ``on_attempt`` hook (or ``hook``)."""
+        """The attempt's one record, to the router's ``on_attempt`` hook (or ``hook``); ``answer``: an
+        answer whose usage the record reads only when asked."""
         if hook is None:
             hook = self.router.on_attempt
         assert hook is not None
@@ -347,6 +349,7 @@ class Outcomes:
             status=status,
             usage=usage,
             probe=ask.probe,
+            answer=answer,
         )
         tell(hook, record)
 
