@@ -15,16 +15,15 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmswitch import ir
 from llmswitch.cost import price_for
 from llmswitch.errors import APIStatusError, RateLimitError, ServiceUnavailableError
-from llmswitch.limits import BudgetPeriod, LimiterError, SubjectLimits, rate_limit_headers
+from llmswitch.limits import LimiterError, SubjectLimits, rate_limit_headers
 from llmswitch.limits.errors import BudgetsUnavailableError
-from llmswitch.limits.model_limits import model_limits_for_key, parse_model_subject
+from llmswitch.limits.model_limits import model_limits_for_key
 from llmswitch.server import lost_attempts
 from llmswitch.server.estimates import (
     estimate_embedding_tokens,
@@ -33,10 +32,10 @@ from llmswitch.server.estimates import (
     usage_so_far,
 )
 from llmswitch.server.journals import Adopter, adopt_orphans, open_own_journal, remove_journal_dir
-from llmswitch.server.lost_attempts import lost_records
+from llmswitch.server.key_plans import KeyPlan, subject_limits, subject_name
+from llmswitch.server.lost_attempts import journal_lost
 from llmswitch.server.pricing import (
     DEFAULT_MAX_OUTPUT_TOKENS,
-    Deployment,
     cost_header,
     cost_of_usage,
     dearer,
@@ -45,9 +44,10 @@ from llmswitch.server.pricing import (
     reachable_deployments,
     reserve_estimate,
 )
+from llmswitch.server.spend_lines import spend_line
 from llmswitch.server.spend_loader import spend_loader_for
-from llmswitch.server.spend_records import NO_METADATA, metadata_of, spend_record
-from llmswitch.spend.framing import SpendLine, decode_line, encode_line, encode_spend_line
+from llmswitch.server.spend_records import spend_record
+from llmswitch.spend.framing import decode_line, encode_line
 from llmswitch.store.errors import StoreError
 from llmswitch.store.records import CallType
 from llmswitch.telemetry import traces
@@ -91,7 +91,7 @@ class Accounting:
         self.shipper: Shipper | None = None
         self._adopter: Adopter | None = None
         # per key record (records are immutable, a change is a new one): its limits, built once
-        self._plans: dict[int, _KeyPlan] = {}
+        self._plans: dict[int, KeyPlan] = {}
         # per user or team record, likewise
         self._subject_limits: dict[int, tuple[Any, SubjectLimits]] = {}
         self._group_price: dict[str, Any] = {}
@@ -203,17 +203,17 @@ class Accounting:
                     if cached is None or cached[0] is not sub:
                         if len(self._subject_limits) > 100_000:
                             self._subject_limits.clear()
-                        cached = (sub, _subject_limits(kind, sub))
+                        cached = (sub, subject_limits(kind, sub))
                         self._subject_limits[id(sub)] = cached
                     if cached[1].has_limits:
                         out.append(cached[1])
         return out
 
-    def _plan(self, rec: Any) -> _KeyPlan:
+    def _plan(self, rec: Any) -> KeyPlan:
         if len(self._plans) > 100_000:
             self._plans.clear()
         own = SubjectLimits.for_key(rec)
-        plan = self._plans[id(rec)] = _KeyPlan(rec, (own,) if own.has_limits else ())
+        plan = self._plans[id(rec)] = KeyPlan(rec, (own,) if own.has_limits else ())
         plan.model_limits = model_limits_for_key(rec) if getattr(rec, "model_max_budget", None) is not None else {}
         return plan
 
@@ -322,7 +322,7 @@ class Accounting:
         if self.metrics is not None:
             self.metrics.note_refusal(ref.kind, ref.subject, principal)
         headers = rate_limit_headers(result.decision)
-        message = result.message.replace(ref.subject, _subject_name(ref.subject, principal))
+        message = result.message.replace(ref.subject, subject_name(ref.subject, principal))
         if ref.kind == "max_budget":
             raise BudgetExceededError(
                 message,
@@ -413,7 +413,7 @@ class Accounting:
                 log.error("could not journal spend record %s: %s", request.state.get("spend_id"), exc)
         lost_cost, lost_tokens = 0.0, 0
         if "lost_attempts" in request.state:
-            lost_cost, lost_tokens, more = self._journal_lost(request, started, stream, call_type)
+            lost_cost, lost_tokens, more = journal_lost(self.journal, request, started, stream, call_type)
             if more:
                 commit = [*commit, *more] if commit is not None else more
         settle: tuple[Reservation, float, int | None] | None = None
@@ -442,30 +442,6 @@ class Accounting:
             done.add_done_callback(self._finishing.discard)
             await asyncio.shield(done)
         return cost
-
-    def _journal_lost(
-        self, request: Request, started: float, stream: bool, call_type: CallType
-    ) -> tuple[float, int, list[bytes]]:
-        """Journal the request's timed-out attempts (:mod:`llmswitch.server.lost_attempts`): their cost
-        and tokens, for the settlement, and the lines still to commit."""
-        cost, tokens, pending = 0.0, 0, list[bytes]()
-        try:
-            records = lost_records(request, started, stream, call_type)
-        except Exception as exc:
-            log.error("could not price the timed-out attempts of %s: %s", request.state.get("spend_id"), exc)
-            return cost, tokens, pending
-        for rec in records:
-            cost += rec.cost or 0.0
-            tokens += rec.input_tokens
-            if self.journal is None:
-                continue
-            try:
-                line = encode_line(rec)
-                if not self.journal.append_nowait(line):
-                    pending.append(line)
-            except Exception as exc:
-                log.error("could not journal spend record %s: %s", rec.request_id, exc)
-        return cost, tokens, pending
 
     async def _complete(
         self, request: Request, lines: list[bytes] | None, settle: tuple[Reservation, float, int | None] | None
@@ -500,159 +476,20 @@ class Accounting:
                 except Exception as exc:  # its leases then run their course; the next round tries again
                     log.warning("renewing a request's limits leases failed: %s", exc)
 
-    def _spend_line(
-        self,
-        request: Request,
-        status: int,
-        served: Deployment | None,
-        usage: ir.Usage | None,
-        cost: float | None,
-        error: BaseException | None,
-        stream: bool,
-        started: float,
-        estimated: bool,
-        call_type: CallType,
-        saved: float | None = None,
-    ) -> bytes | None:
-        """The request's journal line, built straight from its values; ``None`` when one of them is not
-        plainly of its type (values from outside: the upstream's usage, an exception's status, request
-        state), for :func:`encode_line` to judge. Values of the key and the deployment are checked once."""
-        state = request.state
-        principal = state.get("principal")
-        key_hash = getattr(principal, "key_hash", None) or None
+    def _spend_line(self, request: Request, *values: Any) -> bytes | None:
+        """:func:`~llmswitch.server.spend_lines.spend_line` with the key's plan."""
+        principal = request.state.get("principal")
         rec = getattr(principal, "record", None)
+        plan = None
         if rec is not None:
             plan = self._plans.get(id(rec))
             if plan is None or plan.record is not rec:
                 plan = self._plan(rec)
-            who = plan.spend_fields
-            if who is None:
-                return None
-            key_alias, user_id, team_id = who
-            tags = plan.tags
-        else:
-            key_alias = user_id = team_id = tags = None
-        if served is not None:
-            if not served.plain:
-                return None
-            deployment_id, provider, model = served.id, served.provider, served.model
-        else:
-            deployment_id = provider = model = None
-        if usage is not None:
-            counts = (
-                usage.input_tokens,
-                usage.output_tokens,
-                usage.cache_read_tokens,
-                usage.cache_write_tokens,
-                usage.reasoning_tokens,
-            )
-            for n in counts:
-                if type(n) is not int or not 0 <= n <= _MAX_COUNT:
-                    return None
-        else:
-            counts = (0, 0, 0, 0, 0)
-        model_group = state.get("model")
-        ttft_ms = state.get("ttft_ms")
-        rid = state.get("request_id")
-        guardrails = state.get("guardrails")
-        spend_id = state["spend_id"]
-        if (
-            (model_group is not None and type(model_group) is not str)
-            or (rid is not None and type(rid) is not str)
-            or (cost is not None and (type(cost) is not float or cost - cost != 0.0))  # NaN or infinite
-            or (saved is not None and (type(saved) is not float or saved - saved != 0.0))
-            or (ttft_ms is not None and type(ttft_ms) is not float)
-            or type(status) is not int
-            or not 0 <= status <= 999
-            or type(stream) is not bool
-            or type(spend_id) is not str
-            or not spend_id
-            or type(key_hash) not in _OPTIONAL_STR
-        ):
-            return None
-        # positional, in SpendRecord's field order (SpendLine is checked against it at import)
-        return encode_spend_line(
-            SpendLine(
-                spend_id,
-                datetime.now(UTC),
-                key_hash,
-                key_alias,
-                user_id,
-                team_id,
-                model_group,
-                deployment_id,
-                provider,
-                model,
-                *counts,
-                cost,
-                round((time.perf_counter() - started) * 1_000_000) / 1000,  # ms to the µs, as round(x, 3)
-                ttft_ms,
-                status,
-                None if error is None else type(error).__name__,
-                state.get("cache_hit") is True,
-                stream,
-                metadata_of(tags, rid, spend_id, guardrails)
-                if tags or guardrails or (rid is not None and rid != spend_id)
-                else NO_METADATA,
-                call_type,
-                estimated,
-                saved,
-            )
-        )
+        return spend_line(request, principal, plan, *values)
 
 
-_OPTIONAL_STR = (str, type(None))
 # longer than any request runs (the default request timeout is 600 s)
 _MAX_HOLD_S = 6 * 3600.0
-_MAX_COUNT = 2**63 - 1
-
-
-class _KeyPlan:
-    """What admitting and recording a key's requests needs, worked out once per key record."""
-
-    __slots__ = ("has_subjects", "limits", "model_limits", "record", "spend_fields", "tags", "team_id", "user_id")
-
-    def __init__(self, record: Any, limits: tuple[SubjectLimits, ...]) -> None:
-        self.record = record
-        self.limits = limits
-        self.model_limits: dict[str, SubjectLimits] = {}
-        self.user_id = getattr(record, "user_id", None)
-        self.team_id = getattr(record, "team_id", None)
-        self.has_subjects = bool(self.user_id or self.team_id)
-        self.tags = getattr(record, "tags", None)  # for the spend record's metadata: read once per key record
-        fields = (getattr(record, "key_alias", None), self.user_id, self.team_id)
-        # None: a value that is not a string, for the spend record's full check to refuse
-        self.spend_fields = fields if all(type(v) in _OPTIONAL_STR for v in fields) else None
-
-
-def _subject_name(subject: str, principal: Principal) -> str:
-    """``key:<hash>`` as a person reads it: the key's alias or masked name; users and teams by id."""
-    kind, _, ident = subject.partition(":")
-    on_model = parse_model_subject(subject)
-    if on_model is not None:
-        return f"{_subject_name('key:' + on_model[0], principal)} on model '{on_model[1]}'"
-    if kind == "key":
-        rec = principal.record
-        alias = getattr(rec, "key_alias", None)
-        name = getattr(rec, "key_name", None)
-        if alias:
-            return f"key '{alias}'" + (f" ({name})" if name else "")
-        return f"key {name or ident[:12]}"
-    return f"{kind} '{ident}'"
-
-
-def _subject_limits(kind: str, sub: Any) -> SubjectLimits:
-    period = None
-    if getattr(sub, "budget_duration", None) is not None or getattr(sub, "budget_reset_at", None) is not None:
-        period = BudgetPeriod(sub.budget_duration, sub.budget_reset_at)
-    return SubjectLimits(
-        subject=f"{kind}:{sub.id}",
-        rpm_limit=sub.rpm_limit,
-        tpm_limit=sub.tpm_limit,
-        max_parallel_requests=getattr(sub, "max_parallel_requests", None),
-        max_budget=sub.max_budget,
-        budget_period=period,
-    )
 
 
 __all__: Sequence[str] = (

@@ -14,6 +14,7 @@ answered request with no timed-out attempt costs nothing here.
 from __future__ import annotations
 
 import contextvars
+import logging
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -23,11 +24,14 @@ from llmswitch.router.outcomes import Route
 from llmswitch.server.estimates import estimate_embedding_tokens, estimate_prompt_tokens
 from llmswitch.server.pricing import cost_of_usage, deployment_of
 from llmswitch.server.spend_records import spend_record
+from llmswitch.spend.framing import encode_line
 from llmswitch.store.records import CallType, SpendRecord
 
 if TYPE_CHECKING:
     from llmswitch.router.attempts import Attempt
     from llmswitch.server.http import Request
+
+log = logging.getLogger("llmswitch.accounting")
 
 #: the request being admitted and routed in this task, with its IR (for the prompt's estimate)
 current: contextvars.ContextVar[tuple[Request, Any] | None] = contextvars.ContextVar("llmswitch_request", default=None)
@@ -79,6 +83,31 @@ def lost_records(request: Request, started: float, stream: bool, call_type: Call
             )
         )
     return out
+
+
+def journal_lost(
+    journal: Any, request: Request, started: float, stream: bool, call_type: CallType
+) -> tuple[float, int, list[bytes]]:
+    """Journal the request's timed-out attempts: their cost and tokens, for the request's settlement, and
+    the lines still to commit (``journal`` could not take them at once)."""
+    cost, tokens, pending = 0.0, 0, list[bytes]()
+    try:
+        records = lost_records(request, started, stream, call_type)
+    except Exception as exc:
+        log.error("could not price the timed-out attempts of %s: %s", request.state.get("spend_id"), exc)
+        return cost, tokens, pending
+    for rec in records:
+        cost += rec.cost or 0.0
+        tokens += rec.input_tokens
+        if journal is None:
+            continue
+        try:
+            line = encode_line(rec)
+            if not journal.append_nowait(line):
+                pending.append(line)
+        except Exception as exc:
+            log.error("could not journal spend record %s: %s", rec.request_id, exc)
+    return cost, tokens, pending
 
 
 def _prompt_tokens(req: Any) -> int:
