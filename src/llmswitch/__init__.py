@@ -18,10 +18,10 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     "completion": "llmswitch.sdk",
     "acompletion": "llmswitch.sdk",
-    "embedding": "llmswitch.sdk",
-    "aembedding": "llmswitch.sdk",
-    "token_counter": "llmswitch.sdk",
-    "atoken_counter": "llmswitch.sdk",
+    "embedding": "llmswitch.sdk_embeddings",
+    "aembedding": "llmswitch.sdk_embeddings",
+    "token_counter": "llmswitch.sdk_embeddings",
+    "atoken_counter": "llmswitch.sdk_embeddings",
     "responses": "llmswitch.responses_api",
     "aresponses": "llmswitch.responses_api",
     "function_tool": "llmswitch.tools",
@@ -142,5 +142,6 @@ if TYPE_CHECKING:
     from llmswitch.providers import register_provider
     from llmswitch.responses_api import aresponses, responses
     from llmswitch.results import EmbeddingResponse, ModelResponse, ModelResponseStream
-    from llmswitch.sdk import acompletion, aembedding, atoken_counter, completion, embedding, token_counter
+    from llmswitch.sdk import acompletion, completion
+    from llmswitch.sdk_embeddings import aembedding, atoken_counter, embedding, token_counter
     from llmswitch.tools import arun_tools, function_tool, run_tools, stream_chunk_builder

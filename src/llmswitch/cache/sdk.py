@@ -82,7 +82,7 @@ class Cache:
 
 def _sdk_embed(model: str) -> Embed:
     async def embed(texts: list[str]) -> list[list[float]]:
-        from llmswitch.sdk import aembedding
+        from llmswitch.sdk_embeddings import aembedding
 
         resp = await aembedding(model, list(texts))
         return [d.embedding for d in sorted(resp.data, key=lambda d: d.index)]
