@@ -22,8 +22,7 @@ from typing import Any
 from llmswitch import ir
 from llmswitch.dialects._json import invalid, loads_lenient
 from llmswitch.dialects.openai_chat import decode_error
-from llmswitch.dialects.sse import SSEParser
-from llmswitch.errors import APIStatusError
+from llmswitch.dialects.openai_chat_stream import StreamDecoder as ChatStreamDecoder
 
 _FINISH_FOR_INCOMPLETE: dict[str, ir.FinishReason] = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
@@ -170,42 +169,15 @@ def decode_response(data: dict[str, Any]) -> ir.Response:
     )
 
 
-class StreamDecoder:
-    """The Responses API's typed events as IR stream events."""
+class StreamDecoder(ChatStreamDecoder):
+    """The Responses API's typed events as IR stream events (the SSE reading and the in-stream error
+    ordering are the chat decoder's; only the events differ)."""
 
     def __init__(self, *, provider: str | None = "openai", model: str | None = None) -> None:
-        self._sse = SSEParser()
-        self.meta = ir.StreamMeta()
-        self.done = False
-        self._provider = provider
-        self._model = model
+        super().__init__(provider=provider, model=model)
         self._calls: dict[int, int] = {}  # output index -> tool call index
-        self._pending: APIStatusError | None = None
 
-    def feed(self, chunk: bytes) -> list[ir.StreamEvent]:
-        return self._run(self._sse.feed(chunk))
-
-    def close(self) -> list[ir.StreamEvent]:
-        out = self._run(self._sse.close())
-        if self._pending is not None:
-            raise self._pending
-        return out
-
-    def _run(self, events: list[Any]) -> list[ir.StreamEvent]:
-        if self._pending is not None:
-            raise self._pending
-        out: list[ir.StreamEvent] = []
-        for ev in events:
-            try:
-                self._event(ev.data, out)
-            except APIStatusError as exc:
-                if not out:
-                    raise
-                self._pending = exc
-                break
-        return out
-
-    def _event(self, data: str, out: list[ir.StreamEvent]) -> None:
+    def _event(self, name: str | None, data: str, out: list[ir.StreamEvent]) -> None:
         ev = loads_lenient(data)
         if not isinstance(ev, dict):
             return

@@ -50,7 +50,7 @@ class OpenAIResponsesProvider(OpenAIProvider):
             raise APIResponseValidationError(f"{self.name}: unexpected response {body[:200]!r}", provider=self.name)
         return openai_responses_client.decode_response(data)
 
-    def stream_decoder(self, *, model: str) -> openai_responses_client.StreamDecoder:  # type: ignore[override]
+    def stream_decoder(self, *, model: str) -> openai_responses_client.StreamDecoder:
         return openai_responses_client.StreamDecoder(provider=self.name, model=self._model(model))
 
 
