@@ -46,6 +46,7 @@ from llmswitch.router.attempts import AttemptHook
 from llmswitch.router.breaker import Breaker
 from llmswitch.router.deployments import Spec, Target, Wildcards
 from llmswitch.router.fallbacks import Fallbacks, reason_of
+from llmswitch.router.health import health_report
 from llmswitch.router.outcomes import Ask, Outcomes, Route
 from llmswitch.router.retry import RetryPolicy, classify, error_class
 from llmswitch.router.settings import Settings, resolve_settings
@@ -203,43 +204,7 @@ class Router(completions.CompletionMethods):
 
     def health(self) -> list[dict[str, Any]]:
         """Per-deployment state, for ``GET /health``: breaker, in flight, latency, usage, last error."""
-        now = self.clock()
-        out = []
-        seen: set[str] = set()
-        for targets in (*self._groups.values(), self._wildcards.resolved()):
-            for t in targets:
-                if t.id in seen:
-                    continue
-                seen.add(t.id)
-                requests, tokens = self.usage.used(t.id)
-                out.append(
-                    {
-                        "id": t.id,
-                        "model_name": t.group,
-                        "provider": t.provider.name,
-                        "model": t.model,
-                        "api_base": t.endpoint.api_base if t.endpoint else None,
-                        "tier": t.tier,
-                        "weight": t.weight,
-                        "state": t.breaker.state,
-                        "cooldown_remaining_s": round(t.breaker.reopens_in(), 3),
-                        "resting_s": round(max(t.rest_until - now, 0.0), 3),
-                        "in_flight": t.in_flight,
-                        "latency_ms": None if t.latency is None else round(t.latency * 1000, 1),
-                        "ttft_ms": None if t.ttft is None else round(t.ttft * 1000, 1),
-                        "successes": t.successes,
-                        "failures": t.failures,
-                        "rpm": t.rpm,
-                        "tpm": t.tpm,
-                        "requests_last_minute": round(requests, 1),
-                        "tokens_last_minute": round(tokens),
-                        "last_error": t.last_error,
-                        "last_error_age_s": None if t.last_error_at is None else round(now - t.last_error_at, 3),
-                    }
-                )
-        for spec in self._wildcards.specs:
-            out.append({"id": spec.id, "model_name": spec.group, "provider": spec.provider or "*", "model": spec.model})
-        return out
+        return health_report(self, self._groups.values(), self._wildcards)
 
     # ---------------------------------------------------------------- public calls
 
