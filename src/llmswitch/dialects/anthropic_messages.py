@@ -27,7 +27,6 @@ What the translation decides, and why:
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from llmswitch import ir
@@ -47,6 +46,7 @@ from llmswitch.dialects.anthropic_content import (
     with_cache,
 )
 from llmswitch.dialects.anthropic_errors import decode_error, encode_error
+from llmswitch.dialects.anthropic_models import max_tokens_of, model_version, native_structured, thinking_capable
 from llmswitch.dialects.drop_params import CALL_KEYS, read_drop_params
 from llmswitch.dialects.thinking import DYNAMIC, DYNAMIC_BUDGET
 
@@ -73,50 +73,6 @@ _RESPONSE_TOOL_DESCRIPTION = "Give your complete final answer as this tool's inp
 
 _EFFORT_BUDGET = {"minimal": 1024, "low": 2048, "medium": 4096, "high": 8192, "xhigh": 16384}
 _MIN_BUDGET = 1024
-_MODEL = re.compile(
-    r"claude-(?:(?P<fam>[a-z]+)-(?P<major>\d)(?:-(?P<minor>\d{1,2}))?(?!\d)"
-    r"|(?P<omajor>\d)(?:-(?P<ominor>\d))?-(?P<ofam>[a-z]+))"
-)
-
-# ---------------------------------------------------------------- what each model takes
-
-
-def model_version(model: str) -> tuple[str, int, int] | None:
-    """``claude-sonnet-4-5-20250929`` -> ("sonnet", 4, 5); ``claude-3-5-haiku-latest`` -> ("haiku", 3, 5).
-
-    Works on Bedrock / Vertex ids too (``us.anthropic.claude-…``, ``claude-opus-4-1@2025…``).
-    """
-    m = _MODEL.search(model)
-    if m is None:
-        return None
-    if m.group("fam"):
-        return m.group("fam"), int(m.group("major")), int(m.group("minor") or 0)
-    return m.group("ofam"), int(m.group("omajor")), int(m.group("ominor") or 0)
-
-
-def _max_tokens(version: tuple[str, int, int] | None) -> tuple[int, int | None]:
-    """(default max_tokens, the model's output ceiling or None if unknown)."""
-    if version is None:
-        return 4096, None
-    fam, major, minor = version
-    if (major, minor) < (3, 5):
-        return 4096, 4096
-    if (major, minor) < (3, 7):
-        return 8192, 8192
-    if fam == "opus" and (major, minor) < (4, 5):
-        return 8192, 32000
-    return 8192, 128000 if fam == "opus" and (major, minor) >= (4, 6) else 64000
-
-
-def _native_structured(version: tuple[str, int, int] | None) -> bool:
-    """Models with ``output_config.format`` and strict tools (Claude 4.5 and later)."""
-    return version is not None and version[1:] >= (4, 5)
-
-
-def _thinking_capable(version: tuple[str, int, int] | None) -> bool:
-    return version is None or version[1:] >= (3, 7)
-
-
 # ---------------------------------------------------------------- IR -> Anthropic request (client side)
 
 
@@ -127,7 +83,7 @@ def _thinking_budget(req: ir.Request, version: tuple[str, int, int] | None) -> i
         return DYNAMIC_BUDGET
     if req.thinking_budget is not None:
         return req.thinking_budget
-    if req.reasoning_effort is None or req.reasoning_effort == "none" or not _thinking_capable(version):
+    if req.reasoning_effort is None or req.reasoning_effort == "none" or not thinking_capable(version):
         return None  # an effort meant for any model is not an error for a model that cannot think
     if req.tool_choice is not None and req.tool_choice.mode in ("required", "tool"):
         # an effort is a preference, a forced tool a requirement, and the API refuses the two together
@@ -174,7 +130,7 @@ def _thinking(
     req: ir.Request, version: tuple[str, int, int] | None, default_max_tokens: int | None
 ) -> tuple[int, dict[str, Any] | None]:
     """``max_tokens`` and the ``thinking`` parameter, the budget kept below ``max_tokens`` as required."""
-    default, ceiling = _max_tokens(version)
+    default, ceiling = max_tokens_of(version)
     answer = req.max_tokens if req.max_tokens is not None else default_max_tokens or default
     budget = _thinking_budget(req, version)
     if budget == 0:
@@ -195,12 +151,12 @@ def _tools(
     req: ir.Request, version: tuple[str, int, int] | None, thinking: bool, system: list[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, dict[str, Any] | None]:
     """``tools``, ``tool_choice`` and ``output_config``, with the response format folded in."""
-    tools = [_tool_out(t, _native_structured(version)) for t in req.tools or ()]
+    tools = [_tool_out(t, native_structured(version)) for t in req.tools or ()]
     choice = _tool_choice_out(req)
     rf = req.response_format
     if rf is None or rf.type == "text":
         return tools, choice, None
-    if rf.type == "json_schema" and rf.schema is not None and _native_structured(version):
+    if rf.type == "json_schema" and rf.schema is not None and native_structured(version):
         return tools, choice, {"format": {"type": "json_schema", "schema": rf.schema}}
     schema = rf.schema if rf.type == "json_schema" and rf.schema is not None else {"type": "object"}
     description = rf.description or _RESPONSE_TOOL_DESCRIPTION

@@ -34,7 +34,7 @@ class AnthropicProvider(Provider):
     api_base_env: tuple[str, ...] = ("ANTHROPIC_API_BASE", "ANTHROPIC_BASE_URL")
     supports_embeddings = False
     api_version = "2023-06-01"
-    # None: the dialect's per-model default (see anthropic_messages._max_tokens)
+    # None: the dialect's per-model default (see anthropic_models.max_tokens_of)
     default_max_tokens: int | None = None
 
     def chat_url(self, endpoint: Endpoint) -> str:
