@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from llmswitch.telemetry import traces
-from llmswitch.telemetry.traces import capture_content_from, parse_traceparent, step
+from llmswitch.telemetry.spans import parse_traceparent
+from llmswitch.telemetry.traces import capture_content_from, step
 
 
 @pytest.mark.parametrize(

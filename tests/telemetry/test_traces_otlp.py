@@ -9,7 +9,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.resources import Resource
 
 from llmswitch import __version__
-from llmswitch.telemetry.traces import SpanRecord
+from llmswitch.telemetry.spans import SpanRecord
 from llmswitch.telemetry.traces_export import Converter
 from llmswitch.telemetry.traces_otlp import Encoder
 

@@ -33,7 +33,7 @@ from llmswitch.config.telemetry_fields import (
     WEBHOOK_CALLBACKS,
 )
 from llmswitch.server.accesslog import cache_status
-from llmswitch.telemetry import traces
+from llmswitch.telemetry import spans, traces
 from llmswitch.telemetry.callbacks_payload import standard_payload
 
 if TYPE_CHECKING:
@@ -150,7 +150,7 @@ class Telemetry:
         tracing = self.tracing
         if tracing is None:
             if parent is not None:
-                ids = traces.parse_traceparent(parent)
+                ids = spans.parse_traceparent(parent)
                 if ids is not None:
                     state["trace_id"] = ids[0]
             return (_state.set(state), None)

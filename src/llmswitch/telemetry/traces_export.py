@@ -19,7 +19,8 @@ from typing import Any
 
 from llmswitch.errors import ConfigError
 from llmswitch.telemetry.callbacks_queue import BoundedQueue
-from llmswitch.telemetry.traces import ENCODE_SLICE, SpanRecord, Tracing, _truthy
+from llmswitch.telemetry.spans import SpanRecord
+from llmswitch.telemetry.traces import ENCODE_SLICE, Tracing, _truthy
 
 log = logging.getLogger("llmswitch.telemetry")
 

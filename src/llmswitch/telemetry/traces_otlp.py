@@ -16,7 +16,7 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
-from llmswitch.telemetry.traces import SpanRecord
+from llmswitch.telemetry.spans import SpanRecord
 
 _KINDS = {"internal": 1, "server": 2, "client": 3}
 _fixed64 = struct.Struct("<Q").pack
