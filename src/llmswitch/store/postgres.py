@@ -23,7 +23,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import msgspec
-from msgspec import structs
 
 from llmswitch.errors import ConfigError
 from llmswitch.store.base import COST_PLACES, DailySpend, KeyChanges, Store, check_page
@@ -40,6 +39,7 @@ from llmswitch.store.migrations import POSTGRES_MIGRATIONS, VERSION_TABLE
 from llmswitch.store.postgres_budgets import PostgresBudgets
 from llmswitch.store.postgres_database import create_database, database_name
 from llmswitch.store.postgres_migrate import lock_timeout_from_env, run_migrations
+from llmswitch.store.postgres_spend_rows import SPEND_ARRAY_TYPES, spend_columns
 from llmswitch.store.postgres_subjects import PostgresSubjects, add_logged_spend
 from llmswitch.store.records import (
     KEY_FIELDS,
@@ -70,23 +70,13 @@ _INSERT_KEY = (
 _BUMP = "UPDATE llmswitch_change_counters SET value = value + 1 WHERE name = 'keys' RETURNING value"
 _CURRENT = "SELECT value FROM llmswitch_change_counters WHERE name = 'keys'"
 # a batch of spend logs is one INSERT of parallel arrays (one per column), whatever its size
-_SPEND_ARRAY_TYPES = {
-    **dict.fromkeys(SPEND_FIELDS, "text"),  # metadata too: cast to jsonb in the query
-    "time": "timestamptz",
-    **dict.fromkeys(
-        ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "status"),
-        "bigint",
-    ),
-    **dict.fromkeys(("cost", "latency_ms", "ttft_ms", "cache_saved_cost"), "float8"),
-    **dict.fromkeys(("cache_hit", "stream", "estimated"), "boolean"),
-}
 _SPEND_COLUMNS = ", ".join(SPEND_FIELDS)
 _INSERT_SPEND = (
     f"INSERT INTO llmswitch_spend_logs ({_SPEND_COLUMNS}) "
     "SELECT "
     + ", ".join(f"{name}::jsonb" if name == "metadata" else name for name in SPEND_FIELDS)
     + " FROM unnest("
-    + ", ".join(f"${i}::{_SPEND_ARRAY_TYPES[name]}[]" for i, name in enumerate(SPEND_FIELDS, start=1))
+    + ", ".join(f"${i}::{SPEND_ARRAY_TYPES[name]}[]" for i, name in enumerate(SPEND_FIELDS, start=1))
     + f") AS v({_SPEND_COLUMNS}) ON CONFLICT (request_id) DO NOTHING RETURNING key_hash, cost, user_id, team_id"
 )
 # one statement for every key of the batch; the counter row locked by _BUMP first orders concurrent writers
@@ -356,7 +346,7 @@ class PostgresStore(PostgresInstances, PostgresSubjects, PostgresBudgets, Store)
         checked = validate_spend_records(records)
         if not checked:
             return 0
-        columns = _spend_columns(checked)
+        columns = spend_columns(checked)
         async with self._connection() as conn, conn.transaction():
             try:
                 # RETURNING lists only rows really inserted: a request id already stored adds no spend
@@ -433,40 +423,6 @@ def _spend_filters(equal: dict[str, str | None], start: datetime | None, end: da
             params.append(bound)
             where.append(f"time {op} ${len(params)}")
     return (f" WHERE {' AND '.join(where)}" if where else ""), params
-
-
-def _spend_columns(records: Sequence[SpendRecord]) -> list[list[Any]]:
-    """The records as one list per column, for ``_INSERT_SPEND``'s arrays (see :func:`_storable`)."""
-    columns = [list(column) for column in zip(*map(structs.astuple, records), strict=True)]
-    for at, name in enumerate(SPEND_FIELDS):
-        column = columns[at]
-        if name == "metadata" or (
-            _SPEND_ARRAY_TYPES[name] == "text" and any(type(v) is str and "\x00" in v for v in column)
-        ):
-            columns[at] = [_storable(v) for v in column]
-    return columns
-
-
-def _storable(value: Any) -> Any:
-    """A spend log value as PostgreSQL takes it: metadata as JSON text, and no NUL characters.
-
-    ``text`` and ``jsonb`` cannot hold NUL (SQLite can), and a client-supplied user id or tag
-    carrying one must not make its record unstorable; it becomes U+FFFD.
-    """
-    if isinstance(value, dict):
-        text = msgspec.json.encode(value).decode()
-        return msgspec.json.encode(_without_nul(value)).decode() if "\\u0000" in text else text
-    return _without_nul(value) if isinstance(value, str) else value
-
-
-def _without_nul(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
-    if isinstance(value, dict):
-        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_without_nul(v) for v in value]
-    return value
 
 
 async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
