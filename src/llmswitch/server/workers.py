@@ -15,7 +15,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from llmswitch.server.h1limits import ServerLimits
@@ -162,12 +162,27 @@ class Supervisor:
         self._tell_children(signal.SIGKILL)
 
     def _spawn(self) -> None:
-        pid = os.fork()
-        if pid:
+        # SIGTERM/SIGINT are held from before the fork until each side has its handlers: a stop that comes
+        # meanwhile reaches the parent's handler once the new pid is among the children (so it is told
+        # too), and in the child it ends the worker at once, instead of running the parent's handler
+        # there (which told its siblings and left the new worker serving)
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            if self.stopping:
+                return
+            pid = os.fork()
+            if pid == 0:
+                self._child()  # never returns
             self.children[pid] = time.monotonic()
-            return
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+    def _child(self) -> NoReturn:
         code = 1
         try:
+            for sig in _STOP_SIGNALS:
+                signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
             code = self._worker()
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
@@ -181,8 +196,6 @@ class Supervisor:
         """In the forked child: serve its own socket (or the inherited one), SIGTERM/SIGINT handled by the server (until it
         has installed its handlers, either ends the worker at once)."""
         self.children = {}
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
         _die_with_parent(self._pid)
         sock = self.sock
         if self.own_socket is not None:
@@ -192,6 +205,7 @@ class Supervisor:
         return 0
 
 
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 STARTUP_FAILED = 3  # h1serve.STARTUP_FAILED, without importing the server before forking
 
 
