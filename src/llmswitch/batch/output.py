@@ -1,0 +1,78 @@
+"""A finished batch's output and error files, written from its lines in the store.
+
+Each line is written once, whatever happened to the instances that ran it: the store keeps one answer
+per line. The files' ids follow from the batch's, so an instance killed while writing them leaves
+nothing behind that the next attempt does not overwrite.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llmswitch.batch.files import FileBox
+from llmswitch.dialects._json import dumps, loads
+from llmswitch.store.batch_records import BatchRecord, DoneLine
+
+PAGE = 1000
+
+_UNFINISHED = {
+    "cancelled": ("batch_cancelled", "This request could not be executed before the batch was cancelled."),
+    "expired": ("batch_expired", "This request could not be executed before the completion window expired."),
+}
+
+
+def output_ids(batch_id: str) -> tuple[str, str]:
+    return f"file-{batch_id}-output", f"file-{batch_id}-errors"
+
+
+def openai_entry(batch: BatchRecord, line: DoneLine, ending: str) -> tuple[bytes, bool] | None:
+    """The line's entry in OpenAI's batch output form, and whether it goes to the error file."""
+    entry: dict[str, Any] = {"id": f"batch_req_{batch.id.removeprefix('batch_')}_{line.line_no}"}
+    entry["custom_id"] = line.custom_id
+    if line.state == "done" and line.response is not None:
+        entry["response"] = loads(line.response)
+        entry["error"] = None
+        return dumps(entry) + b"\n", bool(line.failed)
+    code, message = _UNFINISHED.get(ending, ("batch_failed", "This request was not executed."))
+    entry["response"] = None
+    entry["error"] = {"code": code, "message": message}
+    return dumps(entry) + b"\n", True
+
+
+async def write_outputs(store: Any, files: FileBox, batch: BatchRecord, ending: str) -> tuple[str | None, str | None]:
+    """Write the output and error files of ``batch`` (ending as ``ending``); their ids (``None``: no such lines)."""
+    ok: list[bytes] = []
+    bad: list[bytes] = []
+    after = 0
+    while True:
+        page = await store.batch_lines(batch.id, after, PAGE)
+        if not page:
+            break
+        for line in page:
+            written = openai_entry(batch, line, ending)
+            if written is not None:
+                (bad if written[1] else ok).append(written[0])
+        after = page[-1].line_no
+    out_id, err_id = output_ids(batch.id)
+    output = error = None
+    if ok or not bad:
+        output = (
+            await files.save(
+                owner=batch.owner,
+                purpose="batch_output",
+                filename=f"{batch.id}_output.jsonl",
+                content=b"".join(ok),
+                file_id=out_id,
+            )
+        ).id
+    if bad:
+        error = (
+            await files.save(
+                owner=batch.owner,
+                purpose="batch_output",
+                filename=f"{batch.id}_error.jsonl",
+                content=b"".join(bad),
+                file_id=err_id,
+            )
+        ).id
+    return output, error
