@@ -36,8 +36,48 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("llmswitch.batch")
 
-FLUSH_EVERY_S = 0.2
-FLUSH_SIZE = 200
+LOOK_EVERY_S = 0.2  # how often a pump re-reads its batch's status (a cancel, the window's end)
+
+
+class AnswerWriter:
+    """Writes a batch's answers as they come: whatever finished while the last write ran goes in the next
+    one, so an answer waits one store round trip at most. A killed instance loses (and another instance
+    asks again) only its lines in flight and the answers of that one round trip."""
+
+    def __init__(self, store: Any, batch_id: str) -> None:
+        self.store = store
+        self.batch_id = batch_id
+        self.pending: list[LineOutcome] = []
+        self._ready = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"llmswitch-batch-writer-{batch_id}")
+
+    def add(self, outcome: LineOutcome) -> None:
+        self.pending.append(outcome)
+        self._ready.set()
+
+    async def _run(self) -> None:
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            await self._write()
+
+    async def _write(self) -> None:
+        while self.pending:
+            taken = self.pending[:]
+            try:
+                await self.store.finish_batch_lines(self.batch_id, taken)
+            except Exception as exc:  # the store away: the leases keep the lines ours meanwhile
+                log.warning("writing batch %s answers failed (will retry): %s", self.batch_id, exc)
+                await asyncio.sleep(0.5)
+                continue
+            del self.pending[: len(taken)]
+
+    async def close(self) -> None:
+        """Write what is left, and stop."""
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        await self._write()
 
 
 class Pacer:
@@ -169,7 +209,7 @@ class BatchRunner:
         return pacer
 
     async def _pump(self, batch: BatchRecord) -> None:
-        pending: list[LineOutcome] = []
+        writer = AnswerWriter(self.store, batch.id)
         running: set[asyncio.Task[None]] = set()
         pacer = self._pacer(batch.model_group)
         try:
@@ -184,7 +224,9 @@ class BatchRunner:
                 if not claimed:
                     if running:
                         await asyncio.wait(running, timeout=self.settings.poll_s)
-                    await self._flush(batch, pending)
+                    if not running:
+                        await writer.close()
+                        writer = AnswerWriter(self.store, batch.id)
                     states = await self.store.batch_line_states(batch.id)
                     if not states.get("pending") and not states.get("leased") and not running:
                         now = int(time.time())
@@ -199,21 +241,19 @@ class BatchRunner:
                 for line in claimed:
                     await self._slots.acquire()
                     await pacer.wait()
-                    task = asyncio.get_running_loop().create_task(self._one(batch, line, principal, pending))
+                    task = asyncio.get_running_loop().create_task(self._one(batch, line, principal, writer))
                     running.add(task)
                     task.add_done_callback(running.discard)
                     task.add_done_callback(lambda _: self._slots.release())
-                    if len(pending) >= FLUSH_SIZE:
-                        await self._flush(batch, pending)
-                if time.monotonic() - last_look >= FLUSH_EVERY_S:
+                if time.monotonic() - last_look >= LOOK_EVERY_S:
                     last_look = time.monotonic()
-                    await self._flush(batch, pending)
                     status = await self._status(batch)
             # cancelled or expired meanwhile: what is running finishes and is written
             if running:
                 await asyncio.wait(running)
-            await self._flush(batch, pending)
         finally:
+            with contextlib.suppress(Exception):
+                await writer.close()
             for task in running:
                 task.cancel()
             self._pumps.pop(batch.id, None)
@@ -226,7 +266,7 @@ class BatchRunner:
         fresh = await self.store.get_batch(batch.id)
         return fresh.status if fresh is not None else "cancelled"
 
-    async def _one(self, batch: BatchRecord, line: ClaimedLine, principal: Any, pending: list[LineOutcome]) -> None:
+    async def _one(self, batch: BatchRecord, line: ClaimedLine, principal: Any, writer: AnswerWriter) -> None:
         try:
             result = await answer_line(self.gw, batch, line, principal)
         except RetryLater as wait:
@@ -235,7 +275,7 @@ class BatchRunner:
                 from llmswitch.errors import RateLimitError
 
                 exc = RateLimitError("rate limited on every try", status_code=429, provider="llmswitch")
-                pending.append(error_outcome(line, face, exc, f"{batch.id}-{line.line_no}"))
+                writer.add(error_outcome(line, face, exc, f"{batch.id}-{line.line_no}"))
                 return
             await asyncio.sleep(min(wait.wait_s, 30.0))
             await self.store.release_batch_lines(batch.id, self.worker, [line.line_no])
@@ -246,15 +286,4 @@ class BatchRunner:
             log.exception("batch %s line %d", batch.id, line.line_no)
             face = faces.ANTHROPIC if batch.api == "anthropic" else faces.OPENAI
             result = error_outcome(line, face, exc, f"{batch.id}-{line.line_no}")
-        pending.append(result)
-
-    async def _flush(self, batch: BatchRecord, pending: list[LineOutcome]) -> None:
-        if not pending:
-            return
-        taken = pending[:]
-        del pending[: len(taken)]
-        try:
-            await self.store.finish_batch_lines(batch.id, taken)
-        except Exception:
-            pending[:0] = taken  # written on the next flush; the leases keep the lines ours meanwhile
-            raise
+        writer.add(result)
