@@ -152,20 +152,31 @@ class BatchService:
         limits = [lim for lim in acc.limits_for(principal, group) if lim.max_budget is not None]
         if limiter is None or not limits or not estimate:
             return estimate
-        result = await limiter.admit(limits, tokens=0, cost=estimate)
-        if not result.allowed:
+        # a budget admits while what is spent and reserved is below it, so one request's estimate may pass
+        # it: a second, empty admission while the first holds the estimate says whether all of it fits
+        held = await limiter.admit(limits, tokens=0, cost=estimate)
+        probe = await limiter.admit(limits, tokens=0, cost=0.0) if held.allowed else held
+        for admitted in (held, probe):
+            if admitted.allowed:
+                await limiter.settle(admitted, 0.0, actual_tokens=0)
+        if not probe.allowed:
             from llmswitch.server.accounting import BudgetExceededError
 
-            ref = result.which_limit
+            ref = probe.which_limit
+            if ref.kind != "max_budget":
+                from llmswitch.errors import RateLimitError
+
+                raise RateLimitError(
+                    probe.message, status_code=429, provider="llmswitch", retry_after=probe.retry_after_s
+                )
             raise BudgetExceededError(
-                f"this batch's estimated cost (${estimate:.6f} at batch prices) does not fit the remaining budget: "
-                f"{result.message}",
+                f"this batch's estimated cost (${estimate:.6f} at batch prices) does not fit in what is left of "
+                f"the {ref.subject.split(':', 1)[0]}'s budget",
                 status_code=400,
                 provider="llmswitch",
                 error_type="budget_exceeded",
                 param=ref.subject.split(":", 1)[0],
             )
-        await limiter.settle(result, 0.0, actual_tokens=0)
         return estimate
 
     async def cancel(self, principal: Principal, batch_id: str) -> BatchRecord:
