@@ -1,0 +1,94 @@
+"""What every native driver checks of the lines it is given, and how it answers the lines a provider
+never did: shared by the OpenAI, Anthropic and Gemini drivers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING
+
+from llmswitch import ir
+from llmswitch.batch.native import CHAT_URL, EMBEDDINGS_URL, BatchLine, LineResult
+from llmswitch.dialects.batch_openai import BatchAnswer, not_run
+from llmswitch.errors import APIError, BadRequestError
+from llmswitch.providers import params
+
+if TYPE_CHECKING:
+    from llmswitch.router.deployments import Target
+
+
+def line_error(index: int, line: BatchLine, message: str, *, param: str | None = None) -> BadRequestError:
+    """The error refusing a whole batch for one line, naming it by position and ``custom_id``."""
+    return BadRequestError(
+        f"line {index + 1} (custom_id {line.custom_id!r}): {message}",
+        status_code=400,
+        provider="llmswitch",
+        param=param,
+        error_type="invalid_request_error",
+    )
+
+
+def check_lines(lines: list[BatchLine], *, provider: str, chat_only: bool = False) -> None:
+    """Refuse an empty batch, a repeated ``custom_id``, and lines for an endpoint the provider cannot batch."""
+    if not lines:
+        raise BadRequestError("a batch needs at least one line", status_code=400, provider="llmswitch")
+    seen: set[str] = set()
+    for i, line in enumerate(lines):
+        if line.custom_id in seen:
+            raise line_error(i, line, "custom_id is used by an earlier line", param="custom_id")
+        seen.add(line.custom_id)
+        if line.url not in (CHAT_URL, EMBEDDINGS_URL):
+            raise line_error(i, line, f"url must be {CHAT_URL} or {EMBEDDINGS_URL}", param="url")
+        if chat_only and line.url != CHAT_URL:
+            raise line_error(
+                i,
+                line,
+                f"{provider}'s batch API runs chat lines only, not {line.url}: run it gateway-side",
+                param="url",
+            )
+        model = line.body.get("model")
+        if not isinstance(model, str) or not model:
+            raise line_error(i, line, "body.model must name the model", param="body.model")
+
+
+def single_model(lines: list[BatchLine]) -> str:
+    """The one model a provider batch runs (OpenAI and Gemini take one model per batch)."""
+    model = str(lines[0].body["model"])
+    for i, line in enumerate(lines):
+        if line.body["model"] != model:
+            raise line_error(i, line, f"all lines of a batch must use one model ({model!r})", param="body.model")
+    return model
+
+
+def translated(index: int, line: BatchLine, req: ir.Request, deployment: Target) -> ir.Request:
+    """``req`` as the deployment can take it (the router's parameter policy: map, drop or refuse)."""
+    provider = deployment.provider
+    try:
+        out, _ = params.apply(
+            req,
+            provider.policy or provider.name,
+            model=deployment.model,
+            deployment=deployment.group,
+            drop=deployment.drop_params,
+            additional=deployment.additional_drop_params,
+            dialect=provider.dialect,
+        )
+    except APIError as exc:
+        raise line_error(index, line, exc.message, param=getattr(exc, "param", None)) from exc
+    return out
+
+
+def as_result(answer: BatchAnswer, custom_id: str | None = None) -> LineResult:
+    return LineResult(custom_id if custom_id is not None else answer.custom_id, *answer[1:])
+
+
+async def unanswered(custom_ids: Iterable[str], seen: set[str], why: str) -> AsyncIterator[LineResult]:
+    """A result for every line the provider's output left out, so each line is answered exactly once."""
+    for cid in custom_ids:
+        if cid not in seen:
+            seen.add(cid)
+            yield as_result(not_run(cid, why))
+
+
+def why_unanswered(status: str) -> str:
+    """Why a line missing from a finished job's output was not run, from the job's status."""
+    return status if status in ("expired", "cancelled") else "failed"
