@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 
 from llmswitch.batch.native import BatchLine, LineResult, NativeJob, NativeStatus
 from llmswitch.batch.native_http import ProviderAPI
-from llmswitch.batch.native_lines import as_result, check_lines, line_error, translated, unanswered, why_unanswered
+from llmswitch.batch.native_lines import as_result, check_lines, on_line, translated, unanswered, why_unanswered
 from llmswitch.dialects import batch_anthropic
 from llmswitch.dialects.batch_openai import BatchState
-from llmswitch.errors import APIResponseValidationError, BadRequestError
+from llmswitch.errors import APIResponseValidationError, APIStatusError
 from llmswitch.providers.anthropic import AnthropicProvider
 from llmswitch.providers.paths import path_segment
 
@@ -62,13 +62,10 @@ class AnthropicBatches:
         requests: list[dict[str, Any]] = []
         for i, (line, native_id) in enumerate(zip(lines, ids, strict=True)):
             try:
-                req = batch_anthropic.decode_line(line.body)
-                req = translated(i, line, req, self.deployment)
+                req = translated(batch_anthropic.decode_line(line.body), self.deployment)
                 requests.append(batch_anthropic.encode_request(native_id, req, model=str(line.body["model"])))
-            except BadRequestError as exc:
-                if exc.message.startswith(f"line {i + 1} "):
-                    raise
-                raise line_error(i, line, exc.message, param=exc.param) from exc
+            except APIStatusError as exc:
+                raise on_line(i, line, exc) from exc
         body = {"requests": requests}
         batch = await self.api.json("POST", self._url(), self._headers(batch_anthropic.required_betas(requests)), body)
         batch_id = batch.get("id")

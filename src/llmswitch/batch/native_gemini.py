@@ -21,7 +21,7 @@ from llmswitch.batch.native_http import TRANSFER_TIMEOUT, ProviderAPI
 from llmswitch.batch.native_lines import (
     as_result,
     check_lines,
-    line_error,
+    on_line,
     single_model,
     translated,
     unanswered,
@@ -30,7 +30,7 @@ from llmswitch.batch.native_lines import (
 from llmswitch.dialects import batch_gemini
 from llmswitch.dialects._json import dumps
 from llmswitch.dialects.batch_openai import BatchState
-from llmswitch.errors import APIResponseValidationError, BadRequestError
+from llmswitch.errors import APIResponseValidationError, APIStatusError, BadRequestError
 from llmswitch.providers.gemini import GeminiProvider
 from llmswitch.providers.paths import path_segment
 
@@ -68,12 +68,10 @@ class GeminiBatches:
         requests: list[dict[str, Any]] = []
         for i, line in enumerate(lines):
             try:
-                req = translated(i, line, batch_gemini.decode_line(line.body), self.deployment)
+                req = translated(batch_gemini.decode_line(line.body), self.deployment)
                 requests.append(batch_gemini.encode_request(line.custom_id, req, model=model))
-            except BadRequestError as exc:
-                if exc.message.startswith(f"line {i + 1} "):
-                    raise
-                raise line_error(i, line, exc.message, param=exc.param) from exc
+            except APIStatusError as exc:
+                raise on_line(i, line, exc) from exc
         name = (metadata or {}).get("display_name") or (metadata or {}).get("name") or "llmswitch-batch"
         body = dumps(batch_gemini.encode_create(requests, display_name=name))
         if len(body) > batch_gemini.MAX_INLINED_BYTES:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from llmswitch import ir
 from llmswitch.batch.native import CHAT_URL, EMBEDDINGS_URL, BatchLine, LineResult
 from llmswitch.dialects.batch_openai import BatchAnswer, not_run
-from llmswitch.errors import APIError, BadRequestError
+from llmswitch.errors import APIStatusError, BadRequestError, UnsupportedParamsError
 from llmswitch.providers import params
 
 if TYPE_CHECKING:
@@ -25,6 +25,23 @@ def line_error(index: int, line: BatchLine, message: str, *, param: str | None =
         param=param,
         error_type="invalid_request_error",
     )
+
+
+def on_line(index: int, line: BatchLine, exc: APIStatusError) -> APIStatusError:
+    """``exc`` (a line's refusal) of the same class, its message naming the line."""
+    out = type(exc)(
+        f"line {index + 1} (custom_id {line.custom_id!r}): {exc.message}",
+        status_code=exc.status_code or 400,
+        provider=exc.provider,
+        model=exc.model,
+        body=exc.body,
+        code=exc.code,
+        error_type=exc.type,
+        param=exc.param,
+    )
+    if isinstance(exc, UnsupportedParamsError) and isinstance(out, UnsupportedParamsError):
+        out.params = exc.params
+    return out
 
 
 def check_lines(lines: list[BatchLine], *, provider: str, chat_only: bool = False) -> None:
@@ -59,21 +76,19 @@ def single_model(lines: list[BatchLine]) -> str:
     return model
 
 
-def translated(index: int, line: BatchLine, req: ir.Request, deployment: Target) -> ir.Request:
-    """``req`` as the deployment can take it (the router's parameter policy: map, drop or refuse)."""
+def translated(req: ir.Request, deployment: Target) -> ir.Request:
+    """``req`` as the deployment can take it: the router's parameter policy (map, drop or refuse with
+    :class:`~llmswitch.errors.UnsupportedParamsError`), as for a single call."""
     provider = deployment.provider
-    try:
-        out, _ = params.apply(
-            req,
-            provider.policy or provider.name,
-            model=deployment.model,
-            deployment=deployment.group,
-            drop=deployment.drop_params,
-            additional=deployment.additional_drop_params,
-            dialect=provider.dialect,
-        )
-    except APIError as exc:
-        raise line_error(index, line, exc.message, param=getattr(exc, "param", None)) from exc
+    out, _ = params.apply(
+        req,
+        provider.policy or provider.name,
+        model=deployment.model,
+        deployment=deployment.group,
+        drop=deployment.drop_params,
+        additional=deployment.additional_drop_params,
+        dialect=provider.dialect,
+    )
     return out
 
 

@@ -22,7 +22,7 @@ from llmswitch import ir
 from llmswitch.dialects import anthropic_messages, openai_chat
 from llmswitch.dialects._json import dumps
 from llmswitch.dialects.anthropic_errors import decode_error
-from llmswitch.dialects.batch_openai import BatchAnswer, BatchState, Status, error_body, line_body, not_run
+from llmswitch.dialects.batch_openai import BatchAnswer, BatchState, Status, decode_chat_line, error_body, not_run
 from llmswitch.dialects.openai_errors import encode_error
 from llmswitch.errors import BadRequestError
 
@@ -52,7 +52,7 @@ def native_ids(custom_ids: list[str]) -> list[str]:
 
 def decode_line(body: dict[str, Any]) -> ir.Request:
     """An OpenAI chat line's body as an IR request (validated; a line is never streamed)."""
-    return openai_chat.decode_request(line_body(body))
+    return decode_chat_line(body)
 
 
 def encode_request(custom_id: str, req: ir.Request, *, model: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import msgspec
 from llmswitch import ir
 from llmswitch.dialects import gemini, openai_chat
 from llmswitch.dialects._json import dumps
-from llmswitch.dialects.batch_openai import BatchAnswer, BatchState, Status, error_body, line_body
+from llmswitch.dialects.batch_openai import BatchAnswer, BatchState, Status, decode_chat_line, error_body
 from llmswitch.dialects.openai_errors import encode_error
 
 # how a batch's state reads in our words (the REST API says BATCH_STATE_*, the SDKs JOB_STATE_*)
@@ -39,7 +39,7 @@ MAX_INLINED_BYTES = 20 * 1024 * 1024
 
 def decode_line(body: dict[str, Any]) -> ir.Request:
     """An OpenAI chat line's body as an IR request (validated; a line is never streamed)."""
-    return openai_chat.decode_request(line_body(body))
+    return decode_chat_line(body)
 
 
 def encode_request(custom_id: str, req: ir.Request, *, model: str) -> dict[str, Any]:

@@ -18,8 +18,9 @@ from llmswitch.dialects import openai_chat
 from llmswitch.dialects._json import dumps
 from llmswitch.dialects.drop_params import CALL_KEYS
 
-# body keys that are the gateway's settings or make no sense in a batch (a line is never streamed)
-_NOT_SENT = frozenset(("stream", "stream_options", "timeout", *CALL_KEYS))
+# body keys that make no sense in a batch (a line is never streamed) or are the gateway's settings
+_NOT_BATCHED = frozenset(("stream", "stream_options", "timeout"))
+_NOT_SENT = _NOT_BATCHED | CALL_KEYS
 
 # what a line never run is answered with: its status and OpenAI's error code
 EXPIRED = (408, "batch_expired", "This request could not be executed before the completion window expired.")
@@ -56,6 +57,15 @@ def line_body(body: dict[str, Any]) -> dict[str, Any]:
     if _NOT_SENT.isdisjoint(body):
         return body
     return {k: v for k, v in body.items() if k not in _NOT_SENT}
+
+
+def decode_chat_line(body: dict[str, Any]) -> ir.Request:
+    """An OpenAI chat line's body as an IR request, validated (for a provider of another dialect).
+
+    ``drop_params`` / ``additional_drop_params`` stay: they are settings of the request, never sent."""
+    if isinstance(body, dict) and not _NOT_BATCHED.isdisjoint(body):
+        body = {k: v for k, v in body.items() if k not in _NOT_BATCHED}
+    return openai_chat.decode_request(body)
 
 
 def encode_input_line(custom_id: str, url: str, body: dict[str, Any]) -> dict[str, Any]:
