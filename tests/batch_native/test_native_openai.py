@@ -9,7 +9,7 @@ import pytest
 from native_helpers import chat_line, collect, deployment, driver, poll_until_done
 
 from llmswitch import errors
-from llmswitch.batch.native import EMBEDDINGS_URL, BatchLine, native_for
+from llmswitch.batch.native import EMBEDDINGS_URL, BatchLine, JobNotEnded, native_for
 from llmswitch.testing import FakeUpstream, Reply
 from llmswitch.testing._batches import batches_of
 
@@ -208,3 +208,24 @@ def test_providers_without_a_batch_api_are_gateway_run() -> None:
     assert native_for(deployment("groq/llama-3.3-70b-versatile", "http://127.0.0.1:9")) is None
     assert native_for(deployment("ollama/llama3", "http://127.0.0.1:9")) is None
     assert native_for(deployment("openai/gpt-4o", "http://127.0.0.1:9")) is not None
+
+
+def test_results_before_the_end_are_refused_and_deployment_params_apply() -> None:
+    async def main() -> None:
+        async with FakeUpstream() as up:
+            batches_of(up).polls_to_finish = 3
+            native = driver(f"openai/{MODEL}", up.openai_base, temperature=0.1, max_tokens=9)
+            job = await native.submit(
+                [chat_line("a", "hi", MODEL, temperature=0.7)], completion_window="24h", metadata=None
+            )
+            with pytest.raises(JobNotEnded):
+                await collect(native, job)
+            sent = json.loads(batches_of(up).files[job.state["parts"][0]["input_file_id"]][2])
+            # the deployment's parameters under the line's own, as for a single call
+            assert sent["body"]["temperature"] == 0.7 and sent["body"]["max_tokens"] == 9
+            await poll_until_done(native, job)
+            assert (await collect(native, job))["a"].status_code == 200
+            # the provider keeps the results: reading them again (after a restart) answers the same lines
+            assert set(await collect(native, job)) == {"a"}
+
+    asyncio.run(main())

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from llmswitch import ir
+from llmswitch.errors import LLMSwitchError
 
 if TYPE_CHECKING:
     from llmswitch.router.deployments import Target
@@ -43,6 +44,10 @@ DRIVERS: dict[str, str] = {
     "gemini": "llmswitch.batch.native_gemini:GeminiBatches",
 }
 TERMINAL: frozenset[str] = frozenset(("completed", "failed", "cancelled", "expired"))
+
+
+class JobNotEnded(LLMSwitchError, RuntimeError):
+    """:meth:`NativeBatches.results` was asked for before the job reached a terminal status."""
 
 
 @dataclass(frozen=True)
@@ -101,11 +106,19 @@ class NativeBatches(Protocol):
         self, lines: list[BatchLine], *, completion_window: str, metadata: dict[str, str] | None
     ) -> NativeJob: ...
 
-    async def poll(self, job: NativeJob) -> NativeStatus: ...
+    async def poll(self, job: NativeJob) -> NativeStatus:
+        """Where the job stands; it may update ``job.state`` (store it again)."""
+        ...
 
-    def results(self, job: NativeJob) -> AsyncIterator[LineResult]: ...
+    def results(self, job: NativeJob) -> AsyncIterator[LineResult]:
+        """Every line's answer, each exactly once, in no particular order; raises :class:`JobNotEnded`
+        unless the job is terminal. Safe to read again (after a restart: the provider keeps results)."""
+        ...
 
-    async def cancel(self, job: NativeJob) -> None: ...
+    async def cancel(self, job: NativeJob) -> None:
+        """Ask the provider to stop; poll until terminal, then read the results (lines run before the
+        cancel are answered, the rest come back ``batch_cancelled``)."""
+        ...
 
 
 def native_for(deployment: Target) -> NativeBatches | None:

@@ -19,7 +19,16 @@ from urllib.parse import urlsplit
 
 from llmswitch.batch.native import BatchLine, LineResult, NativeJob, NativeStatus
 from llmswitch.batch.native_http import ProviderAPI
-from llmswitch.batch.native_lines import as_result, check_lines, on_line, translated, unanswered, why_unanswered
+from llmswitch.batch.native_lines import (
+    as_result,
+    check_lines,
+    not_ended,
+    on_line,
+    translated,
+    unanswered,
+    why_unanswered,
+    with_params,
+)
 from llmswitch.dialects import batch_anthropic
 from llmswitch.dialects.batch_openai import BatchState
 from llmswitch.errors import APIResponseValidationError, APIStatusError
@@ -62,7 +71,7 @@ class AnthropicBatches:
         requests: list[dict[str, Any]] = []
         for i, (line, native_id) in enumerate(zip(lines, ids, strict=True)):
             try:
-                req = translated(batch_anthropic.decode_line(line.body), self.deployment)
+                req = translated(batch_anthropic.decode_line(with_params(line, self.deployment)), self.deployment)
                 requests.append(batch_anthropic.encode_request(native_id, req, model=str(line.body["model"])))
             except APIStatusError as exc:
                 raise on_line(i, line, exc) from exc
@@ -103,8 +112,8 @@ class AnthropicBatches:
         return own
 
     async def results(self, job: NativeJob) -> AsyncIterator[LineResult]:
-        if job.state.get("status") in (None, "in_progress"):
-            await self.poll(job)
+        if job.state.get("status") in (None, "in_progress") and not (await self.poll(job)).terminal:
+            raise not_ended("anthropic", job.job_id, "still processing")
         renamed: dict[str, str] = job.state.get("native_ids") or {}
         expected = set(job.state["custom_ids"])
         seen: set[str] = set()

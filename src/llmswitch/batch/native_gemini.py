@@ -21,11 +21,13 @@ from llmswitch.batch.native_http import TRANSFER_TIMEOUT, ProviderAPI
 from llmswitch.batch.native_lines import (
     as_result,
     check_lines,
+    not_ended,
     on_line,
     single_model,
     translated,
     unanswered,
     why_unanswered,
+    with_params,
 )
 from llmswitch.dialects import batch_gemini
 from llmswitch.dialects._json import dumps
@@ -68,7 +70,7 @@ class GeminiBatches:
         requests: list[dict[str, Any]] = []
         for i, line in enumerate(lines):
             try:
-                req = translated(batch_gemini.decode_line(line.body), self.deployment)
+                req = translated(batch_gemini.decode_line(with_params(line, self.deployment)), self.deployment)
                 requests.append(batch_gemini.encode_request(line.custom_id, req, model=model))
             except APIStatusError as exc:
                 raise on_line(i, line, exc) from exc
@@ -104,6 +106,8 @@ class GeminiBatches:
 
     async def results(self, job: NativeJob) -> AsyncIterator[LineResult]:
         op, state = await self._get(job)
+        if state.status == "in_progress":
+            raise not_ended("gemini", job.job_id, "still running")
         custom_ids: list[str] = job.state["custom_ids"]
         expected = set(custom_ids)
         seen: set[str] = set()
@@ -117,7 +121,7 @@ class GeminiBatches:
             seen.add(custom_id)
             answer = batch_gemini.decode_inlined_response(item, custom_id=custom_id, created=created)
             yield as_result(answer)
-        async for result in unanswered(custom_ids, seen, why_unanswered(state.status)):
+        async for result in unanswered(custom_ids, seen, why_unanswered(state.status), state.error):
             yield result
 
     async def cancel(self, job: NativeJob) -> None:

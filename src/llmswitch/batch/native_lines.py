@@ -4,10 +4,11 @@ never did: shared by the OpenAI, Anthropic and Gemini drivers."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from llmswitch import ir
-from llmswitch.batch.native import CHAT_URL, EMBEDDINGS_URL, BatchLine, LineResult
+from llmswitch.batch.native import CHAT_URL, EMBEDDINGS_URL, BatchLine, JobNotEnded, LineResult
+from llmswitch.cache import prompt as prompt_cache
 from llmswitch.dialects.batch_openai import BatchAnswer, not_run
 from llmswitch.errors import APIStatusError, BadRequestError, UnsupportedParamsError
 from llmswitch.providers import params
@@ -67,6 +68,17 @@ def check_lines(lines: list[BatchLine], *, provider: str, chat_only: bool = Fals
             raise line_error(i, line, "body.model must name the model", param="body.model")
 
 
+def with_params(line: BatchLine, deployment: Target) -> dict[str, Any]:
+    """A chat line's body with the deployment's own parameters under it (the line's win), as the router
+    adds them to a single call; prompt-cache settings are the gateway's, not the provider's."""
+    own = deployment.params
+    if not own or line.url != CHAT_URL:
+        return line.body
+    if not prompt_cache.SETTINGS.isdisjoint(own):
+        own = prompt_cache.without_settings(own)
+    return {**own, **line.body}
+
+
 def single_model(lines: list[BatchLine]) -> str:
     """The one model a provider batch runs (OpenAI and Gemini take one model per batch)."""
     model = str(lines[0].body["model"])
@@ -96,12 +108,19 @@ def as_result(answer: BatchAnswer, custom_id: str | None = None) -> LineResult:
     return LineResult(custom_id if custom_id is not None else answer.custom_id, *answer[1:])
 
 
-async def unanswered(custom_ids: Iterable[str], seen: set[str], why: str) -> AsyncIterator[LineResult]:
-    """A result for every line the provider's output left out, so each line is answered exactly once."""
+async def unanswered(
+    custom_ids: Iterable[str], seen: set[str], why: str, detail: str | None = None
+) -> AsyncIterator[LineResult]:
+    """A result for every line the provider's output left out, so each line is answered exactly once;
+    ``detail`` (why the provider's batch failed) replaces the generic message."""
     for cid in custom_ids:
         if cid not in seen:
             seen.add(cid)
-            yield as_result(not_run(cid, why))
+            yield as_result(not_run(cid, why, detail))
+
+
+def not_ended(provider: str, job_id: str, status: str) -> JobNotEnded:
+    return JobNotEnded(f"{provider} batch {job_id} is {status}: its results are read once it has ended")
 
 
 def why_unanswered(status: str) -> str:

@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 from llmswitch.batch.native import CHAT_URL, EMBEDDINGS_URL, BatchLine, JobStatus, LineResult, NativeJob, NativeStatus
 from llmswitch.batch.native_http import TRANSFER_TIMEOUT, ProviderAPI
-from llmswitch.batch.native_lines import as_result, check_lines, single_model, unanswered, why_unanswered
+from llmswitch.batch.native_lines import (
+    as_result,
+    check_lines,
+    not_ended,
+    single_model,
+    unanswered,
+    why_unanswered,
+    with_params,
+)
 from llmswitch.dialects import batch_openai
 from llmswitch.errors import APIError, APIResponseValidationError
 from llmswitch.providers.azure import DEFAULT_API_VERSION
@@ -116,7 +124,8 @@ class OpenAIBatches:
     ) -> dict[str, Any]:
         line_url = self._line_url(url)
         content = batch_openai.encode_input_file(
-            batch_openai.encode_input_line(line.custom_id, line_url, line.body) for line in lines
+            batch_openai.encode_input_line(line.custom_id, line_url, with_params(line, self.api.deployment))
+            for line in lines
         )
         content_type, body = batch_openai.encode_multipart(
             {"purpose": "batch"}, filename="batch.jsonl", content=content, boundary=secrets.token_hex(16)
@@ -159,12 +168,13 @@ class OpenAIBatches:
         part["status"] = state.status
         part["output_file_id"] = batch.get("output_file_id")
         part["error_file_id"] = batch.get("error_file_id")
+        part["error"] = state.error
         return state
 
     async def results(self, job: NativeJob) -> AsyncIterator[LineResult]:
         for part in job.state["parts"]:
-            if part.get("status") not in _TERMINAL:
-                await self._poll_part(part)
+            if part.get("status") not in _TERMINAL and (await self._poll_part(part)).status not in _TERMINAL:
+                raise not_ended("openai", part["batch_id"], "still running")
             seen: set[str] = set()
             expected = set(part["custom_ids"])
             for key in ("output_file_id", "error_file_id"):
@@ -178,7 +188,8 @@ class OpenAIBatches:
                     if answer.custom_id in expected and answer.custom_id not in seen:
                         seen.add(answer.custom_id)
                         yield as_result(answer)
-            async for result in unanswered(part["custom_ids"], seen, why_unanswered(str(part.get("status")))):
+            why = why_unanswered(str(part.get("status")))
+            async for result in unanswered(part["custom_ids"], seen, why, part.get("error")):
                 yield result
 
     async def cancel(self, job: NativeJob) -> None:
