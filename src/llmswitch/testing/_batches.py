@@ -102,12 +102,13 @@ Handler = Callable[[RecordedRequest], Awaitable[web.StreamResponse]]
 
 def _key(request: web.Request, face: Face) -> str | None:
     h = request.headers
+    auth = h.get("authorization", "")
+    bearer = auth[7:] if auth.startswith("Bearer ") else None
     if face is ANTHROPIC:
-        return h.get("x-api-key")
+        return h.get("x-api-key") or bearer  # newer anthropic SDKs send the key as a bearer token
     if face is GEMINI:
         return h.get("x-goog-api-key")
-    auth = h.get("authorization", "")
-    return h.get("api-key") or (auth[7:] if auth.startswith("Bearer ") else None)
+    return h.get("api-key") or bearer
 
 
 async def _serve(
@@ -221,7 +222,10 @@ def _multipart(rec: RecordedRequest) -> dict[str, tuple[str | None, bytes]]:
     return out
 
 
-def _openai_routes(host: Host, app: web.Application) -> None:
+Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _openai_routes(host: Host, app: web.Application, gemini: Route) -> None:
     store = batches_of(host)
 
     async def upload(rec: RecordedRequest) -> web.StreamResponse:
@@ -280,12 +284,20 @@ def _openai_routes(host: Host, app: web.Application) -> None:
 
         return serve
 
+    openai_retrieve = route(retrieve)
+
+    async def shared(request: web.Request) -> web.StreamResponse:
+        # GET /v1/batches/{id} is OpenAI's retrieve and Gemini's (api_version v1): told apart by the key header
+        if "x-goog-api-key" in request.headers or "key" in request.query:
+            return await gemini(request)
+        return await openai_retrieve(request)
+
     for prefix in ("/v1", "", "/openai", "/openai/v1"):
         app.router.add_post(f"{prefix}/files", route(upload))
         app.router.add_get(f"{prefix}/files/{{file_id}}", route(file_get))
         app.router.add_get(f"{prefix}/files/{{file_id}}/content", route(file_get))
         app.router.add_post(f"{prefix}/batches", route(create))
-        app.router.add_get(f"{prefix}/batches/{{batch_id}}", route(retrieve))
+        app.router.add_get(f"{prefix}/batches/{{batch_id}}", route(retrieve) if prefix != "/v1" else shared)
         app.router.add_post(f"{prefix}/batches/{{batch_id}}/cancel", route(cancel))
 
 
@@ -487,7 +499,7 @@ async def gemini_create(request: web.Request, host: Host, model: str) -> web.Str
     return await _serve(request, host, GEMINI, create, model=model)
 
 
-def _gemini_routes(host: Host, app: web.Application) -> None:
+def _gemini_routes(host: Host, app: web.Application) -> Route:
     store = batches_of(host)
 
     async def batch(rec: RecordedRequest) -> web.StreamResponse:
@@ -506,9 +518,10 @@ def _gemini_routes(host: Host, app: web.Application) -> None:
     async def serve(request: web.Request) -> web.StreamResponse:
         return await _serve(request, host, GEMINI, batch)
 
+    app.router.add_get("/v1beta/batches/{target}", serve)
     for version in ("/v1beta", "/v1"):
-        app.router.add_get(f"{version}/batches/{{target}}", serve)
         app.router.add_post(f"{version}/batches/{{target}}", serve)
+    return serve  # GET /v1/batches/{target} is shared with OpenAI's retrieve
 
 
 _GEMINI_STATES = {None: "BATCH_STATE_PENDING", "completed": "BATCH_STATE_SUCCEEDED", "failed": "BATCH_STATE_FAILED",
@@ -560,6 +573,6 @@ def _rpc_status(body: dict[str, Any]) -> dict[str, Any]:
 
 def mount(app: web.Application, host: Host) -> None:
     """Add the native batch routes of every face to the fake's application."""
-    _openai_routes(host, app)
+    gemini = _gemini_routes(host, app)
+    _openai_routes(host, app, gemini)
     _anthropic_routes(host, app)
-    _gemini_routes(host, app)
