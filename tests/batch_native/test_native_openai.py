@@ -229,3 +229,23 @@ def test_results_before_the_end_are_refused_and_deployment_params_apply() -> Non
             assert set(await collect(native, job)) == {"a"}
 
     asyncio.run(main())
+
+
+def test_a_batch_over_the_providers_limits_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmswitch.dialects import batch_anthropic, batch_openai
+
+    monkeypatch.setattr(batch_openai, "MAX_LINES", 2)
+    monkeypatch.setattr(batch_anthropic, "MAX_BYTES", 100)
+
+    async def main() -> None:
+        async with FakeUpstream() as up:
+            lines = [chat_line(f"l{i}", "x", MODEL) for i in range(3)]
+            with pytest.raises(errors.BadRequestError, match="2 lines"):
+                await driver(f"openai/{MODEL}", up.openai_base).submit(lines, completion_window="24h", metadata=None)
+            with pytest.raises(errors.BadRequestError, match="256 MB"):
+                await driver("anthropic/claude-haiku-4-5", up.anthropic_base).submit(
+                    [chat_line("a", "x" * 200, "claude-haiku-4-5")], completion_window="24h", metadata=None
+                )
+            assert up.requests == []
+
+    asyncio.run(main())

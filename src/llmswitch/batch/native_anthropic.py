@@ -18,18 +18,20 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from llmswitch.batch.native import BatchLine, LineResult, NativeJob, NativeStatus
-from llmswitch.batch.native_http import ProviderAPI
+from llmswitch.batch.native_http import TRANSFER_TIMEOUT, ProviderAPI
 from llmswitch.batch.native_lines import (
     as_result,
     check_lines,
     not_ended,
     on_line,
+    too_large,
     translated,
     unanswered,
     why_unanswered,
     with_params,
 )
 from llmswitch.dialects import batch_anthropic
+from llmswitch.dialects._json import dumps
 from llmswitch.dialects.batch_openai import BatchState
 from llmswitch.errors import APIResponseValidationError, APIStatusError
 from llmswitch.providers.anthropic import AnthropicProvider
@@ -66,6 +68,8 @@ class AnthropicBatches:
         self, lines: list[BatchLine], *, completion_window: str, metadata: dict[str, str] | None
     ) -> NativeJob:
         check_lines(lines, provider="anthropic", chat_only=True)
+        if len(lines) > batch_anthropic.MAX_REQUESTS:
+            raise too_large("anthropic", f"{batch_anthropic.MAX_REQUESTS} requests")
         custom_ids = [line.custom_id for line in lines]
         ids = batch_anthropic.native_ids(custom_ids)
         requests: list[dict[str, Any]] = []
@@ -75,8 +79,11 @@ class AnthropicBatches:
                 requests.append(batch_anthropic.encode_request(native_id, req, model=str(line.body["model"])))
             except APIStatusError as exc:
                 raise on_line(i, line, exc) from exc
-        body = {"requests": requests}
-        batch = await self.api.json("POST", self._url(), self._headers(batch_anthropic.required_betas(requests)), body)
+        body = dumps({"requests": requests})
+        if len(body) > batch_anthropic.MAX_BYTES:
+            raise too_large("anthropic", "256 MB")
+        headers = self._headers(batch_anthropic.required_betas(requests))
+        batch = self.api.parse(await self.api.send("POST", self._url(), headers, body, timeout=TRANSFER_TIMEOUT))
         batch_id = batch.get("id")
         if not isinstance(batch_id, str) or not batch_id:
             raise APIResponseValidationError("anthropic: the created batch has no id", provider="anthropic")

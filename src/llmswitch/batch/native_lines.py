@@ -68,6 +68,15 @@ def check_lines(lines: list[BatchLine], *, provider: str, chat_only: bool = Fals
             raise line_error(i, line, "body.model must name the model", param="body.model")
 
 
+def too_large(provider: str, what: str) -> BadRequestError:
+    return BadRequestError(
+        f"the batch is larger than {provider} takes in one batch ({what}): split it into smaller batches",
+        status_code=400,
+        provider="llmswitch",
+        error_type="invalid_request_error",
+    )
+
+
 def with_params(line: BatchLine, deployment: Target) -> dict[str, Any]:
     """A chat line's body with the deployment's own parameters under it (the line's win), as the router
     adds them to a single call; prompt-cache settings are the gateway's, not the provider's."""

@@ -24,6 +24,7 @@ from llmswitch.batch.native_lines import (
     check_lines,
     not_ended,
     single_model,
+    too_large,
     unanswered,
     why_unanswered,
     with_params,
@@ -99,6 +100,8 @@ class OpenAIBatches:
         self, lines: list[BatchLine], *, completion_window: str, metadata: dict[str, str] | None
     ) -> NativeJob:
         check_lines(lines, provider=self.api.provider.name)
+        if len(lines) > batch_openai.MAX_LINES:
+            raise too_large(self.api.provider.name, f"{batch_openai.MAX_LINES} lines")
         single_model(lines)
         by_url: dict[str, list[BatchLine]] = {}
         for line in lines:
@@ -127,6 +130,8 @@ class OpenAIBatches:
             batch_openai.encode_input_line(line.custom_id, line_url, with_params(line, self.api.deployment))
             for line in lines
         )
+        if len(content) > batch_openai.MAX_FILE_BYTES:
+            raise too_large(self.api.provider.name, "a 200 MB input file")
         content_type, body = batch_openai.encode_multipart(
             {"purpose": "batch"}, filename="batch.jsonl", content=content, boundary=secrets.token_hex(16)
         )

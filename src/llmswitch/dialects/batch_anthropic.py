@@ -27,6 +27,9 @@ from llmswitch.dialects.openai_errors import encode_error
 from llmswitch.errors import BadRequestError
 
 _CUSTOM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
+# what Anthropic takes in one batch: requests, and bytes of the create body
+MAX_REQUESTS = 100_000
+MAX_BYTES = 256 * 1024 * 1024
 
 
 def native_ids(custom_ids: list[str]) -> list[str]:

@@ -30,6 +30,11 @@ _NOT_RUN = {"expired": EXPIRED, "cancelled": CANCELLED, "failed": FAILED}
 _STATUS_FOR_CODE = {code: status for status, code, _ in (EXPIRED, CANCELLED, FAILED)}
 
 
+# what OpenAI takes in one batch: lines, and bytes of input file
+MAX_LINES = 50_000
+MAX_FILE_BYTES = 200 * 1024 * 1024
+
+
 class BatchAnswer(NamedTuple):
     """One answered line: ``status_code`` 200 with an OpenAI body, or an error status with ``{"error": …}``."""
 
