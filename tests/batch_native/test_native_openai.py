@@ -10,6 +10,7 @@ from native_helpers import chat_line, collect, deployment, driver, poll_until_do
 
 from llmswitch import errors
 from llmswitch.batch.native import EMBEDDINGS_URL, BatchLine, JobNotEnded, native_for
+from llmswitch.router.deployments import build_targets
 from llmswitch.testing import FakeUpstream, Reply
 from llmswitch.testing._batches import batches_of
 
@@ -208,6 +209,13 @@ def test_providers_without_a_batch_api_are_gateway_run() -> None:
     assert native_for(deployment("groq/llama-3.3-70b-versatile", "http://127.0.0.1:9")) is None
     assert native_for(deployment("ollama/llama3", "http://127.0.0.1:9")) is None
     assert native_for(deployment("openai/gpt-4o", "http://127.0.0.1:9")) is not None
+    # the config can keep a deployment with a batch API gateway-run
+    row = {
+        "model_name": "g",
+        "litellm_params": {"model": "openai/gpt-4o", "api_key": "k"},
+        "model_info": {"batch_mode": "gateway"},
+    }
+    assert native_for(build_targets([row])[0]) is None
 
 
 def test_results_before_the_end_are_refused_and_deployment_params_apply() -> None:

@@ -126,10 +126,11 @@ def native_for(deployment: Target) -> NativeBatches | None:
 
     Only the providers themselves qualify: an OpenAI-compatible vendor configured as ``openai/`` with
     its own ``api_base`` gets OpenAI's driver (it is asked for OpenAI's Batch API), while presets
-    (Groq, Together …), Vertex AI and Bedrock are gateway-run.
+    (Groq, Together …), Vertex AI and Bedrock are gateway-run. ``model_info: {batch_mode: gateway}`` on a
+    deployment makes it gateway-run too (an OpenAI-compatible server without a Batch API, or a choice).
     """
     path = DRIVERS.get(deployment.provider.name)
-    if path is None:
+    if path is None or deployment.model_info.get("batch_mode") == "gateway":
         return None
     module, _, attr = path.partition(":")
     driver: type[NativeBatches] = getattr(importlib.import_module(module), attr)
