@@ -155,5 +155,11 @@ def test_provider_errors_are_classified() -> None:
             store.faults.append(Reply(status=529, error_type="overloaded_error", message="Overloaded"))
             with pytest.raises(errors.ServiceUnavailableError):
                 await native.submit([chat_line("a", "x", MODEL)], completion_window="24h", metadata=None)
+            # the provider refusing the whole batch for one of its requests: a 400, its words kept
+            store.faults.append(Reply(status=400, error_type="invalid_request_error",
+                                      message="requests.0.params.max_tokens: Input should be less than 64001"))  # fmt: skip
+            with pytest.raises(errors.BadRequestError, match=r"requests\.0\.params\.max_tokens") as bad:
+                await native.submit([chat_line("a", "x", MODEL)], completion_window="24h", metadata=None)
+            assert bad.value.status_code == 400 and bad.value.provider == "anthropic"
 
     asyncio.run(main())
