@@ -39,9 +39,7 @@ def _seed_flow(client: openai.OpenAI, model: str, n: int) -> list[dict[str, Any]
     ]
     jsonl = "\n".join(json.dumps(line) for line in lines).encode()
     batch_file = client.files.create(file=io.BytesIO(jsonl), purpose="batch")
-    batch = client.batches.create(
-        input_file_id=batch_file.id, endpoint="/v1/chat/completions", completion_window="24h"
-    )
+    batch = client.batches.create(input_file_id=batch_file.id, endpoint="/v1/chat/completions", completion_window="24h")
     while (batch := client.batches.retrieve(batch.id)).status not in ("completed", "failed", "expired", "cancelled"):
         time.sleep(0.2)
     assert batch.status == "completed", batch
@@ -93,7 +91,11 @@ def test_the_example_runs_as_written(tmp_path: Path) -> None:
                     requests=[
                         {
                             "custom_id": f"m{i}",
-                            "params": {"model": "claude", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]},
+                            "params": {
+                                "model": "claude",
+                                "max_tokens": 50,
+                                "messages": [{"role": "user", "content": "hi"}],
+                            },
                         }
                         for i in range(3)
                     ]

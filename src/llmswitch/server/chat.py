@@ -154,6 +154,8 @@ async def handle_chat(
             if run is not None:
                 resp = await run.post_call(resp)
             body_out = dumps(face.encode_response(resp, legacy_functions=req.legacy_functions))
+            if face.pending is not None:
+                await face.pending
         # before_last_byte's work, without its coroutine (it runs once per answer)
         finished = True
         cost = await acc.finish(
@@ -355,6 +357,8 @@ async def _stream(
         if guard is not None and (held := await guard.close()) is not None:
             await http.stream_chunk(send, encoder.encode(held))
         tail = encoder.close()
+        if face.pending is not None:
+            await face.pending
         await before_last_byte(target)
         await http.end_stream(send, tail)
     except APIError as exc:

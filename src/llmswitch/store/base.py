@@ -47,6 +47,7 @@ from typing import Any, NamedTuple, Self
 from llmswitch.store.budget_periods import DueReset
 from llmswitch.store.instances import InstanceRecord
 from llmswitch.store.records import KeyRecord, SpendGroup, SpendRecord, SubjectKind, SubjectRecord
+from llmswitch.store.responses import StoredResponse
 
 
 class KeyChanges(NamedTuple):
@@ -149,6 +150,20 @@ class Store(abc.ABC):
     async def remove_instance(self, instance_id: str) -> None:
         """Forget ``instance_id`` (a gateway stopping cleanly)."""
         raise NotImplementedError(f"{type(self).__name__} does not track gateway instances")
+
+    # -- stored responses (see llmswitch.store.responses) -----------------------------------------
+
+    async def put_response(self, row: StoredResponse) -> None:
+        """Keep a Responses API response until ``row.expires_at`` (a second put of its id changes nothing)."""
+        raise NotImplementedError(f"{type(self).__name__} does not store responses")
+
+    async def get_response(self, response_id: str) -> StoredResponse | None:
+        """The stored response ``response_id``; None when there is none or it expired."""
+        raise NotImplementedError(f"{type(self).__name__} does not store responses")
+
+    async def delete_response(self, response_id: str) -> bool:
+        """Forget ``response_id``; whether there was one."""
+        raise NotImplementedError(f"{type(self).__name__} does not store responses")
 
     # -- keys ------------------------------------------------------------------------------------
 

@@ -14,8 +14,8 @@ unchanged) and the index the budget period resets read; version 6 two spend-log 
 call (``call_type``) and whether the gateway estimated the record's tokens (``estimated``); version 7
 the live gateway instances; version 8 a key's model aliases (LiteLLM's ``aliases``); version 9 a key's
 ``tags``; version 10 its ``soft_budget``; version 11 its per-model limits and budgets; version 12 what a
-cache hit saved (``cache_saved_cost`` of the spend logs); version 13 batch jobs (files, batches and
-batch lines, see ``batch_records``).
+cache hit saved (``cache_saved_cost`` of the spend logs); version 13 the Responses API's stored responses;
+version 14 batch jobs (files, batches and batch lines, see ``batch_records``).
 
 How PostgreSQL runs them (see ``postgres_migrate``): on a connection without timeouts, and a
 migration made only of ``CREATE INDEX`` / ``DROP INDEX`` statements concurrently, outside a transaction,
@@ -254,6 +254,21 @@ def _instances_ddl(time: str, integer: str) -> tuple[str, ...]:
     )
 
 
+def _responses_ddl(time: str) -> tuple[str, ...]:
+    # the Responses API's stored responses, shared by every worker and instance (see store/responses.py)
+    return (
+        f"""CREATE TABLE llmswitch_responses (
+                response_id TEXT PRIMARY KEY,
+                owner TEXT NOT NULL,
+                input TEXT NOT NULL,
+                response TEXT NOT NULL,
+                created_at {time} NOT NULL,
+                expires_at {time} NOT NULL
+            )""",
+        "CREATE INDEX llmswitch_responses_expires_at ON llmswitch_responses (expires_at)",
+    )
+
+
 def _model_limit_columns(json_type: str) -> tuple[str, ...]:
     # a key's per-model rpm, tpm and budgets (LiteLLM's model_rpm_limit, model_tpm_limit, model_max_budget)
     return tuple(
@@ -317,7 +332,8 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(10, "key_soft_budget", ("ALTER TABLE llmswitch_keys ADD COLUMN soft_budget REAL",)),
     Migration(11, "key_model_limits", _model_limit_columns("TEXT")),
     Migration(12, "spend_cache_saved_cost", ("ALTER TABLE llmswitch_spend_logs ADD COLUMN cache_saved_cost REAL",)),
-    Migration(13, "batches", _batches_ddl("INTEGER", "REAL", "BLOB")),
+    Migration(13, "stored_responses", _responses_ddl("TEXT")),
+    Migration(14, "batches", _batches_ddl("INTEGER", "REAL", "BLOB")),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -385,7 +401,8 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
         "spend_cache_saved_cost",
         ("ALTER TABLE llmswitch_spend_logs ADD COLUMN cache_saved_cost DOUBLE PRECISION",),
     ),
-    Migration(13, "batches", _batches_ddl("BIGINT", "DOUBLE PRECISION", "BYTEA")),
+    Migration(13, "stored_responses", _responses_ddl("TIMESTAMPTZ")),
+    Migration(14, "batches", _batches_ddl("BIGINT", "DOUBLE PRECISION", "BYTEA")),
 )
 
 

@@ -57,6 +57,7 @@ from llmswitch.store.records import (
     validate_spend_amount,
     validate_spend_records,
 )
+from llmswitch.store.responses import PostgresResponses
 from llmswitch.store.urls import mask_url
 
 N = TypeVar("N", int, float)
@@ -98,7 +99,7 @@ _UNREACHABLE = (
 _TIMED_OUT = (TimeoutError, asyncpg.QueryCanceledError)
 
 
-class PostgresStore(PostgresBatches, PostgresInstances, PostgresSubjects, PostgresBudgets, Store):
+class PostgresStore(PostgresBatches, PostgresInstances, PostgresResponses, PostgresSubjects, PostgresBudgets, Store):
     """Keys, users and teams in PostgreSQL, shared by every gateway process that points at the same database."""
 
     def __init__(
