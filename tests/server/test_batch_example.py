@@ -84,8 +84,11 @@ def test_the_example_runs_as_written(tmp_path: Path) -> None:
                     body = o["response"]["body"]
                     assert body["object"] == "chat.completion"
                     assert body["choices"][0]["message"]["content"] == f"Summarize #{o['custom_id'][5:]}"
-            # gpt-4o's lines went to the OpenAI upstream one by one (run by the gateway)
+            # gpt-4o's lines went to the OpenAI upstream one by one (batch_mode: gateway); claude's as one
+            # native Message Batch, never as single Messages calls
             assert len(up.calls_for("/v1/chat/completions")) == 5
+            assert len([r for r in up.requests if r.method == "POST" and r.path == "/v1/messages/batches"]) == 1
+            assert not [r for r in up.requests if r.path == "/v1/messages"]
             with anthropic.Anthropic(base_url=f"http://127.0.0.1:{port}", api_key=MASTER, max_retries=0) as ac:
                 created = ac.messages.batches.create(
                     requests=[

@@ -27,6 +27,7 @@ from llmswitch.testing import FakeUpstream, Reply
 def served(upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServedGateway]:
     monkeypatch.setenv("LLMSWITCH_BATCH_FILES_DIR", str(tmp_path / "files"))
     monkeypatch.setenv("LLMSWITCH_BATCH_POLL_SECONDS", "0.1")
+    monkeypatch.setenv("LLMSWITCH_BATCH_NATIVE", "off")  # run by the gateway (test_batch_native.py: at the provider)
     upstream.reset()
     with ServedGateway(gateway_config(upstream, str(tmp_path / "gw.db"), num_retries=0)) as gw:
         yield gw

@@ -48,6 +48,7 @@ def test_kill9_mid_batch_loses_no_line_and_writes_each_once(
         "LLMSWITCH_BATCH_CONCURRENCY": str(CONCURRENCY),
         "LLMSWITCH_BATCH_LEASE_SECONDS": "3",
         "LLMSWITCH_BATCH_POLL_SECONDS": "0.2",
+        "LLMSWITCH_BATCH_NATIVE": "off",  # run by the gateway: its instances share the lines
     }
     upstream.reset()
     upstream.default = Reply(latency=0.15)

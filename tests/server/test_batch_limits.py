@@ -24,6 +24,7 @@ from llmswitch.testing import FakeUpstream, Reply
 def served(upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServedGateway]:
     monkeypatch.setenv("LLMSWITCH_BATCH_FILES_DIR", str(tmp_path / "files"))
     monkeypatch.setenv("LLMSWITCH_BATCH_POLL_SECONDS", "0.1")
+    monkeypatch.setenv("LLMSWITCH_BATCH_NATIVE", "off")  # run by the gateway (test_batch_native.py: at the provider)
     monkeypatch.setenv("LLMSWITCH_BATCH_CONCURRENCY", "1")  # one line at a time: a budget's overshoot is one line
     upstream.reset()
     with ServedGateway(gateway_config(upstream, str(tmp_path / "gw.db"), num_retries=0)) as gw:
@@ -136,6 +137,7 @@ def test_a_killed_sqlite_gateway_resumes_its_batch_on_restart(upstream: FakeUpst
         "LLMSWITCH_BATCH_CONCURRENCY": "4",
         "LLMSWITCH_BATCH_LEASE_SECONDS": "2",
         "LLMSWITCH_BATCH_POLL_SECONDS": "0.2",
+        "LLMSWITCH_BATCH_NATIVE": "off",
     }
     upstream.reset()
     upstream.default = Reply(latency=0.1)

@@ -39,16 +39,23 @@ def openai_entry(batch: BatchRecord, line: DoneLine, ending: str) -> tuple[bytes
     return dumps(entry) + b"\n", True
 
 
-async def write_outputs(store: Any, files: FileBox, batch: BatchRecord, ending: str) -> tuple[str | None, str | None]:
-    """Write the output and error files of ``batch`` (ending as ``ending``); their ids (``None``: no such lines)."""
+async def write_outputs(
+    store: Any, files: FileBox, batch: BatchRecord, ending: str
+) -> tuple[str | None, str | None, int, int]:
+    """Write the output and error files of ``batch`` (ending as ``ending``): their ids (``None``: no such
+    lines), and the lines answered and failed, counted from the store (exact, however often this runs)."""
     ok: list[bytes] = []
     bad: list[bytes] = []
+    answered = failed = 0
     after = 0
     while True:
         page = await store.batch_lines(batch.id, after, PAGE)
         if not page:
             break
         for line in page:
+            if line.state == "done":
+                answered += 1
+                failed += bool(line.failed)
             written = openai_entry(batch, line, ending)
             if written is not None:
                 (bad if written[1] else ok).append(written[0])
@@ -75,4 +82,4 @@ async def write_outputs(store: Any, files: FileBox, batch: BatchRecord, ending: 
                 file_id=err_id,
             )
         ).id
-    return output, error
+    return output, error, answered - failed, failed

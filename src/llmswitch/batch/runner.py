@@ -111,7 +111,9 @@ class BatchRunner:
         self._pacers: dict[str, Pacer] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
-        self.native: Any = None  # the native jobs' tender, when the native drivers are installed
+        from llmswitch.batch.native_jobs import NativeTender
+
+        self.native = NativeTender(gw, self)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -163,8 +165,10 @@ class BatchRunner:
         now = int(time.time())
         for batch in await self.store.active_batches():
             if batch.mode == "native":
-                if self.native is not None:
+                try:
                     await self.native.tend(batch)
+                except Exception as exc:  # the provider or the store away for a moment: next round
+                    log.warning("tending native batch %s: %s", batch.id, exc)
                 continue
             if batch.status == "in_progress":
                 if now >= batch.expires_at:
@@ -176,21 +180,36 @@ class BatchRunner:
                         self._pump(batch), name=f"llmswitch-batch-{batch.id}"
                     )
             elif batch.status in ("finalizing", "cancelling") and batch.id not in self._pumps:
-                await self._finish_if_quiet(batch)
+                await self.finish_if_quiet(batch)
 
-    async def _finish_if_quiet(self, batch: BatchRecord) -> None:
+    async def finish_if_quiet(self, batch: BatchRecord) -> None:
         states = await self.store.batch_line_states(batch.id)
         if states.get("leased"):
             return  # lines still running somewhere: their answers are wanted in the files
         if not await self.store.lease_batch(batch.id, self.worker, self.settings.lease_s):
             return  # another instance is writing the files
-        ending = "cancelled" if batch.cancelling_at else ("expired" if batch.expired_at else "completed")
-        output, error = await write_outputs(self.store, self.files, batch, ending)
+        if batch.failed_at:
+            ending = "failed"
+        elif batch.cancelling_at:
+            ending = "cancelled"
+        else:
+            ending = "expired" if batch.expired_at else "completed"
+        output, error, completed, failed = await write_outputs(self.store, self.files, batch, ending)
         now = int(time.time())
-        stamp = {"cancelled": "cancelled_at", "expired": "expired_at", "completed": "completed_at"}[ending]
-        fields: dict[str, Any] = {"status": ending, "output_file_id": output, "error_file_id": error, stamp: now}
-        if ending == "expired":
-            fields[stamp] = batch.expired_at or now
+        stamp = {
+            "cancelled": "cancelled_at",
+            "expired": "expired_at",
+            "completed": "completed_at",
+            "failed": "failed_at",
+        }
+        fields: dict[str, Any] = {
+            "status": ending,
+            "output_file_id": output,
+            "error_file_id": error,
+            "completed": completed,
+            "failed": failed,
+            stamp[ending]: getattr(batch, stamp[ending]) or now,
+        }
         done = await self.store.update_batch(batch.id, when=("finalizing", "cancelling"), **fields)
         if done is not None:
             log.info("batch %s %s: %d answered, %d failed", batch.id, ending, done.completed, done.failed)

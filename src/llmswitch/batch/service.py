@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from llmswitch.batch.files import FileBox, new_id
 from llmswitch.batch.lines import ParsedLines, line_error
+from llmswitch.batch.native_jobs import placement, submit_native
 from llmswitch.batch.runner import BatchRunner
 from llmswitch.batch.settings import BatchSettings
 from llmswitch.cost import estimate_cost
@@ -110,6 +111,14 @@ class BatchService:
                     f"model {model!r} is not served here; available: {', '.join(self.gw.router.model_names())}",
                 )
         estimate = await self._check_budget(principal, groups[0], parsed)
+        native = None
+        native_ok = self.settings.native and api == "openai" and len(groups) == 1
+        where = placement(self.gw, groups[0]) if native_ok else None
+        if where is not None:
+            # sent before anything is stored: the provider refusing the batch is the caller's 4xx, at once
+            native = await submit_native(
+                self.gw, where, parsed.lines, url=endpoint, completion_window=completion_window, metadata=metadata
+            )
         now = int(time.time())
         rec = BatchRecord(
             id=batch_id or new_id("batch_"),
@@ -120,7 +129,8 @@ class BatchService:
             input_file_id=input_file_id,
             completion_window=completion_window,
             status="in_progress",
-            mode="gateway",
+            mode="native" if native is not None else "gateway",
+            native=native,
             created_at=now,
             in_progress_at=now,
             expires_at=now + WINDOWS.get(completion_window, WINDOWS["24h"]),
@@ -185,7 +195,5 @@ class BatchService:
         moved: BatchRecord | None = await self.gw.store.update_batch(
             batch_id, when=("validating", "in_progress"), status="cancelling", cancelling_at=now
         )
-        self.runner.wake()
-        if moved is not None and rec.mode == "native" and self.runner.native is not None:
-            await self.runner.native.cancel(moved)
+        self.runner.wake()  # a native batch's cancel is passed on by whichever instance tends it
         return moved or rec
