@@ -212,3 +212,19 @@ def test_cancel_stops_a_batch_and_keys_see_only_their_own(
         assert len({o["custom_id"] for o in out + errors}) == 200
     finally:
         upstream.default = Reply()
+
+
+def test_llmswitch_sdk_batch_calls_through_the_gateway(served: ServedGateway) -> None:
+    import llmswitch
+
+    kw = {"api_base": served.url + "/v1", "api_key": MASTER_KEY}
+    f = llmswitch.create_file(file=_jsonl([_chat_line(i) for i in range(3)]), purpose="batch", **kw)
+    b = llmswitch.create_batch(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h", **kw)
+    deadline = time.monotonic() + 60
+    while (b := llmswitch.retrieve_batch(b.id, **kw)).status != "completed":
+        assert time.monotonic() < deadline, b
+        time.sleep(0.1)
+    out = llmswitch.file_content(b.output_file_id, **kw).text.splitlines()
+    assert sorted(json.loads(x)["custom_id"] for x in out) == ["req-0", "req-1", "req-2"]
+    page = llmswitch.list_batches(limit=1, **kw)
+    assert [x["id"] for x in page.data] == [b.id] and page.has_more is False
