@@ -228,3 +228,54 @@ def test_llmswitch_sdk_batch_calls_through_the_gateway(served: ServedGateway) ->
     assert sorted(json.loads(x)["custom_id"] for x in out) == ["req-0", "req-1", "req-2"]
     page = llmswitch.list_batches(limit=1, **kw)
     assert [x["id"] for x in page.data] == [b.id] and page.has_more is False
+
+
+def test_hostile_uploads_and_ids_get_clear_4xx(served: ServedGateway, closing: Closing) -> None:
+    client = _client(served, closing)
+    # not multipart, no boundary, no file part, a body past the limit's envelope, ids that are not ours
+    r = served.call("POST", "/v1/files", {"purpose": "batch"})
+    assert r.status == 400 and "multipart" in r.json()["error"]["message"]
+    r = served.call("POST", "/v1/files", raw=b"x", headers={"content-type": "multipart/form-data"})
+    assert r.status == 400 and "boundary" in r.json()["error"]["message"]
+    form = b'--b\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n--b--\r\n'
+    r = served.call("POST", "/v1/files", raw=form, headers={"content-type": "multipart/form-data; boundary=b"})
+    assert r.status == 400 and r.json()["error"]["param"] == "file"
+    for path in ("/v1/files/..%2f..%2fetc%2fpasswd/content", "/v1/files/file-nope", "/v1/batches/batch_nope"):
+        r = served.call("GET", path)
+        assert r.status == 404, (path, r.body)
+    r = served.call("GET", "/v1/batches?limit=0")
+    assert r.status == 400 and r.json()["error"]["param"] == "limit"
+    r = served.call(
+        "POST", "/v1/batches", {"input_file_id": 7, "endpoint": "/v1/chat/completions", "completion_window": "24h"}
+    )
+    assert r.status == 400 and r.json()["error"]["param"] == "input_file_id"
+    r = served.call("POST", "/v1/batches", {"endpoint": "/v1/chat/completions", "completion_window": "1h"})
+    assert r.status == 400 and r.json()["error"]["param"] == "completion_window"
+    assert served.call("GET", "/v1/batches", key="sk-wrong").status == 401
+    # a batch that has ended cannot be cancelled
+    uploaded = client.files.create(file=("in.jsonl", io.BytesIO(_jsonl([_chat_line(0)]))), purpose="batch")
+    batch = client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+    _wait_done(client, batch.id)
+    with pytest.raises(openai.BadRequestError, match="cannot be cancelled"):
+        client.batches.cancel(batch.id)
+    # deleting a file: gone from retrieve, list and content
+    deleted = client.files.delete(uploaded.id)
+    assert deleted.deleted is True
+    with pytest.raises(openai.NotFoundError):
+        client.files.content(uploaded.id)
+
+
+def test_a_recorded_multipart_upload_from_another_client_is_read(served: ServedGateway) -> None:
+    """ruby-openai's upload (recorded from the real API): part headers we do not send ourselves."""
+    recorded = json.loads(
+        (Path(__file__).resolve().parents[3] / "shared/fixtures/recorded/openai/batch_file_upload.json").read_text()
+    )
+    req = recorded["request"]
+    r = served.call(
+        "POST", "/v1/files", raw=req["body"].encode(), headers={"content-type": req["headers"]["content-type"]}
+    )
+    assert r.status == 200, r.body
+    want = json.loads(recorded["response"]["body_text"])
+    got = r.json()
+    assert set(got) == set(want)
+    assert (got["purpose"], got["filename"], got["bytes"], got["status"]) == ("batch", "batch.jsonl", 468, "processed")

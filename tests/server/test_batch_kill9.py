@@ -19,7 +19,7 @@ from multi_harness import GatewayProcess, poll, priced_config, spend_logs
 
 from llmswitch.testing import FakeUpstream, Reply
 
-LINES = 240
+LINES = 400
 CONCURRENCY = 6
 
 
@@ -51,7 +51,7 @@ def test_kill9_mid_batch_loses_no_line_and_writes_each_once(
         "LLMSWITCH_BATCH_NATIVE": "off",  # run by the gateway: its instances share the lines
     }
     upstream.reset()
-    upstream.default = Reply(latency=0.15)
+    upstream.default = Reply(latency=0.25)
     first = GatewayProcess(config, tmp_path / "first.log", env).wait_ready()
     second: GatewayProcess | None = None
     again: GatewayProcess | None = None

@@ -230,6 +230,7 @@ class BatchRunner:
     async def _pump(self, batch: BatchRecord) -> None:
         writer = AnswerWriter(self.store, batch.id)
         running: set[asyncio.Task[None]] = set()
+        held: set[int] = set()  # lines claimed here and not yet answered
         pacer = self._pacer(batch.model_group)
         try:
             principal = self.gw.keys.principal_for(batch.owner)
@@ -257,10 +258,13 @@ class BatchRunner:
                         await asyncio.sleep(self.settings.poll_s)  # others' lines, or leases to run out
                     status = await self._status(batch)
                     continue
+                held.update(line.line_no for line in claimed)
                 for line in claimed:
+                    if status != "in_progress":
+                        break
                     await self._slots.acquire()
                     await pacer.wait()
-                    task = asyncio.get_running_loop().create_task(self._one(batch, line, principal, writer))
+                    task = asyncio.get_running_loop().create_task(self._one(batch, line, principal, writer, held))
                     running.add(task)
                     task.add_done_callback(running.discard)
                     task.add_done_callback(lambda _: self._slots.release())
@@ -271,10 +275,15 @@ class BatchRunner:
             if running:
                 await asyncio.wait(running)
         finally:
-            with contextlib.suppress(Exception):
-                await writer.close()
             for task in running:
                 task.cancel()
+            with contextlib.suppress(Exception):
+                await writer.close()
+            if held:
+                # stopping (or cancelled meanwhile): what was claimed and not answered goes back now, not
+                # when its leases run out
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self.store.release_batch_lines(batch.id, self.worker, sorted(held)))
             self._pumps.pop(batch.id, None)
             self.wake()
 
@@ -285,7 +294,9 @@ class BatchRunner:
         fresh = await self.store.get_batch(batch.id)
         return fresh.status if fresh is not None else "cancelled"
 
-    async def _one(self, batch: BatchRecord, line: ClaimedLine, principal: Any, writer: AnswerWriter) -> None:
+    async def _one(
+        self, batch: BatchRecord, line: ClaimedLine, principal: Any, writer: AnswerWriter, held: set[int]
+    ) -> None:
         try:
             result = await answer_line(self.gw, batch, line, principal)
         except RetryLater as wait:
@@ -295,9 +306,11 @@ class BatchRunner:
 
                 exc = RateLimitError("rate limited on every try", status_code=429, provider="llmswitch")
                 writer.add(error_outcome(line, face, exc, f"{batch.id}-{line.line_no}"))
+                held.discard(line.line_no)
                 return
             await asyncio.sleep(min(wait.wait_s, 30.0))
             await self.store.release_batch_lines(batch.id, self.worker, [line.line_no])
+            held.discard(line.line_no)
             return
         except asyncio.CancelledError:
             raise
@@ -306,3 +319,4 @@ class BatchRunner:
             face = faces.ANTHROPIC if batch.api == "anthropic" else faces.OPENAI
             result = error_outcome(line, face, exc, f"{batch.id}-{line.line_no}")
         writer.add(result)
+        held.discard(line.line_no)

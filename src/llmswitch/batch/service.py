@@ -196,4 +196,8 @@ class BatchService:
             batch_id, when=("validating", "in_progress"), status="cancelling", cancelling_at=now
         )
         self.runner.wake()  # a native batch's cancel is passed on by whichever instance tends it
+        if moved is None and rec.status not in ("cancelling", "cancelled"):
+            fresh = await self.gw.store.get_batch(batch_id)
+            if fresh is not None and fresh.status not in ("cancelling", "cancelled"):
+                raise line_error(None, "batch_id", f"a batch whose status is {fresh.status!r} cannot be cancelled")
         return moved or rec
