@@ -1,7 +1,7 @@
 """A gateway-run batch of 10,000 lines against a rate-limited loopback upstream: time against what the
 upstream's rate allows (goal: within 1.5x), and the gateway's memory as the batch runs (goal: flat).
 
-    .venv/bin/python bench/batch.py [--lines 10000] [--rps 150] [--json bench/results/batch.json]
+    .venv/bin/python bench/batch.py [--lines 10000] [--rps 150] [--instances 1] [--json bench/results/batch.json]
 
 The upstream is llmswitch's fake (in this process, its own thread) answering at most ``--rps`` requests a
 second (a token bucket, burst of one second's worth); beyond that it answers 429 with Retry-After, as a
@@ -9,6 +9,11 @@ provider does. The gateway (``llmswitch serve``, SQLite store and spend journal 
 directory, batches run by the gateway) knows the deployment's rpm, so it paces its lines to it. The
 client is the official openai SDK: files.create, batches.create, poll, files.content. The gateway's
 resident memory is sampled every second while the batch runs. Exits 0 when both goals are met.
+
+``--instances 2`` runs two gateways on one PostgreSQL store (a fresh schema of ``--postgres``) sharing the
+batch: each paces at its share of the rate (the deployment's rpm divided among them, as an operator
+without shared limits would set it), and each reaches the upstream with a key of its own, so the
+upstream tells how many lines each answered.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import openai
 
@@ -71,18 +77,29 @@ def main() -> int:
     ap.add_argument("--lines", type=int, default=10_000)
     ap.add_argument("--rps", type=float, default=150.0)
     ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--instances", type=int, default=1)
+    ap.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     load = os.getloadavg()
     bucket = Bucket(args.rps)
 
-    def respond(_: object) -> Reply:
+    by_key: dict[str, int] = {}
+
+    def respond(request: Any) -> Reply:
+        key = request.headers.get("authorization", "")
+        by_key[key] = by_key.get(key, 0) + 1
         wait = bucket.take()
         return Reply(text="ok", usage=(20, 2)) if not wait else Reply(status=429, retry_after=max(wait, 0.01))
 
     with tempfile.TemporaryDirectory(prefix="llmswitch-batch-bench-") as tmp, FakeUpstream() as up:
         up.responder = respond
         root = Path(tmp)
+        schema = f"llmswitch_batch_bench_{os.getpid()}"
+        if args.instances > 1:
+            store = f'database_url: "{args.postgres}?schema={schema}"'
+        else:
+            store = f'store_path: "{root / "gw.db"}"'
         config = root / "config.yaml"
         config.write_text(
             f"""model_list:
@@ -90,14 +107,13 @@ def main() -> int:
     litellm_params:
       model: openai/gpt-4o-mini
       api_base: "{up.openai_base}"
-      api_key: sk-upstream
-      rpm: {int(args.rps * 60)}
+      api_key: os.environ/BENCH_UPSTREAM_KEY
+      rpm: {int(args.rps * 60 / args.instances)}
 general_settings:
   master_key: {MASTER}
-  store_path: "{root / "gw.db"}"
+  {store}
 """
         )
-        port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("REDIS", "DATABASE_URL"))}
         env.update(
             LLMSWITCH_JOURNAL_DIR=str(root / "journal"),
@@ -106,9 +122,21 @@ general_settings:
             LLMSWITCH_BATCH_CONCURRENCY=str(args.concurrency),
             LLMSWITCH_BATCH_POLL_SECONDS="0.5",
         )
-        log = (root / "gw.log").open("wb")
-        argv = [str(LLMSWITCH), "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
-        gw = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        gateways = []
+        for n in range(args.instances):
+            port = free_port()
+            log = (root / f"gw{n}.log").open("wb")
+            argv = [str(LLMSWITCH), "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
+            gateways.append(
+                subprocess.Popen(
+                    argv, env={**env, "BENCH_UPSTREAM_KEY": f"sk-instance-{n}"}, stdout=log, stderr=subprocess.STDOUT
+                )
+            )
+            if n == 0:
+                first_port = port
+                time.sleep(3)  # the first one migrates the store alone
+        gw = gateways[0]
+        port = first_port
         try:
             client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=MASTER, max_retries=5)
             deadline = time.monotonic() + 30
@@ -146,14 +174,27 @@ general_settings:
                 time.sleep(1.0)
                 batch = client.batches.retrieve(batch.id)
                 counts = batch.request_counts
-                samples.append((time.monotonic() - started, counts.completed if counts else 0, rss_kib(gw.pid)))
+                rss = sum(rss_kib(g.pid) for g in gateways) // len(gateways)
+                samples.append((time.monotonic() - started, counts.completed if counts else 0, rss))
             elapsed = time.monotonic() - started
             assert batch.output_file_id is not None
             out = client.files.content(batch.output_file_id).content.splitlines()
         finally:
-            gw.terminate()
-            gw.wait(timeout=30)
-            log.close()
+            for g in gateways:
+                g.terminate()
+            for g in gateways:
+                g.wait(timeout=30)
+            if args.instances > 1:
+                import asyncio
+
+                import asyncpg
+
+                async def drop() -> None:
+                    conn = await asyncpg.connect(args.postgres)
+                    await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                    await conn.close()
+
+                asyncio.run(drop())
     ideal = args.lines / args.rps
     ratio = elapsed / ideal
     # memory: the resident size over the second half of the run against its first quarter (growth per line
@@ -172,7 +213,9 @@ general_settings:
         "ideal_s": round(ideal, 1),
         "ratio": round(ratio, 3),
         "upstream_429s": bucket.refused,
-        "rss_idle_mib": round(idle_rss / 1024, 1),
+        "instances": args.instances,
+        "lines_per_instance": sorted(by_key.values(), reverse=True),
+        "rss_idle_mib": round(idle_rss / 1024, 1),  # rss figures: per instance (their mean)
         "rss_first_quarter_max_mib": round(max(quarter) / 1024, 1),
         "rss_second_half_max_mib": round(max(later) / 1024, 1),
         "rss_growth_mib": round(growth / 1024, 1),
