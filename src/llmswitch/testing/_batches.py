@@ -349,6 +349,7 @@ def _openai_batch(store: FakeBatches, job: Job) -> dict[str, Any]:
             "created_at": t, "in_progress_at": t if job.polls else None, "expires_at": t + 86400,
             "completed_at": t if ended == "completed" else None, "failed_at": t if ended == "failed" else None,
             "expired_at": t if ended == "expired" else None, "cancelled_at": t if ended == "cancelled" else None,
+            "finalizing_at": t if ended == "completed" else None, "cancelling_at": t if job.cancel_asked else None,
             "request_counts": {"total": len(job.lines), "completed": ok, "failed": len(answered) - ok},
             "metadata": job.resource.get("metadata")}  # fmt: skip
 
