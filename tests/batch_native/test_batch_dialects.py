@@ -205,6 +205,9 @@ def test_anthropic_batch_outcomes() -> None:
 
     assert batch_anthropic.decode_batch(batch(succeeded=1, errored=1)).status == "completed"
     assert batch_anthropic.decode_batch(batch(expired=2)).status == "expired"
+    assert batch_anthropic.decode_batch(batch(succeeded=3, expired=1)) == batch_openai.BatchState(
+        "expired", 3, 1, 4, None
+    )
     cancelled = batch(succeeded=1, canceled=1) | {"cancel_initiated_at": "2026-01-01T00:00:00Z"}
     assert batch_anthropic.decode_batch(cancelled) == batch_openai.BatchState("cancelled", 1, 1, 2, None)
 

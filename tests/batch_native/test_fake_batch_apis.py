@@ -7,14 +7,14 @@ import json
 
 import anthropic
 import openai
+import pytest
 
 from llmswitch.testing import FakeUpstream, Reply
 from llmswitch.testing._batches import batches_of
 
 
 def test_openai_sdk_files_and_batches() -> None:
-    with FakeUpstream() as up:
-        client = openai.OpenAI(base_url=up.openai_base, api_key="k", max_retries=0)
+    with FakeUpstream() as up, openai.OpenAI(base_url=up.openai_base, api_key="k", max_retries=0) as client:
         lines = [
             {"custom_id": f"r{i}", "method": "POST", "url": "/v1/chat/completions",
              "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"q{i}"}]}}
@@ -40,10 +40,11 @@ def test_openai_sdk_files_and_batches() -> None:
         assert client.batches.retrieve(cancelled.id).status == "cancelled"
 
 
-def test_anthropic_sdk_message_batches() -> None:
+def test_anthropic_sdk_message_batches(request: pytest.FixtureRequest) -> None:
     with FakeUpstream() as up:
         up.script(Reply(text="4"), Reply(status=400, message="bad request", error_type="invalid_request_error"))
         client = anthropic.Anthropic(base_url=up.anthropic_base, api_key="k", max_retries=0)
+        request.addfinalizer(client.close)
         params = {"model": "claude-haiku-4-5", "max_tokens": 10}
         batch = client.messages.batches.create(requests=[
             {"custom_id": "a", "params": {**params, "messages": [{"role": "user", "content": "2+2?"}]}},
@@ -54,8 +55,8 @@ def test_anthropic_sdk_message_batches() -> None:
             batch = client.messages.batches.retrieve(batch.id)
         assert batch.processing_status == "ended" and batch.results_url is not None
         results = {r.custom_id: r.result for r in client.messages.batches.results(batch.id)}
-        assert results["a"].type == "succeeded" and results["a"].message.content[0].text == "4"  # type: ignore[union-attr]
-        assert results["b"].type == "errored" and results["b"].error.error.type == "invalid_request_error"  # type: ignore[union-attr]
+        assert results["a"].type == "succeeded" and results["a"].message.content[0].text == "4"
+        assert results["b"].type == "errored" and results["b"].error.error.type == "invalid_request_error"
         batches_of(up).polls_to_finish = 9
         other = client.messages.batches.create(
             requests=[{"custom_id": "c", "params": {**params, "messages": [{"role": "user", "content": "x"}]}}]
@@ -65,13 +66,14 @@ def test_anthropic_sdk_message_batches() -> None:
         assert ended.processing_status == "ended" and ended.request_counts.canceled == 1
 
 
-def test_google_genai_sdk_batches() -> None:
+def test_google_genai_sdk_batches(request: pytest.FixtureRequest) -> None:
     from google import genai
     from google.genai import types
 
     with FakeUpstream() as up:
         up.script(Reply(text="fine"), Reply(status=400, message="nope"))
         client = genai.Client(api_key="k", http_options=types.HttpOptions(base_url=up.gemini_base))
+        request.addfinalizer(client.close)
         src: list[types.InlinedRequestDict] = [
             {"contents": [{"parts": [{"text": "hi"}], "role": "user"}]},
             {"contents": [{"parts": [{"text": "x"}], "role": "user"}]},

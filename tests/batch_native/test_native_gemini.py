@@ -163,7 +163,7 @@ def test_the_recorded_finished_batch_through_the_driver() -> None:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = site._server.sockets[0].getsockname()[1]
         try:
             native = driver(f"gemini/{MODEL}", f"http://127.0.0.1:{port}")
             job = NativeJob("gemini", name.partition("/")[2], {"name": name, "custom_ids": ["0", "1"]})

@@ -79,9 +79,9 @@ def required_betas(requests: list[dict[str, Any]]) -> list[str]:
 def decode_batch(batch: dict[str, Any]) -> BatchState:
     """A ``message_batch`` object in our words.
 
-    ``ended`` is ``cancelled`` when a cancel was asked for, ``expired`` when every line expired (the
-    24-hour window passed before any ran), else ``completed`` (lines that errored or expired are counted
-    as failed and answered one by one)."""
+    ``ended`` is ``cancelled`` when a cancel was asked for, ``expired`` when any line expired (the 24-hour
+    window passed before all ran: OpenAI's ``expired``, with the lines that ran answered), else
+    ``completed``; lines that errored, were canceled or expired count as failed."""
     counts = batch.get("request_counts") or {}
     n = {k: _int(counts.get(k)) for k in ("processing", "succeeded", "errored", "canceled", "expired")}
     total = sum(n.values())
@@ -91,7 +91,7 @@ def decode_batch(batch: dict[str, Any]) -> BatchState:
     status: Status
     if batch.get("cancel_initiated_at"):
         status = "cancelled"
-    elif total and n["expired"] == total:
+    elif n["expired"]:
         status = "expired"
     else:
         status = "completed"

@@ -9,6 +9,7 @@ fake would give that request on its own (scripted replies, ``responder``, ``defa
 lines not yet run cancelled. ``up.batches.faults`` holds replies answered, one per call, to the next
 calls of these APIs (``Reply(status=429, retry_after=1)``); ``up.batches.api_key`` makes them refuse any
 other key with a 401. Results come back in reverse order, as none of the APIs promises any order.
+``up.batches`` exists once the fake is started; ``up.reset()`` leaves it as it is.
 
 Routes: OpenAI ``POST /v1/files`` (multipart), ``GET /v1/files/{id}`` and ``/content``, ``POST
 /v1/batches``, ``GET /v1/batches/{id}``, ``POST /v1/batches/{id}/cancel`` (also without ``/v1``; Azure's
@@ -107,7 +108,7 @@ def _key(request: web.Request, face: Face) -> str | None:
     if face is ANTHROPIC:
         return h.get("x-api-key") or bearer  # newer anthropic SDKs send the key as a bearer token
     if face is GEMINI:
-        return h.get("x-goog-api-key")
+        return h.get("x-goog-api-key") or request.query.get("key")
     return h.get("api-key") or bearer
 
 
@@ -348,6 +349,7 @@ def _openai_batch(store: FakeBatches, job: Job) -> dict[str, Any]:
             "created_at": t, "in_progress_at": t if job.polls else None, "expires_at": t + 86400,
             "completed_at": t if ended == "completed" else None, "failed_at": t if ended == "failed" else None,
             "expired_at": t if ended == "expired" else None, "cancelled_at": t if ended == "cancelled" else None,
+            "finalizing_at": t if ended == "completed" else None, "cancelling_at": t if job.cancel_asked else None,
             "request_counts": {"total": len(job.lines), "completed": ok, "failed": len(answered) - ok},
             "metadata": job.resource.get("metadata")}  # fmt: skip
 
