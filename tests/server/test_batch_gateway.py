@@ -95,6 +95,15 @@ def test_the_openai_sdk_batch_flow_runs_every_line_once(
         # the fake echoes the prompt: each answer is its own line's
         assert body["choices"][0]["message"]["content"] == f"line {o['custom_id'].split('-')[1]}"
     assert len(upstream.calls_for("/chat/completions")) == 25
+    # the batch's usage sums its answers'
+    prompt = sum(o["response"]["body"]["usage"]["prompt_tokens"] for o in out)
+    completion = sum(o["response"]["body"]["usage"]["completion_tokens"] for o in out)
+    assert done.usage is not None and prompt > 0
+    assert (done.usage.input_tokens, done.usage.output_tokens, done.usage.total_tokens) == (
+        prompt,
+        completion,
+        prompt + completion,
+    )
     # the output file is a file of the key's, listed with purpose batch_output
     listed = client.files.list(purpose="batch_output")
     assert [f.id for f in listed.data] == [done.output_file_id]

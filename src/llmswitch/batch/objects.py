@@ -7,6 +7,14 @@ from typing import Any
 
 from llmswitch.store.batch_records import BatchRecord, FileRecord
 
+_NO_USAGE = {
+    "input_tokens": 0,
+    "output_tokens": 0,
+    "total_tokens": 0,
+    "input_tokens_details": {"cached_tokens": 0},
+    "output_tokens_details": {"reasoning_tokens": 0},
+}
+
 
 def file_object(rec: FileRecord) -> dict[str, Any]:
     return {
@@ -47,6 +55,7 @@ def batch_object(rec: BatchRecord) -> dict[str, Any]:
         "cancelling_at": rec.cancelling_at,
         "cancelled_at": rec.cancelled_at,
         "request_counts": {"total": rec.total, "completed": rec.completed, "failed": rec.failed},
+        "usage": rec.usage or _NO_USAGE,
         "metadata": rec.metadata,
     }
 

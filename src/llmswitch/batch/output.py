@@ -7,7 +7,7 @@ nothing behind that the next attempt does not overwrite.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from llmswitch.batch.files import FileBox
 from llmswitch.dialects._json import dumps, loads
@@ -39,14 +39,47 @@ def openai_entry(batch: BatchRecord, line: DoneLine, ending: str) -> tuple[bytes
     return dumps(entry) + b"\n", True
 
 
-async def write_outputs(
-    store: Any, files: FileBox, batch: BatchRecord, ending: str
-) -> tuple[str | None, str | None, int, int]:
+class Written(NamedTuple):
+    output_file_id: str | None
+    error_file_id: str | None
+    completed: int
+    failed: int
+    usage: dict[str, Any]
+
+
+def add_usage(total: dict[str, int], body: Any) -> None:
+    """Add an answer's ``usage`` (chat or embeddings) to a batch's totals, in OpenAI's batch ``usage`` terms."""
+    usage = body.get("usage") if isinstance(body, dict) else None
+    if not isinstance(usage, dict):
+        return
+    prompt = usage.get("prompt_tokens") or 0
+    completion = usage.get("completion_tokens") or 0
+    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
+    total["input"] += prompt
+    total["output"] += completion
+    total["cached"] += cached
+    total["reasoning"] += reasoning
+
+
+def usage_object(total: dict[str, int]) -> dict[str, Any]:
+    return {
+        "input_tokens": total["input"],
+        "output_tokens": total["output"],
+        "total_tokens": total["input"] + total["output"],
+        "input_tokens_details": {"cached_tokens": total["cached"]},
+        "output_tokens_details": {"reasoning_tokens": total["reasoning"]},
+    }
+
+
+async def write_outputs(store: Any, files: FileBox, batch: BatchRecord, ending: str) -> Written:
     """Write the output and error files of ``batch`` (ending as ``ending``): their ids (``None``: no such
-    lines), and the lines answered and failed, counted from the store (exact, however often this runs)."""
+    lines), the lines answered and failed and their tokens, counted from the store (exact, however often
+    this runs)."""
     ok: list[bytes] = []
     bad: list[bytes] = []
     answered = failed = 0
+    tokens = {"input": 0, "output": 0, "cached": 0, "reasoning": 0}
     after = 0
     while True:
         page = await store.batch_lines(batch.id, after, PAGE)
@@ -56,6 +89,8 @@ async def write_outputs(
             if line.state == "done":
                 answered += 1
                 failed += bool(line.failed)
+                if not line.failed and line.response is not None:
+                    add_usage(tokens, loads(line.response).get("body"))
             written = openai_entry(batch, line, ending)
             if written is not None:
                 (bad if written[1] else ok).append(written[0])
@@ -82,4 +117,4 @@ async def write_outputs(
                 file_id=err_id,
             )
         ).id
-    return output, error, answered - failed, failed
+    return Written(output, error, answered - failed, failed, usage_object(tokens))

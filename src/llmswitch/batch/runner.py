@@ -194,7 +194,7 @@ class BatchRunner:
             ending = "cancelled"
         else:
             ending = "expired" if batch.expired_at else "completed"
-        output, error, completed, failed = await write_outputs(self.store, self.files, batch, ending)
+        written = await write_outputs(self.store, self.files, batch, ending)
         now = int(time.time())
         stamp = {
             "cancelled": "cancelled_at",
@@ -204,10 +204,11 @@ class BatchRunner:
         }
         fields: dict[str, Any] = {
             "status": ending,
-            "output_file_id": output,
-            "error_file_id": error,
-            "completed": completed,
-            "failed": failed,
+            "output_file_id": written.output_file_id,
+            "error_file_id": written.error_file_id,
+            "completed": written.completed,
+            "failed": written.failed,
+            "usage": written.usage,
             stamp[ending]: getattr(batch, stamp[ending]) or now,
         }
         done = await self.store.update_batch(batch.id, when=("finalizing", "cancelling"), **fields)

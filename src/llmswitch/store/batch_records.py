@@ -65,12 +65,13 @@ class BatchRecord(msgspec.Struct, kw_only=True, frozen=True):
     errors: list[dict[str, Any]] | None = None
     metadata: dict[str, str] | None = None
     native: dict[str, Any] | None = None  # the provider's job, for a native batch
+    usage: dict[str, Any] | None = None  # the answered lines' tokens, summed when the batch ends
     estimate: float = 0.0  # USD reserved at creation (the budget check)
 
 
 BATCH_FIELDS = tuple(f for f in BatchRecord.__struct_fields__)
 #: fields kept as JSON text
-BATCH_JSON_FIELDS = frozenset({"errors", "metadata", "native"})
+BATCH_JSON_FIELDS = frozenset({"errors", "metadata", "native", "usage"})
 #: fields update_batch may set
 BATCH_MUTABLE = frozenset(BATCH_FIELDS) - {"id", "owner", "api", "endpoint", "model_group", "input_file_id"}
 

@@ -121,6 +121,7 @@ def _batches_ddl(integer: str, real: str, blob: str) -> tuple[str, ...]:
                 errors TEXT,
                 metadata TEXT,
                 native TEXT,
+                usage TEXT,
                 estimate {real} NOT NULL DEFAULT 0,
                 lease_owner TEXT,
                 lease_until {real}
