@@ -161,3 +161,29 @@ def test_a_killed_sqlite_gateway_resumes_its_batch_on_restart(upstream: FakeUpst
         first.stop()
         if again is not None:
             again.stop()
+
+
+def test_gateway_run_lines_can_be_priced_as_the_provider_bills_them(
+    upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, closing: Closing
+) -> None:
+    monkeypatch.setenv("LLMSWITCH_BATCH_FILES_DIR", str(tmp_path / "files"))
+    monkeypatch.setenv("LLMSWITCH_BATCH_POLL_SECONDS", "0.1")
+    monkeypatch.setenv("LLMSWITCH_BATCH_NATIVE", "off")
+    monkeypatch.setenv("LLMSWITCH_BATCH_GATEWAY_PRICING", "normal")
+    upstream.reset()
+    upstream.default = Reply(usage=(1000, 100))
+    try:
+        with ServedGateway(gateway_config(upstream, str(tmp_path / "gw.db"), num_retries=0)) as served:
+            key = served.new_key(max_budget=5.0)
+            client = closing(openai.OpenAI(base_url=served.url + "/v1", api_key=key, max_retries=0))
+            batch = client.batches.create(
+                input_file_id=_upload(client, 2), endpoint="/v1/chat/completions", completion_window="24h"
+            )
+            assert _wait(client, batch.id).request_counts.completed == 2
+            price = price_for("gpt-4o-mini", "openai")
+            assert price is not None
+            full = cost_of(ir.Usage(input_tokens=1000, output_tokens=100), price)
+            spend = poll(lambda: key_info(served.port, key)["spend"] or None, timeout=20, what="the key's spend")
+            assert spend == pytest.approx(2 * full, rel=1e-6)
+    finally:
+        upstream.default = Reply()

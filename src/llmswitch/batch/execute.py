@@ -60,8 +60,11 @@ def _as_api_error(exc: BaseException) -> APIError:
     return APIStatusError(str(exc) or type(exc).__name__, status_code=500, provider="llmswitch", error_type="api_error")
 
 
-async def answer_line(gw: Gateway, batch: BatchRecord, line: ClaimedLine, principal: Principal | None) -> LineOutcome:
-    """The line's answer (a failure is an answer too); :class:`RetryLater` when it must wait."""
+async def answer_line(
+    gw: Gateway, batch: BatchRecord, line: ClaimedLine, principal: Principal | None, *, batch_rates: bool = True
+) -> LineOutcome:
+    """The line's answer (a failure is an answer too); :class:`RetryLater` when it must wait. Its spend is
+    priced at the provider's batch rates unless ``batch_rates`` is false."""
     face = faces.ANTHROPIC if batch.api == "anthropic" else faces.OPENAI
     request = line_request(batch, line, principal)
     spend_id = request.state["spend_id"]
@@ -113,7 +116,9 @@ async def answer_line(gw: Gateway, batch: BatchRecord, line: ClaimedLine, princi
     except BaseException as exc:
         status = failure_status(exc, False)
         await asyncio.shield(
-            acc.finish(request, reservation, status=status, error=exc, started=started, call_type=call_type, batch=True)
+            acc.finish(
+                request, reservation, status=status, error=exc, started=started, call_type=call_type, batch=batch_rates
+            )
         )
         if isinstance(exc, RateLimitError) and exc.provider == "llmswitch":
             # every deployment is at its rpm/tpm caps or resting: not the line's fault, try it again later
@@ -122,7 +127,14 @@ async def answer_line(gw: Gateway, batch: BatchRecord, line: ClaimedLine, princi
             raise
         return error_outcome(line, face, exc, spend_id)
     await acc.finish(
-        request, reservation, status=200, route=route, usage=usage, started=started, call_type=call_type, batch=True
+        request,
+        reservation,
+        status=200,
+        route=route,
+        usage=usage,
+        started=started,
+        call_type=call_type,
+        batch=batch_rates,
     )
     return outcome(line, 200, out, spend_id)
 

@@ -299,7 +299,9 @@ class BatchRunner:
         self, batch: BatchRecord, line: ClaimedLine, principal: Any, writer: AnswerWriter, held: set[int]
     ) -> None:
         try:
-            result = await answer_line(self.gw, batch, line, principal)
+            result = await answer_line(
+                self.gw, batch, line, principal, batch_rates=self.settings.gateway_at_batch_rates
+            )
         except RetryLater as wait:
             if line.attempts >= self.settings.max_attempts * 4:
                 face = faces.ANTHROPIC if batch.api == "anthropic" else faces.OPENAI

@@ -37,6 +37,9 @@ class BatchSettings:
     native: bool = True
     """Send batches to the provider's batch API where there is one (``LLMSWITCH_BATCH_NATIVE=off``: run
     every batch in the gateway; per deployment, ``model_info: {batch_mode: gateway}``)."""
+    gateway_at_batch_rates: bool = True
+    """Price lines the gateway runs at the provider's batch rates, as the issue asks (the provider bills
+    them as normal requests: ``LLMSWITCH_BATCH_GATEWAY_PRICING=normal`` records what it bills)."""
     max_attempts: int = 5
     """Times a line is tried across rate limits and instance deaths before it is failed."""
 
@@ -55,6 +58,7 @@ class BatchSettings:
             lease_s=_number(env, "LLMSWITCH_BATCH_LEASE_SECONDS", cls.lease_s, float),
             poll_s=_number(env, "LLMSWITCH_BATCH_POLL_SECONDS", cls.poll_s, float),
             native=env.get("LLMSWITCH_BATCH_NATIVE", "on").strip().lower() not in ("off", "0", "false", "no"),
+            gateway_at_batch_rates=env.get("LLMSWITCH_BATCH_GATEWAY_PRICING", "batch").strip().lower() != "normal",
             max_attempts=_number(env, "LLMSWITCH_BATCH_MAX_ATTEMPTS", cls.max_attempts, int),
         )
 
