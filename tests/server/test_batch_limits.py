@@ -187,3 +187,36 @@ def test_gateway_run_lines_can_be_priced_as_the_provider_bills_them(
             assert spend == pytest.approx(2 * full, rel=1e-6)
     finally:
         upstream.default = Reply()
+
+
+def test_a_stopping_gateway_gives_its_claimed_lines_back(upstream: FakeUpstream, tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(priced_config(upstream, str(tmp_path / "gw.db")))
+    env = {
+        "LLMSWITCH_JOURNAL_DIR": str(tmp_path / "journal"),
+        "LLMSWITCH_BATCH_FILES_DIR": str(tmp_path / "files"),
+        "LLMSWITCH_BATCH_CONCURRENCY": "8",
+        "LLMSWITCH_BATCH_LEASE_SECONDS": "600",  # only a release, never an expiry, can free them in this test
+        "LLMSWITCH_BATCH_POLL_SECONDS": "0.2",
+        "LLMSWITCH_BATCH_NATIVE": "off",
+    }
+    upstream.reset()
+    upstream.default = Reply(latency=0.5)
+    gw = GatewayProcess(config, tmp_path / "gw.log", env).wait_ready()
+    try:
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{gw.port}/v1", api_key=MASTER_KEY, max_retries=2)
+        batch = client.batches.create(
+            input_file_id=_upload(client, 100), endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        poll(lambda: client.batches.retrieve(batch.id).request_counts.completed >= 8, timeout=60, what="8 lines")
+    finally:
+        gw.stop()  # SIGTERM: a clean stop
+        upstream.default = Reply()
+    with sqlite3.connect(tmp_path / "gw.db") as db:
+        states = dict(
+            db.execute(
+                "SELECT state, count(*) FROM llmswitch_batch_lines WHERE batch_id = ? GROUP BY state", (batch.id,)
+            ).fetchall()
+        )
+    assert states.get("leased", 0) == 0, states
+    assert states.get("pending", 0) > 0 and states.get("done", 0) >= 8
