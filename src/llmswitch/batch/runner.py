@@ -111,6 +111,7 @@ class BatchRunner:
         self._pacers: dict[str, Pacer] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
+        self._warned_at = -60.0
         from llmswitch.batch.native_jobs import NativeTender
 
         self.native = NativeTender(gw, self)
@@ -143,8 +144,13 @@ class BatchRunner:
                 await self.tick()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # the store away for a moment: try again next round
-                log.warning("batch loop: %s", exc)
+            except Exception as exc:  # the store away for a moment: try again next round, said once a minute
+                now = time.monotonic()
+                if now - self._warned_at >= 60.0:
+                    self._warned_at = now
+                    log.warning(
+                        "batches cannot be run right now (retrying every %.1f s): %s", self.settings.poll_s, exc
+                    )
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.settings.poll_s):
