@@ -288,3 +288,29 @@ def test_a_recorded_multipart_upload_from_another_client_is_read(served: ServedG
     got = r.json()
     assert set(got) == set(want)
     assert (got["purpose"], got["filename"], got["bytes"], got["status"]) == ("batch", "batch.jsonl", 468, "processed")
+
+
+def test_size_and_line_limits_are_named(
+    upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, closing: Closing
+) -> None:
+    monkeypatch.setenv("LLMSWITCH_BATCH_FILES_DIR", str(tmp_path / "files"))
+    monkeypatch.setenv("LLMSWITCH_BATCH_MAX_LINES", "3")
+    monkeypatch.setenv("LLMSWITCH_BATCH_MAX_FILE_BYTES", "2000")
+    with ServedGateway(gateway_config(upstream, str(tmp_path / "gw.db"), num_retries=0)) as gw:
+        client = _client(gw, closing)
+        four = _jsonl([_chat_line(i) for i in range(4)])
+        uploaded = client.files.create(file=("four.jsonl", io.BytesIO(four)), purpose="batch")
+        with pytest.raises(openai.BadRequestError, match="line 4") as err:
+            client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h")
+        assert "at most 3" in str(err.value)
+        with pytest.raises(openai.APIStatusError) as big:
+            client.files.create(file=("big.jsonl", io.BytesIO(b"x" * 70_000)), purpose="batch")
+        assert big.value.status_code == 413
+        with pytest.raises(openai.BadRequestError, match="2000 byte"):
+            client.files.create(file=("big.jsonl", io.BytesIO(b"x" * 3000)), purpose="batch")
+        latin = client.files.create(file=("latin.jsonl", io.BytesIO(b'{"custom_id": "caf\xe9"}\n')), purpose="batch")
+        with pytest.raises(openai.BadRequestError, match=r"line 1.*UTF-8"):
+            client.batches.create(input_file_id=latin.id, endpoint="/v1/chat/completions", completion_window="24h")
+        empty = client.files.create(file=("empty.jsonl", io.BytesIO(b"\n\n")), purpose="batch")
+        with pytest.raises(openai.BadRequestError, match="no requests"):
+            client.batches.create(input_file_id=empty.id, endpoint="/v1/chat/completions", completion_window="24h")
