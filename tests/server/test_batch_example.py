@@ -61,6 +61,7 @@ def test_the_example_runs_as_written(tmp_path: Path) -> None:
             LLMSWITCH_MASTER_KEY=MASTER,
             LLMSWITCH_JOURNAL_DIR=str(tmp_path / "journal"),
             LLMSWITCH_BATCH_POLL_SECONDS="0.2",
+            LLMSWITCH_BATCH_NATIVE_POLL_SECONDS="0.2",
         )
         argv = [str(LLMSWITCH), "serve", "--config", str(EXAMPLE), "--host", "127.0.0.1", "--port", str(port)]
         log = (tmp_path / "out.log").open("wb")

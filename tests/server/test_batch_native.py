@@ -31,6 +31,7 @@ MODELS = {"m-openai": ("openai", "gpt-4o-mini"), "m-anthropic": ("anthropic", "c
 def served(upstream: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServedGateway]:
     monkeypatch.setenv("LLMSWITCH_BATCH_FILES_DIR", str(tmp_path / "files"))
     monkeypatch.setenv("LLMSWITCH_BATCH_POLL_SECONDS", "0.1")
+    monkeypatch.setenv("LLMSWITCH_BATCH_NATIVE_POLL_SECONDS", "0.1")
     upstream.reset()
     upstream.batches.polls_to_finish = 2
     with ServedGateway(gateway_config(upstream, str(tmp_path / "gw.db"), num_retries=0)) as gw:

@@ -87,6 +87,7 @@ class NativeTender:
     def __init__(self, gw: Gateway, runner: BatchRunner) -> None:
         self.gw = gw
         self.runner = runner
+        self._polled: dict[str, float] = {}  # batch id -> when this instance last polled its job
 
     async def tend(self, batch: BatchRecord) -> None:
         store = self.runner.store
@@ -94,13 +95,22 @@ class NativeTender:
             if batch.status == "finalizing":
                 await self.runner.finish_if_quiet(batch)
             return
-        if not await store.lease_batch(batch.id, self.runner.worker, self.runner.settings.lease_s):
+        native = dict(batch.native or {})
+        cancel_due = batch.status == "cancelling" and not native.get("cancel_sent")
+        last = self._polled.get(batch.id)
+        if last is not None and not cancel_due and time.monotonic() - last < self.runner.settings.native_poll_s:
+            return
+        if not await store.lease_batch(
+            batch.id, self.runner.worker, max(self.runner.settings.lease_s, 2 * self.runner.settings.native_poll_s)
+        ):
             return  # another instance tends it
+        self._polled[batch.id] = time.monotonic()
+        if len(self._polled) > 10_000:
+            self._polled.clear()
         from llmswitch.batch.native import NativeJob, native_for
 
         target = _target(self.gw, batch)
         driver = native_for(target) if target is not None else None
-        native = dict(batch.native or {})
         now = int(time.time())
         if target is None or driver is None:
             await store.update_batch(

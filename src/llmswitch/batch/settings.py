@@ -34,6 +34,9 @@ class BatchSettings:
     killed instance's lines are claimed again after this."""
     poll_s: float = 1.0
     """How often an instance looks for work and polls native jobs (``LLMSWITCH_BATCH_POLL_SECONDS``)."""
+    native_poll_s: float = 30.0
+    """How often a native batch's job is polled at the provider (``LLMSWITCH_BATCH_NATIVE_POLL_SECONDS``); a
+    cancel is passed on at the next look whatever this is."""
     native: bool = True
     """Send batches to the provider's batch API where there is one (``LLMSWITCH_BATCH_NATIVE=off``: run
     every batch in the gateway; per deployment, ``model_info: {batch_mode: gateway}``)."""
@@ -57,6 +60,7 @@ class BatchSettings:
             concurrency=_number(env, "LLMSWITCH_BATCH_CONCURRENCY", cls.concurrency, int),
             lease_s=_number(env, "LLMSWITCH_BATCH_LEASE_SECONDS", cls.lease_s, float),
             poll_s=_number(env, "LLMSWITCH_BATCH_POLL_SECONDS", cls.poll_s, float),
+            native_poll_s=_number(env, "LLMSWITCH_BATCH_NATIVE_POLL_SECONDS", cls.native_poll_s, float),
             native=env.get("LLMSWITCH_BATCH_NATIVE", "on").strip().lower() not in ("off", "0", "false", "no"),
             gateway_at_batch_rates=env.get("LLMSWITCH_BATCH_GATEWAY_PRICING", "batch").strip().lower() != "normal",
             max_attempts=_number(env, "LLMSWITCH_BATCH_MAX_ATTEMPTS", cls.max_attempts, int),
