@@ -164,8 +164,16 @@ class BatchService:
             return estimate
         # a budget admits while what is spent and reserved is below it, so one request's estimate may pass
         # it: a second, empty admission while the first holds the estimate says whether all of it fits
-        held = await limiter.admit(limits, tokens=0, cost=estimate)
-        probe = await limiter.admit(limits, tokens=0, cost=0.0) if held.allowed else held
+        from llmswitch.limits import LimiterError
+        from llmswitch.limits.errors import BudgetsUnavailableError
+        from llmswitch.store.errors import StoreError
+
+        try:
+            held = await limiter.admit(limits, tokens=0, cost=estimate)
+            probe = await limiter.admit(limits, tokens=0, cost=0.0) if held.allowed else held
+        except (BudgetsUnavailableError, StoreError, LimiterError, OSError) as exc:
+            # budgets that cannot be read now: the batch is refused with a 503 (retry), never started blind
+            raise acc._unavailable(exc) from exc
         for admitted in (held, probe):
             if admitted.allowed:
                 await limiter.settle(admitted, 0.0, actual_tokens=0)
