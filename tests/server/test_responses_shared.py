@@ -53,7 +53,7 @@ def test_a_conversation_goes_on_through_another_gateway_on_the_same_store(
     ) as stream:
         third = stream.get_final_response()
     assert client(closing, b).responses.retrieve(third.id).output_text == "third answer"
-    items = client(closing, b).responses.input_items.list(third.id)
+    items = client(closing, b).responses.input_items.list(third.id, order="asc")
     texts = [_text(i.content) for i in items.data if i.type == "message"]
     assert texts[:2] == ["first question", "first answer"]
     # deleted through b: a no longer has it either
@@ -116,3 +116,32 @@ def test_an_expired_response_is_gone(
         time.sleep(0.6)
         with pytest.raises(openai.NotFoundError):
             client(closing, gw).responses.retrieve(r.id)
+
+
+def test_input_items_are_listed_as_openai_lists_them(
+    pair: tuple[ServedGateway, ServedGateway], up: FakeUpstream, closing: Closing
+) -> None:
+    a, b = pair
+    up.script(Reply(text="one"))
+    first = client(closing, a).responses.create(model="m-openai", input="q1")
+    up.script(Reply(text="two"))
+    second = client(closing, a).responses.create(model="m-openai", input="q2", previous_response_id=first.id)
+    c = client(closing, b)
+    newest_first = c.responses.input_items.list(second.id)
+    assert [_text(i.content) for i in newest_first.data] == ["q2", "one", "q1"]  # desc by default
+    assert newest_first.data[0].content[0].type == "input_text"  # type: ignore[union-attr]
+    assert newest_first.data[1].content[0].type == "output_text"  # type: ignore[union-attr]
+    oldest_first = c.responses.input_items.list(second.id, order="asc")
+    assert [_text(i.content) for i in oldest_first.data] == ["q1", "one", "q2"]
+    assert [i.id for i in c.responses.input_items.list(second.id).data] == [i.id for i in newest_first.data]
+    # pages of one, after a cursor: what the SDK's auto-pagination walks
+    walked = [_text(i.content) for i in c.responses.input_items.list(second.id, order="asc", limit=1)]
+    assert walked == ["q1", "one", "q2"]
+    page = c.responses.input_items.list(second.id, order="asc", limit=1)
+    assert page.has_more is True  # type: ignore[attr-defined]
+    with pytest.raises(openai.BadRequestError) as err:
+        c.responses.input_items.list(second.id, limit=101)
+    assert err.value.body["param"] == "limit"  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError) as err:
+        c.responses.input_items.list(second.id, after="msg_nope")
+    assert err.value.body["param"] == "after"  # type: ignore[index]

@@ -223,11 +223,52 @@ async def retrieve(gw: Gateway, request: http.Request, send: http.Send) -> None:
 
 
 async def input_items(gw: Gateway, request: http.Request, send: http.Send) -> None:
-    stored = await _store(gw).get(_owner(gw, request), request.state["response_id"])
-    data = [dict(i, id=i.get("id") or f"item_{n}") for n, i in enumerate(stored.input)]
+    """The stored response's input items, as OpenAI lists them: newest first unless ``order=asc``, ``limit``
+    (1 to 100, 20 by default) after the item ``after``; message content as typed parts."""
+    rid = request.state["response_id"]
+    stored = await _store(gw).get(_owner(gw, request), rid)
+    query = request.query
+    order = query.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise invalid("order", f"must be 'asc' or 'desc', got {order!r}")
+    try:
+        limit = int(query.get("limit", "20"))
+    except ValueError:
+        raise invalid("limit", f"must be an integer from 1 to 100, got {query.get('limit')!r}") from None
+    if not 1 <= limit <= 100:
+        raise invalid("limit", f"must be an integer from 1 to 100, got {limit}")
+    items = [_listed(item, rid, n) for n, item in enumerate(stored.input)]
+    if order == "desc":
+        items.reverse()
+    after = query.get("after")
+    if after is not None:
+        ids = [i["id"] for i in items]
+        if after not in ids:
+            raise invalid("after", f"no input item {after!r} in response {rid!r}")
+        items = items[ids.index(after) + 1 :]
+    data = items[:limit]
     page = {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None, "has_more": False}  # fmt: skip
+            "last_id": data[-1]["id"] if data else None, "has_more": len(items) > limit}  # fmt: skip
     await http.send_bytes(send, 200, dumps(page))
+
+
+def _listed(item: dict[str, Any], rid: str, n: int) -> dict[str, Any]:
+    """An input item as the list shows it: an id of its own (the same on every read) and, for a message,
+    its content as parts (a plain string is one ``input_text``, ``output_text`` for the assistant's)."""
+    out = dict(item)
+    message = out.get("type", "message") == "message"
+    out.setdefault("id", f"{'msg' if message else 'item'}_{rid.removeprefix('resp_')}_{n}")
+    if message:
+        out["type"] = "message"
+        content = out.get("content")
+        if isinstance(content, str):
+            kind = "output_text" if out.get("role") == "assistant" else "input_text"
+            part: dict[str, Any] = {"type": kind, "text": content}
+            if kind == "output_text":
+                part["annotations"] = []
+            out["content"] = [part]
+        out.setdefault("status", "completed")
+    return out
 
 
 async def delete(gw: Gateway, request: http.Request, send: http.Send) -> None:

@@ -195,6 +195,12 @@ FAMILIES: tuple[Family, ...] = (
         "Times a deployment's circuit breaker opened.",
     ),
     Family(
+        "llmswitch_breaker_transitions",
+        "counter",
+        ("model_group", "deployment", "provider", "to"),
+        "A deployment's circuit breaker changing state: to open, to half_open (a probe may go), to closed.",
+    ),
+    Family(
         "llmswitch_deployment_healthy",
         "gauge",
         ("model_group", "deployment", "provider"),

@@ -16,7 +16,7 @@ How the processes agree:
   since, and holding no more than ``capacity`` keys. Otherwise every lookup asks Redis, as without it.
 
 What it can get wrong, and what that costs: a key stored by another process and not yet read from the
-stream (within a round trip or two), or by a process with the directory off, is taken for a miss: the
+stream (within about 20 ms: it is read in batches), or by a process with the directory off, is taken for a miss: the
 request goes upstream, as two identical requests at once do anyway. A key it lists that Redis no longer
 has (evicted, deleted, flushed) is a ``GET`` that finds nothing: an ordinary miss. It never serves an
 answer that is not in Redis. The sorted set must not be evicted (it is written on every store, so an
@@ -40,6 +40,9 @@ _BLOCK_MS = 500
 _BATCH = 1000
 # the stream only carries news between processes that follow it; the sorted set is the record
 _LOG_LENGTH = 100_000
+# after news, the follower waits this long before reading again, so a busy gateway's stores are read
+# in batches (one read per wait, not one per store); another process's new key is a miss meanwhile
+_GATHER_S = 0.02
 # how often the follower drops expired keys (here and from the sorted set), and retries after an overflow
 _SWEEP_S = 30.0
 
@@ -204,6 +207,8 @@ class KeyDirectory:
                     elif len(batch) >= _BATCH and self._missed_news(before):
                         log.warning("cache key directory: fell behind the stream; reloading")
                         self._authoritative = loaded = False
+                if reply:
+                    self._stop.wait(_GATHER_S)
                 backoff = 0.25
             except Exception as exc:  # Redis away or failing: ask Redis on every lookup until reloaded
                 self._authoritative = loaded = False
