@@ -220,3 +220,32 @@ def test_a_stopping_gateway_gives_its_claimed_lines_back(upstream: FakeUpstream,
         )
     assert states.get("leased", 0) == 0, states
     assert states.get("pending", 0) > 0 and states.get("done", 0) >= 8
+
+
+def test_workers_on_one_sqlite_file_share_a_batch_each_line_once(upstream: FakeUpstream, tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(priced_config(upstream, str(tmp_path / "gw.db")))
+    env = {
+        "LLMSWITCH_JOURNAL_DIR": str(tmp_path / "journal"),
+        "LLMSWITCH_BATCH_FILES_DIR": str(tmp_path / "files"),
+        "LLMSWITCH_BATCH_CONCURRENCY": "4",
+        "LLMSWITCH_BATCH_POLL_SECONDS": "0.2",
+        "LLMSWITCH_BATCH_NATIVE": "off",
+    }
+    upstream.reset()
+    upstream.default = Reply(latency=0.05)
+    gw = GatewayProcess(config, tmp_path / "gw.log", env, "--workers", "2").wait_ready()
+    try:
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{gw.port}/v1", api_key=MASTER_KEY, max_retries=2)
+        batch = client.batches.create(
+            input_file_id=_upload(client, 120), endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        done = _wait(client, batch.id, timeout=120)
+        assert done.status == "completed" and done.request_counts.completed == 120
+        out = [json.loads(x) for x in client.files.content(done.output_file_id).content.splitlines()]
+        assert sorted(o["custom_id"] for o in out) == sorted(f"r{i}" for i in range(120))
+        asked = [r.json["messages"][0]["content"] for r in upstream.calls_for("/chat/completions")]
+        assert sorted(asked) == sorted(f"q{i}" for i in range(120))  # no line asked twice
+    finally:
+        upstream.default = Reply()
+        gw.stop()
