@@ -11,7 +11,7 @@ provider's batch API) takes it from there.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from llmswitch.batch.files import FileBox, new_id
 from llmswitch.batch.lines import ParsedLines, line_error
@@ -138,7 +138,13 @@ class BatchService:
             metadata=metadata,
             estimate=estimate,
         )
-        await self.gw.store.create_batch(rec, parsed.lines)
+        try:
+            await self.gw.store.create_batch(rec, parsed.lines)
+        except BaseException:
+            if native is not None and where is not None:
+                # the store did not take it: the provider's job would run unknown to anyone, so stop it
+                await _cancel_quietly(where[0], native)
+            raise
         self.runner.wake()
         return rec
 
@@ -209,3 +215,12 @@ class BatchService:
             if fresh is not None and fresh.status not in ("cancelling", "cancelled"):
                 raise line_error(None, "batch_id", f"a batch whose status is {fresh.status!r} cannot be cancelled")
         return moved or rec
+
+
+async def _cancel_quietly(driver: Any, native: dict[str, Any]) -> None:
+    import contextlib
+
+    from llmswitch.batch.native import NativeJob
+
+    with contextlib.suppress(Exception):
+        await driver.cancel(NativeJob(provider=native["provider"], job_id=native["job_id"], state=native["state"]))
