@@ -373,12 +373,14 @@ class Accounting:
         call_type: CallType = "chat",
         cache_hit: bool = False,
         hit_counts: tuple[bool, bool] = (False, False),
+        batch: bool = False,
     ) -> float | None:
         """Price the answer, journal its record, settle its reservation; the cost (USD) or None.
 
         A ``cache_hit`` costs nothing: its record keeps what the answer would have cost as
         ``cache_saved_cost``, and ``hit_counts`` says whether its tokens and its saved cost still count
-        against the caller's limits (the cache's ``hits_count_tokens`` / ``hits_count_spend``).
+        against the caller's limits (the cache's ``hits_count_tokens`` / ``hits_count_spend``). A line of
+        a batch (``batch``) is priced at the provider's batch rates.
 
         The record is journaled first, and whatever must be awaited (a journal commit, a settlement in
         Redis) runs in a task of its own that the request's cancellation cannot stop: a client hanging
@@ -387,7 +389,7 @@ class Accounting:
         served = deployment_of(route) if route is not None else None
         cost = None
         if usage is not None and served is not None and served.price is not None:
-            cost = cost_of_usage(served.price, usage)
+            cost = cost_of_usage(served.price, usage, batch=batch)
         saved = None
         if cache_hit:
             saved, cost = cost, 0.0

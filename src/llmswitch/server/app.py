@@ -25,6 +25,7 @@ from llmswitch.router.router import Router
 from llmswitch.server import (
     admin,
     admin_teams,
+    batch_routes,
     cache_routes,
     count_tokens,
     faces,
@@ -146,6 +147,13 @@ class Gateway:
         self.require_auth_for_metrics = require_auth_for_metrics
         self.metrics: Metrics | None = (Metrics() if metrics is True else metrics) or None
         self.metrics_collector = attach_metrics(self, self.metrics) if self.metrics is not None else None
+        # files and batches (llmswitch.batch), when there is a store to keep them
+        self.batches: Any = None
+        if store is not None:
+            from llmswitch.batch.service import BatchService
+            from llmswitch.batch.settings import BatchSettings
+
+            self.batches = BatchService(self, BatchSettings.from_env())
 
     # ---------------------------------------------------------------- helpers for handlers
 
@@ -207,10 +215,15 @@ class Gateway:
             await self.cache.start()
         for fn in self._on_startup:
             await fn()
+        if self.batches is not None:
+            await self.batches.start()
         self.ready = True
 
     async def shutdown(self) -> None:
         self.ready = False
+        if self.batches is not None:
+            with contextlib.suppress(Exception):
+                await self.batches.stop()
         for fn in self._on_shutdown:
             with contextlib.suppress(Exception):
                 await fn()
@@ -259,10 +272,17 @@ class Gateway:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    def _route(self, method: str, path: str) -> tuple[Handler, Face, dict[str, Any]] | None:
+    def _route(
+        self, method: str, path: str, headers: dict[str, str] | None = None
+    ) -> tuple[Handler, Face, dict[str, Any]] | None:
         found = self._routes.get((method, path))
         if found is not None:
             return found[0], found[1], {}
+        if "batches" in path or "files" in path:
+            batch = batch_routes.route(method, path)
+            # /v1/files with an anthropic-version header is Anthropic's Files API, which is not served
+            if batch is not None and not (batch[1] == "openai" and headers and "anthropic-version" in headers):
+                return batch[0], faces.ANTHROPIC if batch[1] == "anthropic" else faces.OPENAI, batch[2]
         if path.startswith(("/v1/responses", "/responses")):
             served = responses.route(method, path)
             if served is not None:
@@ -297,7 +317,7 @@ class Gateway:
                 request.state["responded"] = True
             await send(msg)
 
-        route = self._route(request.method, request.path)
+        route = self._route(request.method, request.path, request.headers)
         face = route[1] if route is not None else unsupported.face_for(request)
         task = asyncio.current_task()
         watch = _Watch(request, task)
@@ -316,7 +336,10 @@ class Gateway:
                 principal = self.keys.authenticate(key)
                 if "model" in params:
                     self.authorize_model(principal, params["model"])
-                await request.read_body(self.max_body_bytes)
+                limit = self.max_body_bytes
+                if params.get("body_limit") == "files" and self.batches is not None:
+                    limit = self.batches.settings.max_file_bytes + 64 * 1024  # the form around the file
+                await request.read_body(limit)
             watch.arm()
             if params:
                 request.state.update(params)

@@ -36,6 +36,7 @@ from llmswitch.store.errors import (
 )
 from llmswitch.store.instances import PostgresInstances
 from llmswitch.store.migrations import POSTGRES_MIGRATIONS, VERSION_TABLE
+from llmswitch.store.postgres_batches import PostgresBatches
 from llmswitch.store.postgres_budgets import PostgresBudgets
 from llmswitch.store.postgres_database import create_database, database_name
 from llmswitch.store.postgres_migrate import lock_timeout_from_env, run_migrations
@@ -98,7 +99,7 @@ _UNREACHABLE = (
 _TIMED_OUT = (TimeoutError, asyncpg.QueryCanceledError)
 
 
-class PostgresStore(PostgresInstances, PostgresResponses, PostgresSubjects, PostgresBudgets, Store):
+class PostgresStore(PostgresBatches, PostgresInstances, PostgresResponses, PostgresSubjects, PostgresBudgets, Store):
     """Keys, users and teams in PostgreSQL, shared by every gateway process that points at the same database."""
 
     def __init__(

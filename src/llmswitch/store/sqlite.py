@@ -44,6 +44,7 @@ from llmswitch.store.records import (
     validate_spend_records,
 )
 from llmswitch.store.responses import SQLiteResponses
+from llmswitch.store.sqlite_batches import SQLiteBatches
 from llmswitch.store.sqlite_budgets import SQLiteBudgets
 from llmswitch.store.sqlite_common import decode_fields, encode_value, register_money
 from llmswitch.store.sqlite_common import iso as _iso
@@ -79,7 +80,7 @@ _SPEND_BOOL_FIELDS = frozenset({"cache_hit", "stream", "estimated"})
 _encode_json = msgspec.json.Encoder().encode
 
 
-class SQLiteStore(SQLiteInstances, SQLiteResponses, SQLiteSubjects, SQLiteBudgets, Store):
+class SQLiteStore(SQLiteBatches, SQLiteInstances, SQLiteResponses, SQLiteSubjects, SQLiteBudgets, Store):
     """Keys, users and teams in one SQLite file (or in memory, for tests), reached through a dedicated thread."""
 
     def __init__(self, url: str, *, busy_timeout: float = 5.0) -> None:
