@@ -14,7 +14,8 @@ unchanged) and the index the budget period resets read; version 6 two spend-log 
 call (``call_type``) and whether the gateway estimated the record's tokens (``estimated``); version 7
 the live gateway instances; version 8 a key's model aliases (LiteLLM's ``aliases``); version 9 a key's
 ``tags``; version 10 its ``soft_budget``; version 11 its per-model limits and budgets; version 12 what a
-cache hit saved (``cache_saved_cost`` of the spend logs); planned next: batch jobs.
+cache hit saved (``cache_saved_cost`` of the spend logs); version 13 a team's members and their roles
+(``members_with_roles``); planned next: batch jobs.
 
 How PostgreSQL runs them (see ``postgres_migrate``): on a connection without timeouts, and a
 migration made only of ``CREATE INDEX`` / ``DROP INDEX`` statements concurrently, outside a transaction,
@@ -194,6 +195,10 @@ def _model_limit_columns(json_type: str) -> tuple[str, ...]:
     )
 
 
+# a team's members and their roles (LiteLLM's members_with_roles); a team admin's key is scoped by it
+_TEAM_MEMBERS = "ALTER TABLE llmswitch_subjects ADD COLUMN members_with_roles {json} NOT NULL DEFAULT '[]'"
+
+
 # SQLite stores datetimes as fixed-width ISO-8601 UTC text (sorts like time), JSON as text, bools as 0/1.
 SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -249,6 +254,7 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(10, "key_soft_budget", ("ALTER TABLE llmswitch_keys ADD COLUMN soft_budget REAL",)),
     Migration(11, "key_model_limits", _model_limit_columns("TEXT")),
     Migration(12, "spend_cache_saved_cost", ("ALTER TABLE llmswitch_spend_logs ADD COLUMN cache_saved_cost REAL",)),
+    Migration(13, "team_members", (_TEAM_MEMBERS.format(json="TEXT"),)),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -316,6 +322,7 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
         "spend_cache_saved_cost",
         ("ALTER TABLE llmswitch_spend_logs ADD COLUMN cache_saved_cost DOUBLE PRECISION",),
     ),
+    Migration(13, "team_members", (_TEAM_MEMBERS.format(json="JSONB"),)),
 )
 
 

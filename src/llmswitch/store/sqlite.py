@@ -210,9 +210,16 @@ class SQLiteStore(SQLiteInstances, SQLiteSubjects, SQLiteBudgets, Store):
         limit: int = 100,
         offset: int = 0,
         request_id: str | None = None,
+        model_group: str | None = None,
     ) -> list[SpendRecord]:
         check_page(limit, offset)
-        equal = {"key_hash": key_hash, "user_id": user_id, "team_id": team_id, "request_id": request_id}
+        equal = {
+            "key_hash": key_hash,
+            "user_id": user_id,
+            "team_id": team_id,
+            "request_id": request_id,
+            "model_group": model_group,
+        }
         where, params = _spend_filters(equal, start, end)
         return await self._call(_list_spend_logs, where, params, limit, offset)
 
@@ -224,10 +231,15 @@ class SQLiteStore(SQLiteInstances, SQLiteSubjects, SQLiteBudgets, Store):
         return await self._call(_sum_spend, where, params)
 
     async def daily_spend(
-        self, group_by: SpendGroup, *, start: datetime | None = None, end: datetime | None = None
+        self,
+        group_by: SpendGroup,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        team_id: str | None = None,
     ) -> list[DailySpend]:
         column = spend_group_column(group_by)
-        where, params = _spend_filters({}, start, end)
+        where, params = _spend_filters({"team_id": team_id}, start, end)
         return await self._call(_daily_spend, column, where, params)
 
 
@@ -460,13 +472,23 @@ def _daily_spend(conn: sqlite3.Connection, column: str, where: str, params: list
     # integers of 1e-10 USD, so the total is exact (a float sum carries noise: 0.000347 * 3 -> 0.0010409999999999998)
     rows = conn.execute(
         f"SELECT substr(time, 1, 10) AS day, {column} AS grp, count(*), sum(input_tokens), sum(output_tokens), "
-        f"coalesce(sum(CAST(round(cost * {10**COST_PLACES}) AS INTEGER)), 0) FROM llmswitch_spend_logs{where} "
+        f"coalesce(sum(CAST(round(cost * {10**COST_PLACES}) AS INTEGER)), 0), sum(cache_hit), "
+        f"coalesce(sum(CAST(round(cache_saved_cost * {10**COST_PLACES}) AS INTEGER)), 0) FROM llmswitch_spend_logs{where} "
         "GROUP BY day, grp ORDER BY day, grp IS NULL, grp",
         params,
     )
     return [
-        DailySpend(date.fromisoformat(day), grp, n, inp, out, float(Decimal(units).scaleb(-COST_PLACES)))
-        for day, grp, n, inp, out, units in rows
+        DailySpend(
+            date.fromisoformat(day),
+            grp,
+            n,
+            inp,
+            out,
+            float(Decimal(units).scaleb(-COST_PLACES)),
+            hits,
+            float(Decimal(saved).scaleb(-COST_PLACES)),
+        )
+        for day, grp, n, inp, out, units, hits, saved in rows
     ]
 
 
