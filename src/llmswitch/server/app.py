@@ -31,9 +31,13 @@ from llmswitch.server import (
     gemini_embed,
     health,
     http,
+    key_regenerate,
     metrics_route,
+    model_groups,
     responses,
+    spend_budgets,
     spend_routes,
+    ui_routes,
     unsupported,
 )
 from llmswitch.server.accesslog import AccessLog
@@ -45,6 +49,7 @@ from llmswitch.server.embeddings import handle_embeddings, handle_models
 from llmswitch.server.faces import Face
 from llmswitch.server.lost_attempts import note_timeout
 from llmswitch.server.subjects import SubjectCache
+from llmswitch.server.ui_sessions import UISessions
 from llmswitch.store.errors import StoreConnectionError, StoreMigrationError
 from llmswitch.telemetry.callbacks import Telemetry
 from llmswitch.telemetry.metrics import Metrics
@@ -141,7 +146,12 @@ class Gateway:
             **{route: (handler, faces.OPENAI) for route, handler in spend_routes.ROUTES.items()},
             **{route: (handler, faces.OPENAI) for route, handler in admin_teams.ROUTES.items()},
             **{route: (handler, faces.OPENAI) for route, handler in cache_routes.ROUTES.items()},
+            **{route: (handler, faces.OPENAI) for route, handler in ui_routes.ROUTES.items()},
+            **{route: (handler, faces.OPENAI) for route, handler in key_regenerate.ROUTES.items()},
+            **{route: (handler, faces.OPENAI) for route, handler in spend_budgets.ROUTES.items()},
+            **{route: (handler, faces.OPENAI) for route, handler in model_groups.ROUTES.items()},
         }
+        self.ui_sessions = UISessions()  # the dashboard's sign-ins (/ui, see ui_sessions.py)
         # Prometheus metrics (on unless turned off): see llmswitch.telemetry.metrics
         self.require_auth_for_metrics = require_auth_for_metrics
         self.metrics: Metrics | None = (Metrics() if metrics is True else metrics) or None
@@ -263,6 +273,9 @@ class Gateway:
         found = self._routes.get((method, path))
         if found is not None:
             return found[0], found[1], {}
+        if path.startswith("/ui/assets/"):
+            asset = ui_routes.route(method, path)
+            return None if asset is None else (asset, faces.OPENAI, {})
         if path.startswith(("/v1/responses", "/responses")):
             served = responses.route(method, path)
             if served is not None:
@@ -306,7 +319,12 @@ class Gateway:
             if route is None:
                 raise unsupported.refusal(request, self._routes)
             handler, _, params = route
-            key = request.state["api_key"] = extract_key(request)
+            key = extract_key(request)
+            if "cookie" in request.headers or request.path.startswith("/ui/"):
+                # the dashboard's session stands for a key (admin routes only; see ui_sessions.py)
+                request.state["tls"] = scope.get("scheme") == "https"
+                key = self.ui_sessions.key_for(request, key)
+            request.state["api_key"] = key
             if key is not None and self.keys.lookup_needed(key):
                 # a key made on another instance since the last refresh: ask the store before refusing
                 await self.keys.lookup(key)

@@ -73,6 +73,14 @@ def _log_out(r: Any) -> dict[str, Any]:
     }
 
 
+def _status(text: str | None) -> int | None:
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit() and len(text) == 3):
+        raise invalid("status", "must be an HTTP status code, e.g. 429")
+    return int(text)
+
+
 async def spend_logs(gw: Gateway, request: http.Request, send: http.Send) -> None:
     from llmswitch.store import hash_key
 
@@ -96,6 +104,7 @@ async def spend_logs(gw: Gateway, request: http.Request, send: http.Send) -> Non
         offset=offset,
         request_id=q.get("request_id") or None,
         model_group=q.get("model") or None,
+        status=_status(q.get("status")),
     )
     await http.send_bytes(send, 200, dumps([_log_out(r) for r in rows]))
 

@@ -287,8 +287,10 @@ class Store(abc.ABC):
         offset: int = 0,
         request_id: str | None = None,
         model_group: str | None = None,
+        status: int | None = None,
     ) -> list[SpendRecord]:
-        """Spend records, newest first, filtered by any of key, user, team, model group and ``start <= time < end``.
+        """Spend records, newest first, filtered by any of key, user, team, model group, HTTP status and
+        ``start <= time < end``.
 
         Page with ``limit``/``offset``. Naive datetimes are taken to be UTC.
         """

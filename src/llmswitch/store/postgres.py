@@ -14,7 +14,7 @@ live there), ``connection_limit`` (the pool's ``max_size``), ``connect_timeout``
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -374,14 +374,16 @@ class PostgresStore(PostgresInstances, PostgresSubjects, PostgresBudgets, Store)
         offset: int = 0,
         request_id: str | None = None,
         model_group: str | None = None,
+        status: int | None = None,
     ) -> list[SpendRecord]:
         check_page(limit, offset)
-        equal = {
+        equal: dict[str, str | int | None] = {
             "key_hash": key_hash,
             "user_id": user_id,
             "team_id": team_id,
             "request_id": request_id,
             "model_group": model_group,
+            "status": status,
         }
         where, params = _spend_filters(equal, start, end)
         n = len(params)
@@ -426,7 +428,9 @@ class PostgresStore(PostgresInstances, PostgresSubjects, PostgresBudgets, Store)
         ]
 
 
-def _spend_filters(equal: dict[str, str | None], start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
+def _spend_filters(
+    equal: Mapping[str, str | int | None], start: datetime | None, end: datetime | None
+) -> tuple[str, list[Any]]:
     where: list[str] = []
     params: list[Any] = []
     for column, value in equal.items():

@@ -15,7 +15,7 @@ import asyncio
 import functools
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from decimal import Decimal
@@ -211,14 +211,16 @@ class SQLiteStore(SQLiteInstances, SQLiteSubjects, SQLiteBudgets, Store):
         offset: int = 0,
         request_id: str | None = None,
         model_group: str | None = None,
+        status: int | None = None,
     ) -> list[SpendRecord]:
         check_page(limit, offset)
-        equal = {
+        equal: dict[str, str | int | None] = {
             "key_hash": key_hash,
             "user_id": user_id,
             "team_id": team_id,
             "request_id": request_id,
             "model_group": model_group,
+            "status": status,
         }
         where, params = _spend_filters(equal, start, end)
         return await self._call(_list_spend_logs, where, params, limit, offset)
@@ -444,7 +446,9 @@ def _sum_spend(conn: sqlite3.Connection, where: str, params: list[Any]) -> float
     return float(row[0])
 
 
-def _spend_filters(equal: dict[str, str | None], start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
+def _spend_filters(
+    equal: Mapping[str, str | int | None], start: datetime | None, end: datetime | None
+) -> tuple[str, list[Any]]:
     where, params = [], []
     for column, value in equal.items():
         if value is not None:
