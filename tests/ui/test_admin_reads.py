@@ -112,3 +112,39 @@ def test_spend_logs_filter_by_model_and_status(gw: ServedGateway) -> None:
     assert gw.call("GET", f"/spend/logs?api_key={key}&status=200").json() == rows
     assert gw.call("GET", f"/spend/logs?api_key={key}&status=429").json() == []
     assert gw.call("GET", "/spend/logs?status=abc").status == 400
+
+
+def test_top_spenders_come_from_the_keys_spend(gw: ServedGateway) -> None:
+    big = gw.new_key(key_alias="big-spender")
+    for _ in range(3):
+        _chat(gw, big)
+
+    def first() -> dict[str, Any] | None:
+        r = gw.call("GET", "/spend/top?group_by=key&limit=1")
+        assert r.status == 200, r.body
+        rows = r.json()["data"]
+        return rows[0] if rows and rows[0]["name"] == "big-spender" else None
+
+    row = _until(first, "the key with the most spend first")
+    assert row["spend"] > 0 and row["kind"] == "key"
+    assert gw.call("GET", "/spend/top?group_by=team").json()["group_by"] == "team"
+    assert gw.call("GET", "/spend/top?group_by=model").status == 400
+
+
+def test_team_list_can_count_keys_instead_of_listing_them(gw: ServedGateway) -> None:
+    assert gw.call("POST", "/team/new", {"team_id": "counted"}).status == 200
+    for _ in range(3):
+        gw.new_key(team_id="counted")
+    teams = {t["team_id"]: t for t in gw.call("GET", "/team/list?include_keys=false").json()}
+    assert teams["counted"]["key_count"] == 3 and "keys" not in teams["counted"]
+    full = {t["team_id"]: t for t in gw.call("GET", "/team/list").json()}
+    assert len(full["counted"]["keys"]) == 3
+
+
+def test_daily_spend_with_max_age_matches_the_store(gw: ServedGateway) -> None:
+    key = gw.new_key(key_alias="daily")
+    _chat(gw, key)
+    _until(lambda: gw.call("GET", f"/spend/logs?api_key={key}").json(), "the record")
+    fresh = gw.call("GET", "/spend/daily?group_by=key&start_date=2020-01-01").json()
+    assert gw.call("GET", "/spend/daily?group_by=key&start_date=2020-01-01&max_age=60").json() == fresh
+    assert gw.call("GET", "/spend/daily?max_age=abc").status == 400

@@ -36,7 +36,8 @@ def gw(upstream: FakeUpstream, tmp_path_factory: pytest.TempPathFactory) -> Iter
         members = [{"user_id": "ana", "role": "admin"}, {"user_id": "bob"}]
         team = {"team_id": "research", "team_alias": "Research", "max_budget": 50, "members_with_roles": members}
         assert served.call("POST", "/team/new", team).status == 200
-        served.new_key(team_id="research", user_id="bob", key_alias="research-notebook", max_budget=0.00001)
+        notebook = served.new_key(team_id="research", user_id="bob", key_alias="research-notebook", max_budget=1e-7)
+        _chat(served, notebook)  # spends past its (tiny) budget: listed as near its budget on Spend
         yield served
 
 

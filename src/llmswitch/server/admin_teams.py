@@ -276,12 +276,19 @@ async def user_delete(gw: Gateway, request: http.Request, send: http.Send) -> No
 
 
 async def team_list(gw: Gateway, request: http.Request, send: http.Send) -> None:
-    """Every team, by alias, each with its keys (LiteLLM's ``/team/list`` is not paginated); a team admin's: its own."""
+    """Every team, by alias, each with its keys (LiteLLM's ``/team/list`` is not paginated); a team admin's: its own.
+
+    ``?include_keys=false`` gives each team's ``key_count`` instead of its keys (what the dashboard shows)."""
     scope = admin_scope(gw, request)
     store: Store = _store_required(gw)
     teams = await _all_teams(store)
     if not scope.is_master:
         teams = [t for t in teams if t.id == scope.team_id]
+    if request.query.get("include_keys", "true").lower() == "false":
+        teams.sort(key=lambda t: (t.alias or "", t.id))
+        counted = [subject_info(t, TEAM) | {"key_count": await store.count_keys(team_id=t.id)} for t in teams]
+        await http.send_bytes(send, 200, dumps(counted))
+        return
     keys: dict[str, list[dict[str, Any]]] = {t.id: [] for t in teams}
     # one pass over all keys rather than one query per team
     for k in (

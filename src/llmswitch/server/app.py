@@ -48,6 +48,7 @@ from llmswitch.server.chat import handle_chat
 from llmswitch.server.embeddings import handle_embeddings, handle_models
 from llmswitch.server.faces import Face
 from llmswitch.server.lost_attempts import note_timeout
+from llmswitch.server.spend_day_cache import SpendDayCache
 from llmswitch.server.subjects import SubjectCache
 from llmswitch.server.ui_sessions import UISessions
 from llmswitch.store.errors import StoreConnectionError, StoreMigrationError
@@ -152,6 +153,7 @@ class Gateway:
             **{route: (handler, faces.OPENAI) for route, handler in model_groups.ROUTES.items()},
         }
         self.ui_sessions = UISessions()  # the dashboard's sign-ins (/ui, see ui_sessions.py)
+        self.spend_days = SpendDayCache()  # past days' totals for /spend/daily?max_age= (the dashboard's charts)
         # Prometheus metrics (on unless turned off): see llmswitch.telemetry.metrics
         self.require_auth_for_metrics = require_auth_for_metrics
         self.metrics: Metrics | None = (Metrics() if metrics is True else metrics) or None

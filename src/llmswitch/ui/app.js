@@ -391,13 +391,13 @@
   // teams -----------------------------------------------------------
 
   async function teamsPage(view) {
-    const teams = await api("GET", "/team/list");
+    const teams = await api("GET", "/team/list?include_keys=false");
     const master = state.role === "master";
     const rows = teams.map((t) => h("tr", {},
       td(t.team_id), td(t.team_alias),
       td((t.members_with_roles || []).map((m) => m.user_id + (m.role === "admin" ? " (admin)" : "")).join(", ") || "—", "wrap"),
       td(usd(t.spend), "num"), td(t.max_budget === null ? "—" : usd(t.max_budget), "num"), td(t.budget_duration),
-      td(num((t.keys || []).length), "num"), td(t.blocked ? badge("Blocked", "bad") : badge("Active", "ok")),
+      td(num(t.key_count), "num"), td(t.blocked ? badge("Blocked", "bad") : badge("Active", "ok")),
       h("td", {}, master ? h("div", { class: "row-actions" },
         h("button", { type: "button", class: "secondary", "aria-label": (t.blocked ? "Unblock " : "Block ") + (t.team_alias || t.team_id),
           onclick: () => change("/team/update", { team_id: t.team_id, blocked: !t.blocked }, "Updated " + t.team_id) }, t.blocked ? "Unblock" : "Block"),
@@ -426,9 +426,9 @@
     const end = new Date();
     const start = new Date(end.getTime() - (days - 1) * 86400000);
     const range = { start_date: isoDay(start), end_date: isoDay(end) };
-    const [byModel, byKey, budgets] = await Promise.all([
-      api("GET", "/spend/daily" + qs({ group_by: "model", ...range })),
-      api("GET", "/spend/daily" + qs({ group_by: "key", ...range })),
+    const [byModel, top, budgets] = await Promise.all([
+      api("GET", "/spend/daily" + qs({ group_by: "model", ...range, max_age: 60 })),
+      api("GET", "/spend/top" + qs({ group_by: "key", limit: 10 })),
       api("GET", "/spend/budgets" + qs({ threshold: "0.8" })),
     ]);
     const daysList = [];
@@ -448,14 +448,6 @@
     const totals = [...perDay.values()].reduce((a, d) => ({
       cost: a.cost + d.cost, tokens: a.tokens + d.tokens, requests: a.requests + d.requests, saved: a.saved + d.saved, hits: a.hits + d.hits,
     }), { cost: 0, tokens: 0, requests: 0, saved: 0, hits: 0 });
-    const perKey = new Map();
-    for (const r of byKey.days) {
-      const k = perKey.get(r.key) || { requests: 0, cost: 0 };
-      k.requests += r.requests; k.cost += r.spend;
-      perKey.set(r.key, k);
-    }
-    const top = [...perKey.entries()].filter(([k]) => k).sort((a, b) => b[1].cost - a[1].cost).slice(0, 10);
-    const names = await Promise.all(top.map(([token]) => api("GET", "/key/info" + qs({ key: token })).then((i) => i.info.key_alias || i.info.key_name, () => token.slice(0, 12))));
 
     const select = h("select", { id: "spend-range" },
       [7, 30, 90].map((n) => h("option", { value: n, selected: n === days }, "Last " + n + " days")));
@@ -475,8 +467,8 @@
         h("div", {}, "Saved by the cache", h("strong", { text: usd(totals.saved) }))),
       charts,
       h("h2", { text: "Top spenders" }),
-      table("Keys with the highest spend in the range", [{ label: "Key" }, { label: "Requests", num: true }, { label: "Spend", num: true }],
-        top.map(([, t], i) => h("tr", {}, td(names[i]), td(num(t.requests), "num"), td(usd(t.cost), "num")))),
+      table("Keys with the highest spend (current budget period, or all time)", [{ label: "Key" }, { label: "Spend", num: true }, { label: "Budget", num: true }],
+        top.data.filter((r) => r.spend > 0).map((r) => h("tr", {}, td(r.name), td(usd(r.spend), "num"), td(r.max_budget === null ? "—" : usd(r.max_budget), "num")))),
       h("h2", { text: "By model" }),
       table("Spend by model in the range", [{ label: "Model" }, { label: "Requests", num: true }, { label: "Tokens", num: true }, { label: "Cache hits", num: true }, { label: "Spend", num: true }],
         [...perModel.entries()].sort((a, b) => b[1].cost - a[1].cost).map(([m, t]) => h("tr", {}, td(m), td(num(t.requests), "num"), td(num(t.tokens), "num"), td(num(t.hits), "num"), td(usd(t.cost), "num")))),

@@ -1,0 +1,65 @@
+"""The copy of past days' totals behind /spend/daily?max_age= (spend_day_cache.py): today is always read
+afresh, the days before it at most max_age seconds old."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, timedelta
+
+from llmswitch.server.spend_day_cache import SpendDayCache
+from llmswitch.store import DailySpend
+
+NOW = datetime(2026, 6, 10, 15, 0, tzinfo=UTC)
+MIDNIGHT = datetime(2026, 6, 10, tzinfo=UTC)
+
+
+def _row(day: date, requests: int) -> DailySpend:
+    return DailySpend(day, "m", requests, 0, 0, 0.0)
+
+
+class Store:
+    def __init__(self) -> None:
+        self.calls: list[tuple[datetime | None, datetime | None]] = []
+        self.requests = 1
+
+    async def fetch(self, start: datetime | None, end: datetime | None) -> list[DailySpend]:
+        self.calls.append((start, end))
+        day = (start or MIDNIGHT - timedelta(days=3)).date()
+        return [_row(day, self.requests)]
+
+
+def test_past_days_are_kept_for_max_age_and_today_is_always_read() -> None:
+    clock = [0.0]
+    cache = SpendDayCache(clock=lambda: clock[0], now=lambda: NOW)
+    store = Store()
+    start, end = MIDNIGHT - timedelta(days=6), MIDNIGHT + timedelta(days=1)
+
+    def daily() -> list[DailySpend]:
+        return asyncio.run(cache.daily(("model", None), start, end, 60, store.fetch))
+
+    first = daily()
+    assert store.calls == [(start, MIDNIGHT), (MIDNIGHT, end)]
+    store.requests = 2  # the store changed: today shows it at once, the past days after max_age
+    second = daily()
+    assert store.calls[2:] == [(MIDNIGHT, end)]
+    assert [r.requests for r in first] == [1, 1] and [r.requests for r in second] == [1, 2]
+    clock[0] = 61
+    assert [r.requests for r in daily()] == [2, 2]
+    assert store.calls[3:] == [(start, MIDNIGHT), (MIDNIGHT, end)]
+
+
+def test_a_range_of_today_only_is_never_kept() -> None:
+    cache = SpendDayCache(clock=lambda: 0.0, now=lambda: NOW)
+    store = Store()
+    for _ in range(2):
+        asyncio.run(cache.daily(("model", None), MIDNIGHT, None, 60, store.fetch))
+    assert store.calls == [(MIDNIGHT, None), (MIDNIGHT, None)]
+
+
+def test_a_range_of_past_days_only_is_read_once() -> None:
+    cache = SpendDayCache(clock=lambda: 0.0, now=lambda: NOW)
+    store = Store()
+    end = MIDNIGHT - timedelta(days=1)
+    for _ in range(3):
+        asyncio.run(cache.daily(("key", "team-a"), None, end, 60, store.fetch))
+    assert store.calls == [(None, end)]
