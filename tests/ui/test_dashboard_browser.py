@@ -115,7 +115,9 @@ def test_operator_walkthrough(driver: Any, gw: ServedGateway) -> None:
     assert len(charts) >= 4, "a chart per measure"
     figures = driver.find_elements(By.CSS_SELECTOR, "figure[role='img']")
     assert any("Cost (USD) per day" in (f.accessible_name or "") for f in figures)
+    driver.set_window_size(1366, 1500)  # the whole page: charts, top spenders, budgets
     screenshot(driver, "spend")
+    driver.set_window_size(1366, 900)
 
     _open(driver, "Logs", "Request logs")
     wait_for(driver, lambda d: ALIAS in page_text(d), "the request in the logs")
@@ -146,6 +148,7 @@ def test_a_team_admin_sees_only_its_team(driver: Any, gw: ServedGateway) -> None
     wait_for(driver, lambda d: "research-notebook" in page_text(d), "the team's keys")
     assert "someone-elses-key" not in page_text(driver)
     assert "Team admin of research" in page_text(driver)
+    screenshot(driver, "keys-team-admin")
     named(driver, "button", "Sign out").click()
     wait_for(driver, lambda d: d.find_element(By.ID, "sign-in").is_displayed(), "the sign-in form again")
 

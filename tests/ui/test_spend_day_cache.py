@@ -63,3 +63,17 @@ def test_a_range_of_past_days_only_is_read_once() -> None:
     for _ in range(3):
         asyncio.run(cache.daily(("key", "team-a"), None, end, 60, store.fetch))
     assert store.calls == [(None, end)]
+
+
+def test_a_longer_range_reads_only_the_days_not_kept() -> None:
+    cache = SpendDayCache(clock=lambda: 0.0, now=lambda: NOW)
+    store = Store()
+    week, month = MIDNIGHT - timedelta(days=6), MIDNIGHT - timedelta(days=29)
+    asyncio.run(cache.daily(("model", None), week, MIDNIGHT + timedelta(days=1), 60, store.fetch))
+    store.calls.clear()
+    rows = asyncio.run(cache.daily(("model", None), month, MIDNIGHT + timedelta(days=1), 60, store.fetch))
+    assert store.calls == [(month, week), (MIDNIGHT, MIDNIGHT + timedelta(days=1))]
+    # the rows come back in day order: the month's first day (read now), the week's first day (kept), today
+    assert [r.day for r in rows] == [month.date(), week.date(), MIDNIGHT.date()]
+    other_team = asyncio.run(cache.daily(("model", "team-a"), week, MIDNIGHT, 60, store.fetch))
+    assert store.calls[-1] == (week, MIDNIGHT) and len(other_team) == 1

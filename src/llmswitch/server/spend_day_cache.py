@@ -4,7 +4,8 @@ A day's totals are a scan of that day's spend records; over a week of a busy gat
 thousands of rows per chart. Once a UTC day has ended its totals barely change (only a spend journal
 replayed after an outage adds to it), so a caller of ``GET /spend/daily`` that can take figures up to
 ``max_age`` seconds old for the days before today (the dashboard asks for 60) gets them from here,
-and only today's records are read again. Without ``max_age`` nothing is cached: scripts read the store.
+and only today's records are read again. Each past day is kept on its own, so a 30-day chart reuses
+the days a 7-day chart read. Without ``max_age`` nothing is cached: scripts read the store.
 """
 
 from __future__ import annotations
@@ -12,16 +13,22 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from llmswitch.store import DailySpend
 
 Fetch = Callable[[datetime | None, datetime | None], Awaitable[list[DailySpend]]]
-_MAX_ENTRIES = 256
+_MAX_ENTRIES = 20_000  # (group, team, day) entries: a year of days for a few dozen teams
+_DAY = timedelta(days=1)
+
+
+def _midnight(t: datetime) -> datetime:
+    return datetime(t.year, t.month, t.day, tzinfo=UTC)
 
 
 class SpendDayCache:
-    """Totals of ended days by (group, team, first day, end of the ended part), each with its time of reading."""
+    """Totals of ended days by (group, team, day) — or by whole range when it does not start at a
+    midnight — each with the time it was read."""
 
     def __init__(
         self, *, clock: Callable[[], float] = time.monotonic, now: Callable[[], datetime] | None = None
@@ -33,23 +40,65 @@ class SpendDayCache:
     async def daily(
         self, key: tuple[object, ...], start: datetime | None, end: datetime | None, max_age: float, fetch: Fetch
     ) -> list[DailySpend]:
-        """``fetch(start, end)``'s rows, the part before today's UTC midnight from a copy at most ``max_age`` old."""
-        now = self._now()
-        midnight = datetime(now.year, now.month, now.day, tzinfo=UTC)
+        """``fetch(start, end)``'s rows, the part before today's UTC midnight from copies at most ``max_age`` old."""
+        midnight = _midnight(self._now())
         if start is not None and start >= midnight:
             return await fetch(start, end)
         closed_end = midnight if end is None or end > midnight else end
-        entry_key = (*key, start, closed_end)
-        found = self._entries.get(entry_key)
-        if found is not None and self._clock() - found[0] <= max_age:
-            closed = found[1]
-            self._entries.move_to_end(entry_key)
+        if start is None or start != _midnight(start) or closed_end != _midnight(closed_end):
+            closed = await self._range(key, start, closed_end, max_age, fetch)
         else:
-            read_at = self._clock()
-            closed = await fetch(start, closed_end)
-            self._entries[entry_key] = (read_at, closed)
-            if len(self._entries) > _MAX_ENTRIES:
-                self._entries.popitem(last=False)
+            closed = await self._days(key, start, closed_end, max_age, fetch)
         if closed_end == end:
             return closed
         return closed + await fetch(midnight, end)
+
+    def _fresh(self, entry_key: tuple[object, ...], max_age: float) -> list[DailySpend] | None:
+        found = self._entries.get(entry_key)
+        if found is None or self._clock() - found[0] > max_age:
+            return None
+        self._entries.move_to_end(entry_key)
+        return found[1]
+
+    def _keep(self, entry_key: tuple[object, ...], read_at: float, rows: list[DailySpend]) -> None:
+        self._entries[entry_key] = (read_at, rows)
+        self._entries.move_to_end(entry_key)
+        while len(self._entries) > _MAX_ENTRIES:
+            self._entries.popitem(last=False)
+
+    async def _range(
+        self, key: tuple[object, ...], start: datetime | None, end: datetime, max_age: float, fetch: Fetch
+    ) -> list[DailySpend]:
+        entry_key = (*key, "range", start, end)
+        rows = self._fresh(entry_key, max_age)
+        if rows is None:
+            read_at = self._clock()
+            rows = await fetch(start, end)
+            self._keep(entry_key, read_at, rows)
+        return rows
+
+    async def _days(
+        self, key: tuple[object, ...], start: datetime, end: datetime, max_age: float, fetch: Fetch
+    ) -> list[DailySpend]:
+        days: list[date] = []
+        t = start
+        while t < end:
+            days.append(t.date())
+            t += _DAY
+        have = {day: self._fresh((*key, day), max_age) for day in days}
+        missing = [day for day in days if have[day] is None]
+        # one read per run of consecutive missing days
+        runs: list[list[date]] = []
+        for day in missing:
+            if runs and runs[-1][-1] + _DAY == day:
+                runs[-1].append(day)
+            else:
+                runs.append([day])
+        for run in runs:
+            read_at = self._clock()
+            first = datetime(run[0].year, run[0].month, run[0].day, tzinfo=UTC)
+            rows = await fetch(first, first + _DAY * len(run))
+            for day in run:
+                have[day] = [r for r in rows if r.day == day]
+                self._keep((*key, day), read_at, have[day] or [])
+        return [row for day in days for row in have[day] or []]

@@ -50,7 +50,11 @@
     return h("td", { class: cls || null }, value === null || value === undefined ? "—" : value);
   }
 
-  const usd = (v) => (v === null || v === undefined ? "—" : "$" + Number(v).toFixed(Number(v) < 1 ? 6 : 2));
+  const usd = (v) => {
+    if (v === null || v === undefined) return "—";
+    const n = Number(v);
+    return "$" + (n >= 1 || n === 0 ? n.toFixed(2) : n >= 0.000001 ? n.toFixed(6) : n.toPrecision(2));
+  };
   const num = (v) => (v === null || v === undefined ? "—" : Number(v).toLocaleString("en-US"));
   const when = (v) => (v ? new Date(v).toISOString().replace("T", " ").slice(0, 19) : "—");
   const list = (text) => text.split(",").map((s) => s.trim()).filter(Boolean);
@@ -116,6 +120,8 @@
     byId("who").textContent = info.role === "master" ? "Signed in with the master key" : "Team admin of " + info.team_id;
     if (!location.hash || location.hash === "#") location.hash = "#/keys";
     else render();
+    // read the spend page's week in the background: the gateway keeps past days' totals for a minute
+    api("GET", "/spend/daily" + qs({ group_by: "model", ...spendRange(7), max_age: 60 })).catch(() => null);
   }
 
   async function signIn(event) {
@@ -421,11 +427,15 @@
     return date.toISOString().slice(0, 10);
   }
 
-  async function spendPage(view, days) {
-    days = days || 7;
+  function spendRange(days) {
     const end = new Date();
     const start = new Date(end.getTime() - (days - 1) * 86400000);
-    const range = { start_date: isoDay(start), end_date: isoDay(end) };
+    return { start_date: isoDay(start), end_date: isoDay(end) };
+  }
+
+  async function spendPage(view, days) {
+    days = days || 7;
+    const range = spendRange(days);
     const [byModel, top, budgets] = await Promise.all([
       api("GET", "/spend/daily" + qs({ group_by: "model", ...range, max_age: 60 })),
       api("GET", "/spend/top" + qs({ group_by: "key", limit: 10 })),
@@ -494,7 +504,7 @@
         state.charts.push(new window.uPlot({
           width, height: 200, legend: { show: false },
           series: [{}, { label, stroke: color, fill: color + "22", width: 2 }],
-          axes: [{}, { size: 80, values: (u, ticks) => ticks.map((t) => (label.includes("USD") ? usdTick(t) : num(t))) }],
+          axes: [{}, { size: 96, values: (u, ticks) => ticks.map((t) => (label.includes("USD") ? usdTick(t) : num(t))) }],
         }, [xs, ys], holder));
       }
     }
@@ -502,7 +512,8 @@
 
   function usdTick(value) {
     if (value === 0) return "$0";
-    return "$" + (Math.abs(value) >= 1 ? value.toFixed(2) : value.toPrecision(2));
+    const abs = Math.abs(value);
+    return "$" + (abs >= 0.01 ? value.toFixed(2) : abs >= 1e-6 ? value.toFixed(7).replace(/0+$/, "") : value.toExponential(1));
   }
 
   function csvCell(value) {
