@@ -28,24 +28,29 @@ class Store:
         return [_row(day, self.requests)]
 
 
-def test_past_days_are_kept_for_max_age_and_today_is_always_read() -> None:
+def test_past_days_are_kept_and_read_again_in_the_background_after_max_age() -> None:
     clock = [0.0]
     cache = SpendDayCache(clock=lambda: clock[0], now=lambda: NOW)
     store = Store()
     start, end = MIDNIGHT - timedelta(days=6), MIDNIGHT + timedelta(days=1)
 
-    def daily() -> list[DailySpend]:
-        return asyncio.run(cache.daily(("model", None), start, end, 60, store.fetch))
+    async def main() -> None:
+        async def daily() -> list[int]:
+            return [r.requests for r in await cache.daily(("model", None), start, end, 60, store.fetch)]
 
-    first = daily()
-    assert store.calls == [(start, MIDNIGHT), (MIDNIGHT, end)]
-    store.requests = 2  # the store changed: today shows it at once, the past days after max_age
-    second = daily()
-    assert store.calls[2:] == [(MIDNIGHT, end)]
-    assert [r.requests for r in first] == [1, 1] and [r.requests for r in second] == [1, 2]
-    clock[0] = 61
-    assert [r.requests for r in daily()] == [2, 2]
-    assert store.calls[3:] == [(start, MIDNIGHT), (MIDNIGHT, end)]
+        assert await daily() == [1, 1]
+        assert store.calls == [(start, MIDNIGHT), (MIDNIGHT, end)]
+        store.requests = 2  # the store changed: today shows it at once, the past days after max_age
+        assert await daily() == [1, 2]
+        assert store.calls[2:] == [(MIDNIGHT, end)]
+        clock[0] = 61
+        assert await daily() == [1, 2]  # the old copy answers while a new one is read
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert (start, MIDNIGHT) in store.calls[3:]
+        assert await daily() == [2, 2]
+
+    asyncio.run(main())
 
 
 def test_a_range_of_today_only_is_never_kept() -> None:

@@ -228,6 +228,7 @@ class Gateway:
                 await fn()
         if self.metrics_collector is not None:
             await self.metrics_collector.stop()
+        await self.spend_days.close()
         await self.keys.stop()
         await self.subjects.stop()
         await self.budget_resets.stop()
