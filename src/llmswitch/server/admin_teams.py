@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -286,7 +287,8 @@ async def team_list(gw: Gateway, request: http.Request, send: http.Send) -> None
         teams = [t for t in teams if t.id == scope.team_id]
     if request.query.get("include_keys", "true").lower() == "false":
         teams.sort(key=lambda t: (t.alias or "", t.id))
-        counted = [subject_info(t, TEAM) | {"key_count": await store.count_keys(team_id=t.id)} for t in teams]
+        counts = Counter(k.team_id for k in gw.keys.records())  # every key is held in memory (auth.py)
+        counted = [subject_info(t, TEAM) | {"key_count": counts[t.id]} for t in teams]
         await http.send_bytes(send, 200, dumps(counted))
         return
     keys: dict[str, list[dict[str, Any]]] = {t.id: [] for t in teams}
@@ -318,11 +320,10 @@ async def user_list(gw: Gateway, request: http.Request, send: http.Send) -> None
         found = [gw.subjects.get("user", m) for m in members]
         known = [u for u in found if u is not None]
         users, total = known[(page - 1) * size : page * size], len(known)
+    # every key is held in memory (auth.py): counting there spares a query per user
+    counts = Counter(k.user_id for k in gw.keys.records() if scope.is_master or k.team_id == scope.team_id)
     out = {
-        "users": [
-            subject_info(u, USER) | {"key_count": await store.count_keys(user_id=u.id, team_id=scope.team_id)}
-            for u in users
-        ],
+        "users": [subject_info(u, USER) | {"key_count": counts[u.id]} for u in users],
         "total": total,
         "page": page,
         "page_size": size,
