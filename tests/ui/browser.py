@@ -43,6 +43,7 @@ def chromium() -> Iterator[Any]:
     options.binary_location = found[0]
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1366,900"):
         options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # to read CSP violations back
     driver = webdriver.Chrome(service=Service(executable_path=found[1]), options=options)
     driver.set_page_load_timeout(WAIT_S)
     try:
@@ -79,6 +80,11 @@ def named(driver: Any, css: str, name: str, *, within: Any = None, timeout: floa
         return False
 
     return wait_for(driver, find, f"{css} named {name!r}", timeout)
+
+
+def console_errors(driver: Any) -> list[str]:
+    """The browser console's errors since the last call (a CSP violation is one)."""
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 
 
 def screenshot(driver: Any, name: str) -> Path:

@@ -13,7 +13,7 @@ from typing import Any
 
 import openai
 import pytest
-from browser import chromium, named, page_text, screenshot, wait_for
+from browser import chromium, console_errors, named, page_text, screenshot, wait_for
 from gateway_harness import GROUPS, MASTER_KEY, ServedGateway, gateway_config
 from selenium.webdriver.common.by import By
 
@@ -51,6 +51,8 @@ def _chat(gw: ServedGateway, key: str) -> Any:
 
 def _sign_in(driver: Any, gw: ServedGateway, key: str) -> None:
     driver.get(f"{gw.url}/ui")
+    driver.delete_all_cookies()  # never carry a session over from another test
+    driver.refresh()
     field = wait_for(
         driver,
         lambda d: next((el for el in d.find_elements(By.CSS_SELECTOR, "input") if el.is_displayed()), False),
@@ -138,6 +140,9 @@ def test_operator_walkthrough(driver: Any, gw: ServedGateway) -> None:
     named(driver, "button", "Sign out").click()
     wait_for(driver, lambda d: d.find_element(By.ID, "sign-in").is_displayed(), "the sign-in form again")
     assert gw.call("GET", "/key/list", key=None, headers={"cookie": "llmswitch_ui=stale"}).status == 401
+    # the whole walk ran under the strict CSP without a violation (nor any other script error)
+    errors = [e for e in console_errors(driver) if "/ui/session" not in e]  # the 401 of "who is signed in?"
+    assert errors == [], errors
 
 
 def test_a_team_admin_sees_only_its_team(driver: Any, gw: ServedGateway) -> None:
