@@ -192,6 +192,7 @@ def pages(today: date, team: str | None, top_keys: list[str]) -> dict[str, list[
         "page (/ui + scripts)": [["/ui", "/ui/assets/app.js", "/ui/assets/uPlot.iife.min.js", "/ui/assets/app.css"]],
         "keys": [["/key/list?return_full_object=true&size=50&page=1"]],
         "keys, page 100": [["/key/list?return_full_object=true&size=50&page=100"]],
+        "keys, search": [["/key/list?return_full_object=true&size=50&page=1&search=key-12"]],
         "users": [["/user/list?page=1&page_size=100"]],
         "teams": [["/team/list?include_keys=false"]],
         "spend (7 days)": spend(week_ago, 60),

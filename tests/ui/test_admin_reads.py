@@ -148,3 +148,31 @@ def test_daily_spend_with_max_age_matches_the_store(gw: ServedGateway) -> None:
     fresh = gw.call("GET", "/spend/daily?group_by=key&start_date=2020-01-01").json()
     assert gw.call("GET", "/spend/daily?group_by=key&start_date=2020-01-01&max_age=60").json() == fresh
     assert gw.call("GET", "/spend/daily?max_age=abc").status == 400
+
+
+def test_key_list_searches_every_key(gw: ServedGateway) -> None:
+    for n in range(3):
+        gw.new_key(key_alias=f"Searchable-Bot-{n}", user_id="searcher")
+    gw.new_key(key_alias="unrelated")
+    r = gw.call("GET", "/key/list?search=searchable-bot&return_full_object=true&size=2&page=2")
+    assert r.status == 200, r.body
+    out = r.json()
+    assert (out["total_count"], out["total_pages"], out["current_page"]) == (3, 2, 2)
+    assert [k["key_alias"] for k in out["keys"]] == ["Searchable-Bot-2"]
+    by_user = gw.call("GET", "/key/list?search=SEARCHER&size=100").json()
+    assert by_user["total_count"] == 3 and all(len(k) == 64 for k in by_user["keys"])
+    assert gw.call("GET", "/key/list?search=no-such-thing").json()["total_count"] == 0
+
+
+def test_a_team_admins_search_stays_in_its_team(gw: ServedGateway) -> None:
+    assert (
+        gw.call(
+            "POST", "/team/new", {"team_id": "green", "members_with_roles": [{"user_id": "gil", "role": "admin"}]}
+        ).status
+        == 200
+    )
+    admin = gw.new_key(team_id="green", user_id="gil")
+    gw.new_key(team_id="green", key_alias="green-findme")
+    gw.new_key(key_alias="elsewhere-findme")
+    found = gw.call("GET", "/key/list?search=findme&return_full_object=true", key=admin).json()["keys"]
+    assert [k["key_alias"] for k in found] == ["green-findme"]

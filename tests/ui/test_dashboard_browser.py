@@ -103,6 +103,8 @@ def test_operator_walkthrough(driver: Any, gw: ServedGateway) -> None:
     wait_for(driver, lambda d: ALIAS in page_text(d), "the new key's row")
     assert key not in driver.page_source
     screenshot(driver, "keys")
+    named(driver, "input", "Search keys").send_keys("reporting")  # searches every key on the gateway
+    wait_for(driver, lambda d: "research-notebook" not in page_text(d) and ALIAS in page_text(d), "the search")
 
     _open(driver, "Spend", "Spend and usage")
 

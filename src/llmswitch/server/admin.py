@@ -22,6 +22,7 @@ from llmswitch.server import http
 from llmswitch.server.amounts import render_cost
 from llmswitch.server.budget_resets import apply_spend, period_over
 from llmswitch.server.chat import parse_json
+from llmswitch.server.key_search import search_keys
 from llmswitch.server.soft_budgets import soft_budget_exceeded
 from llmswitch.server.subject_fields import refuse_unsupported
 from llmswitch.server.team_scope import admin_scope, scope_key_fields, team_admin_of
@@ -385,8 +386,13 @@ async def key_list(gw: Gateway, request: http.Request, send: http.Send) -> None:
         raise invalid("page", "page and size must be integers") from exc
     user_id, team_id = q.get("user_id") or None, scope.team_filter(q.get("team_id") or None)
     full = q.get("return_full_object", "false").lower() == "true"
-    rows = await store.list_keys(user_id=user_id, team_id=team_id, limit=size, offset=(page - 1) * size)
-    total = await store.count_keys(user_id=user_id, team_id=team_id)
+    search = q.get("search") or None
+    if search is not None:  # from the keys held in memory (key_search.py)
+        found = search_keys(gw, search, user_id=user_id, team_id=team_id)
+        rows, total = found[(page - 1) * size : page * size], len(found)
+    else:
+        rows = await store.list_keys(user_id=user_id, team_id=team_id, limit=size, offset=(page - 1) * size)
+        total = await store.count_keys(user_id=user_id, team_id=team_id)
     out = {
         "keys": [_info(r) for r in rows] if full else [r.token_hash for r in rows],
         "total_count": total,
