@@ -128,6 +128,14 @@ def test_operator_walkthrough(driver: Any, gw: ServedGateway) -> None:
     screenshot(driver, "logs")
     _open(driver, "Teams", "Teams")
     wait_for(driver, lambda d: "Research" in page_text(d), "the team")
+    named(driver, "button", "Edit Research").click()
+    members = named(driver, "input", "Members (user or user:admin, comma-separated)")
+    assert members.get_attribute("value") == "ana:admin, bob"
+    members.send_keys(", carl:admin")
+    named(driver, "button", "Save team").click()
+    wait_for(driver, lambda d: "carl (admin)" in page_text(d), "the new team admin")
+    team = gw.call("GET", "/team/info?team_id=research").json()["team_info"]
+    assert {"user_id": "carl", "role": "admin"} in team["members_with_roles"] and team["max_budget"] == 50
     screenshot(driver, "teams")
     _open(driver, "Health", "Health")
     wait_for(driver, lambda d: GROUPS["openai"] in page_text(d), "the deployments")

@@ -339,6 +339,7 @@
       td(u.user_id), td(u.user_alias), td(usd(u.spend), "num"), td(u.max_budget === null ? "—" : usd(u.max_budget), "num"),
       td(u.budget_duration), td(num(u.key_count), "num"), td(u.blocked ? badge("Blocked", "bad") : badge("Active", "ok")),
       h("td", {}, master ? h("div", { class: "row-actions" },
+        h("button", { type: "button", class: "secondary", "aria-label": "Edit " + u.user_id, onclick: () => subjectForm(slot, "user", u) }, "Edit"),
         h("button", { type: "button", class: "secondary", "aria-label": (u.blocked ? "Unblock " : "Block ") + u.user_id,
           onclick: () => change("/user/update", { user_id: u.user_id, blocked: !u.blocked }, "Updated " + u.user_id) }, u.blocked ? "Unblock" : "Block"),
         h("button", { type: "button", class: "danger", "aria-label": "Delete " + u.user_id,
@@ -356,12 +357,17 @@
     );
   }
 
-  function subjectForm(slot, kind) {
-    const id = h("input", { required: kind === "user", autocomplete: "off" });
-    const alias = h("input", { required: kind === "team", autocomplete: "off" });
-    const budget = h("input", { type: "number", min: "0", step: "any" });
-    const duration = h("input", { placeholder: "e.g. 30d" });
-    const members = h("input", { placeholder: "ana:admin, bob" });
+  function subjectForm(slot, kind, current) {
+    const editing = Boolean(current);
+    const v = (name) => (editing && current[name] !== null && current[name] !== undefined ? String(current[name]) : "");
+    const id = h("input", { required: kind === "user", autocomplete: "off", value: v(kind + "_id"), readonly: editing });
+    const alias = h("input", { required: kind === "team", autocomplete: "off", value: v(kind + "_alias") });
+    const budget = h("input", { type: "number", min: "0", step: "any", value: v("max_budget") });
+    const duration = h("input", { placeholder: "e.g. 30d", value: v("budget_duration") });
+    const members = h("input", {
+      placeholder: "ana:admin, bob",
+      value: editing ? (current.members_with_roles || []).map((m) => m.user_id + (m.role === "admin" ? ":admin" : "")).join(", ") : "",
+    });
     const error = h("p", { class: "error", role: "alert" });
     const fields = [
       field(kind === "user" ? "User ID" : "Team ID (empty: generated)", id),
@@ -369,9 +375,11 @@
       field("Max budget (USD)", budget), field("Budget period", duration),
     ];
     if (kind === "team") fields.push(field("Members (user or user:admin, comma-separated)", members, { wide: true }));
-    const form = h("form", { class: "card", "aria-label": "Create " + kind },
-      h("h2", { text: "Create " + kind }), h("div", { class: "grid" }, fields), error,
-      h("div", { class: "actions" }, h("button", { type: "submit" }, "Create"),
+    const title = (editing ? "Edit " : "Create ") + kind;
+    const form = h("form", { class: "card", "aria-label": title },
+      h("h2", { text: editing ? title + " " + (current[kind + "_alias"] || current[kind + "_id"]) : title }),
+      h("div", { class: "grid" }, fields), error,
+      h("div", { class: "actions" }, h("button", { type: "submit" }, editing ? "Save " + kind : "Create"),
         h("button", { type: "button", class: "secondary", onclick: () => slot.replaceChildren() }, "Cancel")));
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -379,18 +387,20 @@
       if (id.value) body[kind + "_id"] = id.value;
       if (alias.value) body[kind + "_alias"] = alias.value;
       if (budget.value) body.max_budget = parseFloat(budget.value);
+      else if (editing) body.max_budget = null;
       if (duration.value) body.budget_duration = duration.value;
-      if (kind === "user") body.auto_create_key = false;
-      if (kind === "team" && members.value) {
+      else if (editing) body.budget_duration = null;
+      if (kind === "user" && !editing) body.auto_create_key = false;
+      if (kind === "team" && (members.value || editing)) {
         body.members_with_roles = list(members.value).map((m) => {
           const [user_id, role] = m.split(":");
           return { user_id: user_id.trim(), role: (role || "user").trim() };
         });
       }
       try {
-        await api("POST", "/" + kind + "/new", body);
+        await api("POST", "/" + kind + (editing ? "/update" : "/new"), body);
         await render();
-        flash("Created " + kind + " " + (alias.value || id.value));
+        flash((editing ? "Saved " : "Created ") + kind + " " + (alias.value || id.value));
       } catch (err) {
         error.textContent = err.message;
       }
@@ -409,6 +419,7 @@
       td(usd(t.spend), "num"), td(t.max_budget === null ? "—" : usd(t.max_budget), "num"), td(t.budget_duration),
       td(num(t.key_count), "num"), td(t.blocked ? badge("Blocked", "bad") : badge("Active", "ok")),
       h("td", {}, master ? h("div", { class: "row-actions" },
+        h("button", { type: "button", class: "secondary", "aria-label": "Edit " + (t.team_alias || t.team_id), onclick: () => subjectForm(slot, "team", t) }, "Edit"),
         h("button", { type: "button", class: "secondary", "aria-label": (t.blocked ? "Unblock " : "Block ") + (t.team_alias || t.team_id),
           onclick: () => change("/team/update", { team_id: t.team_id, blocked: !t.blocked }, "Updated " + t.team_id) }, t.blocked ? "Unblock" : "Block"),
         h("button", { type: "button", class: "danger", "aria-label": "Delete " + (t.team_alias || t.team_id),
