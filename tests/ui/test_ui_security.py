@@ -133,6 +133,13 @@ def test_a_change_needs_the_csrf_token_and_a_same_site_origin(gw: ServedGateway)
         "POST", "/key/generate", body, key=None, headers={"cookie": cookie, "x-csrf-token": csrf, "origin": origin}
     )
     assert ok.status == 200, ok.body
+    proxied = {
+        "cookie": cookie,
+        "x-csrf-token": csrf,
+        "origin": "https://llm.example",
+        "x-forwarded-host": "llm.example",
+    }
+    assert gw.call("POST", "/key/generate", {"key_alias": "via-proxy"}, key=None, headers=proxied).status == 200
 
 
 def test_a_session_cannot_reach_the_model_routes(gw: ServedGateway) -> None:

@@ -127,6 +127,8 @@ def check_origin(request: Request) -> None:
     origin = request.headers.get("origin")
     if origin is None:
         return  # not a browser's cross-site request: browsers send Origin on every cross-site POST
-    host = request.headers.get("host", "")
-    if origin.partition("://")[2] != host:
+    # behind a proxy that rewrites Host, the browser's host is in X-Forwarded-Host (a cross-site page
+    # cannot set that header on a request: it is not one a browser sends without a CORS preflight)
+    hosts = {request.headers.get("host", ""), request.headers.get("x-forwarded-host", "")}
+    if origin.partition("://")[2] not in hosts - {""}:
         raise refused(f"a request from {origin!r} may not use the dashboard's session")
