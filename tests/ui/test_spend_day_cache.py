@@ -23,6 +23,7 @@ class Store:
         self.requests = 1
 
     async def fetch(self, start: datetime | None, end: datetime | None) -> list[DailySpend]:
+        await asyncio.sleep(0)  # a read takes time: others may ask meanwhile
         self.calls.append((start, end))
         day = (start or MIDNIGHT - timedelta(days=3)).date()
         return [_row(day, self.requests)]
@@ -82,3 +83,18 @@ def test_a_longer_range_reads_only_the_days_not_kept() -> None:
     assert [r.day for r in rows] == [month.date(), week.date(), MIDNIGHT.date()]
     other_team = asyncio.run(cache.daily(("model", "team-a"), week, MIDNIGHT, 60, store.fetch))
     assert store.calls[-1] == (week, MIDNIGHT) and len(other_team) == 1
+
+
+def test_requests_together_share_the_first_read() -> None:
+    cache = SpendDayCache(clock=lambda: 0.0, now=lambda: NOW)
+    store = Store()
+    week = MIDNIGHT - timedelta(days=6)
+
+    async def main() -> None:
+        results = await asyncio.gather(
+            *(cache.daily(("model", None), week, MIDNIGHT, 60, store.fetch) for _ in range(3))
+        )
+        assert all(r == results[0] for r in results)
+
+    asyncio.run(main())
+    assert store.calls == [(week, MIDNIGHT)]

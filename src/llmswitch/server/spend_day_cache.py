@@ -43,6 +43,8 @@ class SpendDayCache:
         self._now = now or (lambda: datetime.now(UTC))
         self._entries: OrderedDict[tuple[object, ...], tuple[float, list[DailySpend]]] = OrderedDict()
         self._refreshing: dict[tuple[object, ...], asyncio.Task[None]] = {}
+        # one first read at a time per (group, team): a page and the sign-in prefetch asking together share it
+        self._reading: dict[tuple[object, ...], asyncio.Lock] = {}
 
     async def daily(
         self, key: tuple[object, ...], start: datetime | None, end: datetime | None, max_age: float, fetch: Fetch
@@ -126,10 +128,13 @@ class SpendDayCache:
             t += _DAY
         have: dict[date, list[DailySpend] | None] = {}
         stale: list[date] = []
-        for day in days:
-            have[day], old = self._kept((*key, day), max_age)
-            if old:
-                stale.append(day)
+
+        def look() -> None:
+            stale.clear()
+            for day in days:
+                have[day], old = self._kept((*key, day), max_age)
+                if old:
+                    stale.append(day)
 
         async def read(wanted: list[date]) -> None:
             for run in _runs(wanted):  # one read per run of consecutive days
@@ -140,7 +145,13 @@ class SpendDayCache:
                     have[day] = [r for r in rows if r.day == day]
                     self._keep((*key, day), read_at, have[day] or [])
 
-        await read([day for day in days if have[day] is None])
+        look()
+        if any(have[day] is None for day in days):
+            if len(self._reading) > _MAX_ENTRIES:
+                self._reading.clear()
+            async with self._reading.setdefault(key, asyncio.Lock()):
+                look()  # another request may have read them meanwhile
+                await read([day for day in days if have[day] is None])
         if stale:
             self._refresh_later((*key, "days"), lambda: read(stale))
         return [row for day in days for row in have[day] or []]
