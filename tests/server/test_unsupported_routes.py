@@ -99,7 +99,7 @@ def test_genai_sdk_raises_501_unimplemented(gw: ServedGateway, up: FakeUpstream,
         ("POST", "/images/generations", {}, "openai"),
         ("GET", "/v1/files/file-abc/content", ANTHROPIC_HEADERS, "anthropic"),
         ("GET", "/model/info", {}, "openai"),
-        ("POST", "/key/regenerate", {}, "openai"),
+        ("POST", "/key/block", {}, "openai"),
         ("GET", "/global/spend/report", {}, "openai"),
     ],
 )

@@ -32,9 +32,13 @@ from llmswitch.server import (
     gemini_embed,
     health,
     http,
+    key_regenerate,
     metrics_route,
+    model_groups,
     responses,
+    spend_budgets,
     spend_routes,
+    ui_routes,
     unsupported,
 )
 from llmswitch.server.accesslog import AccessLog
@@ -45,7 +49,9 @@ from llmswitch.server.chat import handle_chat
 from llmswitch.server.embeddings import handle_embeddings, handle_models
 from llmswitch.server.faces import Face
 from llmswitch.server.lost_attempts import note_timeout
+from llmswitch.server.spend_day_cache import SpendDayCache
 from llmswitch.server.subjects import SubjectCache
+from llmswitch.server.ui_sessions import UISessions
 from llmswitch.store.errors import StoreConnectionError, StoreMigrationError
 from llmswitch.telemetry.callbacks import Telemetry
 from llmswitch.telemetry.metrics import Metrics
@@ -142,7 +148,13 @@ class Gateway:
             **{route: (handler, faces.OPENAI) for route, handler in spend_routes.ROUTES.items()},
             **{route: (handler, faces.OPENAI) for route, handler in admin_teams.ROUTES.items()},
             **{route: (handler, faces.OPENAI) for route, handler in cache_routes.ROUTES.items()},
+            **{route: (handler, faces.OPENAI) for route, handler in ui_routes.ROUTES.items()},
+            **{route: (handler, faces.OPENAI) for route, handler in key_regenerate.ROUTES.items()},
+            **{route: (handler, faces.OPENAI) for route, handler in spend_budgets.ROUTES.items()},
+            **{route: (handler, faces.OPENAI) for route, handler in model_groups.ROUTES.items()},
         }
+        self.ui_sessions = UISessions()  # the dashboard's sign-ins (/ui, see ui_sessions.py)
+        self.spend_days = SpendDayCache()  # past days' totals for /spend/daily?max_age= (the dashboard's charts)
         # Prometheus metrics (on unless turned off): see llmswitch.telemetry.metrics
         self.require_auth_for_metrics = require_auth_for_metrics
         self.metrics: Metrics | None = (Metrics() if metrics is True else metrics) or None
@@ -229,6 +241,7 @@ class Gateway:
                 await fn()
         if self.metrics_collector is not None:
             await self.metrics_collector.stop()
+        await self.spend_days.close()
         await self.keys.stop()
         await self.subjects.stop()
         await self.budget_resets.stop()
@@ -283,6 +296,9 @@ class Gateway:
             # /v1/files with an anthropic-version header is Anthropic's Files API, which is not served
             if batch is not None and not (batch[1] == "openai" and headers and "anthropic-version" in headers):
                 return batch[0], faces.ANTHROPIC if batch[1] == "anthropic" else faces.OPENAI, batch[2]
+        if path.startswith("/ui/assets/"):
+            asset = ui_routes.route(method, path)
+            return None if asset is None else (asset, faces.OPENAI, {})
         if path.startswith(("/v1/responses", "/responses")):
             served = responses.route(method, path)
             if served is not None:
@@ -326,7 +342,12 @@ class Gateway:
             if route is None:
                 raise unsupported.refusal(request, self._routes)
             handler, _, params = route
-            key = request.state["api_key"] = extract_key(request)
+            key = extract_key(request)
+            if "cookie" in request.headers or request.path.startswith("/ui/"):
+                # the dashboard's session stands for a key (admin routes only; see ui_sessions.py)
+                request.state["tls"] = scope.get("scheme") == "https"
+                key = self.ui_sessions.key_for(request, key)
+            request.state["api_key"] = key
             if key is not None and self.keys.lookup_needed(key):
                 # a key made on another instance since the last refresh: ask the store before refusing
                 await self.keys.lookup(key)

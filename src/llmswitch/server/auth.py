@@ -187,6 +187,10 @@ class KeyCache:
     def put(self, record: Any) -> None:
         self._keys[record.token_hash] = record
 
+    def records(self) -> list[Any]:
+        """Every key record held in memory (the dashboard's budget view reads them)."""
+        return list(self._keys.values())
+
     def remove(self, key_hash: str) -> None:
         self._keys.pop(key_hash, None)
         self._generation += 1

@@ -90,11 +90,11 @@ _KNOWN: tuple[tuple[str, str, str], ...] = (
     (r"(?:/v1|/v2)?/rerank", "reranking", _OPENAI),
     # LiteLLM's proxy management API beyond the key, user, team and spend routes llmswitch serves
     (
-        r"(?:/v1)?/model/(?:info|new|update|delete)|/v2/model/info|/model_group/info",
+        r"(?:/v1)?/model/(?:info|new|update|delete)|/v2/model/info",
         "LiteLLM's model management",
         _OPENAI,
     ),
-    (r"/key/(?:regenerate|block|unblock|health)|/key/[^/]+/regenerate", "LiteLLM's key management", _OPENAI),
+    (r"/key/(?:block|unblock|health)|/key/[^/]+/regenerate", "LiteLLM's key management", _OPENAI),
     (
         r"/team/(?:member_add|member_delete|member_update|block|unblock|model/add|model/delete)",
         "LiteLLM's team management",

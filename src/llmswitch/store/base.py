@@ -84,6 +84,9 @@ class DailySpend(NamedTuple):
     input_tokens: int
     output_tokens: int
     cost: float
+    # answers served from the response cache, and what they cost when first made (USD, summed as ``cost``)
+    cache_hits: int = 0
+    cache_saved_cost: float = 0.0
 
 
 class Store(abc.ABC):
@@ -298,8 +301,11 @@ class Store(abc.ABC):
         limit: int = 100,
         offset: int = 0,
         request_id: str | None = None,
+        model_group: str | None = None,
+        status: int | None = None,
     ) -> list[SpendRecord]:
-        """Spend records, newest first, filtered by any of key, user, team and ``start <= time < end``.
+        """Spend records, newest first, filtered by any of key, user, team, model group, HTTP status and
+        ``start <= time < end``.
 
         Page with ``limit``/``offset``. Naive datetimes are taken to be UTC.
         """
@@ -312,11 +318,17 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def daily_spend(
-        self, group_by: SpendGroup, *, start: datetime | None = None, end: datetime | None = None
+        self,
+        group_by: SpendGroup,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        team_id: str | None = None,
     ) -> list[DailySpend]:
         """Totals per UTC day and per key (its hash), user, team or model (``model_group``).
 
-        Only records with ``start <= time < end``; ordered by day, then group (``None`` last).
+        Only records with ``start <= time < end`` (and of team ``team_id`` when given); ordered by day,
+        then group (``None`` last).
 
             >>> await store.daily_spend("team", start=datetime(2025, 6, 1, tzinfo=UTC))  # doctest: +SKIP
             [DailySpend(day=datetime.date(2025, 6, 1), group='research', requests=42, ...)]

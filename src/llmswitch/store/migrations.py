@@ -15,7 +15,8 @@ call (``call_type``) and whether the gateway estimated the record's tokens (``es
 the live gateway instances; version 8 a key's model aliases (LiteLLM's ``aliases``); version 9 a key's
 ``tags``; version 10 its ``soft_budget``; version 11 its per-model limits and budgets; version 12 what a
 cache hit saved (``cache_saved_cost`` of the spend logs); version 13 the Responses API's stored responses;
-version 14 batch jobs (files, batches and batch lines, see ``batch_records``).
+version 14 batch jobs (files, batches and batch lines, see ``batch_records``); version 15 a team's members
+and their roles (``members_with_roles``).
 
 How PostgreSQL runs them (see ``postgres_migrate``): on a connection without timeouts, and a
 migration made only of ``CREATE INDEX`` / ``DROP INDEX`` statements concurrently, outside a transaction,
@@ -278,6 +279,10 @@ def _model_limit_columns(json_type: str) -> tuple[str, ...]:
     )
 
 
+# a team's members and their roles (LiteLLM's members_with_roles); a team admin's key is scoped by it
+_TEAM_MEMBERS = "ALTER TABLE llmswitch_subjects ADD COLUMN members_with_roles {json} NOT NULL DEFAULT '[]'"
+
+
 # SQLite stores datetimes as fixed-width ISO-8601 UTC text (sorts like time), JSON as text, bools as 0/1.
 SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -335,6 +340,7 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(12, "spend_cache_saved_cost", ("ALTER TABLE llmswitch_spend_logs ADD COLUMN cache_saved_cost REAL",)),
     Migration(13, "stored_responses", _responses_ddl("TEXT")),
     Migration(14, "batches", _batches_ddl("INTEGER", "REAL", "BLOB")),
+    Migration(15, "team_members", (_TEAM_MEMBERS.format(json="TEXT"),)),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -404,6 +410,7 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(13, "stored_responses", _responses_ddl("TIMESTAMPTZ")),
     Migration(14, "batches", _batches_ddl("BIGINT", "DOUBLE PRECISION", "BYTEA")),
+    Migration(15, "team_members", (_TEAM_MEMBERS.format(json="JSONB"),)),
 )
 
 
