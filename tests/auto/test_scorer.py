@@ -1,0 +1,88 @@
+"""The scorer and the thresholds: a strong share and a quality target become a score threshold through
+the calibration table; the score combines the rules' and the embedding's votes as the model file says;
+without the embedder the rules decide alone and say so."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from llmswitch import ir
+from llmswitch.router.auto.rules import DEFAULT_BIAS, DEFAULT_WEIGHTS, read_signals, rules_logit
+from llmswitch.router.auto.scorer import MODEL_PATH, Scorer, ScorerModel
+
+QUANTILES = [i / 100 for i in range(101)]  # the score's percentiles: score q at percentile q
+
+
+def _model(weights: np.ndarray | None = None) -> ScorerModel:
+    w = weights if weights is not None else np.zeros(384, dtype=np.float32)
+    return ScorerModel(
+        embedding_weights=w,
+        embedding_bias=0.0,
+        combine={
+            "hybrid": {"rules": 0.5, "embedding": 2.0, "bias": 0.1},
+            "rules": {"rules": 1.0, "embedding": 0.0, "bias": 0.0},
+            "embedding": {"rules": 0.0, "embedding": 1.0, "bias": 0.0},
+        },
+        quantiles=dict.fromkeys(("hybrid", "rules", "embedding"), QUANTILES),
+        quality={k: [0.85 + 0.15 * i / 100 for i in range(101)] for k in ("hybrid", "rules", "embedding")},
+    )
+
+
+def _req(text: str) -> ir.Request:
+    return ir.Request(model="auto", messages=[ir.Message(role="user", content=[ir.TextPart(text=text)])])
+
+
+@pytest.mark.parametrize("share,threshold", [(0.0, 2.0), (1.0, -1.0), (0.3, 0.7), (0.5, 0.5), (0.255, 0.745)])
+def test_a_strong_share_is_the_matching_quantile(share: float, threshold: float) -> None:
+    assert _model().threshold_for_share("hybrid", share) == pytest.approx(threshold)
+
+
+@pytest.mark.parametrize("target,share", [(0.85, 0.0), (0.94, 0.6), (1.0, 1.0), (1.01, 1.0)])
+def test_a_quality_target_is_the_smallest_share_reaching_it(target: float, share: float) -> None:
+    assert _model().share_for_quality("hybrid", target) == pytest.approx(share)
+
+
+def test_the_hybrid_score_combines_both_votes() -> None:
+    weights = np.zeros(384, dtype=np.float32)
+    weights[0] = 1.5
+    vector = np.zeros((1, 384), dtype=np.float32)
+    vector[0, 0] = 1.0
+    seen: list[list[str]] = []
+
+    def embed(texts: list[str]) -> Any:
+        seen.append(texts)
+        return vector
+
+    scorer = Scorer(_model(weights), "hybrid", embed=embed)
+    req = _req("Solve x^2 = 4 and explain why")
+    score = asyncio.run(scorer.score(req))
+    r = rules_logit(read_signals(req), DEFAULT_WEIGHTS, DEFAULT_BIAS)
+    assert score.rules_logit == pytest.approx(r)
+    assert score.embedding_logit == pytest.approx(1.5)
+    assert score.value == pytest.approx(1 / (1 + math.exp(-(0.1 + 0.5 * r + 2.0 * 1.5))), rel=1e-6)
+    assert seen == [["Solve x^2 = 4 and explain why"]]
+    assert score.kind == "hybrid" and "maths" in score.fired
+
+
+def test_without_the_embedder_the_rules_decide_alone() -> None:
+    scorer = Scorer(_model(), "hybrid")
+    scorer._unavailable = "no onnxruntime"  # as when the semantic extra is missing
+    score = scorer.score_sync(_req("hi"))
+    assert score.kind == "rules" and score.embedding_logit is None
+    assert score.value == pytest.approx(1 / (1 + math.exp(-score.rules_logit)))
+
+
+def test_the_shipped_model_loads_and_orders_its_calibration() -> None:
+    model = ScorerModel.load(MODEL_PATH)
+    assert model.embedding_weights.shape == (384,)
+    for kind in ("hybrid", "rules", "embedding"):
+        q = model.quantiles[kind]
+        assert len(q) == 101 and q == sorted(q)
+        assert model.quality[kind][0] < 1.0 <= model.quality[kind][-1] + 1e-9
+        # more to the strong tier never lowers the threshold's share
+        assert model.threshold_for_share(kind, 0.2) >= model.threshold_for_share(kind, 0.6)
