@@ -200,3 +200,27 @@ def test_both_calls_of_an_escalated_cascade_are_charged(
     assert by_model["strong-model"]["route"]["failed_checks"] == ["check"]
     info = gw.call("GET", f"/key/info?key={key}").json()["info"]
     assert info["spend"] == pytest.approx(weak_cost + strong_cost)
+
+
+def test_a_cascade_never_escalates_past_the_keys_budget(
+    gw: ServedGateway, tiers: tuple[FakeUpstream, FakeUpstream]
+) -> None:
+    """The strong call is admitted (its estimate fits the budget), but after the weak call's cost it would
+    not: the weak answer stands, and the reason says why."""
+    weak, strong = tiers
+    weak.reset()
+    strong.reset()
+    # admitted at the strong tier's estimate: (prompt + 1,000 output tokens) x 1e-5 ~ 0.01 USD
+    key = gw.new_key(max_budget=0.05)
+    weak.script(Reply(text="NO-GOOD", usage=(100_000, 0)))  # 0.10 USD at the weak tier's price
+    r = _ask(gw, {"max_tokens": 1000}, False, key)
+    assert r.status == 200, r.body
+    assert r.headers["x-llmswitch-model-group"] == "weak"
+    assert "not escalated: the key's budget cannot take 'strong' too" in r.headers["x-llmswitch-route-reason"]
+    assert strong.requests == []
+    # a key with room for both is escalated
+    roomy = gw.new_key(max_budget=5.0)
+    weak.script(Reply(text="NO-GOOD", usage=(100_000, 0)))
+    strong.script(Reply(text="fine"))
+    r = _ask(gw, {"max_tokens": 1000}, False, roomy)
+    assert r.headers["x-llmswitch-model-group"] == "strong"

@@ -67,7 +67,7 @@ async def handle_chat(
         req.model
     ):  # tell the auto router the caller's override and what it may use
         auto_context.enter(
-            override=request.headers.get(auto_context.OVERRIDE_HEADER), permits=_auto_permits(gw, principal)
+            override=request.headers.get(auto_context.OVERRIDE_HEADER), permits=_auto_permits(gw, principal, req)
         )
     timeout = _request_timeout(body, gw.request_timeout)
     if req.extra and not _GATEWAY_ONLY.isdisjoint(req.extra):
@@ -181,14 +181,32 @@ def _never(group: str) -> bool:
     return False
 
 
-def _auto_permits(gw: Gateway, principal: Any) -> Callable[[str], str | None]:
-    """Whether the caller may be served by an auto group's tier: its key's (user's, team's) models."""
+def _auto_permits(gw: Gateway, principal: Any, req: ir.Request) -> Callable[[str, Any], str | None]:
+    """Whether the caller may be served by an auto group's tier: its key's (user's, team's) models, and,
+    for a call after an earlier one (a cascade's escalation; ``before`` is its route and usage), the key's
+    budget left after both."""
 
-    def permits(group: str) -> str | None:
+    def permits(group: str, before: Any = None) -> str | None:
         try:
             gw.authorize_model(principal, group)
         except APIError:
             return f"the key may not use {group!r}"
+        rec = principal.record
+        budget = getattr(rec, "max_budget", None)
+        if before is None or budget is None:
+            return None
+        from llmswitch.server.estimates import estimate_prompt_tokens
+        from llmswitch.server.pricing import cost_of_usage, deployment_of, reserve_estimate
+
+        route, usage = before
+        price = deployment_of(route).price
+        spent = (cost_of_usage(price, usage) or 0.0) if price is not None and usage is not None else 0.0
+        acc = gw.accounting
+        tokens = estimate_prompt_tokens(req)
+        hint = acc.price_hint(gw.router, group) or ()
+        need = max((reserve_estimate(p, tokens, req.max_tokens, acc.default_output_tokens) for p in hint), default=0.0)
+        if rec.spend + spent + need > budget:
+            return f"the key's budget cannot take {group!r} too"
         return None
 
     return permits

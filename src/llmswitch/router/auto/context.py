@@ -3,22 +3,24 @@
 The server knows the caller (its key's model permissions and budget) and the HTTP headers; the router
 knows neither. Before routing a request for an ``auto`` group the server calls :func:`enter`:
 
-    enter(override=request.headers.get("x-llmswitch-route"), permits=lambda group: None or "why not")
+    enter(override=request.headers.get("x-llmswitch-route"), permits=lambda group, before=None: None or "why not")
 
-``permits(group)`` returns ``None`` when the caller may be served by ``group``, else the reason it may
-not (its key does not list the model, its budget is spent). The SDK sets nothing: every tier is allowed.
+``permits(group, before)`` returns ``None`` when the caller may be served by ``group``, else the reason
+it may not: its key does not list the model, or (for a cascade's escalation, ``before`` being the weak
+call's route and usage) its budget cannot take both calls. The SDK sets nothing: every tier is allowed.
 """
 
 from __future__ import annotations
 
 import contextvars
 from collections.abc import Callable
+from typing import Any
 
 __all__ = ["OVERRIDE_HEADER", "Permits", "enter", "override", "permits"]
 
 OVERRIDE_HEADER = "x-llmswitch-route"
 
-Permits = Callable[[str], str | None]
+Permits = Callable[[str, Any], str | None]
 
 _override: contextvars.ContextVar[str | None] = contextvars.ContextVar("llmswitch_auto_override", default=None)
 _permits: contextvars.ContextVar[Permits | None] = contextvars.ContextVar("llmswitch_auto_permits", default=None)

@@ -121,11 +121,11 @@ class AutoGroup:
         permits = context.permits()
         if permits is None:
             return d
-        why = permits(d.group)
+        why = permits(d.group, None)
         if why is None:
             return d
         other: Tier = "weak" if d.tier == "strong" else "strong"
-        if permits(self._group(other)) is not None:
+        if permits(self._group(other), None) is not None:
             raise PermissionDeniedError(
                 f"the caller may use neither tier of {self.name!r}: {why}",
                 status_code=403,
@@ -138,9 +138,9 @@ class AutoGroup:
         d.reason = f"{d.reason}; {why}, so {other}"
         return d
 
-    def _may_escalate(self) -> str | None:
+    def _may_escalate(self, weak_route: Route, weak_usage: Any) -> str | None:
         permits = context.permits()
-        return None if permits is None else permits(self.settings.strong)
+        return None if permits is None else permits(self.settings.strong, (weak_route, weak_usage))
 
     # ---------------------------------------------------------------- serve
 
@@ -200,8 +200,8 @@ class AutoGroup:
         if ask.stream:
             result.close()
         names = tuple(n for n, _ in failed)
-        blocked = self._may_escalate()
         weak_usage = result.usage if ask.stream else getattr(result, "usage", None)
+        blocked = self._may_escalate(route, weak_usage)
         if blocked is not None:
             # the weak answer stands: escalating would pass the caller's permissions or budget
             decision.reason += f"; failed {', '.join(names)} but not escalated: {blocked}"
