@@ -18,19 +18,23 @@ from llmswitch.router.auto.scorer import MODEL_PATH, Scorer, ScorerModel
 QUANTILES = [i / 100 for i in range(101)]  # the score's percentiles: score q at percentile q
 
 
-def _model(weights: np.ndarray | None = None) -> ScorerModel:
-    w = weights if weights is not None else np.zeros(384, dtype=np.float32)
+def _model(strong_w: np.ndarray | None = None) -> ScorerModel:
+    zero = np.zeros(384, dtype=np.float32)
+    head = {"rules": 1.0, "embedding": 0.0, "bias": 0.0}
     return ScorerModel(
-        embedding_weights=w,
-        embedding_bias=0.0,
-        combine={
-            "hybrid": {"rules": 0.5, "embedding": 2.0, "bias": 0.1},
-            "rules": {"rules": 1.0, "embedding": 0.0, "bias": 0.0},
-            "embedding": {"rules": 0.0, "embedding": 1.0, "bias": 0.0},
+        embedding_weights={"strong": strong_w if strong_w is not None else zero, "weak": zero},
+        heads={
+            "hybrid": {"strong": {"rules": 0.5, "embedding": 2.0, "bias": 0.1}, "weak": {"rules": 0.0, "bias": 0.3}},
+            "rules": {"strong": head, "weak": {"rules": -1.0, "bias": 0.0}},
+            "embedding": {"strong": {"embedding": 1.0}, "weak": {"embedding": 1.0}},
         },
         quantiles=dict.fromkeys(("hybrid", "rules", "embedding"), QUANTILES),
-        quality={k: [0.85 + 0.15 * i / 100 for i in range(101)] for k in ("hybrid", "rules", "embedding")},
+        quality={key: [0.85 + 0.15 * i / 100 for i in range(101)] for key in ("hybrid", "rules", "embedding")},
     )
+
+
+def _sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
 
 
 def _req(text: str) -> ir.Request:
@@ -47,7 +51,7 @@ def test_a_quality_target_is_the_smallest_share_reaching_it(target: float, share
     assert _model().share_for_quality("hybrid", target) == pytest.approx(share)
 
 
-def test_the_hybrid_score_combines_both_votes() -> None:
+def test_the_hybrid_score_is_the_expected_gain_of_the_strong_tier() -> None:
     weights = np.zeros(384, dtype=np.float32)
     weights[0] = 1.5
     vector = np.zeros((1, 384), dtype=np.float32)
@@ -63,23 +67,25 @@ def test_the_hybrid_score_combines_both_votes() -> None:
     score = asyncio.run(scorer.score(req))
     r = rules_logit(read_signals(req), DEFAULT_WEIGHTS, DEFAULT_BIAS)
     assert score.rules_logit == pytest.approx(r)
-    assert score.embedding_logit == pytest.approx(1.5)
-    assert score.value == pytest.approx(1 / (1 + math.exp(-(0.1 + 0.5 * r + 2.0 * 1.5))), rel=1e-6)
+    assert score.p_strong == pytest.approx(_sigmoid(0.1 + 0.5 * r + 2.0 * 1.5), rel=1e-6)
+    assert score.p_weak == pytest.approx(_sigmoid(0.3), rel=1e-6)
+    assert score.value == pytest.approx((1 + score.p_strong - score.p_weak) / 2)
     assert seen == [["Solve x^2 = 4 and explain why"]]
-    assert score.kind == "hybrid" and "maths" in score.fired
+    assert score.kind == "hybrid" and score.embedded and "maths" in score.fired
 
 
 def test_without_the_embedder_the_rules_decide_alone() -> None:
     scorer = Scorer(_model(), "hybrid")
     scorer._unavailable = "no onnxruntime"  # as when the semantic extra is missing
     score = scorer.score_sync(_req("hi"))
-    assert score.kind == "rules" and score.embedding_logit is None
-    assert score.value == pytest.approx(1 / (1 + math.exp(-score.rules_logit)))
+    assert score.kind == "rules" and not score.embedded
+    r = score.rules_logit
+    assert score.value == pytest.approx((1 + _sigmoid(r) - _sigmoid(-r)) / 2)
 
 
 def test_the_shipped_model_loads_and_orders_its_calibration() -> None:
     model = ScorerModel.load(MODEL_PATH)
-    assert model.embedding_weights.shape == (384,)
+    assert {t: w.shape for t, w in model.embedding_weights.items()} == {"strong": (384,), "weak": (384,)}
     for kind in ("hybrid", "rules", "embedding"):
         q = model.quantiles[kind]
         assert len(q) == 101 and q == sorted(q)

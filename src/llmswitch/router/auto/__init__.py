@@ -18,6 +18,7 @@ checks the weak answer and escalates (:mod:`.checks`). See docs/auto-routing.md.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -57,4 +58,7 @@ def build_groups(rows: list[tuple[str, Any]], on_decision: Any = None, scorer: A
         if sc is None:
             sc = scorers[settings.scorer] = Scorer(model, settings.scorer)
         groups[name] = AutoGroup(name, settings, sc, on_decision)
+    for sc in scorers.values():
+        if sc.kind != "rules":  # load the embedding model now, off the caller's thread, not on a first request
+            threading.Thread(target=sc.warm, name="llmswitch-auto-warm", daemon=True).start()
     return groups

@@ -13,9 +13,10 @@ them by name, and ``router.keywords`` adds rules of its own (a word or phrase an
     >>> sorted(fired(signals, DEFAULT_WEIGHTS))[:2]
     ['length', 'reasoning']
 
-The weights of the rules the public data can speak to (length, digits, maths, reasoning, choices, law,
-ethics) were fitted by ``bench/routing_eval.py --fit-rules`` and rounded; the data has no tools, images,
-code or long prompts, so those weights are set by hand to what we would bet on.
+The default weights are set by hand (what we would bet on), not fitted, so that evaluating them on the
+public data is not evaluating on training data; ``bench/routing_eval.py --fit-rules`` prints weights
+fitted on that data for comparison (docs/auto-routing.md). The learned scorer weighs the rules' vote as
+a whole against the embedding's (:mod:`llmswitch.router.auto.scorer`).
 """
 
 from __future__ import annotations

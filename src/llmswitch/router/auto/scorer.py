@@ -1,16 +1,21 @@
 """The ``auto`` router's difficulty score: the rules' vote and a learned vote on a sentence embedding.
 
-    score = sigmoid(a * rules_logit + b * embedding_logit + c)
+Two logistic heads estimate how likely each tier is to answer well, from the rules' vote
+(:func:`~llmswitch.router.auto.rules.rules_logit`, readable and editable) and the semantic cache's
+local MiniLM embedding of the last user turn
+(:class:`~llmswitch.cache.semantic.local_model.LocalEmbedder`, imported, not copied):
 
-``rules_logit`` is :func:`~llmswitch.router.auto.rules.rules_logit` (readable, editable weights);
-``embedding_logit`` a logistic regression over the semantic cache's local MiniLM embedding of the last
-user turn (:class:`~llmswitch.cache.semantic.local_model.LocalEmbedder`, imported, not copied). The
-weights, ``a``, ``b``, ``c`` and a calibration table (the score's quantiles, and the quality reached
-when each share of prompts goes to the strong tier) are in ``scorer.json`` beside this module, written
-by ``bench/routing_eval.py --write-model``. A higher score means the strong tier is more likely needed.
+    p_tier = sigmoid(a_tier * rules_logit + w_tier . embedding + c_tier)      for tier in (strong, weak)
+    score  = (1 + p_strong - p_weak) / 2
+
+so the score is high where the strong tier is expected to gain most over the weak one (a prompt both
+would get wrong, or both right, scores in the middle). The weights, the ``a`` and ``c`` of each kind of
+scorer (``hybrid``, ``rules``, ``embedding``) and the calibration tables (the score's percentiles, and
+the quality reached when each share of prompts goes to the strong tier) are in ``scorer.json`` beside
+this module, written by ``bench/routing_eval.py --write-model``.
 
 Without the ``semantic`` extra (no ONNX Runtime or model) the scorer falls back to the rules alone and
-says so in every decision's ``reason`` (``rules-only``).
+says so in every decision's ``reason`` (``rules only``).
 """
 
 from __future__ import annotations
@@ -51,9 +56,8 @@ def _sigmoid(x: float) -> float:
 class ScorerModel:
     """What ``scorer.json`` holds (see the module docstring)."""
 
-    embedding_weights: npt.NDArray[np.float32]
-    embedding_bias: float
-    combine: Mapping[str, Mapping[str, float]]  # kind -> {"rules": a, "embedding": b, "bias": c}
+    embedding_weights: Mapping[str, npt.NDArray[np.float32]]  # tier -> weights over the embedding
+    heads: Mapping[str, Mapping[str, Mapping[str, float]]]  # kind -> tier -> {"rules": a, "embedding": 0|1, "bias": c}
     quantiles: Mapping[str, list[float]]  # kind -> the score's 0th..100th percentiles on the training prompts
     quality: Mapping[str, list[float]]  # kind -> accuracy / strong accuracy when share i% goes to strong
 
@@ -61,9 +65,8 @@ class ScorerModel:
     def load(cls, path: Path = MODEL_PATH) -> ScorerModel:
         data = json.loads(path.read_text())
         return cls(
-            embedding_weights=np.asarray(data["embedding"]["weights"], dtype=np.float32),
-            embedding_bias=float(data["embedding"]["bias"]),
-            combine=data["combine"],
+            embedding_weights={t: np.asarray(w, dtype=np.float32) for t, w in data["embedding"].items()},
+            heads=data["heads"],
             quantiles=data["quantiles"],
             quality=data["quality"],
         )
@@ -91,9 +94,11 @@ class ScorerModel:
 
 @dataclass(frozen=True)
 class Score:
-    value: float  # 0..1, higher: the strong tier is more likely needed
+    value: float  # 0..1, higher: the strong tier is expected to gain more over the weak one
+    p_strong: float  # how likely the strong tier answers well
+    p_weak: float
     rules_logit: float
-    embedding_logit: float | None
+    embedded: bool  # the embedding voted (False: rules only)
     fired: tuple[str, ...]  # rules that pushed towards strong, biggest first
     kind: ScorerKind
 
@@ -140,12 +145,13 @@ class Scorer:
         if self.kind != "rules":
             self._embedder()
 
-    def embedding_logit(self, text: str) -> float | None:
+    def embedding_logits(self, text: str) -> dict[str, float] | None:
+        """Each tier's embedding vote for ``text`` (``None``: no embedder)."""
         embed = self._embedder()
         if embed is None:
             return None
         vector = embed([text or " "])[0]
-        return float(np.dot(self.model.embedding_weights, vector)) + self.model.embedding_bias
+        return {tier: float(np.dot(w, vector)) for tier, w in self.model.embedding_weights.items()}
 
     def score_sync(
         self,
@@ -160,11 +166,17 @@ class Scorer:
             signals.update(rules.keyword_signals(req, keywords))
             weights = {**weights, **{f"keyword:{k}": w for k, w in keywords.items()}}
         r = rules.rules_logit(signals, weights, bias)
-        e = self.embedding_logit(embedding_text(req)) if self.kind != "rules" else None
+        e = self.embedding_logits(embedding_text(req)) if self.kind != "rules" else None
         kind: ScorerKind = self.kind if (e is not None or self.kind == "rules") else "rules"
-        c = self.model.combine[kind]
-        logit = c.get("bias", 0.0) + c.get("rules", 0.0) * r + (c.get("embedding", 0.0) * e if e is not None else 0.0)
-        return Score(_sigmoid(logit), r, e, tuple(rules.fired(signals, weights)), kind)
+        p: dict[str, float] = {}
+        for tier in ("strong", "weak"):
+            h = self.model.heads[kind][tier]
+            logit = h.get("bias", 0.0) + h.get("rules", 0.0) * r
+            if e is not None and h.get("embedding", 0.0):
+                logit += h["embedding"] * e[tier]
+            p[tier] = _sigmoid(logit)
+        value = (1.0 + p["strong"] - p["weak"]) / 2.0
+        return Score(value, p["strong"], p["weak"], r, e is not None, tuple(rules.fired(signals, weights)), kind)
 
     async def score(
         self,
