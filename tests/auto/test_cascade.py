@@ -224,3 +224,24 @@ def test_a_cascade_never_escalates_past_the_keys_budget(
     strong.script(Reply(text="fine"))
     r = _ask(gw, {"max_tokens": 1000}, False, roomy)
     assert r.headers["x-llmswitch-model-group"] == "strong"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+@pytest.mark.parametrize("face", ["anthropic", "gemini"])
+def test_a_cascade_escalates_in_the_other_dialects(
+    gw: ServedGateway, tiers: tuple[FakeUpstream, FakeUpstream], face: str, stream: bool
+) -> None:
+    from gateway_harness import chat_request
+
+    weak, strong = tiers
+    weak.reset()
+    strong.reset()
+    weak.script(Reply(text="I'm sorry, but I can't help with that."))
+    strong.script(Reply(text="Paris is in France."))
+    path, body = chat_request(face, "cascade", "Where is Paris?", stream=stream)
+    r = gw.call("POST", path, body)
+    assert r.status == 200, r.body
+    assert r.headers["x-llmswitch-model-group"] == "strong"
+    assert r.headers["x-llmswitch-route-cascade"] == "refusal"
+    assert len(weak.requests) == 1 and len(strong.requests) == 1
+    assert b"sorry" not in r.body and b"Paris" in r.body  # the refusal never reached the client
