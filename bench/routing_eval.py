@@ -132,7 +132,12 @@ class Features:
         self.signals = np.array([[s[n] for n in RULE_NAMES] for s in sig])
         self.rules_logit = np.array([rules.rules_logit(s, rules.DEFAULT_WEIGHTS) for s in sig])
         self.emb = emb
-        self.joint = np.hstack([emb, self.rules_logit[:, None]])
+        learned = [RULE_NAMES.index(n) for n in rules.LEARNED]
+        self.rules_part = self.signals[:, learned]  # the rules the heads weigh
+        hand = {n: rules.DEFAULT_WEIGHTS[n] for n in rules.HAND_SET}
+        # what the hand-set rules add to the learned score, in logits (rules.adjustment at the defaults)
+        self.adjust = np.array([sum(w * s[n] for n, w in hand.items()) for s in sig])
+        self.joint = np.hstack([emb, self.rules_part])
         self.weak = np.array([r["weak_correct"] for r in rows], dtype=float)
         self.strong = np.array([r["strong_correct"] for r in rows], dtype=float)
 
@@ -146,17 +151,24 @@ def gain_heads(x: np.ndarray, f: Features, train: np.ndarray, l2: float = L2) ->
     return {"strong": fit_logistic(x[train], f.strong[train], l2), "weak": fit_logistic(x[train], f.weak[train], l2)}
 
 
-def gain_score(x: np.ndarray, heads: dict[str, tuple[np.ndarray, float]]) -> np.ndarray:
+def gain_score(
+    x: np.ndarray, heads: dict[str, tuple[np.ndarray, float]], adjust: np.ndarray | None = None
+) -> np.ndarray:
+    """The shipped score: the strong tier's expected gain, then (``adjust``) the hand-set rules' votes."""
     (ws, bs), (ww, bw) = heads["strong"], heads["weak"]
-    return (1.0 + _sig(x @ ws + bs) - _sig(x @ ww + bw)) / 2.0
+    gain = np.clip((1.0 + _sig(x @ ws + bs) - _sig(x @ ww + bw)) / 2.0, 1e-9, 1 - 1e-9)
+    if adjust is None:
+        return gain
+    return _sig(np.log(gain / (1 - gain)) + adjust)
 
 
 def scores(f: Features, train: np.ndarray, test: np.ndarray) -> dict[str, np.ndarray]:
     """Each scorer's scores on ``test``, trained on ``train`` only."""
     out: dict[str, np.ndarray] = {"rules as shipped": f.rules_logit[test]}
-    out["rules re-fitted"] = gain_score(f.signals[test], gain_heads(f.signals, f, train, l2=1.0))
+    adj = f.adjust[test]
+    out["rules, learned"] = gain_score(f.rules_part[test], gain_heads(f.rules_part, f, train, l2=1.0), adj)
     out["embedding"] = gain_score(f.emb[test], gain_heads(f.emb, f, train))
-    out["hybrid (shipped)"] = gain_score(f.joint[test], gain_heads(f.joint, f, train))
+    out["hybrid (shipped)"] = gain_score(f.joint[test], gain_heads(f.joint, f, train), adj)
     # the same features, trained only on "the weak model got it wrong": what gain heads add
     w, b = fit_logistic(f.joint[train], 1.0 - f.weak[train])
     out["hybrid, weak-wrong"] = f.joint[test] @ w + b
@@ -195,45 +207,59 @@ def _kind_features(f: Features, kind: str) -> np.ndarray:
         return f.joint
     if kind == "embedding":
         return f.emb
-    return f.rules_logit[:, None]
+    return f.rules_part
+
+
+def _head(w: np.ndarray, b: float, embedding: bool) -> dict[str, Any]:
+    """A head as scorer.json holds it: each learned rule's weight, the embedding flag and the bias."""
+    part = w[-len(rules.LEARNED) :]
+    return {
+        "signals": {n: round(float(x), 6) for n, x in zip(rules.LEARNED, part, strict=True)},
+        "embedding": 1.0 if embedding else 0.0,
+        "bias": b,
+    }
 
 
 def write_model(f: Features, rows: list[dict[str, Any]], folds: np.ndarray, path: Path) -> None:
     """Fit each kind's heads on every row; calibrate thresholds and quality from out-of-fold scores.
 
     The shipped embedding weights are the hybrid's; the ``embedding`` kind reuses them with the rules'
-    mean vote folded into the bias (one weight vector per tier ships, not two)."""
+    mean values folded into the bias (one weight vector per tier ships, not two)."""
     k = int(folds.max()) + 1
-    heads = gain_heads(f.joint, f, np.ones(len(rows), dtype=bool))
-    mean_rules = float(f.rules_logit.mean())
-    rules_heads = gain_heads(f.rules_logit[:, None], f, np.ones(len(rows), dtype=bool), l2=0.0)
-    kinds: dict[str, dict[str, dict[str, float]]] = {"hybrid": {}, "embedding": {}, "rules": {}}
+    every = np.ones(len(rows), dtype=bool)
+    heads = gain_heads(f.joint, f, every)
+    rules_heads = gain_heads(f.rules_part, f, every, l2=1.0)
+    mean_rules = f.rules_part.mean(axis=0)
+    kinds: dict[str, dict[str, dict[str, Any]]] = {"hybrid": {}, "embedding": {}, "rules": {}}
     for tier in ("strong", "weak"):
         w, b = heads[tier]
-        kinds["hybrid"][tier] = {"rules": float(w[-1]), "embedding": 1.0, "bias": b}
-        kinds["embedding"][tier] = {"rules": 0.0, "embedding": 1.0, "bias": b + float(w[-1]) * mean_rules}
-        rw, rb = rules_heads[tier]
-        kinds["rules"][tier] = {"rules": float(rw[0]), "embedding": 0.0, "bias": rb}
+        kinds["hybrid"][tier] = _head(w, b, True)
+        folded = b + float(w[-len(mean_rules) :] @ mean_rules)
+        kinds["embedding"][tier] = {"embedding": 1.0, "bias": folded}
+        kinds["rules"][tier] = _head(*rules_heads[tier], False)
     quantiles: dict[str, list[float]] = {}
     quality: dict[str, list[float]] = {}
     for kind in kinds:
         oof = np.zeros(len(rows))
         for i in range(k):
             te = folds == i
-            if kind == "embedding":  # as shipped: the hybrid's weights, the rules' mean vote in the bias
+            if kind == "embedding":  # as shipped: the hybrid's weights, the rules' mean values in the bias
                 fold_heads = gain_heads(f.joint, f, ~te)
-                x = np.hstack([f.emb[te], np.full((int(te.sum()), 1), float(f.rules_logit[~te].mean()))])
-                oof[te] = gain_score(x, fold_heads)
+                means = np.tile(f.rules_part[~te].mean(axis=0), (int(te.sum()), 1))
+                oof[te] = gain_score(np.hstack([f.emb[te], means]), fold_heads, f.adjust[te])
             else:
                 x = _kind_features(f, kind)
-                oof[te] = gain_score(x[te], gain_heads(x, f, ~te, l2=L2 if kind == "hybrid" else 0.0))
+                fold_heads = gain_heads(x, f, ~te, l2=L2 if kind == "hybrid" else 1.0)
+                oof[te] = gain_score(x[te], fold_heads, f.adjust[te])
         quantiles[kind] = [round(float(q), 6) for q in np.quantile(oof, SHARES)]
         acc = curve(oof, f.weak, f.strong)
         quality[kind] = [round(float(a / f.strong.mean()), 5) for a in acc]
     model = {
         "about": "bench/routing_eval.py --write-model on ../shared/data/routing/public.jsonl; see docs/auto-routing.md",
         "embedder": "all-MiniLM-L6-v2-onnx-int8",
-        "embedding": {tier: [round(float(x), 6) for x in heads[tier][0][:-1]] for tier in ("strong", "weak")},
+        "embedding": {
+            tier: [round(float(x), 6) for x in heads[tier][0][: f.emb.shape[1]]] for tier in ("strong", "weak")
+        },
         "heads": kinds,
         "quantiles": quantiles,
         "quality": quality,
@@ -279,7 +305,7 @@ def main() -> int:
             print(kind, json.dumps(lat))
         return 0
     f = Features(rows, embeddings(rows, args.cache))
-    if args.fit_rules:  # the rules' weights fitted on every row, for comparison with the shipped ones
+    if args.fit_rules:  # the rules' weights fitted on every row (one "weak fails" head), to compare
         w, b = fit_logistic(f.signals, 1.0 - f.weak, l2=1.0)
         print(json.dumps({"bias": round(b, 2), **{n: round(float(x), 2) for n, x in zip(RULE_NAMES, w, strict=True)}}))
         return 0

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from llmswitch import ir
-from llmswitch.router.auto.rules import DEFAULT_BIAS, DEFAULT_WEIGHTS, read_signals, rules_logit
+from llmswitch.router.auto.rules import DEFAULT_BIAS, DEFAULT_WEIGHTS
 from llmswitch.router.auto.scorer import MODEL_PATH, Scorer, ScorerModel
 
 QUANTILES = [i / 100 for i in range(101)]  # the score's percentiles: score q at percentile q
@@ -20,12 +20,14 @@ QUANTILES = [i / 100 for i in range(101)]  # the score's percentiles: score q at
 
 def _model(strong_w: np.ndarray | None = None) -> ScorerModel:
     zero = np.zeros(384, dtype=np.float32)
-    head = {"rules": 1.0, "embedding": 0.0, "bias": 0.0}
     return ScorerModel(
         embedding_weights={"strong": strong_w if strong_w is not None else zero, "weak": zero},
         heads={
-            "hybrid": {"strong": {"rules": 0.5, "embedding": 2.0, "bias": 0.1}, "weak": {"rules": 0.0, "bias": 0.3}},
-            "rules": {"strong": head, "weak": {"rules": -1.0, "bias": 0.0}},
+            "hybrid": {
+                "strong": {"embedding": 2.0, "bias": 0.1, "signals": {"maths": 0.7}},
+                "weak": {"bias": 0.3},
+            },
+            "rules": {"strong": {"signals": {"maths": 1.0}}, "weak": {"signals": {"maths": -1.0}}},
             "embedding": {"strong": {"embedding": 1.0}, "weak": {"embedding": 1.0}},
         },
         quantiles=dict.fromkeys(("hybrid", "rules", "embedding"), QUANTILES),
@@ -51,6 +53,10 @@ def test_a_quality_target_is_the_smallest_share_reaching_it(target: float, share
     assert _model().share_for_quality("hybrid", target) == pytest.approx(share)
 
 
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
 def test_the_hybrid_score_is_the_expected_gain_of_the_strong_tier() -> None:
     weights = np.zeros(384, dtype=np.float32)
     weights[0] = 1.5
@@ -65,22 +71,34 @@ def test_the_hybrid_score_is_the_expected_gain_of_the_strong_tier() -> None:
     scorer = Scorer(_model(weights), "hybrid", embed=embed)
     req = _req("Solve x^2 = 4 and explain why")
     score = asyncio.run(scorer.score(req))
-    r = rules_logit(read_signals(req), DEFAULT_WEIGHTS, DEFAULT_BIAS)
-    assert score.rules_logit == pytest.approx(r)
-    assert score.p_strong == pytest.approx(_sigmoid(0.1 + 0.5 * r + 2.0 * 1.5), rel=1e-6)
+    assert score.p_strong == pytest.approx(_sigmoid(0.1 + 0.7 + 2.0 * 1.5), rel=1e-6)  # maths fired
     assert score.p_weak == pytest.approx(_sigmoid(0.3), rel=1e-6)
+    # default weights and no hand-set rule firing: the score is the expected gain itself
     assert score.value == pytest.approx((1 + score.p_strong - score.p_weak) / 2)
     assert seen == [["Solve x^2 = 4 and explain why"]]
     assert score.kind == "hybrid" and score.embedded and "maths" in score.fired
 
 
+def test_hand_set_rules_keywords_and_edited_weights_move_the_score() -> None:
+    scorer = Scorer(_model(), "hybrid", embed=lambda texts: np.zeros((1, 384), dtype=np.float32))
+    req = _req("Solve x^2 = 4")
+    base = scorer.score_sync(req).value
+    tools = _req("Solve x^2 = 4")
+    tools.tools = [ir.Tool(name="calc", parameters={"type": "object"})]
+    assert _logit(scorer.score_sync(tools).value) - _logit(base) == pytest.approx(DEFAULT_WEIGHTS["tools"])
+    edited = {**DEFAULT_WEIGHTS, "maths": DEFAULT_WEIGHTS["maths"] + 2.0}
+    assert _logit(scorer.score_sync(req, edited).value) - _logit(base) == pytest.approx(2.0)
+    keyword = scorer.score_sync(req, keywords={"x^2": -1.5}).value
+    assert _logit(keyword) - _logit(base) == pytest.approx(-1.5)
+    assert _logit(scorer.score_sync(req, bias=DEFAULT_BIAS + 0.5).value) - _logit(base) == pytest.approx(0.5)
+
+
 def test_without_the_embedder_the_rules_decide_alone() -> None:
     scorer = Scorer(_model(), "hybrid")
     scorer._unavailable = "no onnxruntime"  # as when the semantic extra is missing
-    score = scorer.score_sync(_req("hi"))
+    score = scorer.score_sync(_req("Solve x^2 = 4"))
     assert score.kind == "rules" and not score.embedded
-    r = score.rules_logit
-    assert score.value == pytest.approx((1 + _sigmoid(r) - _sigmoid(-r)) / 2)
+    assert score.value == pytest.approx((1 + _sigmoid(1.0) - _sigmoid(-1.0)) / 2)
 
 
 def test_the_shipped_model_loads_and_orders_its_calibration() -> None:

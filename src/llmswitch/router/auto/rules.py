@@ -27,7 +27,18 @@ from collections.abc import Mapping
 
 from llmswitch import ir
 
-__all__ = ["DEFAULT_BIAS", "DEFAULT_WEIGHTS", "LONG_CONTEXT_TOKENS", "RULES", "fired", "read_signals", "rules_logit"]
+__all__ = [
+    "DEFAULT_BIAS",
+    "DEFAULT_WEIGHTS",
+    "HAND_SET",
+    "LEARNED",
+    "LONG_CONTEXT_TOKENS",
+    "RULES",
+    "adjustment",
+    "fired",
+    "read_signals",
+    "rules_logit",
+]
 
 #: a prompt this many tokens long (four characters each) is "long context"
 LONG_CONTEXT_TOKENS = 8000
@@ -64,6 +75,13 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "multi_turn": 0.3,
 }
 DEFAULT_BIAS = -1.2
+
+#: rules the evaluation data has no (or too few, or unlike) examples of: the learned scorer does not weigh
+#: them, their weights act on the score directly; the others' learned weights stand in for their defaults
+#: and an edited weight moves the score by its difference from the default
+HAND_SET = frozenset({"code", "tools", "images", "long_context", "multi_turn"})
+#: rules the learned scorer weighs (their values are features of its heads)
+LEARNED = tuple(name for name in RULES if name not in HAND_SET)
 
 _MATHS = re.compile(
     r"\b(solve|equation|integral|derivative|calculate|compute|how many|how much|probability|percent|"
@@ -145,6 +163,18 @@ def keyword_signals(req: ir.Request, keywords: Mapping[str, float]) -> dict[str,
 def rules_logit(signals: Mapping[str, float], weights: Mapping[str, float], bias: float = DEFAULT_BIAS) -> float:
     """The rules' vote in logits: ``bias + sum(weight * value)`` over the rules that have a weight."""
     return bias + sum(weights.get(name, 0.0) * value for name, value in signals.items())
+
+
+def adjustment(signals: Mapping[str, float], weights: Mapping[str, float], bias: float = DEFAULT_BIAS) -> float:
+    """What the rules add to the learned score, in logits: the hand-set rules' (and keywords') votes, and
+    for the learned rules only the difference an edited weight (or bias) makes from the default."""
+    out = bias - DEFAULT_BIAS
+    for name, value in signals.items():
+        if not value:
+            continue
+        w = weights.get(name, 0.0)
+        out += value * (w - DEFAULT_WEIGHTS[name] if name in DEFAULT_WEIGHTS and name not in HAND_SET else w)
+    return out
 
 
 def fired(signals: Mapping[str, float], weights: Mapping[str, float]) -> list[str]:

@@ -1,18 +1,24 @@
-"""The ``auto`` router's difficulty score: the rules' vote and a learned vote on a sentence embedding.
+"""The ``auto`` router's difficulty score: a learned estimate of the strong tier's gain, and the rules.
 
-Two logistic heads estimate how likely each tier is to answer well, from the rules' vote
-(:func:`~llmswitch.router.auto.rules.rules_logit`, readable and editable) and the semantic cache's
-local MiniLM embedding of the last user turn
-(:class:`~llmswitch.cache.semantic.local_model.LocalEmbedder`, imported, not copied):
+Two logistic heads estimate how likely each tier is to answer well, from the values of the rules the
+evaluation data speaks to (:data:`~llmswitch.router.auto.rules.LEARNED`) and the semantic cache's local
+MiniLM embedding of the last user turn (:class:`~llmswitch.cache.semantic.local_model.LocalEmbedder`,
+imported, not copied):
 
-    p_tier = sigmoid(a_tier * rules_logit + w_tier . embedding + c_tier)      for tier in (strong, weak)
-    score  = (1 + p_strong - p_weak) / 2
+    p_tier = sigmoid(v_tier . learned_rules + w_tier . embedding + c_tier)        tier: strong, weak
+    gain   = (1 + p_strong - p_weak) / 2
+    score  = sigmoid(logit(gain) + adjustment)
 
 so the score is high where the strong tier is expected to gain most over the weak one (a prompt both
-would get wrong, or both right, scores in the middle). The weights, the ``a`` and ``c`` of each kind of
-scorer (``hybrid``, ``rules``, ``embedding``) and the calibration tables (the score's percentiles, and
-the quality reached when each share of prompts goes to the strong tier) are in ``scorer.json`` beside
-this module, written by ``bench/routing_eval.py --write-model``.
+would get wrong, or both right, scores in the middle). ``adjustment``
+(:func:`~llmswitch.router.auto.rules.adjustment`) is the readable part: the votes of the hand-set rules
+(code, tools, images, long context, turns) and keywords, and whatever an edited weight changes. With
+the default weights and none of the hand-set rules firing, the score is exactly the evaluated one.
+
+The weights, each kind's heads (``hybrid``, ``rules``: no embedding, ``embedding``: no rules) and the
+calibration tables (the score's percentiles, and the quality reached when each share of prompts goes
+to the strong tier) are in ``scorer.json`` beside this module, written by
+``bench/routing_eval.py --write-model``.
 
 Without the ``semantic`` extra (no ONNX Runtime or model) the scorer falls back to the rules alone and
 says so in every decision's ``reason`` (``rules only``).
@@ -57,7 +63,8 @@ class ScorerModel:
     """What ``scorer.json`` holds (see the module docstring)."""
 
     embedding_weights: Mapping[str, npt.NDArray[np.float32]]  # tier -> weights over the embedding
-    heads: Mapping[str, Mapping[str, Mapping[str, float]]]  # kind -> tier -> {"rules": a, "embedding": 0|1, "bias": c}
+    # kind -> tier -> {"signals": {rule: weight}, "embedding": 0|1, "bias": c}
+    heads: Mapping[str, Mapping[str, Mapping[str, Any]]]
     quantiles: Mapping[str, list[float]]  # kind -> the score's 0th..100th percentiles on the training prompts
     quality: Mapping[str, list[float]]  # kind -> accuracy / strong accuracy when share i% goes to strong
 
@@ -171,11 +178,15 @@ class Scorer:
         p: dict[str, float] = {}
         for tier in ("strong", "weak"):
             h = self.model.heads[kind][tier]
-            logit = h.get("bias", 0.0) + h.get("rules", 0.0) * r
+            logit = h.get("bias", 0.0)
+            learned: Mapping[str, float] = h.get("signals", {})
+            for name, w in learned.items():
+                logit += w * signals.get(name, 0.0)
             if e is not None and h.get("embedding", 0.0):
                 logit += h["embedding"] * e[tier]
             p[tier] = _sigmoid(logit)
-        value = (1.0 + p["strong"] - p["weak"]) / 2.0
+        gain = min(max((1.0 + p["strong"] - p["weak"]) / 2.0, 1e-9), 1.0 - 1e-9)
+        value = _sigmoid(math.log(gain / (1.0 - gain)) + rules.adjustment(signals, weights, bias))
         return Score(value, p["strong"], p["weak"], r, e is not None, tuple(rules.fired(signals, weights)), kind)
 
     async def score(
