@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from llmswitch import Router
+from llmswitch.errors import ConfigError
 from llmswitch.testing import FakeUpstream, Reply
 
 
@@ -87,3 +88,17 @@ def test_the_auto_group_is_a_model_name(tiers: tuple[FakeUpstream, FakeUpstream]
     assert router.model_names() == ["auto", "strong", "weak"]
     assert router.is_auto("auto") and not router.is_auto("weak")
     assert [t.group for t in router.deployments("auto")] == ["weak", "strong"]
+
+
+@pytest.mark.parametrize(
+    "auto,message",
+    [
+        ({"weak": "cheap"}, "router.weak names no model group 'cheap'; known: strong, weak"),
+        ({"strong": "auto"}, "router.strong names another auto group 'auto'"),
+    ],
+)
+def test_tiers_must_be_model_groups(
+    tiers: tuple[FakeUpstream, FakeUpstream], auto: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        _router(tiers, **auto)

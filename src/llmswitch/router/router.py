@@ -139,6 +139,8 @@ class Router(completions.CompletionMethods):
         #: told (group, Decision) once per request an `auto` group served (the gateway counts them)
         self.on_auto_decision: Callable[[str, Any], None] | None = None
         self._auto: dict[str, Any] = build_groups(auto_rows, self._auto_decided) if auto_rows else {}
+        for auto_group in self._auto.values():
+            auto_group.check_tiers(self)
 
     @classmethod
     def from_config(cls, config: Any, **options: Any) -> Router:

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from llmswitch import ir
-from llmswitch.errors import PermissionDeniedError
+from llmswitch.errors import ConfigError, PermissionDeniedError
 from llmswitch.router.auto import context
 from llmswitch.router.auto.checks import Answer, answer_of_events, answer_of_response, run_checks
 from llmswitch.router.auto.decision import Decision, Tier
@@ -92,6 +92,17 @@ class AutoGroup:
     @property
     def tiers(self) -> tuple[str, str]:
         return self.settings.weak, self.settings.strong
+
+    def check_tiers(self, router: Router) -> None:
+        """Each tier must be a model group the router serves (not another auto group)."""
+        for key, group in (("weak", self.settings.weak), ("strong", self.settings.strong)):
+            if router.is_auto(group):
+                raise ConfigError(f"auto group {self.name!r}: router.{key} names another auto group {group!r}")
+            if not router.has(group):
+                known = ", ".join(n for n in router.model_names() if not router.is_auto(n)) or "none"
+                raise ConfigError(
+                    f"auto group {self.name!r}: router.{key} names no model group {group!r}; known: {known}"
+                )
 
     # ---------------------------------------------------------------- decide
 
