@@ -245,3 +245,35 @@ def test_a_cascade_escalates_in_the_other_dialects(
     assert r.headers["x-llmswitch-route-cascade"] == "refusal"
     assert len(weak.requests) == 1 and len(strong.requests) == 1
     assert b"sorry" not in r.body and b"Paris" in r.body  # the refusal never reached the client
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_a_failing_weak_tier_escalates(
+    gw: ServedGateway, tiers: tuple[FakeUpstream, FakeUpstream], stream: bool
+) -> None:
+    """The weak tier failing (an error answer; a stream cut before the checks could judge it) counts as a
+    failed check: the strong tier answers."""
+    weak, strong = tiers
+    weak.reset()
+    strong.reset()
+    if stream:
+        weak.script(Reply(text="a long answer that will be cut off before it ends", chunk_size=4, cut_after=3))
+    else:
+        weak.script(Reply(status=401, message="bad key"))
+    strong.script(Reply(text="the strong answer"))
+    r = _ask(gw, {}, stream)
+    assert r.status == 200, r.body
+    assert r.headers["x-llmswitch-model-group"] == "strong"
+    assert r.headers["x-llmswitch-route-cascade"] == "error"
+    assert _answer(r.body, stream)[0] == "the strong answer"
+    assert len(strong.requests) == 1
+
+
+def test_a_wrong_request_is_not_escalated(gw: ServedGateway, tiers: tuple[FakeUpstream, FakeUpstream]) -> None:
+    weak, strong = tiers
+    weak.reset()
+    strong.reset()
+    weak.script(Reply(status=400, message="bad request"))
+    r = _ask(gw, {}, False)
+    assert r.status == 400, r.body
+    assert strong.requests == []

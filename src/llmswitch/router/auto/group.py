@@ -19,13 +19,15 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from llmswitch import ir
-from llmswitch.errors import ConfigError, PermissionDeniedError
+from llmswitch.errors import APIError, ConfigError, PermissionDeniedError
 from llmswitch.router.auto import context
 from llmswitch.router.auto.checks import Answer, answer_of_events, answer_of_response, run_checks
 from llmswitch.router.auto.decision import Decision, Tier
 from llmswitch.router.auto.replay import ReplayStream
 from llmswitch.router.auto.settings import AutoSettings, load_check
+from llmswitch.router.fallbacks import reason_of
 from llmswitch.router.outcomes import Route
+from llmswitch.router.retry import classify
 
 if TYPE_CHECKING:
     from llmswitch.router.auto.scorer import Scorer
@@ -149,9 +151,10 @@ class AutoGroup:
         d.reason = f"{d.reason}; {why}, so {other}"
         return d
 
-    def _may_escalate(self, weak_route: Route, weak_usage: Any) -> str | None:
+    def _may_escalate(self, weak_call: tuple[Route, Any] | None) -> str | None:
+        """Why the strong tier may not answer after the weak call (its route and usage), or ``None``."""
         permits = context.permits()
-        return None if permits is None else permits(self.settings.strong, (weak_route, weak_usage))
+        return None if permits is None else permits(self.settings.strong, weak_call)
 
     # ---------------------------------------------------------------- serve
 
@@ -199,30 +202,57 @@ class AutoGroup:
         if not checks:
             return await self._call(router, ask, decision.group)
         raw, ask.raw = ask.raw, None  # the weak answer is read, so it is decoded
-        result, route = await self._call(router, ask, decision.group)
+        try:
+            result, route = await self._call(router, ask, decision.group)
+        except APIError as exc:
+            if classify(exc) == "fail" and reason_of(exc) == "error":
+                raise  # the request itself is wrong: the strong tier would refuse it too
+            # the weak tier failed (after its retries and fallbacks): a failed check like any other
+            return await self._escalate(
+                router, ask, decision, raw, [("error", f"the weak tier failed: {exc}")], None, exc
+            )
+        events: list[ir.StreamEvent] = []
+        rest: AsyncIterator[ir.StreamEvent] | None = None
         if ask.stream:
-            events, rest, answer = await self._read_stream(result, checks)
+            try:
+                events, rest, answer = await self._read_stream(result, checks)
+            except APIError as exc:  # the weak stream broke before the checks could judge it
+                result.close()
+                failed = [("error", f"the weak stream failed: {exc}")]
+                return await self._escalate(router, ask, decision, raw, failed, (route, result.usage), exc)
         else:
             answer = answer_of_response(result)
         failed = await self._failed(ask.req, answer, checks)
         if not failed:
             decision.reason += f"; passed {', '.join(checks)}"
             return (ReplayStream(result, events, rest) if ask.stream else result), route
-        if ask.stream:
-            result.close()
-        names = tuple(n for n, _ in failed)
         weak_usage = result.usage if ask.stream else getattr(result, "usage", None)
-        blocked = self._may_escalate(route, weak_usage)
+        blocked = self._may_escalate((route, weak_usage))
         if blocked is not None:
             # the weak answer stands: escalating would pass the caller's permissions or budget
-            decision.reason += f"; failed {', '.join(names)} but not escalated: {blocked}"
-            if ask.stream:  # the stream was read to its end: replay it
-                return ReplayStream(result, events, None), route
-            return result, route
+            decision.reason += f"; failed {', '.join(n for n, _ in failed)} but not escalated: {blocked}"
+            return (ReplayStream(result, events, rest) if ask.stream else result), route
+        if ask.stream:
+            result.close()
+        return await self._escalate(router, ask, decision, raw, failed, (route, weak_usage), None)
+
+    async def _escalate(
+        self,
+        router: Router,
+        ask: Ask,
+        decision: Decision,
+        raw: dict[str, Any] | None,
+        failed: list[tuple[str, str]],
+        weak_call: tuple[Route, Any] | None,
+        error: APIError | None,
+    ) -> tuple[Any, Route]:
+        """The strong tier answers instead (unless the caller may not use it: then ``error``, if any)."""
+        if error is not None and self._may_escalate(weak_call) is not None:
+            raise error
         decision.tier, decision.group, decision.source = "strong", self.settings.strong, "cascade"
-        decision.failed_checks = names
+        decision.failed_checks = tuple(n for n, _ in failed)
         decision.reason += f"; escalated: {'; '.join(why for _, why in failed)}"
-        decision.weak_call = (route, weak_usage)
+        decision.weak_call = weak_call
         ask.raw = raw
         return await self._call(router, ask, self.settings.strong)
 
