@@ -50,6 +50,11 @@ MODEL_PATH = Path(__file__).with_name("scorer.json")
 
 ScorerKind = Literal["hybrid", "rules", "embedding"]
 
+# the local embedding model, loaded once per process and shared by every scorer (ONNX Runtime sessions
+# are thread-safe; LocalEmbedder keeps one inference at a time)
+_SHARED: dict[str, Any] = {}
+_SHARED_LOCK = threading.Lock()
+
 
 def _sigmoid(x: float) -> float:
     if x >= 0:
@@ -130,18 +135,19 @@ class Scorer:
         self.model = model
         self.kind: ScorerKind = kind
         self._embed = embed
-        self._load_lock = threading.Lock()
         self._unavailable: str | None = None
 
     def _embedder(self) -> Any:
         if self._embed is not None or self._unavailable is not None:
             return self._embed
-        with self._load_lock:
+        with _SHARED_LOCK:
             if self._embed is None and self._unavailable is None:
                 try:
-                    from llmswitch.cache.semantic.local_model import LocalEmbedder
+                    if "local" not in _SHARED:  # one model per process, however many routers are built
+                        from llmswitch.cache.semantic.local_model import LocalEmbedder
 
-                    self._embed = LocalEmbedder.load().embed_sync
+                        _SHARED["local"] = LocalEmbedder.load().embed_sync
+                    self._embed = _SHARED["local"]
                 except (ImportError, FileNotFoundError) as exc:
                     self._unavailable = str(exc)
                     log.warning("auto router: the local embedding model cannot load, scoring by rules only: %s", exc)
