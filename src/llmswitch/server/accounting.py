@@ -25,6 +25,7 @@ from llmswitch.limits import LimiterError, SubjectLimits, rate_limit_headers
 from llmswitch.limits.errors import BudgetsUnavailableError
 from llmswitch.limits.model_limits import model_limits_for_key
 from llmswitch.server import lost_attempts
+from llmswitch.server.cascade_spend import journal_weak_call
 from llmswitch.server.estimates import (
     estimate_embedding_tokens,
     estimate_prompt_tokens,
@@ -399,8 +400,12 @@ class Accounting:
         journal = self.journal
         if journal is not None and (usage is not None or error is not None):
             try:
-                line = self._spend_line(
-                    request, status, served, usage, cost, error, stream, started, estimated, call_type, saved
+                line = (
+                    self._spend_line(
+                        request, status, served, usage, cost, error, stream, started, estimated, call_type, saved
+                    )
+                    if getattr(route, "auto", None) is None  # an auto group's decision goes in its metadata
+                    else None
                 )
                 if line is None:  # a value that needs the full check (and may fail it, loudly)
                     line = encode_line(
@@ -416,6 +421,14 @@ class Accounting:
         lost_cost, lost_tokens = 0.0, 0
         if "lost_attempts" in request.state:
             lost_cost, lost_tokens, more = journal_lost(self.journal, request, started, stream, call_type)
+            if more:
+                commit = [*commit, *more] if commit is not None else more
+        if getattr(route, "auto", None) is not None:  # an escalated cascade's weak call: cascade_spend.py
+            here = lost_attempts.current.get()
+            more_cost, more_tokens, more = journal_weak_call(
+                self.journal, request, route, here[1] if here else None, started, stream, call_type
+            )
+            lost_cost, lost_tokens = lost_cost + more_cost, lost_tokens + more_tokens
             if more:
                 commit = [*commit, *more] if commit is not None else more
         settle: tuple[Reservation, float, int | None] | None = None

@@ -70,6 +70,8 @@ def _log_out(r: Any) -> dict[str, Any]:
         "estimated": r.estimated,
         "request_tags": r.metadata.get("tags", []),
         "guardrails": r.metadata.get("guardrails", []),
+        # an auto group's decision (llmswitch.router.auto): tier, score, threshold, reason; else null
+        "route": r.metadata.get("route"),
     }
 
 

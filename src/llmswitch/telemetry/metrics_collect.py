@@ -183,6 +183,8 @@ def attach_metrics(gateway: Any, metrics: Metrics) -> Collector:
     )
     gateway.accounting.metrics = metrics
     router.on_attempt = chain_hooks(router.on_attempt, metrics.note_attempt)
+    if hasattr(router, "on_auto_decision"):  # auto groups' decisions (llmswitch.router.auto)
+        router.on_auto_decision = metrics.note_auto_route
     return Collector(metrics, gateway)
 
 
