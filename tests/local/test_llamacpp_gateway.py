@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anthropic
 import openai
 import pytest
 from pydantic import BaseModel
@@ -108,6 +109,18 @@ def test_the_openai_sdk_gets_the_quickstart_answered_whole_and_streamed(gateway:
     assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == [
         r.choices[0].finish_reason
     ]
+
+
+def test_an_anthropic_client_gets_the_same_answer_in_its_own_format(gateway: str) -> None:
+    expected = client(gateway).chat.completions.create(model="local", messages=QUICKSTART, temperature=0, max_tokens=24)
+    ac = anthropic.Anthropic(base_url=gateway.removesuffix("/v1"), api_key=MASTER_KEY, max_retries=0, timeout=120)
+    # greedy, like the openai call (this anthropic SDK version has no temperature keyword)
+    m = ac.messages.create(model="local", messages=QUICKSTART, max_tokens=24, extra_body={"temperature": 0})
+    assert [b.type for b in m.content] == ["text"]
+    assert m.content[0].text == expected.choices[0].message.content
+    assert expected.usage is not None
+    assert m.usage.output_tokens == expected.usage.completion_tokens
+    assert m.stop_reason == {"stop": "end_turn", "length": "max_tokens"}[expected.choices[0].finish_reason]
 
 
 class Sum(BaseModel):

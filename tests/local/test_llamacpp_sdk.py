@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import llmswitch
-from llmswitch.errors import APITimeoutError, NotFoundError
+from llmswitch.errors import APITimeoutError, ContextWindowExceededError, NotFoundError
 from llmswitch.local.runtime import LoadOptions, loaded_model
 
 MODEL = "llamacpp/smollm2-135m-instruct"
@@ -124,6 +124,12 @@ def test_a_missing_model_file_is_a_not_found_error_naming_the_path(tmp_path: Pat
     assert caught.value.provider == "llamacpp"
     with pytest.raises(NotFoundError, match=str(missing)):
         llmswitch.completion(model="llamacpp/whatever", model_path=str(missing), messages=QUICKSTART)
+
+
+def test_a_prompt_longer_than_the_context_window_is_a_context_window_error(demo_model_file: Path) -> None:
+    long = [{"role": "user", "content": "word " * 200}]
+    with pytest.raises(ContextWindowExceededError, match="context window of 64"):
+        llmswitch.completion(model=MODEL, messages=long, n_ctx=64, num_retries=0)
 
 
 def test_concurrent_requests_take_turns_on_one_thread_and_the_loop_stays_free(demo_model_file: Path) -> None:
