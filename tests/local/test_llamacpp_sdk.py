@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import llmswitch
-from llmswitch.errors import APITimeoutError, ContextWindowExceededError, NotFoundError
+from llmswitch.errors import APITimeoutError, ConfigError, ContextWindowExceededError, NotFoundError
 from llmswitch.local.runtime import LoadOptions, loaded_model
 
 MODEL = "llamacpp/smollm2-135m-instruct"
@@ -127,8 +127,10 @@ def test_a_missing_model_file_is_a_not_found_error_naming_the_path(tmp_path: Pat
 
 
 def test_a_prompt_longer_than_the_context_window_is_a_context_window_error(demo_model_file: Path) -> None:
-    long = [{"role": "user", "content": "word " * 200}]
-    with pytest.raises(ContextWindowExceededError, match="context window of 64"):
+    long = [{"role": "user", "content": "word " * 300}]
+    with pytest.raises(ContextWindowExceededError, match="exceed context window of 256"):
+        llmswitch.completion(model=MODEL, messages=long, n_ctx=256, num_retries=0)
+    with pytest.raises(ConfigError, match="n_ctx must be at least 256"):
         llmswitch.completion(model=MODEL, messages=long, n_ctx=64, num_retries=0)
 
 

@@ -231,7 +231,7 @@ def _load(
     if options.chat_format is not None:
         kwargs["chat_format"] = options.chat_format
     try:
-        llama = llama_cpp.Llama(**kwargs)
+        llama: Any = llama_cpp.Llama(**kwargs)
     except Exception as exc:
         raise GenerationError(f"llamacpp: could not load the model file {options.path}: {exc}", 500) from exc
     # an instance attribute shadows the method: llama-cpp-python calls self.generate() for every completion
@@ -253,7 +253,7 @@ def _load(
 
 
 def _json_schema_grammar(schema: str) -> Any:
-    from llama_cpp import LlamaGrammar
+    from llama_cpp.llama_grammar import LlamaGrammar
 
     return LlamaGrammar.from_json_schema(schema, verbose=False)
 

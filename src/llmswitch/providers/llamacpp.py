@@ -31,6 +31,7 @@ from llmswitch.providers.base import Endpoint, HTTPCall
 from llmswitch.providers.openai import OpenAIProvider
 
 _INT_SETTINGS = ("n_ctx", "n_threads", "n_gpu_layers")
+_MIN_CTX = 256
 
 
 class LlamaCppProvider(OpenAIProvider):
@@ -88,9 +89,13 @@ def _settings(given: Mapping[str, Any] | None) -> dict[str, str]:
             continue
         if key in _INT_SETTINGS:
             try:
-                out[key] = str(int(value))
+                number = int(value)
             except (TypeError, ValueError):
                 raise ConfigError(f"llamacpp: {key} must be an integer, not {value!r}") from None
+            if key == "n_ctx" and number < _MIN_CTX:
+                # llama.cpp raises a smaller context to 256 while llama-cpp-python keeps arrays of the asked size
+                raise ConfigError(f"llamacpp: n_ctx must be at least {_MIN_CTX} tokens, not {number}")
+            out[key] = str(number)
         else:
             out[key] = str(value)
     return out
