@@ -16,7 +16,13 @@ from typing import Any
 import pytest
 
 import llmswitch
-from llmswitch.errors import APITimeoutError, ConfigError, ContextWindowExceededError, NotFoundError
+from llmswitch.errors import (
+    APITimeoutError,
+    ConfigError,
+    ContextWindowExceededError,
+    InternalServerError,
+    NotFoundError,
+)
 from llmswitch.local.runtime import LoadOptions, loaded_model
 
 MODEL = "llamacpp/smollm2-135m-instruct"
@@ -124,6 +130,13 @@ def test_a_missing_model_file_is_a_not_found_error_naming_the_path(tmp_path: Pat
     assert caught.value.provider == "llamacpp"
     with pytest.raises(NotFoundError, match=str(missing)):
         llmswitch.completion(model="llamacpp/whatever", model_path=str(missing), messages=QUICKSTART)
+
+
+def test_a_file_that_is_not_a_model_is_an_error_naming_it(demo_model_file: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"this is not a GGUF file")
+    with pytest.raises(InternalServerError, match=f"could not load the model file {bad}"):
+        llmswitch.completion(model=f"llamacpp/{bad}", messages=QUICKSTART, num_retries=0)
 
 
 def test_a_prompt_longer_than_the_context_window_is_a_context_window_error(demo_model_file: Path) -> None:

@@ -105,8 +105,8 @@ class LocalModel:
     def _complete(self, body: dict[str, Any], run: _Run) -> dict[str, Any]:
         if run.cancel.is_set():
             raise _Stopped
+        kwargs = completion_kwargs(body, _json_schema_grammar)  # a bad request is refused before any loading
         llama = self._llama_instance()
-        kwargs = completion_kwargs(body, _json_schema_grammar)
         self._active = run
         try:
             result: dict[str, Any] = llama.create_chat_completion(**kwargs, stream=False)
@@ -123,8 +123,8 @@ class LocalModel:
         try:
             if run.cancel.is_set():
                 return
-            llama = self._llama_instance()
             kwargs = completion_kwargs(body, _json_schema_grammar)
+            llama = self._llama_instance()
             options = body.get("stream_options")
             include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
             self._active = run
