@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -72,7 +73,8 @@ class LocalModel:
 
     def __init__(self, options: LoadOptions) -> None:
         self.options = options
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmswitch-llamacpp")
+        name = os.path.basename(options.path).removesuffix(".gguf")
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"llmswitch-llamacpp-{name}")
         self._llama: Any = None
         self._eog: Callable[[int], bool] = lambda token: False
         self._active: _Run | None = None  # the request being generated (read on the worker thread only)
