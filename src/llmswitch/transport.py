@@ -21,7 +21,7 @@ import os
 import weakref
 import zlib
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import httptools
 
@@ -122,6 +122,8 @@ def _headers(call: HTTPCall) -> dict[str, str]:
 
 async def send(call: HTTPCall, *, timeout: float | None, provider: str | None = None) -> RawResponse:
     """Send a request and read the whole answer; ``timeout`` bounds all of it (connect, send, body)."""
+    if _mounted and (origin := _mounted_origin(call.url)) is not None:
+        return await origin.send(call, timeout=timeout, provider=provider)
     pool = _pool()
     headers = call.headers if trace_header is None else _headers(call)
     try:
@@ -206,6 +208,8 @@ async def open_stream(call: HTTPCall, *, timeout: float | None, provider: str | 
 
     ``timeout`` bounds connecting, the wait for headers and each later wait for bytes.
     """
+    if _mounted and (origin := _mounted_origin(call.url)) is not None:
+        return await origin.open_stream(call, timeout=timeout, provider=provider)
     pool = _pool()
     headers = call.headers if trace_header is None else _headers(call)
     try:
@@ -215,6 +219,33 @@ async def open_stream(call: HTTPCall, *, timeout: float | None, provider: str | 
     except _NETWORK_ERRORS as exc:
         raise _connection_error(exc, call.url, provider) from exc
     return StreamResponse(conn, pool, call.url, provider, timeout)
+
+
+class InProcessOrigin(Protocol):
+    """Something in this process that answers calls as an HTTP server would (a local model,
+    :mod:`llmswitch.local`): the same bytes in and out, without a socket."""
+
+    async def send(self, call: HTTPCall, *, timeout: float | None, provider: str | None) -> RawResponse: ...
+
+    async def open_stream(self, call: HTTPCall, *, timeout: float | None, provider: str | None) -> StreamResponse: ...
+
+
+# URL scheme -> the origin answering it in this process; empty unless a local provider was used, so the
+# network path pays one falsy check for it
+_mounted: dict[str, InProcessOrigin] = {}
+
+
+def mount(scheme: str, origin: InProcessOrigin) -> None:
+    """Answer calls to ``scheme://...`` with ``origin`` instead of the network (httpx's ``mounts``).
+
+    >>> mount("llamacpp", origin)  # doctest: +SKIP
+    """
+    _mounted[scheme] = origin
+
+
+def _mounted_origin(url: str) -> InProcessOrigin | None:
+    scheme, sep, _ = url.partition("://")
+    return _mounted.get(scheme) if sep else None
 
 
 def configure(

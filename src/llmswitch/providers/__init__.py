@@ -24,6 +24,8 @@ _IMPORTS: dict[str, str] = {
     # Ollama's native API (its preset row still says where it runs for config_from_env)
     "ollama": "llmswitch.providers.ollama:OllamaProvider",
     "ollama_chat": "llmswitch.providers.ollama:OllamaChatProvider",
+    # a GGUF model run in this process (llama-cpp-python, the llamacpp extra)
+    "llamacpp": "llmswitch.providers.llamacpp:LlamaCppProvider",
 }
 _loaded: dict[str, Provider] = {}
 

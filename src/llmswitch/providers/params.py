@@ -134,6 +134,14 @@ ACCEPTS: dict[str, Accepts] = {
     "together_ai": Accepts(_OPENAI_TOP_K),
     "fireworks_ai": Accepts(_OPENAI_TOP_K),
     "openrouter": Accepts(_OPENAI_TOP_K),
+    # llama-cpp-python's create_chat_completion (llmswitch.local.requests): one choice, no logprobs
+    # (they need the model loaded with logits for every token), no reasoning switch; its own sampling knobs
+    "llamacpp": Accepts(
+        _OPENAI_TOP_K - {"n", "logprobs", "top_logprobs", "reasoning_effort"},
+        extras=frozenset(
+            ("min_p", "typical_p", "repeat_penalty", "tfs_z", "mirostat_mode", "mirostat_tau", "mirostat_eta")
+        ),
+    ),
 }
 
 # Vertex AI serves Gemini's API: what Gemini takes, it takes
