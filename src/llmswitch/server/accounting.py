@@ -382,7 +382,9 @@ class Accounting:
 
         The record is journaled first, and whatever must be awaited (a journal commit, a settlement in
         Redis) runs in a task of its own that the request's cancellation cannot stop: a client hanging
-        up at that moment must neither lose the record nor leave its reservation held.
+        up at that moment must neither lose the record nor leave its reservation held. Only a journal
+        commit is waited for here (the record is written before the answer is); a settlement in Redis
+        goes on after the answer, off the response path.
         """
         served = deployment_of(route) if route is not None else None
         cost = None
@@ -440,7 +442,11 @@ class Accounting:
             done = asyncio.ensure_future(self._complete(request, commit, settle))
             self._finishing.add(done)
             done.add_done_callback(self._finishing.discard)
-            await asyncio.shield(done)
+            if commit is not None:
+                await asyncio.shield(done)
+            # a settlement alone is not waited for: the answer does not depend on it, and the task starts
+            # before this process reads another request, so a shared limiter (Redis) gets it ahead of any
+            # later admission from here; stop() waits for it
         return cost
 
     async def _complete(
