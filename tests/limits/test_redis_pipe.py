@@ -15,7 +15,7 @@ import pytest
 from limits_helpers import REDIS_URL, FakeClock, RedisProcess
 from test_fallback import Monotonic, fallback_limiter
 
-from llmswitch._resp import parse_reply
+from llmswitch.cache.backends.resp import parse_reply
 from llmswitch.limits import LimiterUnavailableError, Reservation, SubjectLimits
 from llmswitch.limits.money import to_nanos
 from llmswitch.limits.redis_limiter import RedisLimiter

@@ -29,7 +29,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from llmswitch._resp import RespError, encode_command, lean_url
+from llmswitch.cache.backends.resp import RespError, encode_command, lean_url
 from llmswitch.errors import ConfigError
 from llmswitch.limits.admission import OK, WIDTH, AdmitRequest, Unseeded, decide
 from llmswitch.limits.base import DEFAULT_LEASE_TTL_S, Limiter, SeedMode, SpendLoader

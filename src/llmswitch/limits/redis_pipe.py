@@ -3,10 +3,10 @@
 Every admission and every settlement of a gateway process is one ``EVALSHA``. Through redis-py each
 cost a pool checkout, a lock, a write and a parse of its own (about 90 µs of CPU on the reference
 machine, two per request); here the calls made during one turn of the event loop are queued and
-written to Redis in one write at the next turn, settlements first, on the lean RESP connection of
-:mod:`llmswitch._resp`. So an admission goes out with the settlements of the requests that ended just
-before it, and every reply comes back in the same read: one round trip serves them all. Each script is
-still one atomic step on the server; only the transport is shared.
+written to Redis in one write at the next turn, settlements first, on the cache's lean RESP
+connection (:mod:`llmswitch.cache.backends.resp`). So an admission goes out with the settlements of
+the requests that ended just before it, and every reply comes back in the same read: one round trip
+serves them all. Each script is still one atomic step on the server; only the transport is shared.
 
 A call whose caller gave up before its turn came is not written at all (so it surely did not happen);
 one written and not answered may or may not have happened, which the settle script's replay check
@@ -23,7 +23,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from llmswitch._resp import LeanRedis
+from llmswitch.cache.backends.resp import LeanRedis
 
 Waiting = tuple[bytes, "asyncio.Future[Any]"]
 
