@@ -4,10 +4,11 @@
     result = await limiter.admit([key_limits, user_limits, team_limits], tokens=1500, cost=0.02)
 
 A request's rpm, tpm, parallel slots and budgets, for all its subjects at once, take one script call
-(``admit``), and so does giving them back (``settle``). For a plain ``redis://`` URL the calls go
-through :class:`~llmswitch.limits.redis_pipe.ScriptPipe`: those of one turn of the event loop are
-written together, settlements first, so an admission and the settlements that ended before it share
-one round trip. TLS (``rediss://``), sockets, and a ``client`` given by the caller go through redis-py.
+(``admit``), and so does giving them back (``settle``, which the gateway runs after the answer, off
+the response path). For a plain ``redis://`` URL the calls go through
+:class:`~llmswitch.limits.redis_pipe.ScriptPipe`: pipelined on one lean connection per process,
+written as they are made. TLS (``rediss://``), sockets, and a ``client`` given by the caller go
+through redis-py.
 
 Every call is bounded by ``deadline_s`` (250 ms), connecting included (redis-py's sockets also time out
 after ``timeout_s``, 100 ms; the lean connection is made once for every call waiting on it, during a
@@ -132,7 +133,7 @@ class RedisLimiter(Limiter):
                 return bool(await self._client.ping())
         except (RedisError, RespError, OSError, TimeoutError):
             if self._pipe is not None:
-                self._pipe.drop("no answer to PING in time")
+                self._pipe.timed_out()
             return False
 
     async def _admit(self, req: AdmitRequest) -> Reservation | Refusal | Unseeded:
@@ -226,15 +227,16 @@ class RedisLimiter(Limiter):
         try:
             async with asyncio.timeout(self._deadline_s):
                 try:
-                    return await pipe.call(script.evalsha(keys, args), first=first)
+                    reply = await pipe.call(script.evalsha(keys, args), first=first)
                 except RespError as exc:
                     if not str(exc).startswith("NOSCRIPT"):
                         raise
                     # a restarted or flushed Redis: not run, so run it with its body (which caches it)
-                    return await pipe.call(script.eval(keys, args), first=first)
+                    reply = await pipe.call(script.eval(keys, args), first=first)
+            pipe.answered()
+            return reply
         except TimeoutError as exc:
-            # replies may still come for what was written; the next call starts on a new connection
-            pipe.drop("a limits call had no answer in time")
+            pipe.timed_out()
             raise LimiterUnavailableError(
                 f"Redis at {self.url} is unreachable: no answer in time", url=self.url
             ) from exc

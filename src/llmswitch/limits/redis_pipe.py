@@ -1,18 +1,22 @@
-"""The Redis limits backend's script calls on one lean connection, written together once per loop turn.
+"""The Redis limits backend's script calls, pipelined on one lean connection per event loop.
 
 Every admission and every settlement of a gateway process is one ``EVALSHA``. Through redis-py each
 cost a pool checkout, a lock, a write and a parse of its own (about 90 µs of CPU on the reference
-machine, two per request); here the calls made during one turn of the event loop are queued and
-written to Redis in one write at the next turn, settlements first, on the cache's lean RESP
-connection (:mod:`llmswitch.cache.backends.resp`). So an admission goes out with the settlements of
-the requests that ended just before it, and every reply comes back in the same read: one round trip
-serves them all. Each script is still one atomic step on the server; only the transport is shared.
+machine, two per request). Here each call is written at once on the cache's lean RESP connection
+(:mod:`llmswitch.cache.backends.resp`), without waiting for the replies to earlier ones: Redis answers
+in order, and every reply that has arrived is read in one go. Calls made while the connection is
+being made are queued and written together once it is up, settlements first. Each script is still
+one atomic step on the server; only the transport is shared.
 
-A call whose caller gave up before its turn came is not written at all (so it surely did not happen);
-one written and not answered may or may not have happened, which the settle script's replay check
-tells apart (see ``settle.lua``).
+Writing at the next turn of the loop instead, to gather a turn's calls into one write, was measured
+and dropped: under a burst the next turn comes only after the loop has read and handled every
+request that arrived meanwhile, and the calls' latency grew past the limiter's deadline.
 
-    pipe = ScriptPipe("redis://127.0.0.1:6379/0", connect_timeout=0.1)
+A call whose caller gave up before it was written is not written at all (so it surely did not
+happen); one written and not answered may or may not have happened, which the settle script's replay
+check tells apart (see ``settle.lua``).
+
+    pipe = ScriptPipe("redis://127.0.0.1:6379/0", connect_timeout=0.25)
     reply = await pipe.call(script.evalsha(keys, args), first=True)     # a settlement
 """
 
@@ -26,6 +30,7 @@ from typing import Any
 from llmswitch.cache.backends.resp import LeanRedis
 
 Waiting = tuple[bytes, "asyncio.Future[Any]"]
+_STALLED_S = 1.0  # how long a connection may stay silent after a missed deadline before it is replaced
 
 
 class LuaScript:
@@ -60,7 +65,7 @@ def _command(head: bytes, keys: Sequence[str], args: Sequence[str | int]) -> byt
 
 
 class ScriptPipe:
-    """Commands to the Redis at a ``redis://`` URL, queued and written once per turn of the event loop.
+    """Commands to the Redis at a ``redis://`` URL, pipelined on one connection.
 
     One connection per event loop (made on first use, again after it is lost or dropped). A failure to
     connect fails the calls waiting for it with :class:`ConnectionError`.
@@ -74,16 +79,29 @@ class ScriptPipe:
         self._first: list[Waiting] = []
         self._rest: list[Waiting] = []
         self._scheduled = False
+        # when a call's deadline passed with no answer since (loop time); see stalled()
+        self._stalled_since: float | None = None
 
     def call(self, command: bytes, *, first: bool = False) -> asyncio.Future[Any]:
-        """The reply to ``command`` (a future), written at the next turn; ``first`` puts it before the
-        calls of this turn that are not (settlements before admissions)."""
+        """The reply to ``command`` (a future). Written now when connected; else queued until the
+        connection is up, ``first`` ahead of the queued calls that are not (settlements before admissions)."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             # a connection belongs to the loop it was made on (tests and the SDK run several loops)
             self._lean = LeanRedis(self._url, connect_timeout=self._connect_timeout)
             self._loop, self._first, self._rest, self._scheduled = loop, [], [], False
+        if self._stalled_since is not None and loop.time() - self._stalled_since > _STALLED_S:
+            # no answer for a while after a deadline passed: a connection that may never answer again
+            # (a half-open socket) is replaced, failing what still waits on it
+            self._stalled_since = None
+            self.drop("no answer from Redis since a deadline passed")
         fut: asyncio.Future[Any] = loop.create_future()
+        if not self._scheduled:
+            # connected and nothing queued: written now, not at the next turn, which under load comes only
+            # after the loop has read and handled whatever else arrived meanwhile (a burst's requests)
+            proto = self._lean.live() if self._lean is not None else None
+            if proto is not None and proto.send_many(command, [fut]):
+                return fut
         (self._first if first else self._rest).append((command, fut))
         if not self._scheduled:
             self._scheduled = True
@@ -114,6 +132,15 @@ class ScriptPipe:
         batch = [item for item in batch if not item[1].done()]
         if batch and not proto.send_many(b"".join(cmd for cmd, _ in batch), [fut for _, fut in batch]):
             _fail(batch, ConnectionError("connection to Redis lost"))
+
+    def timed_out(self) -> None:
+        """A call's deadline passed. The connection is kept (under load the answer may only be late, and
+        dropping it would fail every other call in flight); if nothing answers for a while it is replaced."""
+        if self._stalled_since is None and self._loop is not None:
+            self._stalled_since = self._loop.time()
+
+    def answered(self) -> None:
+        self._stalled_since = None
 
     def drop(self, reason: str) -> None:
         """Close the connection (a caller's deadline passed): what waits on it fails, the next call reconnects."""
