@@ -187,3 +187,46 @@ def test_an_unreachable_redis_fails_every_waiting_call(prefix: str) -> None:
             assert all(isinstance(r, LimiterUnavailableError) for r in results)
 
     asyncio.run(body())
+
+
+def test_settle_soon_has_written_the_settlement_when_it_returns(redis_server: str) -> None:
+    mono = Monotonic()
+
+    async def body() -> None:
+        async with fallback_limiter(redis_server, mono, deadline_s=5) as limiter:
+            res = await limiter.admit([KEY], tokens=100, cost=0.5)
+            assert isinstance(res, Reservation)
+            primary = limiter.primary
+            assert isinstance(primary, RedisLimiter) and primary._pipe is not None
+            writes = record_writes(primary._pipe)
+            pending = limiter.settle_soon(res, 0.25, actual_tokens=80)
+            # on the wire before anything is awaited: the answer that follows cannot overtake it
+            assert writes == [(0, [primary._settle_script.sha.encode()])]
+            await pending
+            await limiter.settle(res, 0.25)  # settled once: a second settle does nothing
+            state = await limiter.budget("key:a")
+            assert state is not None and state.spent == 0.25 and state.reserved == 0.0
+
+    asyncio.run(body())
+
+
+def test_settle_soon_on_a_frozen_redis_is_kept_and_replayed_once(own_redis: RedisProcess) -> None:
+    mono = Monotonic()
+
+    async def body() -> None:
+        async with fallback_limiter(own_redis.url, mono, deadline_s=0.3) as limiter:
+            res = await limiter.admit([KEY], cost=0.5)
+            assert isinstance(res, Reservation)
+            own_redis.freeze()
+            await limiter.settle_soon(res, 0.3)  # written, unanswered: kept for replay, counted locally
+            assert limiter.degraded and limiter.deferred == 1
+            own_redis.thaw()
+            await asyncio.sleep(0.2)
+            mono.advance(5.0)
+            probe = await limiter.admit([SubjectLimits("key:c", rpm_limit=5)])
+            assert isinstance(probe, Reservation) and not limiter.degraded
+            assert await limiter.flush() == 0
+            state = await limiter.budget("key:a")
+            assert state is not None and state.spent == pytest.approx(0.3) and state.reserved == 0.0
+
+    asyncio.run(body())

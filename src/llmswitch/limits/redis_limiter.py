@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -173,6 +173,15 @@ class RedisLimiter(Limiter):
     async def _settle_at(
         self, res: Reservation, cost: int, tokens: int | None, settled: int | str, held: int | str, now_us: int
     ) -> None:
+        sent = self._send_settle(res, cost, tokens, settled, held, now_us)
+        if sent is not None:
+            await sent
+
+    def _send_settle(
+        self, res: Reservation, cost: int, tokens: int | None, settled: int | str, held: int | str, now_us: int
+    ) -> Awaitable[Any] | None:
+        """The settlement's script call, written now on the lean connection (redis-py: when awaited); its
+        answer to await. ``None`` when it has nothing to give back nor charge."""
         req = res._request
         keys: list[str] = []
         args: list[str | int] = [now_us, self._lease_ttl_us, req.lease_id, PERIOD_US, settled, held]
@@ -190,8 +199,11 @@ class RedisLimiter(Limiter):
             args.append(cost if budget else "")
             end = lim.budget_period.end_us(now_us) if budget and lim.budget_period is not None else NEVER
             args.append(end)
-        if work:
-            await self._run(self._settle_script, keys, args, first=True)
+        return self._send(self._settle_script, keys, args, first=True) if work else None
+
+    def send_settle(self, res: Reservation, cost: int, tokens: int | None, now_us: int) -> Awaitable[Any] | None:
+        """:meth:`_settle`, its command written before this returns (for the fallback's ``settle_soon``)."""
+        return self._send_settle(res, cost, tokens, "", "", now_us)
 
     async def _renew(self, res: Reservation, now_us: int) -> None:
         req = res._request
@@ -221,13 +233,31 @@ class RedisLimiter(Limiter):
     async def _run(
         self, script: LuaScript, keys: Sequence[str], args: Sequence[str | int], *, first: bool = False
     ) -> Any:
+        return await self._send(script, keys, args, first=first)
+
+    def _send(
+        self, script: LuaScript, keys: Sequence[str], args: Sequence[str | int], *, first: bool = False
+    ) -> Awaitable[Any]:
+        """Write the call now (lean connection) and return its answer to await; through redis-py the call
+        is made when awaited."""
         pipe = self._pipe
         if pipe is None:
-            return await self._run_redis_py(script, keys, args)
+            return self._run_redis_py(script, keys, args)
+        return self._reply(pipe, pipe.call(script.evalsha(keys, args), first=first), script, keys, args, first)
+
+    async def _reply(
+        self,
+        pipe: ScriptPipe,
+        sent: asyncio.Future[Any],
+        script: LuaScript,
+        keys: Sequence[str],
+        args: Sequence[str | int],
+        first: bool,
+    ) -> Any:
         try:
             async with asyncio.timeout(self._deadline_s):
                 try:
-                    reply = await pipe.call(script.evalsha(keys, args), first=first)
+                    reply = await sent
                 except RespError as exc:
                     if not str(exc).startswith("NOSCRIPT"):
                         raise
