@@ -15,6 +15,21 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
+# LiteLLM's file and batch calls (llmswitch.sdk_batches)
+_BATCH_CALLS = (
+    "create_file",
+    "acreate_file",
+    "file_content",
+    "afile_content",
+    "create_batch",
+    "acreate_batch",
+    "retrieve_batch",
+    "aretrieve_batch",
+    "list_batches",
+    "alist_batches",
+    "cancel_batch",
+    "acancel_batch",
+)
 _EXPORTS: dict[str, str] = {
     "completion": "llmswitch.sdk",
     "acompletion": "llmswitch.sdk",
@@ -35,6 +50,7 @@ _EXPORTS: dict[str, str] = {
     "Router": "llmswitch.router.router",
     "Cache": "llmswitch.cache.sdk",
     "completion_cost": "llmswitch.cost",
+    **dict.fromkeys(_BATCH_CALLS, "llmswitch.sdk_batches"),
 }
 _ERRORS = (
     "LLMSwitchError",
@@ -85,17 +101,29 @@ __all__ = [
     "ServiceUnavailableError",
     "UnsupportedParamsError",
     "__version__",
+    "acancel_batch",
     "acompletion",
+    "acreate_batch",
+    "acreate_file",
     "aembedding",
+    "afile_content",
+    "alist_batches",
     "aresponses",
+    "aretrieve_batch",
     "arun_tools",
     "atoken_counter",
+    "cancel_batch",
     "completion",
     "completion_cost",
+    "create_batch",
+    "create_file",
     "embedding",
+    "file_content",
     "function_tool",
+    "list_batches",
     "register_provider",
     "responses",
+    "retrieve_batch",
     "run_tools",
     "stream_chunk_builder",
     "token_counter",
@@ -143,5 +171,19 @@ if TYPE_CHECKING:
     from llmswitch.responses_api import aresponses, responses
     from llmswitch.results import EmbeddingResponse, ModelResponse, ModelResponseStream
     from llmswitch.sdk import acompletion, completion
+    from llmswitch.sdk_batches import (
+        acancel_batch,
+        acreate_batch,
+        acreate_file,
+        afile_content,
+        alist_batches,
+        aretrieve_batch,
+        cancel_batch,
+        create_batch,
+        create_file,
+        file_content,
+        list_batches,
+        retrieve_batch,
+    )
     from llmswitch.sdk_embeddings import aembedding, atoken_counter, embedding, token_counter
     from llmswitch.tools import arun_tools, function_tool, run_tools, stream_chunk_builder

@@ -24,11 +24,11 @@ def _free_port() -> int:
 class OwnRedis:
     """A redis-server process of the test's own (no persistence), which the test may stop."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None) -> None:
         exe = shutil.which("redis-server")
         if exe is None:
             pytest.fail("redis-server is not installed", pytrace=False)
-        self.port = _free_port()
+        self.port = port or _free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc = subprocess.Popen(
             [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],

@@ -209,3 +209,25 @@ def test_a_late_key_refusal_does_not_reopen_a_recovered_breaker() -> None:
     b.success(generation=b.acquire())
     b.trip(generation=old)
     assert b.state == "closed"
+
+
+def test_each_change_of_state_is_counted_once() -> None:
+    clock = Clock()
+    b = breaker(clock, allowed_fails=0, cooldown=10.0)
+    b.failure()  # closed -> open
+    assert (b.times_opened, b.times_half_opened, b.times_closed) == (1, 0, 0)
+    assert not b.available()  # still cooling down: no change
+    clock.now += 10
+    assert b.available() and b.available()  # open -> half-open, once however often it is asked
+    b.acquire()
+    b.failure()  # the probe failed: half-open -> open
+    clock.now += 10
+    assert b.available()
+    b.acquire()
+    b.success()  # half-open -> closed
+    b.success()  # already closed: nothing
+    assert (b.times_opened, b.times_half_opened, b.times_closed) == (2, 2, 1)
+    b.reset()  # closed already: nothing
+    b.trip()
+    b.reset()  # open -> closed by hand
+    assert (b.times_opened, b.times_half_opened, b.times_closed) == (3, 2, 2)

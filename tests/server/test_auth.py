@@ -175,7 +175,8 @@ def test_admin_routes_refuse_a_virtual_key(
         body = {k: ([key] if v == ["__self__"] else key if v == "__self__" else v) for k, v in body.items()}
     r = gw.call(method, path, body, key=key)
     assert r.status == 403
-    assert dialect_error("openai", r) == ("permission_error", "this route needs the master key")
+    kind, message = dialect_error("openai", r)
+    assert kind == "permission_error" and message.startswith("this route needs the master key"), message
     # nothing changed: the key is still there, with its models
     info = gw.call("GET", f"/key/info?key={key}")
     assert info.status == 200

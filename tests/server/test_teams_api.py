@@ -21,7 +21,7 @@ SUBJECT_FIELDS = {
     "models", "max_budget", "budget_duration", "budget_reset_at", "rpm_limit", "tpm_limit", "max_parallel_requests",
     "metadata", "blocked", "spend", "created_at", "updated_at",
 }  # fmt: skip
-TEAM_FIELDS = SUBJECT_FIELDS | {"team_id", "team_alias"}
+TEAM_FIELDS = SUBJECT_FIELDS | {"team_id", "team_alias", "members_with_roles"}
 USER_FIELDS = SUBJECT_FIELDS | {"user_id", "user_alias"}
 EVERY_FIELD: dict[str, Any] = {
     "models": ["m-openai", "m-gemini"],

@@ -35,14 +35,13 @@ def openai_client(gw: ServedGateway, sent: list[httpx.Request]) -> openai.OpenAI
         (lambda c: c.images.generate(prompt="a cat", model="m-openai"), "POST /v1/images/generations"),
         (lambda c: c.moderations.create(input="hello"), "POST /v1/moderations"),
         (lambda c: c.completions.create(model="m-openai", prompt="hi"), "POST /v1/completions"),
-        (lambda c: c.files.list(), "GET /v1/files"),
-        (lambda c: c.batches.list(), "GET /v1/batches"),
+        (lambda c: c.uploads.cancel("upload_abc"), "POST /v1/uploads/upload_abc/cancel"),
         (lambda c: c.responses.input_tokens.count(model="m-openai", input="hi"), "POST /v1/responses/input_tokens"),
         (lambda c: c.audio.speech.create(model="tts-1", voice="alloy", input="hi"), "POST /v1/audio/speech"),
         (lambda c: c.fine_tuning.jobs.list(), "GET /v1/fine_tuning/jobs"),
         (lambda c: c.models.retrieve("m-openai"), "GET /v1/models/m-openai"),
     ],
-    ids=["images", "moderations", "completions", "files", "batches", "responses", "speech", "fine_tuning", "model"],
+    ids=["images", "moderations", "completions", "uploads", "responses", "speech", "fine_tuning", "model"],
 )
 def test_openai_sdk_raises_501_naming_the_endpoint_without_retrying(
     gw: ServedGateway, up: FakeUpstream, call: Any, endpoint: str
@@ -58,19 +57,9 @@ def test_openai_sdk_raises_501_naming_the_endpoint_without_retrying(
     assert up.requests == []
 
 
-def test_anthropic_sdk_raises_501_for_batches(gw: ServedGateway, up: FakeUpstream) -> None:
-    # count_tokens is served now (tests/server/test_count_tokens.py)
+def test_anthropic_sdk_raises_501_for_its_files_api(gw: ServedGateway, up: FakeUpstream) -> None:
+    # count_tokens and message batches are served now (test_count_tokens.py, test_batch_anthropic.py)
     with anthropic.Anthropic(base_url=gw.url, api_key=MASTER_KEY) as client:
-        with pytest.raises(anthropic.InternalServerError) as caught:
-            client.messages.batches.list()
-        assert caught.value.status_code == 501
-        assert caught.value.body == {
-            "type": "error",
-            "error": {
-                "type": "invalid_request_error",
-                "message": "GET /v1/messages/batches (Anthropic's message batches) is not supported by llmswitch yet",
-            },
-        }
         # the Files API shares OpenAI's path; the anthropic-version header says whose error to answer with
         with pytest.raises(anthropic.InternalServerError) as caught:
             client.beta.files.list()
@@ -104,13 +93,13 @@ def test_genai_sdk_raises_501_unimplemented(gw: ServedGateway, up: FakeUpstream,
         ("POST", "/v1beta/models/m-gemini:predict", {}, "gemini"),
         ("GET", "/v1beta/models", {}, "gemini"),
         ("POST", "/v1beta/tunedModels/my-tuned:generateContent", {}, "gemini"),
-        ("POST", "/v1/messages/batches/msgbatch_1/cancel", {}, "anthropic"),
+        ("POST", "/v1/skills/skill_1/versions", {}, "anthropic"),
         ("POST", "/v1/complete", {}, "anthropic"),
         ("POST", "/v1/assistants", {}, "openai"),
         ("POST", "/images/generations", {}, "openai"),
         ("GET", "/v1/files/file-abc/content", ANTHROPIC_HEADERS, "anthropic"),
         ("GET", "/model/info", {}, "openai"),
-        ("POST", "/key/regenerate", {}, "openai"),
+        ("POST", "/key/block", {}, "openai"),
         ("GET", "/global/spend/report", {}, "openai"),
     ],
 )

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from old_schema import write_keys_as_of_old_schema
+from old_schema import write_keys_as_of_old_schema, write_subjects_as_of_old_schema
 
 from llmswitch.store import KeyRecord, SpendRecord, Store, SubjectRecord, generate_key, hash_key, open_store
 from llmswitch.store.migrations import SQLITE_MIGRATIONS
@@ -84,7 +84,9 @@ def test_a_version_4_database_keeps_its_amounts_through_migration_5(
             write_keys_as_of_old_schema(monkeypatch, store)
             await store.create_key(key)
             monkeypatch.undo()
+            write_subjects_as_of_old_schema(monkeypatch, store)
             await store.create_subject(SubjectRecord(kind="team", id="t-old", max_budget=7.25, spend=1.125))
+            monkeypatch.undo()
             assert await store.migrate() == list(range(5, LATEST + 1))
             rec = await store.get_key(key.token_hash)
             assert rec is not None and rec.max_budget == 2.5 and rec.budget_duration == "1d"

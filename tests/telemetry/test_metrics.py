@@ -113,6 +113,8 @@ def test_a_request_an_attempt_and_a_refusal_are_counted(upstream: FakeUpstream, 
     assert total(text, "gen_ai_client_operation_duration_seconds_count", model_group="down") == 2
     assert total(text, "llmswitch_breaker_state", model_group="down") == 2
     assert total(text, "llmswitch_breaker_opened_total", model_group="down") == 1
+    assert total(text, "llmswitch_breaker_transitions_total", model_group="down", to="open") == 1
+    assert total(text, "llmswitch_breaker_transitions_total", model_group="down", to="closed") == 0
     assert total(text, "llmswitch_deployment_healthy", model_group="down") == 0
     assert total(text, "llmswitch_deployment_healthy", model_group="ok") == 1
     assert total(text, "llmswitch_limit_refusals_total", limit="rpm", subject="key", key_alias="alice") == 1

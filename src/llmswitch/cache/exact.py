@@ -43,6 +43,8 @@ class ExactCache:
         self._down_until = 0.0
         self._backoff = _BACKOFF_MIN_S
         self._down = False
+        # a remote backend that knows some keys are not there (Redis's key directory) spares their round trip
+        self._absent = getattr(self.backend, "absent", None)
 
     @property
     def available(self) -> bool:
@@ -67,6 +69,9 @@ class ExactCache:
             if found is not None:
                 return found
         if self._down and time.monotonic() < self._down_until:
+            return None
+        absent = self._absent
+        if absent is not None and absent(key):
             return None
         try:
             async with asyncio.timeout(self.settings.timeout):

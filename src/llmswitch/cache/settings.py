@@ -40,6 +40,7 @@ KNOWN_KEYS = frozenset(
         # ours
         "embedding_model", "max_temperature", "shared_namespaces", "hits_count_requests", "hits_count_tokens",
         "hits_count_spend", "max_entry_bytes", "timeout", "local_model", "max_vectors",
+        "key_directory", "key_directory_size",
     }
 )  # fmt: skip
 
@@ -89,6 +90,10 @@ class CacheSettings:
     near_ttl: float = 5.0
     """Seconds a Redis entry is also kept in this process's memory (LiteLLM's ``default_in_memory_ttl`` of its
     Redis-and-memory cache): repeated hits skip Redis; another instance's delete reaches it within this."""
+    key_directory: bool = True
+    """Redis: each process knows which keys Redis holds, so a miss needs no round trip (backends/redis_keys.py)."""
+    key_directory_size: int = 200_000
+    """The most keys the directory keeps; with more live entries every lookup asks Redis."""
     params: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -163,6 +168,10 @@ def settings_from_params(params: Mapping[str, Any], env: Mapping[str, str] | Non
         if not isinstance(shared, list | tuple) or not all(isinstance(s, str) and s for s in shared):
             raise CacheSettingError("shared_namespaces", "expected a list of namespace names")
         out["shared_namespaces"] = frozenset(shared)
+    if p.get("key_directory") is not None:
+        out["key_directory"] = _flag("key_directory", p["key_directory"])
+    if p.get("key_directory_size") is not None:
+        out["key_directory_size"] = max(1, _integer("key_directory_size", p["key_directory_size"]))
     for key in ("hits_count_requests", "hits_count_tokens", "hits_count_spend"):
         if p.get(key) is not None:
             out[key] = _flag(key, p[key])

@@ -41,6 +41,10 @@ def provider_of(model: str, provider: str | None = None) -> tuple[str, str]:
         return name, model
     if model == "*":
         return ANY_PROVIDER, "*"
+    if model == "auto" or model.startswith(
+        "auto/"
+    ):  # an `auto` group routes between other groups (llmswitch.router.auto)
+        return "auto", model
     prefix, sep, rest = model.partition("/")
     if sep and rest and ALIASES.get(prefix, prefix) in known:
         return ALIASES.get(prefix, prefix), rest

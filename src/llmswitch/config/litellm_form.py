@@ -13,6 +13,8 @@ from dataclasses import replace
 from typing import Any
 
 from llmswitch.config import litellm_keys
+from llmswitch.config.auto_fields import is_auto_model as is_auto_model
+from llmswitch.config.auto_fields import read_auto_router
 from llmswitch.config.build import (
     COST_KEYS,
     DeploymentDraft,
@@ -152,6 +154,8 @@ def _drafts(ctx: Context, path: KeyPath, entry: Any, credentials: dict[str, dict
         if cost is not None:
             draft.model_info.setdefault(key, cost)
     organizations = params.value("organization")
+    if is_auto_model(model) and (auto_router := read_auto_router(params)) is not None:
+        draft.params["router"] = auto_router  # an `auto` group's settings (llmswitch.router.auto)
     for key in params.unread():
         if key not in _PARAM_FIELDS:
             draft.params[key] = ctx.resolve_env_deep(params.data[key], (*params.path, key))

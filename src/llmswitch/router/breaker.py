@@ -65,6 +65,8 @@ class Breaker:
         "min_volume",
         "opened_at",
         "state",
+        "times_closed",
+        "times_half_opened",
         "times_opened",
         "window",
     )
@@ -94,7 +96,10 @@ class Breaker:
         self.generation = 0
         self.opened_at = 0.0
         self.consecutive = 0
+        # state changes so far, for the metrics: to open, to half-open (a probe may go), back to closed
         self.times_opened = 0
+        self.times_half_opened = 0
+        self.times_closed = 0
         self._probing = False
         # a ring of time buckets: counts are kept per bucket and summed over the live ones, so
         # recording is O(buckets) with nothing allocated
@@ -114,6 +119,7 @@ class Breaker:
                 return False
             self.state = "half_open"
             self.generation += 1
+            self.times_half_opened += 1
             self._probing = False
         return not self._probing
 
@@ -145,6 +151,7 @@ class Breaker:
         if self.state != "closed":
             self.state = "closed"
             self.generation += 1
+            self.times_closed += 1
             self._reset_window()
         self._record(failed=False)
 
@@ -181,6 +188,8 @@ class Breaker:
             self._open()
 
     def reset(self) -> None:
+        if self.state != "closed":
+            self.times_closed += 1
         self.state = "closed"
         self.generation += 1
         self.consecutive = 0

@@ -43,6 +43,7 @@ from llmswitch.errors import (
 )
 from llmswitch.router import completions
 from llmswitch.router.attempts import AttemptHook
+from llmswitch.router.auto import auto_row, build_groups
 from llmswitch.router.breaker import Breaker
 from llmswitch.router.deployments import Spec, Target, Wildcards
 from llmswitch.router.fallbacks import Fallbacks, reason_of
@@ -122,7 +123,11 @@ class Router(completions.CompletionMethods):
         self._sized: set[str] = set()  # groups with a deployment that names its context window
         self._wildcards = Wildcards(self._new_breaker, max_names=s.max_wildcard_names, on_evict=self._forget)
         self._outcomes = Outcomes(self)
+        auto_rows: list[tuple[str, Any]] = []
         for i, row in enumerate(model_list or ()):
+            if (auto := auto_row(row)) is not None:  # an `auto` group: its tiers are other groups
+                auto_rows.append(auto)
+                continue
             spec = Spec(row, i)
             if spec.is_wildcard:
                 self._wildcards.add(spec)
@@ -131,6 +136,11 @@ class Router(completions.CompletionMethods):
         for targets in self._groups.values():
             self._prepare(targets)
         self._probes: Any = None
+        #: told (group, Decision) once per request an `auto` group served (the gateway counts them)
+        self.on_auto_decision: Callable[[str, Any], None] | None = None
+        self._auto: dict[str, Any] = build_groups(auto_rows, self._auto_decided) if auto_rows else {}
+        for auto_group in self._auto.values():
+            auto_group.check_tiers(self)
 
     @classmethod
     def from_config(cls, config: Any, **options: Any) -> Router:
@@ -149,6 +159,14 @@ class Router(completions.CompletionMethods):
             enabled=not s.disable_cooldowns,
             clock=self.clock,
         )
+
+    def _auto_decided(self, group: str, decision: Any) -> None:
+        if self.on_auto_decision is not None:
+            self.on_auto_decision(group, decision)
+
+    def is_auto(self, group: str) -> bool:
+        """Whether ``group`` is an ``auto`` group (llmswitch.router.auto), routed between tiers."""
+        return bool(self._auto) and self.aliases.get(group, group) in self._auto
 
     def _forget(self, group: str, targets: list[Target]) -> None:
         """A wildcard-served name left the router's memory: drop what is kept about it by name or id."""
@@ -172,7 +190,7 @@ class Router(completions.CompletionMethods):
 
     def model_names(self) -> list[str]:
         """Groups clients may ask for (aliases included, hidden ones not)."""
-        names = set(self._groups)
+        names = set(self._groups) | set(self._auto)
         names.update(a for a, g in self.aliases.items() if g in self._groups and a not in self.settings.hidden_aliases)
         return sorted(names)
 
@@ -188,6 +206,8 @@ class Router(completions.CompletionMethods):
         found = self._groups.get(group)
         if found:
             return found
+        if group in self._auto:  # both tiers' deployments (prices, health); _serve dispatches it
+            return [t for tier in self._auto[group].tiers for t in self._targets(tier)]
         return self._wildcards.resolve(group, self._prepare)
 
     def _require(self, group: str) -> list[Target]:
@@ -255,6 +275,9 @@ class Router(completions.CompletionMethods):
 
     async def _serve(self, ask: Ask) -> tuple[Any, Route]:
         group = self.aliases.get(ask.model, ask.model)
+        if self._auto and group in self._auto:
+            result, route = await self._auto[group].serve(self, ask)
+            return result, route
         targets = self._require(group)
         try:
             return await self._serve_group(group, targets, ask)

@@ -25,6 +25,7 @@ from llmswitch.limits import LimiterError, SubjectLimits, rate_limit_headers
 from llmswitch.limits.errors import BudgetsUnavailableError
 from llmswitch.limits.model_limits import model_limits_for_key
 from llmswitch.server import lost_attempts
+from llmswitch.server.cascade_spend import journal_weak_call
 from llmswitch.server.estimates import (
     estimate_embedding_tokens,
     estimate_prompt_tokens,
@@ -373,12 +374,14 @@ class Accounting:
         call_type: CallType = "chat",
         cache_hit: bool = False,
         hit_counts: tuple[bool, bool] = (False, False),
+        batch: bool = False,
     ) -> float | None:
         """Price the answer, journal its record, settle its reservation; the cost (USD) or None.
 
         A ``cache_hit`` costs nothing: its record keeps what the answer would have cost as
         ``cache_saved_cost``, and ``hit_counts`` says whether its tokens and its saved cost still count
-        against the caller's limits (the cache's ``hits_count_tokens`` / ``hits_count_spend``).
+        against the caller's limits (the cache's ``hits_count_tokens`` / ``hits_count_spend``). A line of
+        a batch (``batch``) is priced at the provider's batch rates.
 
         The record is journaled first, and whatever must be awaited (a journal commit, a settlement in
         Redis) runs in a task of its own that the request's cancellation cannot stop: a client hanging
@@ -389,7 +392,7 @@ class Accounting:
         served = deployment_of(route) if route is not None else None
         cost = None
         if usage is not None and served is not None and served.price is not None:
-            cost = cost_of_usage(served.price, usage)
+            cost = cost_of_usage(served.price, usage, batch=batch)
         saved = None
         if cache_hit:
             saved, cost = cost, 0.0
@@ -399,8 +402,12 @@ class Accounting:
         journal = self.journal
         if journal is not None and (usage is not None or error is not None):
             try:
-                line = self._spend_line(
-                    request, status, served, usage, cost, error, stream, started, estimated, call_type, saved
+                line = (
+                    self._spend_line(
+                        request, status, served, usage, cost, error, stream, started, estimated, call_type, saved
+                    )
+                    if getattr(route, "auto", None) is None  # an auto group's decision goes in its metadata
+                    else None
                 )
                 if line is None:  # a value that needs the full check (and may fail it, loudly)
                     line = encode_line(
@@ -416,6 +423,14 @@ class Accounting:
         lost_cost, lost_tokens = 0.0, 0
         if "lost_attempts" in request.state:
             lost_cost, lost_tokens, more = journal_lost(self.journal, request, started, stream, call_type)
+            if more:
+                commit = [*commit, *more] if commit is not None else more
+        if getattr(route, "auto", None) is not None:  # an escalated cascade's weak call: cascade_spend.py
+            here = lost_attempts.current.get()
+            more_cost, more_tokens, more = journal_weak_call(
+                self.journal, request, route, here[1] if here else None, started, stream, call_type
+            )
+            lost_cost, lost_tokens = lost_cost + more_cost, lost_tokens + more_tokens
             if more:
                 commit = [*commit, *more] if commit is not None else more
         settle: Awaitable[None] | None = None

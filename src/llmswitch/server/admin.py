@@ -1,7 +1,8 @@
 """LiteLLM's key-management API, unchanged: ``/key/generate``, ``/key/info``, ``/key/update``,
 ``/key/delete``, ``/key/list``.
 
-Admin routes need the master key; ``/key/info`` also answers a virtual key about itself. Keys are
+Admin routes need the master key, or a team admin's key for its own team's keys (see team_scope.py);
+``/key/info`` also answers a virtual key about itself. Keys are
 returned in clear exactly once, by ``/key/generate``; everywhere else they are named by their hash
 (``token``) and a masked form (``key_name``).
 """
@@ -21,8 +22,10 @@ from llmswitch.server import http
 from llmswitch.server.amounts import render_cost
 from llmswitch.server.budget_resets import apply_spend, period_over
 from llmswitch.server.chat import parse_json
+from llmswitch.server.key_search import search_keys
 from llmswitch.server.soft_budgets import soft_budget_exceeded
 from llmswitch.server.subject_fields import refuse_unsupported
+from llmswitch.server.team_scope import admin_scope, scope_key_fields, team_admin_of
 
 if TYPE_CHECKING:
     from llmswitch.server.app import Gateway
@@ -263,10 +266,11 @@ def _object(request: http.Request) -> dict[str, Any]:
 async def key_generate(gw: Gateway, request: http.Request, send: http.Send) -> None:
     from llmswitch.store import KeyRecord, generate_key
 
-    _require_master(gw, request)
+    scope = admin_scope(gw, request)
     store = _store_required(gw)
     body = _object(request) if request.body else {}
     fields = _fields(body)
+    scope_key_fields(gw, scope, fields)
     assign_guardrails(gw, body, fields)  # LiteLLM keeps a key's guardrails in its metadata
     key = body.get("key") or generate_key()
     if not isinstance(key, str) or len(key) < 8:
@@ -287,9 +291,17 @@ async def key_info(gw: Gateway, request: http.Request, send: http.Send) -> None:
     store = _store_required(gw)
     asked = request.query.get("key")
     token = _token_of(asked, "key") if asked else principal.key_hash
-    if not principal.is_master and token != principal.key_hash:
+    team_admin = None if principal.is_master or token == principal.key_hash else team_admin_of(gw, principal)
+    if not principal.is_master and token != principal.key_hash and team_admin is None:
         raise PermissionDeniedError("a virtual key may only read its own info", status_code=403, provider="llmswitch")
     rec = await store.get_key(token)
+    if team_admin is not None and rec is not None and rec.team_id != team_admin:
+        raise PermissionDeniedError(
+            f"this key is an admin of team {team_admin!r} only; that key is not of this team",
+            status_code=403,
+            provider="llmswitch",
+            param="key",
+        )
     if rec is not None and period_over(rec):
         # the budget period ended since the background reset last ran: show the current one
         await gw.budget_resets.run_once()
@@ -300,11 +312,17 @@ async def key_info(gw: Gateway, request: http.Request, send: http.Send) -> None:
 
 
 async def key_update(gw: Gateway, request: http.Request, send: http.Send) -> None:
-    _require_master(gw, request)
+    scope = admin_scope(gw, request)
     store = _store_required(gw)
     body = _object(request)
     token = _token_of(body.get("key"), "key")
     fields = _fields(body)
+    if not scope.is_master:
+        current = await store.get_key(token)
+        if current is None:
+            raise NotFoundError("no such key", status_code=404, provider="llmswitch", param="key")
+        scope.check_key(current)
+        scope_key_fields(gw, scope, fields)
     if "guardrails" in body and "metadata" not in fields:
         current = await store.get_key(token)
         assign_guardrails(gw, body, fields, current.metadata if current is not None else None)
@@ -323,7 +341,7 @@ async def key_update(gw: Gateway, request: http.Request, send: http.Send) -> Non
 
 
 async def key_delete(gw: Gateway, request: http.Request, send: http.Send) -> None:
-    _require_master(gw, request)
+    scope = admin_scope(gw, request)
     store = _store_required(gw)
     body = _object(request)
     keys = body.get("keys")
@@ -339,13 +357,18 @@ async def key_delete(gw: Gateway, request: http.Request, send: http.Send) -> Non
         wanted = set(aliases)
         offset = 0
         while True:
-            page = await store.list_keys(limit=500, offset=offset)
+            page = await store.list_keys(team_id=scope.team_id, limit=500, offset=offset)
             tokens += [r.token_hash for r in page if r.key_alias in wanted]
             if len(page) < 500:
                 break
             offset += 500
     if not tokens:
         raise invalid("keys", "name the keys to delete ('keys' or 'key_aliases')")
+    if not scope.is_master:
+        for token in tokens:
+            rec = await store.get_key(token)
+            if rec is not None:
+                scope.check_key(rec, "keys")
     await store.delete_keys(tokens)
     for t in tokens:
         gw.keys.remove(t)
@@ -353,7 +376,7 @@ async def key_delete(gw: Gateway, request: http.Request, send: http.Send) -> Non
 
 
 async def key_list(gw: Gateway, request: http.Request, send: http.Send) -> None:
-    _require_master(gw, request)
+    scope = admin_scope(gw, request)
     store = _store_required(gw)
     q = request.query
     try:
@@ -361,10 +384,15 @@ async def key_list(gw: Gateway, request: http.Request, send: http.Send) -> None:
         size = min(max(int(q.get("size", "10")), 1), 1000)
     except ValueError as exc:
         raise invalid("page", "page and size must be integers") from exc
-    user_id, team_id = q.get("user_id") or None, q.get("team_id") or None
+    user_id, team_id = q.get("user_id") or None, scope.team_filter(q.get("team_id") or None)
     full = q.get("return_full_object", "false").lower() == "true"
-    rows = await store.list_keys(user_id=user_id, team_id=team_id, limit=size, offset=(page - 1) * size)
-    total = await store.count_keys(user_id=user_id, team_id=team_id)
+    search = q.get("search") or None
+    if search is not None:  # from the keys held in memory (key_search.py)
+        found = search_keys(gw, search, user_id=user_id, team_id=team_id)
+        rows, total = found[(page - 1) * size : page * size], len(found)
+    else:
+        rows = await store.list_keys(user_id=user_id, team_id=team_id, limit=size, offset=(page - 1) * size)
+        total = await store.count_keys(user_id=user_id, team_id=team_id)
     out = {
         "keys": [_info(r) for r in rows] if full else [r.token_hash for r in rows],
         "total_count": total,

@@ -2,9 +2,10 @@
 ``/team/list`` and ``/user/new``, ``/user/info``, ``/user/update``, ``/user/delete``, ``/user/list``.
 
 A user or a team holds the budget and limits that all of its keys share (the ``user_id`` and ``team_id``
-of a key). Every route needs the master key. What a route writes goes to the store and, at once, to
-this gateway's memory (:class:`~llmswitch.server.subjects.SubjectCache`); other instances see it at
-their next refresh. As in LiteLLM, ``/user/new`` also makes a key for the user unless
+of a key). Every route needs the master key, except that a team admin's key (see team_scope.py) reads
+its own team (``/team/info``, ``/team/list``) and that team's members (``/user/info``, ``/user/list``).
+What a route writes goes to the store and, at once, to this gateway's memory
+(:class:`~llmswitch.server.subjects.SubjectCache`); other instances see it at their next refresh. As in LiteLLM, ``/user/new`` also makes a key for the user unless
 ``"auto_create_key": false``, and deleting a user or team deletes its keys.
 
     curl -X POST localhost:4000/team/new -H "Authorization: Bearer $MASTER_KEY" \\
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +37,7 @@ from llmswitch.server.subject_fields import (
     subject_id,
     subject_info,
 )
+from llmswitch.server.team_scope import AdminScope, admin_scope, refused
 from llmswitch.store import KeyRecord, Store, SubjectExistsError, SubjectRecord, add_duration, generate_key
 
 if TYPE_CHECKING:
@@ -160,10 +163,19 @@ def _user_key_fields(body: dict[str, Any]) -> dict[str, Any] | None:
     return fields
 
 
+def _member_of(gw: Gateway, scope: AdminScope, user_id: str) -> bool:
+    team = gw.subjects.get("team", scope.team_id)
+    return team is not None and any(m.get("user_id") == user_id for m in team.members_with_roles)
+
+
 async def _info(gw: Gateway, request: http.Request, send: http.Send, api: SubjectAPI) -> None:
-    _require_master(gw, request)
+    scope = admin_scope(gw, request)
     store: Store = _store_required(gw)
     sid = query_id(request, api.id_field)
+    if api is TEAM:
+        scope.team_filter(sid)
+    elif not scope.is_master and not _member_of(gw, scope, sid):
+        raise refused(f"user {sid!r} is not a member of team {scope.team_id!r}", param="user_id")
     rec = await store.get_subject(api.kind, sid)
     if rec is not None and period_over(rec):
         # the budget period ended since the background reset last ran: show the current one
@@ -171,10 +183,13 @@ async def _info(gw: Gateway, request: http.Request, send: http.Send, api: Subjec
         rec = await store.get_subject(api.kind, sid)
     if rec is None:
         raise _not_found(api, sid)
+    keys = await _keys_of(store, api, sid)
+    if not scope.is_master:  # a member's keys in other teams are not this team admin's to see
+        keys = [k for k in keys if k.team_id == scope.team_id]
     out: dict[str, Any] = {
         api.id_field: sid,
         f"{api.kind}_info": subject_info(rec, api),
-        "keys": [key_info(k) for k in await _keys_of(store, api, sid)],
+        "keys": [key_info(k) for k in keys],
     }
     # team membership is not modelled (yet): LiteLLM's lists are there, empty
     out["team_memberships" if api is TEAM else "teams"] = []
@@ -262,13 +277,27 @@ async def user_delete(gw: Gateway, request: http.Request, send: http.Send) -> No
 
 
 async def team_list(gw: Gateway, request: http.Request, send: http.Send) -> None:
-    """Every team, by alias, each with its keys (LiteLLM's ``/team/list`` is not paginated)."""
-    _require_master(gw, request)
+    """Every team, by alias, each with its keys (LiteLLM's ``/team/list`` is not paginated); a team admin's: its own.
+
+    ``?include_keys=false`` gives each team's ``key_count`` instead of its keys (what the dashboard shows)."""
+    scope = admin_scope(gw, request)
     store: Store = _store_required(gw)
     teams = await _all_teams(store)
+    if not scope.is_master:
+        teams = [t for t in teams if t.id == scope.team_id]
+    if request.query.get("include_keys", "true").lower() == "false":
+        teams.sort(key=lambda t: (t.alias or "", t.id))
+        counts = Counter(k.team_id for k in gw.keys.records())  # every key is held in memory (auth.py)
+        counted = [subject_info(t, TEAM) | {"key_count": counts[t.id]} for t in teams]
+        await http.send_bytes(send, 200, dumps(counted))
+        return
     keys: dict[str, list[dict[str, Any]]] = {t.id: [] for t in teams}
     # one pass over all keys rather than one query per team
-    for k in await _keys_of(store, TEAM) if teams else []:
+    for k in (
+        (await _keys_of(store, TEAM) if scope.is_master else await _keys_of(store, TEAM, scope.team_id))
+        if teams
+        else []
+    ):
         if k.team_id in keys:
             keys[k.team_id].append(key_info(k))
     teams.sort(key=lambda t: (t.alias or "", t.id))
@@ -277,15 +306,24 @@ async def team_list(gw: Gateway, request: http.Request, send: http.Send) -> None
 
 
 async def user_list(gw: Gateway, request: http.Request, send: http.Send) -> None:
-    """One page of users, oldest first, each with its number of keys."""
-    _require_master(gw, request)
+    """One page of users, oldest first, each with its number of keys; a team admin's: the team's members."""
+    scope = admin_scope(gw, request)
     store: Store = _store_required(gw)
     page = _positive_int(request.query.get("page", "1"), "page", 2**31)
     size = _positive_int(request.query.get("page_size", "25"), "page_size", 100)
-    users = await store.list_subjects("user", limit=size, offset=(page - 1) * size)
-    total = await store.count_subjects("user")
+    if scope.is_master:
+        users = await store.list_subjects("user", limit=size, offset=(page - 1) * size)
+        total = await store.count_subjects("user")
+    else:
+        team = gw.subjects.get("team", scope.team_id)
+        members = [m["user_id"] for m in team.members_with_roles] if team is not None else []
+        found = [gw.subjects.get("user", m) for m in members]
+        known = [u for u in found if u is not None]
+        users, total = known[(page - 1) * size : page * size], len(known)
+    # every key is held in memory (auth.py): counting there spares a query per user
+    counts = Counter(k.user_id for k in gw.keys.records() if scope.is_master or k.team_id == scope.team_id)
     out = {
-        "users": [subject_info(u, USER) | {"key_count": await store.count_keys(user_id=u.id)} for u in users],
+        "users": [subject_info(u, USER) | {"key_count": counts[u.id]} for u in users],
         "total": total,
         "page": page,
         "page_size": size,

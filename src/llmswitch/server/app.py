@@ -25,15 +25,20 @@ from llmswitch.router.router import Router
 from llmswitch.server import (
     admin,
     admin_teams,
+    batch_routes,
     cache_routes,
     count_tokens,
     faces,
     gemini_embed,
     health,
     http,
+    key_regenerate,
     metrics_route,
+    model_groups,
     responses,
+    spend_budgets,
     spend_routes,
+    ui_routes,
     unsupported,
 )
 from llmswitch.server.accesslog import AccessLog
@@ -44,7 +49,9 @@ from llmswitch.server.chat import handle_chat
 from llmswitch.server.embeddings import handle_embeddings, handle_models
 from llmswitch.server.faces import Face
 from llmswitch.server.lost_attempts import note_timeout
+from llmswitch.server.spend_day_cache import SpendDayCache
 from llmswitch.server.subjects import SubjectCache
+from llmswitch.server.ui_sessions import UISessions
 from llmswitch.store.errors import StoreConnectionError, StoreMigrationError
 from llmswitch.telemetry.callbacks import Telemetry
 from llmswitch.telemetry.metrics import Metrics
@@ -141,11 +148,24 @@ class Gateway:
             **{route: (handler, faces.OPENAI) for route, handler in spend_routes.ROUTES.items()},
             **{route: (handler, faces.OPENAI) for route, handler in admin_teams.ROUTES.items()},
             **{route: (handler, faces.OPENAI) for route, handler in cache_routes.ROUTES.items()},
+            **{route: (handler, faces.OPENAI) for route, handler in ui_routes.ROUTES.items()},
+            **{route: (handler, faces.OPENAI) for route, handler in key_regenerate.ROUTES.items()},
+            **{route: (handler, faces.OPENAI) for route, handler in spend_budgets.ROUTES.items()},
+            **{route: (handler, faces.OPENAI) for route, handler in model_groups.ROUTES.items()},
         }
+        self.ui_sessions = UISessions()  # the dashboard's sign-ins (/ui, see ui_sessions.py)
+        self.spend_days = SpendDayCache()  # past days' totals for /spend/daily?max_age= (the dashboard's charts)
         # Prometheus metrics (on unless turned off): see llmswitch.telemetry.metrics
         self.require_auth_for_metrics = require_auth_for_metrics
         self.metrics: Metrics | None = (Metrics() if metrics is True else metrics) or None
         self.metrics_collector = attach_metrics(self, self.metrics) if self.metrics is not None else None
+        # files and batches (llmswitch.batch), when there is a store to keep them
+        self.batches: Any = None
+        if store is not None:
+            from llmswitch.batch.service import BatchService
+            from llmswitch.batch.settings import BatchSettings
+
+            self.batches = BatchService(self, BatchSettings.from_env())
 
     # ---------------------------------------------------------------- helpers for handlers
 
@@ -207,15 +227,21 @@ class Gateway:
             await self.cache.start()
         for fn in self._on_startup:
             await fn()
+        if self.batches is not None:
+            await self.batches.start()
         self.ready = True
 
     async def shutdown(self) -> None:
         self.ready = False
+        if self.batches is not None:
+            with contextlib.suppress(Exception):
+                await self.batches.stop()
         for fn in self._on_shutdown:
             with contextlib.suppress(Exception):
                 await fn()
         if self.metrics_collector is not None:
             await self.metrics_collector.stop()
+        await self.spend_days.close()
         await self.keys.stop()
         await self.subjects.stop()
         await self.budget_resets.stop()
@@ -259,10 +285,20 @@ class Gateway:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    def _route(self, method: str, path: str) -> tuple[Handler, Face, dict[str, Any]] | None:
+    def _route(
+        self, method: str, path: str, headers: dict[str, str] | None = None
+    ) -> tuple[Handler, Face, dict[str, Any]] | None:
         found = self._routes.get((method, path))
         if found is not None:
             return found[0], found[1], {}
+        if "batches" in path or "files" in path:
+            batch = batch_routes.route(method, path)
+            # /v1/files with an anthropic-version header is Anthropic's Files API, which is not served
+            if batch is not None and not (batch[1] == "openai" and headers and "anthropic-version" in headers):
+                return batch[0], faces.ANTHROPIC if batch[1] == "anthropic" else faces.OPENAI, batch[2]
+        if path.startswith("/ui/assets/"):
+            asset = ui_routes.route(method, path)
+            return None if asset is None else (asset, faces.OPENAI, {})
         if path.startswith(("/v1/responses", "/responses")):
             served = responses.route(method, path)
             if served is not None:
@@ -297,7 +333,7 @@ class Gateway:
                 request.state["responded"] = True
             await send(msg)
 
-        route = self._route(request.method, request.path)
+        route = self._route(request.method, request.path, request.headers)
         face = route[1] if route is not None else unsupported.face_for(request)
         task = asyncio.current_task()
         watch = _Watch(request, task)
@@ -306,7 +342,12 @@ class Gateway:
             if route is None:
                 raise unsupported.refusal(request, self._routes)
             handler, _, params = route
-            key = request.state["api_key"] = extract_key(request)
+            key = extract_key(request)
+            if "cookie" in request.headers or request.path.startswith("/ui/"):
+                # the dashboard's session stands for a key (admin routes only; see ui_sessions.py)
+                request.state["tls"] = scope.get("scheme") == "https"
+                key = self.ui_sessions.key_for(request, key)
+            request.state["api_key"] = key
             if key is not None and self.keys.lookup_needed(key):
                 # a key made on another instance since the last refresh: ask the store before refusing
                 await self.keys.lookup(key)
@@ -316,7 +357,10 @@ class Gateway:
                 principal = self.keys.authenticate(key)
                 if "model" in params:
                     self.authorize_model(principal, params["model"])
-                await request.read_body(self.max_body_bytes)
+                limit = self.max_body_bytes
+                if params.get("body_limit") == "files" and self.batches is not None:
+                    limit = self.batches.settings.max_file_bytes + 64 * 1024  # the form around the file
+                await request.read_body(limit)
             watch.arm()
             if params:
                 request.state.update(params)

@@ -187,6 +187,10 @@ class KeyCache:
     def put(self, record: Any) -> None:
         self._keys[record.token_hash] = record
 
+    def records(self) -> list[Any]:
+        """Every key record held in memory (the dashboard's budget view reads them)."""
+        return list(self._keys.values())
+
     def remove(self, key_hash: str) -> None:
         self._keys.pop(key_hash, None)
         self._generation += 1
@@ -309,6 +313,21 @@ class KeyCache:
         principal = Principal(h, False, rec)
         self._remember(key, principal, rec, expires_at)
         return principal
+
+    def principal_for(self, key_hash: str) -> Principal | None:
+        """The principal of a key known by its hash (work a key started, such as a batch, run later); ``None``
+        when the key is gone, blocked or expired since."""
+        if not self.auth_required or not key_hash:  # "" stands for the master key (see llmswitch.batch)
+            return Principal(self._master_hash or "", True)
+        if self._master_hash is not None and hmac.compare_digest(key_hash, self._master_hash):
+            return Principal(key_hash, True)
+        rec = self._keys.get(key_hash)
+        if rec is None or getattr(rec, "blocked", False):
+            return None
+        expires = getattr(rec, "expires", None)
+        if expires is not None and expires.timestamp() <= self._clock():
+            return None
+        return Principal(key_hash, False, rec)
 
     def _remember(self, key: str, principal: Principal, rec: Any, expires_at: float | None) -> None:
         if len(self._remembered) >= _MAX_REMEMBERED:

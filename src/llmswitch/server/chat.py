@@ -16,6 +16,7 @@ from llmswitch import ir
 from llmswitch.dialects._json import dumps, invalid, loads
 from llmswitch.errors import APIError
 from llmswitch.guardrails.gateway import start_for_request
+from llmswitch.router.auto import context as auto_context
 from llmswitch.server import cache_hits, fastpath, http
 from llmswitch.server.accounting import usage_so_far
 from llmswitch.server.amounts import cost_text
@@ -62,6 +63,12 @@ async def handle_chat(
             req.include_usage = True
     request.state["model"] = req.model
     req.model = request.state["model"] = gw.authorize_model(principal, req.model)
+    if getattr(gw.router, "is_auto", _never)(
+        req.model
+    ):  # tell the auto router the caller's override and what it may use
+        auto_context.enter(
+            override=request.headers.get(auto_context.OVERRIDE_HEADER), permits=_auto_permits(gw, principal, req)
+        )
     timeout = _request_timeout(body, gw.request_timeout)
     if req.extra and not _GATEWAY_ONLY.isdisjoint(req.extra):
         # where and as whom to call is the deployment's business: a client cannot send the gateway
@@ -154,6 +161,8 @@ async def handle_chat(
             if run is not None:
                 resp = await run.post_call(resp)
             body_out = dumps(face.encode_response(resp, legacy_functions=req.legacy_functions))
+            if face.pending is not None:
+                await face.pending
         # before_last_byte's work, without its coroutine (it runs once per answer)
         finished = True
         cost = await acc.finish(
@@ -166,6 +175,41 @@ async def handle_chat(
         if not finished:
             await ended_early(failure_status(exc, request.disconnected), exc)
         raise
+
+
+def _never(group: str) -> bool:
+    return False
+
+
+def _auto_permits(gw: Gateway, principal: Any, req: ir.Request) -> Callable[[str, Any], str | None]:
+    """Whether the caller may be served by an auto group's tier: its key's (user's, team's) models, and,
+    for a call after an earlier one (a cascade's escalation; ``before`` is its route and usage), the key's
+    budget left after both."""
+
+    def permits(group: str, before: Any = None) -> str | None:
+        try:
+            gw.authorize_model(principal, group)
+        except APIError:
+            return f"the key may not use {group!r}"
+        rec = principal.record
+        budget = getattr(rec, "max_budget", None)
+        if before is None or budget is None:
+            return None
+        from llmswitch.server.estimates import estimate_prompt_tokens
+        from llmswitch.server.pricing import cost_of_usage, deployment_of, reserve_estimate
+
+        route, usage = before
+        price = deployment_of(route).price
+        spent = (cost_of_usage(price, usage) or 0.0) if price is not None and usage is not None else 0.0
+        acc = gw.accounting
+        tokens = estimate_prompt_tokens(req)
+        hint = acc.price_hint(gw.router, group) or ()
+        need = max((reserve_estimate(p, tokens, req.max_tokens, acc.default_output_tokens) for p in hint), default=0.0)
+        if rec.spend + spent + need > budget:
+            return f"the key's budget cannot take {group!r} too"
+        return None
+
+    return permits
 
 
 def _called(gw: Gateway, group: str) -> Any:
@@ -238,6 +282,9 @@ def _route_headers(route: Any, request: Request | None = None) -> list[tuple[byt
             _ROUTE_HEADERS.clear()
     except TypeError:  # a value that cannot be a key
         encoded = _encode_route_headers(route)
+    auto = getattr(route, "auto", None)
+    if auto is not None:  # an auto group's decision (llmswitch.router.auto): per request, never cached
+        encoded = [*encoded, *http.header_list(auto.headers())]
     if request is not None:
         cached = request.state.get("cache_headers")
         if cached:
@@ -355,6 +402,8 @@ async def _stream(
         if guard is not None and (held := await guard.close()) is not None:
             await http.stream_chunk(send, encoder.encode(held))
         tail = encoder.close()
+        if face.pending is not None:
+            await face.pending
         await before_last_byte(target)
         await http.end_stream(send, tail)
     except APIError as exc:

@@ -8,6 +8,7 @@ does not exist, each in that client's own format.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Literal
@@ -36,6 +37,8 @@ _MODULES: dict[FaceName, str] = {
 class Face:
     name: FaceName
     _module: ModuleType | None = None
+    # work the answer must wait for before its last byte goes out (the Responses face's stored copy)
+    pending: Awaitable[None] | None = None
 
     @property
     def module(self) -> ModuleType:

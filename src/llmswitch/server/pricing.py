@@ -59,9 +59,12 @@ def deployment_of(route: Any) -> Deployment:
     return served
 
 
-def cost_of_usage(price: Any, usage: ir.Usage) -> float | None:
+def cost_of_usage(price: Any, usage: ir.Usage, *, batch: bool = False) -> float | None:
+    """The cost of ``usage`` at ``price`` (at its batch rates with ``batch``), or ``None`` if it cannot be priced."""
     try:
-        return float(cost_of_embedding(usage, price) if price.mode == "embedding" else cost_of(usage, price))
+        if price.mode == "embedding":
+            return float(cost_of_embedding(usage, price, batch=batch))
+        return float(cost_of(usage, price, batch=batch))
     except Exception:
         return None
 

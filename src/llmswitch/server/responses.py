@@ -7,28 +7,42 @@ response: its input items and its output are put before the new input. A respons
 request says ``store: false``, for the key that made it (another key gets a 404 for it, as for one that
 does not exist).
 
-Stored responses live in this process's memory (the newest ``LLMSWITCH_RESPONSES_STORE_SIZE``, 10,000 by
-default, for ``LLMSWITCH_RESPONSES_STORE_TTL`` seconds, a day by default): a continuation must reach the
-same gateway process (with several workers or instances, route a conversation's requests to one).
+With a store (a master key or ``database_url``: SQLite by default, PostgreSQL for several instances),
+stored responses live in it, so a continuation may reach any worker or instance; an answer is sent
+only once its copy is written. Without one they live in this process's memory (the newest
+``LLMSWITCH_RESPONSES_STORE_SIZE``, 10,000 by default). Either way for ``LLMSWITCH_RESPONSES_STORE_TTL``
+seconds, a day by default. A store that fails the write is logged and the response kept in this
+process's memory instead.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from llmswitch import ir
 from llmswitch.dialects import openai_responses
-from llmswitch.dialects._json import dumps, invalid
+from llmswitch.dialects._json import dumps, invalid, loads
 from llmswitch.errors import NotFoundError
 from llmswitch.server import faces, http
 from llmswitch.server.chat import handle_chat, parse_json
+from llmswitch.store.records import utcnow
+from llmswitch.store.responses import StoredResponse
 
 if TYPE_CHECKING:
     from llmswitch.server.app import Gateway
+    from llmswitch.store.base import Store
+
+log = logging.getLogger("llmswitch.server")
+# how long an answer may wait for its stored copy before it goes out with the copy in memory only
+_WRITE_TIMEOUT_S = 5.0
 
 
 @dataclass
@@ -36,44 +50,84 @@ class Stored:
     owner: str
     input: list[dict[str, Any]]
     response: dict[str, Any]
-    at: float
+    expires_at: float  # unix seconds
 
 
 class ResponseStore:
-    """The newest responses, for their owner, each kept ``ttl`` seconds."""
+    """Stored responses, for their owner, each kept ``ttl`` seconds: in ``db`` when there is one, else
+    (and when ``db`` fails a write) the newest ``size`` in this process's memory."""
 
-    def __init__(self, size: int | None = None, ttl: float | None = None) -> None:
+    def __init__(self, size: int | None = None, ttl: float | None = None, db: Store | None = None) -> None:
         self.size = size if size is not None else int(os.environ.get("LLMSWITCH_RESPONSES_STORE_SIZE", "10000"))
         self.ttl = ttl if ttl is not None else float(os.environ.get("LLMSWITCH_RESPONSES_STORE_TTL", "86400"))
+        self.db = db
         self._items: OrderedDict[str, Stored] = OrderedDict()
 
-    def put(self, owner: str, input_items: list[dict[str, Any]], response: dict[str, Any]) -> None:
-        self._items[response["id"]] = Stored(owner, input_items, response, time.monotonic())
-        self._items.move_to_end(response["id"])
+    def put(self, owner: str, input_items: list[dict[str, Any]], response: dict[str, Any]) -> Awaitable[None] | None:
+        """Keep ``response``; with a store, the write to wait for before the answer's last byte."""
+        expires_at = time.time() + self.ttl
+        if self.db is None:
+            self._remember(Stored(owner, input_items, response, expires_at))
+            return None
+        now = utcnow()
+        row = StoredResponse(
+            response_id=response["id"],
+            owner=owner,
+            input=dumps(input_items),
+            response=dumps(response),
+            created_at=now,
+            expires_at=now + timedelta(seconds=self.ttl),
+        )
+        return asyncio.ensure_future(self._write(row, Stored(owner, input_items, response, expires_at)))
+
+    async def _write(self, row: StoredResponse, stored: Stored) -> None:
+        assert self.db is not None
+        try:
+            async with asyncio.timeout(_WRITE_TIMEOUT_S):
+                await self.db.put_response(row)
+        except Exception as exc:  # the answer still goes out; only this process can continue it
+            log.warning(
+                "stored response %s kept in this process only: the store failed to write it (%s: %s)",
+                row.response_id,
+                type(exc).__name__,
+                exc,
+            )
+            self._remember(stored)
+
+    def _remember(self, stored: Stored) -> None:
+        rid = stored.response["id"]
+        self._items[rid] = stored
+        self._items.move_to_end(rid)
         while len(self._items) > self.size:
             self._items.popitem(last=False)
 
-    def get(self, owner: str, rid: str) -> Stored:
+    async def get(self, owner: str, rid: str, *, param: str = "response_id") -> Stored:
         got = self._items.get(rid)
-        if got is None or got.owner != owner or time.monotonic() - got.at > self.ttl:
+        if got is None and self.db is not None:
+            row = await self.db.get_response(rid)
+            if row is not None:
+                got = Stored(row.owner, loads(row.input), loads(row.response), row.expires_at.timestamp())
+        if got is None or got.owner != owner or got.expires_at <= time.time():
             raise NotFoundError(
                 f"No response found with id '{rid}'.",
                 status_code=404,
                 provider="llmswitch",
                 error_type="invalid_request_error",
-                param="response_id" if "previous" not in rid else "previous_response_id",
+                param=param,
             )
         return got
 
-    def delete(self, owner: str, rid: str) -> None:
-        self.get(owner, rid)
-        del self._items[rid]
+    async def delete(self, owner: str, rid: str) -> None:
+        await self.get(owner, rid)
+        self._items.pop(rid, None)
+        if self.db is not None:
+            await self.db.delete_response(rid)
 
 
 def _store(gw: Gateway) -> ResponseStore:
     store: ResponseStore | None = getattr(gw, "responses_store", None)
     if store is None:
-        store = gw.responses_store = ResponseStore()  # type: ignore[attr-defined]
+        store = gw.responses_store = ResponseStore(db=gw.store)  # type: ignore[attr-defined]
     return store
 
 
@@ -129,7 +183,7 @@ class ResponsesFace(faces.Face):
 
     def _keep(self, response: dict[str, Any]) -> None:
         if self.store is not None and self.body.get("store", True) is not False:
-            self.store.put(self.owner, self.input_items, response)
+            self.pending = self.store.put(self.owner, self.input_items, response)
 
 
 class _Storing(openai_responses.StreamEncoder):
@@ -155,7 +209,7 @@ async def create(gw: Gateway, request: http.Request, send: http.Send) -> None:
     if prev is not None:
         if not isinstance(prev, str):
             raise invalid("previous_response_id", "must be a string")
-        before = store.get(owner, prev)
+        before = await store.get(owner, prev, param="previous_response_id")
         items = [*before.input, *before.response.get("output", []), *items]
     sent = {**body, "input": items}
     face = ResponsesFace("openai_responses", body=body, owner=owner, input_items=items, store=store)
@@ -164,21 +218,62 @@ async def create(gw: Gateway, request: http.Request, send: http.Send) -> None:
 
 
 async def retrieve(gw: Gateway, request: http.Request, send: http.Send) -> None:
-    stored = _store(gw).get(_owner(gw, request), request.state["response_id"])
+    stored = await _store(gw).get(_owner(gw, request), request.state["response_id"])
     await http.send_bytes(send, 200, dumps(stored.response))
 
 
 async def input_items(gw: Gateway, request: http.Request, send: http.Send) -> None:
-    stored = _store(gw).get(_owner(gw, request), request.state["response_id"])
-    data = [dict(i, id=i.get("id") or f"item_{n}") for n, i in enumerate(stored.input)]
+    """The stored response's input items, as OpenAI lists them: newest first unless ``order=asc``, ``limit``
+    (1 to 100, 20 by default) after the item ``after``; message content as typed parts."""
+    rid = request.state["response_id"]
+    stored = await _store(gw).get(_owner(gw, request), rid)
+    query = request.query
+    order = query.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise invalid("order", f"must be 'asc' or 'desc', got {order!r}")
+    try:
+        limit = int(query.get("limit", "20"))
+    except ValueError:
+        raise invalid("limit", f"must be an integer from 1 to 100, got {query.get('limit')!r}") from None
+    if not 1 <= limit <= 100:
+        raise invalid("limit", f"must be an integer from 1 to 100, got {limit}")
+    items = [_listed(item, rid, n) for n, item in enumerate(stored.input)]
+    if order == "desc":
+        items.reverse()
+    after = query.get("after")
+    if after is not None:
+        ids = [i["id"] for i in items]
+        if after not in ids:
+            raise invalid("after", f"no input item {after!r} in response {rid!r}")
+        items = items[ids.index(after) + 1 :]
+    data = items[:limit]
     page = {"object": "list", "data": data, "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None, "has_more": False}  # fmt: skip
+            "last_id": data[-1]["id"] if data else None, "has_more": len(items) > limit}  # fmt: skip
     await http.send_bytes(send, 200, dumps(page))
+
+
+def _listed(item: dict[str, Any], rid: str, n: int) -> dict[str, Any]:
+    """An input item as the list shows it: an id of its own (the same on every read) and, for a message,
+    its content as parts (a plain string is one ``input_text``, ``output_text`` for the assistant's)."""
+    out = dict(item)
+    message = out.get("type", "message") == "message"
+    out.setdefault("id", f"{'msg' if message else 'item'}_{rid.removeprefix('resp_')}_{n}")
+    if message:
+        out["type"] = "message"
+        content = out.get("content")
+        if isinstance(content, str):
+            kind = "output_text" if out.get("role") == "assistant" else "input_text"
+            part: dict[str, Any] = {"type": kind, "text": content}
+            if kind == "output_text":
+                part["annotations"] = []
+            out["content"] = [part]
+        out.setdefault("status", "completed")
+    return out
 
 
 async def delete(gw: Gateway, request: http.Request, send: http.Send) -> None:
     rid = request.state["response_id"]
-    _store(gw).delete(_owner(gw, request), rid)
+    await _store(gw).delete(_owner(gw, request), rid)
     await http.send_bytes(send, 200, dumps({"id": rid, "object": "response.deleted", "deleted": True}))
 
 

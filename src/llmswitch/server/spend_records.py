@@ -33,6 +33,11 @@ def spend_record(
     principal = request.state.get("principal")
     rec = getattr(principal, "record", None)
     u = usage or ir.Usage()
+    metadata = record_metadata(
+        rec, request.state.get("request_id"), request.state["spend_id"], request.state.get("guardrails")
+    )
+    if (auto := getattr(route, "auto", None)) is not None:  # an auto group's decision (llmswitch.router.auto)
+        metadata = {**metadata, "route": auto.log()}
     return SpendRecord(
         request_id=request.state["spend_id"],
         key_hash=getattr(principal, "key_hash", None) or None,
@@ -56,9 +61,7 @@ def spend_record(
         cache_hit=request.state.get("cache_hit") is True,
         cache_saved_cost=cache_saved_cost,
         stream=stream,
-        metadata=record_metadata(
-            rec, request.state.get("request_id"), request.state["spend_id"], request.state.get("guardrails")
-        ),
+        metadata=metadata,
         call_type=call_type,
         estimated=estimated,
     )

@@ -81,8 +81,8 @@ class SubjectAPI:
             extra = USER_NEW_FIELDS
         else:
             extra = frozenset({"auto_create_key"})
-        if self.kind == "team":  # LiteLLM's team guardrails, kept in the team's metadata
-            extra |= {"guardrails"}
+        if self.kind == "team":  # LiteLLM's team guardrails (kept in the team's metadata) and members
+            extra |= {"guardrails", "members_with_roles"}
         return SUBJECT_FIELDS | {self.id_field, self.alias_field} | extra
 
 
@@ -136,6 +136,8 @@ def subject_fields(body: dict[str, Any], api: SubjectAPI, *, now: datetime | Non
         if not isinstance(body["blocked"], bool):
             raise invalid("blocked", "must be true or false")
         out["blocked"] = body["blocked"]
+    if api.kind == "team" and "members_with_roles" in body:
+        out["members_with_roles"] = team_members(body["members_with_roles"])
     if "budget_duration" in body:
         duration = body["budget_duration"]
         out["budget_duration"] = duration
@@ -150,6 +152,25 @@ def reset_time(duration: Any, now: datetime) -> datetime:
         return add_duration(now, duration)
     except (ValueError, OverflowError) as exc:
         raise invalid("budget_duration", f"{duration!r} is not a usable duration ({exc})") from exc
+
+
+def team_members(value: Any) -> list[dict[str, str]]:
+    """LiteLLM's ``members_with_roles``: ``[{"user_id": "ana", "role": "admin"}, ...]``, one entry per user."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise invalid("members_with_roles", 'must be a list of {"user_id": ..., "role": "admin" or "user"}')
+    members: dict[str, str] = {}
+    for member in value:
+        if not isinstance(member, dict) or not set(member) <= {"user_id", "role"}:
+            raise invalid("members_with_roles", 'each member must be {"user_id": ..., "role": "admin" or "user"}')
+        user_id, role = member.get("user_id"), member.get("role", "user")
+        if not isinstance(user_id, str) or not user_id or "\x00" in user_id:
+            raise invalid("members_with_roles", "each member needs a non-empty user_id")
+        if role not in ("admin", "user"):
+            raise invalid("members_with_roles", f"role must be 'admin' or 'user', got {role!r}")
+        members[user_id] = role
+    return [{"user_id": user_id, "role": role} for user_id, role in members.items()]
 
 
 def _optional_text(value: Any, field: str) -> str | None:
@@ -201,7 +222,7 @@ def subject_info(rec: SubjectRecord, api: SubjectAPI) -> dict[str, Any]:
     def iso(value: datetime | None) -> str | None:
         return value.isoformat() if value is not None else None
 
-    return {
+    info: dict[str, Any] = {
         api.id_field: rec.id,
         api.alias_field: rec.alias,
         "models": rec.models,
@@ -217,3 +238,6 @@ def subject_info(rec: SubjectRecord, api: SubjectAPI) -> dict[str, Any]:
         "created_at": iso(rec.created_at),
         "updated_at": iso(rec.updated_at),
     }
+    if api.kind == "team":
+        info["members_with_roles"] = rec.members_with_roles
+    return info

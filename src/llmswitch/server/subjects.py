@@ -80,6 +80,10 @@ class SubjectCache:
             return None
         return self._subjects.get((kind, subject_id))
 
+    def records(self) -> list[SubjectRecord]:
+        """Every user and team held in memory."""
+        return list(self._subjects.values())
+
     def put(self, rec: SubjectRecord) -> None:
         """Hold ``rec`` now, before the next refresh brings it (an admin route just wrote it)."""
         self._subjects[(rec.kind, rec.id)] = rec

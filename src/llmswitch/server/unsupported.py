@@ -4,7 +4,7 @@ Three cases, each naming what was asked for:
 
 - a path the gateway serves, with another method: 405 with ``Allow``;
 - an endpoint of the OpenAI, Anthropic or Gemini APIs that llmswitch does not implement yet
-  (``/v1/images/generations``, ``/v1/messages/batches``, ``:predict`` …): 501;
+  (``/v1/images/generations``, ``/v1/uploads``, ``:predict`` …): 501;
 - anything else: 404, with a did-you-mean among the served paths when one is close.
 
 The dialect is the one the caller's SDK reads: Anthropic's for ``/v1/messages…`` or any request carrying
@@ -55,7 +55,6 @@ _ANTHROPIC = "anthropic"
 _GEMINI = "gemini"
 _KNOWN: tuple[tuple[str, str, str], ...] = (
     # Anthropic (before OpenAI: /v1/messages/… is Anthropic's whatever the headers say)
-    (rf"/v1/messages/batches(?:{_ID}(?:/cancel|/results)?)?", "Anthropic's message batches", _ANTHROPIC),
     (r"/v1/complete", "Anthropic's legacy text completions", _ANTHROPIC),
     (rf"/v1/skills(?:{_ID}(?:/versions(?:{_ID})?)?)?", "Anthropic's skills", _ANTHROPIC),
     # OpenAI
@@ -69,7 +68,6 @@ _KNOWN: tuple[tuple[str, str, str], ...] = (
     (rf"(?:/v1)?/conversations(?:{_ID}(?:/items(?:{_ID})?)?)?", "OpenAI's conversations", _OPENAI),
     (rf"(?:/v1)?/files(?:{_ID}(?:/content)?)?", "the Files API", _OPENAI),
     (rf"(?:/v1)?/uploads(?:{_ID}(?:/parts|/complete|/cancel)?)?", "OpenAI's uploads", _OPENAI),
-    (rf"(?:/v1)?/batches(?:{_ID}(?:/cancel)?)?", "OpenAI's batches", _OPENAI),
     (r"(?:/v1)?/images/generations", "OpenAI's image generation", _OPENAI),
     (r"(?:/v1)?/images/edits", "OpenAI's image edits", _OPENAI),
     (r"(?:/v1)?/images/variations", "OpenAI's image variations", _OPENAI),
@@ -92,11 +90,11 @@ _KNOWN: tuple[tuple[str, str, str], ...] = (
     (r"(?:/v1|/v2)?/rerank", "reranking", _OPENAI),
     # LiteLLM's proxy management API beyond the key, user, team and spend routes llmswitch serves
     (
-        r"(?:/v1)?/model/(?:info|new|update|delete)|/v2/model/info|/model_group/info",
+        r"(?:/v1)?/model/(?:info|new|update|delete)|/v2/model/info",
         "LiteLLM's model management",
         _OPENAI,
     ),
-    (r"/key/(?:regenerate|block|unblock|health)|/key/[^/]+/regenerate", "LiteLLM's key management", _OPENAI),
+    (r"/key/(?:block|unblock|health)|/key/[^/]+/regenerate", "LiteLLM's key management", _OPENAI),
     (
         r"/team/(?:member_add|member_delete|member_update|block|unblock|model/add|model/delete)",
         "LiteLLM's team management",

@@ -47,6 +47,7 @@ from typing import Any, NamedTuple, Self
 from llmswitch.store.budget_periods import DueReset
 from llmswitch.store.instances import InstanceRecord
 from llmswitch.store.records import KeyRecord, SpendGroup, SpendRecord, SubjectKind, SubjectRecord
+from llmswitch.store.responses import StoredResponse
 
 
 class KeyChanges(NamedTuple):
@@ -83,6 +84,9 @@ class DailySpend(NamedTuple):
     input_tokens: int
     output_tokens: int
     cost: float
+    # answers served from the response cache, and what they cost when first made (USD, summed as ``cost``)
+    cache_hits: int = 0
+    cache_saved_cost: float = 0.0
 
 
 class Store(abc.ABC):
@@ -149,6 +153,20 @@ class Store(abc.ABC):
     async def remove_instance(self, instance_id: str) -> None:
         """Forget ``instance_id`` (a gateway stopping cleanly)."""
         raise NotImplementedError(f"{type(self).__name__} does not track gateway instances")
+
+    # -- stored responses (see llmswitch.store.responses) -----------------------------------------
+
+    async def put_response(self, row: StoredResponse) -> None:
+        """Keep a Responses API response until ``row.expires_at`` (a second put of its id changes nothing)."""
+        raise NotImplementedError(f"{type(self).__name__} does not store responses")
+
+    async def get_response(self, response_id: str) -> StoredResponse | None:
+        """The stored response ``response_id``; None when there is none or it expired."""
+        raise NotImplementedError(f"{type(self).__name__} does not store responses")
+
+    async def delete_response(self, response_id: str) -> bool:
+        """Forget ``response_id``; whether there was one."""
+        raise NotImplementedError(f"{type(self).__name__} does not store responses")
 
     # -- keys ------------------------------------------------------------------------------------
 
@@ -283,8 +301,11 @@ class Store(abc.ABC):
         limit: int = 100,
         offset: int = 0,
         request_id: str | None = None,
+        model_group: str | None = None,
+        status: int | None = None,
     ) -> list[SpendRecord]:
-        """Spend records, newest first, filtered by any of key, user, team and ``start <= time < end``.
+        """Spend records, newest first, filtered by any of key, user, team, model group, HTTP status and
+        ``start <= time < end``.
 
         Page with ``limit``/``offset``. Naive datetimes are taken to be UTC.
         """
@@ -297,11 +318,17 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def daily_spend(
-        self, group_by: SpendGroup, *, start: datetime | None = None, end: datetime | None = None
+        self,
+        group_by: SpendGroup,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        team_id: str | None = None,
     ) -> list[DailySpend]:
         """Totals per UTC day and per key (its hash), user, team or model (``model_group``).
 
-        Only records with ``start <= time < end``; ordered by day, then group (``None`` last).
+        Only records with ``start <= time < end`` (and of team ``team_id`` when given); ordered by day,
+        then group (``None`` last).
 
             >>> await store.daily_spend("team", start=datetime(2025, 6, 1, tzinfo=UTC))  # doctest: +SKIP
             [DailySpend(day=datetime.date(2025, 6, 1), group='research', requests=42, ...)]

@@ -14,7 +14,9 @@ unchanged) and the index the budget period resets read; version 6 two spend-log 
 call (``call_type``) and whether the gateway estimated the record's tokens (``estimated``); version 7
 the live gateway instances; version 8 a key's model aliases (LiteLLM's ``aliases``); version 9 a key's
 ``tags``; version 10 its ``soft_budget``; version 11 its per-model limits and budgets; version 12 what a
-cache hit saved (``cache_saved_cost`` of the spend logs); planned next: batch jobs.
+cache hit saved (``cache_saved_cost`` of the spend logs); version 13 the Responses API's stored responses;
+version 14 batch jobs (files, batches and batch lines, see ``batch_records``); version 15 a team's members
+and their roles (``members_with_roles``).
 
 How PostgreSQL runs them (see ``postgres_migrate``): on a connection without timeouts, and a
 migration made only of ``CREATE INDEX`` / ``DROP INDEX`` statements concurrently, outside a transaction,
@@ -75,6 +77,74 @@ _LEANER_SPEND_INDEXES = (
     "DROP INDEX llmswitch_spend_logs_team_id",
     "CREATE INDEX llmswitch_spend_logs_team_id ON llmswitch_spend_logs (team_id, time) WHERE team_id IS NOT NULL",
 )
+
+
+def _batches_ddl(integer: str, real: str, blob: str) -> tuple[str, ...]:
+    # migration "batches": once released, never change what this returns (see the module docstring).
+    # Times are unix seconds (OpenAI's objects carry them so); a line's lease is a float of seconds.
+    return (
+        f"""CREATE TABLE llmswitch_files (
+                id TEXT PRIMARY KEY,
+                owner TEXT NOT NULL,
+                purpose TEXT NOT NULL,
+                filename TEXT NOT NULL,
+                bytes {integer} NOT NULL,
+                created_at {integer} NOT NULL,
+                expires_at {integer},
+                storage TEXT NOT NULL,
+                content {blob}
+            )""",
+        "CREATE INDEX llmswitch_files_owner ON llmswitch_files (owner, created_at)",
+        f"""CREATE TABLE llmswitch_batches (
+                id TEXT PRIMARY KEY,
+                owner TEXT NOT NULL,
+                api TEXT NOT NULL,
+                endpoint TEXT NOT NULL,
+                model_group TEXT NOT NULL,
+                input_file_id TEXT NOT NULL,
+                completion_window TEXT NOT NULL,
+                status TEXT NOT NULL,
+                mode TEXT NOT NULL,
+                created_at {integer} NOT NULL,
+                expires_at {integer} NOT NULL,
+                in_progress_at {integer},
+                finalizing_at {integer},
+                completed_at {integer},
+                failed_at {integer},
+                expired_at {integer},
+                cancelling_at {integer},
+                cancelled_at {integer},
+                output_file_id TEXT,
+                error_file_id TEXT,
+                total {integer} NOT NULL DEFAULT 0,
+                completed {integer} NOT NULL DEFAULT 0,
+                failed {integer} NOT NULL DEFAULT 0,
+                errors TEXT,
+                metadata TEXT,
+                native TEXT,
+                usage TEXT,
+                estimate {real} NOT NULL DEFAULT 0,
+                lease_owner TEXT,
+                lease_until {real}
+            )""",
+        "CREATE INDEX llmswitch_batches_owner ON llmswitch_batches (owner, created_at)",
+        "CREATE INDEX llmswitch_batches_status ON llmswitch_batches (status)",
+        f"""CREATE TABLE llmswitch_batch_lines (
+                batch_id TEXT NOT NULL,
+                line_no {integer} NOT NULL,
+                custom_id TEXT NOT NULL,
+                body TEXT NOT NULL,
+                state TEXT NOT NULL DEFAULT 'pending',
+                lease_owner TEXT,
+                lease_until {real},
+                attempts {integer} NOT NULL DEFAULT 0,
+                status_code {integer},
+                response TEXT,
+                failed {integer},
+                PRIMARY KEY (batch_id, line_no)
+            )""",
+        "CREATE INDEX llmswitch_batch_lines_state ON llmswitch_batch_lines (batch_id, state, line_no)",
+    )
 
 
 def _spend_kind_columns(boolean: str, false: str) -> tuple[str, ...]:
@@ -186,12 +256,31 @@ def _instances_ddl(time: str, integer: str) -> tuple[str, ...]:
     )
 
 
+def _responses_ddl(time: str) -> tuple[str, ...]:
+    # the Responses API's stored responses, shared by every worker and instance (see store/responses.py)
+    return (
+        f"""CREATE TABLE llmswitch_responses (
+                response_id TEXT PRIMARY KEY,
+                owner TEXT NOT NULL,
+                input TEXT NOT NULL,
+                response TEXT NOT NULL,
+                created_at {time} NOT NULL,
+                expires_at {time} NOT NULL
+            )""",
+        "CREATE INDEX llmswitch_responses_expires_at ON llmswitch_responses (expires_at)",
+    )
+
+
 def _model_limit_columns(json_type: str) -> tuple[str, ...]:
     # a key's per-model rpm, tpm and budgets (LiteLLM's model_rpm_limit, model_tpm_limit, model_max_budget)
     return tuple(
         f"ALTER TABLE llmswitch_keys ADD COLUMN {name} {json_type} NOT NULL DEFAULT '{{}}'"
         for name in ("model_rpm_limit", "model_tpm_limit", "model_max_budget")
     )
+
+
+# a team's members and their roles (LiteLLM's members_with_roles); a team admin's key is scoped by it
+_TEAM_MEMBERS = "ALTER TABLE llmswitch_subjects ADD COLUMN members_with_roles {json} NOT NULL DEFAULT '[]'"
 
 
 # SQLite stores datetimes as fixed-width ISO-8601 UTC text (sorts like time), JSON as text, bools as 0/1.
@@ -249,6 +338,9 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     Migration(10, "key_soft_budget", ("ALTER TABLE llmswitch_keys ADD COLUMN soft_budget REAL",)),
     Migration(11, "key_model_limits", _model_limit_columns("TEXT")),
     Migration(12, "spend_cache_saved_cost", ("ALTER TABLE llmswitch_spend_logs ADD COLUMN cache_saved_cost REAL",)),
+    Migration(13, "stored_responses", _responses_ddl("TEXT")),
+    Migration(14, "batches", _batches_ddl("INTEGER", "REAL", "BLOB")),
+    Migration(15, "team_members", (_TEAM_MEMBERS.format(json="TEXT"),)),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -316,6 +408,9 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
         "spend_cache_saved_cost",
         ("ALTER TABLE llmswitch_spend_logs ADD COLUMN cache_saved_cost DOUBLE PRECISION",),
     ),
+    Migration(13, "stored_responses", _responses_ddl("TIMESTAMPTZ")),
+    Migration(14, "batches", _batches_ddl("BIGINT", "DOUBLE PRECISION", "BYTEA")),
+    Migration(15, "team_members", (_TEAM_MEMBERS.format(json="JSONB"),)),
 )
 
 

@@ -14,7 +14,7 @@ live there), ``connection_limit`` (the pool's ``max_size``), ``connect_timeout``
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -36,6 +36,7 @@ from llmswitch.store.errors import (
 )
 from llmswitch.store.instances import PostgresInstances
 from llmswitch.store.migrations import POSTGRES_MIGRATIONS, VERSION_TABLE
+from llmswitch.store.postgres_batches import PostgresBatches
 from llmswitch.store.postgres_budgets import PostgresBudgets
 from llmswitch.store.postgres_database import create_database, database_name
 from llmswitch.store.postgres_migrate import lock_timeout_from_env, run_migrations
@@ -56,6 +57,7 @@ from llmswitch.store.records import (
     validate_spend_amount,
     validate_spend_records,
 )
+from llmswitch.store.responses import PostgresResponses
 from llmswitch.store.urls import mask_url
 
 N = TypeVar("N", int, float)
@@ -109,7 +111,7 @@ _UNREACHABLE = (
 _TIMED_OUT = (TimeoutError, asyncpg.QueryCanceledError)
 
 
-class PostgresStore(PostgresInstances, PostgresSubjects, PostgresBudgets, Store):
+class PostgresStore(PostgresBatches, PostgresInstances, PostgresResponses, PostgresSubjects, PostgresBudgets, Store):
     """Keys, users and teams in PostgreSQL, shared by every gateway process that points at the same database."""
 
     def __init__(
@@ -403,9 +405,18 @@ class PostgresStore(PostgresInstances, PostgresSubjects, PostgresBudgets, Store)
         limit: int = 100,
         offset: int = 0,
         request_id: str | None = None,
+        model_group: str | None = None,
+        status: int | None = None,
     ) -> list[SpendRecord]:
         check_page(limit, offset)
-        equal = {"key_hash": key_hash, "user_id": user_id, "team_id": team_id, "request_id": request_id}
+        equal: dict[str, str | int | None] = {
+            "key_hash": key_hash,
+            "user_id": user_id,
+            "team_id": team_id,
+            "request_id": request_id,
+            "model_group": model_group,
+            "status": status,
+        }
         where, params = _spend_filters(equal, start, end)
         n = len(params)
         query = (
@@ -427,21 +438,31 @@ class PostgresStore(PostgresInstances, PostgresSubjects, PostgresBudgets, Store)
             )
 
     async def daily_spend(
-        self, group_by: SpendGroup, *, start: datetime | None = None, end: datetime | None = None
+        self,
+        group_by: SpendGroup,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        team_id: str | None = None,
     ) -> list[DailySpend]:
         column = spend_group_column(group_by)
-        where, params = _spend_filters({}, start, end)
+        where, params = _spend_filters({"team_id": team_id}, start, end)
         query = (
             f"SELECT (time AT TIME ZONE 'UTC')::date AS day, {column} AS grp, count(*), "
-            f"sum(input_tokens)::bigint, sum(output_tokens)::bigint, coalesce(sum(round(cost::numeric, {COST_PLACES})), 0) "
+            f"sum(input_tokens)::bigint, sum(output_tokens)::bigint, coalesce(sum(round(cost::numeric, {COST_PLACES})), 0), "
+            f"count(*) FILTER (WHERE cache_hit), coalesce(sum(round(cache_saved_cost::numeric, {COST_PLACES})), 0) "
             f"FROM llmswitch_spend_logs{where} GROUP BY day, grp ORDER BY day, grp NULLS LAST"
         )
         async with self._connection() as conn:
             rows = await conn.fetch(query, *params)
-        return [DailySpend(row[0], row[1], row[2], row[3], row[4], float(row[5])) for row in rows]
+        return [
+            DailySpend(row[0], row[1], row[2], row[3], row[4], float(row[5]), row[6], float(row[7])) for row in rows
+        ]
 
 
-def _spend_filters(equal: dict[str, str | None], start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
+def _spend_filters(
+    equal: Mapping[str, str | int | None], start: datetime | None, end: datetime | None
+) -> tuple[str, list[Any]]:
     where: list[str] = []
     params: list[Any] = []
     for column, value in equal.items():

@@ -309,6 +309,9 @@ class SubjectRecord(msgspec.Struct, kw_only=True, frozen=True):
     spend: float = 0.0
     created_at: datetime = msgspec.field(default_factory=utcnow)
     updated_at: datetime = msgspec.field(default_factory=utcnow)
+    # a team's members, as LiteLLM's ``members_with_roles``: [{"user_id": "ana", "role": "admin"}, ...];
+    # an ``admin`` manages the team's keys and reads its spend (llmswitch.server.team_scope). Users: empty.
+    members_with_roles: list[dict[str, str]] = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:
         check_kind(self.kind)

@@ -15,7 +15,7 @@ import asyncio
 import functools
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from decimal import Decimal
@@ -43,6 +43,8 @@ from llmswitch.store.records import (
     validate_spend_amount,
     validate_spend_records,
 )
+from llmswitch.store.responses import SQLiteResponses
+from llmswitch.store.sqlite_batches import SQLiteBatches
 from llmswitch.store.sqlite_budgets import SQLiteBudgets
 from llmswitch.store.sqlite_common import decode_fields, encode_value, register_money
 from llmswitch.store.sqlite_common import iso as _iso
@@ -78,7 +80,7 @@ _SPEND_BOOL_FIELDS = frozenset({"cache_hit", "stream", "estimated"})
 _encode_json = msgspec.json.Encoder().encode
 
 
-class SQLiteStore(SQLiteInstances, SQLiteSubjects, SQLiteBudgets, Store):
+class SQLiteStore(SQLiteBatches, SQLiteInstances, SQLiteResponses, SQLiteSubjects, SQLiteBudgets, Store):
     """Keys, users and teams in one SQLite file (or in memory, for tests), reached through a dedicated thread."""
 
     def __init__(self, url: str, *, busy_timeout: float = 5.0) -> None:
@@ -210,9 +212,18 @@ class SQLiteStore(SQLiteInstances, SQLiteSubjects, SQLiteBudgets, Store):
         limit: int = 100,
         offset: int = 0,
         request_id: str | None = None,
+        model_group: str | None = None,
+        status: int | None = None,
     ) -> list[SpendRecord]:
         check_page(limit, offset)
-        equal = {"key_hash": key_hash, "user_id": user_id, "team_id": team_id, "request_id": request_id}
+        equal: dict[str, str | int | None] = {
+            "key_hash": key_hash,
+            "user_id": user_id,
+            "team_id": team_id,
+            "request_id": request_id,
+            "model_group": model_group,
+            "status": status,
+        }
         where, params = _spend_filters(equal, start, end)
         return await self._call(_list_spend_logs, where, params, limit, offset)
 
@@ -224,10 +235,15 @@ class SQLiteStore(SQLiteInstances, SQLiteSubjects, SQLiteBudgets, Store):
         return await self._call(_sum_spend, where, params)
 
     async def daily_spend(
-        self, group_by: SpendGroup, *, start: datetime | None = None, end: datetime | None = None
+        self,
+        group_by: SpendGroup,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        team_id: str | None = None,
     ) -> list[DailySpend]:
         column = spend_group_column(group_by)
-        where, params = _spend_filters({}, start, end)
+        where, params = _spend_filters({"team_id": team_id}, start, end)
         return await self._call(_daily_spend, column, where, params)
 
 
@@ -432,7 +448,9 @@ def _sum_spend(conn: sqlite3.Connection, where: str, params: list[Any]) -> float
     return float(row[0])
 
 
-def _spend_filters(equal: dict[str, str | None], start: datetime | None, end: datetime | None) -> tuple[str, list[Any]]:
+def _spend_filters(
+    equal: Mapping[str, str | int | None], start: datetime | None, end: datetime | None
+) -> tuple[str, list[Any]]:
     where, params = [], []
     for column, value in equal.items():
         if value is not None:
@@ -460,13 +478,23 @@ def _daily_spend(conn: sqlite3.Connection, column: str, where: str, params: list
     # integers of 1e-10 USD, so the total is exact (a float sum carries noise: 0.000347 * 3 -> 0.0010409999999999998)
     rows = conn.execute(
         f"SELECT substr(time, 1, 10) AS day, {column} AS grp, count(*), sum(input_tokens), sum(output_tokens), "
-        f"coalesce(sum(CAST(round(cost * {10**COST_PLACES}) AS INTEGER)), 0) FROM llmswitch_spend_logs{where} "
+        f"coalesce(sum(CAST(round(cost * {10**COST_PLACES}) AS INTEGER)), 0), sum(cache_hit), "
+        f"coalesce(sum(CAST(round(cache_saved_cost * {10**COST_PLACES}) AS INTEGER)), 0) FROM llmswitch_spend_logs{where} "
         "GROUP BY day, grp ORDER BY day, grp IS NULL, grp",
         params,
     )
     return [
-        DailySpend(date.fromisoformat(day), grp, n, inp, out, float(Decimal(units).scaleb(-COST_PLACES)))
-        for day, grp, n, inp, out, units in rows
+        DailySpend(
+            date.fromisoformat(day),
+            grp,
+            n,
+            inp,
+            out,
+            float(Decimal(units).scaleb(-COST_PLACES)),
+            hits,
+            float(Decimal(saved).scaleb(-COST_PLACES)),
+        )
+        for day, grp, n, inp, out, units, hits, saved in rows
     ]
 
 

@@ -77,7 +77,16 @@ def iso(value: datetime) -> str:
 
 # one row <-> one record: JSON text for lists and dicts, ISO-8601 UTC text for times, 0/1 for booleans
 JSON_FIELDS = frozenset(
-    {"models", "metadata", "aliases", "tags", "model_rpm_limit", "model_tpm_limit", "model_max_budget"}
+    {
+        "models",
+        "metadata",
+        "aliases",
+        "tags",
+        "model_rpm_limit",
+        "model_tpm_limit",
+        "model_max_budget",
+        "members_with_roles",
+    }
 )
 TIME_FIELDS = frozenset({"budget_reset_at", "expires", "created_at", "updated_at"})
 

@@ -321,6 +321,11 @@ class Metrics:
         if hit and saved_usd:
             v[self.slots.slot("llmswitch_cache_saved_usd", (g, cache))] += saved_usd
 
+    def note_auto_route(self, model_group: str, decision: Any) -> None:
+        """An ``auto`` group's decision (llmswitch.router.auto.decision.Decision) for one request."""
+        g = self.caps["model_group"](model_group)
+        self.values[self.slots.slot("llmswitch_auto_route_decisions", (g, decision.tier, decision.source))] += 1
+
     # ------------------------------------------------------------ gauges and scrape
 
     def set_gauge(self, family: str, labels: tuple[str, ...], value: float) -> None:

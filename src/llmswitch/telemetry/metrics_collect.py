@@ -79,6 +79,12 @@ class Collector:
                 state = "half_open"  # the next call is let through as a probe
             m.set_gauge("llmswitch_breaker_state", labels, _STATE.get(state, 0.0))
             m.set_total("llmswitch_breaker_opened", labels, float(breaker.times_opened))
+            for to, times in (
+                ("open", breaker.times_opened),
+                ("half_open", breaker.times_half_opened),
+                ("closed", breaker.times_closed),
+            ):
+                m.set_total("llmswitch_breaker_transitions", (*labels, to), float(times))
             m.set_gauge("llmswitch_upstream_in_flight", labels, float(t.in_flight))
             resting = t.rest_until > self.gateway.router.clock()
             m.set_gauge("llmswitch_deployment_healthy", labels, 0.0 if state == "open" or resting else 1.0)
@@ -177,6 +183,8 @@ def attach_metrics(gateway: Any, metrics: Metrics) -> Collector:
     )
     gateway.accounting.metrics = metrics
     router.on_attempt = chain_hooks(router.on_attempt, metrics.note_attempt)
+    if hasattr(router, "on_auto_decision"):  # auto groups' decisions (llmswitch.router.auto)
+        router.on_auto_decision = metrics.note_auto_route
     return Collector(metrics, gateway)
 
 

@@ -172,6 +172,14 @@ FAMILIES: tuple[Family, ...] = (
         ("model_group", "cache"),
         "What the answers served from the cache would have cost upstream, in US dollars.",
     ),
+    # ---- the auto complexity router (fed through note_auto_route)
+    Family(
+        "llmswitch_auto_route_decisions",
+        "counter",
+        ("model_group", "tier", "source"),
+        "Requests an auto group routed: tier weak or strong (the one that answered); source classifier, "
+        "override or cascade (escalated after the weak answer failed a check).",
+    ),
     # ---- live state (read at scrape, and every few seconds in each worker)
     Family("llmswitch_requests_in_flight", "gauge", (), "Admitted requests not finished yet (streams included)."),
     Family("llmswitch_streams_in_flight", "gauge", (), "Admitted streaming requests not finished yet."),
@@ -193,6 +201,12 @@ FAMILIES: tuple[Family, ...] = (
         "counter",
         ("model_group", "deployment", "provider"),
         "Times a deployment's circuit breaker opened.",
+    ),
+    Family(
+        "llmswitch_breaker_transitions",
+        "counter",
+        ("model_group", "deployment", "provider", "to"),
+        "A deployment's circuit breaker changing state: to open, to half_open (a probe may go), to closed.",
     ),
     Family(
         "llmswitch_deployment_healthy",

@@ -30,6 +30,8 @@ what each SDK takes as its base URL):
   under ``/v1``). Token counts are the fake's own tokenizer (``fake_token_count``: a token per word or
   punctuation mark, 4 per message), not llmswitch's local estimate.
 - Ollama: ``POST /api/chat`` (NDJSON streams unless ``"stream": false``), ``POST /api/embed``.
+- The providers' batch APIs (OpenAI/Azure Files and Batch, Anthropic Message Batches, Gemini batch
+  mode), their jobs progressing over polls: see ``llmswitch.testing._batches`` (``up.batches``).
 
 Choosing replies: ``up.script(*replies, model=None)`` queues replies (optionally only for one
 model); when the queues are empty ``up.responder(request)`` is called if set, else ``up.default``

@@ -46,6 +46,8 @@ from llmswitch.testing._reply import finish_with_last_content, to_response, to_s
 
 def build_app(host: Host) -> web.Application:
     """The aiohttp application serving every face's routes for ``host``."""
+    from llmswitch.testing import _batches  # it builds on this module's routes
+
     app = web.Application(client_max_size=64 * 1024 * 1024)
 
     async def openai_chat(request: web.Request) -> web.StreamResponse:
@@ -78,6 +80,8 @@ def build_app(host: Host) -> web.Application:
         if method in ("generateContent", "streamGenerateContent"):
             stream = method == "streamGenerateContent"
             return await _chat(request, host, GEMINI, model=model, stream=stream, sse=request.query.get("alt") == "sse")
+        if method == "batchGenerateContent":
+            return await _batches.gemini_create(request, host, model)
         rec = await _record(request, host, GEMINI, model=model)
         if method == "countTokens":
             return await _counting.count(request, host, rec, GEMINI, model)
@@ -180,6 +184,7 @@ def build_app(host: Host) -> web.Application:
     # google-genai calls /v1beta or /v1 (its api_version); Gemini serves both
     app.router.add_post("/v1beta/models/{target}", gemini_model_method)
     app.router.add_post("/v1/models/{target}", gemini_model_method)
+    _batches.mount(app, host)  # the providers' own batch APIs
     return app
 
 

@@ -11,8 +11,11 @@ asking a Redis that failed for a while.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
+from llmswitch.cache.backends.redis_keys import KeyDirectory
 from llmswitch.cache.backends.resp import LeanRedis, lean_url
 
 if TYPE_CHECKING:
@@ -38,10 +41,15 @@ class RedisBackend:
         self._use_lean = (
             lean_url(settings.redis_url) and not settings.redis_cluster_nodes and not settings.sentinel_nodes
         )
+        # which keys Redis holds, known here: a miss skips the round trip (redis_keys.py)
+        self.directory: KeyDirectory | None = None
+        if self._use_lean and settings.key_directory:
+            assert settings.redis_url is not None
+            self.directory = KeyDirectory(
+                settings.redis_url, self.prefix, capacity=settings.key_directory_size, timeout=settings.timeout * 4
+            )
 
     def _redis(self) -> Any:
-        import asyncio
-
         loop = asyncio.get_running_loop()
         if self._client is None or self._loop is not loop:
             # a client belongs to the event loop it was made on (the SDK's sync calls run on a loop of their own)
@@ -57,14 +65,20 @@ class RedisBackend:
     def _fast(self) -> LeanRedis | None:
         if not self._use_lean:
             return None
-        import asyncio
-
         loop = asyncio.get_running_loop()
         if self._lean is None or self._lean_loop is not loop:
             assert self.settings.redis_url is not None
             timeout = max(self.settings.timeout, 0.05) * 4
             self._lean, self._lean_loop = LeanRedis(self.settings.redis_url, connect_timeout=timeout), loop
         return self._lean
+
+    def absent(self, key: str) -> bool:
+        """True when the key directory knows Redis holds no entry ``key`` (no round trip needed)."""
+        directory = self.directory
+        if directory is None:
+            return False
+        directory.start()
+        return directory.absent(key)
 
     async def get(self, key: str) -> bytes | None:
         fast = self._fast()
@@ -74,7 +88,12 @@ class RedisBackend:
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         px = max(1, int(ttl * 1000))
         fast = self._fast()
-        if fast is not None:
+        directory = self.directory
+        if fast is not None and directory is not None:
+            expires_at = time.time() + px / 1000
+            await fast.set(self.prefix + key, value, px=px, then=directory.store_commands(key, expires_at))
+            directory.note(key, expires_at)
+        elif fast is not None:
             await fast.set(self.prefix + key, value, px=px)
         else:
             await self._redis().set(self.prefix + key, value, px=px)
@@ -86,27 +105,34 @@ class RedisBackend:
         n = 0
         for key in keys:  # one at a time: keys of a cluster live on different nodes
             n += int(await client.delete(self.prefix + key))
+        if self.directory is not None:
+            await client.zrem(self.directory.set_key, *keys)
         return n
 
     async def flush(self) -> int:
         client = self._redis()
         n = 0
         batch: list[Any] = []
+        # the key directory's sorted set and stream share the prefix: removed too, but not entries
+        bookkeeping = {(self.prefix + name).encode() for name in ("keys", "keys:log")}
         async for key in client.scan_iter(match=_glob_escape(self.prefix) + "*", count=500):
+            if key in bookkeeping:
+                await client.unlink(key)
+                continue
             batch.append(key)
             if len(batch) >= 500:
                 n += await _unlink(client, batch)
                 batch = []
         if batch:
             n += await _unlink(client, batch)
+        if self.directory is not None:
+            self.directory.forget_all()
         return n
 
     async def ping(self) -> None:
         await self._redis().ping()
 
     async def aclose(self) -> None:
-        import asyncio
-
         # connections belong to the loop they were made on: one of another (closed) loop is only dropped
         loop = asyncio.get_running_loop()
         lean, self._lean = self._lean, None
@@ -115,6 +141,9 @@ class RedisBackend:
         client, self._client = self._client, None
         if client is not None and self._loop is loop:
             await client.aclose()
+        directory, self.directory = self.directory, None
+        if directory is not None:
+            await asyncio.to_thread(directory.close)
 
 
 async def _unlink(client: Any, keys: list[Any]) -> int:

@@ -1,5 +1,7 @@
 """A lean Redis client for the cache's hot path: ``GET`` and ``SET`` pipelined on one connection.
 
+``SET`` may carry more commands in the same write (the key directory's, ``redis_keys.py``).
+
 redis-py's asyncio client costs about 90 µs of CPU per command on the reference machine (its pool,
 locks and parser layers); a cache lookup sits in front of every request, so the cache speaks RESP
 itself for these two commands: one connection per event loop, commands written in order and replies
@@ -8,9 +10,9 @@ to a command whose caller gave up (a timeout) is read and dropped, keeping the o
 connection fails what waits on it and is made again by the next command. Everything else (admin
 routes, a cluster, sentinels, TLS) goes through redis-py.
 
-The Redis limits backend uses this client too, on a connection of its own, its ``EVALSHA`` calls
-written several at a time (:mod:`llmswitch.limits.redis_pipe`: ``send_many``, ``live``, ``drop``);
-its replies may be arrays.
+The Redis limits backend uses this client too, on a connection of its own, for its pipelined
+``EVALSHA`` calls (:mod:`llmswitch.limits.redis_pipe`: ``send_many``, ``live``, ``drop``); its replies
+may be arrays.
 
     >>> client = LeanRedis("redis://:secret@127.0.0.1:6379/2")      # doctest: +SKIP
     >>> await client.set("k", b"v", px=60_000); await client.get("k")  # doctest: +SKIP
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -143,14 +146,22 @@ class _Protocol(asyncio.Protocol):
         self.transport.write(data)
         return True
 
-    def send(self, data: bytes) -> asyncio.Future[Any]:
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    def send(self, data: bytes, replies: int = 1) -> list[asyncio.Future[Any]]:
+        """Write ``data`` (``replies`` commands) at once; a future for each command's reply, in order."""
+        loop = asyncio.get_running_loop()
+        futs: list[asyncio.Future[Any]] = [loop.create_future() for _ in range(replies)]
         if self.lost or self.transport is None or self.transport.is_closing():
-            fut.set_exception(ConnectionError("connection to Redis lost"))
-            return fut
-        self.waiting.append(fut)
+            for fut in futs:
+                fut.set_exception(ConnectionError("connection to Redis lost"))
+            return futs
+        self.waiting.extend(futs)
         self.transport.write(data)
-        return fut
+        return futs
+
+
+def _read_outcome(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
 
 
 class LeanRedis:
@@ -185,9 +196,9 @@ class LeanRedis:
                 hello = []
                 if self.password is not None:
                     user = (self.username.encode(),) if self.username else ()
-                    hello.append(proto.send(encode_command(b"AUTH", *user, self.password.encode())))
+                    hello += proto.send(encode_command(b"AUTH", *user, self.password.encode()))
                 if self.db:
-                    hello.append(proto.send(encode_command(b"SELECT", str(self.db).encode())))
+                    hello += proto.send(encode_command(b"SELECT", str(self.db).encode()))
                 await asyncio.gather(*hello)  # every reply read, a failed one raised
         except BaseException:
             if proto is not None and proto.transport is not None:
@@ -198,12 +209,24 @@ class LeanRedis:
 
     async def get(self, key: str) -> bytes | None:
         proto = await self._connection()
-        value = await proto.send(encode_command(b"GET", key.encode()))
+        (fut,) = proto.send(encode_command(b"GET", key.encode()))
+        value = await fut
         return value if isinstance(value, bytes) else None
 
-    async def set(self, key: str, value: bytes, *, px: int) -> None:
+    async def set(self, key: str, value: bytes, *, px: int, then: Sequence[tuple[bytes, ...]] = ()) -> None:
+        """``SET key value PX px``, and the commands ``then`` in the same write (their errors raised too)."""
         proto = await self._connection()
-        await proto.send(encode_command(b"SET", key.encode(), value, b"PX", str(px).encode()))
+        data = encode_command(b"SET", key.encode(), value, b"PX", str(px).encode())
+        if not then:
+            (fut,) = proto.send(data)
+            await fut
+            return
+        data += b"".join(encode_command(*command) for command in then)
+        futs = proto.send(data, 1 + len(then))
+        for fut in futs:  # every reply is read, so a failure after the first raised is not left unread
+            fut.add_done_callback(_read_outcome)
+        for fut in futs:
+            await fut
 
     def live(self) -> _Protocol | None:
         """The connection if it is up now (nothing awaited), else ``None``."""
