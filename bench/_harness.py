@@ -112,6 +112,18 @@ class Upstream:
         return path
 
 
+def shared_state(redis_host: str | None, database_url: str | None) -> tuple[str, str]:
+    """``(extra, general)`` YAML for :meth:`Upstream.config_yaml`: limits in Redis at ``redis_host``
+    (``host`` or ``host:port``) and keys/spend in PostgreSQL at ``database_url``, each when given."""
+    extra = general = ""
+    if redis_host:
+        host, _, port = redis_host.partition(":")
+        extra = f"router_settings:\n  redis_host: {host}\n  redis_port: {port or 6379}\n"
+    if database_url:
+        general = f"  database_url: {database_url}\n"
+    return extra, general
+
+
 @contextlib.contextmanager
 def upstream() -> Iterator[Upstream]:
     work = Path(tempfile.mkdtemp(prefix="llmswitch-bench-"))

@@ -60,6 +60,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--conns", type=int, default=32)
+    parser.add_argument("--redis", metavar="HOST[:PORT]", help="limits in this Redis (router_settings.redis_host)")
+    parser.add_argument("--database-url", help="keys and spend in this PostgreSQL instead of SQLite")
     parser.add_argument("--stream", action="store_true", help="streams (model bench-stream) instead of JSON answers")
     parser.add_argument("--profile", help="NAME of a version to record with py-spy during its last run")
     parser.add_argument("--py-spy", default="py-spy", help="the py-spy executable (with --profile)")
@@ -74,7 +76,7 @@ def main() -> int:
         for spec in revs:
             name, _, rev = spec.partition("=")
             src = None if (rev or name) == "work" else stack.enter_context(exported(rev or name))
-            config = up.config_yaml(f"gw-{name}")
+            config = up.config_yaml(f"gw-{name}", *h.shared_state(args.redis, args.database_url))
             gw = stack.enter_context(h.gateway(config, ready_model=model, src=src))
             key = gw.new_key(rpm_limit=10_000_000, max_budget=1e9)
             gateways[name] = gw

@@ -92,6 +92,9 @@ def under_callgrind(config: Path, src: Path | None, out: Path) -> Iterator[tuple
     env = {k: v for k, v in os.environ.items() if k not in h._ENV_DROP}
     if src is not None:
         env["PYTHONPATH"] = str(src)
+    # Redis's 0.25 s limits deadline is short for a gateway running ~50x slower: a missed one falls back
+    # to local limits (and a budgeted request then gets a 503)
+    env.setdefault("LLMSWITCH_LIMITS_DEADLINE_S", "5")
     cmd = [
         "valgrind",
         "--tool=callgrind",
@@ -146,6 +149,8 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=2000, help="requests counted")
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--conns", type=int, default=2)
+    parser.add_argument("--redis", metavar="HOST[:PORT]", help="limits in this Redis (router_settings.redis_host)")
+    parser.add_argument("--database-url", help="keys and spend in this PostgreSQL instead of SQLite")
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep callgrind's output files (their paths are printed)")
     args = parser.parse_args()
@@ -162,7 +167,7 @@ def main() -> int:
             name, _, rev = spec.partition("=")
             with contextlib.ExitStack() as stack:
                 src = None if (rev or name) == "work" else stack.enter_context(exported(rev or name))
-                config = up.config_yaml(f"cg-{name}")
+                config = up.config_yaml(f"cg-{name}", *h.shared_state(args.redis, args.database_url))
                 out = (keep or config.parent) / f"callgrind.{name}.out"
                 proc, port = stack.enter_context(under_callgrind(config, src, out))
                 base = f"http://127.0.0.1:{port}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +37,15 @@ def open_redis(
 
     if not redis_url:
         raise ConfigError("the redis limits backend needs redis_url, or REDIS_URL / REDIS_HOST in the environment")
+    deadline = os.environ.get("LLMSWITCH_LIMITS_DEADLINE_S")
+    if deadline and "deadline_s" not in redis_options:
+        # how long one limits call may wait for Redis before the process falls back (0.25 s by default;
+        # redis-py's socket timeout then too); a benchmark under valgrind, ~50x slower, needs longer
+        try:
+            redis_options["deadline_s"] = float(deadline)
+        except ValueError:
+            raise ConfigError(f"LLMSWITCH_LIMITS_DEADLINE_S must be a number of seconds, got {deadline!r}") from None
+        redis_options.setdefault("timeout_s", redis_options["deadline_s"])
     if not fallback:
         return RedisLimiter(redis_url, clock=clock, lease_ttl_s=lease_ttl_s, spend_loader=spend_loader, **redis_options)
     primary = RedisLimiter(redis_url, clock=clock, lease_ttl_s=lease_ttl_s, **redis_options)

@@ -169,9 +169,18 @@ class Limiter(ABC):
         done, so ``await settle(...)``."""
         return False
 
+    def settle_soon(
+        self, reservation: Reservation, actual_cost: Money, *, actual_tokens: int | None = None
+    ) -> Awaitable[None]:
+        """:meth:`settle`, with what can be sent to the backend at once sent before this returns; await
+        the result for the rest. The gateway calls it before the answer goes out and awaits it after, so
+        the settlement reaches a shared backend ahead of any request the answer leads to, without its
+        round trip on the response path. By default nothing is sent early."""
+        return self.settle(reservation, actual_cost, actual_tokens=actual_tokens)
+
     def _admit_request(self, limits: Sequence[SubjectLimits], tokens: int, cost: Money) -> AdmitRequest:
         if type(tokens) is not int or tokens < 0:
-            _check_tokens(tokens)
+            check_tokens(tokens)
         nanos = 0 if cost == 0.0 and type(cost) is float else to_nanos(cost)
         leases = False
         for lim in limits:
@@ -198,7 +207,7 @@ class Limiter(ABC):
         """
         nanos = to_nanos(actual_cost)
         if actual_tokens is not None:
-            _check_tokens(actual_tokens)
+            check_tokens(actual_tokens)
         if reservation._done:
             return
         reservation._done = True
@@ -231,7 +240,7 @@ class Limiter(ABC):
             (await limiter.check_and_consume(limits)).allowed          # True
             (await limiter.check_and_consume(limits)).retry_after_s    # 60.0
         """
-        _check_tokens(tokens_estimate)
+        check_tokens(tokens_estimate)
         req = AdmitRequest(limits, tokens=tokens_estimate, cost=0, lease_id="", now_us=self.now_us(), rate_only=True)
         result = await self._admit(req)
         if isinstance(result, Unseeded):  # rate-only admissions touch no budget
@@ -243,8 +252,8 @@ class Limiter(ABC):
 
         await limiter.settle_tokens("key:9f2c", estimate=4000, actual=1250)   # 2750 tokens back
         """
-        _check_tokens(estimate)
-        _check_tokens(actual)
+        check_tokens(estimate)
+        check_tokens(actual)
         if actual != estimate:
             await self._settle_tokens(subject, actual - estimate, self.now_us())
 
@@ -317,6 +326,6 @@ def _period_end(reset_at: datetime | None, duration: str | None, now: int) -> tu
     return end, reset_at is None or to_us(reset_at) > now
 
 
-def _check_tokens(tokens: int) -> None:
+def check_tokens(tokens: int) -> None:
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0:
         raise ValueError(f"token counts must be non-negative integers, got {tokens!r}")

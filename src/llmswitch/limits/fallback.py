@@ -27,9 +27,10 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from llmswitch.limits.admission import AdmitRequest, Unseeded
-from llmswitch.limits.base import Limiter, SeedMode, SpendLoader
+from llmswitch.limits.base import Limiter, Money, SeedMode, SpendLoader, check_tokens
 from llmswitch.limits.degraded import DegradedPolicy
 from llmswitch.limits.errors import BudgetsUnavailableError, LimiterUnavailableError
 from llmswitch.limits.memory import MemoryLimiter
@@ -187,6 +188,40 @@ class FallbackLimiter(Limiter):
         # count it here for as long as we are on our own, and give it to Redis when it is back
         await self.local._settle(res, cost, None, now_us)
         self._defer(lambda: self.primary._replay_settle(res, cost, tokens, now_us, self.now_us()))
+
+    def settle_soon(
+        self, reservation: Reservation, actual_cost: Money, *, actual_tokens: int | None = None
+    ) -> Awaitable[None]:
+        send = getattr(self.primary, "send_settle", None)
+        if reservation._done or reservation._origin is not self.primary or self._degraded or send is None:
+            return self.settle(reservation, actual_cost, actual_tokens=actual_tokens)
+        nanos = to_nanos(actual_cost)
+        if actual_tokens is not None:
+            check_tokens(actual_tokens)
+        reservation._done = True
+        now_us = self.now_us()
+        try:
+            sent = send(reservation, nanos, actual_tokens, now_us)
+        except Exception:
+            reservation._done = False
+            raise
+        return self._settled(reservation, nanos, actual_tokens, now_us, sent)
+
+    async def _settled(
+        self, res: Reservation, cost: int, tokens: int | None, now_us: int, sent: Awaitable[Any] | None
+    ) -> None:
+        """The rest of :meth:`settle_soon`: as :meth:`_settle` when the primary answers, or does not."""
+        if sent is None:
+            return
+        try:
+            await sent
+        except LimiterUnavailableError as exc:
+            self._failed(exc)
+            # count it here for as long as we are on our own, and give it to Redis when it is back
+            await self.local._settle(res, cost, None, now_us)
+            self._defer(lambda: self.primary._replay_settle(res, cost, tokens, now_us, self.now_us()))
+        else:
+            self._answered()
 
     async def _renew(self, res: Reservation, now_us: int) -> None:
         if res._origin is self.local:

@@ -42,7 +42,7 @@ from llmswitch.limits.admission import (
     Unseeded,
     decide,
 )  # fmt: skip
-from llmswitch.limits.base import DEFAULT_LEASE_TTL_S, Limiter, Money, SeedMode, SpendLoader, _check_tokens
+from llmswitch.limits.base import DEFAULT_LEASE_TTL_S, Limiter, Money, SeedMode, SpendLoader, check_tokens
 from llmswitch.limits.gcra import decay, take
 from llmswitch.limits.money import to_nanos, usd
 from llmswitch.limits.periods import NEVER
@@ -135,7 +135,7 @@ class MemoryLimiter(Limiter):
             return False
         nanos = 0 if actual_cost == 0.0 and type(actual_cost) is float else to_nanos(actual_cost)
         if actual_tokens is not None and (type(actual_tokens) is not int or actual_tokens < 0):
-            _check_tokens(actual_tokens)
+            check_tokens(actual_tokens)
         if not reservation._done:
             reservation._done = True
             now = int(self._clock() * 1_000_000)

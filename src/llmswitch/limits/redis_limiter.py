@@ -3,10 +3,16 @@
     limiter = RedisLimiter("redis://127.0.0.1:6379/0")
     result = await limiter.admit([key_limits, user_limits, team_limits], tokens=1500, cost=0.02)
 
-A request's rpm, tpm, parallel slots and budgets, for all its subjects at once, take one round trip
-(``admit``), and so does giving them back (``settle``). Every call is bounded: sockets time out after
-``timeout_s`` (100 ms), a broken pooled connection is retried once at once, and the whole operation
-after ``deadline_s``; then it raises :class:`LimiterUnavailableError`, which the fallback of
+A request's rpm, tpm, parallel slots and budgets, for all its subjects at once, take one script call
+(``admit``), and so does giving them back (``settle``, which the gateway runs after the answer, off
+the response path). For a plain ``redis://`` URL the calls go through
+:class:`~llmswitch.limits.redis_pipe.ScriptPipe`: pipelined on one lean connection per process,
+written as they are made. TLS (``rediss://``), sockets, and a ``client`` given by the caller go
+through redis-py.
+
+Every call is bounded by ``deadline_s`` (250 ms), connecting included (redis-py's sockets also time out
+after ``timeout_s``, 100 ms; the lean connection is made once for every call waiting on it, during a
+burst perhaps, so it gets the whole deadline); then it raises :class:`LimiterUnavailableError`, which the fallback of
 ``open_limiter`` turns into local limits. This class alone never falls back.
 """
 
@@ -14,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -24,13 +30,15 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ReadOnlyError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from llmswitch.cache.backends.resp import RespError, encode_command, lean_url
 from llmswitch.errors import ConfigError
 from llmswitch.limits.admission import OK, WIDTH, AdmitRequest, Unseeded, decide
 from llmswitch.limits.base import DEFAULT_LEASE_TTL_S, Limiter, SeedMode, SpendLoader
-from llmswitch.limits.errors import LimiterUnavailableError
+from llmswitch.limits.errors import LimiterError, LimiterUnavailableError
 from llmswitch.limits.gcra import PERIOD_US
 from llmswitch.limits.money import usd
 from llmswitch.limits.periods import NEVER
+from llmswitch.limits.redis_pipe import LuaScript, ScriptPipe
 from llmswitch.limits.redis_scripts import ADMIT, RENEW, SEED, SETTLE, budget_keys, subject_keys
 from llmswitch.limits.results import BudgetState, Refusal, Reservation
 from llmswitch.store.urls import mask_url
@@ -38,7 +46,17 @@ from llmswitch.store.urls import mask_url
 DEFAULT_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_PREFIX = "llmswitch:limits"
 # a server that cannot serve writes right now is as good as unreachable for the limiter
-_OUTAGE_REPLIES = ("MISCONF", "LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "NOREPLICAS", "OOM")
+_OUTAGE_REPLIES = (
+    "READONLY",
+    "MISCONF",
+    "LOADING",
+    "BUSY",
+    "MASTERDOWN",
+    "CLUSTERDOWN",
+    "TRYAGAIN",
+    "NOREPLICAS",
+    "OOM",
+)
 _NOTHING = [1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 0]
 
 
@@ -70,6 +88,17 @@ class RedisLimiter(Limiter):
         self.prefix = prefix
         self._deadline_s = deadline_s
         self._owns_client = client is None
+        self._pipe: ScriptPipe | None = None
+        self._client: Redis | None = None
+        self._admit_script, self._settle_script = LuaScript(ADMIT), LuaScript(SETTLE)
+        self._seed_script, self._renew_script = LuaScript(SEED), LuaScript(RENEW)
+        self._registered: dict[str, Any] = {}
+        if client is None and lean_url(url):
+            try:
+                self._pipe = ScriptPipe(url, connect_timeout=deadline_s)
+            except ValueError as exc:
+                raise ConfigError(f"invalid Redis URL {self.url!r}: {exc}") from exc
+            return
         if client is None:
             try:
                 client = Redis.from_url(
@@ -85,21 +114,26 @@ class RedisLimiter(Limiter):
             except ValueError as exc:
                 raise ConfigError(f"invalid Redis URL {self.url!r}: {exc}") from exc
         self._client = client
-        self._admit_script = client.register_script(ADMIT)
-        self._settle_script = client.register_script(SETTLE)
-        self._seed_script = client.register_script(SEED)
-        self._renew_script = client.register_script(RENEW)
+        for script in (self._admit_script, self._settle_script, self._seed_script, self._renew_script):
+            self._registered[script.sha] = client.register_script(script.body)
 
     async def aclose(self) -> None:
-        if self._owns_client:
+        if self._pipe is not None:
+            await self._pipe.aclose()
+        elif self._owns_client and self._client is not None:
             await self._client.aclose()
 
     async def ping(self) -> bool:
         """Whether Redis answers within the deadline (for health checks)."""
         try:
             async with asyncio.timeout(self._deadline_s):
+                if self._pipe is not None:
+                    return bool(await self._pipe.call(encode_command(b"PING")) == "PONG")
+                assert self._client is not None
                 return bool(await self._client.ping())
-        except (RedisError, OSError, TimeoutError):
+        except (RedisError, RespError, OSError, TimeoutError):
+            if self._pipe is not None:
+                self._pipe.timed_out()
             return False
 
     async def _admit(self, req: AdmitRequest) -> Reservation | Refusal | Unseeded:
@@ -125,19 +159,32 @@ class RedisLimiter(Limiter):
         return decide(req, status.decode(), raw, self)
 
     async def _settle(self, res: Reservation, cost: int, tokens: int | None, now_us: int) -> None:
-        await self._settle_at(res, cost, tokens, "", now_us)
+        await self._settle_at(res, cost, tokens, "", "", now_us)
 
     async def _replay_settle(
         self, res: Reservation, cost: int, tokens: int | None, settled_us: int, now_us: int
     ) -> None:
-        await self._settle_at(res, cost, tokens, settled_us, now_us)
+        # admitted here: its reservation lives in this Redis until at least a lease TTL after admission,
+        # so one already gone before then was settled (a settlement written before an outage and
+        # answered into it): the script then leaves it alone rather than charging it twice
+        held = res._request.now_us + self._lease_ttl_us if res._origin is self else ""
+        await self._settle_at(res, cost, tokens, settled_us, held, now_us)
 
     async def _settle_at(
-        self, res: Reservation, cost: int, tokens: int | None, settled: int | str, now_us: int
+        self, res: Reservation, cost: int, tokens: int | None, settled: int | str, held: int | str, now_us: int
     ) -> None:
+        sent = self._send_settle(res, cost, tokens, settled, held, now_us)
+        if sent is not None:
+            await sent
+
+    def _send_settle(
+        self, res: Reservation, cost: int, tokens: int | None, settled: int | str, held: int | str, now_us: int
+    ) -> Awaitable[Any] | None:
+        """The settlement's script call, written now on the lean connection (redis-py: when awaited); its
+        answer to await. ``None`` when it has nothing to give back nor charge."""
         req = res._request
         keys: list[str] = []
-        args: list[str | int] = [now_us, self._lease_ttl_us, req.lease_id, PERIOD_US, settled]
+        args: list[str | int] = [now_us, self._lease_ttl_us, req.lease_id, PERIOD_US, settled, held]
         work = False
         for lim in req.limits:
             delta = "" if tokens is None or lim.tpm_limit is None or tokens == req.tokens else tokens - req.tokens
@@ -152,8 +199,11 @@ class RedisLimiter(Limiter):
             args.append(cost if budget else "")
             end = lim.budget_period.end_us(now_us) if budget and lim.budget_period is not None else NEVER
             args.append(end)
-        if work:
-            await self._run(self._settle_script, keys, args)
+        return self._send(self._settle_script, keys, args, first=True) if work else None
+
+    def send_settle(self, res: Reservation, cost: int, tokens: int | None, now_us: int) -> Awaitable[Any] | None:
+        """:meth:`_settle`, its command written before this returns (for the fallback's ``settle_soon``)."""
+        return self._send_settle(res, cost, tokens, "", "", now_us)
 
     async def _renew(self, res: Reservation, now_us: int) -> None:
         req = res._request
@@ -168,7 +218,7 @@ class RedisLimiter(Limiter):
     async def _settle_tokens(self, subject: str, delta: int, now_us: int) -> None:
         keys = subject_keys(self.prefix, subject)
         await self._run(
-            self._settle_script, keys, [now_us, self._lease_ttl_us, "", PERIOD_US, "", delta, "", "", "", "", 0]
+            self._settle_script, keys, [now_us, self._lease_ttl_us, "", PERIOD_US, "", "", delta, "", "", "", "", 0]
         )
 
     async def _seed(
@@ -180,10 +230,59 @@ class RedisLimiter(Limiter):
             return None
         return BudgetState(subject, None, usd(int(float(reply[0]))), usd(int(float(reply[1]))), int(float(reply[2])))
 
-    async def _run(self, script: Any, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+    async def _run(
+        self, script: LuaScript, keys: Sequence[str], args: Sequence[str | int], *, first: bool = False
+    ) -> Any:
+        return await self._send(script, keys, args, first=first)
+
+    def _send(
+        self, script: LuaScript, keys: Sequence[str], args: Sequence[str | int], *, first: bool = False
+    ) -> Awaitable[Any]:
+        """Write the call now (lean connection) and return its answer to await; through redis-py the call
+        is made when awaited."""
+        pipe = self._pipe
+        if pipe is None:
+            return self._run_redis_py(script, keys, args)
+        return self._reply(pipe, pipe.call(script.evalsha(keys, args), first=first), script, keys, args, first)
+
+    async def _reply(
+        self,
+        pipe: ScriptPipe,
+        sent: asyncio.Future[Any],
+        script: LuaScript,
+        keys: Sequence[str],
+        args: Sequence[str | int],
+        first: bool,
+    ) -> Any:
         try:
             async with asyncio.timeout(self._deadline_s):
-                return await script(keys=keys, args=args)
+                try:
+                    reply = await sent
+                except RespError as exc:
+                    if not str(exc).startswith("NOSCRIPT"):
+                        raise
+                    # a restarted or flushed Redis: not run, so run it with its body (which caches it)
+                    reply = await pipe.call(script.eval(keys, args), first=first)
+            pipe.answered()
+            return reply
+        except TimeoutError as exc:
+            pipe.timed_out()
+            raise LimiterUnavailableError(
+                f"Redis at {self.url} is unreachable: no answer in time", url=self.url
+            ) from exc
+        except (ConnectionError, OSError) as exc:
+            raise LimiterUnavailableError(
+                f"Redis at {self.url} is unreachable: {_describe(exc)}", url=self.url
+            ) from exc
+        except RespError as exc:
+            if str(exc).startswith(_OUTAGE_REPLIES):
+                raise LimiterUnavailableError(f"Redis at {self.url} refused: {exc}", url=self.url) from exc
+            raise LimiterError(f"Redis at {self.url} answered an error: {exc}") from exc
+
+    async def _run_redis_py(self, script: LuaScript, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+        try:
+            async with asyncio.timeout(self._deadline_s):
+                return await self._registered[script.sha](keys=keys, args=args)
         except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as exc:
             raise LimiterUnavailableError(
                 f"Redis at {self.url} is unreachable: {_describe(exc)}", url=self.url

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -385,7 +385,9 @@ class Accounting:
 
         The record is journaled first, and whatever must be awaited (a journal commit, a settlement in
         Redis) runs in a task of its own that the request's cancellation cannot stop: a client hanging
-        up at that moment must neither lose the record nor leave its reservation held.
+        up at that moment must neither lose the record nor leave its reservation held. Only a journal
+        commit is waited for here (the record is written before the answer is); a settlement in Redis
+        is sent before the answer and its reply awaited after it, off the response path.
         """
         served = deployment_of(route) if route is not None else None
         cost = None
@@ -431,7 +433,7 @@ class Accounting:
             lost_cost, lost_tokens = lost_cost + more_cost, lost_tokens + more_tokens
             if more:
                 commit = [*commit, *more] if commit is not None else more
-        settle: tuple[Reservation, float, int | None] | None = None
+        settle: Awaitable[None] | None = None
         tokens: int | None
         limiter = self.limiter
         if reservation is not None and limiter is not None:
@@ -446,7 +448,9 @@ class Accounting:
                 charge, tokens = charge + lost_cost, (tokens or 0) + lost_tokens
             try:
                 if not limiter.settle_nowait(reservation, charge, actual_tokens=tokens):
-                    settle = (reservation, charge, tokens)
+                    # sent now, before the answer (so it reaches a shared limiter ahead of any request the
+                    # answer leads to, on whichever instance), its reply awaited after
+                    settle = limiter.settle_soon(reservation, charge, actual_tokens=tokens)
             except Exception as exc:  # limits must never fail an answered request
                 log.warning("settling limits failed: %s", exc)
         if self.metrics is not None:
@@ -455,23 +459,23 @@ class Accounting:
             done = asyncio.ensure_future(self._complete(request, commit, settle))
             self._finishing.add(done)
             done.add_done_callback(self._finishing.discard)
-            await asyncio.shield(done)
+            if commit is not None:
+                await asyncio.shield(done)
+            # a settlement alone is not waited for: it was sent above and the answer does not depend on
+            # its reply; stop() waits for it
         return cost
 
-    async def _complete(
-        self, request: Request, lines: list[bytes] | None, settle: tuple[Reservation, float, int | None] | None
-    ) -> None:
-        """The awaited half of :meth:`finish`: the journal commits, then the settlement."""
+    async def _complete(self, request: Request, lines: list[bytes] | None, settle: Awaitable[None] | None) -> None:
+        """The awaited half of :meth:`finish`: the journal commits, then the settlement's answer."""
         if lines and self.journal is not None:
             for line in lines:
                 try:
                     await self.journal.append_encoded(line)
                 except Exception as exc:
                     log.error("could not journal spend record %s: %s", request.state.get("spend_id"), exc)
-        if settle is not None and self.limiter is not None:
-            reservation, charge, tokens = settle
+        if settle is not None:
             try:
-                await self.limiter.settle(reservation, charge, actual_tokens=tokens)
+                await settle
             except Exception as exc:  # limits must never fail an answered request
                 log.warning("settling limits failed: %s", exc)
 

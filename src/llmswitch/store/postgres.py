@@ -81,11 +81,23 @@ _INSERT_SPEND = (
     + ", ".join(f"${i}::{SPEND_ARRAY_TYPES[name]}[]" for i, name in enumerate(SPEND_FIELDS, start=1))
     + f") AS v({_SPEND_COLUMNS}) ON CONFLICT (request_id) DO NOTHING RETURNING key_hash, cost, user_id, team_id"
 )
-# one statement for every key of the batch; the counter row locked by _BUMP first orders concurrent writers
+# one statement for every key of the batch. Spend alone is no change the gateways' key caches need
+# (budgets are read from the store and Redis, never from a cached record), so a batch numbers only the
+# keys with a soft budget, whose crossing each instance logs as its cache sees their spend: otherwise
+# every batch of every instance would take the keys' counter, serializing them all, and make every
+# instance's next refresh read every active key again. $3 is NULL when the batch has no such key.
 _ADD_SPEND = (
-    "UPDATE llmswitch_keys AS k SET spend = k.spend + v.amount, change_seq = $3 "
+    "UPDATE llmswitch_keys AS k SET spend = k.spend + v.amount, change_seq = CASE "
+    "WHEN $3::bigint IS NOT NULL AND k.soft_budget IS NOT NULL THEN $3::bigint ELSE k.change_seq END "
     "FROM unnest($1::text[], $2::numeric[]) AS v(token_hash, amount) WHERE k.token_hash = v.token_hash"
 )
+# without the counter, a batch locks its keys' rows in one order (by hash), so concurrent batches never
+# deadlock; and learns whether any of them has a soft budget
+_LOCK_KEYS = (
+    "SELECT coalesce(bool_or(soft_budget IS NOT NULL), false) FROM (SELECT soft_budget FROM llmswitch_keys "
+    "WHERE token_hash = ANY($1::text[]) ORDER BY token_hash FOR UPDATE) AS locked"
+)
+_COUNTER_NOWAIT = "SELECT value FROM llmswitch_change_counters WHERE name = 'keys' FOR UPDATE NOWAIT"
 _URL_OPTIONS = frozenset({"schema", "connection_limit", "connect_timeout", "pool_timeout", "pgbouncer"})
 # failures that mean "the database is not there right now", as opposed to a wrong query
 _UNREACHABLE = (
@@ -349,6 +361,14 @@ class PostgresStore(PostgresBatches, PostgresInstances, PostgresResponses, Postg
         if not checked:
             return 0
         columns = spend_columns(checked)
+        try:
+            return await self._insert_spend(columns, counter_first=False)
+        except asyncpg.LockNotAvailableError:
+            # another writer held the keys' counter while this batch held key rows: nothing was stored
+            # (the transaction rolled back); again, taking the counter first as that writer did
+            return await self._insert_spend(columns, counter_first=True)
+
+    async def _insert_spend(self, columns: Sequence[Any], *, counter_first: bool) -> int:
         async with self._connection() as conn, conn.transaction():
             try:
                 # RETURNING lists only rows really inserted: a request id already stored adds no spend
@@ -357,11 +377,21 @@ class PostgresStore(PostgresBatches, PostgresInstances, PostgresResponses, Postg
                 # the same batch would fail again: say so in the type, so a caller can set it aside
                 raise ValueError(f"PostgreSQL cannot store a spend record of this batch: {exc}") from exc
             totals = spend_by_key((row[0], row[1]) for row in inserted)
+            subjects = [(row[2], row[3], row[1]) for row in inserted]
             if totals:
-                seq = await conn.fetchval(_BUMP)
-                await conn.execute(_ADD_SPEND, [h for h, _ in totals], [amount for _, amount in totals], seq)
-            # after the keys' counter: every transaction taking both takes them in this order
-            await add_logged_spend(conn, [(row[2], row[3], row[1]) for row in inserted])
+                hashes = [h for h, _ in totals]
+                seq = None
+                if counter_first or any(user or team for user, team, _ in subjects):
+                    # before the subjects' counter, as every transaction taking both takes them (a user's
+                    # or team's spend is numbered on every batch)
+                    seq = await conn.fetchval(_BUMP)
+                elif await conn.fetchval(_LOCK_KEYS, hashes):
+                    # a key with a soft budget: numbered, so the counter, which every other writer takes
+                    # before key rows; held by one now, it is not waited for (that could deadlock)
+                    await conn.execute(_COUNTER_NOWAIT)
+                    seq = await conn.fetchval(_BUMP)
+                await conn.execute(_ADD_SPEND, hashes, [amount for _, amount in totals], seq)
+            await add_logged_spend(conn, subjects)
         return len(inserted)
 
     async def list_spend_logs(

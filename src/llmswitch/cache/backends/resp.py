@@ -10,6 +10,10 @@ to a command whose caller gave up (a timeout) is read and dropped, keeping the o
 connection fails what waits on it and is made again by the next command. Everything else (admin
 routes, a cluster, sentinels, TLS) goes through redis-py.
 
+The Redis limits backend uses this client too, on a connection of its own, for its pipelined
+``EVALSHA`` calls (:mod:`llmswitch.limits.redis_pipe`: ``send_many``, ``live``, ``drop``); its replies
+may be arrays.
+
     >>> client = LeanRedis("redis://:secret@127.0.0.1:6379/2")      # doctest: +SKIP
     >>> await client.set("k", b"v", px=60_000); await client.get("k")  # doctest: +SKIP
     b'v'
@@ -45,10 +49,15 @@ def encode_command(*args: bytes) -> bytes:
 
 def parse_reply(buf: bytearray | bytes) -> tuple[Any, int] | None:
     """The first whole reply in ``buf`` and the bytes it took, or ``None`` when it has not all arrived."""
-    end = buf.find(b"\r\n")
+    return _parse(buf, 0)
+
+
+def _parse(buf: bytearray | bytes, pos: int) -> tuple[Any, int] | None:
+    """The reply starting at ``pos`` and where it ends (an offset into ``buf``: arrays nest)."""
+    end = buf.find(b"\r\n", pos)
     if end < 0:
         return None
-    kind, head = buf[:1], bytes(buf[1:end])
+    kind, head = buf[pos : pos + 1], bytes(buf[pos + 1 : end])
     if kind == b"$":
         n = int(head)
         if n < 0:
@@ -63,6 +72,19 @@ def parse_reply(buf: bytearray | bytes) -> tuple[Any, int] | None:
         return int(head), end + 2
     if kind == b"-":
         return RespError(head.decode(errors="replace")), end + 2
+    if kind == b"*":
+        n = int(head)
+        if n < 0:
+            return None, end + 2
+        items: list[Any] = []
+        at = end + 2
+        for _ in range(n):
+            found = _parse(buf, at)
+            if found is None:
+                return None
+            items.append(found[0])
+            at = found[1]
+        return items, at
     raise RespError(f"unexpected reply type {kind!r}")
 
 
@@ -114,6 +136,15 @@ class _Protocol(asyncio.Protocol):
             fut = self.waiting.popleft()
             if not fut.done():
                 fut.set_exception(exc)
+
+    def send_many(self, data: bytes, waiters: list[asyncio.Future[Any]]) -> bool:
+        """Write ``data`` (``len(waiters)`` commands) at once; each reply goes to its waiter, in order.
+        ``False`` and nothing written when the connection is already lost."""
+        if self.lost or self.transport is None or self.transport.is_closing():
+            return False
+        self.waiting.extend(waiters)
+        self.transport.write(data)
+        return True
 
     def send(self, data: bytes, replies: int = 1) -> list[asyncio.Future[Any]]:
         """Write ``data`` (``replies`` commands) at once; a future for each command's reply, in order."""
@@ -196,6 +227,24 @@ class LeanRedis:
             fut.add_done_callback(_read_outcome)
         for fut in futs:
             await fut
+
+    def live(self) -> _Protocol | None:
+        """The connection if it is up now (nothing awaited), else ``None``."""
+        proto = self._proto
+        return proto if proto is not None and not proto.lost else None
+
+    async def connection(self) -> _Protocol:
+        """The connection, made (with AUTH and SELECT) if it is not up."""
+        return await self._connection()
+
+    def drop(self, reason: str) -> None:
+        """Close the connection: whatever waits on it fails, and the next command makes a new one (after a
+        caller gave up on a reply, the stream cannot be trusted to answer anything sooner)."""
+        proto, self._proto = self._proto, None
+        if proto is not None:
+            proto._fail(ConnectionError(reason))
+            if proto.transport is not None:
+                proto.transport.close()
 
     async def aclose(self) -> None:
         proto, self._proto = self._proto, None

@@ -1,15 +1,28 @@
 -- Give back what one admitted request holds, and charge what it really cost.
 -- KEYS, 4 per subject: rate hash, slots zset, budget hash, budget reservations zset.
 -- ARGV: now, ttl, lease id, rate period, settled at ('' = now; a time = a settlement made then, during
---       an outage of this Redis, replayed), then 6 per subject ('' = nothing of that kind):
+--       an outage of this Redis, replayed), held until ('' = unknown; for a replay of a request this
+--       Redis admitted: before that time its reservations cannot have expired), then 6 per subject
+--       ('' = nothing of that kind):
 --       token delta (actual - estimate), tpm limit ('' = the one stored at admission), '1' to free a
 --       slot, the reservation's amount as formatted at admission, the actual cost, budget period end.
 -- A reservation that already expired is not subtracted twice; its cost is charged all the same.
 -- A replayed settlement is not charged to a budget this Redis lost, nor to one loaded again from the
 -- store after it was made: the gateway journaled it to the store, whose spend that load counts.
-local id, period, replayed = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
-local BASE, PER = 5, 6
+-- Nor is a replay whose reservation is gone while it was still held: the settlement it repeats was
+-- written before the outage and done here, its answer lost (a cut connection, a deadline passed).
+local id, period, replayed, held = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local BASE, PER = 6, 6
 local n = (#ARGV - BASE) / PER
+
+if replayed and held and now < held then
+  for i = 1, n do
+    local amount_s = ARGV[BASE + (i - 1) * PER + 4]
+    if amount_s ~= '' and not redis.call('ZSCORE', KEYS[(i - 1) * 4 + 4], id .. ':' .. amount_s) then
+      return 'done before'
+    end
+  end
+end
 
 for i = 1, n do
   local a, k = BASE + (i - 1) * PER, (i - 1) * 4
