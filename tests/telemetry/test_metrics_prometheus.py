@@ -34,8 +34,8 @@ DASHBOARD = ROOT / "deploy" / "grafana" / "llmswitch.json"
 LLMSWITCH = Path(sys.executable).with_name("llmswitch")
 PROMETHEUS = shutil.which("prometheus")
 
-# dashboard queries that may have no data here: nothing feeds the response cache in this gateway
-MAY_BE_EMPTY = ("llmswitch_cache_",)
+# dashboard queries that may have no data here: this gateway has no response cache and no auto group
+MAY_BE_EMPTY = ("llmswitch_cache_", "llmswitch_auto_route_")
 
 pytestmark = [
     pytest.mark.slow,
