@@ -91,13 +91,13 @@ _ADD_SPEND = (
     "WHEN $3::bigint IS NOT NULL AND k.soft_budget IS NOT NULL THEN $3::bigint ELSE k.change_seq END "
     "FROM unnest($1::text[], $2::numeric[]) AS v(token_hash, amount) WHERE k.token_hash = v.token_hash"
 )
-# without the counter, a batch locks its keys' rows in one order (by hash), so concurrent batches never
-# deadlock; and learns whether any of them has a soft budget
-_LOCK_KEYS = (
-    "SELECT coalesce(bool_or(soft_budget IS NOT NULL), false) FROM (SELECT soft_budget FROM llmswitch_keys "
-    "WHERE token_hash = ANY($1::text[]) ORDER BY token_hash FOR UPDATE) AS locked"
+# whether the batch has a key with a soft budget (read without locks: a soft budget set meanwhile is a
+# numbered change of its own, so the caches see the key's spend then)
+_HAS_SOFT = (
+    "SELECT coalesce(bool_or(soft_budget IS NOT NULL), false) FROM llmswitch_keys WHERE token_hash = ANY($1::text[])"
 )
-_COUNTER_NOWAIT = "SELECT value FROM llmswitch_change_counters WHERE name = 'keys' FOR UPDATE NOWAIT"
+# without the counter, concurrent batches lock their keys' rows in one order (by hash): no deadlock
+_LOCK_KEYS = "SELECT 1 FROM llmswitch_keys WHERE token_hash = ANY($1::text[]) ORDER BY token_hash FOR UPDATE"
 _URL_OPTIONS = frozenset({"schema", "connection_limit", "connect_timeout", "pool_timeout", "pgbouncer"})
 # failures that mean "the database is not there right now", as opposed to a wrong query
 _UNREACHABLE = (
@@ -361,14 +361,6 @@ class PostgresStore(PostgresBatches, PostgresInstances, PostgresResponses, Postg
         if not checked:
             return 0
         columns = spend_columns(checked)
-        try:
-            return await self._insert_spend(columns, counter_first=False)
-        except asyncpg.LockNotAvailableError:
-            # another writer held the keys' counter while this batch held key rows: nothing was stored
-            # (the transaction rolled back); again, taking the counter first as that writer did
-            return await self._insert_spend(columns, counter_first=True)
-
-    async def _insert_spend(self, columns: Sequence[Any], *, counter_first: bool) -> int:
         async with self._connection() as conn, conn.transaction():
             try:
                 # RETURNING lists only rows really inserted: a request id already stored adds no spend
@@ -381,15 +373,12 @@ class PostgresStore(PostgresBatches, PostgresInstances, PostgresResponses, Postg
             if totals:
                 hashes = [h for h, _ in totals]
                 seq = None
-                if counter_first or any(user or team for user, team, _ in subjects):
-                    # before the subjects' counter, as every transaction taking both takes them (a user's
-                    # or team's spend is numbered on every batch)
+                if any(user or team for user, team, _ in subjects) or await conn.fetchval(_HAS_SOFT, hashes):
+                    # a number for the soft budgets' keys; and taken before the subjects' counter, as every
+                    # transaction taking both takes them (a user's or team's spend is numbered every batch)
                     seq = await conn.fetchval(_BUMP)
-                elif await conn.fetchval(_LOCK_KEYS, hashes):
-                    # a key with a soft budget: numbered, so the counter, which every other writer takes
-                    # before key rows; held by one now, it is not waited for (that could deadlock)
-                    await conn.execute(_COUNTER_NOWAIT)
-                    seq = await conn.fetchval(_BUMP)
+                else:
+                    await conn.execute(_LOCK_KEYS, hashes)
                 await conn.execute(_ADD_SPEND, hashes, [amount for _, amount in totals], seq)
             await add_logged_spend(conn, subjects)
         return len(inserted)
