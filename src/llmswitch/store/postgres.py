@@ -81,23 +81,11 @@ _INSERT_SPEND = (
     + ", ".join(f"${i}::{SPEND_ARRAY_TYPES[name]}[]" for i, name in enumerate(SPEND_FIELDS, start=1))
     + f") AS v({_SPEND_COLUMNS}) ON CONFLICT (request_id) DO NOTHING RETURNING key_hash, cost, user_id, team_id"
 )
-# one statement for every key of the batch. Spend alone is no change the gateways' key caches need
-# (budgets are read from the store and Redis, never from a cached record), so a batch numbers only the
-# keys with a soft budget, whose crossing each instance logs as its cache sees their spend: otherwise
-# every batch of every instance would take the keys' counter, serializing them all, and make every
-# instance's next refresh read every active key again. $3 is NULL when the batch has no such key.
+# one statement for every key of the batch; the counter row locked by _BUMP first orders concurrent writers
 _ADD_SPEND = (
-    "UPDATE llmswitch_keys AS k SET spend = k.spend + v.amount, change_seq = CASE "
-    "WHEN $3::bigint IS NOT NULL AND k.soft_budget IS NOT NULL THEN $3::bigint ELSE k.change_seq END "
+    "UPDATE llmswitch_keys AS k SET spend = k.spend + v.amount, change_seq = $3 "
     "FROM unnest($1::text[], $2::numeric[]) AS v(token_hash, amount) WHERE k.token_hash = v.token_hash"
 )
-# whether the batch has a key with a soft budget (read without locks: a soft budget set meanwhile is a
-# numbered change of its own, so the caches see the key's spend then)
-_HAS_SOFT = (
-    "SELECT coalesce(bool_or(soft_budget IS NOT NULL), false) FROM llmswitch_keys WHERE token_hash = ANY($1::text[])"
-)
-# without the counter, concurrent batches lock their keys' rows in one order (by hash): no deadlock
-_LOCK_KEYS = "SELECT 1 FROM llmswitch_keys WHERE token_hash = ANY($1::text[]) ORDER BY token_hash FOR UPDATE"
 _URL_OPTIONS = frozenset({"schema", "connection_limit", "connect_timeout", "pool_timeout", "pgbouncer"})
 # failures that mean "the database is not there right now", as opposed to a wrong query
 _UNREACHABLE = (
@@ -369,18 +357,11 @@ class PostgresStore(PostgresBatches, PostgresInstances, PostgresResponses, Postg
                 # the same batch would fail again: say so in the type, so a caller can set it aside
                 raise ValueError(f"PostgreSQL cannot store a spend record of this batch: {exc}") from exc
             totals = spend_by_key((row[0], row[1]) for row in inserted)
-            subjects = [(row[2], row[3], row[1]) for row in inserted]
             if totals:
-                hashes = [h for h, _ in totals]
-                seq = None
-                if any(user or team for user, team, _ in subjects) or await conn.fetchval(_HAS_SOFT, hashes):
-                    # a number for the soft budgets' keys; and taken before the subjects' counter, as every
-                    # transaction taking both takes them (a user's or team's spend is numbered every batch)
-                    seq = await conn.fetchval(_BUMP)
-                else:
-                    await conn.execute(_LOCK_KEYS, hashes)
-                await conn.execute(_ADD_SPEND, hashes, [amount for _, amount in totals], seq)
-            await add_logged_spend(conn, subjects)
+                seq = await conn.fetchval(_BUMP)
+                await conn.execute(_ADD_SPEND, [h for h, _ in totals], [amount for _, amount in totals], seq)
+            # after the keys' counter: every transaction taking both takes them in this order
+            await add_logged_spend(conn, [(row[2], row[3], row[1]) for row in inserted])
         return len(inserted)
 
     async def list_spend_logs(
