@@ -13,7 +13,8 @@ from jsonschema import Draft202012Validator
 from native_helpers import chat_line, collect, driver, poll_until_done
 
 from llmswitch.testing import FakeUpstream, Reply
-from llmswitch.testing._batches import _anthropic_batch, _file_object, _openai_batch, batches_of
+from llmswitch.testing._batches import _file_object, _openai_batch, batches_of
+from llmswitch.testing._batches_anthropic import _anthropic_batch
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 SPECS = SHARED / "specs"

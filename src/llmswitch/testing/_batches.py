@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
-import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -39,11 +38,6 @@ from llmswitch.testing._faces import ANTHROPIC, GEMINI, OPENAI, Face
 from llmswitch.testing._recorded import RecordedRequest
 from llmswitch.testing._reply import Reply, embedding_vector, estimate_tokens, to_error, to_response
 from llmswitch.testing._routes import _record
-
-_ANTHROPIC_ID = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
-# google.rpc.Code of the canonical names an error in a batch reports
-_RPC_CODES = {"INVALID_ARGUMENT": 3, "NOT_FOUND": 5, "PERMISSION_DENIED": 7, "RESOURCE_EXHAUSTED": 8,
-              "INTERNAL": 13, "UNAVAILABLE": 14, "UNAUTHENTICATED": 16}  # fmt: skip
 
 
 @dataclass
@@ -379,202 +373,12 @@ def _write_openai_files(store: FakeBatches, job: Job) -> None:
 # ---------------------------------------------------------------- Anthropic
 
 
-def _anthropic_routes(host: Host, app: web.Application) -> None:
-    store = batches_of(host)
-
-    async def create(rec: RecordedRequest) -> web.StreamResponse:
-        body = rec.json if isinstance(rec.json, dict) else {}
-        requests = body.get("requests")
-        if not isinstance(requests, list) or not requests:
-            raise invalid("requests", "a non-empty list of requests is required")
-        job = Job("anthropic", store.next_id("msgbatch_fake"), [], time.time())
-        seen: set[str] = set()
-        for i, r in enumerate(requests):
-            cid = r.get("custom_id") if isinstance(r, dict) else None
-            if not isinstance(cid, str) or not _ANTHROPIC_ID.match(cid) or cid in seen:
-                raise invalid(f"requests.{i}.custom_id", "must be 1-64 letters, digits, - or _, unique in the batch")
-            params = r.get("params")
-            if not isinstance(params, dict) or params.get("stream"):
-                raise invalid(f"requests.{i}.params", "must be a Messages request, not streamed")
-            try:
-                ANTHROPIC.decode_request(params, model=None)
-            except APIStatusError as exc:
-                raise invalid(f"requests.{i}.params", exc.message) from exc
-            seen.add(cid)
-            job.lines.append(Line(cid, ANTHROPIC, params))
-        store.jobs[job.id] = job
-        return json_response(200, _anthropic_batch(job, _origin(rec)), ANTHROPIC)
-
-    async def retrieve(rec: RecordedRequest) -> web.StreamResponse:
-        job = _job(store, "anthropic", rec.path.rstrip("/").rsplit("/", 1)[1])
-        await _advance(host, store, job)
-        return json_response(200, _anthropic_batch(job, _origin(rec)), ANTHROPIC)
-
-    async def cancel(rec: RecordedRequest) -> web.StreamResponse:
-        job = _job(store, "anthropic", rec.path.rsplit("/", 2)[1])
-        if job.ended is None:
-            job.cancel_asked = True
-        return json_response(200, _anthropic_batch(job, _origin(rec)), ANTHROPIC)
-
-    async def results(rec: RecordedRequest) -> web.StreamResponse:
-        job = _job(store, "anthropic", rec.path.rsplit("/", 2)[1])
-        if job.ended is None:
-            raise invalid("message_batch_id", f"Batch {job.id} has not ended: its results are not ready")
-        out = []
-        for line in reversed(job.lines):
-            if line.answer is None:
-                result: dict[str, Any] = {"type": "canceled" if job.ended == "cancelled" else "expired"}
-            elif line.answer[0] == 200:
-                result = {"type": "succeeded", "message": line.answer[1]}
-            else:
-                result = {"type": "errored", "error": line.answer[1]}
-            out.append(dumps({"custom_id": line.custom_id, "result": result}))
-        return web.Response(body=b"\n".join(out) + b"\n", headers={"content-type": "application/x-jsonl"})
-
-    def route(handle: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        async def serve(request: web.Request) -> web.StreamResponse:
-            return await _serve(request, host, ANTHROPIC, handle)
-
-        return serve
-
-    app.router.add_post("/v1/messages/batches", route(create))
-    app.router.add_get("/v1/messages/batches/{batch_id}", route(retrieve))
-    app.router.add_post("/v1/messages/batches/{batch_id}/cancel", route(cancel))
-    app.router.add_get("/v1/messages/batches/{batch_id}/results", route(results))
-
-
-def _origin(rec: RecordedRequest) -> str:
-    return f"http://{rec.headers.get('host', '127.0.0.1')}"
-
-
-def _anthropic_batch(job: Job, origin: str) -> dict[str, Any]:
-    counts = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
-    for line in job.lines:
-        if job.ended is None:
-            counts["processing"] += 1
-        elif line.answer is None:
-            counts["canceled" if job.ended == "cancelled" else "expired"] += 1
-        else:
-            counts["succeeded" if line.answer[0] == 200 else "errored"] += 1
-    t = _now_iso(job.created)
-    status = "ended" if job.ended is not None else "canceling" if job.cancel_asked else "in_progress"
-    return {"id": job.id, "type": "message_batch", "processing_status": status, "request_counts": counts,
-            "ended_at": t if job.ended else None, "created_at": t, "expires_at": _now_iso(job.created + 86400),
-            "archived_at": None, "cancel_initiated_at": t if job.cancel_asked else None,
-            "results_url": f"{origin}/v1/messages/batches/{job.id}/results" if job.ended else None}  # fmt: skip
-
-
-# ---------------------------------------------------------------- Gemini
-
-
-async def gemini_create(request: web.Request, host: Host, model: str) -> web.StreamResponse:
-    """``models/{model}:batchGenerateContent`` (the Gemini model route hands it here)."""
-    store = batches_of(host)
-
-    async def create(rec: RecordedRequest) -> web.StreamResponse:
-        body = rec.json if isinstance(rec.json, dict) else {}
-        raw_batch = body.get("batch")
-        batch: dict[str, Any] = raw_batch if isinstance(raw_batch, dict) else {}
-        config = batch.get("inputConfig") or batch.get("input_config") or {}
-        holder = config.get("requests") if isinstance(config, dict) else None
-        items = holder.get("requests") if isinstance(holder, dict) else None
-        if not isinstance(items, list) or not items:
-            raise invalid("batch.inputConfig.requests.requests", "a non-empty list of inlined requests is required")
-        job = Job("gemini", store.next_id("fakebatch"), [], time.time())
-        job.resource = {"model": f"models/{model}", "displayName": str(batch.get("displayName") or "")}
-        for i, item in enumerate(items):
-            req = item.get("request") if isinstance(item, dict) else None
-            if not isinstance(req, dict):
-                raise invalid(
-                    f"batch.inputConfig.requests.requests[{i}].request", "a GenerateContentRequest is required"
-                )
-            try:
-                GEMINI.decode_request(req, model=model)
-            except APIStatusError as exc:
-                raise invalid(f"batch.inputConfig.requests.requests[{i}].request", exc.message) from exc
-            meta = item.get("metadata")
-            job.lines.append(Line(str(i), GEMINI, req, url=f"models/{model}:generateContent", model=model))
-            job.resource.setdefault("metadata", []).append(meta)
-        store.jobs[job.id] = job
-        return json_response(200, _gemini_operation(job), GEMINI)
-
-    return await _serve(request, host, GEMINI, create, model=model)
-
-
-def _gemini_routes(host: Host, app: web.Application) -> Route:
-    store = batches_of(host)
-
-    async def batch(rec: RecordedRequest) -> web.StreamResponse:
-        target = rec.path.rsplit("/", 1)[1]
-        batch_id, _, method = target.partition(":")
-        job = _job(store, "gemini", batch_id)
-        if rec.method == "GET" and not method:
-            await _advance(host, store, job)
-            return json_response(200, _gemini_operation(job), GEMINI)
-        if rec.method == "POST" and method == "cancel":
-            if job.ended is None:
-                job.cancel_asked = True
-            return json_response(200, {}, GEMINI)
-        raise _not_found(f"method {method!r} of batches/{batch_id}")
-
-    async def serve(request: web.Request) -> web.StreamResponse:
-        return await _serve(request, host, GEMINI, batch)
-
-    app.router.add_get("/v1beta/batches/{target}", serve)
-    for version in ("/v1beta", "/v1"):
-        app.router.add_post(f"{version}/batches/{{target}}", serve)
-    return serve  # GET /v1/batches/{target} is shared with OpenAI's retrieve
-
-
-_GEMINI_STATES = {None: "BATCH_STATE_PENDING", "completed": "BATCH_STATE_SUCCEEDED", "failed": "BATCH_STATE_FAILED",
-                  "cancelled": "BATCH_STATE_CANCELLED", "expired": "BATCH_STATE_EXPIRED"}  # fmt: skip
-
-
-def _gemini_operation(job: Job) -> dict[str, Any]:
-    """The batch as ``GET batches/{id}`` answers it: an operation whose metadata is the batch."""
-    name = f"batches/{job.id}"
-    state = _GEMINI_STATES[job.ended] if job.ended or job.polls == 0 else "BATCH_STATE_RUNNING"
-    items = []
-    for line, meta in zip(job.lines, job.resource.get("metadata") or [], strict=True):
-        if line.answer is None:
-            continue
-        status, body = line.answer
-        item: dict[str, Any] = {"response": body} if status == 200 else {"error": _rpc_status(body)}
-        if meta is not None:
-            item["metadata"] = meta
-        items.append(item)
-    ok = sum(1 for it in items if "response" in it)
-    stats = {"requestCount": str(len(job.lines)), "successfulRequestCount": str(ok),
-             "failedRequestCount": str(len(items) - ok),
-             "pendingRequestCount": str(0 if job.ended else len(job.lines))}  # fmt: skip
-    t = _now_iso(job.created)
-    meta_out: dict[str, Any] = {"@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
-                                "model": job.resource["model"], "displayName": job.resource["displayName"],
-                                "createTime": t, "updateTime": t, "batchStats": stats, "state": state, "name": name}  # fmt: skip
-    op: dict[str, Any] = {"name": name, "metadata": meta_out}
-    if job.ended is not None:
-        op["done"] = True
-        if items:
-            output = {"inlinedResponses": {"inlinedResponses": items}}
-            meta_out["output"] = output
-            op["response"] = {
-                "@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatchOutput",
-                **output,
-            }
-        meta_out["endTime"] = t
-    return op
-
-
-def _rpc_status(body: dict[str, Any]) -> dict[str, Any]:
-    """A Google error envelope's error as the ``google.rpc.Status`` a batch reports (numeric code)."""
-    raw = body.get("error")
-    err: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    name = str(err.get("status") or "INTERNAL")
-    return {"code": _RPC_CODES.get(name, 2), "message": str(err.get("message") or name), "status": name}
-
-
 def mount(app: web.Application, host: Host) -> None:
     """Add the native batch routes of every face to the fake's application."""
-    gemini = _gemini_routes(host, app)
+    # each provider's routes build on this module's jobs (imported here, as they import this module)
+    from llmswitch.testing._batches_anthropic import anthropic_routes
+    from llmswitch.testing._batches_gemini import gemini_routes
+
+    gemini = gemini_routes(host, app)
     _openai_routes(host, app, gemini)
-    _anthropic_routes(host, app)
+    anthropic_routes(host, app)

@@ -46,7 +46,7 @@ from llmswitch.testing._reply import finish_with_last_content, to_response, to_s
 
 def build_app(host: Host) -> web.Application:
     """The aiohttp application serving every face's routes for ``host``."""
-    from llmswitch.testing import _batches  # it builds on this module's routes
+    from llmswitch.testing import _batches, _batches_gemini  # they build on this module's routes
 
     app = web.Application(client_max_size=64 * 1024 * 1024)
 
@@ -81,7 +81,7 @@ def build_app(host: Host) -> web.Application:
             stream = method == "streamGenerateContent"
             return await _chat(request, host, GEMINI, model=model, stream=stream, sse=request.query.get("alt") == "sse")
         if method == "batchGenerateContent":
-            return await _batches.gemini_create(request, host, model)
+            return await _batches_gemini.gemini_create(request, host, model)
         rec = await _record(request, host, GEMINI, model=model)
         if method == "countTokens":
             return await _counting.count(request, host, rec, GEMINI, model)
