@@ -15,28 +15,21 @@ import asyncio
 import functools
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-import msgspec
-from msgspec import structs
-
-from llmswitch.store.base import COST_PLACES, DailySpend, KeyChanges, Store, check_page
+from llmswitch.store.base import DailySpend, KeyChanges, Store, check_page
 from llmswitch.store.errors import KeyExistsError, StoreConnectionError, StoreError, StoreMigrationError
 from llmswitch.store.instances import SQLiteInstances
 from llmswitch.store.migrations import SQLITE_MIGRATIONS, SQLITE_VERSION_TABLE_DDL, VERSION_TABLE, pending
 from llmswitch.store.records import (
     KEY_FIELDS,
-    SPEND_FIELDS,
     KeyRecord,
     SpendGroup,
     SpendRecord,
-    spend_by_key,
     spend_group_column,
-    utc,
     utcnow,
     validate_key,
     validate_key_update,
@@ -46,10 +39,18 @@ from llmswitch.store.records import (
 from llmswitch.store.responses import SQLiteResponses
 from llmswitch.store.sqlite_batches import SQLiteBatches
 from llmswitch.store.sqlite_budgets import SQLiteBudgets
-from llmswitch.store.sqlite_common import decode_fields, encode_value, register_money
+from llmswitch.store.sqlite_common import (
+    CHUNK,
+    CURRENT_KEY_SEQ,
+    decode_fields,
+    encode_value,
+    next_key_seq,
+    register_money,
+)
 from llmswitch.store.sqlite_common import iso as _iso
 from llmswitch.store.sqlite_common import transaction as _transaction
-from llmswitch.store.sqlite_subjects import SQLiteSubjects, add_logged_spend
+from llmswitch.store.sqlite_spend import _daily_spend, _insert_spend_logs, _list_spend_logs, _spend_filters, _sum_spend
+from llmswitch.store.sqlite_subjects import SQLiteSubjects
 from llmswitch.store.urls import MEMORY, mask_url, sqlite_path
 
 P = ParamSpec("P")
@@ -58,26 +59,6 @@ T = TypeVar("T")
 _COLUMNS = ", ".join(KEY_FIELDS)
 _SELECT_KEYS = f"SELECT {_COLUMNS} FROM llmswitch_keys"
 _INSERT_KEY = f"INSERT INTO llmswitch_keys ({_COLUMNS}, change_seq) VALUES ({', '.join('?' * (len(KEY_FIELDS) + 1))})"
-_BUMP = "UPDATE llmswitch_change_counters SET value = value + 1 WHERE name = 'keys'"
-_CURRENT = "SELECT value FROM llmswitch_change_counters WHERE name = 'keys'"
-# old SQLite builds allow 999 bound parameters per statement
-_CHUNK = 500
-_SPEND_COLUMNS = ", ".join(SPEND_FIELDS)
-# the optional fields (default None) are bound as an empty blob when None, which NULLIF turns into NULL:
-# binding None itself costs Python's sqlite3 a failed adapter lookup (an AttributeError raised and
-# cleared) per value, the better part of a microsecond, and a record has half a dozen of them
-_OPTIONAL_SPEND = frozenset(f.name for f in structs.fields(SpendRecord) if f.default is None)
-_NULL = bytearray()
-_SPEND_VALUES = ", ".join("NULLIF(?, x'')" if name in _OPTIONAL_SPEND else "?" for name in SPEND_FIELDS)
-_INSERT_SPEND = (
-    f"INSERT INTO llmswitch_spend_logs ({_SPEND_COLUMNS}) VALUES ({_SPEND_VALUES}) ON CONFLICT (request_id) DO NOTHING"
-)
-_SPEND_TIME = SPEND_FIELDS.index("time")
-_SPEND_METADATA = SPEND_FIELDS.index("metadata")
-_SPEND_FLAGS = tuple(SPEND_FIELDS.index(name) for name in ("cache_hit", "stream", "estimated"))
-_ADD_SPEND = "UPDATE llmswitch_keys SET spend = money_add(spend, ?), change_seq = ? WHERE token_hash = ?"
-_SPEND_BOOL_FIELDS = frozenset({"cache_hit", "stream", "estimated"})
-_encode_json = msgspec.json.Encoder().encode
 
 
 class SQLiteStore(SQLiteBatches, SQLiteInstances, SQLiteResponses, SQLiteSubjects, SQLiteBudgets, Store):
@@ -250,12 +231,6 @@ class SQLiteStore(SQLiteBatches, SQLiteInstances, SQLiteResponses, SQLiteSubject
 # Everything below runs on the store's thread, one call at a time.
 
 
-def _next_seq(conn: sqlite3.Connection) -> int:
-    # inside a write transaction: the database write lock makes numbers commit in order
-    conn.execute(_BUMP)
-    return int(conn.execute(_CURRENT).fetchone()[0])
-
-
 def _migrate(conn: sqlite3.Connection) -> list[int]:
     with _transaction(conn):
         conn.execute(SQLITE_VERSION_TABLE_DDL)
@@ -280,7 +255,7 @@ def _schema_version(conn: sqlite3.Connection) -> int:
 
 def _create_key(conn: sqlite3.Connection, rec: KeyRecord) -> KeyRecord:
     with _transaction(conn):
-        seq = _next_seq(conn)
+        seq = next_key_seq(conn)
         try:
             conn.execute(_INSERT_KEY, (*_encode(rec), seq))
         except sqlite3.IntegrityError as exc:
@@ -300,7 +275,7 @@ def _update_key(conn: sqlite3.Connection, token_hash: str, fields: dict[str, Any
     assignments = ", ".join(f"{name} = ?" for name in fields)
     values = [encode_value(name, value) for name, value in fields.items()]
     with _transaction(conn):
-        seq = _next_seq(conn)
+        seq = next_key_seq(conn)
         cursor = conn.execute(
             f"UPDATE llmswitch_keys SET {assignments}, updated_at = ?, change_seq = ? WHERE token_hash = ?",
             (*values, _iso(utcnow()), seq, token_hash),
@@ -315,9 +290,9 @@ def _delete_keys(conn: sqlite3.Connection, token_hashes: list[str]) -> int:
     deleted_at = _iso(utcnow())
     count = 0
     with _transaction(conn):
-        seq = _next_seq(conn)
-        for start in range(0, len(token_hashes), _CHUNK):
-            chunk = token_hashes[start : start + _CHUNK]
+        seq = next_key_seq(conn)
+        for start in range(0, len(token_hashes), CHUNK):
+            chunk = token_hashes[start : start + CHUNK]
             marks = ", ".join("?" * len(chunk))
             found = [
                 r[0]
@@ -364,7 +339,7 @@ def _count_keys(conn: sqlite3.Connection, user_id: str | None, team_id: str | No
 def _keys_changed_since(conn: sqlite3.Connection, cursor: int) -> KeyChanges:
     # one read transaction, so the counter and the rows come from the same snapshot
     with _transaction(conn, "DEFERRED"):
-        current = int(conn.execute(_CURRENT).fetchone()[0])
+        current = int(conn.execute(CURRENT_KEY_SEQ).fetchone()[0])
         rows = conn.execute(f"{_SELECT_KEYS} WHERE change_seq > ? ORDER BY change_seq", (cursor,)).fetchall()
         deleted: list[str] = []
         if cursor > 0:
@@ -380,7 +355,7 @@ def _keys_changed_since(conn: sqlite3.Connection, cursor: int) -> KeyChanges:
 
 def _add_key_spend(conn: sqlite3.Connection, token_hash: str, amount: float) -> float | None:
     with _transaction(conn):
-        seq = _next_seq(conn)
+        seq = next_key_seq(conn)
         cursor = conn.execute(
             "UPDATE llmswitch_keys SET spend = money_add(spend, ?), change_seq = ? WHERE token_hash = ?",
             (amount, seq, token_hash),
@@ -390,140 +365,9 @@ def _add_key_spend(conn: sqlite3.Connection, token_hash: str, amount: float) -> 
         return float(conn.execute("SELECT spend FROM llmswitch_keys WHERE token_hash = ?", (token_hash,)).fetchone()[0])
 
 
-def _insert_spend_logs(conn: sqlite3.Connection, records: list[SpendRecord]) -> int:
-    ids = [rec.request_id for rec in records]
-    if len(set(ids)) < len(ids):
-        # a request id twice in one batch is stored (and counted) once, as its first record
-        first: dict[str, SpendRecord] = {}
-        for rec in records:
-            first.setdefault(rec.request_id, rec)
-        records = list(first.values())
-        ids = list(first)
-    rows = [_encode_spend(rec) for rec in records]
-    # only new rows may add to a key's spend. Usually every request id is new: insert them all, and
-    # SQLite's count of rows changed says whether that was so
-    try:
-        with _transaction(conn):
-            before = conn.total_changes
-            conn.executemany(_INSERT_SPEND, rows)
-            if conn.total_changes - before != len(rows):
-                raise _AlreadyStored
-            _add_logged_spend(conn, records)
-        return len(records)
-    except _AlreadyStored:
-        pass
-    # some were stored before (the journal replayed after a crash): undone, and done again with only
-    # the request ids not stored yet (BEGIN IMMEDIATE's write lock keeps anyone from storing one meanwhile)
-    with _transaction(conn):
-        stored: set[str] = set()
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
-            found = conn.execute(
-                f"SELECT request_id FROM llmswitch_spend_logs WHERE request_id IN ({', '.join('?' * len(chunk))})",
-                chunk,
-            )
-            stored.update(row[0] for row in found)
-        new = [at for at, request_id in enumerate(ids) if request_id not in stored]
-        conn.executemany(_INSERT_SPEND, [rows[at] for at in new])
-        inserted = [records[at] for at in new]
-        _add_logged_spend(conn, inserted)
-    return len(inserted)
-
-
-class _AlreadyStored(Exception):
-    """Some records of a batch were stored before: roll back, and insert only the new ones."""
-
-
-def _add_logged_spend(conn: sqlite3.Connection, inserted: list[SpendRecord]) -> None:
-    """Add the newly stored records' known cost to their keys, users and teams (in their transaction)."""
-    totals = spend_by_key((rec.key_hash, rec.cost) for rec in inserted)
-    if totals:
-        seq = _next_seq(conn)
-        conn.executemany(_ADD_SPEND, [(amount, seq, token_hash) for token_hash, amount in totals])
-    add_logged_spend(conn, [(rec.user_id, rec.team_id, rec.cost) for rec in inserted])
-
-
-def _sum_spend(conn: sqlite3.Connection, where: str, params: list[Any]) -> float:
-    row = conn.execute(f"SELECT COALESCE(money_sum(cost), 0) FROM llmswitch_spend_logs{where}", params).fetchone()
-    return float(row[0])
-
-
-def _spend_filters(
-    equal: Mapping[str, str | int | None], start: datetime | None, end: datetime | None
-) -> tuple[str, list[Any]]:
-    where, params = [], []
-    for column, value in equal.items():
-        if value is not None:
-            where.append(f"{column} = ?")
-            params.append(value)
-    for op, bound in ((">=", utc(start)), ("<", utc(end))):
-        if bound is not None:
-            where.append(f"time {op} ?")
-            params.append(_iso(bound))
-    return (f" WHERE {' AND '.join(where)}" if where else ""), params
-
-
-def _list_spend_logs(
-    conn: sqlite3.Connection, where: str, params: list[Any], limit: int, offset: int
-) -> list[SpendRecord]:
-    rows = conn.execute(
-        f"SELECT {_SPEND_COLUMNS} FROM llmswitch_spend_logs{where} ORDER BY time DESC, request_id DESC LIMIT ? OFFSET ?",
-        (*params, limit, offset),
-    )
-    return [_decode_spend(row) for row in rows]
-
-
-def _daily_spend(conn: sqlite3.Connection, column: str, where: str, params: list[Any]) -> list[DailySpend]:
-    # times are fixed-width UTC text, so the first ten characters are the UTC day; costs are summed as
-    # integers of 1e-10 USD, so the total is exact (a float sum carries noise: 0.000347 * 3 -> 0.0010409999999999998)
-    rows = conn.execute(
-        f"SELECT substr(time, 1, 10) AS day, {column} AS grp, count(*), sum(input_tokens), sum(output_tokens), "
-        f"coalesce(sum(CAST(round(cost * {10**COST_PLACES}) AS INTEGER)), 0), sum(cache_hit), "
-        f"coalesce(sum(CAST(round(cache_saved_cost * {10**COST_PLACES}) AS INTEGER)), 0) FROM llmswitch_spend_logs{where} "
-        "GROUP BY day, grp ORDER BY day, grp IS NULL, grp",
-        params,
-    )
-    return [
-        DailySpend(
-            date.fromisoformat(day),
-            grp,
-            n,
-            inp,
-            out,
-            float(Decimal(units).scaleb(-COST_PLACES)),
-            hits,
-            float(Decimal(saved).scaleb(-COST_PLACES)),
-        )
-        for day, grp, n, inp, out, units, hits, saved in rows
-    ]
-
-
-# -- rows ----------------------------------------------------------------------------------------
-
-
 def _encode(rec: KeyRecord) -> tuple[Any, ...]:
     return tuple(encode_value(name, getattr(rec, name)) for name in KEY_FIELDS)
 
 
 def _decode(row: tuple[Any, ...]) -> KeyRecord:
     return KeyRecord(**decode_fields(KEY_FIELDS, row))
-
-
-def _encode_spend(rec: SpendRecord) -> list[Any]:
-    """A spend record as the values of ``_INSERT_SPEND``."""
-    row: list[Any] = [_NULL if value is None else value for value in structs.astuple(rec)]
-    row[_SPEND_TIME] = _iso(rec.time)
-    metadata = rec.metadata
-    row[_SPEND_METADATA] = _encode_json(metadata).decode() if metadata else "{}"
-    for at in _SPEND_FLAGS:
-        row[at] = 1 if row[at] else 0  # an int: a bool, like None, costs the binding an adapter lookup
-    return row
-
-
-def _decode_spend(row: tuple[Any, ...]) -> SpendRecord:
-    fields = dict(zip(SPEND_FIELDS, row, strict=True))
-    fields["time"] = datetime.fromisoformat(fields["time"])
-    fields["metadata"] = msgspec.json.decode(fields["metadata"])
-    for name in _SPEND_BOOL_FIELDS:
-        fields[name] = bool(fields[name])
-    return SpendRecord(**fields)

@@ -119,3 +119,15 @@ def decode_fields(names: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
         else:
             fields[name] = value
     return fields
+
+
+# old SQLite builds allow 999 bound parameters per statement
+CHUNK = 500
+CURRENT_KEY_SEQ = "SELECT value FROM llmswitch_change_counters WHERE name = 'keys'"
+_BUMP_KEY_SEQ = "UPDATE llmswitch_change_counters SET value = value + 1 WHERE name = 'keys'"
+
+
+def next_key_seq(conn: sqlite3.Connection) -> int:
+    """The keys' next change number (inside a write transaction: the write lock makes numbers commit in order)."""
+    conn.execute(_BUMP_KEY_SEQ)
+    return int(conn.execute(CURRENT_KEY_SEQ).fetchone()[0])
