@@ -32,7 +32,7 @@ from llmswitch.server.estimates import (
     tokens_of_chars,
     usage_so_far,
 )
-from llmswitch.server.journals import Adopter, adopt_orphans, open_own_journal, remove_journal_dir
+from llmswitch.server.journals import Adopter, adopt_orphans, close_journal, open_own_journal
 from llmswitch.server.key_plans import KeyPlan, subject_limits, subject_name
 from llmswitch.server.lost_attempts import journal_lost
 from llmswitch.server.pricing import (
@@ -48,7 +48,7 @@ from llmswitch.server.pricing import (
 from llmswitch.server.spend_lines import spend_line
 from llmswitch.server.spend_loader import spend_loader_for
 from llmswitch.server.spend_records import spend_record
-from llmswitch.spend.framing import decode_line, encode_line
+from llmswitch.spend.framing import encode_line
 from llmswitch.store.errors import StoreError
 from llmswitch.store.records import CallType
 from llmswitch.telemetry import traces
@@ -147,35 +147,10 @@ class Accounting:
             self._adopter = None
         if self._finishing:
             await asyncio.gather(*self._finishing, return_exceptions=True)
-        drained = False
-        if self.shipper is not None:
-            with contextlib.suppress(Exception):
-                await self.shipper.drain()
-                drained = self.shipper.last_error is None
-            await self.shipper.stop()
-        if self.journal is not None:
-            directory = self.journal.directory
-            await self.journal.close()
-            held = self.journal.take_held()
-            if held:
-                # the disk never took them: straight to the store, or they are lost (said loudly)
-                drained = False
-                await self._store_held(held)
-            if drained:
-                # everything is in the store: nothing for the next start to replay
-                await asyncio.to_thread(remove_journal_dir, Path(directory))
+        await close_journal(self.shipper, self.journal, self.store)
         if self.limiter is not None:
             with contextlib.suppress(Exception):
                 await self.limiter.aclose()
-
-    async def _store_held(self, lines: list[bytes]) -> None:
-        records = [r for r in (decode_line(line.rstrip(b"\n")) for line in lines) if r is not None]
-        try:
-            await self.store.insert_spend_logs(records)
-        except Exception as exc:
-            log.error("%d spend records lost: neither the journal nor the store took them (%s)", len(records), exc)
-        else:
-            log.warning("%d spend records the journal could not write were stored directly", len(records))
 
     # ---------------------------------------------------------------- before the call
 

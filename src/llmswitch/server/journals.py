@@ -245,3 +245,33 @@ class Adopter:
                 await adopt_orphans(self.base, self.store, self.fsync, timeout=max(self.every, 10.0))
             except Exception as exc:  # the next round tries again
                 log.warning("adopting the spend journals of stopped gateways failed: %s", exc)
+
+
+async def close_journal(shipper: Any, journal: Any, store: Any) -> None:
+    """At stop: ship what the journal holds, close it, store directly what the disk never took, and
+    remove the directory when everything reached the store (nothing left for the next start to replay)."""
+    from llmswitch.spend.framing import decode_line
+
+    drained = False
+    if shipper is not None:
+        with contextlib.suppress(Exception):
+            await shipper.drain()
+            drained = shipper.last_error is None
+        await shipper.stop()
+    if journal is None:
+        return
+    directory = journal.directory
+    await journal.close()
+    held = journal.take_held()
+    if held:
+        # the disk never took them: straight to the store, or they are lost (said loudly)
+        drained = False
+        records = [r for r in (decode_line(line.rstrip(b"\n")) for line in held) if r is not None]
+        try:
+            await store.insert_spend_logs(records)
+        except Exception as exc:
+            log.error("%d spend records lost: neither the journal nor the store took them (%s)", len(records), exc)
+        else:
+            log.warning("%d spend records the journal could not write were stored directly", len(records))
+    if drained:
+        await asyncio.to_thread(remove_journal_dir, Path(directory))
