@@ -232,6 +232,45 @@ class RetryPolicy:
         return bool(self.per_class.get(f"{name}Retries", self.per_class.get(name)))
 
 
+# ---------------------------------------------------------------- one request's retries
+# ``retries`` counts what a request has spent: by error class where ``retry_policy`` names the class, and
+# overall under "*" (every retry counts there too)
+
+
+def _retry_key(policy: RetryPolicy, exc: APIError | None) -> str:
+    if exc is None or not policy.per_class:
+        return "*"
+    name = error_class(exc)
+    return name if (f"{name}Retries" in policy.per_class or name in policy.per_class) else "*"
+
+
+def may_retry(policy: RetryPolicy, exc: APIError | None, retries: dict[str, int], num_retries: int | None) -> bool:
+    """Whether the request may spend one more retry (``num_retries``, else the policy's, or ``retry_policy``
+    for the error's class)."""
+    if exc is not None and exc.should_retry is False:
+        return False
+    key = _retry_key(policy, exc)
+    if key == "*":
+        limit = num_retries if num_retries is not None else policy.num_retries
+    else:
+        limit = policy.limit(exc)  # type: ignore[arg-type]
+    return retries.get(key, 0) < limit
+
+
+def count_retry(policy: RetryPolicy, exc: APIError | None, retries: dict[str, int]) -> None:
+    key = _retry_key(policy, exc)
+    retries[key] = retries.get(key, 0) + 1
+    if key != "*":
+        retries["*"] = retries.get("*", 0) + 1
+
+
+def retry_wait(policy: RetryPolicy, exc: APIError | None, retries: dict[str, int], floor: float) -> float:
+    """Seconds before the next retry: the backoff (or the error's retry-after), at least ``floor``."""
+    if exc is None:
+        return 0.0
+    return max(policy.delay(exc, retries.get("*", 0)), floor)
+
+
 def backoff(attempt: int, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
     """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2**attempt)]."""
     return rng() * min(cap, base * (1 << attempt))

@@ -49,7 +49,7 @@ from llmswitch.router.deployments import Spec, Target, Wildcards
 from llmswitch.router.fallbacks import Fallbacks, reason_of
 from llmswitch.router.health import health_report
 from llmswitch.router.outcomes import Ask, Outcomes, Route
-from llmswitch.router.retry import RetryPolicy, classify, error_class
+from llmswitch.router.retry import RetryPolicy, classify, count_retry, may_retry, retry_wait
 from llmswitch.router.settings import Settings, resolve_settings
 from llmswitch.router.strategies import CostSource, Strategy, model_info_cost, strategy_for
 from llmswitch.router.usage import LocalUsage, UsageCounter
@@ -357,15 +357,17 @@ class Router(completions.CompletionMethods):
                 raise last or _timed_out(group)
             t = current or self._choose(targets, ask, tried)
             current = None
-            if t is None and self._may_retry(last, retries, ask):
+            if t is None and may_retry(self.policy, last, retries, ask.num_retries):
                 # nothing fresh to fail over to: retry a deployment after a backoff, or once its rest ends
-                t, wait = self._soonest(targets, hard, self._backoff(last, retries))
+                t, wait = self._soonest(
+                    targets, hard, retry_wait(self.policy, last, retries, self.settings.retry_after)
+                )
                 if t is not None:
                     if not ask.deadline.allows(wait):
                         raise last or self._unavailable(group, targets)
                     if last is not None and self._too_late((t,), ask, wait):
                         raise self._out_of_time(group, last, ask) from last
-                    self._count_retry(last, retries)
+                    count_retry(self.policy, last, retries)
                     if wait > 0:
                         await self.sleep(wait)
             if t is None:
@@ -379,13 +381,13 @@ class Router(completions.CompletionMethods):
                 move = self._outcomes.failed(t, ask, exc)
                 if move == "fail":
                     raise
-                if move == "retry" and self._may_retry(exc, retries, ask) and self._usable(t):
-                    wait = self._backoff(exc, retries)
+                if move == "retry" and may_retry(self.policy, exc, retries, ask.num_retries) and self._usable(t):
+                    wait = retry_wait(self.policy, exc, retries, self.settings.retry_after)
                     if not ask.deadline.allows(wait):
                         raise
                     if self._too_late((t,), ask, wait):
                         raise self._out_of_time(group, exc, ask) from exc
-                    self._count_retry(exc, retries)
+                    count_retry(self.policy, exc, retries)
                     await self.sleep(wait)
                     current = t
                     continue
@@ -421,37 +423,6 @@ class Router(completions.CompletionMethods):
             provider=last.provider if last is not None else "llmswitch",
             model=last.model if last is not None else None,
         )
-
-    # ---------------------------------------------------------------- retry budget
-
-    def _retry_key(self, exc: APIError | None) -> str:
-        if exc is None or not self.policy.per_class:
-            return "*"
-        name = error_class(exc)
-        per = self.policy.per_class
-        return name if (f"{name}Retries" in per or name in per) else "*"
-
-    def _may_retry(self, exc: APIError | None, retries: dict[str, int], ask: Ask) -> bool:
-        """Whether the request may spend one more retry (``num_retries``, or ``retry_policy`` for the class)."""
-        if exc is not None and exc.should_retry is False:
-            return False
-        key = self._retry_key(exc)
-        if key == "*":
-            limit = ask.num_retries if ask.num_retries is not None else self.policy.num_retries
-        else:
-            limit = self.policy.limit(exc)  # type: ignore[arg-type]
-        return retries.get(key, 0) < limit
-
-    def _count_retry(self, exc: APIError | None, retries: dict[str, int]) -> None:
-        key = self._retry_key(exc)
-        retries[key] = retries.get(key, 0) + 1
-        if key != "*":
-            retries["*"] = retries.get("*", 0) + 1
-
-    def _backoff(self, exc: APIError | None, retries: dict[str, int]) -> float:
-        if exc is None:
-            return 0.0
-        return max(self.policy.delay(exc, retries.get("*", 0)), self.settings.retry_after)
 
     def _soonest(self, targets: list[Target], hard: set[str], backoff: float) -> tuple[Target | None, float]:
         """The deployment that can take a retry soonest and the wait before it: the backoff, or its rest
