@@ -46,6 +46,7 @@ from llmswitch.server.accounting import Accounting
 from llmswitch.server.auth import KeyCache, Principal, extract_key, model_not_allowed
 from llmswitch.server.budget_resets import BudgetResets
 from llmswitch.server.chat import handle_chat
+from llmswitch.server.disconnects import DisconnectWatch
 from llmswitch.server.embeddings import handle_embeddings, handle_models
 from llmswitch.server.faces import Face
 from llmswitch.server.lost_attempts import note_timeout
@@ -336,7 +337,7 @@ class Gateway:
         route = self._route(request.method, request.path, request.headers)
         face = route[1] if route is not None else unsupported.face_for(request)
         task = asyncio.current_task()
-        watch = _Watch(request, task)
+        watch = DisconnectWatch(request, task)
         traced = self.telemetry.begin(request)
         try:
             if route is None:
@@ -453,47 +454,6 @@ def _too_large(limit: int) -> APIStatusError:
         provider="llmswitch",
         error_type="request_too_large",
     )
-
-
-class _Watch:
-    """Cancels a request's handler when its client hangs up.
-
-    Only requests still running after ``DISCONNECT_WATCH_DELAY`` get a watching task: a quick answer
-    is over before a hang-up could save anything, and a timer costs far less than a task per request.
-    """
-
-    __slots__ = ("_handle", "_request", "_task", "_watcher")
-
-    def __init__(self, request: http.Request, task: asyncio.Task[Any] | None) -> None:
-        self._request = request
-        self._task = task
-        self._handle: asyncio.TimerHandle | None = None
-        self._watcher: asyncio.Task[None] | None = None
-
-    def arm(self) -> None:
-        self._handle = asyncio.get_running_loop().call_later(DISCONNECT_WATCH_DELAY, self._start)
-
-    def _start(self) -> None:
-        self._handle = None
-        self._watcher = asyncio.ensure_future(_cancel_on_disconnect(self._request, self._task))
-
-    def disarm(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-        if self._watcher is not None:
-            self._watcher.cancel()
-
-
-DISCONNECT_WATCH_DELAY = 0.05
-
-
-async def _cancel_on_disconnect(request: http.Request, task: asyncio.Task[Any] | None) -> None:
-    await request.wait_disconnect()
-    # after the last byte went out the server reports a "disconnect" too; that one is not a hang-up
-    if task is not None and not request.state.get("responded"):
-        task.cancel()
-    else:
-        request.disconnected = False
 
 
 async def _openai_chat(gw: Gateway, request: http.Request, send: http.Send) -> None:
