@@ -39,7 +39,7 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _harness as h
 
-from llmswitch import _http1, transport
+from llmswitch import _http1_request, transport
 from llmswitch.providers.base import HTTPCall
 
 BODY = json.dumps({"model": "gpt-4o-mini", "messages": h.MESSAGES}).encode()
@@ -110,10 +110,10 @@ class _Counting(asyncio.Protocol):
 
 async def floor(url: str, opened: list[asyncio.BaseTransport]) -> Exchange:
     loop = asyncio.get_running_loop()
-    target = _http1.parse_url(url)
+    target = _http1_request.parse_url(url)
     sock, proto = await loop.create_connection(_Counting, target.origin[1], target.origin[2])
     opened.append(sock)
-    request = _http1.request_head("POST", target, HEADERS, len(BODY)) + BODY
+    request = _http1_request.request_head("POST", target, HEADERS, len(BODY)) + BODY
 
     async def once() -> int:
         proto.received = 0

@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import pytest
 import uvloop
 
-from llmswitch import _http1, _http1_pool, transport
+from llmswitch import _http1, _http1_pool, _http1_request, transport
 from llmswitch.errors import APIConnectionError, APITimeoutError
 from llmswitch.providers.base import HTTPCall
 from llmswitch.testing import FakeUpstream, Reply
@@ -194,7 +194,7 @@ def call(url: str, body: bytes = b'{"q":1}', method: str = "POST", **headers: st
 def test_urls_are_parsed_with_default_ports_and_the_path_kept_verbatim(
     url: str, origin: tuple[str, str, int], authority: str, path: str
 ) -> None:
-    target = _http1.parse_url(url)
+    target = _http1_request.parse_url(url)
     assert (target.origin, target.authority, target.path) == (origin, authority, path)
 
 
@@ -208,33 +208,35 @@ def test_a_url_that_cannot_be_sent_to_is_a_connection_error(run: Run, url: str) 
 
 
 def test_request_bytes_carry_host_and_content_length_once_and_nothing_else() -> None:
-    target = _http1.parse_url("http://127.0.0.1:8080/v1/x?y=1")
-    head = _http1.request_head("POST", target, {"Authorization": "Bearer k", "content-type": "application/json"}, 7)
+    target = _http1_request.parse_url("http://127.0.0.1:8080/v1/x?y=1")
+    head = _http1_request.request_head(
+        "POST", target, {"Authorization": "Bearer k", "content-type": "application/json"}, 7
+    )
     assert head == (
         b"POST /v1/x?y=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAuthorization: Bearer k\r\n"
         b"content-type: application/json\r\nContent-Length: 7\r\n\r\n"
     )
     # a caller's own Host / Content-Length (any case) are not doubled
-    own = _http1.request_head("POST", target, {"HOST": "other", "content-LENGTH": "0"}, 0)
+    own = _http1_request.request_head("POST", target, {"HOST": "other", "content-LENGTH": "0"}, 0)
     assert own == b"POST /v1/x?y=1 HTTP/1.1\r\nHOST: other\r\ncontent-LENGTH: 0\r\n\r\n"
     # POST always says how long its body is; a GET without a body does not
-    assert b"Content-Length: 0\r\n" in _http1.request_head("POST", target, {}, 0)
-    assert b"Content-Length" not in _http1.request_head("GET", target, {}, 0)
+    assert b"Content-Length: 0\r\n" in _http1_request.request_head("POST", target, {}, 0)
+    assert b"Content-Length" not in _http1_request.request_head("GET", target, {}, 0)
 
 
 @pytest.mark.parametrize("headers", [{"x-a": "s3cret\r\nInjected: 1"}, {"x-a\n": "s3cret"}, {"x-a": "s3cret\r"}])
 def test_a_header_with_a_line_break_is_refused_without_showing_its_value(headers: dict[str, str]) -> None:
     with pytest.raises(ValueError, match=r"the request header 'x-a' contains a line break") as caught:
-        _http1.request_head("POST", _http1.parse_url("http://h/"), {"ok": "fine", **headers}, 0)
+        _http1_request.request_head("POST", _http1_request.parse_url("http://h/"), {"ok": "fine", **headers}, 0)
     assert "s3cret" not in str(caught.value)
 
 
 def test_credentials_in_the_url_become_basic_auth_unless_the_caller_authorizes() -> None:
-    target = _http1.parse_url("http://us%40er:p%3Ass@h:8080/x")
+    target = _http1_request.parse_url("http://us%40er:p%3Ass@h:8080/x")
     assert target.authority == "h:8080"
-    head = _http1.request_head("GET", target, {}, 0)
+    head = _http1_request.request_head("GET", target, {}, 0)
     assert head == b"GET /x HTTP/1.1\r\nHost: h:8080\r\nAuthorization: Basic dXNAZXI6cDpzcw==\r\n\r\n"
-    assert b"Basic" not in _http1.request_head("GET", target, {"authorization": "Bearer k"}, 0)
+    assert b"Basic" not in _http1_request.request_head("GET", target, {"authorization": "Bearer k"}, 0)
 
 
 def test_the_request_on_the_wire(run: Run) -> None:

@@ -20,8 +20,9 @@ from collections.abc import Awaitable, Callable
 
 import aiohappyeyeballs
 
-from llmswitch._http1 import WRITE_SLICE, Connection, RouteKey, request_head
+from llmswitch._http1 import WRITE_SLICE, Connection, RouteKey
 from llmswitch._http1_proxy import ProxyEnvironment, auth_refused, open_tunnel
+from llmswitch._http1_request import request_head
 from llmswitch._http1_route import Route, make_route
 from llmswitch.network import Network
 

@@ -12,8 +12,9 @@ import ssl
 from typing import NamedTuple
 
 from llmswitch import _http1_tls
-from llmswitch._http1 import RouteKey, Target, parse_url
+from llmswitch._http1 import RouteKey
 from llmswitch._http1_proxy import Proxy, ProxyEnvironment, parse_proxy
+from llmswitch._http1_request import Target, parse_url
 from llmswitch.network import Network
 
 

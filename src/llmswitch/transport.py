@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import httptools
 
-from llmswitch import _http1, _http1_pool, _http1_tls
+from llmswitch import _http1, _http1_pool, _http1_request, _http1_tls
 from llmswitch.errors import APIConnectionError, APIResponseValidationError, APITimeoutError, ConfigError
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ _keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[AsyncIterat
 )
 
 # what a failed exchange raises below this module; all of it becomes APIConnectionError / APITimeoutError
-_NETWORK_ERRORS = (OSError, httptools.HttpParserError, zlib.error, _http1.InvalidURL, _http1.ResponseTooLarge)
+_NETWORK_ERRORS = (OSError, httptools.HttpParserError, zlib.error, _http1_request.InvalidURL, _http1.ResponseTooLarge)
 
 
 # the pool used last: one loop per process is the common case, and a WeakKeyDictionary look-up is not free
