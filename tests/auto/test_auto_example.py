@@ -4,20 +4,14 @@ fake upstreams as the weak and strong tiers; the tier that answered is in ``x-ll
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import openai
-from gateway_harness import call, free_port
+from gateway_harness import served_example
 
 from llmswitch.testing import FakeUpstream, Reply
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "auto-router.yaml"
-LLMSWITCH = Path(sys.executable).with_name("llmswitch")
 MASTER = "sk-admin-auto-example-2d4b"
 PROMPTS = (
     "hi",
@@ -32,30 +26,14 @@ def test_the_example_runs_as_written(tmp_path: Path) -> None:
     with FakeUpstream() as weak, FakeUpstream() as strong:
         weak.default = Reply(text="from the weak tier")
         strong.default = Reply(text="from the strong tier")
-        port = free_port()
-        env = dict(
-            os.environ,
-            WEAK_API_BASE=weak.openai_base,
-            WEAK_API_KEY="sk-weak-example",
-            STRONG_API_BASE=strong.openai_base,
-            STRONG_API_KEY="sk-strong-example",
-            LLMSWITCH_MASTER_KEY=MASTER,
-            LLMSWITCH_JOURNAL_DIR=str(tmp_path / "journal"),
-        )
-        argv = [str(LLMSWITCH), "serve", "--config", str(EXAMPLE), "--host", "127.0.0.1", "--port", str(port)]
-        log = (tmp_path / "out.log").open("wb")
-        proc = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert proc.poll() is None, (tmp_path / "out.log").read_text()
-                try:
-                    if call(port, "GET", "/health/readiness", key=None, timeout=2).status == 200:
-                        break
-                except OSError:
-                    pass
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+        env = {
+            "WEAK_API_BASE": weak.openai_base,
+            "WEAK_API_KEY": "sk-weak-example",
+            "STRONG_API_BASE": strong.openai_base,
+            "STRONG_API_KEY": "sk-strong-example",
+            "LLMSWITCH_MASTER_KEY": MASTER,
+        }
+        with served_example(EXAMPLE, tmp_path, env) as port:
             client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=MASTER, max_retries=0)
             with client:
                 seen = set()
@@ -85,7 +63,3 @@ def test_the_example_runs_as_written(tmp_path: Path) -> None:
                     model="auto", messages=[{"role": "user", "content": "hi"}], stream=True
                 )
                 assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices).startswith("from the")
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=20)
-            log.close()

@@ -5,11 +5,7 @@ script is removed."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import openai
@@ -17,37 +13,20 @@ import openai
 from llmswitch.testing import FakeUpstream, Reply
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))  # the gateway harness of tests/server
-from gateway_harness import call, free_port
+from gateway_harness import served_example
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "guardrails.yaml"
-LLMSWITCH = Path(sys.executable).with_name("llmswitch")
 MASTER = "sk-admin-example-5e1f"
 
 
 def test_the_example_runs_as_written(tmp_path: Path) -> None:
     with FakeUpstream() as up:
-        port = free_port()
-        env = dict(
-            os.environ,
-            UPSTREAM_API_BASE=up.openai_base,
-            UPSTREAM_API_KEY="sk-upstream-example",
-            LLMSWITCH_MASTER_KEY=MASTER,
-            LLMSWITCH_JOURNAL_DIR=str(tmp_path / "journal"),
-        )
-        argv = [str(LLMSWITCH), "serve", "--config", str(EXAMPLE), "--host", "127.0.0.1", "--port", str(port)]
-        log = (tmp_path / "out.log").open("wb")
-        proc = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                assert proc.poll() is None, (tmp_path / "out.log").read_text()
-                try:
-                    if call(port, "GET", "/health/readiness", key=None, timeout=2).status == 200:
-                        break
-                except OSError:
-                    pass
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+        env = {
+            "UPSTREAM_API_BASE": up.openai_base,
+            "UPSTREAM_API_KEY": "sk-upstream-example",
+            "LLMSWITCH_MASTER_KEY": MASTER,
+        }
+        with served_example(EXAMPLE, tmp_path, env, timeout=30) as port:
             client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=MASTER, max_retries=0)
             prompt = "mail ann.lee@example.com, card 4111-1111-1111-1111, key AKIAIOSFODNN7EXAMPLE"
             up.script(Reply(text='<b onclick="steal()">Done</b><script>alert(1)</script>'))
@@ -59,10 +38,6 @@ def test_the_example_runs_as_written(tmp_path: Path) -> None:
                 model="guarded", messages=[{"role": "user", "content": prompt}], stream=True
             )
             assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices) == sent
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=20)
-            log.close()
         out = (tmp_path / "out.log").read_text()
         for value in ("ann.lee@example.com", "4111-1111-1111-1111", "AKIAIOSFODNN7EXAMPLE"):
             assert value not in out

@@ -12,14 +12,19 @@ Clients are the official SDKs, or :func:`call` for raw HTTP (stdlib ``http.clien
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from llmswitch.config import GatewayConfig, parse_config
@@ -215,3 +220,34 @@ def sent_upstream(up: FakeUpstream) -> str:
     return "\n".join(
         f"{r.path} {json.dumps(r.query)} {json.dumps(r.headers)} {r.body.decode(errors='replace')}" for r in up.requests
     )
+
+
+LLMSWITCH = Path(sys.executable).with_name("llmswitch")
+
+
+@contextlib.contextmanager
+def served_example(config: Path, tmp_path: Path, env: Mapping[str, str], *, timeout: float = 60) -> Iterator[int]:
+    """``llmswitch serve --config <config>`` as a process, the way a user runs an example: this environment
+    plus ``env`` (and the spend journal under ``tmp_path``), on a free loopback port; yields the port once
+    ``/health/readiness`` answers, and stops it with SIGTERM. Its output is in ``tmp_path / "out.log"``."""
+    port = free_port()
+    full = dict(os.environ, LLMSWITCH_JOURNAL_DIR=str(tmp_path / "journal"), **env)
+    argv = [str(LLMSWITCH), "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
+    out = tmp_path / "out.log"
+    with out.open("wb") as log:
+        proc = subprocess.Popen(argv, env=full, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                assert proc.poll() is None, out.read_text()
+                try:
+                    if call(port, "GET", "/health/readiness", key=None, timeout=2).status == 200:
+                        break
+                except OSError:
+                    pass
+                assert time.monotonic() < deadline, out.read_text()
+                time.sleep(0.05)
+            yield port
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=20)

@@ -6,23 +6,18 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import anthropic
 import openai
-from gateway_harness import call, free_port
+from gateway_harness import served_example
 from multi_harness import poll
 
 from llmswitch.testing import FakeUpstream
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "batch.yaml"
-LLMSWITCH = Path(sys.executable).with_name("llmswitch")
 MASTER = "sk-admin-batch-example-0b7d"
 
 
@@ -51,32 +46,16 @@ def _seed_flow(client: openai.OpenAI, model: str, n: int) -> list[dict[str, Any]
 
 def test_the_example_runs_as_written(tmp_path: Path) -> None:
     with FakeUpstream() as up:
-        port = free_port()
-        env = dict(
-            os.environ,
-            UPSTREAM_API_BASE=up.openai_base,
-            UPSTREAM_API_KEY="sk-upstream-example",
-            ANTHROPIC_UPSTREAM_BASE=up.anthropic_base,
-            ANTHROPIC_API_KEY="sk-ant-example",
-            LLMSWITCH_MASTER_KEY=MASTER,
-            LLMSWITCH_JOURNAL_DIR=str(tmp_path / "journal"),
-            LLMSWITCH_BATCH_POLL_SECONDS="0.2",
-            LLMSWITCH_BATCH_NATIVE_POLL_SECONDS="0.2",
-        )
-        argv = [str(LLMSWITCH), "serve", "--config", str(EXAMPLE), "--host", "127.0.0.1", "--port", str(port)]
-        log = (tmp_path / "out.log").open("wb")
-        proc = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                assert proc.poll() is None, (tmp_path / "out.log").read_text()
-                try:
-                    if call(port, "GET", "/health/readiness", key=None, timeout=2).status == 200:
-                        break
-                except OSError:
-                    pass
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+        env = {
+            "UPSTREAM_API_BASE": up.openai_base,
+            "UPSTREAM_API_KEY": "sk-upstream-example",
+            "ANTHROPIC_UPSTREAM_BASE": up.anthropic_base,
+            "ANTHROPIC_API_KEY": "sk-ant-example",
+            "LLMSWITCH_MASTER_KEY": MASTER,
+            "LLMSWITCH_BATCH_POLL_SECONDS": "0.2",
+            "LLMSWITCH_BATCH_NATIVE_POLL_SECONDS": "0.2",
+        }
+        with served_example(EXAMPLE, tmp_path, env, timeout=30) as port:
             client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=MASTER, max_retries=0)
             for model in ("gpt-4o", "claude"):
                 out = _seed_flow(client, model, 5)
@@ -112,8 +91,4 @@ def test_the_example_runs_as_written(tmp_path: Path) -> None:
                 results = list(ac.messages.batches.results(created.id))
                 assert sorted(r.custom_id for r in results) == ["m0", "m1", "m2"]
                 assert all(r.result.type == "succeeded" for r in results)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=20)
-            log.close()
         assert MASTER not in (tmp_path / "out.log").read_text()
