@@ -42,9 +42,13 @@ class AdmitRequest:
     from the caller's clock so every process agrees. ``rate_only`` applies rpm/tpm and ignores the rest
     (``check_and_consume``). ``strict`` refuses to invent a budget the limiter has never seen, so the
     spend can be loaded from the store first (:class:`Unseeded`).
+
+    ``count`` > 1 admits that many requests at once, ``tokens`` and ``cost`` being their total (an
+    allowance, see :mod:`llmswitch.limits.allowance`; the Redis backend only); ``back`` is how many of
+    them its settlement gives back to the rpm limits unused.
     """
 
-    __slots__ = ("cost", "ends", "lease_id", "limits", "now_us", "rate_only", "strict", "tokens")
+    __slots__ = ("back", "cost", "count", "ends", "lease_id", "limits", "now_us", "rate_only", "strict", "tokens")
 
     def __init__(
         self,
@@ -55,8 +59,11 @@ class AdmitRequest:
         now_us: int,
         rate_only: bool = False,
         strict: bool = False,
+        count: int = 1,
     ) -> None:
         self.limits = limits
+        self.count = count
+        self.back = 0
         self.tokens = tokens
         self.cost = cost
         self.lease_id = lease_id

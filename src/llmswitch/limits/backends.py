@@ -13,8 +13,9 @@ from llmswitch.limits.degraded import DegradedPolicy
 from llmswitch.limits.memory import MemoryLimiter
 
 
-def open_memory(redis_url: str | None = None, **options: Any) -> Limiter:
-    """Limits in this process only; ``redis_url`` is ignored (so the backend can be forced to memory)."""
+def open_memory(redis_url: str | None = None, *, allowances: bool | None = None, **options: Any) -> Limiter:
+    """Limits in this process only; ``redis_url`` is ignored (so the backend can be forced to memory), and
+    so are ``allowances`` (a shared backend's)."""
     return MemoryLimiter(**options)
 
 
@@ -28,10 +29,15 @@ def open_redis(
     lease_ttl_s: float = DEFAULT_LEASE_TTL_S,
     spend_loader: SpendLoader | None = None,
     degraded: DegradedPolicy | None = None,
+    allowances: bool | None = None,
     **redis_options: Any,
 ) -> Limiter:
     """Limits in Redis, falling back to this process's memory while Redis does not answer, as far as
-    ``degraded`` allows (by default from ``LLMSWITCH_DEGRADED_BUDGETS`` / ``LLMSWITCH_DEGRADED_SHARE``)."""
+    ``degraded`` allows (by default from ``LLMSWITCH_DEGRADED_BUDGETS`` / ``LLMSWITCH_DEGRADED_SHARE``).
+
+    With ``allowances`` (by default unless ``LLMSWITCH_LIMITS_ALLOWANCES`` is ``0``/``off``),
+    ``admit_nowait`` admits requests far from their limits from allowances taken from Redis in blocks
+    (:mod:`llmswitch.limits.allowance`); ``admit`` always asks Redis."""
     from llmswitch.limits.fallback import FallbackLimiter
     from llmswitch.limits.redis_limiter import RedisLimiter
 
@@ -51,6 +57,19 @@ def open_redis(
     primary = RedisLimiter(redis_url, clock=clock, lease_ttl_s=lease_ttl_s, **redis_options)
     local = MemoryLimiter(clock=clock, lease_ttl_s=lease_ttl_s)
     policy = degraded or DegradedPolicy.from_env()
+    if allowances is None:
+        allowances = os.environ.get("LLMSWITCH_LIMITS_ALLOWANCES", "1").strip().lower() not in (
+            "0",
+            "off",
+            "false",
+            "no",
+        )
     return FallbackLimiter(
-        primary, local, cooldown_s=cooldown_s, monotonic=monotonic, spend_loader=spend_loader, policy=policy
+        primary,
+        local,
+        cooldown_s=cooldown_s,
+        monotonic=monotonic,
+        spend_loader=spend_loader,
+        policy=policy,
+        allowances=allowances,
     )

@@ -26,10 +26,11 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from llmswitch.limits.admission import AdmitRequest, Unseeded
+from llmswitch.limits.allowance import Allowances, Allowed
 from llmswitch.limits.base import Limiter, Money, SeedMode, SpendLoader, check_tokens
 from llmswitch.limits.degraded import DegradedPolicy
 from llmswitch.limits.errors import BudgetsUnavailableError, LimiterUnavailableError
@@ -37,6 +38,7 @@ from llmswitch.limits.memory import MemoryLimiter
 from llmswitch.limits.money import to_nanos
 from llmswitch.limits.periods import NEVER, to_us
 from llmswitch.limits.results import BudgetState, Refusal, Reservation
+from llmswitch.limits.spec import SubjectLimits
 
 log = logging.getLogger("llmswitch.limits")
 
@@ -64,8 +66,11 @@ class FallbackLimiter(Limiter):
         max_deferred: int = 100_000,
         spend_loader: SpendLoader | None = None,
         policy: DegradedPolicy | None = None,
+        allowances: bool = False,
     ) -> None:
         super().__init__(clock=local._clock, lease_ttl_s=local._lease_ttl_us / 1_000_000, spend_loader=spend_loader)
+        # admit_nowait answers from allowances taken from the primary, when it can (allowance.py)
+        self.allowances = Allowances(self) if allowances else None
         self.policy = policy or DegradedPolicy()
         # budgets given their degraded starting point in this outage (once each: later admissions
         # count on from what this process spent since)
@@ -94,6 +99,8 @@ class FallbackLimiter(Limiter):
         return len(self._deferred)
 
     async def aclose(self) -> None:
+        if self.allowances is not None:
+            await self.allowances.aclose()
         if self._deferred and not self._degraded:
             # give Redis what is still owed if it answers: shutting down must not drop spend
             with contextlib.suppress(TimeoutError):
@@ -107,6 +114,50 @@ class FallbackLimiter(Limiter):
             log.warning("closing with %d settlements not replayed to the limits backend", len(self._deferred))
         await self.primary.aclose()
         await self.local.aclose()
+
+    # -- allowances (see allowance.py): answered in memory, or ``None`` / ``False`` as without them
+
+    def admit_nowait(
+        self, limits: Sequence[SubjectLimits], *, tokens: int = 0, cost: Money = 0.0
+    ) -> Reservation | Refusal | None:
+        allowances = self.allowances
+        if allowances is None:
+            return None
+        if type(tokens) is not int or tokens < 0:
+            check_tokens(tokens)
+        return allowances.admit_nowait(limits, tokens, cost)
+
+    def settle_nowait(self, reservation: Reservation, actual_cost: Money, *, actual_tokens: int | None = None) -> bool:
+        if type(reservation) is not Allowed or self.allowances is None:
+            return False
+        nanos = 0 if actual_cost == 0.0 and type(actual_cost) is float else to_nanos(actual_cost)
+        if actual_tokens is not None and (type(actual_tokens) is not int or actual_tokens < 0):
+            check_tokens(actual_tokens)
+        self.allowances.settle(reservation, nanos, actual_tokens)
+        return True
+
+    async def settle(self, reservation: Reservation, actual_cost: Money, *, actual_tokens: int | None = None) -> None:
+        if not self.settle_nowait(reservation, actual_cost, actual_tokens=actual_tokens):
+            await super().settle(reservation, actual_cost, actual_tokens=actual_tokens)
+
+    async def renew(self, reservation: Reservation) -> None:
+        if type(reservation) is Allowed and self.allowances is not None:
+            await self.allowances.renew(reservation)
+        else:
+            await super().renew(reservation)
+
+    async def admit_block(self, req: AdmitRequest) -> Reservation | Refusal | None:
+        """An allowance (``req.count`` requests at once), loading unseeded budgets first; ``None`` while
+        degraded (this process's own limits grant no allowances) or when a budget stays unseeded."""
+        if self._degraded:
+            return None
+        req.strict = self._spend_loader is not None
+        result = await self._admit(req)
+        if isinstance(result, Unseeded):
+            await self._load(result.subjects, req.limits, req.now_us)
+            req.strict = False
+            result = await self._admit(req)
+        return None if isinstance(result, Unseeded) else result
 
     async def _admit(self, req: AdmitRequest) -> Reservation | Refusal | Unseeded:
         if self._primary_due():
@@ -136,7 +187,9 @@ class FallbackLimiter(Limiter):
                     await self._seed_share(lim.subject, lim.max_budget_nanos or 0, req.ends[i], req.now_us)
         scaled = policy.scaled(req.limits)
         if scaled is not req.limits:
-            req = AdmitRequest(scaled, req.tokens, req.cost, req.lease_id, req.now_us, req.rate_only, req.strict)
+            req = AdmitRequest(
+                scaled, req.tokens, req.cost, req.lease_id, req.now_us, req.rate_only, req.strict, req.count
+            )
         return await self.local._admit(req)
 
     async def _seed_share(self, subject: str, max_nanos: int, end_us: int, now_us: int) -> None:
@@ -192,20 +245,29 @@ class FallbackLimiter(Limiter):
     def settle_soon(
         self, reservation: Reservation, actual_cost: Money, *, actual_tokens: int | None = None
     ) -> Awaitable[None]:
-        send = getattr(self.primary, "send_settle", None)
-        if reservation._done or reservation._origin is not self.primary or self._degraded or send is None:
+        if reservation._done or reservation._origin is not self.primary or self._degraded:
             return self.settle(reservation, actual_cost, actual_tokens=actual_tokens)
         nanos = to_nanos(actual_cost)
         if actual_tokens is not None:
             check_tokens(actual_tokens)
+        if self.allowances is not None:
+            self.allowances.learn(reservation._request.limits, nanos, actual_tokens)
+        return self.send_settlement(reservation, nanos, actual_tokens)
+
+    def send_settlement(self, reservation: Reservation, cost: int, tokens: int | None) -> Awaitable[None]:
+        """Settle ``reservation`` (an admission of the primary's) at ``cost`` nano-dollars, its command
+        written to the primary before this returns when it can be; await the result for the rest."""
         reservation._done = True
         now_us = self.now_us()
+        send = getattr(self.primary, "send_settle", None)
+        if self._degraded or send is None:
+            return self._settle(reservation, cost, tokens, now_us)
         try:
-            sent = send(reservation, nanos, actual_tokens, now_us)
+            sent = send(reservation, cost, tokens, now_us)
         except Exception:
             reservation._done = False
             raise
-        return self._settled(reservation, nanos, actual_tokens, now_us, sent)
+        return self._settled(reservation, cost, tokens, now_us, sent)
 
     async def _settled(
         self, res: Reservation, cost: int, tokens: int | None, now_us: int, sent: Awaitable[Any] | None

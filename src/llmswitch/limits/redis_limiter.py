@@ -143,6 +143,7 @@ class RedisLimiter(Limiter):
         keys: list[str] = []
         args: list[str | int] = [
             req.now_us, self._lease_ttl_us, req.lease_id, req.tokens, req.cost, PERIOD_US, "1" if req.strict else "0",
+            req.count,
         ]  # fmt: skip
         rate_only = req.rate_only
         for i, lim in enumerate(limits):
@@ -186,11 +187,13 @@ class RedisLimiter(Limiter):
         keys: list[str] = []
         args: list[str | int] = [now_us, self._lease_ttl_us, req.lease_id, PERIOD_US, settled, held]
         work = False
+        back = req.back
         for lim in req.limits:
             delta = "" if tokens is None or lim.tpm_limit is None or tokens == req.tokens else tokens - req.tokens
             slot = "1" if lim.max_parallel_requests is not None and not req.rate_only else ""
             budget = lim.max_budget is not None and not req.rate_only
-            work = work or delta != "" or slot != "" or budget
+            refund = back if back and lim.rpm_limit else ""
+            work = work or delta != "" or slot != "" or budget or refund != ""
             keys.extend(subject_keys(self.prefix, lim.subject))
             args.append(delta)
             args.append(_int(lim.tpm_limit))
@@ -199,6 +202,8 @@ class RedisLimiter(Limiter):
             args.append(cost if budget else "")
             end = lim.budget_period.end_us(now_us) if budget and lim.budget_period is not None else NEVER
             args.append(end)
+            args.append(refund)
+            args.append(_int(lim.rpm_limit) if refund != "" else "")
         return self._send(self._settle_script, keys, args, first=True) if work else None
 
     def send_settle(self, res: Reservation, cost: int, tokens: int | None, now_us: int) -> Awaitable[Any] | None:
@@ -218,7 +223,9 @@ class RedisLimiter(Limiter):
     async def _settle_tokens(self, subject: str, delta: int, now_us: int) -> None:
         keys = subject_keys(self.prefix, subject)
         await self._run(
-            self._settle_script, keys, [now_us, self._lease_ttl_us, "", PERIOD_US, "", "", delta, "", "", "", "", 0]
+            self._settle_script,
+            keys,
+            [now_us, self._lease_ttl_us, "", PERIOD_US, "", "", delta, "", "", "", "", 0, "", ""],
         )
 
     async def _seed(

@@ -2,13 +2,28 @@
 -- KEYS, 4 per subject: rate hash, slots zset, budget hash, budget reservations zset.
 -- ARGV: now, ttl, lease id, tokens, cost (nano-dollars, as the caller formatted it: it is part of the
 --       lease's name), rate period, strict ('1': report a budget that was never seeded instead of
---       trusting it), then 5 per subject: rpm, tpm, max parallel, max budget (nano-dollars), budget
---       period end ('' = no such limit).
+--       trusting it), count (requests admitted at once: more than 1 is an allowance, whose tokens and
+--       cost are the total), then 5 per subject: rpm, tpm, max parallel, max budget (nano-dollars),
+--       budget period end ('' = no such limit).
+-- An allowance is admitted only where ROOM times it would fit (near a limit every request is admitted
+-- here on its own), and its cost must fit the budget whole: it never overshoots one.
 -- Returns the status ('ok' | 'refused' | 'unseeded') and 15 fields per subject (admission.FIELDS),
 -- separated by spaces.
 local id, tokens, cost_s = ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local cost, period, strict = tonumber(cost_s), tonumber(ARGV[6]), ARGV[7] == '1'
-local BASE, PER = 7, 5
+local count = tonumber(ARGV[8]) or 1
+local BASE, PER, ROOM = 8, 5, 16
+local room = 1
+if count > 1 then room = ROOM end
+
+-- take, for an allowance only where `room` times the amount fits
+local function take_room(debt, limit, amount)
+  if room > 1 then
+    local ok, remaining, reset, retry = take(debt, limit, amount * room, period)
+    if ok == 0 then return 0, remaining, reset, retry, debt end
+  end
+  return take(debt, limit, amount, period)
+end
 local n = (#ARGV - BASE) / PER
 
 local out = {'ok'}
@@ -28,12 +43,12 @@ for i = 1, n do
     p.tt = math.max(now, tonumber(v[4]) or now)
     if rpm then
       local ok
-      ok, r[2], r[3], r[4], p.rd = take(decay(tonumber(v[1]), tonumber(v[2]), rpm), rpm, 1, period)
+      ok, r[2], r[3], r[4], p.rd = take_room(decay(tonumber(v[1]), tonumber(v[2]), rpm), rpm, count)
       if ok == 0 then r[1] = 0; refused = true end
     end
     if tpm then
       local ok
-      ok, r[6], r[7], r[8], p.td = take(decay(tonumber(v[3]), tonumber(v[4]), tpm), tpm, tokens, period)
+      ok, r[6], r[7], r[8], p.td = take_room(decay(tonumber(v[3]), tonumber(v[4]), tpm), tpm, tokens)
       if ok == 0 then r[5] = 0; refused = true end
     end
   end
@@ -54,7 +69,9 @@ for i = 1, n do
       end
     end
     r[12], r[13], r[14] = b.spent, b.reserved, b.reset_at
-    if b.spent + b.reserved >= max_budget then r[11] = 0; refused = true end
+    if b.spent + b.reserved >= max_budget or (room > 1 and b.spent + b.reserved + cost * room > max_budget) then
+      r[11] = 0; refused = true
+    end
     p.b = b
   end
   p.rpm, p.tpm, p.par = rpm, tpm, par

@@ -82,7 +82,11 @@ local function load_budget(bkey, lkey, period_end)
   local expired = redis.call('ZRANGEBYSCORE', lkey, '-inf', now)
   if #expired > 0 then
     for i = 1, #expired do
-      b.reserved = b.reserved - tonumber(string.match(expired[i], '^[^:]*:(.*)$'))
+      local amount = tonumber(string.match(expired[i], '^[^:]*:(.*)$'))
+      b.reserved = b.reserved - amount
+      -- an allowance (its id starts with '+') never reported back may have been spent in full: it is
+      -- counted so, never given back (its holder died): a budget is over-counted, not resurrected
+      if string.byte(expired[i], 1) == 43 then b.spent = b.spent + amount end
     end
     b.dirty = true
     redis.call('ZREMRANGEBYSCORE', lkey, '-inf', now)

@@ -13,6 +13,11 @@ if mode == 'read' then
   if not v[2] or v[3] ~= 'nusd' then return {} end
   local current, reset_at = tonumber(v[1]), tonumber(v[2])
   if reset_at > 0 and reset_at <= now then current = 0 end
+  -- an allowance whose holder never reported back counts as spent in full once expired (common.lua)
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', fmt(now))
+  for i = 1, #gone do
+    if string.byte(gone[i], 1) == 43 then current = current + tonumber(string.match(gone[i], '^[^:]*:(.*)$')) end
+  end
   local reserved = 0
   local live = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. fmt(now), '+inf')
   for i = 1, #live do
