@@ -180,14 +180,22 @@ class Gateway:
 
 
 @contextlib.contextmanager
-def gateway(config: Path, workers: int = 1, ready_model: str = "bench", src: Path | None = None) -> Iterator[Gateway]:
+def gateway(
+    config: Path,
+    workers: int = 1,
+    ready_model: str = "bench",
+    src: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[Gateway]:
     """``llmswitch serve`` on a free port, in the config's directory (its SQLite store and journal go there);
     ``src``: another copy of the package's ``src`` directory to run instead of the checkout's (PYTHONPATH
-    comes before the venv's editable install)."""
+    comes before the venv's editable install); ``env``: variables set for it."""
     port = free_port()
     work = config.parent
     log = work / f"llmswitch-{port}.log"
+    extra = env or {}
     env = {k: v for k, v in os.environ.items() if k not in _ENV_DROP}
+    env.update(extra)
     if src is not None:
         env["PYTHONPATH"] = str(src)
     if workers > 1 and "database_url:" not in config.read_text():
