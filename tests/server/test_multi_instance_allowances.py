@@ -1,0 +1,137 @@
+"""Two gateway processes on one Redis, with limits wide enough that each admits from allowances.
+
+A gateway takes an allowance (a block of a key's limits, from Redis at once) where 16 of it fit, and
+admits from it in memory (llmswitch.limits.allowance). These tests fire enough requests at a pair of
+gateways for both to do so early on and for the limit to be reached, in two waves a moment apart (an
+allowance not used up goes back within 0.25 s): across both waves a rate limit admits exactly its
+bucket (and what it refilled meanwhile), and a budget exactly the requests it pays for, as when every
+request is admitted in Redis one by one (tests/server/test_multi_instance.py).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+
+import pytest
+from multi_harness import (
+    GatewayProcess,
+    key_info,
+    price,
+    priced_config,
+    start_together,
+    wait_key_known,
+    wait_logged,
+)
+
+from llmswitch import ir
+from llmswitch.cost import estimate_cost, price_for
+from llmswitch.dialects.openai_chat import decode_request
+from llmswitch.server.accounting import estimate_prompt_tokens
+from llmswitch.testing import FakeUpstream, Reply
+
+
+@pytest.fixture(scope="module")
+def gateways(
+    upstream: FakeUpstream, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
+    d = tmp_path_factory.mktemp("allowances")
+    config = d / "config.yaml"
+    config.write_text(priced_config(upstream, postgres_url, redis=True))
+
+    def gateway(name: str) -> GatewayProcess:
+        return GatewayProcess(config, d / f"{name}.log", {"LLMSWITCH_JOURNAL_DIR": str(d / f"journal-{name}")})
+
+    a, b = start_together(lambda: gateway("a"), lambda: gateway("b"))
+    try:
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()
+    for gw in (a, b):
+        assert "enforcing rate limits and budgets in this process only" not in gw.output(), gw.output()
+
+
+def wave(
+    pair: tuple[GatewayProcess, GatewayProcess], call: Callable[[GatewayProcess], int], threads: int, each: int
+) -> Counter[int]:
+    """``threads`` clients, each sending ``each`` requests one after another, alternating the gateways."""
+    statuses: Counter[int] = Counter()
+    lock = threading.Lock()
+
+    def client(i: int) -> None:
+        for j in range(each):
+            status = call(pair[(i + j) % 2])
+            with lock:
+                statuses[status] += 1
+
+    workers = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+    return statuses
+
+
+def test_a_rate_limit_admits_its_bucket_across_two_gateways_admitting_from_allowances(
+    gateways: tuple[GatewayProcess, GatewayProcess], up: FakeUpstream
+) -> None:
+    a, b = gateways
+    key = a.new_key(rpm_limit=1200, key_alias=f"rpm1200-{uuid.uuid4().hex[:6]}")
+    wait_key_known(b.port, key, timeout=3.5)
+
+    def chat(gw: GatewayProcess) -> int:
+        body = {"model": "m-openai", "messages": [{"role": "user", "content": "hello"}]}
+        return gw.call("POST", "/v1/chat/completions", body, key=key).status
+
+    before = len(up.requests)
+    started = time.monotonic()
+    first = wave(gateways, chat, threads=16, each=110)
+    time.sleep(0.6)  # what allowances held unused goes back
+    second = wave(gateways, chat, threads=8, each=40)
+    elapsed = time.monotonic() - started
+    answered = first[200] + second[200]
+    print(f"rpm_limit=1200, 2080 requests in {elapsed:.2f} s: first wave {dict(first)}, second {dict(second)}")
+    assert set(first) | set(second) <= {200, 429}
+    refill = math.floor(elapsed * 1200 / 60) + 1
+    assert 1200 <= answered <= 1200 + refill
+    assert len(up.requests) - before == answered
+
+
+def test_a_budget_pays_for_its_requests_across_two_gateways_admitting_from_allowances(
+    gateways: tuple[GatewayProcess, GatewayProcess], up: FakeUpstream
+) -> None:
+    a, b = gateways
+    out = 200
+    body = {"model": "m-openai", "messages": [{"role": "user", "content": "hello"}], "max_tokens": out}
+    prompt = estimate_prompt_tokens(decode_request(body))
+    usage = ir.Usage(input_tokens=prompt, output_tokens=out)
+    cost = price("m-openai", usage)
+    gpt4o = price_for("gpt-4o", "openai")
+    assert gpt4o is not None and estimate_cost(gpt4o, prompt, out) == pytest.approx(cost)
+    key = a.new_key(max_budget=400.5 * cost, key_alias=f"budget-{uuid.uuid4().hex[:6]}")
+    wait_key_known(b.port, key, timeout=3.5)
+    up.responder = lambda _: Reply(usage=usage, latency=0.01)
+
+    def chat(gw: GatewayProcess) -> int:
+        return gw.call("POST", "/v1/chat/completions", body, key=key).status
+
+    try:
+        first = wave(gateways, chat, threads=16, each=35)
+        time.sleep(0.6)
+        second = wave(gateways, chat, threads=4, each=15)
+    finally:
+        up.responder = None
+    answered = first[200] + second[200]
+    print(f"budget of 400.5 requests: first wave {dict(first)}, second {dict(second)}")
+    assert set(first) | set(second) <= {200, 400}
+    # a budget admits while spent + reserved < max_budget: the 401st request is the last
+    assert answered == 401
+    rows = wait_logged(a.port, key, answered, timeout=5)
+    spent = sum(row["spend"] for row in rows)
+    assert spent == pytest.approx(401 * cost, rel=1e-9)
+    assert key_info(b.port, key)["spend"] == pytest.approx(spent, rel=1e-9)
