@@ -309,3 +309,9 @@ def test_allowances_can_be_turned_off(prefix: str, monkeypatch: pytest.MonkeyPat
     limiter = open_limiter(redis_url=REDIS_URL, prefix=prefix)
     assert isinstance(limiter, FallbackLimiter) and limiter.allowances is None
     asyncio.run(limiter.aclose())
+
+
+def test_a_caller_outside_an_event_loop_is_sent_to_redis(prefix: str) -> None:
+    limiter = shared(prefix)
+    assert limiter.admit_nowait([WIDE], tokens=1, cost=0.01) is None  # no loop to ask for an allowance on
+    asyncio.run(limiter.aclose())

@@ -27,6 +27,9 @@ What stays exact:
   admitted from an allowance. While Redis is unreachable none is granted (the limiter's fallback
   decides, as before); a report Redis does not answer is replayed when it is back, once.
 
+Allowances are taken and reported on one event loop (the gateway's: where the first one was taken);
+none is asked for from elsewhere (a synchronous caller outside a loop gets ``None``: admit in Redis).
+
     allowances = Allowances(limiter)                 # the FallbackLimiter that grants and settles them
     result = allowances.admit_nowait(limits, tokens=900, cost=0.02)   # a Reservation, or None
 """
@@ -112,6 +115,7 @@ class Allowances:
         self._books: dict[object, tuple[tuple[SubjectLimits, ...], _Book]] = {}  # by the limits' ids
         self._by_value: dict[tuple[object, ...], _Book] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
     # -- admitting and settling, in memory -----------------------------------------------------
@@ -228,7 +232,14 @@ class Allowances:
     def _grant(self, book: _Book) -> None:
         if self._closed or self._owner.degraded or book.parallel:
             return
-        loop = asyncio.get_running_loop()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside an event loop (a synchronous caller): nothing to ask with
+            return
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            return  # allowances belong to the loop that took the first one (the gateway's)
         if loop.time() < book.tight_until:
             return
         if book.cost == 0 and any(lim.max_budget is not None for lim in book.limits):
@@ -297,6 +308,14 @@ class Allowances:
         res = a.res
         if res._done:
             return
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not self._loop:  # settled from elsewhere: reported from the allowances' own loop
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(self._report, a)
+            return
         res._request.back = a.requests
         try:
             # in nano-dollars, as counted; the fallback replays it when Redis is back if it does not answer now
@@ -304,7 +323,8 @@ class Allowances:
         except Exception as exc:  # limits must never fail an answered request
             log.warning("settling an allowance failed: %s", exc)
             return
-        task = asyncio.get_running_loop().create_task(self._settled(sent))
+        assert self._loop is not None
+        task = self._loop.create_task(self._settled(sent))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
