@@ -189,6 +189,23 @@ def test_nul_characters_are_stored_on_every_backend(store_url: str) -> None:
     assert got.metadata in ({"k\x00": ["v\x00"]}, {"k\ufffd": ["v\ufffd"]})
 
 
+def test_text_that_looks_like_escapes_or_json_is_stored_as_it_is(store_url: str) -> None:
+    # PostgreSQL reads a batch as one JSON document: text holding a NUL escape's characters, quotes,
+    # backslashes, JSON of its own or non-ASCII must come back unchanged, beside a real NUL
+    odd = ["a\\u0000b", '"}]', "\\", '{"cost": 1}', "ключ 🔑", "\u2028"]
+    recs = [record(f"odd-{i}", user_id=text, metadata={text: [text]}) for i, text in enumerate(odd)]
+    recs.append(record("odd-nul", user_id="x\x00y", team_id="\\u0000"))
+
+    async def body(store: Store) -> list[SpendRecord]:
+        assert await store.insert_spend_logs(recs) == len(recs)
+        return await store.list_spend_logs(limit=100)
+
+    got = {r.request_id: r for r in run(store_url, body)}
+    for i, text in enumerate(odd):
+        assert got[f"odd-{i}"].user_id == text and got[f"odd-{i}"].metadata == {text: [text]}
+    assert got["odd-nul"].user_id in ("x\x00y", "x\ufffdy") and got["odd-nul"].team_id == "\\u0000"
+
+
 def test_list_filters_pages_and_orders_newest_first(store_url: str) -> None:
     records = [
         record(f"r{i}", key_hash=("ab" if i % 2 else "cd") * 32, user_id=f"u{i % 3}", team_id="t" if i < 3 else None)

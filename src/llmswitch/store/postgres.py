@@ -40,7 +40,7 @@ from llmswitch.store.postgres_batches import PostgresBatches
 from llmswitch.store.postgres_budgets import PostgresBudgets
 from llmswitch.store.postgres_database import create_database, database_name
 from llmswitch.store.postgres_migrate import lock_timeout_from_env, run_migrations
-from llmswitch.store.postgres_spend_rows import SPEND_ARRAY_TYPES, spend_columns
+from llmswitch.store.postgres_spend_rows import SPEND_COLUMN_TYPES, spend_json
 from llmswitch.store.postgres_subjects import PostgresSubjects, add_logged_spend
 from llmswitch.store.records import (
     KEY_FIELDS,
@@ -74,12 +74,9 @@ _CURRENT = "SELECT value FROM llmswitch_change_counters WHERE name = 'keys'"
 # a batch of spend logs is one INSERT of parallel arrays (one per column), whatever its size
 _SPEND_COLUMNS = ", ".join(SPEND_FIELDS)
 _INSERT_SPEND = (
-    f"INSERT INTO llmswitch_spend_logs ({_SPEND_COLUMNS}) "
-    "SELECT "
-    + ", ".join(f"{name}::jsonb" if name == "metadata" else name for name in SPEND_FIELDS)
-    + " FROM unnest("
-    + ", ".join(f"${i}::{SPEND_ARRAY_TYPES[name]}[]" for i, name in enumerate(SPEND_FIELDS, start=1))
-    + f") AS v({_SPEND_COLUMNS}) ON CONFLICT (request_id) DO NOTHING RETURNING key_hash, cost, user_id, team_id"
+    f"INSERT INTO llmswitch_spend_logs ({_SPEND_COLUMNS}) SELECT {_SPEND_COLUMNS} FROM jsonb_to_recordset($1::text::jsonb) "
+    "AS v(" + ", ".join(f"{name} {SPEND_COLUMN_TYPES[name]}" for name in SPEND_FIELDS) + ") "
+    "ON CONFLICT (request_id) DO NOTHING RETURNING key_hash, cost, user_id, team_id"
 )
 # one statement for every key of the batch; the counter row locked by _BUMP first orders concurrent writers
 _ADD_SPEND = (
@@ -348,11 +345,11 @@ class PostgresStore(PostgresBatches, PostgresInstances, PostgresResponses, Postg
         checked = validate_spend_records(records)
         if not checked:
             return 0
-        columns = spend_columns(checked)
+        batch = spend_json(checked)
         async with self._connection() as conn, conn.transaction():
             try:
                 # RETURNING lists only rows really inserted: a request id already stored adds no spend
-                inserted = await conn.fetch(_INSERT_SPEND, *columns)
+                inserted = await conn.fetch(_INSERT_SPEND, batch)
             except asyncpg.DataError as exc:
                 # the same batch would fail again: say so in the type, so a caller can set it aside
                 raise ValueError(f"PostgreSQL cannot store a spend record of this batch: {exc}") from exc

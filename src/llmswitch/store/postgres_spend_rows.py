@@ -1,5 +1,10 @@
-"""Spend records as PostgreSQL's bulk insert takes them: one array per column, of each column's type, with
-metadata as JSON text and no NUL characters (``text`` and ``jsonb`` cannot hold them)."""
+"""Spend records as PostgreSQL's bulk insert takes them: the batch as one JSON array of objects, each
+field named as its column (``jsonb_to_recordset`` types them, :data:`SPEND_COLUMN_TYPES`), with no NUL
+characters (``text`` and ``jsonb`` cannot hold them).
+
+One JSON document, encoded by msgspec in C, rather than one array per column: asyncpg checks every
+element of an array parameter against ``collections.abc`` (about 36 checks a record, a fifth of the
+shipper's CPU on the event loop), and PostgreSQL reads the JSON about as fast as the arrays."""
 
 from __future__ import annotations
 
@@ -11,8 +16,8 @@ from msgspec import structs
 
 from llmswitch.store.records import SPEND_FIELDS, SpendRecord
 
-SPEND_ARRAY_TYPES = {
-    **dict.fromkeys(SPEND_FIELDS, "text"),  # metadata too: cast to jsonb in the query
+SPEND_COLUMN_TYPES = {
+    **dict.fromkeys(SPEND_FIELDS, "text"),
     "time": "timestamptz",
     **dict.fromkeys(
         ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "status"),
@@ -20,19 +25,16 @@ SPEND_ARRAY_TYPES = {
     ),
     **dict.fromkeys(("cost", "latency_ms", "ttft_ms", "cache_saved_cost"), "float8"),
     **dict.fromkeys(("cache_hit", "stream", "estimated"), "boolean"),
+    "metadata": "jsonb",
 }
 
 
-def spend_columns(records: Sequence[SpendRecord]) -> list[list[Any]]:
-    """The records as one list per column, for the insert's arrays (see :func:`_storable`)."""
-    columns = [list(column) for column in zip(*map(structs.astuple, records), strict=True)]
-    for at, name in enumerate(SPEND_FIELDS):
-        column = columns[at]
-        if name == "metadata" or (
-            SPEND_ARRAY_TYPES[name] == "text" and any(type(v) is str and "\x00" in v for v in column)
-        ):
-            columns[at] = [_storable(v) for v in column]
-    return columns
+def spend_json(records: Sequence[SpendRecord]) -> str:
+    """The records as the JSON array the insert reads (see :func:`_storable` for what is changed)."""
+    data = msgspec.json.encode(records)
+    if b"\\u0000" in data:  # a NUL somewhere (or a string holding that escape's text): scrubbed
+        data = msgspec.json.encode([{k: _without_nul(v) for k, v in structs.asdict(rec).items()} for rec in records])
+    return data.decode()
 
 
 def _storable(value: Any) -> Any:
