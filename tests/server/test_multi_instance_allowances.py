@@ -135,3 +135,24 @@ def test_a_budget_pays_for_its_requests_across_two_gateways_admitting_from_allow
     spent = sum(row["spend"] for row in rows)
     assert spent == pytest.approx(401 * cost, rel=1e-9)
     assert key_info(b.port, key)["spend"] == pytest.approx(spent, rel=1e-9)
+
+
+def metric(gw: GatewayProcess, name: str) -> float:
+    text = gw.call("GET", "/metrics", key=None).body.decode()
+    values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ")]
+    assert values, f"{name} not in /metrics"
+    return values[0]
+
+
+def test_admissions_from_allowances_are_counted_in_the_metrics(
+    gateways: tuple[GatewayProcess, GatewayProcess], up: FakeUpstream
+) -> None:
+    a, _ = gateways
+    key = a.new_key(rpm_limit=1_000_000, key_alias=f"wide-{uuid.uuid4().hex[:6]}")
+    before = metric(a, "llmswitch_limiter_allowance_admissions_total")
+    body = {"model": "m-openai", "messages": [{"role": "user", "content": "hello"}]}
+    for _ in range(100):
+        assert a.call("POST", "/v1/chat/completions", body, key=key).status == 200
+    # all but the first few (each allowance is asked for in the background, 4 requests, then 8, 16, ...)
+    assert metric(a, "llmswitch_limiter_allowance_admissions_total") - before >= 80
+    assert metric(a, "llmswitch_limiter_allowances_total") >= 1

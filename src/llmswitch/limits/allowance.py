@@ -116,6 +116,8 @@ class Allowances:
         self._by_value: dict[tuple[object, ...], _Book] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.admitted = 0  # requests admitted from allowances (for the metrics)
+        self.granted = 0  # allowances Redis granted
         self._closed = False
 
     # -- admitting and settling, in memory -----------------------------------------------------
@@ -146,6 +148,7 @@ class Allowances:
                 a.tokens -= tokens
                 a.money -= need
                 a.in_flight += 1
+                self.admitted += 1
                 if not book.granting and book.next is None and a.requests * 2 < a.res._request.count:
                     self._grant(book)  # half used: the next one, before this one runs out
                 now = int(self._owner._clock() * 1_000_000)
@@ -270,6 +273,7 @@ class Allowances:
             # the fallback answered from this process's memory (Redis went away meanwhile): not an allowance
             await owner.settle(result, 0, actual_tokens=0)
             return
+        self.granted += 1
         a = _Allowance(book, result, size)
         asyncio.get_running_loop().call_later(self._hold_s, self._expire, a)
         if book.current is None:

@@ -109,6 +109,10 @@ class Collector:
         degraded = getattr(acc.limiter, "degraded", None)
         if isinstance(degraded, bool):
             m.set_gauge("llmswitch_redis_up", (), 0.0 if degraded else 1.0)
+        allowances = getattr(acc.limiter, "allowances", None)
+        if allowances is not None:
+            m.set_total("llmswitch_limiter_allowances", (), float(allowances.granted))
+            m.set_total("llmswitch_limiter_allowance_admissions", (), float(allowances.admitted))
 
     async def budgets(self) -> None:
         m = self.metrics

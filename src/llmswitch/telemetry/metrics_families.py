@@ -236,6 +236,18 @@ FAMILIES: tuple[Family, ...] = (
         combine="min",
     ),
     Family(
+        "llmswitch_limiter_allowances",
+        "counter",
+        (),
+        "Allowances (blocks of a key's limits) this gateway took from Redis.",
+    ),
+    Family(
+        "llmswitch_limiter_allowance_admissions",
+        "counter",
+        (),
+        "Requests admitted from allowances, in memory, rather than in Redis one by one.",
+    ),
+    Family(
         "llmswitch_database_up",
         "gauge",
         (),
