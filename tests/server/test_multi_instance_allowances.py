@@ -10,12 +10,14 @@ request is admitted in Redis one by one (tests/server/test_multi_instance.py).
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from multi_harness import (
@@ -31,7 +33,10 @@ from multi_harness import (
 from llmswitch import ir
 from llmswitch.cost import estimate_cost, price_for
 from llmswitch.dialects.openai_chat import decode_request
+from llmswitch.limits import BudgetState
+from llmswitch.limits.redis_limiter import RedisLimiter
 from llmswitch.server.accounting import estimate_prompt_tokens
+from llmswitch.store import hash_key
 from llmswitch.testing import FakeUpstream, Reply
 
 
@@ -156,3 +161,39 @@ def test_admissions_from_allowances_are_counted_in_the_metrics(
     # all but the first few (each allowance is asked for in the background, 4 requests, then 8, 16, ...)
     assert metric(a, "llmswitch_limiter_allowance_admissions_total") - before >= 80
     assert metric(a, "llmswitch_limiter_allowances_total") >= 1
+
+
+def test_a_gateway_killed_holding_an_allowance_loses_no_spend_and_resurrects_no_budget(
+    upstream: FakeUpstream, up: FakeUpstream, postgres_url: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(priced_config(upstream, postgres_url, redis=True))
+    env = {"LLMSWITCH_JOURNAL_DIR": str(tmp_path / "journal")}
+    body = {"model": "m-openai", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 50}
+    usage = ir.Usage(input_tokens=estimate_prompt_tokens(decode_request(body)), output_tokens=50)
+    cost = price("m-openai", usage)
+    up.responder = lambda _: Reply(usage=usage)
+    gw = GatewayProcess(config, tmp_path / "a.log", env).wait_ready()
+    try:
+        key = gw.new_key(max_budget=10_000 * cost, key_alias=f"killed-{uuid.uuid4().hex[:6]}")
+        for _ in range(60):
+            assert gw.call("POST", "/v1/chat/completions", body, key=key).status == 200
+        assert metric(gw, "llmswitch_limiter_allowance_admissions_total") >= 40
+    finally:
+        gw.kill()  # kill -9 with an allowance held: never reported to Redis, its spend journaled only
+        up.responder = None
+
+    async def held() -> BudgetState | None:
+        async with RedisLimiter() as limiter:  # the gateway's Redis and key names
+            return await limiter.budget(f"key:{hash_key(key)}")
+
+    state = asyncio.run(held())
+    # what the allowance held stays counted (as spent in full once its lease expires): nothing given back
+    assert state is not None and state.spent + state.reserved >= 60 * cost * (1 - 1e-9)
+    again = GatewayProcess(config, tmp_path / "b.log", env).wait_ready()
+    try:  # the journal the killed process left is shipped: every answer recorded, once
+        rows = wait_logged(again.port, key, 60, timeout=10)
+        assert len(rows) == 60
+        assert key_info(again.port, key)["spend"] == pytest.approx(60 * cost, rel=1e-9)
+    finally:
+        again.stop()
