@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from spend_harness import append_bytes, record
 
 from llmswitch.spend import FsyncMode, Journal, JournalError, JournalLockedError, Position, SpendRecord
 from llmswitch.spend.framing import encode_line
-from llmswitch.spend.segments import CHECKPOINT, list_segments, segment_path
+from llmswitch.spend.segments import CHECKPOINT, list_segments, segment_path, write_checkpoint
 
 MODES: tuple[FsyncMode, ...] = ("always", "os")
 
@@ -349,3 +350,15 @@ def test_a_full_disk_holds_records_in_memory_without_new_segments_and_writes_the
     assert skipped == 0  # no torn line left behind
     assert len(got) == 200 - full["dropped"] == len(set(ids(got)))
     assert ids(got)[: len(got)] == [f"r{i}" for i in range(len(got))]  # in the order they were answered
+
+
+def test_a_checkpoint_the_disk_refuses_leaves_no_file_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def disk_full(self: Path, data: bytes) -> int:
+        self.touch()  # the file is made, then the write finds no room
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+
+    monkeypatch.setattr(Path, "write_bytes", disk_full)
+    for _ in range(3):  # each shipped batch tries again
+        with pytest.raises(OSError):
+            write_checkpoint(tmp_path, Position(1, 10))
+    assert list(tmp_path.iterdir()) == []

@@ -16,6 +16,7 @@ I/O: the :class:`~llmswitch.spend.journal.Journal` runs it in threads.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from pathlib import Path
@@ -159,8 +160,14 @@ def read_checkpoint(directory: Path) -> Position | None:
 def write_checkpoint(directory: Path, position: Position) -> None:
     """Save ``position`` atomically (write aside, rename over); not fsynced, as it is only a hint."""
     temporary = directory / f"{CHECKPOINT}.tmp"
-    temporary.write_bytes(msgspec.json.encode(_Checkpoint(position.segment, position.offset)))
-    os.replace(temporary, directory / CHECKPOINT)
+    try:
+        temporary.write_bytes(msgspec.json.encode(_Checkpoint(position.segment, position.offset)))
+        os.replace(temporary, directory / CHECKPOINT)
+    except OSError:
+        # a full disk (say) must not leave the half-written file behind, one more each time it is tried
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
 
 
 def delete_segments_before(directory: Path, segment: int) -> list[int]:
