@@ -69,6 +69,8 @@ def test_a_full_disk_fails_closed_keeps_the_record_in_flight_and_churns_no_files
         for _ in range(3):
             assert gw.call("POST", path, body, key=key).status == 200
         poll(lambda: len(spend_logs(gw.port, key)) == 3, timeout=5, what="3 spend logs")
+        # and the shipper has saved how far it got (it does so just after the database took the batch)
+        poll(lambda: any(journal.rglob("shipped.json")), timeout=5, what="the shipper's checkpoint")
         before = journal_files(journal)
         sent = len(up.requests)
 
