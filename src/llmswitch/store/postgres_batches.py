@@ -43,17 +43,23 @@ def _batch(row: Any) -> BatchRecord:
     return BatchRecord(**{f: decode_json(row[f]) if f in BATCH_JSON_FIELDS else row[f] for f in BATCH_FIELDS})
 
 
-def _page(owner: str | None, extra: dict[str, Any], after: str | None, table: str) -> tuple[str, list[Any]]:
+def _newest_first(
+    table: str, columns: str, owner: str | None, equal: dict[str, Any], limit: int, after: str | None
+) -> tuple[str, list[Any]]:
+    """The query for a page of ``table`` (owned by ``owner`` unless ``None``, and with each column of ``equal``
+    whose value is not ``None`` equal to it), newest first, after the row ``after``; and its parameters."""
     where: list[str] = []
     params: list[Any] = []
-    for column, value in (("owner", owner), *extra.items()):
+    for column, value in (("owner", owner), *equal.items()):
         if value is not None:
             params.append(value)
             where.append(f"{column} = ${len(params)}")
     if after is not None:
         params.append(after)
         where.append(f"(created_at, id) < (SELECT created_at, id FROM {table} WHERE id = ${len(params)})")
-    return (" WHERE " + " AND ".join(where) if where else ""), params
+    params.append(limit)
+    filters = " WHERE " + " AND ".join(where) if where else ""
+    return f"SELECT {columns} FROM {table}{filters} ORDER BY created_at DESC, id DESC LIMIT ${len(params)}", params
 
 
 class PostgresBatches:
@@ -82,14 +88,9 @@ class PostgresBatches:
     async def list_files(
         self: _Pooled, *, owner: str | None, purpose: str | None = None, limit: int = 100, after: str | None = None
     ) -> list[FileRecord]:
-        where, params = _page(owner, {"purpose": purpose}, after, "llmswitch_files")
-        params.append(limit)
+        query, params = _newest_first("llmswitch_files", _FILE_COLUMNS, owner, {"purpose": purpose}, limit, after)
         async with self._connection() as conn:
-            rows = await conn.fetch(
-                f"SELECT {_FILE_COLUMNS} FROM llmswitch_files{where} "
-                f"ORDER BY created_at DESC, id DESC LIMIT ${len(params)}",
-                *params,
-            )
+            rows = await conn.fetch(query, *params)
         return [_file(r) for r in rows]
 
     async def delete_file(self: _Pooled, file_id: str) -> bool:
@@ -119,14 +120,9 @@ class PostgresBatches:
     async def list_batches(
         self: _Pooled, *, owner: str | None, api: str | None = None, limit: int = 20, after: str | None = None
     ) -> list[BatchRecord]:
-        where, params = _page(owner, {"api": api}, after, "llmswitch_batches")
-        params.append(limit)
+        query, params = _newest_first("llmswitch_batches", _BATCH_COLUMNS, owner, {"api": api}, limit, after)
         async with self._connection() as conn:
-            rows = await conn.fetch(
-                f"SELECT {_BATCH_COLUMNS} FROM llmswitch_batches{where} "
-                f"ORDER BY created_at DESC, id DESC LIMIT ${len(params)}",
-                *params,
-            )
+            rows = await conn.fetch(query, *params)
         return [_batch(r) for r in rows]
 
     async def update_batch(

@@ -130,22 +130,34 @@ def _file_content(conn: sqlite3.Connection, file_id: str) -> bytes | None:
 def _list_files(
     conn: sqlite3.Connection, owner: str | None, purpose: str | None, limit: int, after: str | None
 ) -> list[FileRecord]:
-    where, params = _owned(owner)
-    if purpose is not None:
-        where.append("purpose = ?")
-        params.append(purpose)
-    if after is not None:
-        where.append("(created_at, id) < (SELECT created_at, id FROM llmswitch_files WHERE id = ?)")
-        params.append(after)
-    sql = f"SELECT {_FILE_COLUMNS} FROM llmswitch_files"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    rows = conn.execute(sql + " ORDER BY created_at DESC, id DESC LIMIT ?", (*params, limit)).fetchall()
+    rows = _newest_first(conn, "llmswitch_files", _FILE_COLUMNS, owner, {"purpose": purpose}, limit, after)
     return [_file(r) for r in rows]
 
 
-def _owned(owner: str | None) -> tuple[list[str], list[Any]]:
-    return (["owner = ?"], [owner]) if owner is not None else ([], [])
+def _newest_first(
+    conn: sqlite3.Connection,
+    table: str,
+    columns: str,
+    owner: str | None,
+    equal: dict[str, Any],
+    limit: int,
+    after: str | None,
+) -> list[Any]:
+    """A page of ``table`` (owned by ``owner`` unless ``None``, and with each column of ``equal`` whose value
+    is not ``None`` equal to it), newest first, after the row ``after``."""
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (("owner", owner), *equal.items()):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if after is not None:
+        where.append(f"(created_at, id) < (SELECT created_at, id FROM {table} WHERE id = ?)")
+        params.append(after)
+    sql = f"SELECT {columns} FROM {table}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return conn.execute(sql + " ORDER BY created_at DESC, id DESC LIMIT ?", (*params, limit)).fetchall()
 
 
 def _delete_file(conn: sqlite3.Connection, file_id: str) -> bool:
@@ -182,17 +194,7 @@ def _get_batch(conn: sqlite3.Connection, batch_id: str) -> BatchRecord | None:
 def _list_batches(
     conn: sqlite3.Connection, owner: str | None, api: str | None, limit: int, after: str | None
 ) -> list[BatchRecord]:
-    where, params = _owned(owner)
-    if api is not None:
-        where.append("api = ?")
-        params.append(api)
-    if after is not None:
-        where.append("(created_at, id) < (SELECT created_at, id FROM llmswitch_batches WHERE id = ?)")
-        params.append(after)
-    sql = f"SELECT {_BATCH_COLUMNS} FROM llmswitch_batches"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    rows = conn.execute(sql + " ORDER BY created_at DESC, id DESC LIMIT ?", (*params, limit)).fetchall()
+    rows = _newest_first(conn, "llmswitch_batches", _BATCH_COLUMNS, owner, {"api": api}, limit, after)
     return [_batch(r) for r in rows]
 
 
