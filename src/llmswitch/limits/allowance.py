@@ -61,6 +61,11 @@ _ADMITTED = Decision(True)
 _seq = itertools.count(1)
 
 
+def _key(limits: Sequence[SubjectLimits]) -> object:
+    """A set of limits by its objects' ids (the hot path's lookup; :meth:`Allowances._book` keeps them alive)."""
+    return id(limits[0]) if len(limits) == 1 else tuple(map(id, limits))
+
+
 class Allowed(Reservation):
     """A request admitted from an allowance (settled in memory, into it)."""
 
@@ -127,7 +132,7 @@ class Allowances:
         for the next allowance in the background when one is due."""
         if not limits or self._closed:
             return None
-        key: object = id(limits[0]) if len(limits) == 1 else tuple(map(id, limits))
+        key = _key(limits)
         entry = self._books.get(key)
         book = entry[1] if entry is not None else self._book(key, limits)
         if book.parallel:
@@ -140,7 +145,7 @@ class Allowances:
         elif tokens > book.tokens:
             book.tokens = tokens
         # held against the allowance: the estimate, or more if requests were seen to cost more
-        need = nanos if nanos > book.cost else book.cost
+        need = book.cost
         a = book.current
         while a is not None:
             if a.requests > 0 and a.tokens >= tokens and a.money >= need:
@@ -195,8 +200,7 @@ class Allowances:
 
     def learn(self, limits: Sequence[SubjectLimits], cost: int, tokens: int | None) -> None:
         """What a request admitted in Redis used: allowances for its limits hold at least that per request."""
-        key: object = id(limits[0]) if len(limits) == 1 else tuple(map(id, limits))
-        entry = self._books.get(key)
+        entry = self._books.get(_key(limits))
         if entry is not None:
             book = entry[1]
             if cost > book.cost:
