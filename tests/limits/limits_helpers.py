@@ -5,6 +5,7 @@ Windows, periods and lease expiry run on :class:`FakeClock`: no test sleeps to l
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -15,6 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
+
+from llmswitch.limits import Reservation, SubjectLimits
+from llmswitch.limits.fallback import FallbackLimiter
 
 REDIS_URL = os.environ.get("LLMSWITCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 T0 = 1_750_000_000.0  # a fixed "now" (2025-06-15T15:06:40Z) so expected times are exact
@@ -91,3 +95,14 @@ class RedisProcess:
     def thaw(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGCONT)
+
+
+async def back_from_frozen(server: RedisProcess, limiter: FallbackLimiter, mono: FakeClock) -> None:
+    """Thaw ``server``, let the limiter's next probe (its cooldown passed) find it answering again, and
+    replay what it kept meanwhile: nothing may be left over."""
+    server.thaw()
+    await asyncio.sleep(0.2)
+    mono.advance(5.0)
+    probe = await limiter.admit([SubjectLimits("key:probe", rpm_limit=5)])
+    assert isinstance(probe, Reservation) and not limiter.degraded
+    assert await limiter.flush() == 0

@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 import pytest
-from limits_helpers import REDIS_URL, FakeClock, RedisProcess
+from limits_helpers import REDIS_URL, FakeClock, RedisProcess, back_from_frozen
 from test_fallback import Monotonic
 
 from llmswitch.limits import Reservation, SubjectLimits, open_limiter
@@ -292,12 +292,7 @@ def test_an_allowance_reported_while_redis_is_frozen_is_replayed_once(own_redis:
             assert limiter.degraded and limiter.deferred == 1
             # no allowance is granted while Redis is away: requests go to the fallback's own limits
             assert limiter.admit_nowait([WIDE], cost=0.01) is None
-            own_redis.thaw()
-            await asyncio.sleep(0.2)
-            mono.advance(5.0)
-            probe = await limiter.admit([SubjectLimits("key:probe", rpm_limit=5)])
-            assert isinstance(probe, Reservation) and not limiter.degraded
-            assert await limiter.flush() == 0
+            await back_from_frozen(own_redis, limiter, mono)
             state = await limiter.budget("key:wide")
             assert state is not None and state.spent == pytest.approx(0.01) and state.reserved == 0.0
 

@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 import pytest
-from limits_helpers import REDIS_URL, FakeClock, RedisProcess
+from limits_helpers import REDIS_URL, FakeClock, RedisProcess, back_from_frozen
 from test_fallback import Monotonic, fallback_limiter
 
 from llmswitch.cache.backends.resp import parse_reply
@@ -164,12 +164,8 @@ def test_a_settlement_written_with_an_admission_then_cut_counts_once(own_redis: 
             )
             assert settled is None and isinstance(other, Reservation) and limiter.degraded
             assert limiter.deferred == 1
-            own_redis.thaw()  # Redis now runs what it was sent: the settlement is done there, unanswered
-            await asyncio.sleep(0.2)
-            mono.advance(5.0)
-            probe = await limiter.admit([SubjectLimits("key:c", rpm_limit=5)])
-            assert isinstance(probe, Reservation) and not limiter.degraded
-            assert await limiter.flush() == 0  # the replay: neither lost nor charged a second time
+            # Redis now runs what it was sent: the settlement is done there, unanswered
+            await back_from_frozen(own_redis, limiter, mono)  # the replay: neither lost nor charged a second time
             state = await limiter.budget("key:a")
             assert state is not None and state.spent == pytest.approx(0.3) and state.reserved == 0.0
 
@@ -220,12 +216,7 @@ def test_settle_soon_on_a_frozen_redis_is_kept_and_replayed_once(own_redis: Redi
             own_redis.freeze()
             await limiter.settle_soon(res, 0.3)  # written, unanswered: kept for replay, counted locally
             assert limiter.degraded and limiter.deferred == 1
-            own_redis.thaw()
-            await asyncio.sleep(0.2)
-            mono.advance(5.0)
-            probe = await limiter.admit([SubjectLimits("key:c", rpm_limit=5)])
-            assert isinstance(probe, Reservation) and not limiter.degraded
-            assert await limiter.flush() == 0
+            await back_from_frozen(own_redis, limiter, mono)
             state = await limiter.budget("key:a")
             assert state is not None and state.spent == pytest.approx(0.3) and state.reserved == 0.0
 
