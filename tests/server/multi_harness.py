@@ -14,6 +14,7 @@ directory, no inherited ``REDIS_URL``), so a test can run two of them side by si
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -22,7 +23,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -249,6 +250,27 @@ def start_together(*gateways: Callable[[], GatewayProcess]) -> list[GatewayProce
             gw.stop()
         raise
     return started
+
+
+@contextlib.contextmanager
+def gateway_pair(up: FakeUpstream, postgres_url: str, d: Path) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
+    """Two gateway processes of one deployment in ``d``: one config (the priced groups, keys and spend in
+    PostgreSQL, limits in Redis), a spend journal each; stopped at the end, when neither may have fallen
+    back to limits of its own (both really shared Redis)."""
+    config = d / "config.yaml"
+    config.write_text(priced_config(up, postgres_url, redis=True))
+
+    def gateway(name: str) -> GatewayProcess:
+        return GatewayProcess(config, d / f"{name}.log", {"LLMSWITCH_JOURNAL_DIR": str(d / f"journal-{name}")})
+
+    a, b = start_together(lambda: gateway("a"), lambda: gateway("b"))
+    try:
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()
+    for gw in (a, b):
+        assert "enforcing rate limits and budgets in this process only" not in gw.output(), gw.output()
 
 
 def fire_together(calls: list[Callable[[], T]], *, timeout: float = 60) -> list[T]:

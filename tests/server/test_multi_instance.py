@@ -27,11 +27,11 @@ from multi_harness import (
     GatewayProcess,
     KnownBug,
     fire_together,
+    gateway_pair,
     key_info,
     known_bug,
     price,
     priced_config,
-    start_together,
     wait_key_known,
     wait_logged,
 )
@@ -58,21 +58,8 @@ class Pair:
 
 @pytest.fixture(scope="module")
 def pair(upstream: FakeUpstream, postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
-    d = tmp_path_factory.mktemp("pair")
-    config = d / "config.yaml"
-    config.write_text(priced_config(upstream, postgres_url, redis=True))
-
-    def gateway(name: str) -> GatewayProcess:
-        return GatewayProcess(config, d / f"{name}.log", {"LLMSWITCH_JOURNAL_DIR": str(d / f"journal-{name}")})
-
-    a, b = start_together(lambda: gateway("a"), lambda: gateway("b"))
-    try:
+    with gateway_pair(upstream, postgres_url, tmp_path_factory.mktemp("pair")) as (a, b):
         yield Pair(a, b)
-    finally:
-        a.stop()
-        b.stop()
-    for gw in (a, b):  # both really shared Redis: neither fell back to limits of its own
-        assert "enforcing rate limits and budgets in this process only" not in gw.output(), gw.output()
 
 
 def chat(gw: GatewayProcess, key: str, **extra: object) -> Response:

@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 from multi_harness import (
     GatewayProcess,
+    gateway_pair,
     key_info,
     price,
     priced_config,
-    start_together,
     wait_key_known,
     wait_logged,
 )
@@ -44,21 +44,8 @@ from llmswitch.testing import FakeUpstream, Reply
 def gateways(
     upstream: FakeUpstream, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
-    d = tmp_path_factory.mktemp("allowances")
-    config = d / "config.yaml"
-    config.write_text(priced_config(upstream, postgres_url, redis=True))
-
-    def gateway(name: str) -> GatewayProcess:
-        return GatewayProcess(config, d / f"{name}.log", {"LLMSWITCH_JOURNAL_DIR": str(d / f"journal-{name}")})
-
-    a, b = start_together(lambda: gateway("a"), lambda: gateway("b"))
-    try:
-        yield a, b
-    finally:
-        a.stop()
-        b.stop()
-    for gw in (a, b):
-        assert "enforcing rate limits and budgets in this process only" not in gw.output(), gw.output()
+    with gateway_pair(upstream, postgres_url, tmp_path_factory.mktemp("allowances")) as pair:
+        yield pair
 
 
 def wave(
