@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import http.client
 import json
 import logging
@@ -20,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from llmswitch.server.h1serve import Server
+from llmswitch.server.h1serve import GC_GEN0_THRESHOLD, Server
 
 # ---------------------------------------------------------------- the app under test
 
@@ -495,6 +496,21 @@ def test_http_1_0_closes_unless_asked_to_keep_alive(served: Server, app: App) ->
         s.sendall(request("GET", "/stream?n=2", headers={"connection": "keep-alive"}, version="1.0"))
         a = Reader(s).answer()
         assert a.body == b"chunk-0;chunk-1;" and "transfer-encoding" not in a.headers
+
+
+def test_freeze_gc_freezes_the_startup_and_collects_the_young_generation_less_often(app: App) -> None:
+    before = gc.get_threshold()
+    try:
+        with serving(app, "uvloop", freeze_gc=True) as server:
+            assert gc.get_freeze_count() > 0
+            assert gc.get_threshold() == (GC_GEN0_THRESHOLD, *before[1:])
+            with connect(server) as conn:
+                conn.sendall(request("POST", "/echo", b"after the freeze"))
+                a = Reader(conn).answer()
+                assert a.status == 200 and json.loads(a.body)["body"] == "after the freeze"
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
 
 
 def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(app: App, loop_kind: str) -> None:
