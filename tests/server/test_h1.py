@@ -513,6 +513,29 @@ def test_freeze_gc_freezes_the_startup_and_collects_the_young_generation_less_of
         gc.set_threshold(*before)
 
 
+def test_a_closed_connection_is_freed_without_the_garbage_collector(app: App, loop_kind: str) -> None:
+    # a connection, its parser and its requests referred to one another: every closed connection waited
+    # for a pass of the collector, which llmswitch serve makes rarer (GC_GEN0_THRESHOLD)
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)  # what the collector finds from here on stays in gc.garbage
+    try:
+        with serving(app, loop_kind) as server:
+            for i in range(5):
+                with connect(server) as conn:
+                    conn.sendall(request("POST", "/echo", b"x" * i))
+                    assert Reader(conn).answer().status == 200
+            deadline = time.monotonic() + 5
+            while server.state is not None and server.state.connections:
+                assert time.monotonic() < deadline, "the connections were not closed"
+                time.sleep(0.01)
+            gc.collect()
+            left = [type(o).__name__ for o in gc.garbage if type(o).__module__.startswith("llmswitch.")]
+            assert left == []
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+
+
 def test_an_idle_connection_is_closed_after_the_keep_alive_timeout(app: App, loop_kind: str) -> None:
     with serving(app, loop_kind, keep_alive_timeout=0.2) as server:
         with connect(server) as s:

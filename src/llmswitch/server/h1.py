@@ -46,6 +46,16 @@ _METHODS = {m.encode(): m for m in ("GET", "POST", "PUT", "PATCH", "DELETE", "HE
 _NOTED_HEADERS = frozenset({b"connection", b"content-length", b"expect", b"host", b"transfer-encoding"})
 
 
+class _Nobody:
+    """Callbacks for a parser no connection reads with any more."""
+
+
+# a closed connection's parser is swapped for this one: the parser holds its connection's callbacks, and
+# the loop the two made kept a closed connection (its transport, requests and buffers) until a pass of
+# the garbage collector
+_DETACHED = httptools.HttpRequestParser(_Nobody())
+
+
 class _Refused(Exception):
     """Raised in a parser callback to stop parsing; the status to answer is in ``HttpProtocol._refusal``."""
 
@@ -144,11 +154,16 @@ class HttpProtocol(Guard, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
+        self._parser = _DETACHED  # no data arrives after this
         self._state.connections.discard(self)
         for cycle in self._queue:
             cycle.disconnect()
         if self._parsing is not None:
             self._parsing.disconnect()
+        # each request refers to its connection: let go of them, so that a closed connection is freed
+        # as soon as its requests are done, without waiting for the garbage collector
+        self._queue.clear()
+        self._parsing = None
         self._wake_writers()
         if self._timer is not None:
             self._timer.cancel()
