@@ -38,9 +38,9 @@ BACKLOG = 2048
 #: container objects allocated (less those freed) between two passes over the youngest generation.
 #: Python's 700 is a few dozen requests' worth: each pass then walks the objects of every request in
 #: flight (32 connections: thousands), which their reference counts free a moment later anyway; about
-#: 3% of a busy worker's CPU went there (perf). At 5,000 a pass comes every few hundred requests. A
-#: request or a closed connection leaves no reference cycle behind (tests/server/test_h1.py), so what only
-#: a pass frees is rare and memory does not grow (bench/memory.py).
+#: 3% of a busy worker's CPU went there (perf). At 5,000 a pass comes every few hundred requests. An
+#: answered request leaves no reference cycle behind, nor does a closed connection (tests/server/test_h1.py),
+#: so what only a pass frees is rare and memory does not grow (bench/memory.py).
 GC_GEN0_THRESHOLD = 5_000
 TICK = 0.1  # how often the serving loop looks at should_exit
 
