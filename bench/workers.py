@@ -9,8 +9,10 @@ here run ``../shared/bench/config.yaml`` (nginx from ``../shared/bench/upstream.
 1. **Throughput**: wrk, non-streaming, 32 connections, for a virtual key with a rate limit and a
    budget (both far from reached), against ``--workers 1`` and ``--workers 2`` with Redis (and, for
    reference, both with in-memory limits: one worker is how compare.py runs it; two workers then count
-   limits each on their own, which is not exact). The systems take turns for ``--rounds``; each figure
-   is a median.
+   limits each on their own, which is not exact). With ``--floor VENV`` the Python floor
+   (``../shared/bench/floor.py`` under ``uvicorn --workers 1|2`` from that venv, e.g. the
+   ``/tmp/bench-floor-venv`` compare.py makes) takes its turns too, for the same ratio on the same machine
+   at the same moment. The systems take turns for ``--rounds``; each figure is a median.
 2. **Rate limit** on ``--workers 2``: a fresh key with ``rpm_limit=R`` gets a burst of 3R requests
    over 64 connections. The limit is a token bucket of R requests refilling at R per minute, so
    exactly R requests fit at once and the bucket refills R/60 per second while the burst lasts:
@@ -22,6 +24,7 @@ here run ``../shared/bench/config.yaml`` (nginx from ``../shared/bench/upstream.
 
     .venv/bin/python bench/workers.py [--seconds 10] [--rounds 3] [--rpm 600] [--budget-requests 200]
                                       [--redis-host 127.0.0.1] [--database-url postgresql://...] [--json out.json]
+                                      [--floor /tmp/bench-floor-venv]
 
 Takes about 3 minutes. A benchmark, not a test: CI does not run it. It stops everything it starts.
 """
@@ -32,10 +35,13 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
+import subprocess
 import sys
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -104,6 +110,24 @@ def budget_check(gw: h.Gateway, url: str, k: int, cost: float, **extra: object) 
     return b
 
 
+@contextlib.contextmanager
+def floor(venv: Path, up: h.Upstream, workers: int) -> Iterator[str]:
+    """The shared Python floor under ``uvicorn --workers N`` on a free port, forwarding to ``up``; its base URL."""
+    port = h.free_port()
+    env = {**os.environ, "UP": up.json_base.removesuffix("/v1"), "UPS": up.sse_base.removesuffix("/v1")}
+    proc = subprocess.Popen(
+        [str(venv / "bin/uvicorn"), "floor:app", "--port", str(port), "--loop", "uvloop", "--http", "httptools",
+         "--no-access-log", "--log-level", "warning", "--workers", str(workers)],
+        cwd=h.SHARED, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        h.wait_port(port, 30)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def ready_key(gw: h.Gateway, **limits: object) -> str:
     """A new key, once every worker knows it (each refreshes its key cache from the store every second)."""
     key = gw.new_key(**limits)
@@ -121,6 +145,7 @@ def main() -> int:
     ap.add_argument("--redis-port", type=int, default=6379)
     ap.add_argument("--database-url", help="PostgreSQL for keys and spend (default: the SQLite store)")
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--floor", metavar="VENV", help="a venv with uvicorn, uvloop, httptools, aiohttp and msgspec")
     a = ap.parse_args()
     redis = f"router_settings:\n  redis_host: {a.redis_host}\n  redis_port: {a.redis_port}\n"
     general = f"  database_url: {a.database_url}\n" if a.database_url else ""
@@ -139,17 +164,29 @@ def main() -> int:
             script = h.wrk_script(up.work, "bench", False, key)
             h.wrk(gw.base + "/v1/chat/completions", script, 32, 2)  # warm-up
             gws[name] = (gw, key, script)
+        floors = {}
+        if a.floor:
+            for workers in (1, 2):
+                name = f"floor, {workers} worker{'s' if workers > 1 else ''}"
+                floors[name] = stack.enter_context(floor(Path(a.floor), up, workers))
+                runs[name] = []
+                h.wrk(floors[name] + "/v1/chat/completions", gws["1 worker, redis"][2], 32, 2)  # warm-up
         print(f"throughput, non-streaming, 32 connections, {a.rounds} x {a.seconds} s each; {h.machine()}")
         for _ in range(a.rounds):
             for name, (gw, _, script) in gws.items():
                 runs[name].append(h.wrk(gw.base + "/v1/chat/completions", script, 32, a.seconds))
+            for name, base in floors.items():  # the floor reads no key: any script will do
+                runs[name].append(h.wrk(base + "/v1/chat/completions", gws["1 worker, redis"][2], 32, a.seconds))
         rps = {name: h.median([r["rps"] for r in rs]) for name, rs in runs.items()}
         non2xx = {name: sum(r["non2xx"] for r in rs) for name, rs in runs.items()}
-        for name in systems:
+        for name in runs:
             print(f"  {name:26s} {rps[name]:8.0f} req/s (median)   non-2xx {non2xx[name]}")
         ratio = rps["2 workers, redis"] / rps["1 worker, redis"]
         mem = rps["2 workers, memory limits"] / rps["1 worker, memory limits"]
-        print(f"  2 workers / 1 worker, redis: {ratio:.2f}x (goal >= {GOAL_RATIO}x); memory limits: {mem:.2f}x")
+        floor_ratio = f"; the floor: {rps['floor, 2 workers'] / rps['floor, 1 worker']:.2f}x" if floors else ""
+        print(
+            f"  2 workers / 1 worker, redis: {ratio:.2f}x (goal >= {GOAL_RATIO}x); memory limits: {mem:.2f}x{floor_ratio}"
+        )
 
         gw2 = gws["2 workers, redis"][0]
         url = gw2.base + "/v1/chat/completions"
