@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import random
+import struct
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
@@ -204,6 +207,41 @@ def test_text_that_looks_like_escapes_or_json_is_stored_as_it_is(store_url: str)
     for i, text in enumerate(odd):
         assert got[f"odd-{i}"].user_id == text and got[f"odd-{i}"].metadata == {text: [text]}
     assert got["odd-nul"].user_id in ("x\x00y", "x\ufffdy") and got["odd-nul"].team_id == "\\u0000"
+
+
+def test_a_batch_keeps_every_string_and_float_exactly(store_url: str) -> None:
+    # PostgreSQL reads a batch as one JSON document: every float must come back to the bit, and text
+    # holding escapes, quotes, JSON, control characters or non-ASCII as it was
+    rnd = random.Random(22)
+    odd = ["a\\u0000b", '"}]', "\\", '{"cost": 1}', "ключ 🔑", "\u2028", "tab\tnl\n", "\x01\x1f"]
+    recs = []
+    for i in range(120):
+        bits = struct.unpack("<d", rnd.getrandbits(64).to_bytes(8, "little"))[0]
+        cost = abs(bits) if math.isfinite(bits) and abs(bits) < 1e300 else rnd.random()
+        text = odd[i % len(odd)]
+        recs.append(
+            record(
+                f"exact-{i}",
+                cost=cost if i % 3 else rnd.random() * 10 ** rnd.randint(-12, 3),
+                latency_ms=rnd.random() * 1e4,
+                ttft_ms=None if i % 2 else rnd.random(),
+                user_id=text,
+                model=None,
+                input_tokens=2**63 - 1 if i == 7 else i,
+                metadata={text: [text, i]} if i % 4 else {},
+            )
+        )
+
+    async def body(store: Store) -> list[SpendRecord]:
+        assert await store.insert_spend_logs(recs) == len(recs)
+        return await store.list_spend_logs(limit=500)
+
+    got = {r.request_id: r for r in run(store_url, body)}
+    for rec in recs:
+        back = got[rec.request_id]
+        assert back == rec, (rec, back)
+        assert back.cost is not None and rec.cost is not None
+        assert struct.pack("<d", back.cost) == struct.pack("<d", rec.cost)
 
 
 def test_list_filters_pages_and_orders_newest_first(store_url: str) -> None:
