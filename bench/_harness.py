@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -122,6 +123,31 @@ def shared_state(redis_host: str | None, database_url: str | None) -> tuple[str,
     if database_url:
         general = f"  database_url: {database_url}\n"
     return extra, general
+
+
+def schema_of(database_url: str | None) -> str:
+    """The ``schema`` query parameter of a PostgreSQL URL ("" when there is none)."""
+    if not database_url:
+        return ""
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(database_url).query)
+    return (query.get("schema") or [""])[0]
+
+
+def own_schema(database_url: str | None) -> None:
+    """Exit with a clear message unless a PostgreSQL URL names a schema of the run's own: a benchmark's
+    tables in a database's ``public`` schema would stay behind among whatever else lives there."""
+    if database_url and not schema_of(database_url):
+        raise SystemExit(
+            f"--database-url {database_url!r}: add ?schema=NAME, a schema of this run's own (dropped at the end)"
+        )
+
+
+def drop_schema(database_url: str | None) -> None:
+    """Drop the schema a PostgreSQL URL names (``?schema=``), with everything in it."""
+    schema = schema_of(database_url)
+    if database_url and schema:
+        base = database_url.split("?", 1)[0]
+        subprocess.run(["psql", base, "-q", "-c", f"DROP SCHEMA IF EXISTS {schema} CASCADE"], capture_output=True)
 
 
 @contextlib.contextmanager

@@ -32,7 +32,6 @@ import statistics
 from pathlib import Path
 
 import _harness as h
-from scale_features import drop_schema
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -150,7 +149,7 @@ def main() -> int:
     args = parser.parse_args()
     print(h.machine())
     if args.database_url:
-        drop_schema(args.database_url)
+        h.drop_schema(args.database_url)
     try:
         with contextlib.ExitStack() as stack:
             up = stack.enter_context(h.upstream())
@@ -181,7 +180,7 @@ def main() -> int:
                 Path(args.json).write_text(json.dumps({str(k): v for k, v in runs.items()}, indent=1))
     finally:
         if args.database_url:
-            drop_schema(args.database_url)
+            h.drop_schema(args.database_url)
     return 0
 
 

@@ -61,7 +61,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--conns", type=int, default=32)
     parser.add_argument("--redis", metavar="HOST[:PORT]", help="limits in this Redis (router_settings.redis_host)")
-    parser.add_argument("--database-url", help="keys and spend in this PostgreSQL instead of SQLite")
+    parser.add_argument(
+        "--database-url", help="keys and spend in this PostgreSQL instead of SQLite (with ?schema=, dropped at the end)"
+    )
     parser.add_argument("--stream", action="store_true", help="streams (model bench-stream) instead of JSON answers")
     parser.add_argument("--profile", help="NAME of a version to record with py-spy during its last run")
     parser.add_argument("--py-spy", default="py-spy", help="the py-spy executable (with --profile)")
@@ -69,8 +71,11 @@ def main() -> int:
     args = parser.parse_args()
     revs = args.rev or ["main=main", "work"]
     model = "bench-stream" if args.stream else "bench"
+    h.own_schema(args.database_url)
     print(h.machine())
+    h.drop_schema(args.database_url)
     with contextlib.ExitStack() as stack:
+        stack.callback(h.drop_schema, args.database_url)  # last, once the gateways have stopped
         up = stack.enter_context(h.upstream())
         gateways: dict[str, h.Gateway] = {}
         for spec in revs:

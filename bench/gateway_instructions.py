@@ -150,7 +150,9 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--conns", type=int, default=2)
     parser.add_argument("--redis", metavar="HOST[:PORT]", help="limits in this Redis (router_settings.redis_host)")
-    parser.add_argument("--database-url", help="keys and spend in this PostgreSQL instead of SQLite")
+    parser.add_argument(
+        "--database-url", help="keys and spend in this PostgreSQL instead of SQLite (with ?schema=, dropped at the end)"
+    )
     parser.add_argument("--stream", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep callgrind's output files (their paths are printed)")
     args = parser.parse_args()
@@ -160,9 +162,13 @@ def main() -> int:
     revs = args.rev or ["main=main", "work"]
     model = "bench-stream" if args.stream else "bench"
     keep = Path(tempfile.mkdtemp(prefix="llmswitch-callgrind-")) if args.keep else None
+    h.own_schema(args.database_url)
     print(h.machine())
     results: dict[str, tuple[float, float, float]] = {}
-    with h.upstream() as up:
+    h.drop_schema(args.database_url)
+    with contextlib.ExitStack() as outer:
+        outer.callback(h.drop_schema, args.database_url)
+        up = outer.enter_context(h.upstream())
         for spec in revs:
             name, _, rev = spec.partition("=")
             with contextlib.ExitStack() as stack:

@@ -30,7 +30,6 @@ import json
 import os
 import statistics
 import subprocess
-import urllib.parse
 from pathlib import Path
 
 import _harness as h
@@ -77,14 +76,6 @@ def cpu_of(pattern: str) -> float:
     return total
 
 
-def drop_schema(database_url: str) -> None:
-    query = urllib.parse.parse_qs(urllib.parse.urlsplit(database_url).query)
-    schema = (query.get("schema") or [""])[0]
-    if schema:
-        base = database_url.split("?", 1)[0]
-        subprocess.run(["psql", base, "-q", "-c", f"DROP SCHEMA IF EXISTS {schema} CASCADE"], capture_output=True)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rounds", type=int, default=2)
@@ -98,7 +89,7 @@ def main() -> int:
     args = parser.parse_args()
     variants = args.only or list(VARIANTS)
     print(h.machine())
-    drop_schema(args.database_url)
+    h.drop_schema(args.database_url)
     try:
         with contextlib.ExitStack() as stack:
             up = stack.enter_context(h.upstream())
@@ -158,7 +149,7 @@ def main() -> int:
             if args.json:
                 Path(args.json).write_text(json.dumps({"summary": summary, "runs": runs}, indent=1))
     finally:
-        drop_schema(args.database_url)
+        h.drop_schema(args.database_url)
     return 0
 
 
