@@ -34,6 +34,7 @@ from pathlib import Path
 import _harness as h
 
 _TICK = os.sysconf("SC_CLK_TCK")
+_NEW_THREAD = (0.0, 0.0, 0, 0)  # a thread started during the run: all of its time is the run's
 
 
 def _stat_fields(path: str) -> list[str]:
@@ -94,12 +95,12 @@ def measure(gw: h.Gateway, script: Path, conns: int, seconds: float) -> dict:
     loops = []
     for pid in workers:
         before, after = thr0[pid], thr1[pid]
-        main0, main1 = before.get(pid, (0, 0, 0, 0)), after[pid]
-        rest = sum(
-            a[0] + a[1] - before.get(t, (0, 0, 0, 0))[0] - before.get(t, (0, 0, 0, 0))[1]
-            for t, a in after.items()
-            if t != pid
-        )
+        main0, main1 = before.get(pid, _NEW_THREAD), after[pid]
+        rest = 0.0
+        for tid, (user, system, _, _) in after.items():
+            if tid != pid:
+                user0, system0, _, _ = before.get(tid, _NEW_THREAD)
+                rest += user + system - user0 - system0
         loops.append(
             {
                 "loop_user_us": (main1[0] - main0[0]) * per,

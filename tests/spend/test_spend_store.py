@@ -239,9 +239,7 @@ def test_a_batch_keeps_every_string_and_float_exactly(store_url: str) -> None:
     got = {r.request_id: r for r in run(store_url, body)}
     for rec in recs:
         back = got[rec.request_id]
-        assert back == rec, (rec, back)
-        assert back.cost is not None and rec.cost is not None
-        assert struct.pack("<d", back.cost) == struct.pack("<d", rec.cost)
+        assert back == rec, (rec, back)  # float == float: the same bits (none is a zero or NaN)
 
 
 def test_list_filters_pages_and_orders_newest_first(store_url: str) -> None:
