@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import sqlite3
 import struct
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -15,6 +16,7 @@ from msgspec import structs
 from spend_harness import key_spend, new_key, record
 
 from llmswitch.store import DailySpend, SpendGroup, SpendRecord, Store, open_store
+from llmswitch.store.records import SPEND_FIELDS
 
 T0 = datetime(2025, 6, 1, 22, 0, tzinfo=UTC)
 
@@ -240,6 +242,49 @@ def test_a_batch_keeps_every_string_and_float_exactly(store_url: str) -> None:
     for rec in recs:
         back = got[rec.request_id]
         assert back == rec, (rec, back)  # float == float: the same bits (none is a zero or NaN)
+
+
+def test_batches_of_every_shape_store_each_record_once(store_url: str) -> None:
+    # SQLite inserts a batch in groups of 64, 32, ..., 1 rows a statement: sizes that need every group,
+    # one row short of a group and one past it, then a replay mixing stored and new records
+    async def body(store: Store) -> None:
+        key = await new_key(store)
+        expected, n = 0.0, 0
+        for size in (1, 2, 63, 64, 65, 127, 130):
+            batch = [record(f"shape-{size}-{i}", key, cost=(i + 1) / 1024) for i in range(size)]
+            assert await store.insert_spend_logs(batch) == size
+            expected += sum((i + 1) / 1024 for i in range(size))
+            n += size
+        replay = [record(f"shape-127-{i}", key, cost=1.0) for i in range(0, 127, 2)]
+        replay += [record(f"shape-new-{i}", key, cost=1 / 1024) for i in range(70)]
+        assert await store.insert_spend_logs(replay) == 70
+        expected += 70 / 1024
+        n += 70
+        assert await key_spend(store, key) == pytest.approx(expected, rel=1e-12)
+        logs = await store.list_spend_logs(limit=10_000)
+        assert len(logs) == len({rec.request_id for rec in logs}) == n
+        # the replayed ids kept their first record (cost (i + 1) / 1024, not 1.0)
+        assert {rec.cost for rec in logs if rec.request_id.startswith("shape-127-")} == {
+            (i + 1) / 1024 for i in range(127)
+        }
+
+    run(store_url, body)
+
+
+@pytest.mark.parametrize("limit", [999, len(SPEND_FIELDS), 2 * len(SPEND_FIELDS) - 1])
+def test_a_sqlite_build_allowing_few_parameters_still_stores_a_batch(sqlite_url: str, limit: int) -> None:
+    # SQLite before 3.32 allows 999 bound parameters a statement, and a build may allow fewer: a spend
+    # row binds one per field, so the last two limits leave room for one row a statement
+    async def body(store: Store) -> None:
+        await store._call(lambda conn: conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit))  # type: ignore[attr-defined]
+        key = await new_key(store)
+        batch = [record(f"few-{i}", key, cost=1 / 8) for i in range(100)]
+        assert await store.insert_spend_logs(batch) == 100
+        assert await store.insert_spend_logs([*batch[:10], record("few-new", key, cost=1 / 8)]) == 1
+        assert await key_spend(store, key) == 101 / 8
+        assert len(await store.list_spend_logs(limit=500)) == 101
+
+    run(sqlite_url, body)
 
 
 def test_list_filters_pages_and_orders_newest_first(store_url: str) -> None:

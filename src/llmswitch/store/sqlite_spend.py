@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import chain
 from typing import Any
 
 import msgspec
@@ -31,9 +32,20 @@ _SPEND_COLUMNS = ", ".join(SPEND_FIELDS)
 _OPTIONAL_SPEND = frozenset(f.name for f in structs.fields(SpendRecord) if f.default is None)
 _NULL = bytearray()
 _SPEND_VALUES = ", ".join("NULLIF(?, x'')" if name in _OPTIONAL_SPEND else "?" for name in SPEND_FIELDS)
-_INSERT_SPEND = (
-    f"INSERT INTO llmswitch_spend_logs ({_SPEND_COLUMNS}) VALUES ({_SPEND_VALUES}) ON CONFLICT (request_id) DO NOTHING"
-)
+# A batch is inserted with a few multi-row statements rather than one statement a row: Python's sqlite3
+# lets go of the GIL around every statement it steps, so executemany over 100 rows hands the GIL to the
+# event loop and takes it back 100 times (each hop a wake-up of the other thread). Rows go in groups of
+# _ROW_GROUPS, largest first (100 rows: 64 + 32 + 4), so a handful of statement shapes are prepared once
+# and kept in the connection's statement cache.
+_ROW_GROUPS = (64, 32, 16, 8, 4, 2, 1)
+
+
+def _insert_spend_sql(rows: int) -> str:
+    values = ", ".join([f"({_SPEND_VALUES})"] * rows)
+    return f"INSERT INTO llmswitch_spend_logs ({_SPEND_COLUMNS}) VALUES {values} ON CONFLICT (request_id) DO NOTHING"
+
+
+_INSERT_SPEND = {rows: _insert_spend_sql(rows) for rows in _ROW_GROUPS}
 _SPEND_TIME = SPEND_FIELDS.index("time")
 _SPEND_METADATA = SPEND_FIELDS.index("metadata")
 _SPEND_FLAGS = tuple(SPEND_FIELDS.index(name) for name in ("cache_hit", "stream", "estimated"))
@@ -57,7 +69,7 @@ def _insert_spend_logs(conn: sqlite3.Connection, records: list[SpendRecord]) -> 
     try:
         with _transaction(conn):
             before = conn.total_changes
-            conn.executemany(_INSERT_SPEND, rows)
+            _insert_rows(conn, rows)
             if conn.total_changes - before != len(rows):
                 raise _AlreadyStored
             _add_logged_spend(conn, records)
@@ -76,10 +88,24 @@ def _insert_spend_logs(conn: sqlite3.Connection, records: list[SpendRecord]) -> 
             )
             stored.update(row[0] for row in found)
         new = [at for at, request_id in enumerate(ids) if request_id not in stored]
-        conn.executemany(_INSERT_SPEND, [rows[at] for at in new])
+        _insert_rows(conn, [rows[at] for at in new])
         inserted = [records[at] for at in new]
         _add_logged_spend(conn, inserted)
     return len(inserted)
+
+
+def _insert_rows(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
+    """Insert encoded spend rows (request ids new, or skipped by ``ON CONFLICT``) in few statements."""
+    # a build may allow fewer bound parameters than the largest group needs (999 before SQLite 3.32)
+    most = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(SPEND_FIELDS)
+    at, left = 0, len(rows)
+    for size in _ROW_GROUPS:
+        if size > most:
+            continue
+        while left >= size:
+            conn.execute(_INSERT_SPEND[size], list(chain.from_iterable(rows[at : at + size])))
+            at += size
+            left -= size
 
 
 class _AlreadyStored(Exception):
