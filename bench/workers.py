@@ -12,7 +12,10 @@ here run ``../shared/bench/config.yaml`` (nginx from ``../shared/bench/upstream.
    limits each on their own, which is not exact). With ``--floor VENV`` the Python floor
    (``../shared/bench/floor.py`` under ``uvicorn --workers 1|2`` from that venv, e.g. the
    ``/tmp/bench-floor-venv`` compare.py makes) takes its turns too, for the same ratio on the same machine
-   at the same moment. The systems take turns for ``--rounds``; each figure is a median.
+   at the same moment. The systems take turns for ``--rounds``; each figure is a median, printed with
+   each round's figure and, for two workers, the least busy worker's share of the workers' CPU time:
+   uvicorn's workers share one listening socket, and when all 32 connections land on one of them
+   (about one round in four here) the floor serves at its one-worker rate, which a share near 0% shows.
 2. **Rate limit** on ``--workers 2``: a fresh key with ``rpm_limit=R`` gets a burst of 3R requests
    over 64 connections. The limit is a token bucket of R requests refilling at R per minute, so
    exactly R requests fit at once and the bucket refills R/60 per second while the burst lasts:
@@ -48,6 +51,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _harness as h
+from gateway_cpu import cpu_seconds
 
 GOAL_RATIO = 1.6
 BURST_CONNS = 64
@@ -111,8 +115,9 @@ def budget_check(gw: h.Gateway, url: str, k: int, cost: float, **extra: object) 
 
 
 @contextlib.contextmanager
-def floor(venv: Path, up: h.Upstream, workers: int) -> Iterator[str]:
-    """The shared Python floor under ``uvicorn --workers N`` on a free port, forwarding to ``up``; its base URL."""
+def floor(venv: Path, up: h.Upstream, workers: int) -> Iterator[tuple[str, subprocess.Popen]]:
+    """The shared Python floor under ``uvicorn --workers N`` on a free port, forwarding to ``up``; its base
+    URL and process."""
     port = h.free_port()
     env = {**os.environ, "UP": up.json_base.removesuffix("/v1"), "UPS": up.sse_base.removesuffix("/v1")}
     proc = subprocess.Popen(
@@ -122,10 +127,30 @@ def floor(venv: Path, up: h.Upstream, workers: int) -> Iterator[str]:
     )  # fmt: skip
     try:
         h.wait_port(port, 30)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", proc
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def floor_workers(proc: subprocess.Popen) -> list[int]:
+    """The processes of ``uvicorn --workers N`` that serve (spawned by multiprocessing), or uvicorn itself."""
+    kids = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    serving = [int(k) for k in kids if b"spawn_main" in Path(f"/proc/{k}/cmdline").read_bytes()]
+    return serving or [proc.pid]
+
+
+def measured(url: str, script: Path, seconds: float, pids: list[int]) -> dict:
+    """One wrk run (32 connections), with the least busy serving process's share of their CPU time.
+
+    With several workers sharing one listening socket (uvicorn's), all 32 connections wrk opens at once
+    can land on one worker, which then serves alone at one worker's rate; with SO_REUSEPORT (llmswitch's)
+    the kernel spreads them. A share near 0 marks such a round."""
+    before = [cpu_seconds(pid) for pid in pids]
+    run = h.wrk(url, script, 32, seconds)
+    used = [cpu_seconds(pid) - b for pid, b in zip(pids, before, strict=True)]
+    run["least_share"] = min(used) / sum(used) if len(used) > 1 and sum(used) > 0 else None
+    return run
 
 
 def ready_key(gw: h.Gateway, **limits: object) -> str:
@@ -170,17 +195,22 @@ def main() -> int:
                 name = f"floor, {workers} worker{'s' if workers > 1 else ''}"
                 floors[name] = stack.enter_context(floor(Path(a.floor), up, workers))
                 runs[name] = []
-                h.wrk(floors[name] + "/v1/chat/completions", gws["1 worker, redis"][2], 32, 2)  # warm-up
+                h.wrk(floors[name][0] + "/v1/chat/completions", gws["1 worker, redis"][2], 32, 2)  # warm-up
         print(f"throughput, non-streaming, 32 connections, {a.rounds} x {a.seconds} s each; {h.machine()}")
         for _ in range(a.rounds):
             for name, (gw, _, script) in gws.items():
-                runs[name].append(h.wrk(gw.base + "/v1/chat/completions", script, 32, a.seconds))
-            for name, base in floors.items():  # the floor reads no key: any script will do
-                runs[name].append(h.wrk(base + "/v1/chat/completions", gws["1 worker, redis"][2], 32, a.seconds))
+                url = gw.base + "/v1/chat/completions"
+                runs[name].append(measured(url, script, a.seconds, gw.worker_pids()))
+            for name, (base, proc) in floors.items():  # the floor reads no key: any script will do
+                url = base + "/v1/chat/completions"
+                runs[name].append(measured(url, gws["1 worker, redis"][2], a.seconds, floor_workers(proc)))
         rps = {name: h.median([r["rps"] for r in rs]) for name, rs in runs.items()}
         non2xx = {name: sum(r["non2xx"] for r in rs) for name, rs in runs.items()}
-        for name in runs:
-            print(f"  {name:26s} {rps[name]:8.0f} req/s (median)   non-2xx {non2xx[name]}")
+        for name, rs in runs.items():
+            each = ", ".join(f"{r['rps']:.0f}" for r in rs)
+            shares = [r["least_share"] for r in rs if r["least_share"] is not None]
+            split = f"; least busy worker's CPU share {', '.join(f'{x:.0%}' for x in shares)}" if shares else ""
+            print(f"  {name:26s} {rps[name]:8.0f} req/s (median of {each})   non-2xx {non2xx[name]}{split}")
         ratio = rps["2 workers, redis"] / rps["1 worker, redis"]
         mem = rps["2 workers, memory limits"] / rps["1 worker, memory limits"]
         floor_ratio = f"; the floor: {rps['floor, 2 workers'] / rps['floor, 1 worker']:.2f}x" if floors else ""
