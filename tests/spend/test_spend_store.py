@@ -287,6 +287,20 @@ def test_a_sqlite_build_allowing_few_parameters_still_stores_a_batch(sqlite_url:
     run(sqlite_url, body)
 
 
+def test_a_sqlite_limit_below_one_row_fails_the_batch_instead_of_storing_nothing(sqlite_url: str) -> None:
+    async def body(store: Store) -> None:
+        key = await new_key(store)
+        await store._call(lambda conn: conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, len(SPEND_FIELDS) - 1))  # type: ignore[attr-defined]
+        with pytest.raises(sqlite3.OperationalError, match="too many SQL variables"):
+            await store.insert_spend_logs([record("too-wide", key, cost=1 / 8)])
+        await store._call(lambda conn: conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999))  # type: ignore[attr-defined]
+        assert await store.list_spend_logs() == []
+        assert await key_spend(store, key) == 0
+        assert await store.insert_spend_logs([record("too-wide", key, cost=1 / 8)]) == 1
+
+    run(sqlite_url, body)
+
+
 def test_list_filters_pages_and_orders_newest_first(store_url: str) -> None:
     records = [
         record(f"r{i}", key_hash=("ab" if i % 2 else "cd") * 32, user_id=f"u{i % 3}", team_id="t" if i < 3 else None)

@@ -96,8 +96,9 @@ def _insert_spend_logs(conn: sqlite3.Connection, records: list[SpendRecord]) -> 
 
 def _insert_rows(conn: sqlite3.Connection, rows: list[list[Any]]) -> None:
     """Insert encoded spend rows (request ids new, or skipped by ``ON CONFLICT``) in few statements."""
-    # a build may allow fewer bound parameters than the largest group needs (999 before SQLite 3.32)
-    most = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(SPEND_FIELDS)
+    # a build may allow fewer bound parameters than the largest group needs (999 before SQLite 3.32);
+    # one row a statement is always tried, so a limit below even that fails loudly instead of storing nothing
+    most = max(1, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(SPEND_FIELDS))
     at, left = 0, len(rows)
     for size in _ROW_GROUPS:
         if size > most:
