@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from spend_harness import append_bytes, record
@@ -162,6 +164,51 @@ def test_acknowledging_deletes_only_segments_wholly_before_the_position(journal_
             await journal.acknowledge(journal.committed)
             assert list_segments(journal_dir) == [journal.committed.segment]
             assert await journal.resume_position() == journal.committed
+
+    asyncio.run(main())
+
+
+def test_a_shipper_keeping_up_lists_the_directory_only_when_a_segment_is_left_behind(
+    journal_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # read, store, acknowledge, as the shipper does: within the active segment neither the read nor the
+    # acknowledgement needs the directory's listing; leaving a segment behind must still delete it
+    listed: list[str] = []
+    listdir = os.listdir
+
+    def spy(path: Any) -> list[str]:
+        if Path(path) == journal_dir:
+            listed.append(str(path))
+        return listdir(path)
+
+    async def main() -> None:
+        async with Journal(journal_dir, segment_bytes=6000) as journal:
+            position = await journal.resume_position()
+            monkeypatch.setattr(os, "listdir", spy)
+            got: list[str] = []
+            for i in range(60):
+                await journal.append(record(f"r{i}"))
+                batch = await journal.read(position)
+                got += ids(batch.records)
+                await journal.acknowledge(batch.end)
+                position = batch.end
+            assert got == [f"r{i}" for i in range(60)]
+            segments = list_segments(journal_dir)
+            assert segments == [journal.committed.segment]  # every segment left behind was deleted
+            assert journal.committed.segment >= 3
+            # a listing only for a read or acknowledgement that crossed into a new segment
+            assert len(listed) <= 2 * journal.committed.segment, listed
+
+    asyncio.run(main())
+
+
+def test_a_reader_whose_active_segment_is_gone_reads_nothing_and_fails_nothing(journal_dir: Path) -> None:
+    async def main() -> None:
+        async with Journal(journal_dir) as journal:
+            await journal.append(record("r0"))
+            segment_path(journal_dir, journal.committed.segment).unlink()
+            batch = await journal.read(Position(journal.committed.segment, 0))
+            assert batch.records == [] and batch.end == Position(journal.committed.segment, 0)
 
     asyncio.run(main())
 

@@ -120,6 +120,9 @@ class Journal:
         self._queue: list[tuple[bytes, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._committed = Position(0, 0)
+        # segments below this number are deleted already (acknowledged): not listed again until a
+        # later acknowledgement moves past it
+        self._deleted_below = 0
         # readers waiting for the next commit (the shipper): woken, and forgotten, by each commit
         self._readers: list[asyncio.Future[None]] = []
         self._closing = False
@@ -397,7 +400,8 @@ class Journal:
         """Everything before ``upto`` is stored: save that, and delete the segments it covers entirely."""
         if upto > self._committed:
             raise ValueError(f"cannot acknowledge {upto}, past the committed end {self._committed}")
-        await self._side(_acknowledge, self.directory, upto)
+        await self._side(_acknowledge, self.directory, upto, upto.segment > self._deleted_below)
+        self._deleted_below = max(self._deleted_below, upto.segment)
 
     async def reject(self, records: list[SpendRecord]) -> None:
         """Set aside records the database refused for good, in ``rejected.journal`` beside the segments."""
@@ -411,8 +415,10 @@ class Journal:
         return await asyncio.get_running_loop().run_in_executor(thread, functools.partial(fn, *args, **kwargs))
 
 
-def _acknowledge(directory: Path, upto: Position) -> None:
+def _acknowledge(directory: Path, upto: Position, delete: bool) -> None:
     write_checkpoint(directory, upto)
+    if not delete:  # nothing below upto.segment is left since the last acknowledgement
+        return
     for index in delete_segments_before(directory, upto.segment):
         _log.debug("spend journal %s: deleted shipped segment %d", directory, index)
 

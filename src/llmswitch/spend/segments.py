@@ -76,6 +76,18 @@ def read_records(directory: Path, after: Position, limit: int, committed: Positi
     records = CheckedSpendRecords()
     skipped = 0
     position = after
+    if after.segment == committed.segment:
+        # the usual case, a reader keeping up: only the active segment can hold what it wants, so the
+        # directory need not be listed (a listing and its syscalls each time the shipper reads)
+        try:
+            got, offset, skipped, _ = _read_segment(
+                segment_path(directory, after.segment), after.offset, committed.offset, limit
+            )
+        except FileNotFoundError:
+            pass  # gone: the listing below finds where to go on
+        else:
+            records += got
+            return ReadResult(records, Position(after.segment, offset), skipped)
     segments = [index for index in list_segments(directory) if index <= committed.segment]
     while len(records) < limit:
         later = [index for index in segments if index >= position.segment]
