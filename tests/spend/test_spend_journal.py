@@ -39,11 +39,13 @@ def ids(records: list[SpendRecord]) -> list[str]:
     return [rec.request_id for rec in records]
 
 
+@pytest.mark.parametrize("recent", [0, 5, 4096], ids=["disk", "both", "memory"])
 @pytest.mark.parametrize("fsync", MODES)
-def test_appends_read_back_in_order_across_segments(journal_dir: Path, fsync: FsyncMode) -> None:
+def test_appends_read_back_in_order_across_segments(journal_dir: Path, fsync: FsyncMode, recent: int) -> None:
+    # recent_lines=0: every read from the segment files; 5: the oldest from them, the last ones from memory
     async def main() -> None:
         records = [record(f"r{i}", user_id="alice", metadata={"i": i}) for i in range(60)]
-        async with Journal(journal_dir, fsync=fsync, segment_bytes=2000) as journal:
+        async with Journal(journal_dir, fsync=fsync, segment_bytes=2000, recent_lines=recent) as journal:
             for rec in records:
                 await journal.append(rec)
             assert await read_all(journal) == (records, 0)
@@ -117,7 +119,7 @@ def test_a_torn_last_line_is_skipped_and_appends_go_on_in_a_new_segment(journal_
 
 def test_a_corrupt_line_is_skipped_and_the_lines_after_it_are_read(journal_dir: Path) -> None:
     async def main() -> tuple[list[SpendRecord], int]:
-        async with Journal(journal_dir) as journal:
+        async with Journal(journal_dir, recent_lines=0) as journal:  # the segment file read back
             for i in range(5):
                 await journal.append(record(f"r{i}"))
             path = segment_path(journal_dir, 1)
@@ -204,7 +206,7 @@ def test_a_shipper_keeping_up_lists_the_directory_only_when_a_segment_is_left_be
 
 def test_a_reader_whose_active_segment_is_gone_reads_nothing_and_fails_nothing(journal_dir: Path) -> None:
     async def main() -> None:
-        async with Journal(journal_dir) as journal:
+        async with Journal(journal_dir, recent_lines=0) as journal:  # the segment file read back
             await journal.append(record("r0"))
             segment_path(journal_dir, journal.committed.segment).unlink()
             batch = await journal.read(Position(journal.committed.segment, 0))
@@ -336,6 +338,8 @@ def test_bad_settings_are_config_errors(journal_dir: Path) -> None:
         Journal(journal_dir, fsync="never")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="segment_bytes"):
         Journal(journal_dir, segment_bytes=0)
+    with pytest.raises(ValueError, match="recent_lines"):
+        Journal(journal_dir, recent_lines=-1)
 
 
 _FULL_DISK = """

@@ -51,10 +51,11 @@ class HeldLines:
         """Every line held, as one write, and how many lines that is."""
         return b"".join(self._lines), len(self._lines)
 
-    def written(self, count: int) -> None:
-        """The first ``count`` lines are on disk: forget them."""
+    def written(self, count: int) -> list[bytes]:
+        """The first ``count`` lines are on disk: forget them, and return them."""
         done, self._lines = self._lines[:count], self._lines[count:]
         self._bytes -= sum(len(line) for line in done)
+        return done
 
     def take(self) -> list[bytes]:
         """Every line held, forgotten here (for a last attempt elsewhere)."""

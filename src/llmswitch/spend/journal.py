@@ -44,6 +44,7 @@ from llmswitch.errors import ConfigError
 from llmswitch.spend.errors import JournalError, JournalLockedError
 from llmswitch.spend.framing import encode_line
 from llmswitch.spend.held import HeldLines
+from llmswitch.spend.recent import RecentLines
 from llmswitch.spend.segments import (
     Position,
     ReadResult,
@@ -89,6 +90,10 @@ class Journal:
     ``max_held_bytes``; past it they are dropped and counted in ``stats.dropped``) and :attr:`failing`
     is true; every ``retry_s`` seconds the journal tries to write them, and once it can, it goes on as
     before. The gateway refuses new requests meanwhile. It is logged once every few seconds.
+
+    The last ``recent_lines`` lines written are also kept in memory until read, so a reader keeping up
+    takes them from there instead of reading the segment back (see :mod:`llmswitch.spend.recent`);
+    0 makes every read go to the disk.
     """
 
     def __init__(
@@ -99,12 +104,15 @@ class Journal:
         segment_bytes: int = 16 << 20,
         retry_s: float = 1.0,
         max_held_bytes: int = 64 << 20,
+        recent_lines: int = 4096,
         create: bool = True,
     ) -> None:
         if fsync not in FSYNC_MODES:
             raise ConfigError(f"spend journal fsync must be one of {', '.join(FSYNC_MODES)}; got {fsync!r}")
         if segment_bytes <= 0:
             raise ConfigError(f"spend journal segment_bytes must be positive; got {segment_bytes}")
+        if recent_lines < 0:
+            raise ConfigError(f"spend journal recent_lines must be >= 0; got {recent_lines}")
         self.directory = Path(directory)
         self.fsync: FsyncMode = fsync
         self.segment_bytes = segment_bytes
@@ -123,6 +131,9 @@ class Journal:
         # segments below this number are deleted already (acknowledged): not listed again until a
         # later acknowledgement moves past it
         self._deleted_below = 0
+        # the lines this run wrote that the reader has not taken yet: a reader keeping up reads these
+        # instead of the segment file (see llmswitch.spend.recent)
+        self._recent = RecentLines(recent_lines)
         # readers waiting for the next commit (the shipper): woken, and forgotten, by each commit
         self._readers: list[asyncio.Future[None]] = []
         self._closing = False
@@ -152,6 +163,7 @@ class Journal:
             write_thread.shutdown(wait=False)
             raise
         self._lock_fd, self._writer, self._write_thread = lock_fd, writer, write_thread
+        self._recent.clear()
         self._side_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmswitch-journal-io")
         self._committed = writer.position
 
@@ -266,6 +278,7 @@ class Journal:
     def _append_inline(self, line: bytes) -> None:
         writer = self._writer
         assert writer is not None
+        before = self._committed  # exact: no other write is in flight (see append_nowait)
         try:
             position = writer.append(line)
         except Exception as exc:
@@ -273,6 +286,7 @@ class Journal:
             self._hold([line], exc)
             return
         self._committed = position
+        self._recent.add_written(before, position, [line])
         self.stats.appends += 1
         self.stats.commits += 1
         self.stats.bytes_written += len(line)
@@ -282,11 +296,12 @@ class Journal:
         loop = asyncio.get_running_loop()
         while self._queue:
             batch, self._queue = self._queue, []
-            data = b"".join(line for line, _ in batch)
+            lines = [line for line, _ in batch]
+            data = b"".join(lines)
             writer = self._writer
             assert writer is not None  # close() waits for this task before dropping the writer
             try:
-                position = await loop.run_in_executor(self._write_thread, writer.append, data)
+                before, position = await loop.run_in_executor(self._write_thread, _write, writer, data)
             except asyncio.CancelledError:
                 # only at loop teardown: nobody must wait for a commit that will not be reported
                 for _, done in batch + self._queue:
@@ -295,12 +310,13 @@ class Journal:
                 raise
             except Exception as exc:
                 self.stats.write_errors += 1
-                self._hold([line for line, _ in batch], exc)
+                self._hold(lines, exc)
                 for _, done in batch:
                     if not done.done():
                         done.set_result(None)  # held: written when the disk takes writes again
                 continue
             self._committed = position
+            self._recent.add_written(before, position, lines)
             self.stats.appends += len(batch)
             self.stats.commits += 1
             self.stats.bytes_written += len(data)
@@ -336,13 +352,16 @@ class Journal:
         if writer is None or not count:
             return
         try:
-            position = await asyncio.get_running_loop().run_in_executor(self._write_thread, writer.append, data)
+            before, position = await asyncio.get_running_loop().run_in_executor(
+                self._write_thread, _write, writer, data
+            )
         except Exception as exc:
             self.stats.write_errors += 1
             self._held.log_failure(self.directory, exc)
             return
-        self._held.written(count)
+        lines = self._held.written(count)
         self._committed = position
+        self._recent.add_written(before, position, lines)
         self.stats.appends += count
         self.stats.commits += 1
         self.stats.bytes_written += len(data)
@@ -389,6 +408,9 @@ class Journal:
 
     async def read(self, after: Position, limit: int = 500) -> ReadResult:
         """Up to ``limit`` committed records from ``after`` on, and the position after them."""
+        recent = self._recent.take(after, limit)
+        if recent is not None:  # what this run wrote lately, the usual case: no thread, no file
+            return recent
         # snapshot on the loop, before the thread runs: it must not read a write still in progress
         return await self._side(read_records, self.directory, after, limit, self._committed)
 
@@ -421,6 +443,12 @@ def _acknowledge(directory: Path, upto: Position, delete: bool) -> None:
         return
     for index in delete_segments_before(directory, upto.segment):
         _log.debug("spend journal %s: deleted shipped segment %d", directory, index)
+
+
+def _write(writer: SegmentWriter, data: bytes) -> tuple[Position, Position]:
+    """Append ``data``; the positions just before and just after it (for :class:`RecentLines`)."""
+    before = writer.position
+    return before, writer.append(data)
 
 
 def _release(writer: SegmentWriter, lock_fd: int | None) -> None:
