@@ -50,7 +50,7 @@ def test_records_ship_in_batches_and_add_to_their_keys_spend(store_url: str, jou
                     expected = sum((i % 5 + 1) / 1024 for i in range(k, 1500, 3))
                     assert await key_spend(store, key) == expected
                 assert shipper.stats.shipped == shipper.stats.inserted == 1500
-                assert 15 <= shipper.stats.batches < 1500  # batched, at most batch_size (100) a transaction
+                assert 2 <= shipper.stats.batches < 1500  # batched, at most max_batch_size (1000) a transaction
                 assert shipper.position == journal.committed
                 # everything is stored: only the segment being written is left
                 assert list_segments(journal_dir) == [journal.committed.segment]
@@ -253,3 +253,45 @@ def test_drain_needs_a_started_shipper(sqlite_url: str, journal_dir: Path) -> No
     asyncio.run(main())
     with pytest.raises(ValueError, match="batch_size"):
         Shipper(None, None, batch_size=0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_batch_size"):
+        Shipper(None, None, batch_size=100, max_batch_size=50)  # type: ignore[arg-type]
+
+
+class _BatchSizes:
+    """A real store whose ``insert_spend_logs`` also notes each batch's size."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.sizes: list[int] = []
+
+    async def insert_spend_logs(self, records: Sequence[SpendRecord]) -> int:
+        self.sizes.append(len(records))
+        return await self.store.insert_spend_logs(records)
+
+
+def test_a_shipper_behind_takes_bigger_batches_and_small_ones_again_once_caught_up(
+    store_url: str, journal_dir: Path
+) -> None:
+    # a backlog (records an earlier run left, or a saturated event loop making each round trip slow)
+    # ships in batches that double up to max_batch_size; records arriving one by one afterwards go
+    # in batches of at most batch_size again
+    async def main() -> None:
+        async with open_store(store_url) as store:
+            key = await new_key(store)
+            async with Journal(journal_dir) as journal:
+                total = await append_many(journal, [key], 3000)
+            sizes = _BatchSizes(store)
+            async with Journal(journal_dir) as journal, Shipper(journal, sizes, interval=0.005) as shipper:  # type: ignore[arg-type]
+                await asyncio.wait_for(shipper.drain(), 30)
+                assert sizes.sizes == [100, 200, 400, 800, 1000, 500]
+                sizes.sizes.clear()
+                for i in range(250):
+                    await journal.append(record(f"later{i}", key, cost=1 / 1024))
+                    if i % 25 == 0:
+                        await asyncio.sleep(0.01)
+                await asyncio.wait_for(shipper.drain(), 30)
+                assert sizes.sizes and max(sizes.sizes) <= 100 and sum(sizes.sizes) == 250
+            assert len(await stored_ids(store)) == 3250
+            assert await key_spend(store, key) == total + 250 / 1024
+
+    asyncio.run(main())
