@@ -6,6 +6,7 @@ import asyncio
 import logging
 import shutil
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from spend_harness import Unpluggable, key_spend, new_key, record, via_port, wait_until
 
 from llmswitch.spend import Journal, Shipper, SpendRecord
-from llmswitch.spend.framing import decode_line
+from llmswitch.spend.framing import decode_line, encode_line
 from llmswitch.spend.segments import REJECTED, list_segments
 from llmswitch.store import Store, open_store
 from llmswitch.store.urls import sqlite_path
@@ -114,12 +115,16 @@ async def _outage(
             async with take_down():
                 # appends never wait for the database: these all return while it is away
                 during = await asyncio.wait_for(append_many(journal, [key], 400, prefix="during-"), 30)
+                appended_at = time.monotonic()
                 await wait_until(lambda: shipper.stats.failed_attempts >= 3)
                 assert shipper.last_error is not None
+                # the lag it reports covers the records waiting: not caught up since they were appended
+                assert shipper.caught_up_at <= appended_at
                 # nothing shipped, so nothing deleted: the records are all still on disk
                 assert len(list_segments(journal_dir)) > 5
             await asyncio.wait_for(shipper.drain(), 30)
             assert shipper.last_error is None
+            await wait_until(lambda: shipper.caught_up_at > appended_at)
         assert len(await stored_ids(check_store)) == 500
         assert await key_spend(check_store, key) == before + during
         assert list_segments(journal_dir) == [journal.committed.segment]
@@ -295,3 +300,25 @@ def test_a_shipper_behind_takes_bigger_batches_and_small_ones_again_once_caught_
             assert await key_spend(store, key) == total + 250 / 1024
 
     asyncio.run(main())
+
+
+def test_under_steady_appends_the_shipper_catches_up_between_batches(sqlite_url: str, journal_dir: Path) -> None:
+    # what the metrics' shipper lag reads: under steady load some records are always waiting, but none
+    # for long; the lag must say so rather than grow with the time since the backlog was last empty
+    async def main() -> list[float]:
+        lags: list[float] = []
+        async with open_store(sqlite_url) as store:
+            key = await new_key(store)
+            async with Journal(journal_dir, fsync="os") as journal, Shipper(journal, store) as shipper:
+                for i in range(3000):
+                    journal.append_nowait(encode_line(record(f"r{i}", key)))
+                    if i % 5 == 0:
+                        await asyncio.sleep(0.002)
+                        if shipper.position is not None and shipper.position < journal.committed:
+                            lags.append(time.monotonic() - shipper.caught_up_at)
+                await asyncio.wait_for(shipper.drain(), 30)
+            assert len(await stored_ids(store)) == 3000
+        return lags
+
+    lags = asyncio.run(main())
+    assert len(lags) > 100 and max(lags) < 0.5, max(lags)

@@ -31,6 +31,7 @@ import contextlib
 import functools
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -106,6 +107,10 @@ class Shipper:
         self.stats = ShipperStats()
         #: the error the last attempt failed with, ``None`` while things work: for health checks
         self.last_error: BaseException | None = None
+        #: when (``time.monotonic()``) the shipper last had every committed record in hand: a record
+        #: not yet stored was committed about then or later, so ``now - caught_up_at`` bounds how long
+        #: records have waited (the metrics' shipper lag; meaningful while some are waiting)
+        self.caught_up_at = time.monotonic()
         self._position: Position | None = None
         self._task: asyncio.Task[None] | None = None
         self._progress = asyncio.Event()
@@ -188,7 +193,9 @@ class Shipper:
                     limit = min(2 * limit, self.max_batch_size)
                 else:  # caught up with the journal
                     limit = self.batch_size
+                    self.caught_up_at = time.monotonic()
                     await self.journal.wait_for_commit(position)
+                    self.caught_up_at = time.monotonic()  # caught up until this commit
                     # let a few more records arrive so the next batch is more than one, unless draining
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._hurry.wait(), self.interval)

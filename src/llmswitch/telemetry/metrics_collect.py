@@ -35,7 +35,6 @@ class Collector:
         self.metrics = metrics
         self.gateway = gateway
         self._task: asyncio.Task[None] | None = None
-        self._caught_up_at = time.monotonic()
 
     async def start(self) -> None:
         if self._task is None:
@@ -96,11 +95,11 @@ class Collector:
         if shipper is not None:
             done = shipper.stats.shipped + shipper.stats.rejected
             backlog = max(0, m.recorded - done)
-            now = time.monotonic()
-            if backlog == 0:
-                self._caught_up_at = now
+            # the shipper's own time (it catches up between batches even when a sample here never sees
+            # an empty backlog, as under steady load)
+            lag = 0.0 if backlog == 0 else max(0.0, time.monotonic() - shipper.caught_up_at)
             m.set_gauge("llmswitch_spend_journal_backlog_records", (), float(backlog))
-            m.set_gauge("llmswitch_spend_shipper_lag_seconds", (), 0.0 if backlog == 0 else now - self._caught_up_at)
+            m.set_gauge("llmswitch_spend_shipper_lag_seconds", (), lag)
         if self.gateway.store is not None:
             failing = (shipper is not None and shipper.last_error is not None) or bool(
                 getattr(self.gateway.keys, "_lookup_failing", False)

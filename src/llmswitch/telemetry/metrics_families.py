@@ -225,7 +225,7 @@ FAMILIES: tuple[Family, ...] = (
         "llmswitch_spend_shipper_lag_seconds",
         "gauge",
         (),
-        "How long the spend journal has had records waiting for the database (0 when caught up).",
+        "About how long spend records have waited for the database: since the shipper last had all in hand (0 when none wait).",
         combine="max",
     ),
     Family(
