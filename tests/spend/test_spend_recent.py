@@ -14,7 +14,7 @@ from spend_harness import record
 
 from llmswitch.spend import FsyncMode, Journal, Position, SpendRecord
 from llmswitch.spend import journal as journal_module
-from llmswitch.spend.framing import encode_line
+from llmswitch.spend.framing import SpendLine, encode_line, encode_spend_line
 from llmswitch.spend.segments import ReadResult, list_segments, read_records
 
 
@@ -185,3 +185,21 @@ def test_records_held_through_a_full_disk_are_read_once_in_the_order_of_the_file
     assert result["first"] == [f"ok{i}" for i in range(5)]
     assert sorted(result["got"]) == sorted([f"held{i}" for i in range(20)] + [f"later{i}" for i in range(3)])
     assert result["got"] == result["disk"]  # the order they lie in the segment file
+
+
+def test_a_line_that_does_not_decode_is_skipped_from_memory_as_from_the_disk(journal_dir: Path) -> None:
+    # encode_spend_line trusts its values' types: a wrong one makes a line whose checksum is right but
+    # whose record does not decode; both readers pass over it, and count it
+    fields = dict.fromkeys(SpendLine.__struct_fields__)
+    fields.update(request_id="bad", time="not a time", input_tokens="many", metadata={}, call_type="chat")
+    bad = encode_spend_line(SpendLine(**fields))
+
+    async def main() -> None:
+        async with Journal(journal_dir, fsync="os") as journal:
+            position = journal.committed
+            for line in (encode_line(record("r0")), bad, encode_line(record("r1"))):
+                assert journal.append_nowait(line)
+            got = await read_checked(journal, position, 10)
+            assert ids(got.records) == ["r0", "r1"] and got.skipped == 1 and got.end == journal.committed
+
+    asyncio.run(main())

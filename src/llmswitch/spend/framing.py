@@ -107,6 +107,15 @@ def encode_spend_line(entry: SpendLine) -> bytes:
     return b"%08x %b\n" % (zlib.crc32(body), body)
 
 
+def decode_own_line(line: bytes) -> SpendRecord | None:
+    """:func:`decode_line` for a line this process encoded and never read back from a file: its
+    checksum is right by construction, so only the record is decoded (``None`` if it does not decode)."""
+    try:
+        return _decode(line[9:])
+    except msgspec.DecodeError:
+        return None
+
+
 def decode_line(line: bytes) -> SpendRecord | None:
     """The record of one line (without its ``\\n``), or ``None`` if it is torn or corrupt."""
     if len(line) < 10 or line[8:9] != b" ":

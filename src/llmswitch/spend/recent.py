@@ -1,8 +1,9 @@
 """The lines a journal wrote in this run and its reader has not read yet, kept in memory.
 
 A shipper that keeps up reads records a few milliseconds after they were appended. Reading them
-back from the segment file means a thread hop, a ``read`` syscall and a checksum per line, and the
-reading thread then contends with the event loop for the GIL. :class:`RecentLines` keeps each
+back from the segment file means a thread hop, a ``read`` syscall and a checksum per line (these
+bytes never went through a file, so their checksum is not checked), and the reading thread then
+contends with the event loop for the GIL. :class:`RecentLines` keeps each
 written line with the positions just before and just after it, so a read that starts where the
 oldest of them starts takes them from memory. Everything else (a reader that fell behind the bound,
 or replays an earlier run's segments) reads from the disk as before: the segment files stay the
@@ -19,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 
-from llmswitch.spend.framing import decode_line
+from llmswitch.spend.framing import decode_own_line
 from llmswitch.spend.segments import Position, ReadResult
 from llmswitch.store.records import CheckedSpendRecords
 
@@ -78,7 +79,7 @@ class RecentLines:
                 break  # a write between them was not kept here: the disk has it
             lines.popleft()
             position = end
-            record = decode_line(line[:-1])
+            record = decode_own_line(line[:-1])
             if record is None:  # a line the disk reader would skip too (see decode_line)
                 _log.error("spend journal: skipped a line that does not decode, ending at %s", end)
                 skipped += 1
