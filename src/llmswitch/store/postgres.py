@@ -71,10 +71,12 @@ _INSERT_KEY = (
 # the row lock this takes is held to commit, so change numbers become visible in order (see base.py)
 _BUMP = "UPDATE llmswitch_change_counters SET value = value + 1 WHERE name = 'keys' RETURNING value"
 _CURRENT = "SELECT value FROM llmswitch_change_counters WHERE name = 'keys'"
-# a batch of spend logs is one INSERT of parallel arrays (one per column), whatever its size
+# a batch of spend logs is one INSERT reading one JSON array, whatever its size; json_to_recordset, not
+# jsonb_to_recordset: reading the text directly skips building (and key-sorting) a jsonb value per record,
+# about 9% of the database's CPU per record stored (bench/spend_postgres.py's figures in docs/benchmarks.md)
 _SPEND_COLUMNS = ", ".join(SPEND_FIELDS)
 _INSERT_SPEND = (
-    f"INSERT INTO llmswitch_spend_logs ({_SPEND_COLUMNS}) SELECT {_SPEND_COLUMNS} FROM jsonb_to_recordset($1::text::jsonb) "
+    f"INSERT INTO llmswitch_spend_logs ({_SPEND_COLUMNS}) SELECT {_SPEND_COLUMNS} FROM json_to_recordset($1::text::json) "
     "AS v(" + ", ".join(f"{name} {SPEND_COLUMN_TYPES[name]}" for name in SPEND_FIELDS) + ") "
     "ON CONFLICT (request_id) DO NOTHING RETURNING key_hash, cost, user_id, team_id"
 )

@@ -1,5 +1,5 @@
 """Spend records as PostgreSQL's bulk insert takes them: the batch as one JSON array of objects, each
-field named as its column (``jsonb_to_recordset`` types them, :data:`SPEND_COLUMN_TYPES`), with no NUL
+field named as its column (``json_to_recordset`` types them, :data:`SPEND_COLUMN_TYPES`), with no NUL
 characters (``text`` and ``jsonb`` cannot hold them).
 
 One JSON document, encoded by msgspec in C, rather than one array per column: asyncpg checks every
