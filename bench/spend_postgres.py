@@ -9,7 +9,9 @@ keys, and each stores batches of ``--batch`` spend records (``Store.insert_spend
 only database call) as fast as the database takes them, for ``--seconds``. Every record is for one of
 the keys at random (a gateway serving that many active keys). Per process: batches and records per
 second, the process's CPU time per record (the client's side: encoding, asyncpg, the event loop), and
-the median and p99 time a batch took (its transaction, waits for locks included). Then what that
+the median and p99 time a batch took (its transaction, waits for locks included); and the CPU time of
+the PostgreSQL server's processes over the run, per record stored (the machine's other PostgreSQL
+clients count too: run it on a quiet server). Then what that
 traffic costs every gateway's key cache: the key rows ``keys_changed_since`` returns for the run, i.e.
 what each instance's next refresh (once a second) reads again, and how far the keys' change counter
 moved.
@@ -32,6 +34,8 @@ import time
 import uuid
 from pathlib import Path
 
+# after the runs end, the database's CPU is read this long after their end, and connections close after twice it
+_SETTLE_S = 0.75
 DEFAULT_URL = os.environ.get("LLMSWITCH_TEST_DATABASE_URL", "postgresql://127.0.0.1:5432/test")
 
 
@@ -75,6 +79,8 @@ async def child(url: str, schema: str, keys: list[str], batch: int, seconds: flo
         took.append(time.perf_counter() - t0)
         n += batch
     cpu = time.process_time() - cpu0
+    # the parent reads the database's CPU now: a backend's time goes with it when its connection closes
+    await asyncio.sleep(max(0.0, start_at + seconds + _SETTLE_S * 2 - time.time()))
     await store.close()
     took.sort()
     return {
@@ -179,6 +185,10 @@ def run_version(args: argparse.Namespace, src: Path | None) -> dict:
             assert p.stdin is not None
             p.stdin.write(json.dumps(keys))
             p.stdin.close()
+        time.sleep(max(0.0, start_at - time.time()))
+        db0 = postgres_cpu()
+        time.sleep(max(0.0, start_at + args.seconds + _SETTLE_S - time.time()))
+        db1 = postgres_cpu()
         results = []
         for p in procs:
             assert p.stdout is not None
@@ -192,7 +202,20 @@ def run_version(args: argparse.Namespace, src: Path | None) -> dict:
         )  # fmt: skip
     finally:
         subprocess.run([*me, "--_drop", schema, "--database-url", args.database_url], env=env, check=False)
-    return {"processes": results, "keys_reread": rows, "counter_moved": after - before}
+    records = sum(r["records"] for r in results)
+    return {
+        "processes": results,
+        "keys_reread": rows,
+        "counter_moved": after - before,
+        "db_cpu_us_per_record": (db1 - db0) / max(1, records) * 1e6,
+    }
+
+
+def postgres_cpu() -> float:
+    """CPU seconds of every PostgreSQL process on the machine (the server: this run's backends and the rest)."""
+    from cpu_split import processes
+
+    return sum(cpu for name, cpu in processes().values() if name == "postgres")
 
 
 def main() -> int:
@@ -245,6 +268,7 @@ def main() -> int:
             print(
                 f"{name:>8}: {args.processes} processes, {args.keys} keys, batches of {args.batch}:"
                 f" {records / args.seconds:8.0f} records/s in all, {cpu:5.1f} µs CPU/record (client side),"
+                f" {res['db_cpu_us_per_record']:5.1f} µs (PostgreSQL's),"
                 f" batch p50 {p50:6.2f} ms p99 {p99:6.2f} ms; keys re-read by each instance's next refresh"
                 f" {res['keys_reread']}, change counter moved {res['counter_moved']}  (load {os.getloadavg()[0]:.2f})"
             )
