@@ -12,10 +12,13 @@ here run ``../shared/bench/config.yaml`` (nginx from ``../shared/bench/upstream.
    limits each on their own, which is not exact). With ``--floor VENV`` the Python floor
    (``../shared/bench/floor.py`` under ``uvicorn --workers 1|2`` from that venv, e.g. the
    ``/tmp/bench-floor-venv`` compare.py makes) takes its turns too, for the same ratio on the same machine
-   at the same moment. The systems take turns for ``--rounds``; each figure is a median, printed with
-   each round's figure and, for two workers, the least busy worker's share of the workers' CPU time:
-   uvicorn's workers share one listening socket, and when all 32 connections land on one of them
-   (about one round in four here) the floor serves at its one-worker rate, which a share near 0% shows.
+   at the same moment, and a third time as two uvicorn processes each listening on a socket of its own
+   with SO_REUSEPORT, as llmswitch's workers do ("floor, 2 reuseport"). The systems take turns for
+   ``--rounds``; each figure is a median, printed with each round's figure and, for two workers, the
+   least busy worker's share of the workers' CPU time: uvicorn's workers share one listening socket,
+   and when all 32 connections land on one of them (about one round in four here, more on some
+   machines) the floor serves at its one-worker rate, which a share near 0% shows; the SO_REUSEPORT
+   floor does not have that problem.
 2. **Rate limit** on ``--workers 2``: a fresh key with ``rpm_limit=R`` gets a burst of 3R requests
    over 64 connections. The limit is a token bucket of R requests refilling at R per minute, so
    exactly R requests fit at once and the bucket refills R/60 per second while the burst lasts:
@@ -54,6 +57,8 @@ import _harness as h
 from gateway_cpu import cpu_seconds
 
 GOAL_RATIO = 1.6
+# the floor's variants with --floor: (name, processes, each on its own SO_REUSEPORT socket)
+FLOORS = (("floor, 1 worker", 1, False), ("floor, 2 workers", 2, False), ("floor, 2 reuseport", 2, True))
 BURST_CONNS = 64
 
 
@@ -114,23 +119,51 @@ def budget_check(gw: h.Gateway, url: str, k: int, cost: float, **extra: object) 
     return b
 
 
+# one floor process on a listening socket of its own with SO_REUSEPORT, as each llmswitch worker listens
+_FLOOR_REUSEPORT = """
+import socket, sys, uvicorn
+sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+sock.bind(("127.0.0.1", int(sys.argv[1])))
+sock.listen(2048)
+config = uvicorn.Config("floor:app", loop="uvloop", http="httptools", access_log=False, log_level="warning")
+uvicorn.Server(config).run(sockets=[sock])
+"""
+
+
 @contextlib.contextmanager
-def floor(venv: Path, up: h.Upstream, workers: int) -> Iterator[tuple[str, subprocess.Popen]]:
-    """The shared Python floor under ``uvicorn --workers N`` on a free port, forwarding to ``up``; its base
-    URL and process."""
+def floor(venv: Path, up: h.Upstream, workers: int, reuse_port: bool = False) -> Iterator[tuple[str, list[int]]]:
+    """The shared Python floor on a free port, forwarding to ``up``: ``uvicorn --workers N`` (its workers
+    share one listening socket), or with ``reuse_port`` N uvicorn processes each listening on a socket of
+    its own with SO_REUSEPORT (the kernel spreads connections over them, as over llmswitch's workers).
+    Yields its base URL and the processes that serve."""
     port = h.free_port()
     env = {**os.environ, "UP": up.json_base.removesuffix("/v1"), "UPS": up.sse_base.removesuffix("/v1")}
-    proc = subprocess.Popen(
-        [str(venv / "bin/uvicorn"), "floor:app", "--port", str(port), "--loop", "uvloop", "--http", "httptools",
-         "--no-access-log", "--log-level", "warning", "--workers", str(workers)],
-        cwd=h.SHARED, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    if reuse_port:
+        commands = [[str(venv / "bin/python"), "-c", _FLOOR_REUSEPORT, str(port)] for _ in range(workers)]
+    else:
+        commands = [
+            [str(venv / "bin/uvicorn"), "floor:app", "--port", str(port), "--loop", "uvloop", "--http", "httptools",
+             "--no-access-log", "--log-level", "warning", "--workers", str(workers)],
+        ]  # fmt: skip
+    procs = [
+        subprocess.Popen(command, cwd=h.SHARED, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for command in commands
+    ]
     try:
         h.wait_port(port, 30)
-        yield f"http://127.0.0.1:{port}", proc
+        if reuse_port:
+            time.sleep(1.0)  # every process listening, not only the first
+            serving = [proc.pid for proc in procs]
+        else:
+            serving = floor_workers(procs[0])
+        yield f"http://127.0.0.1:{port}", serving
     finally:
-        proc.terminate()
-        proc.wait(10)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(10)
 
 
 def floor_workers(proc: subprocess.Popen) -> list[int]:
@@ -191,9 +224,8 @@ def main() -> int:
             gws[name] = (gw, key, script)
         floors = {}
         if a.floor:
-            for workers in (1, 2):
-                name = f"floor, {workers} worker{'s' if workers > 1 else ''}"
-                floors[name] = stack.enter_context(floor(Path(a.floor), up, workers))
+            for name, workers, reuse_port in FLOORS:
+                floors[name] = stack.enter_context(floor(Path(a.floor), up, workers, reuse_port))
                 runs[name] = []
                 h.wrk(floors[name][0] + "/v1/chat/completions", gws["1 worker, redis"][2], 32, 2)  # warm-up
         print(f"throughput, non-streaming, 32 connections, {a.rounds} x {a.seconds} s each; {h.machine()}")
@@ -201,9 +233,9 @@ def main() -> int:
             for name, (gw, _, script) in gws.items():
                 url = gw.base + "/v1/chat/completions"
                 runs[name].append(measured(url, script, a.seconds, gw.worker_pids()))
-            for name, (base, proc) in floors.items():  # the floor reads no key: any script will do
+            for name, (base, serving) in floors.items():  # the floor reads no key: any script will do
                 url = base + "/v1/chat/completions"
-                runs[name].append(measured(url, gws["1 worker, redis"][2], a.seconds, floor_workers(proc)))
+                runs[name].append(measured(url, gws["1 worker, redis"][2], a.seconds, serving))
         rps = {name: h.median([r["rps"] for r in rs]) for name, rs in runs.items()}
         non2xx = {name: sum(r["non2xx"] for r in rs) for name, rs in runs.items()}
         for name, rs in runs.items():
@@ -213,10 +245,21 @@ def main() -> int:
             print(f"  {name:26s} {rps[name]:8.0f} req/s (median of {each})   non-2xx {non2xx[name]}{split}")
         ratio = rps["2 workers, redis"] / rps["1 worker, redis"]
         mem = rps["2 workers, memory limits"] / rps["1 worker, memory limits"]
-        floor_ratio = f"; the floor: {rps['floor, 2 workers'] / rps['floor, 1 worker']:.2f}x" if floors else ""
+        floor_ratio = ""
+        if floors:
+            floor_ratio = (
+                f"; the floor: {rps['floor, 2 workers'] / rps['floor, 1 worker']:.2f}x,"
+                f" with SO_REUSEPORT {rps['floor, 2 reuseport'] / rps['floor, 1 worker']:.2f}x"
+            )
         print(
             f"  2 workers / 1 worker, redis: {ratio:.2f}x (goal >= {GOAL_RATIO}x); memory limits: {mem:.2f}x{floor_ratio}"
         )
+        if floors:
+            two = rps["2 workers, redis"]
+            print(
+                f"  2 workers, redis / the floor's 2: {two / rps['floor, 2 workers']:.2f}x (uvicorn --workers 2),"
+                f" {two / rps['floor, 2 reuseport']:.2f}x (2 processes with SO_REUSEPORT)"
+            )
 
         gw2 = gws["2 workers, redis"][0]
         url = gw2.base + "/v1/chat/completions"
