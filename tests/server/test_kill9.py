@@ -144,9 +144,14 @@ def killed(upstream: FakeUpstream, postgres_url: str, tmp_path_factory: pytest.T
     unshipped = len({a.request_id for a in answered} - stored_request_ids(postgres_url))
     after = GatewayProcess(config, d / "after.log", env).wait_ready()
     try:
-        said = re.search(
-            rf"replayed (\d+) spend records left by a stopped gateway process \(w-{dead_pid}-", after.output()
-        )
+        # the replay is logged by the logging thread: give it a moment to reach the file
+        pattern = rf"replayed (\d+) spend records left by a stopped gateway process \(w-{dead_pid}-"
+        said = re.search(pattern, after.output())
+        for _ in range(100):
+            if said is not None:
+                break
+            time.sleep(0.05)
+            said = re.search(pattern, after.output())
         replayed = int(said.group(1)) if said is not None else None
         yield Killed(key, answered, unshipped, replayed, after, journal, dead_pid)
     finally:
