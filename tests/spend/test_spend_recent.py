@@ -74,15 +74,20 @@ def test_reads_from_memory_match_the_segment_files_whatever_the_order_of_things(
     asyncio.run(main())
 
 
-def test_a_reader_keeping_up_reads_no_segment_file(journal_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    reads: list[Position] = []
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[Position]:
+    """Where each read the journal sends to the segment files starts (a read from memory adds nothing)."""
+    started: list[Position] = []
 
     def counted(directory: Path, after: Position, limit: int, committed: Position) -> ReadResult:
-        reads.append(after)
+        started.append(after)
         return read_records(directory, after, limit, committed)
 
     monkeypatch.setattr(journal_module, "read_records", counted)
+    return started
 
+
+def test_a_reader_keeping_up_reads_no_segment_file(journal_dir: Path, reads: list[Position]) -> None:
     async def main() -> None:
         async with Journal(journal_dir, fsync="os", segment_bytes=3000) as journal:
             position = await journal.resume_position()
@@ -107,16 +112,8 @@ def test_a_reader_keeping_up_reads_no_segment_file(journal_dir: Path, monkeypatc
 
 
 def test_a_reader_past_the_memory_bound_reads_the_disk_and_then_memory_again(
-    journal_dir: Path, monkeypatch: pytest.MonkeyPatch
+    journal_dir: Path, reads: list[Position]
 ) -> None:
-    reads: list[Position] = []
-
-    def counted(directory: Path, after: Position, limit: int, committed: Position) -> ReadResult:
-        reads.append(after)
-        return read_records(directory, after, limit, committed)
-
-    monkeypatch.setattr(journal_module, "read_records", counted)
-
     async def main() -> None:
         async with Journal(journal_dir, fsync="os", recent_lines=10) as journal:
             position = await journal.resume_position()
