@@ -31,14 +31,81 @@ class _UsageOnly(msgspec.Struct):
 
 _usage_decoder = msgspec.json.Decoder(_UsageOnly)
 
+# OpenAI's own usage, every count an integer or null and no other field, is read into these structs
+# and mapped as map_usage_in maps the same object (tests/server/test_fastpath_usage.py holds the two
+# equal); anything else (a vendor's fields, a count as a float) goes to map_usage_in itself
+_Count = int | msgspec.UnsetType | None
+_UNSET: Any = msgspec.UNSET
+
+
+class _KnownDetails(msgspec.Struct, forbid_unknown_fields=True):
+    cached_tokens: _Count = _UNSET
+    cache_creation_tokens: _Count = _UNSET
+    audio_tokens: _Count = _UNSET
+    reasoning_tokens: _Count = _UNSET
+    accepted_prediction_tokens: _Count = _UNSET
+    rejected_prediction_tokens: _Count = _UNSET
+    text_tokens: _Count = _UNSET
+    image_tokens: _Count = _UNSET
+
+
+class _KnownUsage(msgspec.Struct, forbid_unknown_fields=True):
+    prompt_tokens: _Count = _UNSET
+    completion_tokens: _Count = _UNSET
+    total_tokens: _Count = _UNSET
+    prompt_tokens_details: _KnownDetails | msgspec.UnsetType | None = _UNSET
+    completion_tokens_details: _KnownDetails | msgspec.UnsetType | None = _UNSET
+
+
+class _KnownUsageOnly(msgspec.Struct):
+    usage: _KnownUsage | None = None
+
+
+_known_usage_decoder = msgspec.json.Decoder(_KnownUsageOnly)
+_NO_DETAILS = _KnownDetails()
+
 
 def usage_of_body(body: bytes) -> ir.Usage | None:
     """The usage of an OpenAI answer, reading nothing else of it."""
     try:
-        u = _usage_decoder.decode(body).usage
+        u = _known_usage_decoder.decode(body).usage
     except msgspec.DecodeError:
+        try:
+            raw = _usage_decoder.decode(body).usage
+        except msgspec.DecodeError:
+            return None
+        return map_usage_in(raw) if raw else None
+    if u is None or (u.prompt_tokens is _UNSET and _empty(u)):
         return None
-    return map_usage_in(u) if u else None
+    prompt = u.prompt_tokens or 0
+    completion = u.completion_tokens or 0
+    cd = u.completion_tokens_details or _NO_DETAILS
+    pd = u.prompt_tokens_details or _NO_DETAILS
+    reasoning = cd.reasoning_tokens or 0
+    if reasoning and u.total_tokens == prompt + completion + reasoning:
+        completion += reasoning  # as map_usage_in: reasoning counted outside completion goes inside it
+    return ir.Usage(
+        input_tokens=prompt,
+        output_tokens=completion,
+        cache_read_tokens=pd.cached_tokens or 0,
+        cache_write_tokens=pd.cache_creation_tokens or 0,
+        reasoning_tokens=reasoning,
+        reasoning_reported=cd.reasoning_tokens is not _UNSET,
+        input_audio_tokens=pd.audio_tokens or 0,
+        output_audio_tokens=cd.audio_tokens or 0,
+        accepted_prediction_tokens=cd.accepted_prediction_tokens or 0,
+        rejected_prediction_tokens=cd.rejected_prediction_tokens or 0,
+    )
+
+
+def _empty(u: _KnownUsage) -> bool:
+    """Whether the usage object had no field at all (``"usage": {}``: no usage, as map_usage_in's caller reads it)."""
+    return (
+        u.completion_tokens is _UNSET
+        and u.total_tokens is _UNSET
+        and u.prompt_tokens_details is _UNSET
+        and u.completion_tokens_details is _UNSET
+    )
 
 
 async def relay_stream(
