@@ -18,6 +18,14 @@ from llmswitch import ir
 from llmswitch.dialects._json import dumps, invalid, split_data_url
 
 _ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+# most messages of a conversation are a role and a text: read without looking for anything else
+_PLAIN_ROLES: dict[str, ir.Role] = {
+    "system": "system",
+    "developer": "developer",
+    "user": "user",
+    "assistant": "assistant",
+}
+_PLAIN_KEYS = frozenset(("role", "content", "name"))
 
 
 def as_dict(m: Any, where: str) -> dict[str, Any]:
@@ -37,6 +45,16 @@ def as_dict(m: Any, where: str) -> dict[str, Any]:
 def map_messages_in(messages: list[Any]) -> list[ir.Message]:
     out: list[ir.Message] = []
     for i, raw in enumerate(messages):
+        if type(raw) is dict and raw.keys() <= _PLAIN_KEYS:
+            # what the general reading below makes of a text message with no other field
+            role = raw.get("role")
+            text = raw.get("content")
+            plain = _PLAIN_ROLES.get(role) if type(role) is str else None
+            if plain is not None and type(text) is str:
+                out.append(
+                    ir.Message(role=plain, content=[ir.TextPart(text=text)] if text else [], name=raw.get("name"))
+                )
+                continue
         m = as_dict(raw, f"messages[{i}]")
         role = m.get("role")
         if role not in _ROLES:
