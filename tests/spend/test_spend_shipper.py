@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 import sqlite3
@@ -17,7 +18,7 @@ from spend_harness import Unpluggable, key_spend, new_key, record, via_port, wai
 
 from llmswitch.spend import Journal, Shipper, SpendRecord
 from llmswitch.spend.framing import decode_line, encode_line
-from llmswitch.spend.segments import REJECTED, list_segments
+from llmswitch.spend.segments import REJECTED, list_segments, read_checkpoint
 from llmswitch.store import Store, open_store
 from llmswitch.store.urls import sqlite_path
 
@@ -322,3 +323,97 @@ def test_under_steady_appends_the_shipper_catches_up_between_batches(sqlite_url:
 
     lags = asyncio.run(main())
     assert len(lags) > 100 and max(lags) < 0.5, max(lags)
+
+
+class _Saves:
+    """Counts a real journal's checkpoint saves (``acknowledge``), each still made."""
+
+    def __init__(self, journal: Journal) -> None:
+        self.positions: list[Any] = []
+        real = journal.acknowledge
+
+        async def acknowledge(upto: Any) -> None:
+            self.positions.append(upto)
+            await real(upto)
+
+        journal.acknowledge = acknowledge  # type: ignore[method-assign]
+
+
+def test_while_batches_follow_each_other_the_checkpoint_is_saved_once_an_interval(
+    sqlite_url: str, journal_dir: Path
+) -> None:
+    # each save is a hop to the journal's thread and a file replaced: under steady load, at most one a
+    # checkpoint_interval, and the quiet journal's last position saved within one interval of the end
+    async def main() -> None:
+        async with open_store(sqlite_url) as store:
+            key = await new_key(store)
+            async with Journal(journal_dir, fsync="os") as journal:
+                saves = _Saves(journal)
+                async with Shipper(journal, store, interval=0.005, checkpoint_interval=0.3) as shipper:
+                    started = time.monotonic()
+                    for i in range(1500):
+                        journal.append_nowait(encode_line(record(f"r{i}", key)))
+                        if i % 10 == 0:
+                            await asyncio.sleep(0.002)
+                    busy = time.monotonic() - started
+                    await wait_until(lambda: shipper.position == journal.committed)
+                    assert shipper.stats.batches > 2 * len(saves.positions)  # not one save a batch
+                    assert len(saves.positions) <= busy / 0.3 + 2
+                    # quiet now: the last position is saved without a drain or a stop
+                    await wait_until(lambda: read_checkpoint(journal_dir) == journal.committed, timeout=2)
+                    assert saves.positions[-1] == journal.committed
+                    assert list_segments(journal_dir) == [journal.committed.segment]
+            assert len(await stored_ids(store)) == 1500
+
+    asyncio.run(main())
+
+
+def test_a_drain_returns_with_the_checkpoint_saved_and_the_shipped_segments_deleted(
+    sqlite_url: str, journal_dir: Path
+) -> None:
+    async def main() -> None:
+        async with open_store(sqlite_url) as store:
+            key = await new_key(store)
+            async with (
+                Journal(journal_dir, segment_bytes=5_000) as journal,
+                Shipper(journal, store, checkpoint_interval=3600) as shipper,
+            ):
+                for round_ in range(3):
+                    await append_many(journal, [key], 200, prefix=f"r{round_}-")
+                    if round_:  # shipped already, not yet saved: the drain must still save it
+                        await wait_until(lambda: shipper.position == journal.committed)
+                    await asyncio.wait_for(shipper.drain(), 30)
+                    assert read_checkpoint(journal_dir) == journal.committed
+                    assert list_segments(journal_dir) == [journal.committed.segment]
+            assert len(await stored_ids(store)) == 600
+
+    asyncio.run(main())
+
+
+def test_a_crash_before_the_checkpoint_is_saved_ships_again_and_counts_once(store_url: str, journal_dir: Path) -> None:
+    # the shipper's task dies (as with the process) after storing batches whose checkpoint it had not
+    # saved yet: the next run starts from the older checkpoint, and the store counts each record once
+    async def main() -> None:
+        async with open_store(store_url) as store:
+            key = await new_key(store)
+            async with Journal(journal_dir) as journal:
+                first = await append_many(journal, [key], 100, prefix="a")
+                shipper = Shipper(journal, store, checkpoint_interval=3600)
+                await shipper.start()
+                await asyncio.wait_for(shipper.drain(), 30)  # saved up to here
+                second = await append_many(journal, [key], 300, prefix="b")
+                await wait_until(lambda: shipper.position == journal.committed)
+                assert read_checkpoint(journal_dir) != journal.committed  # shipped, not saved
+                task = shipper._task
+                assert task is not None
+                task.cancel()  # no drain, no stop: nothing more is saved
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                shipper._task = None
+            async with Journal(journal_dir) as journal, Shipper(journal, store) as again:
+                await asyncio.wait_for(again.drain(), 30)
+                assert again.stats.shipped == 300 and again.stats.inserted == 0
+            assert len(await stored_ids(store)) == 400
+            assert await key_spend(store, key) == first + second
+
+    asyncio.run(main())

@@ -401,10 +401,17 @@ class Journal:
 
     async def wait_for_commit(self, after: Position) -> None:
         """Return once something is committed past ``after`` (at once if it already is)."""
-        while self._committed <= after:
-            waiter = asyncio.get_running_loop().create_future()
-            self._readers.append(waiter)
+        while (waiter := self.next_commit(after)) is not None:
             await waiter
+
+    def next_commit(self, after: Position) -> asyncio.Future[None] | None:
+        """A future done at the next commit (or close), if nothing is committed past ``after`` yet; else
+        ``None``. Whoever holds it may also end it themselves (a timeout, a wake-up): nothing else waits on it."""
+        if self._committed > after:
+            return None
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._readers.append(waiter)
+        return waiter
 
     async def read(self, after: Position, limit: int = 500) -> ReadResult:
         """Up to ``limit`` committed records from ``after`` on, and the position after them."""

@@ -14,7 +14,10 @@ record in it.
 **Exactly once, by construction.** The store skips request ids it already has and adds spend for
 new rows only, in the same transaction. So a crash anywhere (after the store committed, before the
 checkpoint moved) means some records are sent again and change nothing: the checkpoint is a hint
-that saves time, not something correctness rests on.
+that saves time, not something correctness rests on. That is also why it is saved at most every
+``checkpoint_interval`` (1 s) while batches follow each other, rather than after each batch: each
+save is a hop to the journal's thread and a file replaced, and a crash then sends at most that much
+again. A drain, a stop, and a journal that has gone quiet save it at once.
 
 **When the store is down** (or answers with errors), the journal keeps every record, appends are
 not slowed at all, and the shipper retries the same batch with exponential backoff and full
@@ -92,9 +95,12 @@ class Shipper:
         interval: float = 0.02,
         retry_initial: float = 0.5,
         retry_max: float = 30.0,
+        checkpoint_interval: float = 1.0,
     ) -> None:
         if batch_size < 1 or interval < 0 or retry_initial <= 0 or retry_max < retry_initial:
             raise ConfigError("spend shipper needs batch_size >= 1, interval >= 0 and 0 < retry_initial <= retry_max")
+        if checkpoint_interval < 0:
+            raise ConfigError(f"spend shipper needs checkpoint_interval >= 0; got {checkpoint_interval}")
         if max_batch_size < batch_size:
             raise ConfigError(f"spend shipper needs max_batch_size >= batch_size ({batch_size}); got {max_batch_size}")
         self.journal = journal
@@ -104,6 +110,7 @@ class Shipper:
         self.interval = interval
         self.retry_initial = retry_initial
         self.retry_max = retry_max
+        self.checkpoint_interval = checkpoint_interval
         self.stats = ShipperStats()
         #: the error the last attempt failed with, ``None`` while things work: for health checks
         self.last_error: BaseException | None = None
@@ -112,6 +119,11 @@ class Shipper:
         #: records have waited (the metrics' shipper lag; meaningful while some are waiting)
         self.caught_up_at = time.monotonic()
         self._position: Position | None = None
+        # the checkpoint saved last, and when (time.monotonic())
+        self._saved: Position | None = None
+        self._saved_at = 0.0
+        # what the shipper awaits while its checkpoint is not saved: the next commit, a quiet interval or a drain
+        self._quiet: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._progress = asyncio.Event()
         self._hurry = asyncio.Event()
@@ -165,8 +177,11 @@ class Shipper:
         target = self.journal.committed
         self._drainers += 1
         self._hurry.set()
+        if self._quiet is not None:  # the shipper waits for a commit with its checkpoint not saved
+            _end(self._quiet)
         try:
-            while (self._position is None or self._position < target) and not task.done():
+            # stored, and the checkpoint saved (so the segments shipped are deleted) up to the target
+            while (self._saved is None or self._saved < target) and not task.done():
                 await self._progress.wait()
         finally:
             self._drainers -= 1
@@ -177,7 +192,8 @@ class Shipper:
 
     async def _run(self) -> None:
         try:
-            position = self._position = await self._retrying(self.journal.resume_position)
+            position = self._position = self._saved = await self._retrying(self.journal.resume_position)
+            self._saved_at = time.monotonic()
             limit = self.batch_size
             while True:
                 read = functools.partial(self.journal.read, position, limit)
@@ -186,7 +202,9 @@ class Shipper:
                     await self._store(batch.records)
                 self.stats.skipped_lines += batch.skipped
                 if batch.end != position:
-                    await self._retrying(functools.partial(self.journal.acknowledge, batch.end))
+                    # a drain returns with the checkpoint saved and the shipped segments deleted
+                    if self._drainers or time.monotonic() - self._saved_at >= self.checkpoint_interval:
+                        await self._save(batch.end)
                     position = self._position = batch.end
                     self._progressed()
                 if len(batch.records) >= limit:  # more is waiting: behind, so take more at once
@@ -194,13 +212,40 @@ class Shipper:
                 else:  # caught up with the journal
                     limit = self.batch_size
                     self.caught_up_at = time.monotonic()
-                    await self.journal.wait_for_commit(position)
+                    await self._wait_for_commit(position)
                     self.caught_up_at = time.monotonic()  # caught up until this commit
                     # let a few more records arrive so the next batch is more than one, unless draining
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._hurry.wait(), self.interval)
         finally:
             self._progressed()  # wakes drain() so it sees the task has ended
+
+    async def _save(self, position: Position) -> None:
+        """Save the checkpoint (and delete the segments wholly shipped): a hop to the journal's thread."""
+        await self._retrying(functools.partial(self.journal.acknowledge, position))
+        self._saved, self._saved_at = position, time.monotonic()
+        self._progressed()
+
+    async def _wait_for_commit(self, position: Position) -> None:
+        """Wait for the next commit. A checkpoint not yet saved is saved when a drain asks for it, or
+        once the journal has been quiet for the rest of ``checkpoint_interval``."""
+        if self._saved != position and not self._drainers:
+            waiter = self.journal.next_commit(position)
+            if waiter is None:
+                return
+            quiet = self._saved_at + self.checkpoint_interval - time.monotonic()
+            timer = asyncio.get_running_loop().call_later(max(0.0, quiet), _end, waiter)
+            self._quiet = waiter  # a drain ends it too
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._quiet = None
+            if self.journal.committed > position and not self._drainers:
+                return  # more to ship: the checkpoint waits for its interval
+        if self._saved != position:
+            await self._save(position)
+        await self.journal.wait_for_commit(position)
 
     async def _store(self, records: list[SpendRecord]) -> None:
         """Store ``records``, waiting out outages; records the store refuses on their own are set aside."""
@@ -267,3 +312,8 @@ class Shipper:
     def _progressed(self) -> None:
         self._progress.set()
         self._progress = asyncio.Event()
+
+
+def _end(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
