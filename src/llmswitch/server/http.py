@@ -25,6 +25,26 @@ class BodyTooLarge(Exception):
         self.limit = limit
 
 
+# header names decoded before: a client sends the same dozen or so with every request (the SDKs' own
+# x-stainless-* among them), and a look-up is cheaper than a decode. Bounded, so a client inventing names
+# cannot grow it; names past the bound are decoded each time.
+_NAMES: dict[bytes, str] = {}
+_NAMES_MAX = 512
+
+
+def _headers(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
+    names = _NAMES
+    headers: dict[str, str] = {}
+    for k, v in raw:
+        name = names.get(k)
+        if name is None:
+            name = k.decode("latin-1")
+            if len(names) < _NAMES_MAX:
+                names[bytes(k)] = name
+        headers[name] = v.decode("latin-1")
+    return headers
+
+
 class Request:
     """One HTTP request: method, path, query, lowercased headers, body bytes."""
 
@@ -34,7 +54,7 @@ class Request:
         self.method: str = scope["method"]
         self.path: str = scope["path"]
         self.query_string: bytes = scope.get("query_string", b"")
-        self.headers: dict[str, str] = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        self.headers: dict[str, str] = _headers(scope["headers"])
         self.receive = receive
         self.body = b""
         self.disconnected = False
