@@ -25,7 +25,11 @@ class DisconnectWatch:
         self._watcher: asyncio.Task[None] | None = None
 
     def arm(self) -> None:
-        self._handle = asyncio.get_running_loop().call_later(DISCONNECT_WATCH_DELAY, self._start)
+        # the handler's own loop, from its task: asyncio.get_running_loop() is a getpid() system call on
+        # Python 3.11, once per request
+        task = self._task
+        loop = task.get_loop() if task is not None else asyncio.get_running_loop()
+        self._handle = loop.call_later(DISCONNECT_WATCH_DELAY, self._start)
 
     def _start(self) -> None:
         self._handle = None
