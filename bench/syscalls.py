@@ -26,7 +26,6 @@ import re
 import statistics
 import subprocess
 import tempfile
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -62,12 +61,7 @@ def traced_run(
         ["perf", "trace", "-s", "-p", str(pid), "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     time.sleep(1.0)  # attached before the load starts
-    result: dict[str, float] = {}
-    runner = threading.Thread(
-        target=lambda: result.update(h.wrk(gw.base + "/v1/chat/completions", script, conns, seconds))
-    )
-    runner.start()
-    runner.join()
+    result = h.wrk(gw.base + "/v1/chat/completions", script, conns, seconds)
     time.sleep(0.3)
     trace.send_signal(2)
     trace.wait(30)
@@ -86,17 +80,21 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=8, help="calls listed per version")
     args = parser.parse_args()
     h.own_schema(args.database_url)
-    revs = [r.partition("=")[::2] if "=" in r else (r, r) for r in (args.rev or ["main=main", "work"])]
     print(h.machine())
     extra, general = h.shared_state(args.redis or None, args.database_url or None)
-    counts: dict[str, list[tuple[int, Counter[str], Counter[str]]]] = {name: [] for name, _ in revs}
-    with tempfile.TemporaryDirectory(prefix="llmswitch-syscalls-") as tmp, h.upstream() as up:
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="llmswitch-syscalls-"))
+        up = stack.enter_context(h.upstream())
+        sources: dict[str, Path | None] = {}  # each version exported once, for every round
+        for spec in args.rev or ["main=main", "work"]:
+            name, _, rev = spec.partition("=")
+            sources[name] = None if (rev or name) == "work" else stack.enter_context(exported(rev or name))
+        counts: dict[str, list[tuple[int, Counter[str], Counter[str]]]] = {name: [] for name in sources}
         for r in range(args.rounds):
-            for name, rev in revs:
+            for name, src in sources.items():
                 h.drop_schema(args.database_url or None)
                 config = up.config_yaml(f"{name}-{r}", extra=extra, general=general)
-                source = exported(rev) if rev != "work" else contextlib.nullcontext()
-                with source as src, h.gateway(config, src=src) as gw:
+                with h.gateway(config, src=src) as gw:
                     key = gw.new_key(rpm_limit=10**9, max_budget=10**6)
                     script = h.wrk_script(config.parent, "bench", False, key)
                     h.wrk(gw.base + "/v1/chat/completions", script, args.conns, 2)
