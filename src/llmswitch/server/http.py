@@ -40,7 +40,7 @@ def _headers(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
         if name is None:
             name = k.decode("latin-1")
             if len(names) < _NAMES_MAX:
-                names[bytes(k)] = name
+                names[k] = name
         headers[name] = v.decode("latin-1")
     return headers
 
