@@ -38,42 +38,30 @@ _DETAIL_NAMES = [
     "text_tokens",
     "image_tokens",
 ]
+
+
+def _usages(counts: st.SearchStrategy[Any], details: st.SearchStrategy[Any], **more: st.SearchStrategy[Any]) -> Any:
+    """Usage objects with any of OpenAI's fields (and ``more``), counts and details drawn as given."""
+    fields = ("prompt_tokens", "completion_tokens", "total_tokens")
+    optional = dict.fromkeys(fields, counts)
+    optional.update(prompt_tokens_details=details, completion_tokens_details=details, **more)
+    return st.fixed_dictionaries({}, optional=optional)
+
+
 # OpenAI's own shape (integers or null, its own fields), which the typed reader takes ...
 _ints = st.one_of(st.integers(min_value=0, max_value=5000), st.integers(min_value=-5, max_value=2**70), st.none())
-_known_details = st.one_of(st.none(), st.dictionaries(st.sampled_from(_DETAIL_NAMES), _ints, max_size=5))
-_known = st.fixed_dictionaries(
-    {},
-    optional={
-        "prompt_tokens": _ints,
-        "completion_tokens": _ints,
-        "total_tokens": _ints,
-        "prompt_tokens_details": _known_details,
-        "completion_tokens_details": _known_details,
-    },
-)
+_known = _usages(_ints, st.one_of(st.none(), st.dictionaries(st.sampled_from(_DETAIL_NAMES), _ints, max_size=5)))
 # ... and what other providers send, which it hands to the dialect's reader
-_counts = st.one_of(
-    _ints,
-    st.floats(min_value=0, max_value=1e6, allow_nan=False),
-    st.booleans(),
-    st.text(max_size=3),
-)
-_details = st.one_of(
-    st.none(),
-    st.integers(),
-    st.dictionaries(st.sampled_from([*_DETAIL_NAMES, "surprise"]), _counts, max_size=5),
-)
-_wild = st.fixed_dictionaries(
-    {},
-    optional={
-        "prompt_tokens": _counts,
-        "completion_tokens": _counts,
-        "total_tokens": _counts,
-        "prompt_tokens_details": _details,
-        "completion_tokens_details": _details,
-        "prompt_cache_hit_tokens": _counts,
-        "server_tool_use": st.dictionaries(st.sampled_from(["web_search_requests", "other"]), _counts, max_size=2),
-    },
+_counts = st.one_of(_ints, st.floats(min_value=0, max_value=1e6, allow_nan=False), st.booleans(), st.text(max_size=3))
+_wild = _usages(
+    _counts,
+    st.one_of(
+        st.none(),
+        st.integers(),
+        st.dictionaries(st.sampled_from([*_DETAIL_NAMES, "surprise"]), _counts, max_size=5),
+    ),
+    prompt_cache_hit_tokens=_counts,
+    server_tool_use=st.dictionaries(st.sampled_from(["web_search_requests", "other"]), _counts, max_size=2),
 )
 _usage = st.one_of(st.none(), st.integers(), _known, _wild)
 
