@@ -17,7 +17,7 @@ checkpoint moved) means some records are sent again and change nothing: the chec
 that saves time, not something correctness rests on. That is also why it is saved at most every
 ``checkpoint_interval`` (1 s) while batches follow each other, rather than after each batch: each
 save is a hop to the journal's thread and a file replaced, and a crash then sends at most that much
-again. A drain, a stop, and a journal that has gone quiet save it at once.
+again. A drain or a stop saves it at once, and a journal gone quiet within the interval.
 
 **When the store is down** (or answers with errors), the journal keeps every record, appends are
 not slowed at all, and the shipper retries the same batch with exponential backoff and full
@@ -205,8 +205,7 @@ class Shipper:
                     # a drain returns with the checkpoint saved and the shipped segments deleted
                     if self._drainers or time.monotonic() - self._saved_at >= self.checkpoint_interval:
                         await self._save(batch.end)
-                    position = self._position = batch.end
-                    self._progressed()
+                    position = self._position = batch.end  # a drain waits for the save (_save wakes it)
                 if len(batch.records) >= limit:  # more is waiting: behind, so take more at once
                     limit = min(2 * limit, self.max_batch_size)
                 else:  # caught up with the journal
