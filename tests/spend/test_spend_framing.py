@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
+import textwrap
 import zlib
 from datetime import UTC, datetime
 
@@ -11,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from msgspec import structs
 
+from llmswitch.server import spend_lines
 from llmswitch.spend import SpendRecord
 from llmswitch.spend.framing import MAX_METADATA_BYTES, SpendLine, decode_line, encode_line, encode_spend_line
 from llmswitch.store.records import SPEND_FIELDS
@@ -127,10 +131,25 @@ def test_times_are_utc_whatever_the_caller_passed() -> None:
 # ---------------------------------------------------------------- the gateway's own records (SpendLine)
 
 
-def test_a_spend_line_has_the_records_fields_in_its_order() -> None:
+def test_a_spend_line_has_the_records_fields_in_its_order_and_defaults() -> None:
     # the gateway builds SpendLines positionally: a field added to SpendRecord must be added here too
     assert SpendLine.__struct_fields__ == SPEND_FIELDS
-    assert all(f.default is msgspec.NODEFAULT for f in structs.fields(SpendLine))
+    line_fields, record_fields = structs.fields(SpendLine), structs.fields(SpendRecord)
+    # a field at its default is left out of the JSON and read back as the record's default
+    assert [(f.default, f.default_factory) for f in line_fields[2:]] == [
+        (f.default, f.default_factory) for f in record_fields[2:]
+    ]
+    assert line_fields[0].required and line_fields[1].required  # the id and the time are always given
+
+
+def test_the_gateway_gives_a_spend_line_every_field() -> None:
+    # SpendLine has defaults (for the JSON), so a call that forgot a field would not fail: count them
+    tree = ast.parse(textwrap.dedent(inspect.getsource(spend_lines.spend_line)))
+    [call] = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "SpendLine"]
+    assert not call.keywords
+    starred = [a for a in call.args if isinstance(a, ast.Starred)]
+    assert [ast.unparse(a) for a in starred] == ["*counts"]  # the five token counts
+    assert len(call.args) - 1 + 5 == len(SPEND_FIELDS)
 
 
 @given(records)

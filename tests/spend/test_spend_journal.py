@@ -45,7 +45,7 @@ def test_appends_read_back_in_order_across_segments(journal_dir: Path, fsync: Fs
     # recent_lines=0: every read from the segment files; 5: the oldest from them, the last ones from memory
     async def main() -> None:
         records = [record(f"r{i}", user_id="alice", metadata={"i": i}) for i in range(60)]
-        async with Journal(journal_dir, fsync=fsync, segment_bytes=2000, recent_lines=recent) as journal:
+        async with Journal(journal_dir, fsync=fsync, segment_bytes=500, recent_lines=recent) as journal:
             for rec in records:
                 await journal.append(rec)
             assert await read_all(journal) == (records, 0)
@@ -149,7 +149,7 @@ def test_readers_stop_at_the_committed_end_of_the_active_segment(journal_dir: Pa
 
 def test_acknowledging_deletes_only_segments_wholly_before_the_position(journal_dir: Path) -> None:
     async def main() -> None:
-        async with Journal(journal_dir, segment_bytes=1500) as journal:
+        async with Journal(journal_dir, segment_bytes=400) as journal:
             for i in range(40):
                 await journal.append(record(f"r{i}"))
             segments = list_segments(journal_dir)
@@ -184,7 +184,7 @@ def test_a_shipper_keeping_up_lists_the_directory_only_when_a_segment_is_left_be
         return listdir(path)
 
     async def main() -> None:
-        async with Journal(journal_dir, segment_bytes=6000) as journal:
+        async with Journal(journal_dir, segment_bytes=1500) as journal:
             position = await journal.resume_position()
             monkeypatch.setattr(os, "listdir", spy)
             got: list[str] = []
@@ -355,7 +355,8 @@ async def main():
     out = {}
     async with Journal(sys.argv[1], segment_bytes=10**9, retry_s=0.01, max_held_bytes=int(sys.argv[2])) as journal:
         for i in range(200):
-            await journal.append(SpendRecord(request_id=f"r{i}", cost=0.5))  # never raises: held
+            # about 500 bytes a line: 200 of them overrun the file size limit by far
+            await journal.append(SpendRecord(request_id=f"r{i}", cost=0.5, metadata={"pad": "x" * 450}))  # never raises: held
         await asyncio.sleep(0.1)  # retries that fail again
         out["while_full"] = {
             "failing": journal.failing, "held": journal.stats.held, "dropped": journal.stats.dropped,

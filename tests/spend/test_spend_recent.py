@@ -89,7 +89,7 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[Position]:
 
 def test_a_reader_keeping_up_reads_no_segment_file(journal_dir: Path, reads: list[Position]) -> None:
     async def main() -> None:
-        async with Journal(journal_dir, fsync="os", segment_bytes=3000) as journal:
+        async with Journal(journal_dir, fsync="os", segment_bytes=800) as journal:
             position = await journal.resume_position()
             got: list[str] = []
             for i in range(100):

@@ -64,7 +64,7 @@ def test_records_left_by_an_earlier_run_ship_on_start(store_url: str, journal_di
     async def main() -> None:
         async with open_store(store_url) as store:
             key = await new_key(store)
-            async with Journal(journal_dir, segment_bytes=10_000) as journal:  # no shipper: as if it died
+            async with Journal(journal_dir, segment_bytes=3_000) as journal:  # no shipper: as if it died
                 total = await append_many(journal, [key], 300)
             assert len(list_segments(journal_dir)) > 3
             assert await stored_ids(store) == []

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
+import msgspec
 import pytest
 from msgspec import structs
 from spend_harness import key_spend, new_key, record
@@ -59,6 +60,42 @@ def test_every_field_round_trips(store_url: str) -> None:
     async def body(store: Store) -> None:
         assert await store.insert_spend_logs([rec]) == 1
         assert await store.list_spend_logs() == [rec]
+
+    run(store_url, body)
+
+
+def test_fields_at_their_defaults_and_away_from_them_round_trip(store_url: str) -> None:
+    # a field at its default is left out of the record's JSON: the store must read it back as that default
+    plain = SpendRecord(request_id="req-defaults", time=datetime(2025, 6, 1, 12, 0, tzinfo=UTC))
+    assert msgspec.json.encode(plain) == b'{"request_id":"req-defaults","time":"2025-06-01T12:00:00Z"}'
+    changed = {
+        "input_tokens": 1,
+        "output_tokens": 2,
+        "cache_read_tokens": 3,
+        "cache_write_tokens": 4,
+        "reasoning_tokens": 5,
+        "cost": 0.0,
+        "latency_ms": 0.0,
+        "ttft_ms": 0.0,
+        "status": 503,
+        "error_class": "ServiceUnavailableError",
+        "cache_hit": True,
+        "stream": True,
+        "metadata": {"k": "v"},
+        "call_type": "embeddings",
+        "estimated": True,
+        "cache_saved_cost": 0.5,
+    }
+    # every field with a default, away from it (the id, the time and the names are covered above)
+    assert set(changed) | {"key_hash", "key_alias", "user_id", "team_id", "model_group", "deployment_id"} | {
+        "provider",
+        "model",
+    } == set(SPEND_FIELDS) - {"request_id", "time"}
+    away = structs.replace(plain, request_id="req-away", time=datetime(2025, 6, 1, 12, 1, tzinfo=UTC), **changed)
+
+    async def body(store: Store) -> None:
+        assert await store.insert_spend_logs([plain, away]) == 2
+        assert await store.list_spend_logs() == [away, plain]
 
     run(store_url, body)
 

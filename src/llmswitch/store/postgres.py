@@ -40,7 +40,7 @@ from llmswitch.store.postgres_batches import PostgresBatches
 from llmswitch.store.postgres_budgets import PostgresBudgets
 from llmswitch.store.postgres_database import create_database, database_name
 from llmswitch.store.postgres_migrate import lock_timeout_from_env, run_migrations
-from llmswitch.store.postgres_spend_rows import SPEND_COLUMN_TYPES, spend_json
+from llmswitch.store.postgres_spend_rows import SPEND_COLUMN_TYPES, SPEND_VALUES, spend_json
 from llmswitch.store.postgres_subjects import PostgresSubjects, add_logged_spend
 from llmswitch.store.records import (
     KEY_FIELDS,
@@ -76,7 +76,7 @@ _CURRENT = "SELECT value FROM llmswitch_change_counters WHERE name = 'keys'"
 # about 9% of the database's CPU per record stored (bench/spend_postgres.py's figures in docs/benchmarks.md)
 _SPEND_COLUMNS = ", ".join(SPEND_FIELDS)
 _INSERT_SPEND = (
-    f"INSERT INTO llmswitch_spend_logs ({_SPEND_COLUMNS}) SELECT {_SPEND_COLUMNS} FROM json_to_recordset($1::text::json) "
+    f"INSERT INTO llmswitch_spend_logs ({_SPEND_COLUMNS}) SELECT {SPEND_VALUES} FROM json_to_recordset($1::text::json) "
     "AS v(" + ", ".join(f"{name} {SPEND_COLUMN_TYPES[name]}" for name in SPEND_FIELDS) + ") "
     "ON CONFLICT (request_id) DO NOTHING RETURNING key_hash, cost, user_id, team_id"
 )

@@ -1,6 +1,7 @@
 """Spend records as PostgreSQL's bulk insert takes them: the batch as one JSON array of objects, each
 field named as its column (``json_to_recordset`` types them, :data:`SPEND_COLUMN_TYPES`), with no NUL
-characters (``text`` and ``jsonb`` cannot hold them).
+characters (``text`` and ``jsonb`` cannot hold them). A field at its default is not in the JSON (see
+:class:`SpendRecord`); :data:`SPEND_VALUES` reads it back as that default.
 
 One JSON document, encoded by msgspec in C, rather than one array per column: asyncpg checks every
 element of an array parameter against ``collections.abc`` (about 36 checks a record, a fifth of the
@@ -27,6 +28,30 @@ SPEND_COLUMN_TYPES = {
     **dict.fromkeys(("cache_hit", "stream", "estimated"), "boolean"),
     "metadata": "jsonb",
 }
+
+
+def _sql_literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, dict) and not value:
+        return "'{}'"
+    raise TypeError(f"no SQL literal for a spend record default of {value!r}")
+
+
+def _spend_value(field: msgspec.structs.FieldInfo) -> str:
+    """The SELECT expression of one column: a key missing from a record's JSON is the field's default."""
+    if field.required or field.name == "time" or field.default is None:
+        return field.name  # always in the JSON, or NULL when missing
+    default = field.default_factory() if field.default is msgspec.NODEFAULT else field.default
+    return f"COALESCE({field.name}, {_sql_literal(default)}::{SPEND_COLUMN_TYPES[field.name]})"
+
+
+#: the columns' values as the insert's SELECT reads them from ``json_to_recordset``, in SPEND_FIELDS' order
+SPEND_VALUES = ", ".join(_spend_value(field) for field in structs.fields(SpendRecord))
 
 
 def spend_json(records: Sequence[SpendRecord]) -> str:

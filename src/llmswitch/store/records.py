@@ -151,7 +151,7 @@ CallType = Literal["chat", "embeddings"]
 SPEND_GROUP_COLUMNS: dict[str, str] = {"key": "key_hash", "user": "user_id", "team": "team_id", "model": "model_group"}
 
 
-class SpendRecord(msgspec.Struct, kw_only=True, frozen=True):
+class SpendRecord(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     """What one answered request cost, as the gateway journals it and the store keeps it.
 
         >>> rec = SpendRecord(request_id="req-1", key_hash="ab" * 32, model_group="gpt-4o", cost=0.0021)
@@ -165,6 +165,9 @@ class SpendRecord(msgspec.Struct, kw_only=True, frozen=True):
     of call it was; ``estimated`` marks a record whose token counts the gateway estimated itself (a
     stream that ended before the provider reported its usage: the prompt counted locally, the output
     from the text relayed).
+
+    As JSON (a journal line, PostgreSQL's batch) a field at its default is left out: most of a
+    record's fields are, and every reader fills them in again from these defaults.
     """
 
     request_id: str
