@@ -143,6 +143,7 @@ class PostgresStore(PostgresBatches, PostgresInstances, PostgresResponses, Postg
                 statement_cache_size=self._statement_cache_size,
                 server_settings=settings,
                 init=_init_connection,
+                reset=_keep_session,
             )
         except ValueError as exc:
             # asyncpg's ClientConfigurationError is one, and so is a bad port number
@@ -453,6 +454,15 @@ async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
     # would send 0.1 as 0.1000000000000000055511151231257827...), and an amount comes back as a float,
     # the type every record holds; sums are taken in NUMERIC, so they never drift
     await conn.set_type_codec("numeric", schema="pg_catalog", encoder=_numeric_text, decoder=float, format="text")
+
+
+async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """What the pool does to a connection given back, beyond rolling back a transaction left open
+    (asyncpg always does that): nothing. asyncpg's default also sends a reset query (advisory locks
+    released, cursors closed, UNLISTEN, RESET ALL), one round trip per release, every spend batch's
+    included; but the pool's connections keep no session state to undo: they take no session lock,
+    listen to nothing, set nothing beyond their startup settings and hold no cursor past a transaction.
+    Migrations, which take a session lock, use a connection of their own (:meth:`PostgresStore.migrate`)."""
 
 
 def _numeric_text(value: float | int | Decimal) -> str:
