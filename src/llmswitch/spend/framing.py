@@ -2,9 +2,11 @@
 
     <crc32 of the JSON, 8 lowercase hex digits> <the record as compact JSON>\n
 
+The JSON leaves out the fields at their defaults (see :class:`SpendRecord`); decoding fills them in.
+
     >>> line = encode_line(SpendRecord(request_id="r1", time=datetime(2025, 6, 1, tzinfo=UTC)))
     >>> line[:9], line[9:30]
-    (b'a53bc853 ', b'{"request_id":"r1","t')
+    (b'6b77574e ', b'{"request_id":"r1","t')
     >>> decode_line(line.rstrip(b"\\n")).request_id, decode_line(line[:40])
     ('r1', None)
 
