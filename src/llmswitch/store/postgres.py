@@ -17,12 +17,9 @@ import asyncio
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from decimal import Decimal
-from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import Any
 
 import asyncpg
-import msgspec
 
 from llmswitch.errors import ConfigError
 from llmswitch.store.base import COST_PLACES, DailySpend, KeyChanges, Store, check_page
@@ -38,6 +35,14 @@ from llmswitch.store.instances import PostgresInstances
 from llmswitch.store.migrations import POSTGRES_MIGRATIONS, VERSION_TABLE
 from llmswitch.store.postgres_batches import PostgresBatches
 from llmswitch.store.postgres_budgets import PostgresBudgets
+from llmswitch.store.postgres_connect import (
+    init_connection,
+    keep_session,
+    quote_ident,
+    split_url,
+    url_number,
+    url_password,
+)
 from llmswitch.store.postgres_database import create_database, database_name
 from llmswitch.store.postgres_migrate import lock_timeout_from_env, run_migrations
 from llmswitch.store.postgres_spend_rows import SPEND_COLUMN_TYPES, SPEND_VALUES, spend_json
@@ -59,8 +64,6 @@ from llmswitch.store.records import (
 )
 from llmswitch.store.responses import PostgresResponses
 from llmswitch.store.urls import mask_url
-
-N = TypeVar("N", int, float)
 
 _COLUMNS = ", ".join(KEY_FIELDS)
 _SELECT_KEYS = f"SELECT {_COLUMNS} FROM llmswitch_keys"
@@ -85,7 +88,6 @@ _ADD_SPEND = (
     "UPDATE llmswitch_keys AS k SET spend = k.spend + v.amount, change_seq = $3 "
     "FROM unnest($1::text[], $2::numeric[]) AS v(token_hash, amount) WHERE k.token_hash = v.token_hash"
 )
-_URL_OPTIONS = frozenset({"schema", "connection_limit", "connect_timeout", "pool_timeout", "pgbouncer"})
 # failures that mean "the database is not there right now", as opposed to a wrong query
 _UNREACHABLE = (
     OSError,
@@ -112,13 +114,13 @@ class PostgresStore(PostgresBatches, PostgresInstances, PostgresResponses, Postg
         migration_lock_timeout: float | None = None,
     ) -> None:
         self.url = mask_url(url)
-        self._dsn, options = _split_url(url, self.url)
-        self._password = _password(url)
+        self._dsn, options = split_url(url, self.url)
+        self._password = url_password(url)
         self.schema: str | None = options.get("schema") or None
         self._min_size = min_size
-        self._max_size = _number(options, "connection_limit", max_size, self.url, int)
-        self._connect_timeout = _number(options, "connect_timeout", connect_timeout, self.url, float)
-        self._acquire_timeout = _number(options, "pool_timeout", command_timeout, self.url, float)
+        self._max_size = url_number(options, "connection_limit", max_size, self.url, int)
+        self._connect_timeout = url_number(options, "connect_timeout", connect_timeout, self.url, float)
+        self._acquire_timeout = url_number(options, "pool_timeout", command_timeout, self.url, float)
         self._command_timeout = command_timeout
         # how long migrate() waits for another instance's migrations before it gives up
         self._migration_lock_timeout = (
@@ -132,7 +134,7 @@ class PostgresStore(PostgresBatches, PostgresInstances, PostgresResponses, Postg
     async def open(self) -> None:
         if self._pool is not None:
             return
-        settings = {"search_path": _quote_ident(self.schema)} if self.schema else None
+        settings = {"search_path": quote_ident(self.schema)} if self.schema else None
         try:
             self._pool = await asyncpg.create_pool(
                 self._dsn,
@@ -142,8 +144,8 @@ class PostgresStore(PostgresBatches, PostgresInstances, PostgresResponses, Postg
                 command_timeout=self._command_timeout,
                 statement_cache_size=self._statement_cache_size,
                 server_settings=settings,
-                init=_init_connection,
-                reset=_keep_session,
+                init=init_connection,
+                reset=keep_session,
             )
         except ValueError as exc:
             # asyncpg's ClientConfigurationError is one, and so is a bad port number
@@ -203,7 +205,7 @@ class PostgresStore(PostgresBatches, PostgresInstances, PostgresResponses, Postg
     async def migrate(self) -> list[int]:
         # a connection of its own, without the pool's command timeout nor any statement timeout set on the
         # role or database: an index over a large table takes as long as it takes (see postgres_migrate)
-        settings = {"statement_timeout": "0", **({"search_path": _quote_ident(self.schema)} if self.schema else {})}
+        settings = {"statement_timeout": "0", **({"search_path": quote_ident(self.schema)} if self.schema else {})}
         try:
             conn = await asyncpg.connect(
                 self._dsn,
@@ -446,61 +448,5 @@ def _spend_filters(
     return (f" WHERE {' AND '.join(where)}" if where else ""), params
 
 
-async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
-    await conn.set_type_codec(
-        "jsonb", schema="pg_catalog", encoder=lambda v: msgspec.json.encode(v).decode(), decoder=msgspec.json.decode
-    )
-    # money columns are NUMERIC (migration 5): a float goes in as the decimal it was written as (asyncpg
-    # would send 0.1 as 0.1000000000000000055511151231257827...), and an amount comes back as a float,
-    # the type every record holds; sums are taken in NUMERIC, so they never drift
-    await conn.set_type_codec("numeric", schema="pg_catalog", encoder=_numeric_text, decoder=float, format="text")
-
-
-async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
-    """What the pool does to a connection given back, beyond rolling back a transaction left open
-    (asyncpg always does that): nothing. asyncpg's default also sends a reset query (advisory locks
-    released, cursors closed, UNLISTEN, RESET ALL), one round trip per release, every spend batch's
-    included; but the pool's connections keep no session state to undo: they take no session lock,
-    listen to nothing, set nothing beyond their startup settings and hold no cursor past a transaction.
-    Migrations, which take a session lock, use a connection of their own (:meth:`PostgresStore.migrate`)."""
-
-
-def _numeric_text(value: float | int | Decimal) -> str:
-    return repr(value) if isinstance(value, float) else str(value)
-
-
 def _decode(row: asyncpg.Record) -> KeyRecord:
     return KeyRecord(**{name: row[name] for name in KEY_FIELDS})
-
-
-def _split_url(url: str, masked: str) -> tuple[str, dict[str, str]]:
-    """The DSN for asyncpg, and our own options taken out of its query (asyncpg would send them as settings)."""
-    parts = urlsplit(url)
-    try:
-        query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
-    except ValueError as exc:
-        raise ConfigError(f"invalid query string in PostgreSQL URL {masked!r}") from exc
-    options = {k: v for k, v in query if k in _URL_OPTIONS}
-    rest = [(k, v) for k, v in query if k not in _URL_OPTIONS]
-    return urlunsplit(parts._replace(query=urlencode(rest))), options
-
-
-def _password(url: str) -> str | None:
-    parts = urlsplit(url)
-    return parts.password or dict(parse_qsl(parts.query)).get("password") or None
-
-
-def _number(options: dict[str, str], name: str, default: N, masked: str, kind: type[N]) -> N:
-    if name not in options:
-        return default
-    try:
-        value = kind(options[name])
-    except ValueError:
-        raise ConfigError(f"{name}={options[name]!r} in PostgreSQL URL {masked!r} is not a number") from None
-    if value <= 0:
-        raise ConfigError(f"{name} in PostgreSQL URL {masked!r} must be positive, got {options[name]!r}")
-    return value
-
-
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

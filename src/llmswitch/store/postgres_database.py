@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import asyncpg
 
 from llmswitch.store.errors import DatabaseMissingError, StoreConnectionError
+from llmswitch.store.postgres_connect import quote_ident
 
 # where a role can connect while its own database is missing: every cluster has them
 _MAINTENANCE_DATABASES = ("postgres", "template1")
@@ -41,13 +42,13 @@ async def create_database(dsn: str, *, masked_url: str, timeout: float = 10.0) -
     try:
         role = await conn.fetchval("SELECT current_user")
         try:
-            await conn.execute(f"CREATE DATABASE {_quote_ident(name)}")
+            await conn.execute(f"CREATE DATABASE {quote_ident(name)}")
         except asyncpg.DuplicateDatabaseError:
             pass  # another gateway starting at the same time created it
         except asyncpg.InsufficientPrivilegeError as exc:
             raise DatabaseMissingError(
                 f"PostgreSQL database {name!r} does not exist at {masked_url} and role {role!r} may not create it: "
-                f"run CREATE DATABASE {_quote_ident(name)} as a role that may (or grant {role!r} CREATEDB)",
+                f"run CREATE DATABASE {quote_ident(name)} as a role that may (or grant {role!r} CREATEDB)",
                 url=masked_url,
                 database=name,
             ) from exc
@@ -81,7 +82,3 @@ async def _connect_to_maintenance(dsn: str, name: str, masked_url: str, timeout:
         url=masked_url,
         database=name,
     ) from last
-
-
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

@@ -34,6 +34,7 @@ import asyncpg
 from llmswitch.errors import ConfigError
 from llmswitch.store.errors import StoreMigrationError
 from llmswitch.store.migrations import POSTGRES_VERSION_TABLE_DDL, VERSION_TABLE, Migration, pending
+from llmswitch.store.postgres_connect import quote_ident
 
 DEFAULT_LOCK_TIMEOUT_S = 300.0
 
@@ -108,7 +109,7 @@ async def _apply(
     in_transaction: bool,
 ) -> list[int]:
     if schema and not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
-        await conn.execute(f"CREATE SCHEMA {_quote_ident(schema)}")
+        await conn.execute(f"CREATE SCHEMA {quote_ident(schema)}")
     if schema and await conn.fetchval("SELECT current_schema()") != schema:
         # else the tables would silently land in the next schema on the search path
         raise StoreMigrationError(f"schema {schema!r} is not first on the search path of {url}")
@@ -202,7 +203,3 @@ async def _record(conn: asyncpg.Connection[Any], migration: Migration) -> None:
     await conn.execute(
         f"INSERT INTO {VERSION_TABLE} (version, name) VALUES ($1, $2)", migration.version, migration.name
     )
-
-
-def _quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
