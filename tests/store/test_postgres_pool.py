@@ -4,6 +4,8 @@ session state behind, and a call cut short mid-transaction leaves a connection f
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -36,16 +38,24 @@ async def _session_state(store: PostgresStore) -> dict[str, object]:
         }
 
 
+@asynccontextmanager
+async def _one_connection_store(url: str) -> AsyncIterator[PostgresStore]:
+    store = open_store(url + _ONE)
+    assert isinstance(store, PostgresStore)
+    await store.migrate()
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 _CLEAN = {"advisory locks": 0, "channels": [], "cursors": 0, "settings": [], "in transaction": False}
 
 
 def test_the_stores_calls_leave_no_session_state_on_a_pooled_connection(postgres_url: str) -> None:
     async def main() -> None:
-        store = open_store(postgres_url + _ONE)
-        assert isinstance(store, PostgresStore)
-        await store.migrate()
-        await store.open()
-        try:
+        async with _one_connection_store(postgres_url) as store:
             rec = KeyRecord.for_key(generate_key(), budget_duration="1d", max_budget=5.0)
             await store.create_key(rec)
             await store.add_key_spend(rec.token_hash, 0.25)
@@ -56,38 +66,32 @@ def test_the_stores_calls_leave_no_session_state_on_a_pooled_connection(postgres
             await store.reset_budgets(datetime.now(UTC) + timedelta(days=2))
             await store.delete_keys([rec.token_hash])
             assert await _session_state(store) == _CLEAN
-        finally:
-            await store.close()
 
     asyncio.run(main())
 
 
 def test_a_call_cancelled_inside_its_transaction_leaves_the_connection_usable(postgres_url: str) -> None:
     async def main() -> None:
-        store = open_store(postgres_url + _ONE)
-        assert isinstance(store, PostgresStore)
-        await store.migrate()
-        await store.open()
-        blocker = await asyncpg.connect(postgres_url.split("?")[0], server_settings={"search_path": store.schema})
-        try:
-            rec = KeyRecord.for_key(generate_key())
-            await store.create_key(rec)
-            # another session holds the keys' change counter: the store's call waits inside its transaction
-            blocking = blocker.transaction()
-            await blocking.start()
-            await blocker.execute("UPDATE llmswitch_change_counters SET value = value WHERE name = 'keys'")
-            call = asyncio.create_task(store.add_key_spend(rec.token_hash, 1.0))
-            await asyncio.sleep(0.3)
-            assert not call.done()
-            call.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await call
-            await blocking.rollback()
-            # the one connection is back in the pool, its transaction rolled back: nothing was added
-            assert await _session_state(store) == _CLEAN
-            assert await store.add_key_spend(rec.token_hash, 2.0) == 2.0
-        finally:
-            await blocker.close()
-            await store.close()
+        async with _one_connection_store(postgres_url) as store:
+            blocker = await asyncpg.connect(postgres_url.split("?")[0], server_settings={"search_path": store.schema})
+            try:
+                rec = KeyRecord.for_key(generate_key())
+                await store.create_key(rec)
+                # another session holds the keys' change counter: the store's call waits inside its transaction
+                blocking = blocker.transaction()
+                await blocking.start()
+                await blocker.execute("UPDATE llmswitch_change_counters SET value = value WHERE name = 'keys'")
+                call = asyncio.create_task(store.add_key_spend(rec.token_hash, 1.0))
+                await asyncio.sleep(0.3)
+                assert not call.done()
+                call.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await call
+                await blocking.rollback()
+                # the one connection is back in the pool, its transaction rolled back: nothing was added
+                assert await _session_state(store) == _CLEAN
+                assert await store.add_key_spend(rec.token_hash, 2.0) == 2.0
+            finally:
+                await blocker.close()
 
     asyncio.run(main())
