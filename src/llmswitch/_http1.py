@@ -141,6 +141,7 @@ class Connection(asyncio.Protocol):
         "read_paused",
         "received",
         "reusable",
+        "sent",
         "slot_held",
         "status",
         "streaming",
@@ -170,6 +171,7 @@ class Connection(asyncio.Protocol):
 
     def start(self, head: bool, streaming: bool) -> None:
         """Begin an exchange (before the request is written)."""
+        self.sent = False
         if self.closed or self.transport is None or self.transport.is_closing():
             raise ServerDisconnected("the server closed the connection")
         self.busy = True
@@ -178,6 +180,7 @@ class Connection(asyncio.Protocol):
     def _reset(self, head: bool, streaming: bool) -> None:
         self.head = head
         self.streaming = streaming
+        self.sent = False  # the request, or its first bytes, handed to the transport
         self.received = False  # any byte of the answer
         self.head_bytes = 0
         self.body_bytes = 0
@@ -396,10 +399,24 @@ class Connection(asyncio.Protocol):
         if self.error is not None:
             raise self.error
 
+    def send(self, data: bytes) -> None:
+        """Write a request the pool queued (:meth:`Pool.send`), unless its exchange ended meanwhile (it
+        was cancelled and aborted the connection) or the connection closed: then nothing goes out, and
+        the exchange, if still waiting, hears of the close from :meth:`connection_lost`."""
+        transport = self.transport
+        if not self.busy or self.closed or transport is None or transport.is_closing():
+            return
+        self.sent = True
+        try:
+            transport.write(data)
+        except Exception as exc:  # the transport refused the bytes: the exchange fails with why
+            self._fail(exc)
+
     async def write_large(self, head: bytes, body: bytes, deadline: float | None) -> None:
         """Write a large body slice by slice, waiting whenever the transport asks to pause."""
         transport = self.transport
         assert transport is not None
+        self.sent = True
         transport.write(head)
         view = memoryview(body)
         for at in range(0, len(body), WRITE_SLICE):
