@@ -17,8 +17,13 @@ after a warm-up. Over each run it reads, per request answered:
 - how often each worker's event loop was preempted (``nonvoluntary_ctxt_switches``) or went to sleep
   waiting (``voluntary_ctxt_switches``), per second.
 
-The worker counts take turns for ``--rounds``; every run is printed, then the medians. The PostgreSQL
+The worker counts take turns for ``--rounds``; every run is printed, then the medians. ``--rev NAME=REV``
+(repeatable) runs an exported commit's ``src`` beside the others (``work``: the checkout's; the default
+is the checkout alone), every version and worker count in turns, as ``gateway_cpu.py`` does: an A/B of
+what a change costs the whole machine, the processes serving the gateway included. The PostgreSQL
 schema is the run's own and is dropped at the end. A benchmark, not a test.
+
+    .venv/bin/python bench/cpu_split.py --workers 2 --rounds 5 --rev base=4a420ff~1 --rev work
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import statistics
 from pathlib import Path
 
 import _harness as h
+from gateway_cpu import exported
 
 _TICK = os.sysconf("SC_CLK_TCK")
 _NEW_THREAD = (0.0, 0.0, 0, 0)  # a thread started during the run: all of its time is the run's
@@ -147,7 +153,9 @@ def main() -> int:
     parser.add_argument("--redis", default="127.0.0.1:6379")
     parser.add_argument("--database-url", default="postgresql://127.0.0.1:5432/test?schema=bench_split")
     parser.add_argument("--json", help="write the figures here too")
+    parser.add_argument("--rev", action="append", default=[], help="NAME=REV (a commit) or 'work'; repeatable")
     args = parser.parse_args()
+    revs = [(name, rev or name) for name, _, rev in (spec.partition("=") for spec in args.rev)] or [("work", "work")]
     print(h.machine())
     if args.database_url:
         h.drop_schema(args.database_url)
@@ -155,30 +163,37 @@ def main() -> int:
         with contextlib.ExitStack() as stack:
             up = stack.enter_context(h.upstream())
             redis_yaml, general = h.shared_state(args.redis or None, args.database_url or None)
-            runs: dict[int, list[dict]] = {}
+            runs: dict[str, list[dict]] = {}
             gateways = {}
-            for n in args.workers:
-                config = up.config_yaml(f"gw-{n}", redis_yaml, general)
-                gw = stack.enter_context(h.gateway(config, workers=n))
-                key = gw.new_key(rpm_limit=10_000_000, max_budget=1e9)
-                script = h.wrk_script(up.work, "bench", False, key)
-                gateways[n] = (gw, script)
-                runs[n] = []
+            for name, rev in revs:
+                src = None if rev == "work" else stack.enter_context(exported(rev))
+                for n in args.workers:
+                    label = f"{n} worker(s)" if len(revs) == 1 else f"{name}, {n} worker(s)"
+                    config = up.config_yaml(f"gw-{name}-{n}", redis_yaml, general)
+                    gw = stack.enter_context(h.gateway(config, workers=n, src=src))
+                    key = gw.new_key(rpm_limit=10_000_000, max_budget=1e9)
+                    script = h.wrk_script(up.work, "bench", False, key)
+                    gateways[label] = (gw, script)
+                    runs[label] = []
             for gw, script in gateways.values():
                 h.wrk(gw.base + "/v1/chat/completions", script, args.conns, args.warmup)
             for r in range(args.rounds):
-                for n, (gw, script) in gateways.items():
+                for label, (gw, script) in gateways.items():
                     result = measure(gw, script, args.conns, args.seconds)
-                    runs[n].append(result)
-                    show(f"round {r + 1}, {n} worker(s)", result)
-            for n, rs in runs.items():
+                    runs[label].append(result)
+                    show(f"round {r + 1}, {label}", result)
+            for label, rs in runs.items():
+                top = {
+                    name: statistics.median(r["processes_us"].get(name, 0.0) for r in rs)
+                    for name in ("llmswitch", "nginx", "wrk", "postgres", "redis-server")
+                }
                 print(
-                    f"median, {n} worker(s): {statistics.median(r['rps'] for r in rs):7.0f} req/s, machine "
-                    f"{statistics.median(r['machine_us'] for r in rs):6.1f} µs/request, llmswitch "
-                    f"{statistics.median(r['processes_us'].get('llmswitch', 0.0) for r in rs):6.1f}"
+                    f"median, {label}: {statistics.median(r['rps'] for r in rs):7.0f} req/s, machine "
+                    f"{statistics.median(r['machine_us'] for r in rs):6.1f} µs/request; "
+                    + ", ".join(f"{name} {value:.1f}" for name, value in top.items())
                 )
             if args.json:
-                Path(args.json).write_text(json.dumps({str(k): v for k, v in runs.items()}, indent=1))
+                Path(args.json).write_text(json.dumps(runs, indent=1))
     finally:
         if args.database_url:
             h.drop_schema(args.database_url)
