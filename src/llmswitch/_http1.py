@@ -167,11 +167,12 @@ class Connection(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
         self.write_paused = False
         self.read_paused = False
+        self.sent = False  # the current request, or its first bytes, handed to the transport (start resets it)
         self._reset(False, False)
 
     def start(self, head: bool, streaming: bool) -> None:
         """Begin an exchange (before the request is written)."""
-        self.sent = False
+        self.sent = False  # before the check: a connection found closed has sent nothing of this request
         if self.closed or self.transport is None or self.transport.is_closing():
             raise ServerDisconnected("the server closed the connection")
         self.busy = True
@@ -180,7 +181,6 @@ class Connection(asyncio.Protocol):
     def _reset(self, head: bool, streaming: bool) -> None:
         self.head = head
         self.streaming = streaming
-        self.sent = False  # the request, or its first bytes, handed to the transport
         self.received = False  # any byte of the answer
         self.head_bytes = 0
         self.body_bytes = 0
