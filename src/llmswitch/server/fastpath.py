@@ -130,6 +130,7 @@ async def relay_stream(
     # first bytes and the total, so the normal path pays two additions a chunk and no parsing
     sample: list[bytes] = []
     sampled = relayed = 0
+    held = b""  # the end marker, sent with the body's end once the answer's record is written
     # from the request's admission (handle_chat): the upstream's wait for its first token counts too
     t0 = request.state.get("admitted_at") or t0
     try:
@@ -146,6 +147,13 @@ async def relay_stream(
                 ready = _take_usage(ready, request, include_usage)
             if "ttft_ms" not in request.state:
                 request.state["ttft_ms"] = (time.perf_counter() - t0) * 1000
+            if held:  # bytes after the end marker (never from a provider seen so far): kept in order
+                ready, held = held + ready, b""
+            if ready.endswith(_DONE_ENDS):
+                # the end marker waits for the record: a client that has it has the whole answer, and may
+                # hang up before the body's own end
+                cut = ready.rfind(b"data:")
+                held, ready = ready[cut:], ready[:cut]
             if ready:
                 await http.stream_chunk(send, ready)
                 if keep is not None:
@@ -154,27 +162,27 @@ async def relay_stream(
                 if sampled < _SAMPLE_BYTES:
                     sample.append(ready)
                     sampled += len(ready)
-        if pending:  # a last event without its blank line
+        if pending:  # a last event without its blank line, sent with the body's end
             if b'"usage":' in pending:
                 pending = _take_usage(pending, request, include_usage)
-            if pending:
-                await http.stream_chunk(send, pending)
-                if keep is not None:
-                    keep.append(pending)
+            held += pending
+        if keep is not None and held:
+            keep.append(held)
         if before_last_byte is not None:
             await before_last_byte()
-        await http.end_stream(send)
+        await http.end_stream(send, held)
     except APIError as exc:
         request.state["error"] = exc
         if not started:
             raise
-        await http.end_stream(send, face.stream_error(exc))
+        await http.end_stream(send, held + face.stream_error(exc))
     finally:
         request.state["relayed"] = (sample, relayed)
         s.close()
 
 
 _SAMPLE_BYTES = 64 << 10
+_DONE_ENDS = (b"[DONE]\n\n", b"[DONE]\r\n\r\n")
 
 
 def relayed_chars(sample: list[bytes], relayed: int) -> int:
