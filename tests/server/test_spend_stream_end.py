@@ -1,6 +1,7 @@
 """A stream's end marker reaches the client only once the answer's record is written.
 
-A client that has the end marker (``data: [DONE]``, ``message_stop``) has the whole answer, and may hang up
+A client that has the end marker (``data: [DONE]``, ``message_stop``, ``response.completed``, Gemini's
+chunk with its ``finishReason``) has the whole answer, and may hang up
 before the body's own end: the openai SDK's synchronous stream closes its response at ``[DONE]`` without
 reading on. The upstream here sends its whole answer, then waits before ending its body; the client hangs up
 as soon as it has the end marker. The answer must be recorded as answered (200, its usage as the provider
@@ -121,8 +122,13 @@ def _answered_record(gw: ServedGateway, key: str) -> None:
 
 @pytest.mark.parametrize(
     ("face", "marker"),
-    [("openai", b"data: [DONE]"), ("anthropic", b"message_stop"), ("responses", b"response.completed")],
-    ids=["fast-openai", "full-anthropic", "full-responses"],
+    [
+        ("openai", b"data: [DONE]"),
+        ("anthropic", b"message_stop"),
+        ("responses", b"response.completed"),
+        ("gemini", b'"finishReason"'),  # Gemini's stream has no end marker: its last chunk says the finish
+    ],
+    ids=["fast-openai", "full-anthropic", "full-responses", "full-gemini"],
 )
 def test_a_client_that_hangs_up_at_the_end_marker_is_recorded_as_answered(
     gw: ServedGateway, face: str, marker: bytes
