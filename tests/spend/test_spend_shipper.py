@@ -417,3 +417,35 @@ def test_a_crash_before_the_checkpoint_is_saved_ships_again_and_counts_once(stor
             assert await key_spend(store, key) == first + second
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("in_flight", [20, 0], ids=["busy", "quiet"])
+def test_while_many_requests_are_in_flight_the_shipper_waits_longer_and_ships_bigger_batches(
+    sqlite_url: str, journal_dir: Path, in_flight: int
+) -> None:
+    # the process's load (requests in flight) is read once the journal has a commit to ship: at
+    # busy_requests (8) or more the shipper waits busy_interval and takes busy_batch_size records at once
+    async def main() -> tuple[list[int], float]:
+        async with open_store(sqlite_url) as store:
+            key = await new_key(store)
+            sizes = _BatchSizes(store)
+            async with (
+                Journal(journal_dir) as journal,
+                Shipper(journal, sizes, interval=0.005, busy_interval=1.0, load=lambda: in_flight),  # type: ignore[arg-type]
+            ):
+                await asyncio.sleep(0.05)  # caught up with the empty journal
+                started = time.monotonic()
+                for i in range(150):  # over about 0.15 s
+                    await journal.append(record(f"r{i}", key, cost=1 / 1024))
+                    if i % 10 == 9:
+                        await asyncio.sleep(0.01)
+                await wait_until(lambda: sum(sizes.sizes) == 150, timeout=10)
+                took = time.monotonic() - started
+            assert len(await stored_ids(store)) == 150
+            return sizes.sizes, took
+
+    sizes, took = asyncio.run(main())
+    if in_flight:
+        assert sizes == [150] and took >= 1.0, (sizes, took)
+    else:
+        assert len(sizes) > 1 and max(sizes) <= 100 and took < 1.0, (sizes, took)

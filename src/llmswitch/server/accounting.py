@@ -90,6 +90,8 @@ class Accounting:
         self._fsync = fsync
         self.journal: Journal | None = None
         self.shipper: Shipper | None = None
+        #: the requests this process is answering, counted by the app: the shipper batches more while many are
+        self.in_flight = 0
         self._adopter: Adopter | None = None
         # per key record (records are immutable, a change is a new one): its limits, built once
         self._plans: dict[int, KeyPlan] = {}
@@ -120,11 +122,14 @@ class Accounting:
         self._journal_base.mkdir(parents=True, exist_ok=True)
         await adopt_orphans(self._journal_base, self.store, self._fsync)
         self.journal = await open_own_journal(self._journal_base, self._fsync)
-        self.shipper = Shipper(self.journal, self.store)
+        self.shipper = Shipper(self.journal, self.store, load=self._load)
         await self.shipper.start()
         # a gateway that dies while this one runs (its pid possibly reused at once) is adopted within seconds
         self._adopter = Adopter(self._journal_base, self.store, self._fsync)
         self._adopter.start()
+
+    def _load(self) -> int:
+        return self.in_flight
 
     async def ship_pending(self, timeout_s: float = 0.5) -> None:
         """Get what this process has journaled into the store, waiting ``timeout_s`` at most: before the

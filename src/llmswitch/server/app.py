@@ -339,6 +339,8 @@ class Gateway:
         task = asyncio.current_task()
         watch = DisconnectWatch(request, task)
         traced = self.telemetry.begin(request)
+        acc = self.accounting
+        acc.in_flight += 1
         try:
             if route is None:
                 raise unsupported.refusal(request, self._routes)
@@ -391,6 +393,7 @@ class Gateway:
             else:
                 await self._send_error(send_tracked, face, exc, request)
         finally:
+            acc.in_flight -= 1
             watch.disarm()
             if traced is not None:
                 self.telemetry.end(request, status_box[0], traced)

@@ -83,6 +83,13 @@ class Shipper:
     waits a whole turn of the loop (milliseconds), so batches of 100 ship far fewer records a second
     than a busy worker answers, and the backlog would grow for as long as the load lasts (measured:
     about 3,500 records/s shipped against 7,800 answered, at one worker on two cores).
+
+    ``load`` says how many requests the process is answering. While ``busy_requests`` or more are in
+    flight, the shipper waits ``busy_interval`` (80 ms) after a commit and takes up to ``busy_batch_size``
+    (by default four times ``batch_size``: 400) records at once: a request then already waits its turn behind the others, and fewer, bigger
+    batches cost the worker and the database less per record (measured, two processes on one
+    PostgreSQL: 51 µs of CPU a record in batches of 60, 33 in batches of 240). With one or a few
+    requests in flight the small, frequent batches keep their tail latency.
     """
 
     def __init__(
@@ -96,6 +103,10 @@ class Shipper:
         retry_initial: float = 0.5,
         retry_max: float = 30.0,
         checkpoint_interval: float = 1.0,
+        load: Callable[[], int] | None = None,
+        busy_requests: int = 8,
+        busy_interval: float = 0.08,
+        busy_batch_size: int | None = None,
     ) -> None:
         if batch_size < 1 or interval < 0 or retry_initial <= 0 or retry_max < retry_initial:
             raise ConfigError("spend shipper needs batch_size >= 1, interval >= 0 and 0 < retry_initial <= retry_max")
@@ -103,6 +114,12 @@ class Shipper:
             raise ConfigError(f"spend shipper needs checkpoint_interval >= 0; got {checkpoint_interval}")
         if max_batch_size < batch_size:
             raise ConfigError(f"spend shipper needs max_batch_size >= batch_size ({batch_size}); got {max_batch_size}")
+        if busy_batch_size is None:
+            busy_batch_size = min(4 * batch_size, max_batch_size)
+        if busy_interval < interval or not batch_size <= busy_batch_size <= max_batch_size:
+            raise ConfigError(
+                "spend shipper needs busy_interval >= interval and batch_size <= busy_batch_size <= max_batch_size"
+            )
         self.journal = journal
         self.store = store
         self.batch_size = batch_size
@@ -111,6 +128,10 @@ class Shipper:
         self.retry_initial = retry_initial
         self.retry_max = retry_max
         self.checkpoint_interval = checkpoint_interval
+        self.load = load
+        self.busy_requests = busy_requests
+        self.busy_interval = busy_interval
+        self.busy_batch_size = busy_batch_size
         self.stats = ShipperStats()
         #: the error the last attempt failed with, ``None`` while things work: for health checks
         self.last_error: BaseException | None = None
@@ -209,13 +230,16 @@ class Shipper:
                 if len(batch.records) >= limit:  # more is waiting: behind, so take more at once
                     limit = min(2 * limit, self.max_batch_size)
                 else:  # caught up with the journal
-                    limit = self.batch_size
                     self.caught_up_at = time.monotonic()
                     await self._wait_for_commit(position)
                     self.caught_up_at = time.monotonic()  # caught up until this commit
-                    # let a few more records arrive so the next batch is more than one, unless draining
+                    # let a few more records arrive so the next batch is more than one, unless draining;
+                    # more of them while many requests are in flight (the class docstring says why)
+                    limit, wait = self.batch_size, self.interval
+                    if self.load is not None and self.load() >= self.busy_requests:
+                        limit, wait = self.busy_batch_size, self.busy_interval
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._hurry.wait(), self.interval)
+                        await asyncio.wait_for(self._hurry.wait(), wait)
         finally:
             self._progressed()  # wakes drain() so it sees the task has ended
 
