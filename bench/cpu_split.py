@@ -13,7 +13,7 @@ after a warm-up. Over each run it reads, per request answered:
   (llmswitch, postgres, nginx, redis-server, ...), and wrk's own (it is this script's child);
 - for each gateway worker, its event loop's thread (user and system apart) and its other threads, per
   request the gateway answered (with two workers, each carries about half);
-- the whole machine's busy time (``/proc/stat``) and the share left idle;
+- the whole machine's busy time (``/proc/stat``) and the share left idle, and wrk's p50 and p99 latency;
 - how often each worker's event loop was preempted (``nonvoluntary_ctxt_switches``) or went to sleep
   waiting (``voluntary_ctxt_switches``), per second.
 
@@ -119,6 +119,8 @@ def measure(gw: h.Gateway, script: Path, conns: int, seconds: float) -> dict:
     busy = (mach1[0] - mach0[0]) - (mach1[1] - mach0[1])
     return {
         "rps": res["rps"],
+        "p50_ms": res["p50_ms"],
+        "p99_ms": res["p99_ms"],
         "requests": res["requests"],
         "non2xx": res["non2xx"],
         "machine_us": busy * per,
@@ -131,7 +133,8 @@ def measure(gw: h.Gateway, script: Path, conns: int, seconds: float) -> dict:
 def show(label: str, r: dict) -> None:
     top = ", ".join(f"{k} {v:.1f}" for k, v in r["processes_us"].items())
     print(
-        f"{label}: {r['rps']:7.0f} req/s  machine {r['machine_us']:6.1f} µs/request "
+        f"{label}: {r['rps']:7.0f} req/s  p50 {r['p50_ms']:.2f} p99 {r['p99_ms']:.2f} ms  "
+        f"machine {r['machine_us']:6.1f} µs/request "
         f"({r['idle_share'] * 100:.0f}% idle)  non-2xx {r['non2xx']}  (load {os.getloadavg()[0]:.2f})"
     )
     print(f"    µs/request by process: {top}")
@@ -188,7 +191,9 @@ def main() -> int:
                     for name in ("llmswitch", "nginx", "wrk", "postgres", "redis-server")
                 }
                 print(
-                    f"median, {label}: {statistics.median(r['rps'] for r in rs):7.0f} req/s, machine "
+                    f"median, {label}: {statistics.median(r['rps'] for r in rs):7.0f} req/s, "
+                    f"p50 {statistics.median(r['p50_ms'] for r in rs):.2f} p99 {statistics.median(r['p99_ms'] for r in rs):.2f} ms, "
+                    "machine "
                     f"{statistics.median(r['machine_us'] for r in rs):6.1f} µs/request; "
                     + ", ".join(f"{name} {value:.1f}" for name, value in top.items())
                 )
