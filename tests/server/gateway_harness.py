@@ -194,6 +194,17 @@ def chat_request(face: str, group: str, text: str = "hello", *, stream: bool = F
     return f"/v1beta/models/{group}:{method}", {"contents": [{"role": "user", "parts": [{"text": text}]}]}
 
 
+def raw_post(path: str, body: dict[str, Any], key: str) -> bytes:
+    """The bytes of an HTTP/1.1 POST of ``body`` as JSON, with ``key`` as every dialect sends it: for a
+    test that writes to the gateway's socket itself (to hang up at a chosen moment)."""
+    data = json.dumps(body).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        f"authorization: Bearer {key}\r\nx-api-key: {key}\r\ncontent-length: {len(data)}\r\n\r\n"
+    )
+    return head.encode() + data
+
+
 def dialect_error(face: str, resp: Response) -> tuple[str, str]:
     """(type or status, message) of an error answer, asserting it has exactly the client dialect's envelope."""
     assert resp.headers["content-type"].startswith("application/json"), resp.headers

@@ -8,14 +8,13 @@ and the full path (re-encoded between dialects).
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
-from gateway_harness import ServedGateway, chat_request
+from gateway_harness import ServedGateway, chat_request, raw_post
 from money_harness import served
 from multi_harness import key_info, poll, price, priced_config, wait_logged
 
@@ -42,14 +41,9 @@ def test_a_hang_up_during_a_whole_answer_charges_the_prompt_estimated(
     key = gw.new_key(key_alias=f"hangup-{uuid.uuid4().hex[:8]}", max_budget=50.0)
     up.script(Reply(text="a long considered answer", latency=3.0, usage=(500, 50)))
     path, body = chat_request(face, group, PROMPT)
-    data = json.dumps(body).encode()
-    head = (
-        f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-        f"authorization: Bearer {key}\r\nx-api-key: {key}\r\ncontent-length: {len(data)}\r\n\r\n"
-    ).encode()
     started = time.monotonic()
     with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
-        s.sendall(head + data)
+        s.sendall(raw_post(path, body, key))
         poll(lambda: up.requests, timeout=5, what="the upstream call")
         time.sleep(0.2)  # well inside the upstream's 3 s
     # the gateway cancelled its upstream call when the client left, long before the answer was due

@@ -7,7 +7,6 @@ under load for ever; one that missed requests would never batch more.
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import uuid
@@ -15,7 +14,7 @@ from collections.abc import Iterator
 
 import openai
 import pytest
-from gateway_harness import ServedGateway, chat_request
+from gateway_harness import ServedGateway, chat_request, raw_post
 from money_harness import served
 from multi_harness import poll, priced_config, wait_logged
 
@@ -73,13 +72,8 @@ def test_requests_in_flight_are_counted_and_every_ending_gives_its_count_back(
     ):
         c.chat.completions.create(model="m-openai", messages=[{"role": "user", "content": "hi"}])
     path, body = chat_request("openai", "m-openai", "hang up on me")
-    data = json.dumps(body).encode()
-    head = (
-        f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-        f"authorization: Bearer {key}\r\ncontent-length: {len(data)}\r\n\r\n"
-    ).encode()
     with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
-        s.sendall(head + data)
+        s.sendall(raw_post(path, body, key))
         poll(lambda: in_flight(gw) == 1, timeout=5, what="the hung-up request in flight")
     poll(lambda: in_flight(gw) == 0, timeout=5, what=lambda: f"none in flight (have {in_flight(gw)})")
     wait_logged(gw.port, key, slow + 2, timeout=5)  # the answers, the upstream error and the hang-up

@@ -21,7 +21,7 @@ from types import SimpleNamespace
 
 import openai
 import pytest
-from gateway_harness import Closing, ServedGateway, chat_request
+from gateway_harness import Closing, ServedGateway, chat_request, raw_post
 from money_harness import served
 from multi_harness import price, priced_config, wait_logged
 
@@ -138,14 +138,9 @@ def test_a_client_that_hangs_up_at_the_end_marker_is_recorded_as_answered(
         path, body = "/v1/responses", {"model": "m-openai", "input": "say all of it", "stream": True}
     else:
         path, body = chat_request(face, "m-openai", "say all of it", stream=True)
-    data = json.dumps(body).encode()
-    head = (
-        f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-        f"authorization: Bearer {key}\r\nx-api-key: {key}\r\ncontent-length: {len(data)}\r\n\r\n"
-    ).encode()
     got = b""
     with socket.create_connection(("127.0.0.1", gw.port), timeout=10) as s:
-        s.sendall(head + data)
+        s.sendall(raw_post(path, body, key))
         while marker not in got:
             chunk = s.recv(65536)
             assert chunk, got

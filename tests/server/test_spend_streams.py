@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gateway_harness import ServedGateway, chat_request
+from gateway_harness import ServedGateway, chat_request, raw_post
 from money_harness import served
 from multi_harness import PRICED, price, priced_config, wait_logged
 
@@ -112,14 +112,9 @@ def test_an_upstream_cut_is_charged_for_the_prompt_and_the_text_relayed(
 
 def _hang_up_after(port: int, path: str, body: dict[str, Any], key: str, *, events: int) -> bytes:
     """Send a streaming request, read until ``events`` stream events have arrived, and close the socket."""
-    data = json.dumps(body).encode()
-    head = (
-        f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-        f"authorization: Bearer {key}\r\nx-api-key: {key}\r\ncontent-length: {len(data)}\r\n\r\n"
-    ).encode()
     got = b""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(head + data)
+        s.sendall(raw_post(path, body, key))
         while got.count(b"data: ") < events:
             chunk = s.recv(65536)
             assert chunk, got
