@@ -90,7 +90,7 @@ class Accounting:
         self._fsync = fsync
         self.journal: Journal | None = None
         self.shipper: Shipper | None = None
-        #: the requests this process is answering, counted by the app: the shipper batches more while many are
+        #: the requests this process is answering (the app counts them): the spend shipper's load
         self.in_flight = 0
         self._adopter: Adopter | None = None
         # per key record (records are immutable, a change is a new one): its limits, built once

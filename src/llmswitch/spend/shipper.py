@@ -85,11 +85,12 @@ class Shipper:
     about 3,500 records/s shipped against 7,800 answered, at one worker on two cores).
 
     ``load`` says how many requests the process is answering. While ``busy_requests`` or more are in
-    flight, the shipper waits ``busy_interval`` (80 ms) after a commit and takes up to ``busy_batch_size``
-    (by default four times ``batch_size``: 400) records at once: a request then already waits its turn behind the others, and fewer, bigger
-    batches cost the worker and the database less per record (measured, two processes on one
-    PostgreSQL: 51 µs of CPU a record in batches of 60, 33 in batches of 240). With one or a few
-    requests in flight the small, frequent batches keep their tail latency.
+    flight, the shipper waits ``busy_interval`` (80 ms) after a commit and takes up to
+    ``busy_batch_size`` records at once (by default four times ``batch_size``: 400). Each request then
+    already waits its turn behind the others, and fewer, bigger batches cost the worker and the
+    database less per record (measured, two processes on one PostgreSQL: 51 µs of CPU a record in
+    batches of 60, 33 in batches of 240). With one or a few requests in flight, the small, frequent
+    batches keep their tail latency.
     """
 
     def __init__(
