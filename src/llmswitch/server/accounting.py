@@ -34,6 +34,7 @@ from llmswitch.server.estimates import (
 )
 from llmswitch.server.journals import Adopter, adopt_orphans, close_journal, open_own_journal
 from llmswitch.server.key_plans import KeyPlan, subject_limits, subject_name
+from llmswitch.server.lease_renewal import renew_leases
 from llmswitch.server.lost_attempts import journal_lost
 from llmswitch.server.pricing import (
     DEFAULT_MAX_OUTPUT_TOKENS,
@@ -114,7 +115,7 @@ class Accounting:
     async def start(self) -> None:
         if self.limiter is not None and self._renewer is None:
             every = self._renew_every_s or self.limiter.lease_ttl_s / 3
-            self._renewer = asyncio.get_running_loop().create_task(self._renew_leases(every))
+            self._renewer = asyncio.get_running_loop().create_task(renew_leases(self.limiter, self._held, every))
         if self._journal_base is None or self.store is None:
             return
         from llmswitch.spend import Shipper
@@ -459,22 +460,6 @@ class Accounting:
             except Exception as exc:  # limits must never fail an answered request
                 log.warning("settling limits failed: %s", exc)
 
-    async def _renew_leases(self, every: float) -> None:
-        limiter = self.limiter
-        assert limiter is not None
-        while True:
-            await asyncio.sleep(every)
-            too_old = limiter.now_us() - int(_MAX_HOLD_S * 1_000_000)
-            for reservation in list(self._held):
-                if reservation.settled or reservation.admitted_us < too_old:
-                    # a request never finished (a bug) must not hold its slot for ever: its leases expire
-                    self._held.discard(reservation)
-                    continue
-                try:
-                    await limiter.renew(reservation)
-                except Exception as exc:  # its leases then run their course; the next round tries again
-                    log.warning("renewing a request's limits leases failed: %s", exc)
-
     def _spend_line(self, request: Request, *values: Any) -> bytes | None:
         """:func:`~llmswitch.server.spend_lines.spend_line` with the key's plan."""
         principal = request.state.get("principal")
@@ -485,10 +470,6 @@ class Accounting:
             if plan is None or plan.record is not rec:
                 plan = self._plan(rec)
         return spend_line(request, principal, plan, *values)
-
-
-# longer than any request runs (the default request timeout is 600 s)
-_MAX_HOLD_S = 6 * 3600.0
 
 
 __all__: Sequence[str] = (
