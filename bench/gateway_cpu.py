@@ -82,7 +82,7 @@ def main() -> int:
             name, _, rev = spec.partition("=")
             src = None if (rev or name) == "work" else stack.enter_context(exported(rev or name))
             config = up.config_yaml(f"gw-{name}", *h.shared_state(args.redis, args.database_url))
-            gw = stack.enter_context(h.gateway(config, ready_model=model, src=src))
+            gw = stack.enter_context(h.gateway(config, src=src))
             key = gw.new_key(rpm_limit=10_000_000, max_budget=1e9)
             gateways[name] = gw
             script = h.wrk_script(up.work, model, args.stream, key)
