@@ -14,6 +14,7 @@ live there), ``connection_limit`` (the pool's ``max_size``), ``connect_timeout``
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -45,7 +46,7 @@ from llmswitch.store.postgres_connect import (
 )
 from llmswitch.store.postgres_database import create_database, database_name
 from llmswitch.store.postgres_migrate import lock_timeout_from_env, run_migrations
-from llmswitch.store.postgres_spend_rows import SPEND_COLUMN_TYPES, SPEND_VALUES, spend_json
+from llmswitch.store.postgres_spend_rows import SPEND_COLUMN_TYPES, SPEND_VALUES, spend_json, spend_rows
 from llmswitch.store.postgres_subjects import PostgresSubjects, add_logged_spend
 from llmswitch.store.records import (
     KEY_FIELDS,
@@ -65,6 +66,8 @@ from llmswitch.store.records import (
 from llmswitch.store.responses import PostgresResponses
 from llmswitch.store.urls import mask_url
 
+_log = logging.getLogger("llmswitch.store")
+
 _COLUMNS = ", ".join(KEY_FIELDS)
 _SELECT_KEYS = f"SELECT {_COLUMNS} FROM llmswitch_keys"
 _INSERT_KEY = (
@@ -74,8 +77,8 @@ _INSERT_KEY = (
 # the row lock this takes is held to commit, so change numbers become visible in order (see base.py)
 _BUMP = "UPDATE llmswitch_change_counters SET value = value + 1 WHERE name = 'keys' RETURNING value"
 _CURRENT = "SELECT value FROM llmswitch_change_counters WHERE name = 'keys'"
-# a batch of spend logs is one INSERT reading one JSON array, whatever its size; json_to_recordset, not
-# jsonb_to_recordset: reading the text directly skips building (and key-sorting) a jsonb value per record,
+# a batch of spend logs COPY refused (see insert_spend_logs) is one INSERT reading one JSON array, whatever
+# its size; json_to_recordset, not jsonb_to_recordset: reading the text directly skips building (and key-sorting) a jsonb value per record,
 # about 9% of the database's CPU per record stored (bench/spend_postgres.py's figures in docs/benchmarks.md)
 _SPEND_COLUMNS = ", ".join(SPEND_FIELDS)
 _INSERT_SPEND = (
@@ -98,6 +101,21 @@ _UNREACHABLE = (
     asyncpg.TooManyConnectionsError,
 )
 _TIMED_OUT = (TimeoutError, asyncpg.QueryCanceledError)
+
+
+class _CopyRefused(Exception):
+    """A spend batch's COPY was refused for its data: it goes again as an INSERT."""
+
+
+async def _charge(conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record], stored: Sequence[Any]) -> None:
+    """Add stored spend records' known cost to their keys, users and teams, given
+    ``(key_hash, cost, user_id, team_id)`` per record, inside the transaction that stored them."""
+    totals = spend_by_key((row[0], row[1]) for row in stored)
+    if totals:
+        seq = await conn.fetchval(_BUMP)
+        await conn.execute(_ADD_SPEND, [h for h, _ in totals], [amount for _, amount in totals], seq)
+    # after the keys' counter: every transaction taking both takes them in this order
+    await add_logged_spend(conn, [(row[2], row[3], row[1]) for row in stored])
 
 
 class PostgresStore(PostgresBatches, PostgresInstances, PostgresResponses, PostgresSubjects, PostgresBudgets, Store):
@@ -350,20 +368,33 @@ class PostgresStore(PostgresBatches, PostgresInstances, PostgresResponses, Postg
         checked = validate_spend_records(records)
         if not checked:
             return 0
-        batch = spend_json(checked)
-        async with self._connection() as conn, conn.transaction():
+        async with self._connection() as conn:
+            # first as a binary COPY: PostgreSQL then skips parsing JSON and probing the primary key before
+            # each row, and writes the rows a page at a time. A request id stored before (a batch replayed
+            # after a crash) or a value COPY refuses (a NUL) undoes it, and the batch goes again as an
+            # INSERT that skips stored ids and scrubs NULs.
             try:
-                # RETURNING lists only rows really inserted: a request id already stored adds no spend
-                inserted = await conn.fetch(_INSERT_SPEND, batch)
-            except asyncpg.DataError as exc:
-                # the same batch would fail again: say so in the type, so a caller can set it aside
-                raise ValueError(f"PostgreSQL cannot store a spend record of this batch: {exc}") from exc
-            totals = spend_by_key((row[0], row[1]) for row in inserted)
-            if totals:
-                seq = await conn.fetchval(_BUMP)
-                await conn.execute(_ADD_SPEND, [h for h, _ in totals], [amount for _, amount in totals], seq)
-            # after the keys' counter: every transaction taking both takes them in this order
-            await add_logged_spend(conn, [(row[2], row[3], row[1]) for row in inserted])
+                async with conn.transaction():
+                    try:
+                        await conn.copy_records_to_table(
+                            "llmswitch_spend_logs", records=spend_rows(checked), columns=SPEND_FIELDS
+                        )
+                    except (asyncpg.UniqueViolationError, asyncpg.DataError) as exc:
+                        raise _CopyRefused(str(exc)) from exc
+                    await _charge(conn, [(rec.key_hash, rec.cost, rec.user_id, rec.team_id) for rec in checked])
+                return len(checked)
+            except _CopyRefused as refused:
+                _log.info(
+                    "a spend batch of %d records goes again as an INSERT: COPY refused it: %s", len(checked), refused
+                )
+            async with conn.transaction():
+                try:
+                    # RETURNING lists only rows really inserted: a request id already stored adds no spend
+                    inserted = await conn.fetch(_INSERT_SPEND, spend_json(checked))
+                except asyncpg.DataError as exc:
+                    # the same batch would fail again: say so in the type, so a caller can set it aside
+                    raise ValueError(f"PostgreSQL cannot store a spend record of this batch: {exc}") from exc
+                await _charge(conn, inserted)
         return len(inserted)
 
     async def list_spend_logs(

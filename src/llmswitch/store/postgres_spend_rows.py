@@ -1,7 +1,11 @@
-"""Spend records as PostgreSQL's bulk insert takes them: the batch as one JSON array of objects, each
-field named as its column (``json_to_recordset`` types them, :data:`SPEND_COLUMN_TYPES`), with no NUL
-characters (``text`` and ``jsonb`` cannot hold them). A field at its default is not in the JSON (see
-:class:`SpendRecord`); :data:`SPEND_VALUES` reads it back as that default.
+"""Spend records as PostgreSQL's bulk writes take them.
+
+A batch goes first as a binary ``COPY`` of :func:`spend_rows`: PostgreSQL then parses no text and writes
+the rows a page at a time. When COPY refuses it (a request id stored before, a NUL), it goes again as one
+INSERT reading :func:`spend_json`: the batch as one JSON array of objects, each field named as its column
+(``json_to_recordset`` types them, :data:`SPEND_COLUMN_TYPES`), with no NUL characters (``text`` and
+``jsonb`` cannot hold them). A field at its default is not in the JSON (see :class:`SpendRecord`);
+:data:`SPEND_VALUES` reads it back as that default.
 
 One JSON document, encoded by msgspec in C, rather than one array per column: asyncpg checks every
 element of an array parameter against ``collections.abc`` (about 36 checks a record, a fifth of the
@@ -55,23 +59,19 @@ SPEND_VALUES = ", ".join(_spend_value(field) for field in structs.fields(SpendRe
 
 
 def spend_json(records: Sequence[SpendRecord]) -> str:
-    """The records as the JSON array the insert reads (see :func:`_storable` for what is changed)."""
+    """The records as the JSON array the insert reads, every NUL in a string made U+FFFD."""
     data = msgspec.json.encode(records)
     if b"\\u0000" in data:  # a NUL somewhere (or a string holding that escape's text): scrubbed
         data = msgspec.json.encode([{k: _without_nul(v) for k, v in structs.asdict(rec).items()} for rec in records])
     return data.decode()
 
 
-def _storable(value: Any) -> Any:
-    """A spend log value as PostgreSQL takes it: metadata as JSON text, and no NUL characters.
+def spend_rows(records: Sequence[SpendRecord]) -> list[tuple[Any, ...]]:
+    """The records as rows for a binary ``COPY`` of :data:`SPEND_FIELDS`, in that order.
 
-    ``text`` and ``jsonb`` cannot hold NUL (SQLite can), and a client-supplied user id or tag
-    carrying one must not make its record unstorable; it becomes U+FFFD.
-    """
-    if isinstance(value, dict):
-        text = msgspec.json.encode(value).decode()
-        return msgspec.json.encode(_without_nul(value)).decode() if "\\u0000" in text else text
-    return _without_nul(value) if isinstance(value, str) else value
+    NULs are left in: PostgreSQL refuses them, and the caller falls back to :func:`spend_json`'s
+    insert, which scrubs them."""
+    return [structs.astuple(rec) for rec in records]
 
 
 def _without_nul(value: Any) -> Any:
