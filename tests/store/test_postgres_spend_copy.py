@@ -127,19 +127,23 @@ def test_a_nul_that_copy_refuses_is_stored_scrubbed_and_charged_once(
         async with open_store(postgres_url) as store:
             await store.create_key(key)
             h = key.token_hash
-            batch = [
-                SpendRecord(request_id="nul-text", key_hash=h, user_id="a\x00b", cost=0.5),
-                SpendRecord(request_id="nul-json", key_hash=h, metadata={"k": "v\x00"}, cost=0.25),
-            ]
-            for rec in batch:
+            # each NUL after rows COPY has taken: those are undone, and the INSERT stores all of them once
+            for i, rec in enumerate(
+                [
+                    SpendRecord(request_id="nul-text", key_hash=h, user_id="a\x00b", cost=0.5),
+                    SpendRecord(request_id="nul-json", key_hash=h, metadata={"k": "v\x00"}, cost=0.25),
+                ]
+            ):
+                batch = [SpendRecord(request_id=f"nul-before-{i}", key_hash=h, cost=1.0), rec]
                 with caplog.at_level(logging.INFO, logger="llmswitch.store"):
-                    assert await store.insert_spend_logs([rec]) == 1
+                    assert await store.insert_spend_logs(batch) == 2
             assert len(_fallbacks(caplog)) == 2
+            assert len(await store.list_spend_logs(key_hash=h, limit=100)) == 4
             text = await store.list_spend_logs(request_id="nul-text")
             meta = await store.list_spend_logs(request_id="nul-json")
             assert [r.user_id for r in text] == ["a\ufffdb"]
             assert [r.metadata for r in meta] == [{"k": "v\ufffd"}]
             got = await store.get_key(h)
-            assert got is not None and got.spend == 0.75
+            assert got is not None and got.spend == 2.75
 
     asyncio.run(main())
