@@ -20,7 +20,7 @@ def _fallbacks(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "llmswitch.store" and _FALLBACK in r.getMessage()]
 
 
-def _full(request_id: str, key_hash: str, cost: float) -> SpendRecord:
+def _full(request_id: str, key_hash: str, cost: float | None) -> SpendRecord:
     """A record with every field away from its default."""
     return SpendRecord(
         request_id=request_id,
