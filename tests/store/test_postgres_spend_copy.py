@@ -147,3 +147,23 @@ def test_a_nul_that_copy_refuses_is_stored_scrubbed_and_charged_once(
             assert got is not None and got.spend == 2.75
 
     asyncio.run(main())
+
+
+def test_a_timing_that_is_not_a_finite_number_is_stored_as_null_either_way(postgres_url: str) -> None:
+    """As the INSERT's JSON has it: JSON has no NaN or infinity."""
+    odd = [
+        SpendRecord(request_id="odd-copy", latency_ms=float("inf"), ttft_ms=float("nan")),
+        SpendRecord(request_id="odd-copy-2", latency_ms=float("-inf"), ttft_ms=3.5),
+    ]
+    replayed = [odd[0], SpendRecord(request_id="odd-insert", latency_ms=float("nan"), ttft_ms=float("inf"))]
+
+    async def main() -> None:
+        async with open_store(postgres_url) as store:
+            assert await store.insert_spend_logs(odd) == 2
+            assert await store.insert_spend_logs(replayed) == 1  # by the INSERT: odd-copy is stored
+            got = {r.request_id: (r.latency_ms, r.ttft_ms) for r in await store.list_spend_logs(limit=100)}
+            assert got["odd-copy"] == (None, None)
+            assert got["odd-copy-2"] == (None, 3.5)
+            assert got["odd-insert"] == (None, None)
+
+    asyncio.run(main())

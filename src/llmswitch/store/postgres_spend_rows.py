@@ -14,6 +14,7 @@ shipper's CPU on the event loop), and PostgreSQL reads the JSON about as fast as
 from __future__ import annotations
 
 from collections.abc import Sequence
+from math import isfinite
 from typing import Any
 
 import msgspec
@@ -66,12 +67,23 @@ def spend_json(records: Sequence[SpendRecord]) -> str:
     return data.decode()
 
 
+_TIMINGS = (SPEND_FIELDS.index("latency_ms"), SPEND_FIELDS.index("ttft_ms"))
+
+
 def spend_rows(records: Sequence[SpendRecord]) -> list[tuple[Any, ...]]:
     """The records as rows for a binary ``COPY`` of :data:`SPEND_FIELDS`, in that order.
 
-    NULs are left in: PostgreSQL refuses them, and the caller falls back to :func:`spend_json`'s
-    insert, which scrubs them."""
-    return [structs.astuple(rec) for rec in records]
+    A timing that is not a finite number is NULL, as :func:`spend_json`'s JSON makes it (a record's costs
+    are finite: :class:`SpendRecord` checks them). NULs are left in: PostgreSQL refuses them, and the
+    caller falls back to :func:`spend_json`'s insert, which scrubs them."""
+    rows = []
+    for rec in records:
+        row = structs.astuple(rec)
+        latency, ttft = rec.latency_ms, rec.ttft_ms
+        if (latency is not None and not isfinite(latency)) or (ttft is not None and not isfinite(ttft)):
+            row = tuple(None if i in _TIMINGS and v is not None and not isfinite(v) else v for i, v in enumerate(row))
+        rows.append(row)
+    return rows
 
 
 def _without_nul(value: Any) -> Any:
