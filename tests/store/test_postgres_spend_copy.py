@@ -100,7 +100,7 @@ def test_a_replayed_batch_goes_again_as_an_insert_and_charges_only_what_is_new(
             again = [*first, SpendRecord(request_id="replay-new", key_hash=h, user_id="alice", cost=0.5)]
             with caplog.at_level(logging.INFO, logger="llmswitch.store"):
                 assert await store.insert_spend_logs(again) == 1
-            [message] = _fallbacks(caplog)
+            [message] = _fallbacks(caplog)  # at info: a replay follows a crash, which an operator wants to see
             assert "of 4 records" in message and "replay-" in message  # PostgreSQL names the duplicate key
             rec = await store.get_key(h)
             user = await store.get_subject("user", "alice")
@@ -135,9 +135,10 @@ def test_a_nul_that_copy_refuses_is_stored_scrubbed_and_charged_once(
                 ]
             ):
                 batch = [SpendRecord(request_id=f"nul-before-{i}", key_hash=h, cost=1.0), rec]
-                with caplog.at_level(logging.INFO, logger="llmswitch.store"):
+                with caplog.at_level(logging.DEBUG, logger="llmswitch.store"):
                     assert await store.insert_spend_logs(batch) == 2
-            assert len(_fallbacks(caplog)) == 2
+            # at debug only: a client can send a NUL with every request
+            assert [r.levelno for r in caplog.records if _FALLBACK in r.getMessage()] == [logging.DEBUG] * 2
             assert len(await store.list_spend_logs(key_hash=h, limit=100)) == 4
             text = await store.list_spend_logs(request_id="nul-text")
             meta = await store.list_spend_logs(request_id="nul-json")

@@ -104,7 +104,8 @@ _TIMED_OUT = (TimeoutError, asyncpg.QueryCanceledError)
 
 
 class _CopyRefused(Exception):
-    """A spend batch's COPY was refused for its data: it goes again as an INSERT."""
+    """A spend batch's COPY was refused for its data: it goes again as an INSERT. Its args: the level to
+    log that at, and PostgreSQL's reason."""
 
 
 async def _charge(conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record], stored: Sequence[Any]) -> None:
@@ -379,13 +380,20 @@ class PostgresStore(PostgresBatches, PostgresInstances, PostgresResponses, Postg
                         await conn.copy_records_to_table(
                             "llmswitch_spend_logs", records=spend_rows(checked), columns=SPEND_FIELDS
                         )
-                    except (asyncpg.UniqueViolationError, asyncpg.DataError) as exc:
-                        raise _CopyRefused(str(exc)) from exc
+                    except asyncpg.UniqueViolationError as exc:
+                        raise _CopyRefused(logging.INFO, str(exc)) from exc
+                    except asyncpg.DataError as exc:
+                        # a client can put a NUL in every request: no log line per batch at the default level
+                        raise _CopyRefused(logging.DEBUG, str(exc)) from exc
                     await _charge(conn, [(rec.key_hash, rec.cost, rec.user_id, rec.team_id) for rec in checked])
                 return len(checked)
             except _CopyRefused as refused:
-                _log.info(
-                    "a spend batch of %d records goes again as an INSERT: COPY refused it: %s", len(checked), refused
+                level, reason = refused.args
+                _log.log(
+                    level,
+                    "a spend batch of %d records goes again as an INSERT: COPY refused it: %s",
+                    len(checked),
+                    reason,
                 )
             async with conn.transaction():
                 try:
