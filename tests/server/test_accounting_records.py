@@ -79,6 +79,7 @@ CASES: list[dict[str, Any]] = [
     {"usage": ir.Usage(input_tokens=5, output_tokens=1), "error": ConnectionError("cut"), "status": 502},
     {"usage": ir.Usage(input_tokens=5), "state": {"request_id": "client-chosen"}},
     {"usage": ir.Usage(input_tokens=5), "route": None},
+    {"usage": None, "error": ValueError("no such model"), "status": 404, "state": {"model": "g\x00x"}},
 ]
 
 
@@ -109,6 +110,22 @@ def test_the_journaled_line_is_the_checked_records_line(tmp_path: Path, case: di
     same = structs.replace(expected, time=got.time, latency_ms=got.latency_ms)
     assert encode_line(same) == line + b"\n"
     assert abs(got.time - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+def test_a_nul_in_the_clients_model_is_journaled_as_u_fffd(tmp_path: Path) -> None:
+    """The client's model is its own text in the record: PostgreSQL's text cannot hold a NUL, and a batch
+    holding one would go again as an INSERT (tests/store/test_postgres_spend_copy.py)."""
+    rec = KeyRecord.for_key(generate_key())
+    principal = Principal(rec.token_hash, False, rec)
+
+    async def body(acc: Accounting) -> None:
+        for model in ("g\x00x", "\x00"):
+            request = _request(f"nul-{len(model)}", principal, model=model)
+            await acc.finish(request, None, status=404, route=None, usage=None, error=ValueError("?"), started=0.0)
+
+    _with_accounting(tmp_path, body)
+    got = [decode_line(line) for line in _journaled(tmp_path)]
+    assert [r.model_group for r in got if r is not None] == ["g\ufffdx", "\ufffd"]
 
 
 def test_a_value_of_the_wrong_kind_goes_the_checked_way_and_is_refused_loudly(

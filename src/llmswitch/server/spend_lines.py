@@ -78,7 +78,7 @@ def spend_line(
     guardrails = state.get("guardrails")
     spend_id = state["spend_id"]
     if (
-        (model_group is not None and type(model_group) is not str)
+        (model_group is not None and (type(model_group) is not str or "\x00" in model_group))  # see spend_record
         or (rid is not None and type(rid) is not str)
         or (cost is not None and (type(cost) is not float or cost - cost != 0.0))  # NaN or infinite
         or (saved is not None and (type(saved) is not float or saved - saved != 0.0))

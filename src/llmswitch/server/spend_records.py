@@ -38,13 +38,18 @@ def spend_record(
     )
     if (auto := getattr(route, "auto", None)) is not None:  # an auto group's decision (llmswitch.router.auto)
         metadata = {**metadata, "route": auto.log()}
+    model_group = request.state.get("model")
+    if type(model_group) is str and "\x00" in model_group:
+        # the client's own text, and the one that can hold a NUL: PostgreSQL refuses it in a binary COPY,
+        # and a batch holding it would take the slower INSERT (see PostgresStore.insert_spend_logs)
+        model_group = model_group.replace("\x00", "\ufffd")
     return SpendRecord(
         request_id=request.state["spend_id"],
         key_hash=getattr(principal, "key_hash", None) or None,
         key_alias=getattr(rec, "key_alias", None),
         user_id=getattr(rec, "user_id", None),
         team_id=getattr(rec, "team_id", None),
-        model_group=request.state.get("model"),
+        model_group=model_group,
         deployment_id=getattr(route, "id", None),
         provider=str(getattr(route, "provider", "")) or None,
         model=getattr(route, "model", None),
