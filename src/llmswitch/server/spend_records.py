@@ -40,7 +40,7 @@ def spend_record(
         metadata = {**metadata, "route": auto.log()}
     model_group = request.state.get("model")
     if type(model_group) is str and "\x00" in model_group:
-        # the client's own text, and the one that can hold a NUL: PostgreSQL refuses it in a binary COPY,
+        # the one text taken from the request's body (headers cannot hold a NUL): PostgreSQL refuses it in a binary COPY,
         # and a batch holding it would take the slower INSERT (see PostgresStore.insert_spend_logs)
         model_group = model_group.replace("\x00", "\ufffd")
     return SpendRecord(
