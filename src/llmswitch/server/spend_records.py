@@ -40,8 +40,8 @@ def spend_record(
         metadata = {**metadata, "route": auto.log()}
     model_group = request.state.get("model")
     if type(model_group) is str and "\x00" in model_group:
-        # the one text taken from the request's body (headers cannot hold a NUL): PostgreSQL refuses it in a binary COPY,
-        # and a batch holding it would take the slower INSERT (see PostgresStore.insert_spend_logs)
+        # the one text taken from the request's body (headers cannot hold a NUL): PostgreSQL refuses a NUL
+        # in a binary COPY, and a batch holding one takes the slower INSERT (PostgresStore.insert_spend_logs)
         model_group = model_group.replace("\x00", "\ufffd")
     return SpendRecord(
         request_id=request.state["spend_id"],
