@@ -89,7 +89,8 @@ class Shipper:
     ``busy_batch_size`` records at once (by default four times ``batch_size``: 400). Each request then
     already waits its turn behind the others, and fewer, bigger batches cost the worker and the
     database less per record (measured, two processes on one PostgreSQL: 51 µs of CPU a record in
-    batches of 60, 33 in batches of 240). With one or a few requests in flight, the small, frequent
+    batches of 60, 33 in batches of 240, when batches went in as a JSON INSERT; still 71 and 40 as a COPY
+    on a slower machine, docs/benchmarks.md). With one or a few requests in flight, the small, frequent
     batches keep their tail latency.
     """
 

@@ -78,8 +78,9 @@ _INSERT_KEY = (
 _BUMP = "UPDATE llmswitch_change_counters SET value = value + 1 WHERE name = 'keys' RETURNING value"
 _CURRENT = "SELECT value FROM llmswitch_change_counters WHERE name = 'keys'"
 # a batch of spend logs COPY refused (see insert_spend_logs) is one INSERT reading one JSON array, whatever
-# its size; json_to_recordset, not jsonb_to_recordset: reading the text directly skips building (and key-sorting) a jsonb value per record,
-# about 9% of the database's CPU per record stored (bench/spend_postgres.py's figures in docs/benchmarks.md)
+# its size; json_to_recordset, not jsonb_to_recordset: reading the text directly skips building (and
+# key-sorting) a jsonb value per record, about 9% of the database's CPU per record stored
+# (bench/spend_postgres.py's figures in docs/benchmarks.md)
 _SPEND_COLUMNS = ", ".join(SPEND_FIELDS)
 _INSERT_SPEND = (
     f"INSERT INTO llmswitch_spend_logs ({_SPEND_COLUMNS}) SELECT {SPEND_VALUES} FROM json_to_recordset($1::text::json) "
