@@ -22,7 +22,6 @@ spreads retries from many clients instead of synchronising them. A provider's ow
 
 from __future__ import annotations
 
-import random
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from llmswitch.errors import (
     PermissionDeniedError,
     RateLimitError,
 )
+from llmswitch.procid import RNG
 
 Action = Literal["retry", "failover", "fail"]
 
@@ -199,7 +199,7 @@ class RetryPolicy:
     max_delay: float = 8.0
     # the longest a provider's retry-after is honoured before giving up on waiting
     max_retry_after: float = 60.0
-    rng: Callable[[], float] = field(default=random.random)
+    rng: Callable[[], float] = field(default=RNG.random)
     per_class: Mapping[str, int] = field(default_factory=dict)
 
     def delay(self, exc: BaseException, attempt: int) -> float:
@@ -271,6 +271,6 @@ def retry_wait(policy: RetryPolicy, exc: APIError | None, retries: dict[str, int
     return max(policy.delay(exc, retries.get("*", 0)), floor)
 
 
-def backoff(attempt: int, base: float, cap: float, rng: Callable[[], float] = random.random) -> float:
+def backoff(attempt: int, base: float, cap: float, rng: Callable[[], float] = RNG.random) -> float:
     """Full-jitter exponential backoff: uniform in [0, min(cap, base * 2**attempt)]."""
     return rng() * min(cap, base * (1 << attempt))

@@ -27,7 +27,6 @@ backoff, Retry-After forms), ``settings``, ``probes`` (background health checks)
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -41,6 +40,7 @@ from llmswitch.errors import (
     RateLimitError,
     ServiceUnavailableError,
 )
+from llmswitch.procid import RNG
 from llmswitch.router import completions
 from llmswitch.router.attempts import AttemptHook
 from llmswitch.router.auto import auto_row, build_groups
@@ -79,7 +79,7 @@ class Router(completions.CompletionMethods):
         settings: Any = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        rng: Callable[[], float] = random.random,
+        rng: Callable[[], float] = RNG.random,
         usage: UsageCounter | None = None,
         cost_source: CostSource = model_info_cost,
         strategy: Strategy | None = None,

@@ -33,13 +33,13 @@ import asyncio
 import contextlib
 import functools
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
 from llmswitch.errors import ConfigError
+from llmswitch.procid import RNG
 from llmswitch.spend.journal import Journal
 from llmswitch.spend.segments import Position
 from llmswitch.store.base import Store
@@ -306,7 +306,7 @@ class Shipper:
                 attempt += 1
                 self._failed(exc)
                 # full jitter: replicas that lost the same database do not come back in step
-                await asyncio.sleep(random.uniform(0, min(self.retry_max, self.retry_initial * 2 ** (attempt - 1))))
+                await asyncio.sleep(RNG.uniform(0, min(self.retry_max, self.retry_initial * 2 ** (attempt - 1))))
                 continue
             if self._failing_since is not None:
                 _log.info(

@@ -7,10 +7,11 @@
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Mapping
 from typing import Any, Literal
+
+from llmswitch.procid import RNG
 
 Kind = Literal["server", "client", "internal"]
 
@@ -35,7 +36,7 @@ class SpanRecord:
         self.name = name
         self.kind: Kind = kind
         self.trace_id = trace_id
-        self.span_id = random.getrandbits(64) or 1
+        self.span_id = RNG.getrandbits(64) or 1
         self.parent_id = parent_id  # 0: a root span
         self.remote_parent = remote_parent
         self.sampled = sampled

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from llmswitch.procid import RNG
 from llmswitch.telemetry.spans import Kind, SpanRecord, _parse
 
 if TYPE_CHECKING:
@@ -137,7 +137,7 @@ class Tracing:
         if parent is not None:
             trace_id, parent_id, sampled = parent
         else:
-            trace_id, parent_id = random.getrandbits(128) or 1, 0
+            trace_id, parent_id = RNG.getrandbits(128) or 1, 0
             sampled = self._sample(trace_id, name)
         attrs = {"gen_ai.operation.name": operation}
         if model:
