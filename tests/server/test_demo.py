@@ -67,25 +67,43 @@ def valid(schema: dict[str, Any], value: Any) -> Any:
     return value
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The base URL of `llmswitch serve --demo`, started as a process."""
+def _serve_demo(log: Path) -> tuple[subprocess.Popen[bytes], int] | None:
+    """`llmswitch serve --demo` on a free port once it is ready; None when another process took the port
+    between our probe and its bind (other test workers pick free ports too)."""
     port = free_port()
-    log = tmp_path_factory.mktemp("demo") / "serve.log"
     argv = [str(LLMSWITCH), "serve", "--demo", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            text = log.read_text()
+            if "Address already in use" in text:
+                return None
+            raise AssertionError(text)
+        try:
+            if call(port, "GET", "/health/readiness", key=None, timeout=2).status == 200:
+                return proc, port
+        except OSError:
+            pass
+        if time.monotonic() >= deadline:
+            proc.terminate()
+            proc.wait(timeout=30)
+            raise AssertionError(log.read_text())
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of `llmswitch serve --demo`, started as a process."""
+    log = tmp_path_factory.mktemp("demo") / "serve.log"
+    for _ in range(3):
+        if (started := _serve_demo(log)) is not None:
+            break
+    else:
+        raise AssertionError(f"no free port three times: {log.read_text()}")
+    proc, port = started
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if call(port, "GET", "/health/readiness", key=None, timeout=2).status == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
