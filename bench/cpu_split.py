@@ -15,7 +15,8 @@ after a warm-up. Over each run it reads, per request answered:
   request the gateway answered (with two workers, each carries about half);
 - the whole machine's busy time (``/proc/stat``) and the share left idle, and wrk's p50 and p99 latency;
 - how often each worker's event loop was preempted (``nonvoluntary_ctxt_switches``) or went to sleep
-  waiting (``voluntary_ctxt_switches``), per second.
+  waiting (``voluntary_ctxt_switches``), per second, and its read-like and write-like system calls
+  (``/proc/PID/io``: recv, send, read, write, ...) per request the gateway answered.
 
 The worker counts take turns for ``--rounds``; every run is printed, then the medians. ``--rev NAME=REV``
 (repeatable) runs an exported commit's ``src`` beside the others (``work``: the checkout's; the default
@@ -76,6 +77,12 @@ def threads(pid: int) -> dict[int, tuple[float, float, int, int]]:
     return out
 
 
+def io_calls(pid: int) -> tuple[int, int]:
+    """A process's read-like and write-like system calls so far (``/proc/PID/io``: recv, read, send, write, ...)."""
+    fields = dict(line.split(": ") for line in Path(f"/proc/{pid}/io").read_text().splitlines())
+    return int(fields["syscr"]), int(fields["syscw"])
+
+
 def machine() -> tuple[float, float]:
     """``(all, idle)`` CPU seconds of the machine since boot."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -89,9 +96,11 @@ def children_cpu() -> float:
 
 def measure(gw: h.Gateway, script: Path, conns: int, seconds: float) -> dict:
     workers = gw.worker_pids()
+    io0 = {p: io_calls(p) for p in workers}
     procs0, thr0, mach0, wrk0 = processes(), {p: threads(p) for p in workers}, machine(), children_cpu()
     res = h.wrk(gw.base + "/v1/chat/completions", script, conns, seconds)
     procs1, thr1, mach1, wrk1 = processes(), {p: threads(p) for p in workers}, machine(), children_cpu()
+    io1 = {p: io_calls(p) for p in workers}
     n = max(1, res["requests"])
     per = 1e6 / n
     groups: dict[str, float] = {}
@@ -114,6 +123,8 @@ def measure(gw: h.Gateway, script: Path, conns: int, seconds: float) -> dict:
                 "other_threads_us": rest * per,
                 "sleeps_per_s": (main1[2] - main0[2]) / seconds,
                 "preempted_per_s": (main1[3] - main0[3]) / seconds,
+                "reads": (io1[pid][0] - io0[pid][0]) / n,
+                "writes": (io1[pid][1] - io0[pid][1]) / n,
             }
         )
     busy = (mach1[0] - mach0[0]) - (mach1[1] - mach0[1])
@@ -142,7 +153,8 @@ def show(label: str, r: dict) -> None:
         print(
             f"    worker {i + 1}: event loop user {w['loop_user_us']:.1f} + system {w['loop_system_us']:.1f}, "
             f"other threads {w['other_threads_us']:.1f} µs/request; "
-            f"preempted {w['preempted_per_s']:.0f}/s, slept {w['sleeps_per_s']:.0f}/s"
+            f"preempted {w['preempted_per_s']:.0f}/s, slept {w['sleeps_per_s']:.0f}/s; "
+            f"{w['reads']:.2f} reads + {w['writes']:.2f} writes per request"
         )
 
 
