@@ -18,7 +18,8 @@ here run ``../shared/bench/config.yaml`` (nginx from ``../shared/bench/upstream.
    least busy worker's share of the workers' CPU time: uvicorn's workers share one listening socket,
    and when all 32 connections land on one of them (about one round in four here, more on some
    machines) the floor serves at its one-worker rate, which a share near 0% shows; the SO_REUSEPORT
-   floor does not have that problem.
+   floor does not have that problem. Last, llmswitch's ratio over the SO_REUSEPORT floor's: how well it
+   scales against what this machine, whose cores the load generator and nginx share, lets a gateway reach.
 2. **Rate limit** on ``--workers 2``: a fresh key with ``rpm_limit=R`` gets a burst of 3R requests
    over 64 connections. The limit is a token bucket of R requests refilling at R per minute, so
    exactly R requests fit at once and the bucket refills R/60 per second while the burst lasts:
@@ -259,6 +260,12 @@ def main() -> int:
             print(
                 f"  2 workers, redis / the floor's 2: {two / rps['floor, 2 workers']:.2f}x (uvicorn --workers 2),"
                 f" {two / rps['floor, 2 reuseport']:.2f}x (2 processes with SO_REUSEPORT)"
+            )
+            # how far the machine lets any gateway scale: the load generator and the upstream share its cores
+            floor_scaling = rps["floor, 2 reuseport"] / rps["floor, 1 worker"]
+            print(
+                f"  scaling against the floor's: {ratio / floor_scaling:.2f} "
+                f"({ratio:.2f}x against the floor's {floor_scaling:.2f}x with SO_REUSEPORT)"
             )
 
         gw2 = gws["2 workers, redis"][0]
