@@ -3,6 +3,7 @@ opentelemetry-proto, as a real collector does) and a JSON webhook. Each runs in 
 request it got, raw bytes included, so a test can grep them for secrets.
 
 ``hang=True`` makes a receiver take the request and never answer (until closed): a collector that hangs.
+``OTLPReceiver(unavailable_first=N)`` answers its first N requests 503 (retryable), then 200.
 """
 
 from __future__ import annotations
@@ -110,9 +111,17 @@ class _Receiver:
 class OTLPReceiver(_Receiver):
     """An OTLP/HTTP trace receiver on loopback (``/v1/traces``, and Langfuse's ``/api/public/otel/v1/traces``)."""
 
-    def __init__(self, hang: bool = False) -> None:
+    def __init__(self, hang: bool = False, unavailable_first: int = 0) -> None:
         ok = ExportTraceServiceResponse().SerializeToString()
-        super().__init__(lambda got: (200, ok, "application/x-protobuf"), hang=hang)
+        answered = iter(range(1 << 62))
+
+        def handle(got: Received) -> tuple[int, bytes, str]:
+            # the first ``unavailable_first`` requests get a 503, which an OTLP exporter retries
+            if next(answered) < unavailable_first:
+                return 503, b"", "text/plain"
+            return 200, ok, "application/x-protobuf"
+
+        super().__init__(handle, hang=hang)
 
     def spans(self) -> list[Span]:
         out: list[Span] = []

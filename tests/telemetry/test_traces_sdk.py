@@ -5,6 +5,7 @@ the parent."""
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Iterator
 
 import pytest
@@ -96,3 +97,23 @@ def test_without_a_tracing_callback_nothing_is_traced(up: FakeUpstream, monkeypa
     )
     assert traces.ACTIVE is None
     assert "traceparent" not in up.requests[0].headers
+
+
+def test_exporting_spans_leaves_the_global_random_state_alone(
+    up: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the OTLP exporter draws a backoff before every attempt, a successful one too; llmswitch's exporter
+    # thread must draw it from llmswitch's own generator, not under an application's seeded `random`
+    with OTLPReceiver(unavailable_first=1) as rx:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", rx.url)
+        monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+        monkeypatch.setattr(llmswitch, "callbacks", ["otel"], raising=False)
+        random.seed(99)
+        before = random.getstate()
+        llmswitch.completion(
+            "openai/gpt-4o-mini", [{"role": "user", "content": "hi"}], api_base=up.openai_base, api_key=KEY
+        )
+        # the first export is answered 503 and retried after its backoff: both attempts drew a backoff
+        rx.wait(lambda: len(rx.received) >= 2)
+        assert random.getstate() == before
+        assert len(rx.spans()) >= 2  # the retried request carried the spans again

@@ -17,6 +17,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from llmswitch import procid
 from llmswitch.errors import ConfigError
 from llmswitch.telemetry.callbacks_queue import BoundedQueue
 from llmswitch.telemetry.spans import SpanRecord
@@ -49,6 +50,8 @@ def build_tracing(
             exporters.append(("otel-spans", exporter))
     if langfuse:
         exporters.append(("langfuse-spans", _langfuse_exporter(env)))
+    for _, exporter in exporters:
+        _own_jitter(exporter)
     convert = Converter(resource)
     # the OTLP/HTTP exporter can send bytes encoded beforehand (on the event loop, see Tracing): its own
     # client, endpoint, headers, compression and retries; other exporters (gRPC, console) take spans
@@ -71,6 +74,22 @@ def _byte_sender(exporter: Any) -> Callable[[bytes], Any] | None:
     client = getattr(exporter, "_client", None)
     send = getattr(client, "export", None)
     return send if callable(send) else None
+
+
+def _own_jitter(exporter: Any) -> None:
+    """Make the OTLP/HTTP exporter's client draw its retry jitter from llmswitch's own generator.
+
+    The client draws a backoff before every attempt, successful ones too, from the global ``random``:
+    that would move the state an application seeds, from the queue's thread, under whatever the
+    application's threads are drawing (see :mod:`llmswitch.procid`). Same formula, other generator. A
+    client of another shape is left as it is."""
+    client: Any = getattr(exporter, "_client", None)
+    jitter = getattr(client, "_jitter", None)
+    if not callable(getattr(client, "_compute_backoff", None)) or not isinstance(jitter, float):
+        return
+    low, high = 1 - jitter, 1 + jitter
+    uniform = procid.RNG.uniform
+    client._compute_backoff = lambda retry: 2**retry * uniform(low, high)
 
 
 def _root_sampler() -> Callable[[int, str], bool]:
