@@ -8,6 +8,7 @@ request it got, raw bytes included, so a test can grep them for secrets.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -113,7 +114,7 @@ class OTLPReceiver(_Receiver):
 
     def __init__(self, hang: bool = False, unavailable_first: int = 0) -> None:
         ok = ExportTraceServiceResponse().SerializeToString()
-        answered = iter(range(1 << 62))
+        answered = itertools.count()
 
         def handle(got: Received) -> tuple[int, bytes, str]:
             # the first ``unavailable_first`` requests get a 503, which an OTLP exporter retries
